@@ -1,0 +1,57 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {type InspectResult, inspectModel} from '../model/inspect.js'
+import {formatShape} from '../model/signature.js'
+import {renderTable} from '../util/table.js'
+
+export default class Validate extends BaseCommand<InspectResult> {
+  static override aliases = ['inspect']
+
+  static override hiddenAliases = ['inspect']
+
+  static override args = {
+    dir: Args.string({default: '.', description: 'Directory with model.yaml (or the path of a model.yaml).'}),
+  }
+
+  static override description = `Loads model.yaml and the model it names, checks the declared signature against the model, and prints the resolved configuration and signature.
+
+${BaseCommand.exitCodesHelp}`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> examples/iris', description: 'Check the iris example.'},
+    {command: '<%= config.bin %> <%= command.id %> --json', description: 'The resolved configuration as JSON (for CI).'},
+  ]
+
+  static override summary = 'Check model.yaml against the model and show the resolved configuration.'
+
+  async run(): Promise<InspectResult> {
+    const {args} = await this.parse(Validate)
+    const result = await inspectModel(args.dir)
+    const {config, model, signature} = result
+
+    this.log(`${config.name}@${config.version}  ${config.description ?? ''}`.trimEnd())
+    this.log(`config     ${result.file}`)
+    this.log(`model      ${model.path} (${(model.sizeBytes / 1024).toFixed(1)} KiB, sha256 ${model.sha256.slice(0, 12)})`)
+    this.log(`runtime    onnxruntime-node ${model.onnxruntime}; signature from ${result.signatureSource}\n`)
+    this.log(
+      renderTable(
+        ['', 'name', 'dtype', 'shape', 'labels'],
+        [
+          ...signature.inputs.map((t) => ['input', t.name, t.dtype, formatShape(t.shape), '']),
+          ...signature.outputs.map((t) => ['output', t.name, t.dtype, formatShape(t.shape), 'labels' in t && t.labels ? t.labels.join(', ') : '']),
+        ],
+      ),
+    )
+    const serving = config.serving
+    this.log(
+      `\nserving    ${serving.host}:${serving.port}, workers ${serving.workers}, intra-op threads ${serving.intra_op_threads}, ` +
+        `batching ${serving.batching.enabled ? `on (max ${serving.batching.max_batch_size}, ${serving.batching.max_delay_ms} ms)` : 'off'}, ` +
+        `cache ${serving.cache.enabled ? `on (${serving.cache.max_entries})` : 'off'}`,
+    )
+    this.log(`build      ${config.build.gpu ? config.build.gpu_base_image + ' (GPU)' : config.build.base_image}, ${config.build.platform}`)
+    this.log(`registry   ${config.registry ? `${config.registry.host}/${config.registry.repository}` : 'not set'}`)
+    this.log(`\nOK: model.yaml and the model agree.`)
+    return result
+  }
+}

@@ -1,0 +1,200 @@
+import {z} from 'zod'
+
+/**
+ * The model.yaml schema. It is a stable interface: later versions only add optional keys.
+ * Keys are snake_case, as in cog.yaml and Kubernetes manifests written by hand.
+ */
+
+export const SCHEMA_URL = 'https://raw.githubusercontent.com/mlship/mlship/main/schema/model.schema.json'
+
+/** Element types onnxruntime can feed and fetch as tensors. Names follow onnxruntime-node's Tensor.Type. */
+export const TENSOR_DTYPES = [
+  'float32',
+  'float64',
+  'float16',
+  'int8',
+  'uint8',
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+  'int64',
+  'uint64',
+  'bool',
+  'string',
+] as const
+export type TensorDtype = (typeof TENSOR_DTYPES)[number]
+
+// Docker repository path components: lowercase letters, digits and separators (the distribution spec's grammar).
+const IMAGE_NAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
+// semver 2.0.0, from semver.org.
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/
+const SYMBOLIC_DIM = /^[A-Za-z_][A-Za-z0-9_.-]*$/
+// A name of an image reference: [registry[:port]/]path[:tag][@digest]. Checked before it reaches a Dockerfile.
+const IMAGE_REFERENCE =
+  /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+const REGISTRY_HOST = /^[a-zA-Z0-9.-]+(?::\d{1,5})?$/
+const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/
+
+export const imageNameSchema = z
+  .string()
+  .max(128)
+  .regex(IMAGE_NAME, 'lowercase letters, digits and . _ - separators (it becomes the image name), e.g. "iris-classifier"')
+export const semverSchema = z.string().regex(SEMVER, 'a semantic version such as "1.0.0" or "2.1.0-rc.1"')
+export const imageReferenceSchema = z
+  .string()
+  .max(255)
+  .regex(IMAGE_REFERENCE, 'an image reference such as "node:20-bookworm-slim" or "registry:5000/team/base:1.2"')
+
+const dimension = z.union([
+  z.number().int().min(-1, 'a dimension is a positive integer, -1 or a symbolic name'),
+  z.string().regex(SYMBOLIC_DIM, 'a symbolic dimension name such as "batch"'),
+])
+
+const tensorSpec = z.strictObject({
+  name: z.string().min(1),
+  dtype: z.enum(TENSOR_DTYPES),
+  shape: z.array(dimension).describe('Dimensions: integers for fixed sizes, names (e.g. "batch") for dynamic ones.'),
+  description: z.string().optional(),
+})
+
+export const inputSpecSchema = tensorSpec.extend({
+  example: z.unknown().optional().describe('An example value for this input (nested array), used by docs and bench.'),
+})
+
+export const outputSpecSchema = tensorSpec.extend({
+  labels: z
+    .array(z.string())
+    .min(1)
+    .optional()
+    .describe('Class labels, in the order of the last dimension of this output (classifiers).'),
+})
+
+export const signatureSchema = z.strictObject({
+  inputs: z.array(inputSpecSchema).min(1),
+  outputs: z.array(outputSpecSchema).min(1),
+})
+
+const positiveInt = z.number().int().positive()
+
+export const batchingSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Run requests that arrive together as one batch (dynamic batch dimension only).'),
+  max_batch_size: positiveInt.default(32).describe('Most rows in one batched inference.'),
+  max_delay_ms: z.number().min(0).max(10_000).default(5).describe('Longest a request waits for others to join its batch.'),
+})
+
+export const cacheSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  max_entries: positiveInt.default(1024),
+  ttl_seconds: z.number().positive().default(300),
+})
+
+export const servingSchema = z.strictObject({
+  host: z.string().min(1).default('0.0.0.0'),
+  port: z.number().int().min(1).max(65_535).default(8080),
+  workers: z
+    .union([z.literal('auto'), positiveInt])
+    .default('auto')
+    .describe('Inference worker threads; "auto" uses the CPUs this process may really use (cgroup quota).'),
+  intra_op_threads: positiveInt.default(1).describe("onnxruntime's intra-op threads per worker."),
+  max_batch_size: positiveInt.default(1024).describe('Largest batch one request may send.'),
+  body_limit_bytes: positiveInt.default(10 * 1024 * 1024),
+  request_timeout_ms: positiveInt.default(30_000).describe('Deadline for one request; past it the answer is 504.'),
+  max_queue: positiveInt.default(256).describe('Requests waiting for a worker; past it the answer is 503 at once.'),
+  batching: batchingSchema.default(() => batchingSchema.parse({})),
+  cache: cacheSchema.default(() => cacheSchema.parse({})),
+  log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+})
+
+export const PLATFORMS = ['linux/amd64', 'linux/arm64'] as const
+
+export const buildSchema = z.strictObject({
+  base_image: imageReferenceSchema.default('node:20-bookworm-slim'),
+  gpu: z.boolean().default(false),
+  gpu_base_image: imageReferenceSchema.default('nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04'),
+  platform: z.enum(PLATFORMS).default('linux/amd64'),
+  env: z
+    .record(z.string().regex(ENV_NAME, 'an environment variable name such as "LOG_LEVEL"'), z.string())
+    .default({})
+    .describe('Extra environment variables baked into the image.'),
+})
+
+export const registrySchema = z.strictObject({
+  host: z.string().regex(REGISTRY_HOST, 'a registry host such as "ghcr.io" or "127.0.0.1:5000"'),
+  repository: z.string().regex(REPOSITORY, 'a repository path such as "team/iris-classifier"'),
+})
+
+export const featureBaselineSchema = z.strictObject({
+  input: z.string().min(1).describe('The input tensor this feature belongs to.'),
+  index: z.number().int().min(0).describe('Position of the feature along the last dimension.'),
+  name: z.string().optional(),
+  mean: z.number(),
+  std: z.number().min(0),
+  min: z.number(),
+  max: z.number(),
+  bin_edges: z.array(z.number()).min(2).describe('Histogram bin edges of the reference data (ascending).'),
+  bin_fractions: z.array(z.number().min(0).max(1)).min(1).describe('Fraction of reference rows in each bin.'),
+})
+
+export const monitoringSchema = z.strictObject({
+  drift: z
+    .strictObject({
+      threshold: z.number().positive().default(0.2).describe('Population stability index above which drift is reported.'),
+      window: positiveInt.default(1000).describe('Rows in the sliding window compared with the baseline.'),
+    })
+    .default({threshold: 0.2, window: 1000}),
+  baseline: z
+    .strictObject({
+      source: z.string().optional().describe('The data file the baseline was computed from.'),
+      rows: z.number().int().nonnegative().optional(),
+      features: z.array(featureBaselineSchema),
+      outputs: z.array(featureBaselineSchema).optional(),
+    })
+    .optional(),
+  prediction_log: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      path: z.string().default('predictions.jsonl'),
+      sample_rate: z.number().min(0).max(1).default(1),
+    })
+    .default({enabled: false, path: 'predictions.jsonl', sample_rate: 1}),
+  metrics: z.boolean().default(true).describe('Expose Prometheus metrics on /metrics.'),
+})
+
+export const modelConfigSchema = z
+  .strictObject({
+    name: imageNameSchema.describe('The model name; also the image name.'),
+    version: semverSchema.describe('The model version (semver); also the image tag.'),
+    description: z.string().optional(),
+    model: z.strictObject({
+      file: z.string().min(1).describe('Path to the model file, relative to model.yaml.'),
+      format: z.literal('onnx').default('onnx'),
+    }),
+    signature: signatureSchema.optional().describe('Inputs and outputs; read from the model where absent.'),
+    serving: servingSchema.default(() => servingSchema.parse({})),
+    build: buildSchema.default(() => buildSchema.parse({})),
+    registry: registrySchema.optional(),
+    monitoring: monitoringSchema.default(() => monitoringSchema.parse({})),
+  })
+  .describe('mlship model.yaml: how a model is served, built and shipped.')
+
+export type ModelConfigInput = z.input<typeof modelConfigSchema>
+export type ModelConfig = z.output<typeof modelConfigSchema>
+export type Signature = z.output<typeof signatureSchema>
+export type InputSpec = z.output<typeof inputSpecSchema>
+export type OutputSpec = z.output<typeof outputSpecSchema>
+export type TensorSpec = InputSpec | OutputSpec
+export type Dimension = number | string
+export type ServingConfig = z.output<typeof servingSchema>
+export type BuildConfig = z.output<typeof buildSchema>
+export type RegistryConfig = z.output<typeof registrySchema>
+export type MonitoringConfig = z.output<typeof monitoringSchema>
+export type FeatureBaseline = z.output<typeof featureBaselineSchema>
+
+/** The JSON Schema of model.yaml, as published in schema/model.schema.json. */
+export function modelConfigJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(modelConfigSchema, {io: 'input', unrepresentable: 'any'}) as Record<string, unknown>
+  return {$id: SCHEMA_URL, title: 'mlship model.yaml', ...schema}
+}
