@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The one command that sets up a fresh Debian machine (as root) and runs every test: type check, unit tests,
+# then the Docker and registry integration tests against a real engine and registry. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CI="${CI:-true}"
+export ONNXRUNTIME_NODE_INSTALL=skip
+
+if [ -f scripts/test-env.sh ]; then
+  # shellcheck source=/dev/null
+  source scripts/test-env.sh
+fi
+
+npm ci --no-audit --no-fund
+npm run typecheck
+npm test
+if [ -n "$(find src test -name '*.integration.test.ts' 2>/dev/null | head -1)" ]; then
+  npm run test:integration
+fi
