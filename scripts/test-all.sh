@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 export CI="${CI:-true}"
 export ONNXRUNTIME_NODE_INSTALL=skip
 
-if [ -f scripts/test-env.sh ]; then
+# Sourced, not run: they export the names of what they started (base image stand-in, registry, credentials).
+for env_script in scripts/test-env.sh scripts/test-registry.sh; do
   # shellcheck source=/dev/null
-  source scripts/test-env.sh
-fi
+  if [ -f "$env_script" ]; then source "$env_script"; fi
+done
 
 npm ci --no-audit --no-fund
 npm run typecheck
