@@ -7,20 +7,23 @@ export default defineConfig({
     projects: [
       {
         test: {
-          name: 'unit',
-          include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          // oclif writes through console.log; @oclif/test captures process.stdout, which vitest's interception bypasses.
+          disableConsoleIntercept: true,
           exclude: ['**/*.integration.test.ts', 'node_modules/**', 'dist/**'],
-          testTimeout: 30_000,
           hookTimeout: 30_000,
+          include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          name: 'unit',
+          testTimeout: 30_000,
         },
       },
       {
         test: {
-          name: 'integration',
-          include: ['src/**/*.integration.test.ts', 'test/**/*.integration.test.ts'],
-          testTimeout: 300_000,
-          hookTimeout: 600_000,
+          disableConsoleIntercept: true,
           fileParallelism: false,
+          hookTimeout: 600_000,
+          include: ['src/**/*.integration.test.ts', 'test/**/*.integration.test.ts'],
+          name: 'integration',
+          testTimeout: 300_000,
         },
       },
     ],

@@ -4,7 +4,7 @@ import Handlebars from 'handlebars'
 
 import {parseConfigText} from '../config/load.js'
 import {imageNameSchema, type ModelConfigInput, semverSchema, type Signature} from '../config/schema.js'
-import {renderModelYaml} from '../config/write.js'
+import {renderModelYaml, schemaUrlFor} from '../config/write.js'
 import {ConfigError, MlshipError, ExitCode} from '../errors.js'
 import {readModelSignature} from '../model/signature.js'
 import {examplesDir, templatesDir} from '../util/paths.js'
@@ -78,7 +78,7 @@ export function defaultNameFor(dir: string): string {
 
 export async function initProject(options: InitOptions): Promise<InitResult> {
   const dir = path.resolve(options.dir)
-  const files = options.example ? await exampleFiles(options.example) : await ownModelFiles(dir, options)
+  const files = options.example ? await exampleFiles(options.example, options.mlshipVersion) : await ownModelFiles(dir, options)
   const configText = files.find((f) => f.relativePath === 'model.yaml')!.content!
   const summary = await summarize(dir, configText, files)
   const withCommon = [...files, ...commonFiles(summary.name, options.mlshipVersion, await readInitTemplates())]
@@ -126,7 +126,7 @@ async function summarize(dir: string, configText: string, files: FileToWrite[]) 
   return {model: config.model.file, name: config.name, signature, version: config.version}
 }
 
-async function exampleFiles(example: string): Promise<FileToWrite[]> {
+async function exampleFiles(example: string, mlshipVersion: string): Promise<FileToWrite[]> {
   if (!(EXAMPLES as readonly string[]).includes(example)) {
     throw new ConfigError(`unknown example "${example}"`, {
       code: 'UNKNOWN_EXAMPLE',
@@ -140,7 +140,10 @@ async function exampleFiles(example: string): Promise<FileToWrite[]> {
   return Promise.all(
     files.map(async (entry): Promise<FileToWrite> => {
       const from = path.join(source, entry.name)
-      return entry.name === 'model.yaml' ? {content: await readFile(from, 'utf8'), relativePath: entry.name} : {copyFrom: from, relativePath: entry.name}
+      if (entry.name !== 'model.yaml') return {copyFrom: from, relativePath: entry.name}
+      // In the repository the schema line points at the checked-out schema; in the user's copy, at the published one.
+      const text = (await readFile(from, 'utf8')).replace(/^# yaml-language-server: \$schema=.*$/m, `# yaml-language-server: $schema=${schemaUrlFor(mlshipVersion)}`)
+      return {content: text, relativePath: entry.name}
     }),
   )
 }

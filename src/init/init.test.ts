@@ -1,0 +1,158 @@
+import {copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {loadConfig} from '../config/load.js'
+import {readModelSignature} from '../model/signature.js'
+import {defaultNameFor, initProject, type Prompter} from './init.js'
+
+const repoRoot = path.resolve(import.meta.dirname, '../..')
+const irisModel = path.join(repoRoot, 'examples/iris/model.onnx')
+
+/** Answers prompts from a script, and records what was asked. */
+function scriptedPrompter(answers: Record<string, string | boolean>): Prompter & {asked: string[]} {
+  const asked: string[] = []
+  const answer = (message: string) => {
+    asked.push(message)
+    const key = Object.keys(answers).find((k) => message.includes(k))
+    if (key === undefined) throw new Error(`unexpected prompt: ${message}`)
+    return answers[key]!
+  }
+  return {
+    asked,
+    async confirm({message}) {
+      return answer(message) as boolean
+    },
+    async input({message, validate, default: fallback}) {
+      const value = answer(message) as string
+      const chosen = value === '' ? (fallback ?? '') : value
+      const valid = validate?.(chosen) ?? true
+      if (valid !== true) throw new Error(`prompt validation failed: ${valid}`)
+      return chosen
+    },
+  }
+}
+
+describe('initProject', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'mlship-init-'))
+  })
+  afterEach(async () => {
+    await rm(dir, {force: true, recursive: true})
+  })
+
+  it('non-interactively writes model.yaml whose signature matches the model, plus .dockerignore and a workflow', async () => {
+    const result = await initProject({dir, mlshipVersion: '0.1.0', model: irisModel, name: 'flowers', version: '2.0.0'})
+
+    expect(result.files.map((f) => `${f.action} ${f.path}`)).toEqual([
+      'create model.yaml',
+      'copy model.onnx',
+      'create .dockerignore',
+      'create .github/workflows/mlship.yml',
+    ])
+    const text = await readFile(path.join(dir, 'model.yaml'), 'utf8')
+    expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=https://unpkg.com/mlship@0.1.0/schema/model.schema.json')
+    const loaded = await loadConfig(dir)
+    expect(loaded.config).toMatchObject({model: {file: 'model.onnx'}, name: 'flowers', version: '2.0.0'})
+    expect(loaded.config.signature).toEqual(await readModelSignature(irisModel))
+    expect((await stat(path.join(dir, 'model.onnx'))).size).toBe((await stat(irisModel)).size)
+    const workflow = await readFile(path.join(dir, '.github/workflows/mlship.yml'), 'utf8')
+    expect(workflow).toContain("tags: ['v*.*.*']")
+    expect(workflow).toContain('${{ secrets.REGISTRY_PASSWORD || secrets.GITHUB_TOKEN }}')
+  })
+
+  it('refers to a model already inside the directory without copying it', async () => {
+    await mkdir(path.join(dir, 'models'))
+    await copyFile(irisModel, path.join(dir, 'models/iris.onnx'))
+    const result = await initProject({dir, mlshipVersion: '0.1.0', model: path.join(dir, 'models/iris.onnx')})
+    expect(result.files.map((f) => f.path)).not.toContain('models/iris.onnx')
+    expect((await loadConfig(dir)).config.model.file).toBe('models/iris.onnx')
+  })
+
+  it('defaults the name to the directory name and the version to 1.0.0', async () => {
+    const named = path.join(dir, 'My Fraud_Model')
+    const result = await initProject({dir: named, mlshipVersion: '0.1.0', model: irisModel})
+    expect(result).toMatchObject({name: 'my-fraud_model', version: '1.0.0'})
+    expect(defaultNameFor('/tmp/---')).toBe('model')
+  })
+
+  it('asks for the model, name, version and description on a TTY, and offers the detected signature', async () => {
+    await copyFile(irisModel, path.join(dir, 'iris.onnx'))
+    const prompter = scriptedPrompter({
+      Description: 'lab model',
+      'Model file': path.join(dir, 'iris.onnx'),
+      'Model name': 'lab-iris',
+      Version: '0.3.0',
+      'Write this signature': false,
+    })
+    const result = await initProject({dir, mlshipVersion: '0.1.0', prompter})
+
+    expect(prompter.asked).toHaveLength(5)
+    expect(prompter.asked[4]).toContain('input   features  float32  [batch, 4]')
+    const loaded = await loadConfig(dir)
+    expect(loaded.config).toMatchObject({description: 'lab model', name: 'lab-iris', version: '0.3.0'})
+    // Declined: the server reads the signature from the model instead.
+    expect(loaded.config.signature).toBeUndefined()
+    expect(result.signature.inputs[0]?.name).toBe('features')
+  })
+
+  it('rejects an invalid name or version given as a flag, with the validator the prompt uses', async () => {
+    await expect(initProject({dir, mlshipVersion: '0.1.0', model: irisModel, name: 'Not OK'})).rejects.toThrow('--name: "Not OK" is not a valid name')
+    await expect(initProject({dir, mlshipVersion: '0.1.0', model: irisModel, version: 'v1'})).rejects.toThrow('--version: "v1" is not a valid version')
+  })
+
+  it('never overwrites without force, and writes nothing at all when one file exists', async () => {
+    await writeFile(path.join(dir, '.dockerignore'), 'mine\n')
+    await expect(initProject({dir, mlshipVersion: '0.1.0', model: irisModel})).rejects.toMatchObject({
+      code: 'INIT_WOULD_OVERWRITE',
+      exitCode: 2,
+    })
+    await expect(stat(path.join(dir, 'model.yaml'))).rejects.toThrow()
+    expect(await readFile(path.join(dir, '.dockerignore'), 'utf8')).toBe('mine\n')
+
+    const forced = await initProject({dir, force: true, mlshipVersion: '0.1.0', model: irisModel})
+    expect(forced.files.find((f) => f.path === '.dockerignore')?.action).toBe('overwrite')
+    expect(await readFile(path.join(dir, '.dockerignore'), 'utf8')).toContain('.git')
+  })
+
+  it('shows what it would write on a dry run, and writes nothing', async () => {
+    const result = await initProject({dir, dryRun: true, mlshipVersion: '0.1.0', model: irisModel})
+    expect(result.dryRun).toBe(true)
+    expect(result.contents['model.yaml']).toContain('name: ')
+    await expect(stat(path.join(dir, 'model.yaml'))).rejects.toThrow()
+  })
+
+  it('says what to do when there is no model to describe', async () => {
+    await expect(initProject({dir, mlshipVersion: '0.1.0'})).rejects.toMatchObject({
+      code: 'INIT_NO_MODEL',
+      suggestions: [expect.stringContaining('--model')],
+    })
+  })
+
+  it('fails with the model error for a file that is not ONNX', async () => {
+    await writeFile(path.join(dir, 'bad.onnx'), 'nope')
+    await expect(initProject({dir, mlshipVersion: '0.1.0', model: path.join(dir, 'bad.onnx')})).rejects.toMatchObject({
+      code: 'MODEL_LOAD_FAILED',
+      exitCode: 2,
+    })
+  })
+
+  it('scaffolds the iris teaching example', async () => {
+    const result = await initProject({dir, example: 'iris', mlshipVersion: '0.1.0'})
+    expect(result.files.map((f) => f.path).sort()).toEqual(
+      ['.dockerignore', '.github/workflows/mlship.yml', 'README.md', 'model.onnx', 'model.yaml', 'train.py'].sort(),
+    )
+    const loaded = await loadConfig(dir)
+    expect(loaded.config.name).toBe('iris-classifier')
+    expect((await readFile(loaded.file, 'utf8')).split('\n')[0]).toContain('https://unpkg.com/mlship@0.1.0/schema/model.schema.json')
+    expect(loaded.config.signature?.outputs[0]?.labels).toEqual(['setosa', 'versicolor', 'virginica'])
+  })
+
+  it('refuses an unknown example and lists the known ones', async () => {
+    await expect(initProject({dir, example: 'nope', mlshipVersion: '0.1.0'})).rejects.toMatchObject({
+      suggestions: ['Known examples: iris.'],
+    })
+  })
+})
