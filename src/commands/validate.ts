@@ -6,8 +6,6 @@ import {formatShape} from '../model/signature.js'
 import {renderTable} from '../util/table.js'
 
 export default class Validate extends BaseCommand<InspectResult> {
-  static override aliases = ['inspect']
-
   static override hiddenAliases = ['inspect']
 
   static override args = {
