@@ -1,0 +1,237 @@
+import type {DockerEngine} from '../docker/engine.js'
+import {engineMessage, engineStatus} from '../docker/engine.js'
+import {EngineStreamError, type EngineStreamEvent, followEngineStream} from '../docker/stream.js'
+import {imageReferenceSchema} from '../config/schema.js'
+import {ConfigError, errorMessage, ExitCode, MlshipError} from '../errors.js'
+import {type BuildContext, packContext, type WriteContextOptions, writeBuildContext} from './context.js'
+import {LABELS} from './labels.js'
+
+export interface BuildImageOptions extends WriteContextOptions {
+  engine: DockerEngine
+  /** Image references to tag; `name:version` and `name:latest` when absent. */
+  tags?: string[]
+  /** Build every step again, and build even when an image with the same input digest exists. */
+  noCache?: boolean
+  onProgress?: (event: BuildProgressEvent) => void
+  /** The time written into org.opencontainers.image.created; now when absent. */
+  created?: Date
+}
+
+export type BuildProgressEvent =
+  | {type: 'context'; sizeBytes: number; fileCount: number}
+  | {type: 'step'; index: number; total: number; instruction: string}
+  | {type: 'cached'; index: number}
+  | {type: 'output'; text: string}
+  | {type: 'up-to-date'; imageId: string}
+
+export interface BuildImageResult {
+  imageId: string
+  tags: string[]
+  /** The image's size as the engine reports it (all layers, the base image's included). */
+  sizeBytes: number
+  /** What the image adds to its base image: runtime, server, model and configuration layers. */
+  sizeAboveBaseBytes?: number
+  baseImage: string
+  contextSizeBytes: number
+  contextFiles: number
+  buildSeconds: number
+  /** True when an image with the same input digest existed, so nothing was built. */
+  upToDate: boolean
+  steps: {total: number; cached: number}
+  platform: string
+  gpu: boolean
+  inputDigest: string
+  modelSha256: string
+}
+
+export function defaultTags(name: string, version: string): string[] {
+  return [`${name}:${version}`, `${name}:latest`]
+}
+
+/**
+ * Builds the image of a model directory: writes the context, streams it to the engine (classic builder, no
+ * network: every file is in the context), follows every event of the build stream, and reports the failing step
+ * and the engine's message when a step fails (exit 4).
+ */
+export async function buildImage(options: BuildImageOptions): Promise<BuildImageResult> {
+  const started = performance.now()
+  const context = await writeBuildContext(options)
+  try {
+    const tags = options.tags && options.tags.length > 0 ? options.tags : defaultTags(context.name, context.version)
+    assertTags(tags)
+    options.onProgress?.({fileCount: context.fileCount, sizeBytes: context.sizeBytes, type: 'context'})
+
+    if (!options.noCache) {
+      const existing = await upToDateImage(options.engine, tags, context.inputDigest)
+      if (existing) {
+        await tagAll(options.engine, existing, tags)
+        options.onProgress?.({imageId: existing, type: 'up-to-date'})
+        return await result(options.engine, context, existing, tags, started, {cached: 0, total: 0}, true)
+      }
+    }
+
+    const {imageId, steps} = await runBuild(options, context, tags)
+    return await result(options.engine, context, imageId, tags, started, steps, false)
+  } finally {
+    await context.dispose()
+  }
+}
+
+function assertTags(tags: string[]): void {
+  const bad = tags.filter((tag) => !imageReferenceSchema.safeParse(tag).success)
+  if (bad.length > 0) {
+    throw new ConfigError(`Not a valid image reference: ${bad.map((t) => JSON.stringify(t)).join(', ')}.`, {
+      code: 'TAG_INVALID',
+      suggestions: ['A tag looks like "iris-classifier:1.0.0" or "registry:5000/team/iris:1.0.0".'],
+    })
+  }
+}
+
+async function upToDateImage(engine: DockerEngine, tags: string[], digest: string): Promise<string | undefined> {
+  try {
+    const image = await engine.docker.getImage(tags[0]!).inspect()
+    return image.Config?.Labels?.[LABELS.inputDigest] === digest ? image.Id : undefined
+  } catch (error) {
+    if (engineStatus(error) === 'not-found') return undefined
+    throw error
+  }
+}
+
+async function tagAll(engine: DockerEngine, imageId: string, tags: string[]): Promise<void> {
+  for (const tag of tags) {
+    const {repo, tag: version} = splitReference(tag)
+    await engine.docker.getImage(imageId).tag({repo, tag: version})
+  }
+}
+
+/** "host:5000/team/name:1.0" -> {repo: "host:5000/team/name", tag: "1.0"}. */
+export function splitReference(reference: string): {repo: string; tag: string} {
+  const at = reference.indexOf('@')
+  const withoutDigest = at >= 0 ? reference.slice(0, at) : reference
+  const colon = withoutDigest.lastIndexOf(':')
+  if (colon > withoutDigest.lastIndexOf('/')) return {repo: withoutDigest.slice(0, colon), tag: withoutDigest.slice(colon + 1)}
+  return {repo: withoutDigest, tag: 'latest'}
+}
+
+interface StepState {
+  index: number
+  total: number
+  instruction: string
+  cached: number
+  output: string[]
+}
+
+const STEP_LINE = /^Step (\d+)\/(\d+) : (.*)$/
+
+async function runBuild(options: BuildImageOptions, context: BuildContext, tags: string[]): Promise<{imageId: string; steps: {total: number; cached: number}}> {
+  const {engine} = options
+  const platform = context.values.platform
+  const enginePlatform = `${engine.info.os}/${engine.info.arch}`
+  const buildOptions: Record<string, unknown> = {
+    forcerm: true,
+    labels: {
+      [LABELS.created]: (options.created ?? new Date()).toISOString(),
+      [LABELS.inputDigest]: context.inputDigest,
+    },
+    nocache: Boolean(options.noCache),
+    rm: true,
+    t: tags,
+  }
+  // Only ask for a platform when it differs from the engine's: the classic builder then resolves FROM for it.
+  if (platform !== enginePlatform) buildOptions.platform = platform
+
+  const state: StepState = {cached: 0, index: 0, instruction: '', output: [], total: 0}
+  let imageId: string | undefined
+  const onEvent = (event: EngineStreamEvent) => {
+    const id = event.aux?.ID
+    if (typeof id === 'string') imageId = id
+    if (!event.stream) return
+    for (const line of event.stream.split('\n')) {
+      const trimmed = line.trimEnd()
+      if (!trimmed) continue
+      const step = STEP_LINE.exec(trimmed)
+      if (step) {
+        state.index = Number(step[1])
+        state.total = Number(step[2])
+        state.instruction = step[3]!
+        state.output = []
+        options.onProgress?.({index: state.index, instruction: state.instruction, total: state.total, type: 'step'})
+        continue
+      }
+      if (/^ ---> Using cache$/.test(trimmed)) {
+        state.cached++
+        options.onProgress?.({index: state.index, type: 'cached'})
+        continue
+      }
+      const built = /^Successfully built ([0-9a-f]+)$/.exec(trimmed)
+      if (built && !imageId) imageId = built[1]
+      if (/^ ---> /.test(trimmed) || /^Successfully (built|tagged) /.test(trimmed)) continue
+      state.output.push(trimmed)
+      if (state.output.length > 50) state.output.shift()
+      options.onProgress?.({text: trimmed, type: 'output'})
+    }
+  }
+
+  try {
+    const stream = await engine.docker.buildImage(packContext(context.contextDir) as unknown as NodeJS.ReadableStream, buildOptions)
+    await followEngineStream(stream as AsyncIterable<Buffer>, onEvent)
+  } catch (error) {
+    throw buildFailed(error, state)
+  }
+  if (!imageId) throw buildFailed(new Error('the engine did not report the id of the image it built'), state)
+  return {imageId: imageId.startsWith('sha256:') ? imageId : `sha256:${imageId}`, steps: {cached: state.cached, total: state.total}}
+}
+
+function buildFailed(error: unknown, state: StepState): MlshipError {
+  const message = error instanceof EngineStreamError ? error.message : engineMessage(error)
+  const step = state.index > 0 ? `step ${state.index}/${state.total} (${state.instruction})` : 'before the first step'
+  const output = state.output.slice(-10)
+  const suggestions =
+    state.instruction.startsWith('FROM') && /pull access denied|not found|no such host|manifest unknown|repository does not exist/i.test(message)
+      ? [
+          'The base image is neither on this machine nor reachable. Pull it while you have network access, or pass one that is here with --base-image (or build.base_image in model.yaml).',
+        ]
+      : ['Read the engine message above; run again with --no-cache if a cached layer is suspect.']
+  return new MlshipError(`The image build failed at ${step}: ${message}${output.length > 0 ? `\n${output.map((l) => `  | ${l}`).join('\n')}` : ''}`, {
+    cause: error,
+    code: 'BUILD_FAILED',
+    details: {instruction: state.instruction, message, output, step: state.index, totalSteps: state.total},
+    exitCode: ExitCode.buildFailed,
+    suggestions,
+  })
+}
+
+async function result(
+  engine: DockerEngine,
+  context: BuildContext,
+  imageId: string,
+  tags: string[],
+  started: number,
+  steps: {total: number; cached: number},
+  upToDate: boolean,
+): Promise<BuildImageResult> {
+  const image = await engine.docker.getImage(imageId).inspect()
+  let sizeAboveBaseBytes: number | undefined
+  try {
+    const base = await engine.docker.getImage(context.values.baseImage).inspect()
+    sizeAboveBaseBytes = image.Size - base.Size
+  } catch (error) {
+    if (engineStatus(error) !== 'not-found') throw new MlshipError(`Cannot inspect the base image: ${errorMessage(error)}`, {cause: error})
+  }
+  return {
+    baseImage: context.values.baseImage,
+    buildSeconds: Math.round((performance.now() - started) / 10) / 100,
+    contextFiles: context.fileCount,
+    contextSizeBytes: context.sizeBytes,
+    gpu: context.values.gpu,
+    imageId: image.Id,
+    inputDigest: context.inputDigest,
+    modelSha256: context.modelSha256,
+    platform: context.values.platform,
+    sizeAboveBaseBytes,
+    sizeBytes: image.Size,
+    steps,
+    tags,
+    upToDate,
+  }
+}

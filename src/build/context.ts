@@ -1,0 +1,275 @@
+import dockerignore from '@balena/dockerignore'
+import {createHash} from 'node:crypto'
+import {constants as fsConstants, existsSync, readFileSync} from 'node:fs'
+import {copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import type {Readable} from 'node:stream'
+import tar from 'tar-fs'
+
+import {ConfigError, errorMessage} from '../errors.js'
+import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
+import {sha256File} from '../util/hash.js'
+import {packageRoot, templatesDir} from '../util/paths.js'
+import {bundleServer} from './bundle.js'
+import {type DockerfileValues, type Platform, renderDockerfile} from './dockerfile.js'
+import {gitInfo} from './git.js'
+import {imageLabels} from './labels.js'
+import {type ContextFile, runtimeFiles} from './runtime-files.js'
+import {serverEntryPoints} from './server-entry.js'
+
+export interface BuildPlanOptions {
+  /** The model directory (or its model.yaml). */
+  dir: string
+  baseImage?: string
+  platform?: Platform
+  gpu?: boolean
+  /** An alternative Dockerfile template (Handlebars); templates/build/Dockerfile.hbs when absent. */
+  template?: string
+  /** Where onnxruntime-node's CUDA provider files are, when not in onnxruntime-node's own bin folder. */
+  cudaProviderDir?: string
+}
+
+/** What a build will do: the resolved project, the values and the rendered Dockerfile. Nothing is written yet. */
+export interface BuildPlan {
+  project: ResolvedModel
+  values: DockerfileValues
+  dockerfile: string
+  modelSha256: string
+  /** Image name and version tag: `name:version` (and `name:latest`) by default. */
+  name: string
+  version: string
+}
+
+export async function planBuild(options: BuildPlanOptions): Promise<BuildPlan> {
+  const project = await loadModelProject(options.dir)
+  const {config} = project
+  const gpu = options.gpu ?? config.build.gpu
+  const platform = options.platform ?? config.build.platform
+  const baseImage = options.baseImage ?? (gpu ? config.build.gpu_base_image : config.build.base_image)
+  const modelSha256 = await sha256File(project.modelPath)
+  const git = await gitInfo(project.dir)
+  const mlshipVersion = await packageVersion()
+  const values: DockerfileValues = {
+    baseImage,
+    env: config.build.env,
+    gpu,
+    labels: await imageLabels({config, git, modelSha256, mlshipVersion, platform, gpu, signature: project.signature, baseImage}),
+    mlshipVersion,
+    name: config.name,
+    nodeImage: gpu ? config.build.base_image : undefined,
+    platform,
+    port: config.serving.port,
+    version: config.version,
+  }
+  const dockerfile = await renderDockerfile(values, {configFile: project.file, template: options.template})
+  return {dockerfile, modelSha256, name: config.name, project, values, version: config.version}
+}
+
+export interface WriteContextOptions extends BuildPlanOptions {
+  /** Write the context here (it must not exist or be empty); a temporary folder when absent. */
+  outputDir?: string
+  /** The serving app's entry points, output name -> source; the real serving app when absent (tests override). */
+  entryPoints?: Record<string, string>
+}
+
+export interface BuildContext extends BuildPlan {
+  /** The context folder: the Dockerfile and everything it copies. */
+  contextDir: string
+  /** True when contextDir is a temporary folder that dispose() removes. */
+  temporary: boolean
+  sizeBytes: number
+  fileCount: number
+  /** sha256 over the Dockerfile and every file of the context (path, mode, content): equal digests, equal images. */
+  inputDigest: string
+  onnxruntimeVersion: string
+  dispose(): Promise<void>
+}
+
+/**
+ * Writes the build context: the Dockerfile, onnxruntime-node for the target platform, the bundled serving app, the
+ * model file, and model.yaml with the rest of the model directory (its .dockerignore applies, or mlship's default
+ * one). The layout matches the COPY steps of the template: runtime/, model/, config/.
+ */
+export async function writeBuildContext(options: WriteContextOptions): Promise<BuildContext> {
+  const plan = await planBuild(options)
+  const {project} = plan
+  const temporary = options.outputDir === undefined
+  const contextDir = temporary ? await mkdtemp(path.join(os.tmpdir(), 'mlship-context-')) : path.resolve(options.outputDir!)
+  if (!temporary) await prepareOutputDir(contextDir)
+
+  const dispose = async () => {
+    if (temporary) await rm(contextDir, {force: true, recursive: true})
+  }
+  try {
+    const runtime = await runtimeFiles({
+      cudaProviderDir: options.cudaProviderDir ?? process.env.MLSHIP_ONNXRUNTIME_CUDA_DIR,
+      gpu: plan.values.gpu,
+      platform: plan.values.platform,
+    })
+    const modelFiles = modelLayerFiles(project)
+    const configFiles = await configLayerFiles(project, modelFiles, temporary ? undefined : contextDir)
+    const files: ContextFile[] = [...runtime.files, ...modelFiles, ...configFiles]
+    // Hard links are instant and a temporary context is removed after the build; a context the user asked for gets
+    // copies, so that editing it cannot change node_modules or the model directory.
+    for (const file of files) await placeFile(file.from, path.join(contextDir, file.to), temporary)
+
+    const serverDir = path.join(contextDir, 'runtime', 'server')
+    await bundleServer({
+      entryPoints: options.entryPoints ?? (await serverEntryPoints()),
+      extraFiles: {'healthcheck.cjs': path.join(templatesDir(), 'build', 'healthcheck.cjs')},
+      outDir: serverDir,
+    })
+    await writeFile(path.join(contextDir, 'Dockerfile'), plan.dockerfile)
+
+    const {digest, fileCount, sizeBytes} = await digestContext(contextDir)
+    return {
+      ...plan,
+      contextDir,
+      dispose,
+      fileCount,
+      inputDigest: digest,
+      onnxruntimeVersion: runtime.onnxruntimeVersion,
+      sizeBytes,
+      temporary,
+    }
+  } catch (error) {
+    await dispose()
+    throw error
+  }
+}
+
+async function prepareOutputDir(dir: string): Promise<void> {
+  if (existsSync(dir)) {
+    const info = await stat(dir)
+    if (!info.isDirectory() || (await readdir(dir)).length > 0) {
+      throw new ConfigError(`${dir}: the --output folder must not exist or be empty.`, {
+        code: 'OUTPUT_NOT_EMPTY',
+        suggestions: ['Pass a new folder, or remove this one first.'],
+      })
+    }
+  }
+  await mkdir(dir, {recursive: true})
+}
+
+/** The model file, and files beside it that carry its external data (model.onnx.data, model.onnx_data). */
+function modelLayerFiles(project: ResolvedModel): ContextFile[] {
+  const relative = path.relative(project.dir, project.modelPath)
+  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new ConfigError(`${project.file}: model.file (${project.config.model.file}) is outside the model directory, so it cannot go into the image.`, {
+      code: 'MODEL_OUTSIDE_CONTEXT',
+      details: {file: project.file, keyPath: 'model.file'},
+      suggestions: ['Move the model file into the directory of model.yaml (or a folder below it) and update model.file.'],
+    })
+  }
+  const files = [{from: project.modelPath, to: toPosix(path.join('model', relative))}]
+  for (const suffix of ['.data', '_data']) {
+    const sidecar = `${project.modelPath}${suffix}`
+    if (existsSync(sidecar)) files.push({from: sidecar, to: toPosix(path.join('model', `${relative}${suffix}`))})
+  }
+  return files
+}
+
+/** model.yaml and the rest of the model directory, filtered by its .dockerignore (or mlship's default one). */
+async function configLayerFiles(project: ResolvedModel, modelFiles: ContextFile[], outputDir?: string): Promise<ContextFile[]> {
+  const ignoreFile = path.join(project.dir, '.dockerignore')
+  const patterns = existsSync(ignoreFile)
+    ? await readFile(ignoreFile, 'utf8')
+    : await readFile(path.join(templatesDir(), 'init', 'dockerignore'), 'utf8')
+  const matcher = createIgnore().add(patterns.split(/\r?\n/))
+  // The config file always becomes model.yaml in the image (it may be called otherwise here): the server reads that.
+  const skip = new Set([...modelFiles.map((file) => path.resolve(file.from)), project.file, path.join(project.dir, 'model.yaml')])
+  const files: ContextFile[] = []
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, {withFileTypes: true})) {
+      const absolute = path.join(dir, entry.name)
+      const relative = toPosix(path.relative(project.dir, absolute))
+      if (outputDir && (absolute === outputDir || outputDir.startsWith(absolute + path.sep))) continue
+      if (matcher.ignores(relative) && !(entry.isDirectory() && patterns.includes('!'))) continue
+      if (entry.isDirectory()) await walk(absolute)
+      else if (entry.isFile() && !skip.has(absolute) && !matcher.ignores(relative)) files.push({from: absolute, to: `config/${relative}`})
+    }
+  }
+  await walk(project.dir)
+  files.push({from: project.file, to: 'config/model.yaml'})
+  return files
+}
+
+async function placeFile(from: string, to: string, preferLink: boolean): Promise<void> {
+  await mkdir(path.dirname(to), {recursive: true})
+  if (preferLink) {
+    try {
+      await link(from, to)
+      return
+    } catch {
+      // Another file system, or links not allowed: copy instead.
+    }
+  }
+  await copyFile(from, to, fsConstants.COPYFILE_FICLONE)
+}
+
+async function digestContext(contextDir: string): Promise<{digest: string; fileCount: number; sizeBytes: number}> {
+  const hash = createHash('sha256')
+  let fileCount = 0
+  let sizeBytes = 0
+  const files = (await readdir(contextDir, {recursive: true, withFileTypes: true}))
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath, entry.name))
+    .sort()
+  for (const file of files) {
+    const info = await lstat(file)
+    hash.update(`${toPosix(path.relative(contextDir, file))}\0${info.mode & 0o111 ? 'x' : '-'}\0${await sha256File(file)}\n`)
+    fileCount++
+    sizeBytes += info.size
+  }
+  return {digest: `sha256:${hash.digest('hex')}`, fileCount, sizeBytes}
+}
+
+/**
+ * Streams a context folder as a tar archive (tar-fs), honouring a .dockerignore at its root the way `docker build`
+ * does. Owners and modes are normalised: files are root's and world-readable, so the non-root user of the image can
+ * read them and builds on different machines give the same layers.
+ */
+export function packContext(contextDir: string, patterns?: string): Readable {
+  const ignoreFile = path.join(contextDir, '.dockerignore')
+  const text = patterns ?? (existsSync(ignoreFile) ? readFileSyncSafe(ignoreFile) : '')
+  const matcher = createIgnore().add(text.split(/\r?\n/))
+  return tar.pack(contextDir, {
+    ignore: (name) => {
+      const relative = toPosix(path.relative(contextDir, name))
+      // The Dockerfile is always sent, as docker build does, even if .dockerignore names it.
+      return relative !== 'Dockerfile' && relative !== '' && matcher.ignores(relative)
+    },
+    map: (header) => {
+      header.uid = 0
+      header.gid = 0
+      header.mode = header.type === 'directory' || (header.mode ?? 0) & 0o111 ? 0o755 : 0o644
+      return header
+    },
+  }) as unknown as Readable
+}
+
+function readFileSyncSafe(file: string): string {
+  try {
+    // Synchronous on purpose: packContext returns a stream at once, and .dockerignore is a few lines.
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new ConfigError(`${file}: cannot be read (${errorMessage(error)})`)
+  }
+}
+
+async function packageVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(path.join(packageRoot(), 'package.json'), 'utf8')) as {version: string}
+  return pkg.version
+}
+
+function toPosix(p: string): string {
+  return p.split(path.sep).join('/')
+}
+
+
+// @balena/dockerignore is CommonJS whose types declare an ES default export: take whichever shape arrives.
+function createIgnore(): ReturnType<typeof dockerignore.default> {
+  const factory = (dockerignore as unknown as {default?: typeof dockerignore.default}).default ?? (dockerignore as unknown as typeof dockerignore.default)
+  return factory()
+}

@@ -1,0 +1,36 @@
+import {execa} from 'execa'
+
+export interface GitInfo {
+  /** The commit the model directory is at (`git rev-parse HEAD`). */
+  revision?: string
+  shortRevision?: string
+  /** The origin remote, without any credentials it may carry (https://user:token@host/...). */
+  source?: string
+  /** True when tracked files have changes that are not committed. */
+  dirty?: boolean
+}
+
+/** Where the model directory's git work tree is, if it is in one; nothing when git is missing or it is not. */
+export async function gitInfo(dir: string): Promise<GitInfo> {
+  const git = async (...args: string[]) => {
+    const result = await execa('git', ['-C', dir, ...args], {reject: false, timeout: 5000})
+    return result.exitCode === 0 ? result.stdout.trim() : undefined
+  }
+  const revision = await git('rev-parse', 'HEAD')
+  if (!revision || !/^[0-9a-f]{40,64}$/.test(revision)) return {}
+  const remote = await git('config', '--get', 'remote.origin.url')
+  const status = await git('status', '--porcelain', '--untracked-files=no', '--', '.')
+  return {dirty: status !== undefined && status.length > 0, revision, shortRevision: revision.slice(0, 7), source: remote ? stripCredentials(remote) : undefined}
+}
+
+export function stripCredentials(url: string): string {
+  try {
+    const parsed = new URL(url)
+    parsed.username = ''
+    parsed.password = ''
+    return parsed.toString()
+  } catch {
+    // scp-like (git@host:org/repo.git): the user name is not a secret, but leave nothing before '@' anyway.
+    return url.replace(/^[^@/]+@/, '')
+  }
+}

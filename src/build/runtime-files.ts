@@ -1,0 +1,126 @@
+import {existsSync} from 'node:fs'
+import {readdir, readFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
+import path from 'node:path'
+
+import {ConfigError, ExitCode, MlshipError} from '../errors.js'
+import {type Platform, platformArch} from './dockerfile.js'
+
+/** A file to put into the build context: `from` on this machine, `to` relative to the context root. */
+export interface ContextFile {
+  from: string
+  to: string
+}
+
+/** The CUDA execution provider of onnxruntime-node 1.x for linux/x64 (what ONNXRUNTIME_NODE_INSTALL=cuda12 fetches). */
+export const CUDA_PROVIDER_FILES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'] as const
+const OPTIONAL_PROVIDER_FILES = ['libonnxruntime_providers_tensorrt.so']
+
+export interface RuntimeFilesOptions {
+  platform: Platform
+  gpu: boolean
+  /** Where onnxruntime-node is installed; found from mlship's own dependencies when absent. */
+  onnxruntimeDir?: string
+  /** A folder with the CUDA provider files, instead of onnxruntime-node's bin folder (MLSHIP_ONNXRUNTIME_CUDA_DIR). */
+  cudaProviderDir?: string
+}
+
+export interface RuntimeFiles {
+  files: ContextFile[]
+  onnxruntimeVersion: string
+}
+
+/**
+ * onnxruntime-node's runtime: its JS, onnxruntime-common's JS, and the native files of ONE platform (the npm
+ * package carries every platform, over 200 MB; linux/x64 alone is about 46 MB). Install scripts, source maps, type
+ * declarations and the other platforms stay out of the image.
+ */
+export async function runtimeFiles(options: RuntimeFilesOptions): Promise<RuntimeFiles> {
+  const ortDir = options.onnxruntimeDir ?? resolvePackageDir('onnxruntime-node')
+  const commonDir = resolvePackageDir('onnxruntime-common', ortDir)
+  const {version} = JSON.parse(await readFile(path.join(ortDir, 'package.json'), 'utf8')) as {version: string}
+  const arch = platformArch(options.platform)
+  const nativeRel = path.join('bin', 'napi-v6', 'linux', arch)
+  const nativeDir = path.join(ortDir, nativeRel)
+  if (!existsSync(path.join(nativeDir, 'onnxruntime_binding.node'))) {
+    throw new MlshipError(`onnxruntime-node ${version} at ${ortDir} has no native files for linux/${arch} (${nativeDir}).`, {
+      code: 'RUNTIME_MISSING',
+      exitCode: ExitCode.usage,
+      suggestions: ['Reinstall mlship (`npm install`): the onnxruntime-node package ships the Linux binaries.'],
+    })
+  }
+
+  const files: ContextFile[] = [{from: path.join(ortDir, 'package.json'), to: 'onnxruntime-node/package.json'}]
+  for (const file of await listFiles(path.join(ortDir, 'dist'))) {
+    if (file.endsWith('.js')) files.push({from: path.join(ortDir, 'dist', file), to: `onnxruntime-node/dist/${file}`})
+  }
+  for (const file of await listFiles(nativeDir)) {
+    if ((OPTIONAL_PROVIDER_FILES as string[]).includes(file) || (CUDA_PROVIDER_FILES as readonly string[]).includes(file)) continue
+    files.push({from: path.join(nativeDir, file), to: `onnxruntime-node/${nativeRel}/${file}`.split(path.sep).join('/')})
+  }
+  if (options.gpu) {
+    for (const file of await cudaProviderFiles(nativeDir, options)) {
+      files.push({from: file, to: `onnxruntime-node/bin/napi-v6/linux/${arch}/${path.basename(file)}`})
+    }
+  }
+
+  files.push({from: path.join(commonDir, 'package.json'), to: 'onnxruntime-common/package.json'})
+  for (const file of await listFiles(path.join(commonDir, 'dist'))) {
+    // dist/cjs and dist/esm each have a package.json that sets their module type: it must come along.
+    if (file.endsWith('.js') || file.endsWith('package.json')) {
+      files.push({from: path.join(commonDir, 'dist', file), to: `onnxruntime-common/dist/${file.split(path.sep).join('/')}`})
+    }
+  }
+  return {files: files.map((f) => ({...f, to: `runtime/node_modules/${f.to}`})), onnxruntimeVersion: version}
+}
+
+async function cudaProviderFiles(nativeDir: string, options: RuntimeFilesOptions): Promise<string[]> {
+  if (options.platform !== 'linux/amd64') {
+    throw new ConfigError(`A GPU image is only possible for linux/amd64: onnxruntime-node has no CUDA provider for ${options.platform}.`, {
+      code: 'GPU_PLATFORM',
+      suggestions: ['Build with --platform linux/amd64, or without --gpu.'],
+    })
+  }
+  const dir = options.cudaProviderDir ?? nativeDir
+  const missing = CUDA_PROVIDER_FILES.filter((file) => !existsSync(path.join(dir, file)))
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `The GPU image needs onnxruntime's CUDA execution provider, and ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing from ${dir}.`,
+      {
+        code: 'GPU_PROVIDER_MISSING',
+        details: {dir, missing},
+        suggestions: [
+          'On a machine with internet access, in the project that has mlship installed, fetch the CUDA 12 binaries:\n' +
+            '    npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12\n' +
+            `  (the same as ONNXRUNTIME_NODE_INSTALL=cuda12; the command-line flag also overrides an .npmrc that says skip). ` +
+            `It downloads ${CUDA_PROVIDER_FILES.join(', ')} into node_modules/onnxruntime-node/bin/napi-v6/linux/x64/.`,
+          'Or copy those files from such a machine into a folder here and set MLSHIP_ONNXRUNTIME_CUDA_DIR to it.',
+          'Then run the build again; nothing is downloaded during the build.',
+        ],
+      },
+    )
+  }
+  const present = [...CUDA_PROVIDER_FILES, ...OPTIONAL_PROVIDER_FILES].filter((file) => existsSync(path.join(dir, file)))
+  return present.map((file) => path.join(dir, file))
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, {recursive: true, withFileTypes: true})
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)))
+    .sort()
+}
+
+/** The folder of an installed package, resolved the way node resolves it from mlship (or from `from`). */
+export function resolvePackageDir(name: string, from?: string): string {
+  const require = createRequire(from ? path.join(from, 'package.json') : import.meta.url)
+  let dir = path.dirname(require.resolve(name))
+  // require.resolve gives the main file; walk up to the folder whose package.json names the package.
+  for (let i = 0; i < 5; i++) {
+    const pkg = path.join(dir, 'package.json')
+    if (existsSync(pkg) && path.basename(dir) === name.split('/').pop()) return dir
+    dir = path.dirname(dir)
+  }
+  throw new Error(`cannot find the folder of the ${name} package`)
+}

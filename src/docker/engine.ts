@@ -1,0 +1,128 @@
+import Docker from 'dockerode'
+
+import {errorMessage, ExitCode, MlshipError} from '../errors.js'
+
+/**
+ * The Docker engine behind small interfaces (as testcontainers-node does): services depend on `DockerEngine`, which
+ * dockerode implements here, so nothing else in mlship touches dockerode's wide API.
+ */
+export interface DockerEngine {
+  /** The dockerode client, for the image, container and stream helpers in src/docker, src/build and src/container. */
+  readonly docker: Docker
+  /** Where the engine is, as the user wrote it (DOCKER_HOST) or the default socket, for messages. */
+  readonly endpoint: string
+  /** The engine's version and platform, read once by connectEngine(). */
+  readonly info: EngineInfo
+}
+
+export interface EngineInfo {
+  version: string
+  apiVersion: string
+  os: string
+  /** Docker's architecture name: amd64, arm64... */
+  arch: string
+}
+
+export interface ConnectEngineOptions {
+  /** Environment to read DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH from; defaults to process.env. */
+  env?: NodeJS.ProcessEnv
+  /** How long the engine may take to answer the first ping. */
+  timeoutMs?: number
+  /** What the command could do without Docker, shown as a suggestion (e.g. "mlship serve --local"). */
+  withoutDocker?: string
+}
+
+export function engineEndpoint(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DOCKER_HOST && env.DOCKER_HOST.length > 0 ? env.DOCKER_HOST : 'unix:///var/run/docker.sock'
+}
+
+/**
+ * Connects to the engine DOCKER_HOST names (or the default socket) and checks that it answers. An engine that does
+ * not answer is exit code 3 with what to do next, never a stack trace.
+ */
+export async function connectEngine(options: ConnectEngineOptions = {}): Promise<DockerEngine> {
+  const env = options.env ?? process.env
+  const endpoint = engineEndpoint(env)
+  let docker: Docker
+  try {
+    docker = new Docker(modemOptions(env))
+  } catch (error) {
+    throw engineUnavailable(endpoint, error, options.withoutDocker)
+  }
+
+  const timeoutMs = options.timeoutMs ?? 10_000
+  let timer: NodeJS.Timeout | undefined
+  try {
+    const version = (await Promise.race([
+      docker.version(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), {code: 'ETIMEDOUT'})), timeoutMs)
+      }),
+    ])) as Docker.DockerVersion
+    return {
+      docker,
+      endpoint,
+      info: {apiVersion: version.ApiVersion, arch: version.Arch, os: version.Os, version: version.Version},
+    }
+  } catch (error) {
+    throw engineUnavailable(endpoint, error, options.withoutDocker)
+  } finally {
+    if (timer) clearTimeout(timer)
+  }
+}
+
+function modemOptions(env: NodeJS.ProcessEnv): Docker.DockerOptions | undefined {
+  // docker-modem reads DOCKER_HOST & co. from process.env itself; only a different env needs explicit options.
+  if (env === process.env) return undefined
+  const host = env.DOCKER_HOST
+  if (!host) return {socketPath: '/var/run/docker.sock'}
+  if (host.startsWith('unix://')) return {socketPath: host.slice('unix://'.length) || '/var/run/docker.sock'}
+  const url = new URL(host.includes('//') ? host : `tcp://${host}`)
+  return {host: url.hostname, port: url.port, protocol: env.DOCKER_TLS_VERIFY === '1' || url.port === '2376' ? 'https' : 'http'}
+}
+
+function engineUnavailable(endpoint: string, error: unknown, withoutDocker?: string): MlshipError {
+  const code = (error as NodeJS.ErrnoException).code
+  const reason =
+    code === 'ENOENT'
+      ? 'no such socket'
+      : code === 'ECONNREFUSED'
+        ? 'connection refused'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'ETIMEDOUT'
+            ? 'it did not answer in time'
+            : errorMessage(error)
+  const suggestions = [
+    'Start Docker (Docker Desktop, or `sudo systemctl start docker`), or point DOCKER_HOST at a running engine.',
+  ]
+  if (code === 'EACCES') suggestions.unshift('Add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again).')
+  if (withoutDocker) suggestions.push(`Or run without Docker: \`${withoutDocker}\`.`)
+  return new MlshipError(`No Docker engine answers at ${endpoint} (${reason}).`, {
+    cause: error,
+    code: 'DOCKER_UNAVAILABLE',
+    details: {endpoint, reason},
+    exitCode: ExitCode.dockerUnavailable,
+    suggestions,
+  })
+}
+
+/** What an engine status code means: dockerode errors carry the HTTP status of the Engine API answer. */
+export type EngineStatus = 'not-found' | 'not-modified' | 'conflict' | 'error'
+
+export function engineStatus(error: unknown): EngineStatus {
+  const status = (error as {statusCode?: number}).statusCode
+  if (status === 404) return 'not-found'
+  if (status === 304) return 'not-modified'
+  if (status === 409) return 'conflict'
+  return 'error'
+}
+
+/** The engine's own message ("No such image: x"), without dockerode's "(HTTP code 404) ..." prefix. */
+export function engineMessage(error: unknown): string {
+  const json = (error as {json?: {message?: string} | null}).json
+  if (json && typeof json.message === 'string') return json.message
+  const reason = (error as {reason?: string}).reason
+  const message = errorMessage(error)
+  return message.replace(/^\(HTTP code \d+\)\s*[^-]*-\s*/, '').trim() || reason || message
+}
