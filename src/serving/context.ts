@@ -1,0 +1,36 @@
+import type {ServingConfig, Signature} from '../config/schema.js'
+import type {ResolvedModel} from '../model/load-model.js'
+import type {InferenceBackend} from './backend.js'
+import type {DecodeLimits} from './decode.js'
+
+/** The serving settings in force: model.yaml's `serving`, with the overrides of the caller applied. */
+export interface ServingSettings {
+  workers: number
+  intraOpThreads: number
+  maxBatchSize: number
+  bodyLimitBytes: number
+  requestTimeoutMs: number
+  logLevel: ServingConfig['log_level']
+}
+
+export type ServerPhase = 'starting' | 'ready' | 'draining'
+
+/**
+ * Everything a route plugin needs, handed to each one as its `context` option: the model, the settings, the
+ * inference backend (the seam: see backend.ts) and the server's phase.
+ */
+export interface ServingContext {
+  project: ResolvedModel
+  signature: Signature
+  modelName: string
+  modelVersion: string
+  settings: ServingSettings
+  backend: InferenceBackend
+  limits: DecodeLimits
+  outputNames: string[]
+  state: {phase: ServerPhase}
+}
+
+export interface RoutePluginOptions {
+  context: ServingContext
+}

@@ -1,0 +1,38 @@
+import {existsSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+/**
+ * What the serving app is bundled from (esbuild, for the image that `mlship build` makes): the process entry and the
+ * inference worker, bundled as two files side by side (`main.js` and `inference-worker.js`), because the server starts
+ * the worker from `new URL('./inference-worker.js', import.meta.url)`. onnxruntime-node stays external (native files).
+ * Swagger UI's two asset files go in a `swagger-ui/` folder beside them (see routes/docs.ts) so /docs works offline.
+ */
+export const SERVING_ENTRYPOINTS = {
+  'inference-worker': 'src/serving/inference-worker.ts',
+  main: 'src/serving/main.ts',
+} as const
+
+/** Packages the bundle must not include. */
+export const SERVING_EXTERNALS = ['onnxruntime-node'] as const
+
+/** Output name (without .js) -> absolute source file, from src/ (tsx) or dist/ (compiled) alike. */
+export function serverEntryPoints(): Record<string, string> {
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  const source = (name: string) => {
+    const ts = path.join(here, `${name}.ts`)
+    return existsSync(ts) ? ts : path.join(here, `${name}.js`)
+  }
+  return {'inference-worker': source('inference-worker'), main: source('main')}
+}
+
+/** Files to copy beside the bundle as they are: bundle-relative name -> absolute source (Swagger UI for /docs). */
+export function serverAssetFiles(): Record<string, string> {
+  const pkg = createRequire(import.meta.url).resolve('@fastify/swagger-ui/package.json')
+  const dir = path.join(path.dirname(pkg), 'static')
+  return {
+    'swagger-ui/swagger-ui-bundle.js': path.join(dir, 'swagger-ui-bundle.js'),
+    'swagger-ui/swagger-ui.css': path.join(dir, 'swagger-ui.css'),
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * One inference worker thread: opens the model's onnxruntime session once, keeps it for the life of the thread
+ * (releasing sessions leaks memory: onnxruntime #25325), and answers run messages one at a time. onnxruntime-node's
+ * `session.run` blocks the thread it runs on (onnxruntime #19611), which is why it runs here and not on the event loop.
+ *
+ * Bundled as its own file beside the server (see entrypoints.ts), so it must not import anything CLI-only.
+ */
+import {parentPort, workerData} from 'node:worker_threads'
+import ort from 'onnxruntime-node'
+
+import {errorMessage} from '../errors.js'
+import {openSession} from '../model/session.js'
+import type {TensorDtype} from '../config/schema.js'
+import {type TensorData, type TensorMap, transferList} from './tensors.js'
+import type {JobResult, RunJob, WorkerData, WorkerReply, WorkerRequest} from './worker-protocol.js'
+
+/** Below this size a buffer is cheaper to copy than to transfer. */
+const TRANSFER_MIN_BYTES = 64 * 1024
+
+async function main(): Promise<void> {
+  const port = parentPort
+  if (!port) throw new Error('inference-worker.js runs as a worker thread')
+  const options = workerData as WorkerData
+  let session: ort.InferenceSession
+  try {
+    session = await openSession(options.modelPath, {
+      executionProviders: [options.device],
+      intraOpNumThreads: options.intraOpThreads,
+    })
+  } catch (error) {
+    port.postMessage({message: errorMessage(error), type: 'failed'} satisfies WorkerReply)
+    return
+  }
+  port.postMessage({type: 'ready'} satisfies WorkerReply)
+
+  const post = (reply: WorkerReply, transfer: ArrayBuffer[]) => {
+    try {
+      port.postMessage(reply, transfer)
+    } catch {
+      // A buffer onnxruntime still owns cannot be transferred: copy instead.
+      port.postMessage(reply)
+    }
+  }
+
+  const runOne = async (job: RunJob): Promise<{result: JobResult; transfer: ArrayBuffer[]}> => {
+    try {
+      const feeds: Record<string, ort.Tensor> = {}
+      for (const [name, t] of Object.entries(job.feeds)) {
+        feeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims)
+      }
+      const results = job.outputs ? await session.run(feeds, job.outputs as string[]) : await session.run(feeds)
+      const outputs: TensorMap = {}
+      for (const [name, tensor] of Object.entries(results)) {
+        outputs[name] = {data: tensor.data as TensorData, dims: [...tensor.dims], dtype: tensor.type as TensorDtype}
+      }
+      return {result: {id: job.id, outputs}, transfer: transferList(outputs, TRANSFER_MIN_BYTES)}
+    } catch (error) {
+      return {result: {id: job.id, message: errorMessage(error).split('\n')[0]!}, transfer: []}
+    }
+  }
+
+  // Jobs run strictly one after the other: the session runs one inference at a time on this thread. Results of fast
+  // jobs travel back together; a result is sent at once when its batch has been running for over a millisecond.
+  const runJobs = async (jobs: RunJob[]): Promise<void> => {
+    let results: JobResult[] = []
+    let transfer: ArrayBuffer[] = []
+    let since = performance.now()
+    for (const job of jobs) {
+      const done = await runOne(job)
+      results.push(done.result)
+      transfer.push(...done.transfer)
+      const now = performance.now()
+      if (now - since > 1) {
+        post({results, type: 'results'}, transfer)
+        results = []
+        transfer = []
+        since = now
+      }
+    }
+    if (results.length > 0) post({results, type: 'results'}, transfer)
+  }
+
+  let chain = Promise.resolve()
+  port.on('message', (request: WorkerRequest) => {
+    if (request.type === 'run') chain = chain.then(() => runJobs(request.jobs))
+  })
+}
+
+void main()

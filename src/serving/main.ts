@@ -1,0 +1,61 @@
+/**
+ * The serving process as it runs in the image (PID 1): the model from MLSHIP_MODEL_DIR (default /app/model), the port
+ * from PORT (else model.yaml), every interface, JSON logs on stdout. SIGTERM or SIGINT: readiness turns 503 at once,
+ * in-flight requests finish, exit 0 within 10 s. Imports nothing CLI-only: this file is bundled on its own.
+ */
+import {isMlshipError} from '../errors.js'
+import {createLogger, startServer} from './server.js'
+
+const SHUTDOWN_LIMIT_MS = 9_000
+
+async function main(): Promise<void> {
+  const env = process.env
+  const dir = env.MLSHIP_MODEL_DIR || '/app/model'
+  const port = env.PORT ? Number(env.PORT) : undefined
+  // Until the server runs (with serving.log_level of model.yaml, or LOG_LEVEL), startup failures log here.
+  const bootLogger = createLogger('info')
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
+    bootLogger.fatal({port: env.PORT}, `PORT="${env.PORT}" is not a port number`)
+    process.exit(2)
+  }
+
+  let server
+  try {
+    server = await startServer({dir, host: env.HOST || '0.0.0.0', port})
+  } catch (error) {
+    if (isMlshipError(error)) {
+      bootLogger.fatal({code: error.code, details: error.details, suggestions: error.suggestions}, error.message)
+      process.exit(error.exitCode)
+    }
+    bootLogger.fatal({err: error}, 'the server failed to start')
+    process.exit(1)
+  }
+  const logger = server.app.log
+  logger.info({execution_provider: server.context.backend.info.executionProvider, url: server.url, workers: server.context.backend.info.workers}, 'ready')
+
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info({signal}, 'shutting down: finishing requests in flight')
+    const timer = setTimeout(() => {
+      logger.error(`requests still in flight after ${SHUTDOWN_LIMIT_MS} ms: exiting anyway`)
+      process.exit(1)
+    }, SHUTDOWN_LIMIT_MS)
+    timer.unref()
+    server.close().then(
+      () => {
+        logger.info('stopped')
+        process.exit(0)
+      },
+      (error: unknown) => {
+        logger.error({err: error}, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+void main()

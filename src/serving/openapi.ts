@@ -1,0 +1,226 @@
+import type {InputSpec, OutputSpec, Signature, TensorDtype} from '../config/schema.js'
+import {formatShape} from '../model/signature.js'
+import {V2_DATATYPE} from './tensors.js'
+
+type JsonSchema = Record<string, unknown>
+
+export interface OpenApiModel {
+  name: string
+  version: string
+  description?: string
+  signature: Signature
+  maxBatchSize: number
+}
+
+/** JSON Schema of one element of a dtype. */
+export function elementSchema(dtype: TensorDtype): JsonSchema {
+  switch (dtype) {
+    case 'float32':
+    case 'float64':
+    case 'float16':
+      return {format: dtype === 'float64' ? 'double' : 'float', type: 'number'}
+    case 'int64':
+    case 'uint64':
+      return {
+        anyOf: [{type: 'integer'}, {pattern: '^-?[0-9]+$', type: 'string'}],
+        description: `${dtype}: a number, or a string for exact values beyond 2^53`,
+      }
+    case 'bool':
+      return {type: 'boolean'}
+    case 'string':
+      return {type: 'string'}
+    default:
+      return {format: dtype, type: 'integer'}
+  }
+}
+
+/** A tensor as nested arrays: one level per dimension; fixed dimensions fix the length, the batch one is bounded. */
+export function tensorSchema(spec: InputSpec | OutputSpec, maxBatchSize?: number): JsonSchema {
+  let schema: JsonSchema = elementSchema(spec.dtype)
+  for (let axis = spec.shape.length - 1; axis >= 0; axis--) {
+    const dim = spec.shape[axis]!
+    const array: JsonSchema = {items: schema, type: 'array'}
+    if (typeof dim === 'number' && dim >= 0) {
+      array.minItems = dim
+      array.maxItems = dim
+    } else {
+      array.minItems = 1
+      if (axis === 0 && maxBatchSize !== undefined) array.maxItems = maxBatchSize
+    }
+    schema = array
+  }
+  return {
+    ...schema,
+    description: `${spec.description ? spec.description + '. ' : ''}${spec.dtype} ${formatShape(spec.shape)}`,
+    ...('example' in spec && spec.example !== undefined ? {example: spec.example} : {}),
+  }
+}
+
+function outputSchema(spec: OutputSpec): JsonSchema {
+  return tensorSchema(spec)
+}
+
+/** The OpenAPI 3.1 document of the server, generated from the model's signature. */
+export function openApiDocument(model: OpenApiModel): JsonSchema {
+  const {signature} = model
+  const single = signature.inputs.length === 1 ? signature.inputs[0]! : undefined
+  const inputsObject: JsonSchema = {
+    additionalProperties: false,
+    properties: Object.fromEntries(signature.inputs.map((i) => [i.name, {$ref: `#/components/schemas/input_${safe(i.name)}`}])),
+    required: signature.inputs.map((i) => i.name),
+    type: 'object',
+  }
+  const predictRequest: JsonSchema = single
+    ? {
+        oneOf: [
+          {additionalProperties: false, properties: {features: {$ref: `#/components/schemas/input_${safe(single.name)}`}}, required: ['features'], type: 'object'},
+          {additionalProperties: false, properties: {inputs: inputsObject}, required: ['inputs'], type: 'object'},
+        ],
+      }
+    : {additionalProperties: false, properties: {inputs: inputsObject}, required: ['inputs'], type: 'object'}
+  const examples = signature.inputs.every((i) => i.example !== undefined)
+  const predictExample = examples
+    ? single
+      ? {features: single.example}
+      : {inputs: Object.fromEntries(signature.inputs.map((i) => [i.name, i.example]))}
+    : undefined
+  const labelled = signature.outputs.find((o) => o.labels)
+  const first = signature.outputs[0]!
+  const predictResponse: JsonSchema = {
+    properties: {
+      latency_ms: {description: 'Time spent on this request in the server, in milliseconds.', type: 'number'},
+      model_version: {const: model.version, type: 'string'},
+      predictions: {$ref: `#/components/schemas/output_${safe(first.name)}`},
+      ...(labelled ? {labels: {description: `The class of each row (${labelled.name})`, items: {enum: labelled.labels, type: 'string'}, type: 'array'}} : {}),
+      ...(signature.outputs.length > 1
+        ? {
+            outputs: {
+              properties: Object.fromEntries(signature.outputs.map((o) => [o.name, {$ref: `#/components/schemas/output_${safe(o.name)}`}])),
+              type: 'object',
+            },
+          }
+        : {}),
+    },
+    required: ['predictions', 'model_version', 'latency_ms'],
+    type: 'object',
+  }
+  const v2Tensor = (names: string[], datatypes: string[]): JsonSchema => ({
+    properties: {
+      data: {description: 'Values, flat (row-major) or nested', type: 'array'},
+      datatype: {enum: [...new Set(datatypes)], type: 'string'},
+      name: {enum: names, type: 'string'},
+      shape: {items: {minimum: 0, type: 'integer'}, type: 'array'},
+    },
+    required: ['name', 'shape', 'datatype', 'data'],
+    type: 'object',
+  })
+  const v2Example = examples
+    ? {
+        inputs: signature.inputs.map((i) => {
+          const shape = shapeOf(i.example)
+          return {data: (i.example as unknown[]).flat?.(Number.POSITIVE_INFINITY) ?? [i.example], datatype: V2_DATATYPE[i.dtype], name: i.name, shape}
+        }),
+      }
+    : undefined
+  const error = {$ref: '#/components/schemas/error'}
+  const json = (schema: JsonSchema, example?: unknown) => ({'application/json': {schema, ...(example === undefined ? {} : {example})}})
+  const errors = {
+    '400': {content: json(error), description: 'The request does not fit the signature (the message names the input, expected vs got)'},
+    '413': {content: json(error), description: 'The body is over the limit'},
+    '415': {content: json(error), description: 'The body is not application/json'},
+    '500': {content: json(error), description: 'Unexpected failure (with a request id)'},
+    '503': {content: json(error), description: 'Shutting down or overloaded'},
+  }
+  const modelParams = [
+    {in: 'path', name: 'name', required: true, schema: {enum: [model.name], type: 'string'}},
+  ]
+  const versionParam = {in: 'path', name: 'version', required: true, schema: {enum: [model.version], type: 'string'}}
+  const v2Infer = {
+    requestBody: {
+      content: json(
+        {
+          properties: {
+            id: {type: 'string'},
+            inputs: {items: v2Tensor(signature.inputs.map((i) => i.name), signature.inputs.map((i) => V2_DATATYPE[i.dtype])), type: 'array'},
+            outputs: {items: {properties: {name: {enum: signature.outputs.map((o) => o.name), type: 'string'}}, required: ['name'], type: 'object'}, type: 'array'},
+          },
+          required: ['inputs'],
+          type: 'object',
+        },
+        v2Example,
+      ),
+      required: true,
+    },
+    responses: {
+      '200': {
+        content: json({
+          properties: {
+            id: {type: 'string'},
+            model_name: {type: 'string'},
+            model_version: {type: 'string'},
+            outputs: {items: v2Tensor(signature.outputs.map((o) => o.name), signature.outputs.map((o) => V2_DATATYPE[o.dtype])), type: 'array'},
+          },
+          type: 'object',
+        }),
+        description: 'The outputs',
+      },
+      ...errors,
+    },
+    summary: 'Inference (Open Inference Protocol / KServe v2)',
+    tags: ['v2'],
+  }
+  const simple = (summary: string, tag: string) => ({responses: {'200': {description: 'OK'}}, summary, tags: [tag]})
+  return {
+    components: {
+      schemas: {
+        error: {properties: {error: {type: 'string'}, request_id: {type: 'string'}}, required: ['error'], type: 'object'},
+        ...Object.fromEntries(signature.inputs.map((i) => [`input_${safe(i.name)}`, tensorSchema(i, model.maxBatchSize)])),
+        ...Object.fromEntries(signature.outputs.map((o) => [`output_${safe(o.name)}`, outputSchema(o)])),
+      },
+    },
+    info: {description: model.description ?? `The ${model.name} model, served by mlship.`, title: model.name, version: model.version},
+    openapi: '3.1.0',
+    paths: {
+      '/': simple('The routes of this server', 'server'),
+      '/health': {
+        get: {
+          responses: {'200': {content: json({properties: {status: {const: 'healthy'}, version: {type: 'string'}}, type: 'object'}, {status: 'healthy', version: model.version}), description: 'Alive'}},
+          summary: 'Liveness',
+          tags: ['server'],
+        },
+      },
+      '/predict': {
+        post: {
+          requestBody: {content: json(predictRequest, predictExample), required: true},
+          responses: {'200': {content: json(predictResponse), description: 'The predictions'}, ...errors},
+          summary: 'Predict (the seed contract)',
+          tags: ['predict'],
+        },
+      },
+      '/ready': {get: {responses: {'200': {description: 'Ready'}, '503': {description: 'Loading or shutting down'}}, summary: 'Readiness', tags: ['server']}},
+      '/v2': {get: simple('Server metadata', 'v2')},
+      '/v2/health/live': {get: simple('Liveness', 'v2')},
+      '/v2/health/ready': {get: simple('Readiness', 'v2')},
+      '/v2/models/{name}': {get: {...simple('Model metadata', 'v2'), parameters: modelParams}},
+      '/v2/models/{name}/infer': {post: {...v2Infer, parameters: modelParams}},
+      '/v2/models/{name}/ready': {get: {...simple('Model readiness', 'v2'), parameters: modelParams}},
+      '/v2/models/{name}/versions/{version}': {get: {...simple('Model metadata', 'v2'), parameters: [...modelParams, versionParam]}},
+      '/v2/models/{name}/versions/{version}/infer': {post: {...v2Infer, parameters: [...modelParams, versionParam]}},
+      '/v2/models/{name}/versions/{version}/ready': {get: {...simple('Model readiness', 'v2'), parameters: [...modelParams, versionParam]}},
+    },
+  }
+}
+
+function safe(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, '_')
+}
+
+function shapeOf(value: unknown): number[] {
+  const dims: number[] = []
+  let probe = value
+  while (Array.isArray(probe)) {
+    dims.push(probe.length)
+    probe = probe[0]
+  }
+  return dims
+}

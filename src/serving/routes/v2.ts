@@ -1,0 +1,81 @@
+import type {FastifyPluginAsync, FastifyReply} from 'fastify'
+
+import {formatShape} from '../../model/signature.js'
+import type {RoutePluginOptions, ServingContext} from '../context.js'
+import {decodeV2Body} from '../decode.js'
+import {RequestError} from '../request-error.js'
+import {v2ResponseJson} from '../responses.js'
+import {V2_DATATYPE} from '../tensors.js'
+
+interface ModelParams {
+  name: string
+  version?: string
+}
+
+/**
+ * The Open Inference Protocol (KServe v2; also spoken by Triton and MLServer), so its clients work unchanged.
+ * https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
+ */
+export const v2Routes: FastifyPluginAsync<RoutePluginOptions> = async (app, {context}) => {
+  const {backend, limits, modelName, modelVersion, outputNames, signature} = context
+
+  app.get('/v2', async (_request, reply) => {
+    reply.type('application/json')
+    return JSON.stringify({extensions: [], name: 'mlship', version: context.project.config.version})
+  })
+
+  const metadata = JSON.stringify(modelMetadata(context))
+  for (const url of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
+    app.get<{Params: ModelParams}>(url, async (request, reply) => {
+      checkModel(context, request.params)
+      reply.type('application/json')
+      return metadata
+    })
+    app.get<{Params: ModelParams}>(`${url}/ready`, async (request, reply) => {
+      checkModel(context, request.params)
+      const ready = context.state.phase === 'ready'
+      return send(reply.code(ready ? 200 : 503), JSON.stringify({name: modelName, ready}))
+    })
+    app.post<{Params: ModelParams}>(`${url}/infer`, async (request, reply) => {
+      checkModel(context, request.params)
+      const decoded = decodeV2Body(request.body, signature, limits, outputNames)
+      const outputs = await backend.run(decoded.feeds, decoded.outputs ? {outputs: decoded.outputs} : {})
+      const id = decoded.id ?? String(request.id)
+      return send(reply, v2ResponseJson(outputs, decoded.outputs ?? outputNames, {name: modelName, version: modelVersion}, id))
+    })
+  }
+}
+
+function send(reply: FastifyReply, json: string): string {
+  reply.type('application/json')
+  return json
+}
+
+function checkModel(context: ServingContext, params: ModelParams): void {
+  if (params.name !== context.modelName) {
+    throw new RequestError(404, `unknown model "${params.name}": this server serves "${context.modelName}"`)
+  }
+  if (params.version !== undefined && params.version !== context.modelVersion) {
+    throw new RequestError(404, `unknown version "${params.version}" of model "${context.modelName}": this server serves version ${context.modelVersion}`)
+  }
+}
+
+/** The v2 model metadata, with mlship's additions (execution provider, workers, labels). */
+export function modelMetadata(context: ServingContext) {
+  const {info} = context.backend
+  const tensor = (t: {name: string; dtype: keyof typeof V2_DATATYPE; shape: readonly (number | string)[]}) => ({
+    datatype: V2_DATATYPE[t.dtype],
+    name: t.name,
+    shape: t.shape.map((d) => (typeof d === 'number' ? d : -1)),
+  })
+  return {
+    execution_provider: info.executionProvider,
+    inputs: context.signature.inputs.map((t) => ({...tensor(t), shape_text: formatShape(t.shape)})),
+    intra_op_threads: info.intraOpThreads,
+    name: context.modelName,
+    outputs: context.signature.outputs.map((t) => ({...tensor(t), ...(t.labels ? {labels: t.labels} : {})})),
+    platform: 'onnxruntime_onnx',
+    versions: [context.modelVersion],
+    workers: info.workers,
+  }
+}

@@ -1,0 +1,72 @@
+import type {Device} from './device.js'
+import {type RunningServer, startServer} from './server.js'
+
+export interface ServeLocalOptions {
+  dir: string
+  host?: string
+  port?: number
+  workers?: number
+  device?: Device
+  /** Called once the server is ready. */
+  onListening?: (info: ServeLocalInfo) => void
+  /** Called when a signal starts the graceful stop. */
+  onStopping?: (signal: string) => void
+  /** Resolves to stop the server (default: the first SIGINT or SIGTERM). Tests pass their own. */
+  until?: (server: RunningServer) => Promise<string>
+}
+
+export interface ServeLocalInfo {
+  url: string
+  model: string
+  version: string
+  workers: number
+  executionProvider: string
+  routes: string[]
+}
+
+export interface ServeLocalResult extends ServeLocalInfo {
+  stoppedBy: string
+}
+
+/** `mlship serve --local`: runs the server in this process until a signal, then stops it gracefully. */
+export async function serveLocal(options: ServeLocalOptions): Promise<ServeLocalResult> {
+  const server = await startServer({
+    device: options.device,
+    dir: options.dir,
+    host: options.host,
+    port: options.port,
+    serving: options.workers === undefined ? {} : {workers: options.workers},
+  })
+  const info: ServeLocalInfo = {
+    executionProvider: server.context.backend.info.executionProvider,
+    model: server.context.modelName,
+    routes: await listRoutes(server),
+    url: server.url,
+    version: server.context.modelVersion,
+    workers: server.context.backend.info.workers,
+  }
+  options.onListening?.(info)
+  const stoppedBy = await (options.until ?? untilSignal)(server)
+  options.onStopping?.(stoppedBy)
+  await server.close()
+  return {...info, stoppedBy}
+}
+
+async function listRoutes(server: RunningServer): Promise<string[]> {
+  const response = await server.app.inject({method: 'GET', url: '/'})
+  return (JSON.parse(response.body) as {routes: string[]}).routes
+}
+
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const handler = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', handler)
+      process.off('SIGTERM', handler)
+      // A second Ctrl-C while draining stops at once.
+      process.once('SIGINT', () => process.exit(130))
+      resolve(signal)
+    }
+    process.on('SIGINT', handler)
+    process.on('SIGTERM', handler)
+  })
+}

@@ -1,0 +1,362 @@
+import Fastify, {LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyPluginAsync} from 'fastify'
+import pino, {type Logger} from 'pino'
+
+import type {ServingConfig} from '../config/schema.js'
+import {errorMessage, ExitCode, MlshipError} from '../errors.js'
+import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
+import type {InferenceBackend} from './backend.js'
+import type {RoutePluginOptions, ServingContext, ServingSettings} from './context.js'
+import {decodeNested} from './decode.js'
+import {assertCudaUsable, chooseDevice, type Device} from './device.js'
+import {RequestError} from './request-error.js'
+import {docsRoutes} from './routes/docs.js'
+import {healthRoutes} from './routes/health.js'
+import {indexRoutes} from './routes/index.js'
+import {predictRoutes} from './routes/predict.js'
+import {v2Routes} from './routes/v2.js'
+import {resolveWorkerCount, usableCpus} from './cpus.js'
+import {allocate, elementCount, type TensorMap} from './tensors.js'
+import {WorkerPool} from './worker-pool.js'
+
+export interface ServingOverrides {
+  workers?: 'auto' | number
+  intraOpThreads?: number
+  maxBatchSize?: number
+  bodyLimitBytes?: number
+  requestTimeoutMs?: number
+  logLevel?: ServingConfig['log_level']
+}
+
+export interface StartServerOptions {
+  /** The model directory, or the path of its model.yaml. Ignored when `project` is given. */
+  dir?: string
+  /** An already loaded model project (saves loading it twice). */
+  project?: ResolvedModel
+  /** Defaults to model.yaml's serving.host / serving.port; port 0 picks a free port. */
+  host?: string
+  port?: number
+  /** Overrides of model.yaml's serving settings. */
+  serving?: ServingOverrides
+  /** cpu or cuda; defaults to MLSHIP_DEVICE, then build.gpu of model.yaml. */
+  device?: Device
+  /** A pino logger, or false for none. Default: JSON lines on stdout at LOG_LEVEL / serving.log_level. */
+  logger?: Logger | false
+  /** Environment to read LOG_LEVEL and MLSHIP_DEVICE from (default process.env). */
+  env?: NodeJS.ProcessEnv
+  /**
+   * Wraps the inference backend (batching, admission control, deadlines, cache, metrics): the routes only ever see
+   * what this returns.
+   */
+  wrapBackend?: (backend: InferenceBackend, context: Omit<ServingContext, 'backend'>) => InferenceBackend | Promise<InferenceBackend>
+  /** More route plugins (e.g. /metrics), registered after the built-in routes with the same `context` option. */
+  plugins?: Array<FastifyPluginAsync<RoutePluginOptions>>
+  /** Use this backend instead of starting a worker pool (tests of wrappers). */
+  backend?: InferenceBackend
+}
+
+export interface RunningServer {
+  /** http://host:port of the listening server. */
+  url: string
+  port: number
+  app: FastifyInstance
+  context: ServingContext
+  /** Graceful: readiness turns 503 at once, no new connections, in-flight requests finish, then workers stop. */
+  close(): Promise<void>
+}
+
+/** Loads the model, starts the inference workers, warms up, and listens. */
+export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
+  const context = await createServingContext(options)
+  const logger = options.logger === undefined ? createLogger(context.settings.logLevel) : options.logger
+  let app: FastifyInstance
+  try {
+    app = await buildApp(context, {logger, plugins: options.plugins})
+  } catch (error) {
+    await context.backend.close()
+    throw error
+  }
+  const config = context.project.config
+  const host = options.host ?? config.serving.host
+  const port = options.port ?? config.serving.port
+  try {
+    await app.listen({host, port})
+  } catch (error) {
+    await app.close()
+    await context.backend.close()
+    throw listenError(error, host, port)
+  }
+  await warmUp(context, logger || undefined)
+  context.state.phase = 'ready'
+
+  const address = app.server.address()
+  const actualPort = typeof address === 'object' && address ? address.port : port
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  let closing: Promise<void> | undefined
+  return {
+    app,
+    close: () => {
+      closing ??= (async () => {
+        context.state.phase = 'draining'
+        // Keep-alive connections that finish their request while draining would hold the server open: close each
+        // one as soon as it is idle.
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
+        try {
+          await app.close()
+        } finally {
+          clearInterval(sweep)
+        }
+        await context.backend.close()
+      })()
+      return closing
+    },
+    context,
+    port: actualPort,
+    url: `http://${urlHost}:${actualPort}`,
+  }
+}
+
+/** The model, its settings and a running backend: what buildApp needs. The phase stays 'starting' until warm-up. */
+export async function createServingContext(options: StartServerOptions): Promise<ServingContext> {
+  const env = options.env ?? process.env
+  const project = options.project ?? (await loadModelProject(options.dir ?? '.'))
+  const settings = resolveSettings(project.config.serving, options.serving ?? {}, env)
+  const base = {
+    limits: {maxBatchSize: settings.maxBatchSize},
+    modelName: project.config.name,
+    modelVersion: project.config.version,
+    outputNames: project.signature.outputs.map((o) => o.name),
+    project,
+    settings,
+    signature: project.signature,
+    state: {phase: 'starting' as const},
+  }
+  let backend = options.backend
+  if (!backend) {
+    const device = chooseDevice(options.device, env, project.config.build.gpu)
+    assertCudaUsable(device)
+    backend = await WorkerPool.start({
+      device: device.device,
+      intraOpThreads: settings.intraOpThreads,
+      modelPath: project.modelPath,
+      workers: settings.workers,
+    })
+  }
+  if (options.wrapBackend) backend = await options.wrapBackend(backend, base)
+  return {...base, backend, state: {phase: 'starting'}}
+}
+
+export function resolveSettings(serving: ServingConfig, overrides: ServingOverrides, env: NodeJS.ProcessEnv): ServingSettings {
+  const envLevel = env.LOG_LEVEL?.trim().toLowerCase()
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
+  if (envLevel && !levels.includes(envLevel)) {
+    throw new MlshipError(`LOG_LEVEL="${env.LOG_LEVEL}" is not a log level: use one of ${levels.join(', ')}`, {
+      code: 'LOG_LEVEL_INVALID',
+      exitCode: ExitCode.usage,
+    })
+  }
+  return {
+    bodyLimitBytes: overrides.bodyLimitBytes ?? serving.body_limit_bytes,
+    intraOpThreads: overrides.intraOpThreads ?? serving.intra_op_threads,
+    logLevel: overrides.logLevel ?? (envLevel as ServingConfig['log_level'] | undefined) ?? serving.log_level,
+    maxBatchSize: overrides.maxBatchSize ?? serving.max_batch_size,
+    requestTimeoutMs: overrides.requestTimeoutMs ?? serving.request_timeout_ms,
+    workers: resolveWorkerCount(overrides.workers ?? serving.workers, usableCpus()),
+  }
+}
+
+export function createLogger(level: string): Logger {
+  return pino({base: undefined, level, timestamp: pino.stdTimeFunctions.isoTime})
+}
+
+export interface BuildAppOptions {
+  logger?: Logger | false
+  plugins?: Array<FastifyPluginAsync<RoutePluginOptions>>
+}
+
+const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
+
+/** The fastify app of the serving context, routes registered, not listening (tests can `inject`). */
+export async function buildApp(context: ServingContext, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const logger = options.logger ?? false
+  let sequence = 0
+  const prefix = Date.now().toString(36)
+  const common = {
+    bodyLimit: context.settings.bodyLimitBytes,
+    // One line per request is written by the onResponse hook below, not fastify's two.
+    logController: new LogController({disableRequestLogging: true}),
+    forceCloseConnections: 'idle' as const,
+    genReqId: () => `${prefix}-${(++sequence).toString(36)}`,
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+  }
+  const app: FastifyInstance = logger ? Fastify({...common, loggerInstance: logger as FastifyBaseLogger}) : Fastify({...common, logger: false})
+
+  // One log line per request, without its body.
+  if (logger) {
+    app.addHook('onResponse', (request, reply, done) => {
+      const status = reply.statusCode
+      const line = {
+        latency_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+        method: request.method,
+        model_version: context.modelVersion,
+        route: request.routeOptions.url ?? request.url,
+        status,
+      }
+      if (status >= 500) request.log.error(line, 'request failed')
+      else if (status >= 400) request.log.warn(line, 'request refused')
+      else request.log.info(line, 'request')
+      done()
+    })
+  }
+
+  const routes = new Map<string, Set<string>>()
+  let collecting = true
+  app.addHook('onRoute', (route) => {
+    if (!collecting) return
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    const known = routes.get(route.url) ?? new Set<string>()
+    for (const m of methods) known.add(m)
+    routes.set(route.url, known)
+  })
+
+  app.setErrorHandler((error: FastifyError | RequestError | Error, request, reply) => {
+    if (error instanceof RequestError) {
+      void reply.code(error.statusCode).headers(error.headers).type('application/json').send(JSON.stringify({error: error.message}))
+      return
+    }
+    const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500
+    if (status < 500) {
+      void reply.code(status).type('application/json').send(JSON.stringify({error: clientErrorMessage(error as FastifyError, context.settings.bodyLimitBytes)}))
+      return
+    }
+    request.log.error({err: error, reqId: request.id}, 'unexpected failure')
+    void reply
+      .code(500)
+      .type('application/json')
+      .send(JSON.stringify({error: `internal error: ${errorMessage(error).split('\n')[0]}`, request_id: request.id}))
+  })
+
+  // JSON only: anything else is 415 (fastify would otherwise take text/plain).
+  app.removeContentTypeParser('text/plain')
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .code(404)
+      .type('application/json')
+      .send(JSON.stringify({error: `no route ${request.method} ${request.url.split('?')[0]}; GET / lists the routes`}))
+  })
+
+  const pluginOptions: RoutePluginOptions = {context}
+  await app.register(indexRoutes, {...pluginOptions, routes})
+  await app.register(healthRoutes, pluginOptions)
+  await app.register(predictRoutes, pluginOptions)
+  await app.register(v2Routes, pluginOptions)
+  await app.register(docsRoutes, pluginOptions)
+  for (const plugin of options.plugins ?? []) await app.register(plugin, pluginOptions)
+  await app.after()
+  const served = new Map([...routes].map(([url, methods]) => [url, new Set(methods)]))
+  routes.clear()
+  for (const [url, methods] of served) routes.set(url, methods)
+  collecting = false
+
+  // A known path with a method it does not take: 405 with Allow, not 404.
+  for (const [url, methods] of served) {
+    const others = METHODS.filter((m) => !methods.has(m))
+    if (others.length === 0) continue
+    const allow = [...methods].sort().join(', ')
+    app.route({
+      handler: (request, reply) => {
+        void reply
+          .code(405)
+          .header('allow', allow)
+          .type('application/json')
+          .send(JSON.stringify({error: `${request.method} is not allowed on ${url}; use ${allow}`}))
+      },
+      method: others,
+      url,
+    })
+  }
+  return app
+}
+
+function clientErrorMessage(error: FastifyError, bodyLimitBytes: number): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `request body too large: the limit is ${bodyLimitBytes} bytes (serving.body_limit_bytes)`
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return `unsupported content type: send the body as application/json`
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'the body is empty: send a JSON object'
+    default:
+      if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return `malformed JSON: ${error.message}`
+      return error.message
+  }
+}
+
+function listenError(error: unknown, host: string, port: number): MlshipError {
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'EADDRINUSE') {
+    return new MlshipError(`port ${port} on ${host} is already in use`, {
+      cause: error,
+      code: 'PORT_IN_USE',
+      details: {host, port},
+      exitCode: ExitCode.usage,
+      suggestions: [`Stop what listens on port ${port}, or pick another port with --port (or serving.port in model.yaml).`],
+    })
+  }
+  if (code === 'EACCES') {
+    return new MlshipError(`not allowed to listen on ${host}:${port}`, {
+      cause: error,
+      code: 'PORT_DENIED',
+      exitCode: ExitCode.usage,
+      suggestions: ['Ports below 1024 need privileges: pick a port above 1024 with --port.'],
+    })
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    return new MlshipError(`cannot listen on ${host}: no such address on this machine`, {
+      cause: error,
+      code: 'HOST_INVALID',
+      exitCode: ExitCode.usage,
+      suggestions: ['Use --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface).'],
+    })
+  }
+  return new MlshipError(`cannot listen on ${host}:${port}: ${errorMessage(error)}`, {cause: error, code: 'LISTEN_FAILED'})
+}
+
+/**
+ * One inference per worker before the server says it is ready, so the first real request does not pay for lazy
+ * initialisation. Uses the model.yaml examples when every input has one, else zeros of the smallest valid shape.
+ */
+async function warmUp(context: ServingContext, logger: Logger | undefined): Promise<void> {
+  const feeds = warmUpFeeds(context)
+  try {
+    await Promise.all(Array.from({length: context.backend.info.workers}, () => context.backend.run(cloneFeeds(feeds))))
+  } catch (error) {
+    logger?.warn({err: errorMessage(error)}, 'the warm-up inference failed; serving anyway')
+  }
+}
+
+export function warmUpFeeds(context: Pick<ServingContext, 'signature'>): TensorMap {
+  const inputs = context.signature.inputs
+  if (inputs.every((input) => input.example !== undefined)) {
+    try {
+      const feeds: TensorMap = {}
+      for (const input of inputs) feeds[input.name] = decodeNested(input, input.example, {maxBatchSize: Number.MAX_SAFE_INTEGER})
+      return feeds
+    } catch {
+      // An example that does not fit its input: fall back to zeros (`mlship validate` reports the example).
+    }
+  }
+  const feeds: TensorMap = {}
+  for (const input of inputs) {
+    const dims = input.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1))
+    feeds[input.name] = {data: allocate(input.dtype, elementCount(dims)), dims, dtype: input.dtype}
+  }
+  return feeds
+}
+
+function cloneFeeds(feeds: TensorMap): TensorMap {
+  const out: TensorMap = {}
+  for (const [name, t] of Object.entries(feeds)) out[name] = {...t, data: t.data.slice() as typeof t.data}
+  return out
+}

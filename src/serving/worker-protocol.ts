@@ -1,0 +1,22 @@
+import type {Device} from './device.js'
+import type {TensorMap} from './tensors.js'
+
+/** What the pool hands an inference worker when it starts it. */
+export interface WorkerData {
+  modelPath: string
+  device: Device
+  intraOpThreads: number
+}
+
+export interface RunJob {
+  id: number
+  feeds: TensorMap
+  outputs?: readonly string[]
+}
+
+export type JobResult = {id: number; outputs: TensorMap} | {id: number; message: string}
+
+/** Several jobs travel in one message (see WorkerPool.flush); the worker runs them in order. */
+export type WorkerRequest = {type: 'run'; jobs: RunJob[]}
+
+export type WorkerReply = {type: 'ready'} | {type: 'failed'; message: string} | {type: 'results'; results: JobResult[]}
