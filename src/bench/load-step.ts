@@ -1,0 +1,301 @@
+import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
+import {Pool} from 'undici'
+
+import {createHistogram, encodeHistogram, type Histogram, type LatencySummary, recordMs, summarize} from './histogram.js'
+import {type Arrival, arrivalGaps} from './schedule.js'
+
+/** One open-loop load step: requests go out on a schedule whether or not earlier ones have answered. */
+export interface LoadStepOptions {
+  /** The full URL requests go to (origin and path). */
+  url: string
+  method: string
+  headers: Record<string, string>
+  /** Request bodies, sent in turn (undefined: no body). */
+  bodies: ReadonlyArray<string | undefined>
+  /** Offered rate, requests per second. */
+  rate: number
+  /** The measured window, after the warm-up. */
+  durationMs: number
+  /** Sent at the same rate before the measured window, and not recorded. */
+  warmupMs: number
+  arrival: Arrival
+  /** A request that has not finished this long after its scheduled time is aborted and counted as a timeout. */
+  timeoutMs: number
+  /** Keep-alive connections in the pool; requests beyond them wait in the client's queue (and that wait counts). */
+  connections: number
+  /** A request sent more than this after its scheduled time was not sent in time (the generator lagged). */
+  lateThresholdMs: number
+  seed?: number
+  /** How often progress is reported (0: never). */
+  progressIntervalMs?: number
+}
+
+export type ErrorKind = 'status' | 'timeout' | 'connection' | 'other'
+
+export interface StepProgress {
+  phase: 'warmup' | 'measure' | 'drain'
+  elapsedMs: number
+  offeredRps: number
+  /** Over the last interval: requests finished per second, all statuses. */
+  throughputRps: number
+  p50Ms: number
+  p99Ms: number
+  /** Measured requests so far that failed. */
+  errors: number
+  inFlight: number
+}
+
+/** What a step measured, as it crosses the worker boundary (histograms encoded). */
+export interface RawStepResult {
+  offeredRps: number
+  arrival: Arrival
+  durationMs: number
+  warmupMs: number
+  /** Measured requests (scheduled inside the measured window). */
+  scheduled: number
+  /** Measured requests sent within the window. */
+  sentInWindow: number
+  /** Requests that finished with a 2xx inside the window. */
+  okInWindow: number
+  /** Requests that finished inside the window, whatever the outcome. */
+  finishedInWindow: number
+  ok: number
+  errorsByStatus: Record<string, number>
+  errorsByKind: Record<ErrorKind, number>
+  /** Measured requests sent later than lateThresholdMs after their scheduled time. */
+  late: number
+  lateThresholdMs: number
+  /** Latency of every measured request, from its scheduled send time to its end (response, error or timeout), µs. */
+  latency: string
+  /** How late the generator sent each measured request, µs. */
+  sendLag: string
+  /** The generator's own event-loop delay during the step. */
+  eventLoopDelay: {p99Ms: number; maxMs: number}
+  /** Requests still unfinished when the step was closed (aborted, counted as timeouts). */
+  abandoned: number
+}
+
+interface Pending {
+  deadline: number
+  controller: AbortController
+  done: boolean
+}
+
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+])
+
+function classify(error: unknown, timedOut: boolean): ErrorKind {
+  if (timedOut) return 'timeout'
+  const code = (error as {code?: string} | undefined)?.code ?? ''
+  const causeCode = ((error as {cause?: {code?: string}} | undefined)?.cause?.code ?? '') as string
+  if (CONNECTION_ERRORS.has(code) || CONNECTION_ERRORS.has(causeCode)) return 'connection'
+  return 'other'
+}
+
+/**
+ * Runs one step in the calling thread. Each latency is measured from the time the request was *scheduled*, not the
+ * time it was sent, so a server stall (or a generator stall) cannot hide behind requests that were never sent
+ * (coordinated omission). Every loop is bounded: scheduling stops at the end of the window, every request is aborted
+ * at its deadline, and the pool is destroyed after the last deadline.
+ */
+export async function runLoadStep(options: LoadStepOptions, onProgress?: (progress: StepProgress) => void): Promise<RawStepResult> {
+  const target = new URL(options.url)
+  const path = `${target.pathname}${target.search}`
+  const pool = new Pool(target.origin, {
+    bodyTimeout: 0,
+    connections: options.connections,
+    headersTimeout: 0,
+    keepAliveTimeout: 30_000,
+    pipelining: 1,
+  })
+  const latency = createHistogram()
+  const sendLag = createHistogram()
+  const interval = createHistogram()
+  const loopDelay = monitorEventLoopDelay({resolution: 10})
+  loopDelay.enable()
+
+  const nextGap = arrivalGaps(options.arrival, options.rate, options.seed ?? 1)
+  const start = performance.now() + 5
+  const measureStart = start + options.warmupMs
+  const measureEnd = measureStart + options.durationMs
+  const errorsByStatus: Record<string, number> = {}
+  const errorsByKind: Record<ErrorKind, number> = {connection: 0, other: 0, status: 0, timeout: 0}
+  const pending: Pending[] = []
+  let pendingHead = 0
+  let inFlight = 0
+  let scheduled = 0
+  let sentInWindow = 0
+  let okInWindow = 0
+  let finishedInWindow = 0
+  let ok = 0
+  let late = 0
+  let errors = 0
+  let finishedInInterval = 0
+  let sequence = 0
+  let nextAt = start
+  let settleAll: (() => void) | undefined
+
+  const finish = (scheduledAt: number, measured: boolean, outcome: {status?: number; error?: unknown; timedOut?: boolean}) => {
+    inFlight--
+    const now = performance.now()
+    recordMs(interval, now - scheduledAt)
+    finishedInInterval++
+    const success = outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300
+    // Throughput counts every response that ends inside the window, warm-up requests included: in a steady state
+    // that is the rate the server sustains, without the edge loss of counting only requests scheduled inside it.
+    if (now >= measureStart && now <= measureEnd) {
+      finishedInWindow++
+      if (success) okInWindow++
+    }
+    if (measured) {
+      recordMs(latency, now - scheduledAt)
+      if (success) {
+        ok++
+      } else {
+        errors++
+        if (outcome.status === undefined) {
+          errorsByKind[classify(outcome.error, outcome.timedOut ?? false)]++
+        } else {
+          errorsByKind.status++
+          errorsByStatus[String(outcome.status)] = (errorsByStatus[String(outcome.status)] ?? 0) + 1
+        }
+      }
+    }
+    if (inFlight === 0 && nextAt >= measureEnd) settleAll?.()
+  }
+
+  const send = (scheduledAt: number, now: number) => {
+    const measured = scheduledAt >= measureStart
+    if (measured) {
+      scheduled++
+      const lag = now - scheduledAt
+      recordMs(sendLag, lag)
+      if (lag > options.lateThresholdMs) late++
+      if (now <= measureEnd) sentInWindow++
+    }
+    const entry: Pending = {controller: new AbortController(), deadline: scheduledAt + options.timeoutMs, done: false}
+    pending.push(entry)
+    inFlight++
+    const body = options.bodies.length === 0 ? undefined : options.bodies[sequence++ % options.bodies.length]
+    pool
+      .request({body, headers: options.headers, method: options.method as 'POST', path, signal: entry.controller.signal})
+      .then(async (response) => {
+        // The body is read to the end: a response is finished when its last byte has arrived.
+        await response.body.arrayBuffer()
+        entry.done = true
+        finish(scheduledAt, measured, {status: response.statusCode})
+      })
+      .catch((error: unknown) => {
+        const timedOut = entry.controller.signal.aborted
+        entry.done = true
+        finish(scheduledAt, measured, {error, timedOut})
+      })
+  }
+
+  // Deadlines are in schedule order, so the oldest pending request is always at the head.
+  const reapExpired = () => {
+    const now = performance.now()
+    while (pendingHead < pending.length) {
+      const head = pending[pendingHead]!
+      if (!head.done && head.deadline > now) break
+      if (!head.done) head.controller.abort()
+      pendingHead++
+    }
+    if (pendingHead > 4096 && pendingHead * 2 > pending.length) {
+      pending.splice(0, pendingHead)
+      pendingHead = 0
+    }
+  }
+
+  const reportProgress = () => {
+    if (!onProgress) return
+    const now = performance.now()
+    const summary = summarize(interval)
+    onProgress({
+      elapsedMs: Math.max(0, now - start),
+      errors,
+      inFlight,
+      offeredRps: options.rate,
+      p50Ms: summary.p50Ms,
+      p99Ms: summary.p99Ms,
+      phase: now < measureStart ? 'warmup' : now <= measureEnd ? 'measure' : 'drain',
+      throughputRps: (finishedInInterval * 1000) / (options.progressIntervalMs ?? 1000),
+    })
+    interval.reset()
+    finishedInInterval = 0
+  }
+
+  const reaper = setInterval(reapExpired, Math.min(50, Math.max(5, options.timeoutMs / 10)))
+  const progress = options.progressIntervalMs ? setInterval(reportProgress, options.progressIntervalMs) : undefined
+  let timer: NodeJS.Timeout | undefined
+  const settled = new Promise<void>((resolve) => {
+    settleAll = resolve
+  })
+
+  await new Promise<void>((resolve) => {
+    // Sends every request that is due, then sleeps until the next one. Node's timers have a 1 ms granularity, so at
+    // high rates several requests go out per tick; their lateness is measured, reported, and counted in the latency.
+    const tick = () => {
+      const now = performance.now()
+      while (nextAt <= now && nextAt < measureEnd) {
+        send(nextAt, now)
+        nextAt += nextGap()
+      }
+      if (nextAt >= measureEnd) {
+        resolve()
+        return
+      }
+      timer = setTimeout(tick, Math.max(0, nextAt - performance.now() - 0.5))
+    }
+    timer = setTimeout(tick, Math.max(0, start - performance.now()))
+  })
+  if (inFlight === 0) settleAll?.()
+
+  // Every request ends by its deadline; the extra second covers the reaper's period and a slow abort.
+  let abandoned = 0
+  const lastDeadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, measureEnd + options.timeoutMs + 1000 - performance.now()))
+  })
+  await Promise.race([settled, lastDeadline])
+  clearTimeout(timer)
+  clearInterval(reaper)
+  if (progress) clearInterval(progress)
+  reportProgress()
+  if (inFlight > 0) {
+    abandoned = inFlight
+    for (let i = pendingHead; i < pending.length; i++) if (!pending[i]!.done) pending[i]!.controller.abort()
+  }
+  loopDelay.disable()
+  await pool.destroy().catch(() => {})
+
+  return {
+    abandoned,
+    arrival: options.arrival,
+    durationMs: options.durationMs,
+    errorsByKind,
+    errorsByStatus,
+    eventLoopDelay: {maxMs: loopDelay.max / 1e6, p99Ms: loopDelay.percentile(99) / 1e6},
+    finishedInWindow,
+    late,
+    lateThresholdMs: options.lateThresholdMs,
+    latency: encodeHistogram(latency),
+    offeredRps: options.rate,
+    ok,
+    okInWindow,
+    scheduled,
+    sendLag: encodeHistogram(sendLag),
+    sentInWindow,
+    warmupMs: options.warmupMs,
+  }
+}
+
+export type {Histogram, LatencySummary}
