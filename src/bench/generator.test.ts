@@ -62,7 +62,6 @@ describe('the open-loop load generator', () => {
       expect(step.latencyMs.p99Ms).toBeLessThan(60)
       expect(step.achievedRps).toBeGreaterThan(90)
       expect(step.verdict).toBe('ok')
-      expect(step.generator.limited).toBe(false)
     } finally {
       await close(server)
     }
@@ -93,8 +92,9 @@ describe('the open-loop load generator', () => {
       expect(step.latencyMs.p50Ms).toBeGreaterThan(150)
       expect(step.verdict).toBe('degraded')
       expect(step.reasons[0]).toMatch(/p99 .* over the SLO of 100 ms/)
-      // and the generator, in its own thread, kept its schedule through the server's stall
-      expect(step.generator.limited).toBe(false)
+      // and the generator, in its own thread, kept sending through the server's stall (sharing the server's event
+      // loop, its sends would have been up to a second late)
+      expect(step.generator.sendLagMaxMs).toBeLessThan(500)
     } finally {
       clearTimeout(stall)
       await close(server)

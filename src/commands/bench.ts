@@ -1,0 +1,170 @@
+import {writeFile} from 'node:fs/promises'
+
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {type BenchResult, gatedRate, runBench, type TargetStarter} from '../bench/bench.js'
+import {renderHtmlReport} from '../bench/report-html.js'
+import {liveLine, renderReport, stepLine} from '../bench/report-text.js'
+import {DEFAULT_SLO} from '../bench/step-result.js'
+import {DEFAULT_SWEEP} from '../bench/sweep.js'
+import {type BenchDevice, endpointUrl, urlTarget} from '../bench/target.js'
+import {ExitCode, MlshipError} from '../errors.js'
+
+export default class Bench extends BaseCommand<BenchResult> {
+  static override args = {
+    dir: Args.string({default: '.', description: 'Directory with model.yaml: the model to serve, and where payloads come from.'}),
+  }
+
+  static override description = `Open-loop load test: requests go out on a schedule whether or not earlier ones have answered, and each latency is measured from its scheduled send time (coordinated omission corrected), into an HDR histogram; the warm-up is discarded.
+
+Without --rate it sweeps: the offered rate doubles until a step degrades, then a bisection refines the knee, the highest rate with p99 under the SLO, errors under 0.1% and at least 95% of the offered rate answered. With --rate it runs one step.
+
+When the generator itself cannot keep its schedule (requests sent late), the result says so instead of blaming the server: on a machine with few cores the generator and a local server share the CPUs.
+
+${BaseCommand.exitCodesHelp}`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080/predict', description: 'Find the knee of a running server (payload from ./model.yaml).'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:5000/predict --payload body.json --rate 500 --duration 10',
+      description: 'One 10 s step at 500 req/s against any server, with a request body of your own.',
+    },
+    {command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080 --json --fail-below 1000', description: 'Gate a release in CI: exit 7 when the knee is under 1000 req/s.'},
+    {command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080 --html report.html', description: 'Also write a self-contained HTML report with plots.'},
+  ]
+
+  static override flags = {
+    arrival: Flags.option({default: 'constant', description: 'Arrival schedule: constant gaps, or Poisson (exponential gaps, same mean rate).', options: ['constant', 'poisson'] as const})(),
+    'batch-size': Flags.integer({description: 'Rows per request in generated payloads (the example rows are repeated to fill it).', min: 1}),
+    connections: Flags.integer({default: 64, description: 'Keep-alive connections to the server; requests beyond them queue in the client, and that wait counts.', min: 1}),
+    devices: Flags.string({default: 'cpu', description: 'Devices to run the same benchmark on, side by side: cpu, gpu or cpu,gpu (targets mlship starts).'}),
+    duration: Flags.integer({default: 5, description: 'Seconds measured per step (after the warm-up).', min: 1}),
+    'fail-below': Flags.integer({description: 'Exit 7 when the knee (or, with --rate, the achieved rate of a healthy step) is under this many req/s.', min: 0}),
+    html: Flags.string({description: 'Write a self-contained HTML report (inline SVG plots, no external assets) to this file.'}),
+    'max-duration': Flags.integer({default: DEFAULT_SWEEP.maxDurationMs / 1000, description: 'Seconds the whole sweep may take; steps that would overrun it are not started.', min: 1}),
+    'max-rate': Flags.integer({default: DEFAULT_SWEEP.maxRate, description: 'Highest rate the sweep offers (req/s).', min: 1}),
+    method: Flags.string({default: 'POST', description: 'HTTP method.', options: ['POST', 'GET', 'PUT']}),
+    path: Flags.string({description: 'Path of the endpoint (default: the --url path, else /predict).'}),
+    payload: Flags.string({description: 'Request body file (JSON; .jsonl: one body per line, sent in turn) instead of payloads from model.yaml.'}),
+    rate: Flags.integer({description: 'Run one step at this offered rate (req/s) instead of sweeping.', min: 1}),
+    slo: Flags.integer({default: DEFAULT_SLO.p99Ms, description: 'p99 latency objective in ms.', min: 1}),
+    'start-rate': Flags.integer({default: DEFAULT_SWEEP.startRate, description: 'First rate of the sweep (req/s).', min: 1}),
+    timeout: Flags.integer({default: 5000, description: 'Milliseconds after its scheduled time at which a request is aborted and counted as a timeout.', min: 1}),
+    url: Flags.string({description: 'Benchmark a running server (mlship or not) at this URL.'}),
+    warmup: Flags.integer({default: 1, description: 'Seconds of load before each step is measured (not recorded).', min: 0}),
+  }
+
+  static override summary = 'Load-test a model server and find where it degrades.'
+
+  async run(): Promise<BenchResult> {
+    const {args, flags} = await this.parse(Bench)
+    const devices = parseDevices(flags.devices)
+    const starter = this.starter(flags, devices)
+    const tty = Boolean(process.stderr.isTTY) && !this.jsonEnabled()
+    let live = false
+    const clearLive = () => {
+      if (live) process.stderr.write('\r\u001B[2K')
+      live = false
+    }
+
+    const result = await runBench(
+      {
+        arrival: flags.arrival,
+        batchSize: flags['batch-size'],
+        connections: flags.connections,
+        devices,
+        dir: args.dir,
+        durationMs: flags.duration * 1000,
+        lateThresholdMs: 10,
+        method: flags.method,
+        payloadFile: flags.payload,
+        rate: flags.rate,
+        slo: {...DEFAULT_SLO, p99Ms: flags.slo},
+        starter,
+        sweep: {maxDurationMs: flags['max-duration'] * 1000, maxRate: flags['max-rate'], startRate: flags['start-rate']},
+        timeoutMs: flags.timeout,
+        warmupMs: flags.warmup * 1000,
+      },
+      {
+        onNote: (message) => {
+          clearLive()
+          this.logToStderr(message)
+        },
+        onProgress: (progress) => {
+          if (!tty) return
+          process.stderr.write(`\r\u001B[2K${liveLine(progress, {...DEFAULT_SLO, p99Ms: flags.slo}, 'step')}`)
+          live = true
+        },
+        onStepEnd: (step, _index, device) => {
+          clearLive()
+          this.logToStderr(stepLine(step, device ?? 'step'))
+        },
+        onTargetReady: (target) => {
+          clearLive()
+          this.logToStderr(
+            `Benchmarking ${target.url}${target.device ? ` on ${target.device}` : ''}` +
+              `${target.timeToReadyMs === null ? '' : `, ready in ${(target.timeToReadyMs / 1000).toFixed(2)} s`}` +
+              `${target.executionProvider ? `, execution provider ${target.executionProvider}` : ''}`,
+          )
+        },
+      },
+    )
+    clearLive()
+
+    this.log(renderReport(result, {color: Boolean(process.stdout.isTTY)}))
+    if (flags.html) {
+      await writeFile(flags.html, renderHtmlReport(result))
+      this.logToStderr(`HTML report: ${flags.html}`)
+    }
+    const failBelow = flags['fail-below']
+    if (failBelow !== undefined) {
+      const rate = gatedRate(result)
+      if (rate < failBelow) {
+        throw new MlshipError(
+          `${result.mode === 'sweep' ? 'The knee' : 'The achieved rate'} is ${rate} req/s, under --fail-below ${failBelow} req/s`,
+          {
+            code: 'BENCH_BELOW_SLO',
+            details: {failBelow, rate, result},
+            exitCode: ExitCode.belowSlo,
+            suggestions: ['See the steps above for where latency or errors rose; the HTML report (--html) plots them.'],
+          },
+        )
+      }
+    }
+    return result
+  }
+
+  private starter(flags: {url?: string; path?: string; method: string}, devices: BenchDevice[]): TargetStarter {
+    if (flags.url) {
+      if (devices.includes('gpu')) {
+        throw new MlshipError('--devices gpu needs a server mlship starts; with --url the server runs wherever it runs', {
+          code: 'BENCH_USAGE',
+          exitCode: ExitCode.usage,
+          suggestions: ['Leave out --devices with --url.'],
+        })
+      }
+      const url = endpointUrl(flags.url, {method: flags.method, path: flags.path})
+      return {gpuUnavailableReason: async () => null, kind: 'url', start: () => urlTarget(url)}
+    }
+    throw new MlshipError('Give the server to benchmark: --url URL', {
+      code: 'BENCH_USAGE',
+      exitCode: ExitCode.usage,
+      suggestions: ['Start a server (for example `mlship serve --local`) and pass its URL with --url.'],
+    })
+  }
+}
+
+function parseDevices(value: string): BenchDevice[] {
+  const devices = value
+    .split(',')
+    .map((d) => d.trim().toLowerCase())
+    .filter(Boolean)
+  for (const device of devices) {
+    if (device !== 'cpu' && device !== 'gpu') {
+      throw new MlshipError(`--devices ${value}: "${device}" is not a device (use cpu, gpu or cpu,gpu)`, {code: 'BENCH_USAGE', exitCode: ExitCode.usage})
+    }
+  }
+  if (devices.length === 0) return ['cpu']
+  return [...new Set(devices)] as BenchDevice[]
+}
