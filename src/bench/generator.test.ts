@@ -58,8 +58,10 @@ describe('the open-loop load generator', () => {
       expect(step.ok).toBe(150)
       expect(step.latencyMs.p50Ms).toBeGreaterThanOrEqual(20)
       expect(step.latencyMs.p50Ms).toBeLessThan(30)
+      expect(step.latencyMs.p90Ms).toBeLessThan(45)
       expect(step.latencyMs.p99Ms).toBeGreaterThanOrEqual(20)
-      expect(step.latencyMs.p99Ms).toBeLessThan(60)
+      // (generous: two cores shared with the rest of the test suite)
+      expect(step.latencyMs.p99Ms).toBeLessThan(150)
       expect(step.achievedRps).toBeGreaterThan(90)
       expect(step.verdict).toBe('ok')
     } finally {
