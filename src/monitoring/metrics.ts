@@ -1,0 +1,155 @@
+import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-client'
+
+/**
+ * The Prometheus metrics of one server. Each server owns its registry (never prom-client's global one), so two
+ * servers in one process (tests, `serve --local` beside a bench) never mix their numbers.
+ *
+ * Names follow the Prometheus conventions: the `mlship_` prefix, base units in the name (`_seconds`, `_bytes`),
+ * `_total` for counters. Label values are bounded: routes are route patterns, never raw URLs.
+ */
+export interface ServingMetrics {
+  readonly registry: Registry
+  readonly contentType: string
+  readonly httpRequests: Counter<'route' | 'method' | 'status'>
+  readonly httpErrors: Counter<'route' | 'method' | 'status'>
+  readonly httpDuration: Histogram<'route' | 'method' | 'status'>
+  readonly httpInFlight: Gauge
+  readonly queueDepth: Gauge
+  readonly rejected: Counter<'reason'>
+  readonly inferenceDuration: Histogram
+  readonly batchSize: Histogram
+  readonly batchRequests: Histogram
+  readonly cacheHits: Counter
+  readonly cacheMisses: Counter
+  readonly modelLoadSeconds: Gauge
+  readonly modelInfo: Gauge<'name' | 'version'>
+  readonly predictions: Counter<'output' | 'class'>
+  readonly predictionValues: Histogram<'output'>
+  readonly nonFiniteOutputs: Counter<'output'>
+  readonly featureDrift: Gauge<'tensor' | 'feature' | 'kind'>
+  readonly predictionLogDropped: Counter
+  /** Runs before every scrape: gauges that are read rather than counted (queue depth, drift) refresh here. */
+  onScrape(refresh: () => void): void
+  /** The text exposition of every metric. */
+  render(): Promise<string>
+}
+
+export interface CreateMetricsOptions {
+  /** Process CPU, memory, event-loop lag and GC metrics (prom-client's default set, `mlship_` prefixed). */
+  processMetrics?: boolean
+  /** Buckets of the regression-output histogram (values of the prediction, not seconds). */
+  predictionBuckets?: number[]
+}
+
+// Latencies of a model server span sub-millisecond cache hits to multi-second overloads.
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+export const DEFAULT_PREDICTION_BUCKETS = [-1000, -100, -10, -1, -0.1, 0, 0.1, 0.25, 0.5, 0.75, 1, 10, 100, 1000]
+
+export function createServingMetrics(options: CreateMetricsOptions = {}): ServingMetrics {
+  const registry = new Registry()
+  const registers = [registry]
+  const refreshers: Array<() => void> = []
+  if (options.processMetrics ?? true) collectDefaultMetrics({prefix: 'mlship_', register: registry})
+
+  const metrics: ServingMetrics = {
+    batchRequests: new Histogram({
+      buckets: BATCH_BUCKETS,
+      help: 'Requests merged into one inference by the dynamic batcher.',
+      name: 'mlship_inference_batch_requests',
+      registers,
+    }),
+    batchSize: new Histogram({
+      buckets: BATCH_BUCKETS,
+      help: 'Rows (first-dimension entries) in one inference.',
+      name: 'mlship_inference_batch_size',
+      registers,
+    }),
+    cacheHits: new Counter({help: 'Predictions answered from the prediction cache.', name: 'mlship_cache_hits_total', registers}),
+    cacheMisses: new Counter({help: 'Predictions looked up in the prediction cache and not found.', name: 'mlship_cache_misses_total', registers}),
+    contentType: registry.contentType,
+    featureDrift: new Gauge({
+      help: 'Population stability index of a feature over the sliding window against the model.yaml baseline (above 0.2 is usually drift).',
+      labelNames: ['tensor', 'feature', 'kind'] as const,
+      name: 'mlship_feature_drift_psi',
+      registers,
+    }),
+    httpDuration: new Histogram({
+      buckets: LATENCY_BUCKETS,
+      help: 'HTTP request duration, from the request line to the last byte of the response.',
+      labelNames: ['route', 'method', 'status'] as const,
+      name: 'mlship_http_request_duration_seconds',
+      registers,
+    }),
+    httpErrors: new Counter({
+      help: 'HTTP responses with a 4xx or 5xx status.',
+      labelNames: ['route', 'method', 'status'] as const,
+      name: 'mlship_http_request_errors_total',
+      registers,
+    }),
+    httpInFlight: new Gauge({help: 'HTTP requests being served now.', name: 'mlship_http_requests_in_flight', registers}),
+    httpRequests: new Counter({
+      help: 'HTTP requests served.',
+      labelNames: ['route', 'method', 'status'] as const,
+      name: 'mlship_http_requests_total',
+      registers,
+    }),
+    inferenceDuration: new Histogram({
+      buckets: LATENCY_BUCKETS,
+      help: 'Duration of one inference (one batch) on a worker, queueing excluded.',
+      name: 'mlship_inference_duration_seconds',
+      registers,
+    }),
+    modelInfo: new Gauge({
+      help: 'The model served: always 1, with its name and version as labels.',
+      labelNames: ['name', 'version'] as const,
+      name: 'mlship_model_info',
+      registers,
+    }),
+    modelLoadSeconds: new Gauge({
+      help: 'Time taken to load the model and run the warm-up inference.',
+      name: 'mlship_model_load_duration_seconds',
+      registers,
+    }),
+    nonFiniteOutputs: new Counter({
+      help: 'NaN or infinite values in model outputs.',
+      labelNames: ['output'] as const,
+      name: 'mlship_nonfinite_outputs_total',
+      registers,
+    }),
+    predictionLogDropped: new Counter({
+      help: 'Sampled predictions not written to the prediction log because the disk could not keep up.',
+      name: 'mlship_prediction_log_dropped_total',
+      registers,
+    }),
+    predictionValues: new Histogram({
+      buckets: options.predictionBuckets ?? DEFAULT_PREDICTION_BUCKETS,
+      help: 'Distribution of predicted values of regression outputs.',
+      labelNames: ['output'] as const,
+      name: 'mlship_prediction_value',
+      registers,
+    }),
+    predictions: new Counter({
+      help: 'Predictions per predicted class (argmax, or the value of an integer label output).',
+      labelNames: ['output', 'class'] as const,
+      name: 'mlship_predictions_total',
+      registers,
+    }),
+    queueDepth: new Gauge({help: 'Requests waiting for an inference worker.', name: 'mlship_inference_queue_depth', registers}),
+    registry,
+    rejected: new Counter({
+      help: 'Requests refused by admission control: queue_full (503) or deadline (504).',
+      labelNames: ['reason'] as const,
+      name: 'mlship_requests_rejected_total',
+      registers,
+    }),
+    onScrape: (refresh) => {
+      refreshers.push(refresh)
+    },
+    render: async () => {
+      for (const refresh of refreshers) refresh()
+      return registry.metrics()
+    },
+  }
+  return metrics
+}

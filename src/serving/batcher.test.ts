@@ -1,0 +1,239 @@
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import ort from 'onnxruntime-node'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {DeadlineExceededError, QueueFullError} from './admission.js'
+import {type BatchFeeds, Batcher, type BatchRunner, type BatchStats, batchShape, canBatch, splitFeeds} from './batcher.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, '../..')
+
+/**
+ * A real onnxruntime session behind the batcher's seam. `hold()` makes runs wait until `release()`, so a test can fill
+ * the workers and watch requests accumulate, deterministically.
+ */
+class SessionRunner implements BatchRunner {
+  readonly batches: number[][] = []
+  private gate: Promise<void> | undefined
+  private open: (() => void) | undefined
+
+  constructor(readonly session: ort.InferenceSession) {}
+
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.open = resolve))
+  }
+
+  release(): void {
+    this.open?.()
+    this.gate = undefined
+  }
+
+  async run(feeds: BatchFeeds): Promise<BatchFeeds> {
+    this.batches.push(Object.values(feeds)[0]!.dims as number[])
+    if (this.gate) await this.gate
+    return runSession(this.session, feeds)
+  }
+}
+
+async function runSession(session: ort.InferenceSession, feeds: BatchFeeds): Promise<BatchFeeds> {
+  const ortFeeds: Record<string, ort.Tensor> = {}
+  for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data as Float32Array, t.dims)
+  const results = await session.run(ortFeeds)
+  const out: Record<string, {dtype: string; dims: number[]; data: Float32Array}> = {}
+  for (const [name, t] of Object.entries(results)) out[name] = {data: t.data as Float32Array, dims: [...t.dims], dtype: t.type}
+  return out
+}
+
+function digitsRows(): number[][] {
+  const text = readFileSync(path.join(root, 'examples/digits-mlp/test.csv'), 'utf8').trim().split('\n').slice(1)
+  return text.map((line) => line.split(',').slice(0, 64).map(Number))
+}
+
+function pixels(rows: number[][]): BatchFeeds {
+  return {pixels: {data: Float32Array.from(rows.flat()), dims: [rows.length, 64], dtype: 'float32'}}
+}
+
+let digits: ort.InferenceSession
+let double: ort.InferenceSession
+let transpose: ort.InferenceSession
+beforeAll(async () => {
+  const options = {interOpNumThreads: 1, intraOpNumThreads: 1}
+  digits = await ort.InferenceSession.create(path.join(root, 'examples/digits-mlp/model.onnx'), options)
+  double = await ort.InferenceSession.create(path.join(here, 'fixtures/double.onnx'), options)
+  transpose = await ort.InferenceSession.create(path.join(here, 'fixtures/transpose.onnx'), options)
+})
+afterAll(async () => {
+  await Promise.all([digits.release(), double.release(), transpose.release()])
+})
+
+function batcher(runner: BatchRunner, overrides: Partial<ConstructorParameters<typeof Batcher>[0]> = {}, stats: BatchStats[] = []) {
+  return new Batcher({
+    batching: {maxBatchSize: 32, maxDelayMs: 5},
+    concurrency: 2,
+    maxQueue: 256,
+    onBatch: (s) => stats.push(s),
+    runner,
+    timeoutMs: 10_000,
+    ...overrides,
+  })
+}
+
+describe('Batcher', () => {
+  it('gives every request of mixed batch sizes exactly its unbatched outputs while merging concurrent requests', async () => {
+    // Given 40 concurrent requests of 1 to 5 rows of real digits, while both workers are busy
+    const rows = digitsRows()
+    const requests: number[][][] = []
+    for (let i = 0, offset = 0; i < 40; i++) {
+      const n = (i % 5) + 1
+      requests.push(rows.slice(offset, offset + n))
+      offset = (offset + n) % (rows.length - 5)
+    }
+    const runner = new SessionRunner(digits)
+    const stats: BatchStats[] = []
+    const b = batcher(runner, {}, stats)
+    runner.hold()
+    const blockers = [b.submit(pixels(requests[0]!)), b.submit(pixels(requests[1]!))]
+    await new Promise((resolve) => setImmediate(resolve))
+    const rest = requests.slice(2).map((request) => b.submit(pixels(request)))
+    expect(b.queued).toBe(38)
+    // When the workers free up
+    runner.release()
+    const outputs = await Promise.all([...blockers, ...rest])
+
+    // Then requests ran in batches of up to 32 rows, and each got the bytes it gets when run alone
+    expect(stats.some((s) => s.requests > 1)).toBe(true)
+    expect(Math.max(...stats.map((s) => s.rows))).toBeLessThanOrEqual(32)
+    expect(stats.reduce((sum, s) => sum + s.requests, 0)).toBe(40)
+    for (const [i, request] of requests.entries()) {
+      const alone = await runSession(digits, pixels(request))
+      expect(outputs[i]!.probabilities!.dims).toEqual([request.length, 10])
+      expect(Array.from(outputs[i]!.probabilities!.data as Float32Array)).toEqual(Array.from(alone.probabilities!.data as Float32Array))
+    }
+  })
+
+  it('never holds a request while a worker is idle', async () => {
+    const runner = new SessionRunner(digits)
+    const stats: BatchStats[] = []
+    const b = batcher(runner, {batching: {maxBatchSize: 32, maxDelayMs: 10_000}}, stats)
+    const started = performance.now()
+    await b.submit(pixels(digitsRows().slice(0, 1)))
+    // A fixed-wait batcher would wait max_delay_ms (10 s) for company; this one runs at once.
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(stats).toEqual([expect.objectContaining({requests: 1, rows: 1})])
+  })
+
+  it('spreads requests that arrive together over the idle workers', async () => {
+    const runner = new SessionRunner(digits)
+    const stats: BatchStats[] = []
+    const b = batcher(runner, {}, stats)
+    const rows = digitsRows()
+    await Promise.all(Array.from({length: 8}, (_, i) => b.submit(pixels(rows.slice(i, i + 1)))))
+    expect(stats.map((s) => s.rows)).toEqual([4, 4])
+  })
+
+  it('batches requests whose non-batch dimensions differ separately', async () => {
+    const runner = new SessionRunner(double)
+    const b = batcher(runner, {concurrency: 1})
+    runner.hold()
+    const first = b.submit({x: {data: Float32Array.of(1, 2), dims: [1, 2], dtype: 'float32'}})
+    await new Promise((resolve) => setImmediate(resolve))
+    const mixed = [
+      b.submit({x: {data: Float32Array.of(1, 2, 3), dims: [1, 3], dtype: 'float32'}}),
+      b.submit({x: {data: Float32Array.of(4, 5), dims: [1, 2], dtype: 'float32'}}),
+      b.submit({x: {data: Float32Array.of(6, 7, 8, 9, 10, 11), dims: [2, 3], dtype: 'float32'}}),
+      b.submit({x: {data: Float32Array.of(12, 13, 14, 15), dims: [2, 2], dtype: 'float32'}}),
+    ]
+    runner.release()
+    const results = await Promise.all([first, ...mixed])
+    expect(runner.batches).toEqual([[1, 2], [3, 3], [3, 2]])
+    expect(results.map((r) => Array.from(r.y!.data as Float32Array))).toEqual([
+      [2, 4],
+      [2, 4, 6],
+      [8, 10],
+      [12, 14, 16, 18, 20, 22],
+      [24, 26, 28, 30],
+    ])
+    expect(results.map((r) => r.y!.dims)).toEqual([[1, 2], [1, 3], [1, 2], [2, 3], [2, 2]])
+  })
+
+  it('turns batching off and runs requests alone when an output does not split by rows', async () => {
+    const runner = new SessionRunner(transpose)
+    const reasons: string[] = []
+    const b = batcher(runner, {concurrency: 1, onBatchingDisabled: (reason) => reasons.push(reason)})
+    expect(canBatch({inputs: [{shape: [-1, -1]}], outputs: [{shape: [-1, -1]}]}).ok).toBe(true)
+    runner.hold()
+    const first = b.submit({x: {data: Float32Array.of(1, 2, 3), dims: [1, 3], dtype: 'float32'}})
+    await new Promise((resolve) => setImmediate(resolve))
+    const a = b.submit({x: {data: Float32Array.of(1, 2, 3), dims: [1, 3], dtype: 'float32'}})
+    const c = b.submit({x: {data: Float32Array.of(4, 5, 6), dims: [1, 3], dtype: 'float32'}})
+    runner.release()
+    const [, ra, rc] = await Promise.all([first, a, c])
+    expect(ra.y!.dims).toEqual([3, 1])
+    expect(Array.from(rc.y!.data as Float32Array)).toEqual([4, 5, 6])
+    expect(reasons).toHaveLength(1)
+    expect(b.batching).toBe(false)
+  })
+
+  it('refuses a request at once with QueueFullError when the queue is full', async () => {
+    const runner = new SessionRunner(digits)
+    const b = batcher(runner, {concurrency: 1, maxQueue: 3})
+    runner.hold()
+    const row = pixels(digitsRows().slice(0, 1))
+    const accepted = [b.submit(row)]
+    await new Promise((resolve) => setImmediate(resolve))
+    accepted.push(b.submit(row), b.submit(row), b.submit(row))
+    const started = performance.now()
+    const error = await b.submit(row).catch((e: unknown) => e)
+    expect(performance.now() - started).toBeLessThan(5)
+    expect(error).toBeInstanceOf(QueueFullError)
+    expect((error as QueueFullError).retryAfterSeconds).toBeGreaterThanOrEqual(1)
+    runner.release()
+    await expect(Promise.all(accepted)).resolves.toHaveLength(4)
+  })
+
+  it('rejects with DeadlineExceededError when a request waits or runs past its deadline', async () => {
+    const runner = new SessionRunner(digits)
+    const b = batcher(runner, {concurrency: 1, timeoutMs: 50})
+    runner.hold()
+    const row = pixels(digitsRows().slice(0, 1))
+    const running = b.submit(row).catch((e: unknown) => e)
+    await new Promise((resolve) => setImmediate(resolve))
+    const queued = b.submit(row).catch((e: unknown) => e)
+    const [r, q] = await Promise.all([running, queued])
+    expect(r).toBeInstanceOf(DeadlineExceededError)
+    expect((r as DeadlineExceededError).stage).toBe('running')
+    expect((q as DeadlineExceededError).stage).toBe('queued')
+    expect(b.queued).toBe(0)
+    runner.release()
+    await b.drain()
+  })
+})
+
+describe('batch helpers', () => {
+  it('keys requests by input names, types and non-batch dimensions', () => {
+    const a = batchShape({x: {data: new Float32Array(6), dims: [2, 3], dtype: 'float32'}})
+    const b = batchShape({x: {data: new Float32Array(3), dims: [1, 3], dtype: 'float32'}})
+    const c = batchShape({x: {data: new Float64Array(3), dims: [1, 3], dtype: 'float64'}})
+    expect(a).toEqual({key: b.key, rows: 2})
+    expect(c.key).not.toBe(a.key)
+    expect(batchShape({x: {data: new Float32Array(1), dims: [], dtype: 'float32'}}).key).toBeNull()
+  })
+
+  it('splits outputs back by rows and refuses outputs without the batch on axis 0', () => {
+    const parts = splitFeeds({y: {data: Float32Array.of(1, 2, 3, 4, 5, 6), dims: [3, 2], dtype: 'float32'}}, [1, 2])
+    expect(parts.map((p) => [p.y!.dims, Array.from(p.y!.data as Float32Array)])).toEqual([
+      [[1, 2], [1, 2]],
+      [[2, 2], [3, 4, 5, 6]],
+    ])
+    expect(() => splitFeeds({y: {data: Float32Array.of(1, 2), dims: [2], dtype: 'float32'}}, [1, 2])).toThrow(/cannot be split/)
+  })
+
+  it('batches only models whose inputs and outputs all have a dynamic first dimension', () => {
+    expect(canBatch({inputs: [{shape: ['batch', 64]}], outputs: [{shape: ['batch', 10]}]})).toEqual({ok: true})
+    expect(canBatch({inputs: [{shape: [1, 64]}], outputs: [{shape: [1, 10]}]}).ok).toBe(false)
+    expect(canBatch({inputs: [{shape: ['batch', 4]}], outputs: [{shape: [3]}]}).ok).toBe(false)
+    expect(canBatch({inputs: [{shape: ['batch', 4]}], outputs: [{shape: ['detections', 4]}]}).ok).toBe(false)
+  })
+})

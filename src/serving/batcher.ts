@@ -1,0 +1,398 @@
+import type {Dimension} from '../config/schema.js'
+import {isDynamic} from '../model/signature.js'
+import {DeadlineExceededError, QueueFullError, retryAfterSeconds} from './admission.js'
+
+/** A tensor as it travels between the HTTP layer and the inference workers: element type, shape, flat row-major data. */
+export interface BatchTensor {
+  readonly dtype: string
+  readonly dims: readonly number[]
+  readonly data: ArrayLike<unknown>
+}
+
+export type BatchFeeds = Readonly<Record<string, BatchTensor>>
+
+/** The inference seam the batcher wraps: run one set of feeds, get the outputs. */
+export interface BatchRunner {
+  run(feeds: BatchFeeds): Promise<BatchFeeds>
+}
+
+export interface BatchStats {
+  rows: number
+  requests: number
+  durationMs: number
+}
+
+export interface BatcherOptions {
+  runner: BatchRunner
+  /** Inferences the runner can execute at once (its worker threads). */
+  concurrency: number
+  /** Requests that may wait for a worker; past it `submit` rejects at once with QueueFullError (503). */
+  maxQueue: number
+  /** Deadline of a request, from its arrival; past it `submit` rejects with DeadlineExceededError (504). */
+  timeoutMs: number
+  /** Merge requests into batches (only where every input's and output's first dimension is dynamic), or not. */
+  batching: false | {maxBatchSize: number; maxDelayMs: number}
+  now?: () => number
+  onBatch?: (stats: BatchStats) => void
+  /** Called once when batching is turned off at run time because the model's outputs do not split by rows. */
+  onBatchingDisabled?: (reason: string) => void
+}
+
+export interface SubmitOptions {
+  /** This request's own deadline in ms from now, where shorter than the default. */
+  timeoutMs?: number
+}
+
+interface Pending {
+  readonly feeds: BatchFeeds
+  readonly rows: number
+  /** Requests with the same key can be concatenated along axis 0; null for a request that always runs alone. */
+  key: string | null
+  readonly arrival: number
+  readonly resolve: (outputs: BatchFeeds) => void
+  readonly reject: (error: unknown) => void
+  timer: NodeJS.Timeout | undefined
+  state: 'queued' | 'running' | 'done'
+}
+
+const EWMA_WEIGHT = 0.2
+
+/**
+ * The dynamic batcher and admission queue in front of the inference workers.
+ *
+ * Work-conserving: a request is never held while a worker is idle. Requests that arrive in the same event-loop turn
+ * are dispatched together (spread over the idle workers); requests only accumulate while every worker is busy, and
+ * the moment a worker frees up it takes everything compatible that is waiting, up to `max_batch_size` rows. So the
+ * wait adapts to the measured cost of a batch by construction: under light traffic it is zero, under heavy traffic
+ * it is about one batch latency, and the batch grows with the load. A batch only takes requests that arrived within
+ * max(`max_delay_ms`, the moving average of batch latency) of its oldest one.
+ *
+ * Requests whose non-batch dimensions or element types differ are never merged: they form separate batches. If a
+ * merged batch fails, each of its requests is run again alone, so one bad request cannot fail its neighbours.
+ */
+export class Batcher {
+  private readonly queue: Pending[] = []
+  private queuedRows = 0
+  private running = 0
+  private pumpScheduled = false
+  private batchingOn: boolean
+  private ewmaBatchMs: number | undefined
+  private ewmaRowMs: number | undefined
+  private readonly now: () => number
+
+  constructor(private readonly options: BatcherOptions) {
+    this.batchingOn = options.batching !== false
+    this.now = options.now ?? (() => performance.now())
+  }
+
+  /** Requests waiting for a worker. */
+  get queued(): number {
+    return this.queue.length
+  }
+
+  /** Inferences running now. */
+  get inFlight(): number {
+    return this.running
+  }
+
+  get batching(): boolean {
+    return this.batchingOn
+  }
+
+  /** Moving averages of the cost of one batch and of one row, in ms (undefined before the first batch). */
+  get cost(): {batchMs: number | undefined; rowMs: number | undefined} {
+    return {batchMs: this.ewmaBatchMs, rowMs: this.ewmaRowMs}
+  }
+
+  /** Expected time a request arriving now waits before its inference starts. */
+  expectedWaitMs(): number {
+    const rowMs = this.ewmaRowMs ?? 1
+    const busy = this.running >= this.options.concurrency ? (this.ewmaBatchMs ?? rowMs) / 2 : 0
+    return busy + (this.queuedRows * rowMs) / this.options.concurrency
+  }
+
+  submit(feeds: BatchFeeds, options: SubmitOptions = {}): Promise<BatchFeeds> {
+    if (this.queue.length >= this.options.maxQueue) {
+      return Promise.reject(new QueueFullError(this.queue.length, this.options.maxQueue, retryAfterSeconds(this.expectedWaitMs())))
+    }
+    const timeoutMs = Math.min(options.timeoutMs ?? this.options.timeoutMs, this.options.timeoutMs)
+    return new Promise<BatchFeeds>((resolve, reject) => {
+      const shape = batchShape(feeds)
+      const entry: Pending = {
+        arrival: this.now(),
+        feeds,
+        key: this.batchingOn ? shape.key : null,
+        reject,
+        resolve,
+        rows: shape.rows,
+        state: 'queued',
+        timer: undefined,
+      }
+      entry.timer = setTimeout(() => this.expire(entry, timeoutMs), timeoutMs)
+      this.queue.push(entry)
+      this.queuedRows += entry.rows
+      this.schedulePump()
+    })
+  }
+
+  /** Resolves once nothing is queued or running (graceful shutdown). */
+  async drain(pollMs = 5): Promise<void> {
+    while (this.queue.length > 0 || this.running > 0) await new Promise((resolve) => setTimeout(resolve, pollMs))
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return
+    this.pumpScheduled = true
+    // One event-loop turn at most: requests parsed in the same turn join one batch, and none waits for a timer.
+    setImmediate(() => {
+      this.pumpScheduled = false
+      this.pump()
+    })
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.running < this.options.concurrency) {
+      const idle = this.options.concurrency - this.running
+      this.dispatch(this.take(idle))
+    }
+  }
+
+  /** The next batch: the oldest request and the compatible ones after it, spread evenly over the idle workers. */
+  private take(idleWorkers: number): Pending[] {
+    const head = this.queue[0]!
+    const limits = this.options.batching
+    if (head.key === null || limits === false) return this.remove([head])
+
+    const window = Math.max(limits.maxDelayMs, this.ewmaBatchMs ?? 0)
+    const candidates: Pending[] = []
+    let available = 0
+    for (const entry of this.queue) {
+      if (entry.arrival - head.arrival > window) break
+      if (entry.key !== head.key) continue
+      candidates.push(entry)
+      available += entry.rows
+    }
+    const target = Math.max(head.rows, Math.min(limits.maxBatchSize, Math.ceil(available / idleWorkers)))
+    const batch: Pending[] = []
+    let rows = 0
+    for (const entry of candidates) {
+      if (rows + entry.rows > target) continue
+      batch.push(entry)
+      rows += entry.rows
+      if (rows === target) break
+    }
+    return this.remove(batch)
+  }
+
+  private remove(batch: Pending[]): Pending[] {
+    const taken = new Set(batch)
+    let write = 0
+    for (const entry of this.queue) if (!taken.has(entry)) this.queue[write++] = entry
+    this.queue.length = write
+    for (const entry of batch) {
+      this.queuedRows -= entry.rows
+      entry.state = 'running'
+    }
+    return batch
+  }
+
+  private dispatch(batch: Pending[]): void {
+    this.running++
+    const started = this.now()
+    const rows = batch.reduce((sum, entry) => sum + entry.rows, 0)
+    const feeds = batch.length === 1 ? batch[0]!.feeds : concatFeeds(batch.map((entry) => entry.feeds))
+    let promise: Promise<BatchFeeds>
+    try {
+      promise = this.options.runner.run(feeds)
+    } catch (error) {
+      promise = Promise.reject(error)
+    }
+    promise
+      .then(
+        (outputs) => {
+          const durationMs = this.now() - started
+          this.learn(durationMs, rows)
+          this.options.onBatch?.({durationMs, requests: batch.length, rows})
+          if (batch.length === 1) {
+            settle(batch[0]!, outputs)
+            return
+          }
+          let parts: BatchFeeds[]
+          try {
+            parts = splitFeeds(outputs, batch.map((entry) => entry.rows))
+          } catch (error) {
+            this.disableBatching((error as Error).message)
+            this.retryAlone(batch)
+            return
+          }
+          batch.forEach((entry, i) => settle(entry, parts[i]!))
+        },
+        (error: unknown) => {
+          if (batch.length === 1) fail(batch[0]!, error)
+          else this.retryAlone(batch)
+        },
+      )
+      .finally(() => {
+        this.running--
+        this.pump()
+      })
+  }
+
+  /** Puts the requests of a failed batch back at the front of the queue, each to run on its own. */
+  private retryAlone(batch: Pending[]): void {
+    const retry = batch.filter((entry) => entry.state === 'running')
+    for (const entry of retry) {
+      entry.key = null
+      entry.state = 'queued'
+      this.queuedRows += entry.rows
+    }
+    this.queue.unshift(...retry)
+  }
+
+  private disableBatching(reason: string): void {
+    if (!this.batchingOn) return
+    this.batchingOn = false
+    for (const entry of this.queue) entry.key = null
+    this.options.onBatchingDisabled?.(reason)
+  }
+
+  private learn(durationMs: number, rows: number): void {
+    const perRow = durationMs / Math.max(1, rows)
+    this.ewmaBatchMs = this.ewmaBatchMs === undefined ? durationMs : this.ewmaBatchMs + EWMA_WEIGHT * (durationMs - this.ewmaBatchMs)
+    this.ewmaRowMs = this.ewmaRowMs === undefined ? perRow : this.ewmaRowMs + EWMA_WEIGHT * (perRow - this.ewmaRowMs)
+  }
+
+  private expire(entry: Pending, timeoutMs: number): void {
+    if (entry.state === 'done') return
+    const stage = entry.state
+    if (stage === 'queued') {
+      const index = this.queue.indexOf(entry)
+      if (index !== -1) {
+        this.queue.splice(index, 1)
+        this.queuedRows -= entry.rows
+      }
+    }
+    entry.state = 'done'
+    entry.reject(new DeadlineExceededError(timeoutMs, stage))
+  }
+}
+
+function settle(entry: Pending, outputs: BatchFeeds): void {
+  if (entry.state === 'done') return
+  entry.state = 'done'
+  clearTimeout(entry.timer)
+  entry.resolve(outputs)
+}
+
+function fail(entry: Pending, error: unknown): void {
+  if (entry.state === 'done') return
+  entry.state = 'done'
+  clearTimeout(entry.timer)
+  entry.reject(error)
+}
+
+/**
+ * Rows along the batch axis and the merge key of a request: input names, element types and every dimension but the
+ * first. A request whose inputs disagree on the first dimension, or have none, gets no key: it runs alone.
+ */
+export function batchShape(feeds: BatchFeeds): {rows: number; key: string | null} {
+  const names = Object.keys(feeds).sort()
+  let rows: number | undefined
+  const parts: string[] = []
+  for (const name of names) {
+    const tensor = feeds[name]!
+    if (tensor.dims.length === 0) return {key: null, rows: 1}
+    const first = tensor.dims[0]!
+    if (rows === undefined) rows = first
+    else if (rows !== first) return {key: null, rows: Math.max(rows, first)}
+    parts.push(`${name}:${tensor.dtype}:${tensor.dims.slice(1).join('x')}`)
+  }
+  if (rows === undefined || rows === 0) return {key: null, rows: rows ?? 1}
+  return {key: parts.join('|'), rows}
+}
+
+/** Concatenates requests along axis 0, input by input. */
+export function concatFeeds(requests: readonly BatchFeeds[]): BatchFeeds {
+  const out: Record<string, BatchTensor> = {}
+  for (const name of Object.keys(requests[0]!)) out[name] = concatTensors(requests.map((feeds) => feeds[name]!))
+  return out
+}
+
+function concatTensors(parts: readonly BatchTensor[]): BatchTensor {
+  const first = parts[0]!
+  let rows = 0
+  let length = 0
+  for (const part of parts) {
+    rows += part.dims[0]!
+    length += part.data.length
+  }
+  const dims = [rows, ...first.dims.slice(1)]
+  if (ArrayBuffer.isView(first.data)) {
+    const Ctor = (first.data as unknown as {constructor: new (length: number) => TypedArrayLike}).constructor
+    const data = new Ctor(length)
+    let offset = 0
+    for (const part of parts) {
+      data.set(part.data as unknown as ArrayLike<number>, offset)
+      offset += part.data.length
+    }
+    return {data: data as unknown as ArrayLike<unknown>, dims, dtype: first.dtype}
+  }
+  const data: unknown[] = []
+  for (const part of parts) for (let i = 0; i < part.data.length; i++) data.push(part.data[i])
+  return {data, dims, dtype: first.dtype}
+}
+
+interface TypedArrayLike {
+  set(values: ArrayLike<number>, offset: number): void
+  slice(start: number, end: number): TypedArrayLike
+}
+
+/** Splits batch outputs back into one set per request; throws where an output's first dimension is not the batch. */
+export function splitFeeds(outputs: BatchFeeds, rows: readonly number[]): BatchFeeds[] {
+  const total = rows.reduce((sum, n) => sum + n, 0)
+  const parts: Array<Record<string, BatchTensor>> = rows.map(() => ({}))
+  for (const [name, tensor] of Object.entries(outputs)) {
+    if (tensor.dims.length === 0 || tensor.dims[0] !== total) {
+      throw new Error(`output "${name}" has shape [${tensor.dims.join(', ')}], not ${total} rows along axis 0, so a batch cannot be split back`)
+    }
+    const rowSize = total === 0 ? 0 : tensor.data.length / total
+    const rest = tensor.dims.slice(1)
+    let row = 0
+    rows.forEach((n, i) => {
+      const start = row * rowSize
+      const end = (row + n) * rowSize
+      // A copy, not a view: a cached or logged result must not keep the whole batch's buffer alive.
+      const data = ArrayBuffer.isView(tensor.data)
+        ? ((tensor.data as unknown as TypedArrayLike).slice(start, end) as unknown as ArrayLike<unknown>)
+        : Array.prototype.slice.call(tensor.data, start, end)
+      parts[i]![name] = {data, dims: [n, ...rest], dtype: tensor.dtype}
+      row += n
+    })
+  }
+  return parts
+}
+
+/**
+ * Whether requests for a model can be merged: every input and every output has a dynamic first dimension, and where
+ * the input's batch dimension has a name, the outputs' first dimensions carry the same name (or none).
+ */
+export function canBatch(signature: {
+  inputs: ReadonlyArray<{shape: readonly Dimension[]}>
+  outputs: ReadonlyArray<{shape: readonly Dimension[]}>
+}): {ok: true} | {ok: false; reason: string} {
+  const firstDims = signature.inputs.map((t) => t.shape[0])
+  if (firstDims.some((dim) => dim === undefined || !isDynamic(dim))) {
+    return {ok: false, reason: 'an input has no dynamic first (batch) dimension'}
+  }
+  if (signature.outputs.some((t) => t.shape[0] === undefined || !isDynamic(t.shape[0]))) {
+    return {ok: false, reason: 'an output has no dynamic first (batch) dimension'}
+  }
+  const named = new Set(firstDims.filter((dim): dim is string => typeof dim === 'string'))
+  if (named.size > 1) return {ok: false, reason: `the inputs' first dimensions have different names (${[...named].join(', ')})`}
+  const [batchName] = named
+  if (batchName !== undefined) {
+    const other = signature.outputs.find((t) => typeof t.shape[0] === 'string' && t.shape[0] !== batchName)
+    if (other) return {ok: false, reason: `an output's first dimension is "${String(other.shape[0])}", not the batch dimension "${batchName}"`}
+  }
+  return {ok: true}
+}
