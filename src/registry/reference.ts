@@ -1,0 +1,112 @@
+import type {ModelConfig} from '../config/schema.js'
+import {registrySchema, semverSchema} from '../config/schema.js'
+import {ConfigError} from '../errors.js'
+
+/** Where images of a model go: a registry host (with port) and a repository path in it. */
+export interface RegistryTarget {
+  host: string
+  repository: string
+}
+
+/**
+ * Parses `--registry host[:port]/repository`. The first path component is the host, as in every image reference
+ * that names a registry; the rest is the repository (which may have more slashes: team/iris).
+ */
+export function parseRegistryFlag(value: string): RegistryTarget {
+  const trimmed = value.trim().replace(/^(?:https?:\/\/)/, '').replace(/\/+$/, '')
+  const slash = trimmed.indexOf('/')
+  const candidate = slash === -1 ? {host: trimmed, repository: ''} : {host: trimmed.slice(0, slash), repository: trimmed.slice(slash + 1)}
+  const parsed = registrySchema.safeParse(candidate)
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')
+    throw new ConfigError(`--registry "${value}" is not host[:port]/repository (${problems})`, {
+      code: 'REGISTRY_FLAG_INVALID',
+      details: {value},
+      suggestions: ['Pass --registry like 127.0.0.1:5000/team/iris-classifier or ghcr.io/acme/iris-classifier.'],
+    })
+  }
+  return parsed.data
+}
+
+/** The registry target from `--registry` if given, else from model.yaml's `registry:` section. */
+export function resolveRegistryTarget(config: Pick<ModelConfig, 'registry'>, flag: string | undefined, file?: string): RegistryTarget {
+  if (flag) return parseRegistryFlag(flag)
+  if (config.registry) return {host: config.registry.host, repository: config.registry.repository}
+  throw new ConfigError(`${file ?? 'model.yaml'} has no registry, and --registry was not given`, {
+    code: 'REGISTRY_NOT_SET',
+    details: {file},
+    suggestions: [
+      'Add to model.yaml:\n  registry:\n    host: ghcr.io\n    repository: acme/iris-classifier',
+      'Or pass --registry host[:port]/repository, e.g. --registry 127.0.0.1:5000/iris-classifier.',
+    ],
+  })
+}
+
+export function imageName(target: RegistryTarget): string {
+  return `${target.host}/${target.repository}`
+}
+
+export function imageReference(target: RegistryTarget, tag: string): string {
+  return `${imageName(target)}:${tag}`
+}
+
+/** Hosts the Docker engine talks plain HTTP to without configuration: loopback addresses. */
+export function isLoopbackHost(host: string): boolean {
+  const name = hostName(host)
+  return name === 'localhost' || /^127(?:\.\d{1,3}){3}$/.test(name) || name === '::1' || name === '[::1]'
+}
+
+/** The host without its port. */
+export function hostName(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1)
+  return host.replace(/:\d+$/, '')
+}
+
+/** The base URL of the Registry HTTP API v2 for a host: plain HTTP for loopback (as the engine does), TLS otherwise. */
+export function registryBaseUrl(host: string): string {
+  return `${isLoopbackHost(host) ? 'http' : 'https'}://${host}`
+}
+
+// --- semver -------------------------------------------------------------------------------------------------------
+
+export function isSemver(value: string): boolean {
+  return semverSchema.safeParse(value).success
+}
+
+export function assertSemver(version: string, where: string): void {
+  if (isSemver(version)) return
+  throw new ConfigError(`${where}: "${version}" is not a semantic version`, {
+    code: 'VERSION_NOT_SEMVER',
+    details: {version},
+    suggestions: ['Use a version like 1.0.0 or 2.1.0-rc.1 (semver.org): version tags are immutable and sorted by it.'],
+  })
+}
+
+/** Orders semantic versions as semver.org says (build metadata is ignored; a pre-release sorts before its release). */
+export function compareSemver(a: string, b: string): number {
+  const split = (v: string) => {
+    const [core = '', pre] = v.split('+')[0]!.split(/-(.*)/s)
+    return {core: core.split('.').map(Number), pre: pre ? pre.split('.') : []}
+  }
+  const x = split(a)
+  const y = split(b)
+  for (let i = 0; i < 3; i++) {
+    const d = (x.core[i] ?? 0) - (y.core[i] ?? 0)
+    if (d !== 0) return Math.sign(d)
+  }
+  if (x.pre.length === 0 || y.pre.length === 0) return y.pre.length - x.pre.length === 0 ? 0 : x.pre.length === 0 ? 1 : -1
+  for (let i = 0; i < Math.max(x.pre.length, y.pre.length); i++) {
+    const p = x.pre[i]
+    const q = y.pre[i]
+    if (p === undefined) return -1
+    if (q === undefined) return 1
+    const pn = /^\d+$/.test(p)
+    const qn = /^\d+$/.test(q)
+    if (pn && qn) {
+      const d = Number(p) - Number(q)
+      if (d !== 0) return Math.sign(d)
+    } else if (pn !== qn) return pn ? -1 : 1
+    else if (p !== q) return p < q ? -1 : 1
+  }
+  return 0
+}

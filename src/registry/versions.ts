@@ -1,0 +1,122 @@
+import {type FetchedManifest, type ImageManifest, MANIFEST_MEDIA_TYPES, RegistryClient, type RetryOptions} from './client.js'
+import type {RegistryCredentials} from './credentials.js'
+import {compareSemver, imageName, isSemver, type RegistryTarget} from './reference.js'
+
+export interface VersionEntry {
+  version: string
+  digest: string
+  /** The image's creation time from its config blob (ISO 8601), when the registry has it. */
+  created?: string
+  /** Config blob plus every layer, compressed, as stored in the registry. */
+  sizeBytes: number
+  /** Every tag pointing to the same manifest (the version itself, latest, a git sha...). */
+  tags: string[]
+  latest: boolean
+}
+
+export interface VersionsResult {
+  image: string
+  registry: string
+  repository: string
+  /** The digest `latest` points to; null when there is no latest tag. */
+  latest: string | null
+  /** The semver-tagged versions, newest first. */
+  versions: VersionEntry[]
+  /** Tags that are not versions (latest, git shas), with the digest each points to. */
+  otherTags: Array<{tag: string; digest: string}>
+}
+
+export interface ListVersionsOptions {
+  target: RegistryTarget
+  credentials?: RegistryCredentials
+  retry?: RetryOptions
+  /** A client to reuse (its auth tokens); made from target/credentials when absent. */
+  client?: RegistryClient
+}
+
+interface ImageConfigBlob {
+  created?: string
+}
+
+/** Reads tags, manifests and config blobs through the Registry HTTP API v2: nothing is pulled. */
+export async function listVersions(options: ListVersionsOptions): Promise<VersionsResult> {
+  const client =
+    options.client ?? new RegistryClient({credentials: options.credentials, host: options.target.host, repository: options.target.repository, retry: options.retry})
+  const tags = await client.tags()
+
+  // A handful of requests per tag; a few at a time keeps a large repository quick without flooding the registry.
+  const fetched = await mapLimit(tags, 4, async (tag) => ({manifest: await client.manifest(tag), tag}))
+  const byDigest = new Map<string, {manifest: FetchedManifest; tags: string[]}>()
+  for (const {manifest, tag} of fetched) {
+    if (!manifest) continue // deleted between listing and fetching
+    const entry = byDigest.get(manifest.digest) ?? {manifest, tags: []}
+    entry.tags.push(tag)
+    byDigest.set(manifest.digest, entry)
+  }
+
+  const latest = fetched.find((f) => f.tag === 'latest')?.manifest?.digest ?? null
+  const details = new Map<string, {created?: string; sizeBytes: number}>()
+  await mapLimit([...byDigest.values()], 4, async ({manifest}) => {
+    details.set(manifest.digest, await describeManifest(client, manifest))
+  })
+
+  const versions: VersionEntry[] = []
+  const otherTags: Array<{tag: string; digest: string}> = []
+  for (const {manifest, tag} of fetched) {
+    if (!manifest) continue
+    if (!isSemver(tag)) {
+      otherTags.push({digest: manifest.digest, tag})
+      continue
+    }
+    const detail = details.get(manifest.digest)!
+    versions.push({
+      created: detail.created,
+      digest: manifest.digest,
+      latest: manifest.digest === latest,
+      sizeBytes: detail.sizeBytes,
+      tags: [...byDigest.get(manifest.digest)!.tags].sort(),
+      version: tag,
+    })
+  }
+  versions.sort((a, b) => compareSemver(b.version, a.version))
+  otherTags.sort((a, b) => a.tag.localeCompare(b.tag))
+
+  return {image: imageName(options.target), latest, otherTags, registry: options.target.host, repository: options.target.repository, versions}
+}
+
+/** Creation time and stored size of an image; for a multi-platform index, its first platform's image. */
+async function describeManifest(client: RegistryClient, fetched: FetchedManifest): Promise<{created?: string; sizeBytes: number}> {
+  let manifest: ImageManifest = fetched.manifest
+  let sizeBytes = 0
+  if (isIndex(fetched.mediaType, manifest)) {
+    const first = manifest.manifests?.find((m) => m.platform?.os !== 'unknown') ?? manifest.manifests?.[0]
+    if (!first) return {sizeBytes: 0}
+    const child = await client.manifest(first.digest)
+    if (!child) return {sizeBytes: 0}
+    manifest = child.manifest
+  }
+  sizeBytes += (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, layer) => sum + layer.size, 0)
+  let created: string | undefined
+  if (manifest.config) {
+    const config = await client.blobJson<ImageConfigBlob>(manifest.config.digest).catch(() => undefined)
+    created = config?.created
+  }
+  return {created, sizeBytes}
+}
+
+function isIndex(mediaType: string, manifest: ImageManifest): boolean {
+  return mediaType === MANIFEST_MEDIA_TYPES.dockerList || mediaType === MANIFEST_MEDIA_TYPES.ociIndex || Array.isArray(manifest.manifests)
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = Array.from({length: items.length})
+  let next = 0
+  const workers = Array.from({length: Math.min(limit, items.length)}, async () => {
+    while (next < items.length) {
+      const index = next++
+      results[index] = await fn(items[index]!)
+    }
+  })
+  await Promise.all(workers)
+  return results
+}
