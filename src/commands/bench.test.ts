@@ -1,3 +1,4 @@
+import {existsSync} from 'node:fs'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
@@ -116,5 +117,28 @@ describe('mlship bench --url', () => {
     const {error} = await runCommand(['bench', 'examples/iris', '--url', origin, '--devices', 'cpu,gpu'])
     expect(error?.oclif?.exit).toBe(2)
     process.exitCode = 0
+  })
+})
+
+describe('mlship bench --local', () => {
+  it('serves the model in this process and reports its execution provider and time to ready', async () => {
+    const {stdout} = await runCommand(['bench', 'examples/iris', '--local', '--rate', '50', '--duration', '1', '--warmup', '1', '--json'])
+    const result = JSON.parse(stdout) as BenchResult
+    expect(result.target.kind).toBe('local')
+    expect(result.target.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/predict$/)
+    const [run] = result.runs
+    expect(run!.device).toBe('cpu')
+    expect(run!.executionProvider).toBe('cpu')
+    expect(run!.timeToReadyMs).toBeGreaterThan(0)
+    expect(run!.steps[0]!.ok).toBe(50)
+  })
+
+  it.skipIf(existsSync('/dev/nvidiactl'))('says plainly that no GPU is usable and reports the CPU alone', async () => {
+    const {stdout} = await runCommand(['bench', 'examples/iris', '--local', '--devices', 'cpu,gpu', '--rate', '20', '--duration', '1', '--warmup', '0', '--json'])
+    const result = JSON.parse(stdout) as BenchResult
+    expect(result.gpu.requested).toBe(true)
+    expect(result.gpu.usable).toBe(false)
+    expect(result.gpu.reason).toMatch(/CUDA/)
+    expect(result.runs.map((r) => r.device)).toEqual(['cpu'])
   })
 })

@@ -8,6 +8,8 @@ import {renderHtmlReport} from '../bench/report-html.js'
 import {liveLine, renderReport, stepLine} from '../bench/report-text.js'
 import {DEFAULT_SLO} from '../bench/step-result.js'
 import {DEFAULT_SWEEP} from '../bench/sweep.js'
+import {containerTarget} from '../bench/container-target.js'
+import {localTarget} from '../bench/local-target.js'
 import {type BenchDevice, endpointUrl, urlTarget} from '../bench/target.js'
 import {ExitCode, MlshipError} from '../errors.js'
 
@@ -16,7 +18,9 @@ export default class Bench extends BaseCommand<BenchResult> {
     dir: Args.string({default: '.', description: 'Directory with model.yaml: the model to serve, and where payloads come from.'}),
   }
 
-  static override description = `Open-loop load test: requests go out on a schedule whether or not earlier ones have answered, and each latency is measured from its scheduled send time (coordinated omission corrected), into an HDR histogram; the warm-up is discarded.
+  static override description = `Benchmarks the model of DIR in the container \`mlship build\` makes (built if needed, the default), in this process (--local), or any running server (--url).
+
+Open-loop load test: requests go out on a schedule whether or not earlier ones have answered, and each latency is measured from its scheduled send time (coordinated omission corrected), into an HDR histogram; the warm-up is discarded.
 
 Without --rate it sweeps: the offered rate doubles until a step degrades, then a bisection refines the knee, the highest rate with p99 under the SLO, errors under 0.1% and at least 95% of the offered rate answered. With --rate it runs one step.
 
@@ -25,6 +29,9 @@ When the generator itself cannot keep its schedule (requests sent late), the res
 ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> examples/iris', description: 'Build the image if needed, run it, and find its knee.'},
+    {command: '<%= config.bin %> <%= command.id %> examples/iris --local', description: 'The same, with the server in this process (no Docker).'},
+    {command: '<%= config.bin %> <%= command.id %> examples/iris --devices cpu,gpu --html report.html', description: 'CPU against GPU, side by side (a missing GPU is said plainly).'},
     {command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080/predict', description: 'Find the knee of a running server (payload from ./model.yaml).'},
     {
       command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:5000/predict --payload body.json --rate 500 --duration 10',
@@ -36,11 +43,14 @@ ${BaseCommand.exitCodesHelp}`
 
   static override flags = {
     arrival: Flags.option({default: 'constant', description: 'Arrival schedule: constant gaps, or Poisson (exponential gaps, same mean rate).', options: ['constant', 'poisson'] as const})(),
+    'base-image': Flags.string({description: 'Base image when the container target builds the image (default: build.base_image of model.yaml).', exclusive: ['url', 'local']}),
     'batch-size': Flags.integer({description: 'Rows per request in generated payloads (the example rows are repeated to fill it).', min: 1}),
     connections: Flags.integer({default: 64, description: 'Keep-alive connections to the server; requests beyond them queue in the client, and that wait counts.', min: 1}),
     devices: Flags.string({default: 'cpu', description: 'Devices to run the same benchmark on, side by side: cpu, gpu or cpu,gpu (targets mlship starts).'}),
     duration: Flags.integer({default: 5, description: 'Seconds measured per step (after the warm-up).', min: 1}),
     'fail-below': Flags.integer({description: 'Exit 7 when the knee (or, with --rate, the achieved rate of a healthy step) is under this many req/s.', min: 0}),
+    image: Flags.string({description: 'Container target: run this image instead of building one (CPU runs).', exclusive: ['url', 'local']}),
+    local: Flags.boolean({default: false, description: 'Serve the model in this process (no Docker) and benchmark that.', exclusive: ['url']}),
     html: Flags.string({description: 'Write a self-contained HTML report (inline SVG plots, no external assets) to this file.'}),
     'max-duration': Flags.integer({default: DEFAULT_SWEEP.maxDurationMs / 1000, description: 'Seconds the whole sweep may take; steps that would overrun it are not started.', min: 1}),
     'max-rate': Flags.integer({default: DEFAULT_SWEEP.maxRate, description: 'Highest rate the sweep offers (req/s).', min: 1}),
@@ -51,7 +61,8 @@ ${BaseCommand.exitCodesHelp}`
     slo: Flags.integer({default: DEFAULT_SLO.p99Ms, description: 'p99 latency objective in ms.', min: 1}),
     'start-rate': Flags.integer({default: DEFAULT_SWEEP.startRate, description: 'First rate of the sweep (req/s).', min: 1}),
     timeout: Flags.integer({default: 5000, description: 'Milliseconds after its scheduled time at which a request is aborted and counted as a timeout.', min: 1}),
-    url: Flags.string({description: 'Benchmark a running server (mlship or not) at this URL.'}),
+    url: Flags.string({description: 'Benchmark a running server (mlship or not) at this URL.', exclusive: ['local']}),
+    workers: Flags.integer({description: '--local: inference worker threads (default: serving.workers of model.yaml).', min: 1}),
     warmup: Flags.integer({default: 1, description: 'Seconds of load before each step is measured (not recorded).', min: 0}),
   }
 
@@ -60,7 +71,7 @@ ${BaseCommand.exitCodesHelp}`
   async run(): Promise<BenchResult> {
     const {args, flags} = await this.parse(Bench)
     const devices = parseDevices(flags.devices)
-    const starter = this.starter(flags, devices)
+    const starter = this.starter(args.dir, flags, devices)
     const tty = Boolean(process.stderr.isTTY) && !this.jsonEnabled()
     let live = false
     const clearLive = () => {
@@ -135,7 +146,11 @@ ${BaseCommand.exitCodesHelp}`
     return result
   }
 
-  private starter(flags: {url?: string; path?: string; method: string}, devices: BenchDevice[]): TargetStarter {
+  private starter(
+    dir: string,
+    flags: {url?: string; path?: string; method: string; local: boolean; workers?: number; image?: string; 'base-image'?: string},
+    devices: BenchDevice[],
+  ): TargetStarter {
     if (flags.url) {
       if (devices.includes('gpu')) {
         throw new MlshipError('--devices gpu needs a server mlship starts; with --url the server runs wherever it runs', {
@@ -147,10 +162,13 @@ ${BaseCommand.exitCodesHelp}`
       const url = endpointUrl(flags.url, {method: flags.method, path: flags.path})
       return {gpuUnavailableReason: async () => null, kind: 'url', start: () => urlTarget(url)}
     }
-    throw new MlshipError('Give the server to benchmark: --url URL', {
-      code: 'BENCH_USAGE',
-      exitCode: ExitCode.usage,
-      suggestions: ['Start a server (for example `mlship serve --local`) and pass its URL with --url.'],
+    if (flags.local) return localTarget({dir, path: flags.path, workers: flags.workers})
+    return containerTarget({
+      baseImage: flags['base-image'],
+      dir,
+      image: flags.image,
+      onNote: (message) => this.logToStderr(message),
+      path: flags.path,
     })
   }
 }

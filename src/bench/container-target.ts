@@ -1,0 +1,93 @@
+import {existsSync} from 'node:fs'
+
+import {buildImage} from '../build/build-image.js'
+import {loadModelProject} from '../model/load-model.js'
+import {connectEngine, type DockerEngine} from '../docker/engine.js'
+import {runContainer, stopContainer, waitReady} from '../container/container.js'
+import {errorMessage} from '../errors.js'
+import type {TargetStarter} from './bench.js'
+import {reportedExecutionProvider, type BenchDevice, type BenchTarget} from './target.js'
+
+export interface ContainerTargetOptions {
+  /** The model directory (or its model.yaml). */
+  dir: string
+  /** Run this image instead of building (CPU runs; GPU runs use `<image>-gpu`'s build unless imageGpu is given). */
+  image?: string
+  imageGpu?: string
+  /** The tag a CPU build gets (default name:version, as `mlship build`); a GPU build adds "-gpu". */
+  tag?: string
+  /** Base image for builds (default: build.base_image of model.yaml). */
+  baseImage?: string
+  path?: string
+  /** How long the container may take to become ready. */
+  readyTimeoutMs?: number
+  /** Told about build progress and other slow steps. */
+  onNote?: (message: string) => void
+}
+
+/**
+ * The model in the container `mlship build` makes: builds it if needed (an up-to-date image is reused at once),
+ * runs it with its port published on 127.0.0.1 (a free port), waits until /ready answers, and removes it after.
+ * GPU runs use the CUDA variant of the image and pass the GPUs through (DeviceRequests, as `docker run --gpus`).
+ */
+export function containerTarget(options: ContainerTargetOptions): TargetStarter {
+  let engine: DockerEngine | undefined
+  const connect = async () => (engine ??= await connectEngine({withoutDocker: 'mlship bench --local'}))
+  return {
+    gpuUnavailableReason: async () => {
+      const docker = (await connect()).docker
+      const info = (await docker.info()) as {Runtimes?: Record<string, unknown>}
+      const runtimes = Object.keys(info.Runtimes ?? {})
+      const device = existsSync('/dev/nvidiactl') || existsSync('/proc/driver/nvidia/version')
+      if (runtimes.includes('nvidia') || device) return null
+      return `the Docker engine has no NVIDIA runtime (runtimes: ${runtimes.join(', ') || 'none'}) and this host has no NVIDIA device (/dev/nvidiactl)`
+    },
+    kind: 'container',
+    start: async (device: BenchDevice): Promise<BenchTarget> => {
+      const connected = await connect()
+      const project = await loadModelProject(options.dir)
+      const gpu = device === 'gpu'
+      let image = gpu ? options.imageGpu : options.image
+      let imageSizeBytes: number | null = null
+      if (image) {
+        imageSizeBytes = (await connected.docker.getImage(image).inspect()).Size
+      } else {
+        const tag = `${options.tag ?? `${project.config.name}:${project.config.version}`}${gpu ? '-gpu' : ''}`
+        options.onNote?.(`Building ${tag} (reused at once when up to date)...`)
+        const built = await buildImage({baseImage: gpu ? undefined : options.baseImage, dir: options.dir, engine: connected, gpu, tags: [tag]})
+        image = tag
+        imageSizeBytes = built.sizeBytes
+        options.onNote?.(`${built.upToDate ? 'Up to date' : `Built in ${built.buildSeconds.toFixed(1)} s`}: ${tag}, ${(built.sizeBytes / 1e6).toFixed(0)} MB`)
+      }
+      const started = performance.now()
+      const container = await runContainer({
+        containerPort: project.config.serving.port,
+        engine: connected,
+        env: {MLSHIP_DEVICE: gpu ? 'cuda' : 'cpu'},
+        gpus: gpu ? 'all' : undefined,
+        hostPort: 0,
+        image,
+      })
+      try {
+        await waitReady({container, engine: connected, timeoutMs: options.readyTimeoutMs ?? 60_000})
+      } catch (error) {
+        await stopContainer(connected, container.id, {timeoutSeconds: 2}).catch(() => {})
+        throw error
+      }
+      const timeToReadyMs = Math.round(performance.now() - started)
+      return {
+        close: async () => {
+          await stopContainer(connected, container.id, {timeoutSeconds: 10}).catch((error: unknown) => {
+            options.onNote?.(`Could not remove container ${container.id.slice(0, 12)}: ${errorMessage(error)}`)
+          })
+        },
+        device,
+        executionProvider: await reportedExecutionProvider(container.url),
+        imageSizeBytes,
+        kind: 'container',
+        timeToReadyMs,
+        url: `${container.url}${options.path ?? '/predict'}`,
+      }
+    },
+  }
+}

@@ -1,0 +1,56 @@
+import pino from 'pino'
+
+import {errorMessage} from '../errors.js'
+import {assertCudaUsable, chooseDevice} from '../serving/device.js'
+import {startServer} from '../serving/server.js'
+import type {TargetStarter} from './bench.js'
+import type {BenchDevice, BenchTarget} from './target.js'
+
+export interface LocalTargetOptions {
+  /** The model directory (or its model.yaml). */
+  dir: string
+  /** The endpoint's path on the server (default /predict). */
+  path?: string
+  /** Inference worker threads (default: serving.workers of model.yaml). */
+  workers?: number
+}
+
+/**
+ * --local: the serving app in this process (the generator has a thread of its own), on 127.0.0.1 and a free port.
+ * Time to ready is from the call to the first ready answer: model load, worker threads and the warm-up inference.
+ */
+export function localTarget(options: LocalTargetOptions): TargetStarter {
+  return {
+    gpuUnavailableReason: async () => {
+      try {
+        assertCudaUsable(chooseDevice('cuda', {}, true))
+        return null
+      } catch (error) {
+        return errorMessage(error)
+      }
+    },
+    kind: 'local',
+    start: async (device: BenchDevice): Promise<BenchTarget> => {
+      const started = performance.now()
+      const server = await startServer({
+        device: device === 'gpu' ? 'cuda' : 'cpu',
+        dir: options.dir,
+        host: '127.0.0.1',
+        // The request log costs what it costs in production, but goes nowhere: the terminal shows the benchmark.
+        logger: pino({base: undefined, level: 'info'}, pino.destination({dest: '/dev/null', sync: false})),
+        port: 0,
+        serving: options.workers === undefined ? {} : {workers: options.workers},
+      })
+      const timeToReadyMs = Math.round(performance.now() - started)
+      return {
+        close: () => server.close(),
+        device,
+        executionProvider: server.context.backend.info.executionProvider,
+        imageSizeBytes: null,
+        kind: 'local',
+        timeToReadyMs,
+        url: `${server.url}${options.path ?? '/predict'}`,
+      }
+    },
+  }
+}
