@@ -154,14 +154,17 @@ describe('the open-loop load generator', () => {
     })
     try {
       // When the sweep steps up from 25 req/s and refines to 10%
-      const slo = {...DEFAULT_SLO, p99Ms: 100}
+      // (a p99 objective of 250 ms keeps timer noise on a busy 2-core machine from failing a healthy step; past the
+      // capacity, the queue grows by (rate - 100) requests a second, and the achieved rate falls under 95%)
+      const slo = {...DEFAULT_SLO, p99Ms: 250}
       const result = await sweepForKnee(
         (rate) => generator.step({...base(url, rate, 1200), warmupMs: 300}, slo),
         {cooldownMs: 300, factor: 2, maxDurationMs: 40_000, maxRate: 1000, minRate: 1, precision: 0.1, slo, startRate: 25, stepCostMs: 2000},
       )
       // Then the knee is near 100 req/s
-      expect(result.knee.rps).toBeGreaterThanOrEqual(75)
-      expect(result.knee.rps).toBeLessThanOrEqual(105)
+      const trace = result.steps.map((s) => `${s.offeredRps}/s: achieved ${s.achievedRps}, p99 ${s.latencyMs.p99Ms} ms, ${s.verdict}`).join('; ')
+      expect(result.knee.rps, trace).toBeGreaterThanOrEqual(75)
+      expect(result.knee.rps, trace).toBeLessThanOrEqual(105)
       expect(result.knee.firstDegradedRps).toBeGreaterThan(result.knee.rps!)
       expect(result.knee.limitedBy).not.toBe('max-rate')
       expect(result.steps.map((s) => s.offeredRps)).toEqual([...result.steps.map((s) => s.offeredRps)].sort((a, b) => a - b))
