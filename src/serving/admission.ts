@@ -1,9 +1,10 @@
+import {RequestError} from './request-error.js'
+
 /**
- * Admission control errors. The serving app maps them to HTTP: a full queue is 503 with Retry-After (refused at once,
- * so that accepted requests keep their latency), a request past its deadline is 504.
+ * Admission control: a full queue is 503 with Retry-After, refused at once so that accepted requests keep their
+ * latency; a request past its deadline (serving.request_timeout_ms) is 504 instead of waiting forever.
  */
-export class QueueFullError extends Error {
-  readonly statusCode = 503
+export class QueueFullError extends RequestError {
   readonly code = 'QUEUE_FULL'
 
   constructor(
@@ -12,13 +13,14 @@ export class QueueFullError extends Error {
     /** Whole seconds after which a retry is likely to be accepted (the Retry-After header). */
     readonly retryAfterSeconds: number,
   ) {
-    super(`the server is at capacity (${queued} requests queued, serving.max_queue is ${limit}); retry after ${retryAfterSeconds} s`)
+    super(503, `the server is at capacity (${queued} requests queued, serving.max_queue is ${limit}); retry after ${retryAfterSeconds} s`, {
+      'retry-after': String(retryAfterSeconds),
+    })
     this.name = 'QueueFullError'
   }
 }
 
-export class DeadlineExceededError extends Error {
-  readonly statusCode = 504
+export class DeadlineExceededError extends RequestError {
   readonly code = 'DEADLINE_EXCEEDED'
 
   constructor(
@@ -26,14 +28,11 @@ export class DeadlineExceededError extends Error {
     readonly stage: 'queued' | 'running',
   ) {
     super(
+      504,
       `the prediction did not finish within serving.request_timeout_ms (${timeoutMs} ms); it was ${stage === 'queued' ? 'still waiting for a worker' : 'running'}`,
     )
     this.name = 'DeadlineExceededError'
   }
-}
-
-export function isAdmissionError(error: unknown): error is QueueFullError | DeadlineExceededError {
-  return error instanceof QueueFullError || error instanceof DeadlineExceededError
 }
 
 /** Retry-After in whole seconds (at least 1) from the expected time to drain the queue. */

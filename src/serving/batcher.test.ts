@@ -5,7 +5,8 @@ import ort from 'onnxruntime-node'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {DeadlineExceededError, QueueFullError} from './admission.js'
-import {type BatchFeeds, Batcher, type BatchRunner, type BatchStats, batchShape, canBatch, splitFeeds} from './batcher.js'
+import {Batcher, type BatchRunner, type BatchStats, batchShape, canBatch, splitFeeds} from './batcher.js'
+import type {TensorMap as BatchFeeds} from './tensors.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '../..')
@@ -41,8 +42,8 @@ async function runSession(session: ort.InferenceSession, feeds: BatchFeeds): Pro
   const ortFeeds: Record<string, ort.Tensor> = {}
   for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data as Float32Array, t.dims)
   const results = await session.run(ortFeeds)
-  const out: Record<string, {dtype: string; dims: number[]; data: Float32Array}> = {}
-  for (const [name, t] of Object.entries(results)) out[name] = {data: t.data as Float32Array, dims: [...t.dims], dtype: t.type}
+  const out: BatchFeeds = {}
+  for (const [name, t] of Object.entries(results)) out[name] = {data: t.data as Float32Array, dims: [...t.dims], dtype: 'float32'}
   return out
 }
 

@@ -1,19 +1,15 @@
 import type {Dimension} from '../config/schema.js'
 import {isDynamic} from '../model/signature.js'
 import {DeadlineExceededError, QueueFullError, retryAfterSeconds} from './admission.js'
+import {RequestError} from './request-error.js'
+import type {HostTensor, TensorData, TensorMap} from './tensors.js'
 
-/** A tensor as it travels between the HTTP layer and the inference workers: element type, shape, flat row-major data. */
-export interface BatchTensor {
-  readonly dtype: string
-  readonly dims: readonly number[]
-  readonly data: ArrayLike<unknown>
-}
+type BatchTensor = HostTensor
+type BatchFeeds = TensorMap
 
-export type BatchFeeds = Readonly<Record<string, BatchTensor>>
-
-/** The inference seam the batcher wraps: run one set of feeds, get the outputs. */
+/** The inference seam the batcher wraps (the worker pool): run one set of feeds, get the outputs. */
 export interface BatchRunner {
-  run(feeds: BatchFeeds): Promise<BatchFeeds>
+  run(feeds: TensorMap, options?: {outputs?: readonly string[]}): Promise<TensorMap>
 }
 
 export interface BatchStats {
@@ -41,10 +37,15 @@ export interface BatcherOptions {
 export interface SubmitOptions {
   /** This request's own deadline in ms from now, where shorter than the default. */
   timeoutMs?: number
+  /** Output names to compute (all when undefined); only requests asking for the same outputs share a batch. */
+  outputs?: readonly string[]
+  /** Aborts the wait: a queued request leaves the queue (the client went away). */
+  signal?: AbortSignal
 }
 
 interface Pending {
   readonly feeds: BatchFeeds
+  readonly outputs: readonly string[] | undefined
   readonly rows: number
   /** Requests with the same key can be concatenated along axis 0; null for a request that always runs alone. */
   key: string | null
@@ -116,19 +117,31 @@ export class Batcher {
       return Promise.reject(new QueueFullError(this.queue.length, this.options.maxQueue, retryAfterSeconds(this.expectedWaitMs())))
     }
     const timeoutMs = Math.min(options.timeoutMs ?? this.options.timeoutMs, this.options.timeoutMs)
+    const {signal} = options
+    if (signal?.aborted) return Promise.reject(abortError())
     return new Promise<BatchFeeds>((resolve, reject) => {
       const shape = batchShape(feeds)
+      const key = this.batchingOn && shape.key !== null ? `${shape.key}>${options.outputs?.join(',') ?? '*'}` : null
+      const onAbort = () => this.abandon(entry, abortError())
       const entry: Pending = {
         arrival: this.now(),
         feeds,
-        key: this.batchingOn ? shape.key : null,
-        reject,
-        resolve,
+        key,
+        outputs: options.outputs,
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort)
+          reject(error)
+        },
+        resolve: (outputs) => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve(outputs)
+        },
         rows: shape.rows,
         state: 'queued',
         timer: undefined,
       }
-      entry.timer = setTimeout(() => this.expire(entry, timeoutMs), timeoutMs)
+      entry.timer = setTimeout(() => this.abandon(entry, new DeadlineExceededError(timeoutMs, entry.state === 'queued' ? 'queued' : 'running')), timeoutMs)
+      signal?.addEventListener('abort', onAbort, {once: true})
       this.queue.push(entry)
       this.queuedRows += entry.rows
       this.schedulePump()
@@ -203,7 +216,8 @@ export class Batcher {
     const feeds = batch.length === 1 ? batch[0]!.feeds : concatFeeds(batch.map((entry) => entry.feeds))
     let promise: Promise<BatchFeeds>
     try {
-      promise = this.options.runner.run(feeds)
+      const outputs = batch[0]!.outputs
+      promise = this.options.runner.run(feeds, outputs ? {outputs} : undefined)
     } catch (error) {
       promise = Promise.reject(error)
     }
@@ -262,10 +276,10 @@ export class Batcher {
     this.ewmaRowMs = this.ewmaRowMs === undefined ? perRow : this.ewmaRowMs + EWMA_WEIGHT * (perRow - this.ewmaRowMs)
   }
 
-  private expire(entry: Pending, timeoutMs: number): void {
+  /** Takes a request out of the queue (or stops waiting for its running batch) and rejects it. */
+  private abandon(entry: Pending, error: Error): void {
     if (entry.state === 'done') return
-    const stage = entry.state
-    if (stage === 'queued') {
+    if (entry.state === 'queued') {
       const index = this.queue.indexOf(entry)
       if (index !== -1) {
         this.queue.splice(index, 1)
@@ -273,8 +287,13 @@ export class Batcher {
       }
     }
     entry.state = 'done'
-    entry.reject(new DeadlineExceededError(timeoutMs, stage))
+    clearTimeout(entry.timer)
+    entry.reject(error)
   }
+}
+
+function abortError(): RequestError {
+  return new RequestError(499, 'the client closed the request before the prediction finished')
 }
 
 function settle(entry: Pending, outputs: BatchFeeds): void {
@@ -335,10 +354,10 @@ function concatTensors(parts: readonly BatchTensor[]): BatchTensor {
       data.set(part.data as unknown as ArrayLike<number>, offset)
       offset += part.data.length
     }
-    return {data: data as unknown as ArrayLike<unknown>, dims, dtype: first.dtype}
+    return {data: data as unknown as TensorData, dims, dtype: first.dtype}
   }
-  const data: unknown[] = []
-  for (const part of parts) for (let i = 0; i < part.data.length; i++) data.push(part.data[i])
+  const data: string[] = []
+  for (const part of parts) for (let i = 0; i < part.data.length; i++) data.push(part.data[i] as string)
   return {data, dims, dtype: first.dtype}
 }
 
@@ -362,9 +381,7 @@ export function splitFeeds(outputs: BatchFeeds, rows: readonly number[]): BatchF
       const start = row * rowSize
       const end = (row + n) * rowSize
       // A copy, not a view: a cached or logged result must not keep the whole batch's buffer alive.
-      const data = ArrayBuffer.isView(tensor.data)
-        ? ((tensor.data as unknown as TypedArrayLike).slice(start, end) as unknown as ArrayLike<unknown>)
-        : Array.prototype.slice.call(tensor.data, start, end)
+      const data = (tensor.data as unknown as TypedArrayLike).slice(start, end) as unknown as TensorData
       parts[i]![name] = {data, dims: [n, ...rest], dtype: tensor.dtype}
       row += n
     })

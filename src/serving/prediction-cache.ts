@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {LRUCache} from 'lru-cache'
 
-import type {BatchFeeds} from './batcher.js'
+import type {TensorMap as BatchFeeds} from './tensors.js'
 
 export interface PredictionCacheOptions {
   maxEntries: number
@@ -56,7 +56,7 @@ export function hashFeeds(feeds: BatchFeeds): string {
     hash.update(`${name.length}:${name}|${tensor.dtype}|${tensor.dims.join(',')}|`)
     const data = tensor.data
     if (ArrayBuffer.isView(data)) hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
-    else hash.update(JSON.stringify(Array.from(data, (v) => (typeof v === 'bigint' ? v.toString() : v))))
+    else hash.update(JSON.stringify(data))
     hash.update('\0')
   }
   return hash.digest('base64url')

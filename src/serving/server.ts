@@ -5,16 +5,18 @@ import type {ServingConfig} from '../config/schema.js'
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
 import type {InferenceBackend} from './backend.js'
-import type {RoutePluginOptions, ServingContext, ServingSettings} from './context.js'
+import type {RoutePluginOptions, ServerPhase, ServingContext, ServingSettings} from './context.js'
 import {decodeNested} from './decode.js'
 import {assertCudaUsable, chooseDevice, type Device} from './device.js'
 import {RequestError} from './request-error.js'
 import {docsRoutes} from './routes/docs.js'
+import {metricsPlugin} from './metrics-plugin.js'
 import {healthRoutes} from './routes/health.js'
 import {indexRoutes} from './routes/index.js'
 import {predictRoutes} from './routes/predict.js'
 import {v2Routes} from './routes/v2.js'
 import {resolveWorkerCount, usableCpus} from './cpus.js'
+import {ScaleLayer, type ScaleLayerOptions} from './scale.js'
 import {allocate, elementCount, type TensorMap} from './tensors.js'
 import {WorkerPool} from './worker-pool.js'
 
@@ -52,6 +54,11 @@ export interface StartServerOptions {
   plugins?: Array<FastifyPluginAsync<RoutePluginOptions>>
   /** Use this backend instead of starting a worker pool (tests of wrappers). */
   backend?: InferenceBackend
+  /**
+   * Serving at scale (scale.ts): dynamic batching, the bounded queue and deadlines, the prediction cache, model
+   * monitoring and GET /metrics, configured by model.yaml. On by default; false serves the bare backend.
+   */
+  scale?: ScaleLayerOptions | false
 }
 
 export interface RunningServer {
@@ -60,17 +67,20 @@ export interface RunningServer {
   port: number
   app: FastifyInstance
   context: ServingContext
+  /** The serving-at-scale layer (metrics, batcher, cache), unless started with `scale: false`. */
+  scale?: ScaleLayer
   /** Graceful: readiness turns 503 at once, no new connections, in-flight requests finish, then workers stop. */
   close(): Promise<void>
 }
 
 /** Loads the model, starts the inference workers, warms up, and listens. */
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
-  const context = await createServingContext(options)
+  const scale = options.scale === false ? undefined : new ScaleLayer(options.scale)
+  const context = await createServingContext(scale ? {...options, wrapBackend: withScale(scale, options.wrapBackend)} : options)
   const logger = options.logger === undefined ? createLogger(context.settings.logLevel) : options.logger
   let app: FastifyInstance
   try {
-    app = await buildApp(context, {logger, plugins: options.plugins})
+    app = await buildApp(context, {logger, plugins: [...(scale ? [metricsPlugin(scale)] : []), ...(options.plugins ?? [])]})
   } catch (error) {
     await context.backend.close()
     throw error
@@ -111,7 +121,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     },
     context,
     port: actualPort,
+    scale,
     url: `http://${urlHost}:${actualPort}`,
+  }
+}
+
+/** The scale layer wraps the worker pool first; a caller's own wrapper goes around it. */
+function withScale(scale: ScaleLayer, outer: StartServerOptions['wrapBackend']): NonNullable<StartServerOptions['wrapBackend']> {
+  return async (backend, context) => {
+    const scaled = await scale.wrapBackend(backend, context)
+    return outer ? outer(scaled, context) : scaled
   }
 }
 
@@ -128,7 +147,8 @@ export async function createServingContext(options: StartServerOptions): Promise
     project,
     settings,
     signature: project.signature,
-    state: {phase: 'starting' as const},
+    // One state object for the whole life of the server: wrappers of the backend read the phase too.
+    state: {phase: 'starting' as ServerPhase},
   }
   let backend = options.backend
   if (!backend) {
@@ -142,7 +162,7 @@ export async function createServingContext(options: StartServerOptions): Promise
     })
   }
   if (options.wrapBackend) backend = await options.wrapBackend(backend, base)
-  return {...base, backend, state: {phase: 'starting'}}
+  return {...base, backend}
 }
 
 export function resolveSettings(serving: ServingConfig, overrides: ServingOverrides, env: NodeJS.ProcessEnv): ServingSettings {

@@ -1,0 +1,160 @@
+import path from 'node:path'
+
+import {ModelMonitor, type ModelMonitorLogger} from '../monitoring/model-monitor.js'
+import {createServingMetrics, type ServingMetrics} from '../monitoring/metrics.js'
+import {PredictionLog} from '../monitoring/prediction-log.js'
+import {DeadlineExceededError, QueueFullError} from './admission.js'
+import type {BackendInfo, InferenceBackend, RunOptions} from './backend.js'
+import {Batcher, canBatch} from './batcher.js'
+import type {ServingContext} from './context.js'
+import {hashFeeds, PredictionCache} from './prediction-cache.js'
+import type {TensorMap} from './tensors.js'
+
+export interface ScaleLayerOptions {
+  /** Process CPU and memory metrics (default true); off in tests that build many servers. */
+  processMetrics?: boolean
+}
+
+/** What the scale layer decided at start-up, for logs and `serve --local`. */
+export interface ScaleSummary {
+  batching: {enabled: boolean; reason?: string; maxBatchSize: number; maxDelayMs: number}
+  maxQueue: number
+  requestTimeoutMs: number
+  cache: boolean
+  metrics: boolean
+  driftFeatures: number
+  predictionLog?: string
+}
+
+/**
+ * Serving at scale, as one layer around the inference backend: the dynamic batcher with its bounded admission queue
+ * and deadlines, the optional prediction cache, model monitoring (prediction distribution, non-finite outputs, drift)
+ * and the optional sampled prediction log, all counted in one Prometheus registry per server. Every knob comes from
+ * model.yaml (`serving.batching`, `serving.max_queue`, `serving.request_timeout_ms`, `serving.cache`, `monitoring`).
+ *
+ * `wrapBackend` goes to startServer's option of that name; the metrics route plugin (metrics-plugin.ts) reads the
+ * same layer.
+ */
+export class ScaleLayer {
+  readonly metrics: ServingMetrics
+  batcher: Batcher | undefined
+  monitor: ModelMonitor | undefined
+  cache: PredictionCache | undefined
+  predictionLog: PredictionLog | undefined
+  summary: ScaleSummary | undefined
+  /** Where drift warnings go; the metrics plugin points it at the server's logger. */
+  logger: ModelMonitorLogger | undefined
+  private readonly createdAt = performance.now()
+
+  constructor(options: ScaleLayerOptions = {}) {
+    this.metrics = createServingMetrics({processMetrics: options.processMetrics ?? true})
+  }
+
+  readonly wrapBackend = async (inner: InferenceBackend, context: Omit<ServingContext, 'backend'>): Promise<InferenceBackend> => {
+    const {config} = context.project
+    const {metrics} = this
+    metrics.modelLoadSeconds.set((performance.now() - this.createdAt) / 1000)
+    metrics.modelInfo.set({name: context.modelName, version: context.modelVersion}, 1)
+
+    const batchable = canBatch(context.signature)
+    const batchingOn = config.serving.batching.enabled && batchable.ok
+    const batcher = new Batcher({
+      batching: batchingOn ? {maxBatchSize: config.serving.batching.max_batch_size, maxDelayMs: config.serving.batching.max_delay_ms} : false,
+      concurrency: inner.info.workers,
+      maxQueue: config.serving.max_queue,
+      onBatch: ({durationMs, requests, rows}) => {
+        metrics.inferenceDuration.observe(durationMs / 1000)
+        metrics.batchSize.observe(rows)
+        metrics.batchRequests.observe(requests)
+      },
+      onBatchingDisabled: (reason) => this.logger?.warn({batching: {reason}}, `batching turned off: ${reason}`),
+      runner: inner,
+      timeoutMs: context.settings.requestTimeoutMs,
+    })
+    this.batcher = batcher
+    metrics.onScrape(() => metrics.queueDepth.set(batcher.queued))
+
+    if (config.serving.cache.enabled) {
+      this.cache = new PredictionCache({
+        maxEntries: config.serving.cache.max_entries,
+        onHit: () => metrics.cacheHits.inc(),
+        onMiss: () => metrics.cacheMisses.inc(),
+        ttlSeconds: config.serving.cache.ttl_seconds,
+      })
+    }
+    this.monitor = new ModelMonitor({
+      logger: {info: (f, m) => this.logger?.info(f, m), warn: (f, m) => this.logger?.warn(f, m)},
+      metrics,
+      monitoring: config.monitoring,
+      outputs: context.signature.outputs,
+    })
+    const logConfig = config.monitoring.prediction_log
+    if (logConfig.enabled) {
+      this.predictionLog = await PredictionLog.open({
+        file: path.resolve(context.project.dir, logConfig.path),
+        modelName: context.modelName,
+        modelVersion: context.modelVersion,
+        onDrop: () => metrics.predictionLogDropped.inc(),
+        sampleRate: logConfig.sample_rate,
+      })
+    }
+    this.summary = {
+      batching: {
+        enabled: batchingOn,
+        maxBatchSize: config.serving.batching.max_batch_size,
+        maxDelayMs: config.serving.batching.max_delay_ms,
+        ...(batchable.ok ? {} : {reason: batchable.reason}),
+        ...(config.serving.batching.enabled ? {} : {reason: 'serving.batching.enabled is false'}),
+      },
+      cache: config.serving.cache.enabled,
+      driftFeatures: this.monitor.drift?.featureCount ?? 0,
+      maxQueue: config.serving.max_queue,
+      metrics: config.monitoring.metrics,
+      requestTimeoutMs: context.settings.requestTimeoutMs,
+      ...(this.predictionLog ? {predictionLog: path.resolve(context.project.dir, logConfig.path)} : {}),
+    }
+    return new ScaledBackend(inner, this, context.state)
+  }
+}
+
+class ScaledBackend implements InferenceBackend {
+  readonly info: BackendInfo
+
+  constructor(
+    private readonly inner: InferenceBackend,
+    private readonly layer: ScaleLayer,
+    private readonly state: ServingContext['state'],
+  ) {
+    this.info = inner.info
+  }
+
+  async run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
+    // The warm-up inferences go through the batcher (it learns their cost) but are not traffic: no cache, no model
+    // metrics, no prediction log.
+    if (this.state.phase === 'starting') return this.layer.batcher!.submit(feeds, options)
+    const {cache, monitor, predictionLog} = this.layer
+    const key = cache ? `${hashFeeds(feeds)}>${options.outputs?.join(',') ?? '*'}` : undefined
+    if (key !== undefined) {
+      const cached = cache!.get(key)
+      if (cached) return cached
+    }
+    let outputs: TensorMap
+    try {
+      outputs = await this.layer.batcher!.submit(feeds, options)
+    } catch (error) {
+      if (error instanceof QueueFullError) this.layer.metrics.rejected.inc({reason: 'queue_full'})
+      else if (error instanceof DeadlineExceededError) this.layer.metrics.rejected.inc({reason: 'deadline'})
+      throw error
+    }
+    if (key !== undefined) cache!.set(key, outputs)
+    monitor?.observe(feeds, outputs)
+    predictionLog?.record(feeds, outputs)
+    return outputs
+  }
+
+  async close(): Promise<void> {
+    await this.layer.batcher?.drain()
+    await this.inner.close()
+    await this.layer.predictionLog?.close()
+  }
+}
