@@ -1,0 +1,130 @@
+import {ExitCode, MlshipError, errorMessage} from '../errors.js'
+import type {Signature} from '../config/schema.js'
+import {decodeSeedBody} from '../serving/decode.js'
+import {RequestError} from '../serving/request-error.js'
+import {seedResponseJson} from '../serving/responses.js'
+import {openLocalModel} from './local.js'
+import type {Device} from '../serving/device.js'
+
+export interface PredictOneOptions {
+  /** The model directory (in-process prediction). Ignored with `url`. */
+  dir?: string
+  /** The request body: `{"features": ...}`, `{"inputs": {...}}`, or a bare nested array (the features). */
+  input?: unknown
+  /** Use the examples of model.yaml as the input. */
+  example?: boolean
+  /** Ask a running server instead (its POST /predict). */
+  url?: string
+  device?: Device
+}
+
+/** The seed contract's answer. */
+export interface PredictOneResult {
+  predictions: unknown
+  labels?: string[]
+  outputs?: Record<string, unknown>
+  model_version: string
+  latency_ms: number
+  [key: string]: unknown
+}
+
+/** One prediction: in this process (no server needed), or from a running server with `url`. */
+export async function predictOne(options: PredictOneOptions): Promise<PredictOneResult> {
+  if (options.url) return predictRemote(options.url, await requestBody(options, undefined))
+  const model = await openLocalModel({dir: options.dir ?? '.', device: options.device, serving: {workers: 1}})
+  try {
+    const body = await requestBody(options, model.project.signature)
+    const start = performance.now()
+    let feeds
+    try {
+      feeds = decodeSeedBody(body, model.project.signature, {maxBatchSize: model.settings.maxBatchSize})
+    } catch (error) {
+      throw inputError(error)
+    }
+    const outputs = await model.backend.run(feeds)
+    return JSON.parse(seedResponseJson(outputs, model.project.signature, model.project.config.version, performance.now() - start)) as PredictOneResult
+  } finally {
+    await model.backend.close()
+  }
+}
+
+async function requestBody(options: PredictOneOptions, signature: Signature | undefined): Promise<unknown> {
+  if (options.example) {
+    if (!signature) {
+      throw new MlshipError('--example needs the model directory (the examples are in its model.yaml), not --url alone', {
+        code: 'PREDICT_USAGE',
+        exitCode: ExitCode.usage,
+      })
+    }
+    const missing = signature.inputs.filter((i) => i.example === undefined).map((i) => i.name)
+    if (missing.length > 0) {
+      throw new MlshipError(`model.yaml has no example for input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, {
+        code: 'PREDICT_NO_EXAMPLE',
+        exitCode: ExitCode.usage,
+        suggestions: ['Add `example:` (a nested array) to each input under signature.inputs in model.yaml, or pass -i.'],
+      })
+    }
+    return signature.inputs.length === 1
+      ? {features: signature.inputs[0]!.example}
+      : {inputs: Object.fromEntries(signature.inputs.map((i) => [i.name, i.example]))}
+  }
+  if (options.input === undefined) {
+    throw new MlshipError('nothing to predict: pass -i \'{"features": [[...]]}\', --example, or --input FILE for a batch', {
+      code: 'PREDICT_USAGE',
+      exitCode: ExitCode.usage,
+    })
+  }
+  return Array.isArray(options.input) ? {features: options.input} : options.input
+}
+
+/** Parses the -i text, with a message that points at the problem. */
+export function parseInputJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch (error) {
+    throw new MlshipError(`-i is not valid JSON: ${errorMessage(error)}`, {
+      code: 'PREDICT_BAD_INPUT',
+      exitCode: ExitCode.usage,
+      suggestions: [`Quote it for the shell, e.g. -i '{"features": [[5.1, 3.5, 1.4, 0.2]]}'`],
+    })
+  }
+}
+
+function inputError(error: unknown): unknown {
+  if (error instanceof RequestError) {
+    return new MlshipError(`the input does not fit the model: ${error.message}`, {code: 'PREDICT_BAD_INPUT', exitCode: ExitCode.usage})
+  }
+  return error
+}
+
+async function predictRemote(url: string, body: unknown): Promise<PredictOneResult> {
+  const endpoint = new URL('/predict', url.endsWith('/') ? url : `${url}/`)
+  let response: Response
+  try {
+    response = await fetch(endpoint, {body: JSON.stringify(body), headers: {'content-type': 'application/json'}, method: 'POST'})
+  } catch (error) {
+    const cause = (error as {cause?: {code?: string}}).cause?.code
+    throw new MlshipError(`no server answers at ${endpoint.origin}${cause ? ` (${cause})` : ''}`, {
+      cause: error,
+      code: 'SERVER_UNREACHABLE',
+      exitCode: ExitCode.containerUnhealthy,
+      suggestions: ['Start one with `mlship serve DIR --local`, or leave out --url to predict in this process.'],
+    })
+  }
+  const text = await response.text()
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new MlshipError(`${endpoint.href} answered ${response.status} with a body that is not JSON: ${text.slice(0, 200)}`, {code: 'SERVER_BAD_ANSWER'})
+  }
+  if (!response.ok) {
+    const message = (parsed as {error?: string}).error ?? text
+    throw new MlshipError(`the server refused the request (${response.status}): ${message}`, {
+      code: response.status < 500 ? 'PREDICT_BAD_INPUT' : 'SERVER_ERROR',
+      details: {status: response.status},
+      exitCode: response.status < 500 ? ExitCode.usage : ExitCode.unexpected,
+    })
+  }
+  return parsed as PredictOneResult
+}
