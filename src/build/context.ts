@@ -16,7 +16,7 @@ import {type DockerfileValues, type Platform, renderDockerfile} from './dockerfi
 import {gitInfo} from './git.js'
 import {imageLabels} from './labels.js'
 import {type ContextFile, runtimeFiles} from './runtime-files.js'
-import {serverEntryPoints} from './server-entry.js'
+import {serverBundleInput} from './server-entry.js'
 
 export interface BuildPlanOptions {
   /** The model directory (or its model.yaml). */
@@ -115,9 +115,10 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
     for (const file of files) await placeFile(file.from, path.join(contextDir, file.to), temporary)
 
     const serverDir = path.join(contextDir, 'runtime', 'server')
+    const server = options.entryPoints ? {entryPoints: options.entryPoints, extraFiles: {}} : await serverBundleInput()
     await bundleServer({
-      entryPoints: options.entryPoints ?? (await serverEntryPoints()),
-      extraFiles: {'healthcheck.cjs': path.join(templatesDir(), 'build', 'healthcheck.cjs')},
+      entryPoints: server.entryPoints,
+      extraFiles: {...server.extraFiles, 'healthcheck.cjs': path.join(templatesDir(), 'build', 'healthcheck.cjs')},
       outDir: serverDir,
     })
     await writeFile(path.join(contextDir, 'Dockerfile'), plan.dockerfile)

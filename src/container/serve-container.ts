@@ -1,0 +1,98 @@
+import {type BuildImageResult, buildImage, type BuildProgressEvent} from '../build/build-image.js'
+import type {Platform} from '../build/dockerfile.js'
+import type {DockerEngine} from '../docker/engine.js'
+import {engineStatus} from '../docker/engine.js'
+import {ExitCode, MlshipError} from '../errors.js'
+import {removeContainer, type RunningContainer, runContainer, waitReady} from './container.js'
+
+export interface ServeContainerOptions {
+  engine: DockerEngine
+  /** The model directory; built first unless `image` is given. */
+  dir: string
+  /** Serve this image instead of building one. */
+  image?: string
+  /** Host port to publish; the image's own port when absent, 0 for any free port. */
+  port?: number
+  /** Host address to publish on (default 127.0.0.1). */
+  host?: string
+  gpus?: 'all' | number
+  name?: string
+  /** How long the container may take to become ready. */
+  timeoutMs?: number
+  /** Build options, used when `image` is absent. */
+  build?: {baseImage?: string; platform?: Platform; gpu?: boolean; noCache?: boolean; entryPoints?: Record<string, string>}
+  onBuildProgress?: (event: BuildProgressEvent) => void
+}
+
+export interface ServedContainer {
+  container: RunningContainer
+  image: string
+  /** The build, when serve built the image. */
+  build?: BuildImageResult
+  /** From start to the first 200 on /ready (or a healthy status). */
+  readyMs: number
+}
+
+/**
+ * Builds the image when needed (an unchanged model directory re-uses the image it built before), runs it with its
+ * port published, and waits until it is ready. A container that does not become ready is removed, and the error
+ * carries its last log lines (exit 5).
+ */
+export async function startServedContainer(options: ServeContainerOptions): Promise<ServedContainer> {
+  const {engine} = options
+  let image = options.image
+  let build: BuildImageResult | undefined
+  if (!image) {
+    build = await buildImage({
+      baseImage: options.build?.baseImage,
+      dir: options.dir,
+      engine,
+      entryPoints: options.build?.entryPoints,
+      gpu: options.build?.gpu,
+      noCache: options.build?.noCache,
+      onProgress: options.onBuildProgress,
+      platform: options.build?.platform,
+    })
+    image = build.tags[0]!
+  }
+
+  const containerPort = await imagePort(engine, image)
+  const container = await runContainer({
+    containerPort,
+    engine,
+    gpus: options.gpus,
+    hostIp: options.host,
+    hostPort: options.port ?? containerPort,
+    image,
+    name: options.name,
+  })
+  try {
+    const {readyMs} = await waitReady({container, engine, timeoutMs: options.timeoutMs ?? 60_000})
+    return {build, container, image, readyMs}
+  } catch (error) {
+    await removeContainer(engine, container.id)
+    throw error
+  }
+}
+
+/** The port the server in an image listens on: its first exposed TCP port, else its PORT variable, else 8080. */
+export async function imagePort(engine: DockerEngine, image: string): Promise<number> {
+  let info
+  try {
+    info = await engine.docker.getImage(image).inspect()
+  } catch (error) {
+    if (engineStatus(error) === 'not-found') {
+      throw new MlshipError(`No image ${image} on the Docker engine at ${engine.endpoint}.`, {
+        cause: error,
+        code: 'IMAGE_NOT_FOUND',
+        exitCode: ExitCode.usage,
+        suggestions: ['Build it with `mlship build`, or leave out --image to build and serve in one step.'],
+      })
+    }
+    throw error
+  }
+  const exposed = Object.keys(info.Config?.ExposedPorts ?? {}).find((key) => key.endsWith('/tcp'))
+  if (exposed) return Number(exposed.split('/')[0])
+  const fromEnv = info.Config?.Env?.find((e) => e.startsWith('PORT='))
+  return fromEnv ? Number(fromEnv.slice(5)) : 8080
+}
