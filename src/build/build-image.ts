@@ -13,8 +13,6 @@ export interface BuildImageOptions extends WriteContextOptions {
   /** Build every step again, and build even when an image with the same input digest exists. */
   noCache?: boolean
   onProgress?: (event: BuildProgressEvent) => void
-  /** The time written into org.opencontainers.image.created; now when absent. */
-  created?: Date
 }
 
 export type BuildProgressEvent =
@@ -62,7 +60,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     options.onProgress?.({fileCount: context.fileCount, sizeBytes: context.sizeBytes, type: 'context'})
 
     if (!options.noCache) {
-      const existing = await upToDateImage(options.engine, tags, context.inputDigest)
+      const existing = await upToDateImage(options.engine, context.inputDigest)
       if (existing) {
         await tagAll(options.engine, existing, tags)
         options.onProgress?.({imageId: existing, type: 'up-to-date'})
@@ -87,14 +85,10 @@ function assertTags(tags: string[]): void {
   }
 }
 
-async function upToDateImage(engine: DockerEngine, tags: string[], digest: string): Promise<string | undefined> {
-  try {
-    const image = await engine.docker.getImage(tags[0]!).inspect()
-    return image.Config?.Labels?.[LABELS.inputDigest] === digest ? image.Id : undefined
-  } catch (error) {
-    if (engineStatus(error) === 'not-found') return undefined
-    throw error
-  }
+/** An image built from exactly these inputs (same input digest label), whatever it is tagged: no need to build. */
+async function upToDateImage(engine: DockerEngine, digest: string): Promise<string | undefined> {
+  const images = await engine.docker.listImages({filters: {label: [`${LABELS.inputDigest}=${digest}`]}})
+  return images.sort((a, b) => b.Created - a.Created)[0]?.Id
 }
 
 async function tagAll(engine: DockerEngine, imageId: string, tags: string[]): Promise<void> {
@@ -129,10 +123,6 @@ async function runBuild(options: BuildImageOptions, context: BuildContext, tags:
   const enginePlatform = `${engine.info.os}/${engine.info.arch}`
   const buildOptions: Record<string, unknown> = {
     forcerm: true,
-    labels: {
-      [LABELS.created]: (options.created ?? new Date()).toISOString(),
-      [LABELS.inputDigest]: context.inputDigest,
-    },
     nocache: Boolean(options.noCache),
     rm: true,
     t: tags,

@@ -14,7 +14,7 @@ import {packageRoot, templatesDir} from '../util/paths.js'
 import {bundleServer} from './bundle.js'
 import {type DockerfileValues, type Platform, renderDockerfile} from './dockerfile.js'
 import {gitInfo} from './git.js'
-import {imageLabels} from './labels.js'
+import {imageLabels, LABELS} from './labels.js'
 import {type ContextFile, runtimeFiles} from './runtime-files.js'
 import {serverBundleInput} from './server-entry.js'
 
@@ -71,6 +71,8 @@ export interface WriteContextOptions extends BuildPlanOptions {
   outputDir?: string
   /** The serving app's entry points, output name -> source; the real serving app when absent (tests override). */
   entryPoints?: Record<string, string>
+  /** The time written into org.opencontainers.image.created; now when absent. */
+  created?: Date
 }
 
 export interface BuildContext extends BuildPlan {
@@ -123,9 +125,19 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
     })
     await writeFile(path.join(contextDir, 'Dockerfile'), plan.dockerfile)
 
+    // The digest covers every input; it and the build time then go into the same LABEL instruction as the other
+    // labels (one build step rather than one per label the engine API would add).
     const {digest, fileCount, sizeBytes} = await digestContext(contextDir)
+    const values = {
+      ...plan.values,
+      labels: {...plan.values.labels, [LABELS.created]: (options.created ?? new Date()).toISOString(), [LABELS.inputDigest]: digest},
+    }
+    const dockerfile = await renderDockerfile(values, {configFile: project.file, template: options.template})
+    await writeFile(path.join(contextDir, 'Dockerfile'), dockerfile)
     return {
       ...plan,
+      dockerfile,
+      values,
       contextDir,
       dispose,
       fileCount,

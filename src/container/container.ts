@@ -1,4 +1,5 @@
 import type Docker from 'dockerode'
+import http from 'node:http'
 import {PassThrough} from 'node:stream'
 
 import {LABELS} from '../build/labels.js'
@@ -149,14 +150,17 @@ export async function waitReady(options: WaitReadyOptions): Promise<{readyMs: nu
   }
 }
 
-async function answers200(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(url, {signal: AbortSignal.timeout(1000)})
-    await response.body?.cancel()
-    return response.status === 200
-  } catch {
-    return false
-  }
+function answers200(url: string): Promise<boolean> {
+  // node:http rather than fetch: its timer keeps the event loop alive, so a script that only waits here cannot end
+  // with a promise that never settles (fetch's AbortSignal.timeout timer is unref'd).
+  return new Promise((resolve) => {
+    const request = http.get(url, {agent: false, timeout: 1000}, (response) => {
+      response.resume()
+      resolve(response.statusCode === 200)
+    })
+    request.on('timeout', () => request.destroy())
+    request.on('error', () => resolve(false))
+  })
 }
 
 async function unhealthy(options: WaitReadyOptions, why: string): Promise<MlshipError> {
