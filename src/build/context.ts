@@ -11,6 +11,7 @@ import {ConfigError, errorMessage} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
 import {sha256File} from '../util/hash.js'
 import {packageRoot, templatesDir} from '../util/paths.js'
+import {openApiDocument} from '../serving/openapi.js'
 import {bundleServer} from './bundle.js'
 import {type DockerfileValues, type Platform, renderDockerfile} from './dockerfile.js'
 import {gitInfo} from './git.js'
@@ -54,7 +55,24 @@ export async function planBuild(options: BuildPlanOptions): Promise<BuildPlan> {
     baseImage,
     env: config.build.env,
     gpu,
-    labels: await imageLabels({config, git, modelSha256, mlshipVersion, platform, gpu, signature: project.signature, baseImage}),
+    labels: await imageLabels({
+      baseImage,
+      config,
+      git,
+      gpu,
+      mlshipVersion,
+      modelSha256,
+      // The same document the server answers on /openapi.json, so a registry client can read it without pulling.
+      openapi: openApiDocument({
+        description: config.description,
+        maxBatchSize: config.serving.max_batch_size,
+        name: config.name,
+        signature: project.signature,
+        version: config.version,
+      }),
+      platform,
+      signature: project.signature,
+    }),
     mlshipVersion,
     name: config.name,
     nodeImage: gpu ? config.build.base_image : undefined,
@@ -117,7 +135,7 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
     for (const file of files) await placeFile(file.from, path.join(contextDir, file.to), temporary)
 
     const serverDir = path.join(contextDir, 'runtime', 'server')
-    const server = options.entryPoints ? {entryPoints: options.entryPoints, extraFiles: {}} : await serverBundleInput()
+    const server = options.entryPoints ? {entryPoints: options.entryPoints, extraFiles: {}} : serverBundleInput()
     await bundleServer({
       entryPoints: server.entryPoints,
       extraFiles: {...server.extraFiles, 'healthcheck.cjs': path.join(templatesDir(), 'build', 'healthcheck.cjs')},

@@ -92,6 +92,11 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     expect(body.predictions.flat()).toEqual(probabilities)
     expect(body.model_version).toBe('1.0.0')
 
+    // The OpenAPI label is the document the server itself answers, readable without pulling the image.
+    const served = await (await fetch(`${container.url}/openapi.json`)).json()
+    const labels = (await docker.docker.getImage(built.imageId).inspect()).Config.Labels ?? {}
+    expect(JSON.parse(labels[LABELS.openapi]!)).toEqual(served)
+
     // The engine's own HEALTHCHECK (node, no curl) turns healthy.
     let health = ''
     for (let i = 0; i < 60 && health !== 'healthy'; i++) {

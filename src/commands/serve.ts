@@ -1,15 +1,18 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {ExitCode, MlshipError} from '../errors.js'
+import {buildProgressRenderer} from '../build/progress.js'
+import {PLATFORMS} from '../config/schema.js'
+import {serveInContainer, type ServeInContainerResult} from '../container/serve-container.js'
+import {connectEngine} from '../docker/engine.js'
 import {serveLocal, type ServeLocalResult} from '../serving/serve-local.js'
 
-export default class Serve extends BaseCommand<ServeLocalResult> {
+export default class Serve extends BaseCommand<ServeLocalResult | ServeInContainerResult> {
   static override args = {
     dir: Args.string({default: '.', description: 'Directory with model.yaml (or the path of a model.yaml).'}),
   }
 
-  static override description = `Serves the model of DIR/model.yaml over HTTP: the seed contract (POST /predict, GET /health), the Open Inference Protocol (KServe v2) under /v2, GET /ready, GET /openapi.json and an API page at /docs. With --local the server runs in this process (no Docker needed); Ctrl-C stops it gracefully (requests in flight finish).
+  static override description = `Serves the model of DIR/model.yaml over HTTP: the seed contract (POST /predict, GET /health), the Open Inference Protocol (KServe v2) under /v2, GET /ready, GET /openapi.json and an API page at /docs. Without --local it builds the image if needed (as mlship build does; an unchanged model re-uses its image), runs it on the Docker engine with the port published on 127.0.0.1, waits until it is ready, prints the URL and follows its logs; --detach leaves it running. With --local the server runs in this process (no Docker needed). Either way Ctrl-C stops it gracefully (requests in flight finish).
 
 Inference runs in worker threads, one onnxruntime session each, sized from the CPUs this process may use (serving.workers in model.yaml). Logs are JSON lines on stdout; LOG_LEVEL sets the level.
 
@@ -20,6 +23,8 @@ ${BaseCommand.exitCodesHelp}`
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> examples/iris --local', description: 'Serve the iris example on port 8080.'},
     {command: '<%= config.bin %> <%= command.id %> --local --port 9000 --host 127.0.0.1', description: 'This machine only, on port 9000.'},
+    {command: '<%= config.bin %> <%= command.id %> examples/iris --detach --port 8081', description: 'Build and run the image in the background.'},
+    {command: '<%= config.bin %> <%= command.id %> --image iris-classifier:1.0.0 --gpus all', description: 'Run a built image with the GPUs passed through.'},
     {
       command: `curl -s -XPOST localhost:8080/predict -H 'content-type: application/json' -d '{"features": [[5.1, 3.5, 1.4, 0.2]]}'`,
       description: 'Ask it for a prediction.',
@@ -30,15 +35,24 @@ ${BaseCommand.exitCodesHelp}`
     device: Flags.option({description: 'Execution provider (default: MLSHIP_DEVICE, else build.gpu of model.yaml).', options: ['cpu', 'cuda'] as const})(),
     host: Flags.string({description: 'Interface to listen on (default: serving.host of model.yaml, 0.0.0.0).'}),
     local: Flags.boolean({description: 'Run the server in this process instead of a container.', default: false}),
+    // Container mode (issue 5): the image `mlship build` makes, run on the Docker engine.
+    'base-image': Flags.string({description: 'Container mode: base image for the build (as in `mlship build`).'}),
+    detach: Flags.boolean({char: 'd', description: 'Container mode: leave the container running and print its id.'}),
+    gpus: Flags.string({description: 'Container mode: pass GPUs through, "all" or a count (needs the NVIDIA Container Toolkit).'}),
+    image: Flags.string({description: 'Container mode: serve this image instead of building one.'}),
+    name: Flags.string({description: 'Container mode: container name.'}),
+    'no-cache': Flags.boolean({description: 'Container mode: rebuild every step of the image.'}),
+    platform: Flags.string({description: 'Container mode: platform of the image to build.', options: [...PLATFORMS]}),
+    timeout: Flags.integer({description: 'Container mode: seconds the container may take to become ready.', default: 60, min: 1}),
     port: Flags.integer({char: 'p', description: 'Port to listen on (default: serving.port of model.yaml, 8080).', max: 65_535, min: 0}),
     workers: Flags.integer({description: 'Inference worker threads (default: serving.workers of model.yaml, "auto").', min: 1}),
   }
 
   static override summary = 'Serve a model over HTTP (--local: in this process).'
 
-  async run(): Promise<ServeLocalResult> {
+  async run(): Promise<ServeLocalResult | ServeInContainerResult> {
     const {args, flags} = await this.parse(Serve)
-    if (!flags.local) throw containerModeUnavailable()
+    if (!flags.local) return this.serveContainer(args.dir, flags)
     return serveLocal({
       device: flags.device,
       dir: args.dir,
@@ -53,13 +67,45 @@ ${BaseCommand.exitCodesHelp}`
       workers: flags.workers,
     })
   }
+
+  private async serveContainer(dir: string, flags: ContainerFlags): Promise<ServeInContainerResult> {
+    const engine = await connectEngine({withoutDocker: `mlship serve ${dir} --local`})
+    const gpus = flags.gpus === undefined ? undefined : flags.gpus === 'all' ? ('all' as const) : Number.parseInt(flags.gpus, 10)
+    const progress = !this.jsonEnabled() && process.stderr.isTTY ? buildProgressRenderer(process.stderr) : undefined
+    return serveInContainer({
+      build: {baseImage: flags['base-image'], noCache: flags['no-cache'], platform: flags.platform as (typeof PLATFORMS)[number] | undefined},
+      detach: flags.detach,
+      dir,
+      engine,
+      gpus: Number.isNaN(gpus) ? 'all' : gpus,
+      host: flags.host,
+      image: flags.image,
+      logs: this.jsonEnabled() ? {stderr: process.stderr, stdout: process.stderr} : undefined,
+      name: flags.name,
+      onBuildProgress: progress?.onProgress,
+      onReady: (served) => {
+        progress?.finish()
+        const c = served.container
+        if (served.build) this.logToStderr(`${served.build.upToDate ? 'Image up to date' : `Built in ${served.build.buildSeconds.toFixed(1)} s`}: ${served.image}`)
+        this.log(`Serving ${served.image} at ${c.url}  (container ${c.name}, ${c.id.slice(0, 12)}; ready in ${(served.readyMs / 1000).toFixed(1)} s)`)
+        this.log(flags.detach ? `Detached. Stop it with: docker stop ${c.name}` : `Try:  curl -s ${c.url}/health\nAPI page: ${c.url}/docs\nPress Ctrl-C to stop.`)
+      },
+      onStopping: (signal) => this.logToStderr(`\n${signal}: stopping the container (requests in flight finish)...`),
+      port: flags.port,
+      timeoutMs: flags.timeout * 1000,
+    })
+  }
 }
 
-/** Container mode arrives with `mlship build` (issue 5); until then `serve` needs --local. Replace this branch then. */
-function containerModeUnavailable(): MlshipError {
-  return new MlshipError('container mode is not available yet: `mlship serve` needs --local to run the server in this process', {
-    code: 'SERVE_NEEDS_LOCAL',
-    exitCode: ExitCode.usage,
-    suggestions: ['Run `mlship serve DIR --local`.'],
-  })
+interface ContainerFlags {
+  'base-image'?: string
+  detach: boolean
+  gpus?: string
+  host?: string
+  image?: string
+  name?: string
+  'no-cache': boolean
+  platform?: string
+  port?: number
+  timeout: number
 }

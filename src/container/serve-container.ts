@@ -3,7 +3,7 @@ import type {Platform} from '../build/dockerfile.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {engineStatus} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
-import {removeContainer, type RunningContainer, runContainer, waitReady} from './container.js'
+import {containerLogTail, followLogs, removeContainer, type RunningContainer, runContainer, stopContainer, waitReady} from './container.js'
 
 export interface ServeContainerOptions {
   engine: DockerEngine
@@ -95,4 +95,90 @@ export async function imagePort(engine: DockerEngine, image: string): Promise<nu
   if (exposed) return Number(exposed.split('/')[0])
   const fromEnv = info.Config?.Env?.find((e) => e.startsWith('PORT='))
   return fromEnv ? Number(fromEnv.slice(5)) : 8080
+}
+
+export interface ServeInContainerOptions extends ServeContainerOptions {
+  /** Leave the container running and return at once. */
+  detach?: boolean
+  /** Called once the container is ready, before logs are followed. */
+  onReady?: (served: ServedContainer) => void
+  /** Called when a signal starts the graceful stop. */
+  onStopping?: (signal: NodeJS.Signals) => void
+  /** Where the container's logs go while it runs in the foreground. */
+  logs?: {stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream}
+}
+
+export interface ServeInContainerResult {
+  mode: 'container'
+  image: string
+  container: {id: string; name: string}
+  url: string
+  readyMs: number
+  detached: boolean
+  /** The build, when serve built the image (upToDate: an identical image existed). */
+  build?: {imageId: string; tags: string[]; buildSeconds: number; upToDate: boolean}
+  /** The signal that stopped it (foreground only). */
+  stoppedBy?: NodeJS.Signals
+  stopMs?: number
+}
+
+/**
+ * `mlship serve` in container mode: build if needed, run, wait until ready; then either leave it running (detach)
+ * or follow its logs until Ctrl-C (SIGINT) or SIGTERM, and stop and remove it gracefully. A container that stops on
+ * its own is removed and reported with its last log lines (exit 5).
+ */
+export async function serveInContainer(options: ServeInContainerOptions): Promise<ServeInContainerResult> {
+  const served = await startServedContainer(options)
+  const {engine} = options
+  const result: ServeInContainerResult = {
+    build: served.build && {
+      buildSeconds: served.build.buildSeconds,
+      imageId: served.build.imageId,
+      tags: served.build.tags,
+      upToDate: served.build.upToDate,
+    },
+    container: {id: served.container.id, name: served.container.name},
+    detached: Boolean(options.detach),
+    image: served.image,
+    mode: 'container',
+    readyMs: served.readyMs,
+    url: served.container.url,
+  }
+  options.onReady?.(served)
+  if (options.detach) return result
+
+  const following = new AbortController()
+  let stopping: Promise<{stopMs: number}> | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return
+    result.stoppedBy = signal
+    options.onStopping?.(signal)
+    stopping = stopContainer(engine, served.container.id, {remove: false, timeoutSeconds: 10})
+  }
+  const onInt = () => onSignal('SIGINT')
+  const onTerm = () => onSignal('SIGTERM')
+  process.on('SIGINT', onInt)
+  process.on('SIGTERM', onTerm)
+  try {
+    // Logs end when the container stops, whoever stopped it.
+    await followLogs(engine, served.container.id, options.logs ?? {stderr: process.stderr, stdout: process.stdout}, following.signal)
+    if (stopping) {
+      result.stopMs = (await stopping).stopMs
+      return result
+    }
+    const state = (await engine.docker.getContainer(served.container.id).inspect()).State
+    const logs = await containerLogTail(engine, served.container.id, 30)
+    const tail = logs ? `\nLast log lines:\n${logs.replace(/^/gm, '  | ')}` : ''
+    throw new MlshipError(`The container of ${served.image} stopped on its own (exit code ${state.ExitCode}${state.OOMKilled ? ', out of memory' : ''}).${tail}`, {
+      code: 'CONTAINER_EXITED',
+      details: {exitCode: state.ExitCode, logs, oomKilled: state.OOMKilled},
+      exitCode: ExitCode.containerUnhealthy,
+      suggestions: ['Read its last log lines above (`DEBUG=mlship:*` shows more); `mlship serve --local` runs the same server without Docker.'],
+    })
+  } finally {
+    process.off('SIGINT', onInt)
+    process.off('SIGTERM', onTerm)
+    following.abort()
+    await removeContainer(engine, served.container.id)
+  }
 }

@@ -1,0 +1,79 @@
+/**
+ * `mlship serve` in container mode on a real engine: detached serving of a built image, a container that never
+ * becomes ready (exit 5, removed), and the zero-downtime replacement the registry's rollback uses.
+ */
+import {runCommand} from '@oclif/test'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {buildImage} from '../build/build-image.js'
+import type {DockerEngine} from '../docker/engine.js'
+import {baseImageForTests, EngineCleanup, engineForTests, uniqueName} from '../docker/test-support/engine.js'
+import {examplesDir} from '../util/paths.js'
+import {findServedContainers} from './container.js'
+import {replaceContainer} from './replace.js'
+
+const repoRoot = path.resolve(import.meta.dirname, '../..')
+const {engine, skipReason} = await engineForTests()
+if (skipReason) console.warn(`skipping the serve integration tests: ${skipReason}`)
+
+describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () => {
+  const docker = engine as DockerEngine
+  let cleanup: EngineCleanup
+  let baseImage: string
+  let image: string
+  const name = uniqueName('mlship-it-serve')
+
+  beforeAll(async () => {
+    cleanup = new EngineCleanup(docker.docker)
+    baseImage = await baseImageForTests(docker)
+    const built = await buildImage({baseImage, dir: path.join(examplesDir(), 'iris'), engine: docker, tags: [cleanup.image(`${name}:1.0.0`)]})
+    image = built.tags[0]!
+  })
+
+  afterAll(async () => {
+    await cleanup?.run()
+    process.exitCode = undefined
+  })
+
+  it('--detach runs the image, waits until it is ready and prints its URL; the container is labelled as mlship served', async () => {
+    const {stdout} = await runCommand(['serve', '--image', image, '--detach', '--port', '0', '--json'], {root: repoRoot})
+    const result = JSON.parse(stdout)
+    cleanup.container(result.container.id)
+    expect(result).toMatchObject({detached: true, image, mode: 'container'})
+    expect(result.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    const health = await fetch(`${result.url}/health`)
+    expect(await health.json()).toEqual({status: 'healthy', version: '1.0.0'})
+    const served = await findServedContainers(docker, 'iris-classifier')
+    expect(served.map((c) => c.Id)).toContain(result.container.id)
+
+    // The registry's rollback: start the replacement, wait until it is ready, then stop the old one.
+    const replaced = await replaceContainer({container: result.container.id, engine: docker, image})
+    cleanup.container(replaced.current.id)
+    expect((await fetch(`${replaced.current.url}/ready`)).status).toBe(200)
+    const old = await docker.docker
+      .getContainer(result.container.id)
+      .inspect()
+      .catch(() => undefined)
+    expect(old).toBeUndefined()
+  })
+
+  it('exits 5 with the last log lines when the container never becomes ready, and removes it', async () => {
+    const {stdout} = await runCommand(['serve', '--image', baseImage, '--port', '0', '--timeout', '20', '--json'], {root: repoRoot})
+    const {error} = JSON.parse(stdout)
+    expect(error).toMatchObject({code: 'CONTAINER_UNHEALTHY', exitCode: 5})
+    expect(error.message).toMatch(/did not become ready: the container exited with code \d+ before it was ready/)
+    expect(process.exitCode).toBe(5)
+    const gone = await docker.docker
+      .getContainer(error.details.container)
+      .inspect()
+      .catch((e: {statusCode?: number}) => e.statusCode)
+    expect(gone).toBe(404)
+  })
+
+  it('exits 2 naming the image when --image does not exist', async () => {
+    const {error} = await runCommand(['serve', '--image', `${name}:missing`], {root: repoRoot})
+    expect(error?.oclif?.exit).toBe(2)
+    expect(error?.message).toContain(`No image ${name}:missing`)
+  })
+})
