@@ -16,10 +16,18 @@ afterEach(() => {
 })
 
 describe('mlship serve', () => {
-  it('asks for --local until container mode exists (exit 2)', async () => {
-    const {error} = await runCommand(['serve', iris], {root: repoRoot})
-    expect(error?.message).toMatch(/needs --local/)
-    expect(error?.oclif?.exit).toBe(2)
+  it('without --local needs a Docker engine, and says to use --local when none answers (exit 3)', async () => {
+    const previous = process.env.DOCKER_HOST
+    process.env.DOCKER_HOST = 'unix:///nonexistent/docker.sock'
+    try {
+      const {error} = await runCommand(['serve', iris], {root: repoRoot})
+      expect(error?.oclif?.exit).toBe(3)
+      expect(error?.message).toMatch(/docker/i)
+      expect(JSON.stringify(error)).toMatch(/--local/)
+    } finally {
+      if (previous === undefined) delete process.env.DOCKER_HOST
+      else process.env.DOCKER_HOST = previous
+    }
   })
 
   it('says which model.yaml is missing (exit 2)', async () => {
