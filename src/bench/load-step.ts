@@ -1,5 +1,5 @@
 import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
-import {Pool} from 'undici'
+import {type Dispatcher, Pool} from 'undici'
 
 import {createHistogram, encodeHistogram, type Histogram, type LatencySummary, recordMs, summarize} from './histogram.js'
 import {type Arrival, arrivalGaps} from './schedule.js'
@@ -76,9 +76,17 @@ export interface RawStepResult {
 }
 
 interface Pending {
+  scheduledAt: number
   deadline: number
-  controller: AbortController
+  measured: boolean
+  /** Set once undici puts the request on a connection; a request still queued in the pool has none yet. */
+  controller?: Dispatcher.DispatchController
+  status?: number
   done: boolean
+}
+
+class GeneratorTimeout extends Error {
+  override name = 'GeneratorTimeout'
 }
 
 const CONNECTION_ERRORS = new Set([
@@ -173,6 +181,26 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
     if (inFlight === 0 && nextAt >= measureEnd) settleAll?.()
   }
 
+  // The raw dispatch API: no response stream or promise per request, so the generator spends its CPU on sending.
+  const settle = (entry: Pending, outcome: {status?: number; error?: unknown; timedOut?: boolean}) => {
+    if (entry.done) return
+    entry.done = true
+    finish(entry.scheduledAt, entry.measured, outcome)
+  }
+  const handler = (entry: Pending): Dispatcher.DispatchHandler => ({
+    onRequestStart: (controller) => {
+      // A request whose deadline passed while it waited in the pool's queue is dropped here, at no cost.
+      if (entry.done) controller.abort(new GeneratorTimeout('deadline passed in the queue'))
+      else entry.controller = controller
+    },
+    onResponseData: () => {},
+    onResponseEnd: () => settle(entry, {status: entry.status}),
+    onResponseError: (_controller, error) => settle(entry, {error}),
+    onResponseStart: (_controller, statusCode) => {
+      entry.status = statusCode
+    },
+  })
+
   const send = (scheduledAt: number, now: number) => {
     const measured = scheduledAt >= measureStart
     if (measured) {
@@ -182,23 +210,15 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
       if (lag > options.lateThresholdMs) late++
       if (now <= measureEnd) sentInWindow++
     }
-    const entry: Pending = {controller: new AbortController(), deadline: scheduledAt + options.timeoutMs, done: false}
+    const entry: Pending = {deadline: scheduledAt + options.timeoutMs, done: false, measured, scheduledAt}
     pending.push(entry)
     inFlight++
     const body = options.bodies.length === 0 ? undefined : options.bodies[sequence++ % options.bodies.length]
-    pool
-      .request({body, headers: options.headers, method: options.method as 'POST', path, signal: entry.controller.signal})
-      .then(async (response) => {
-        // The body is read to the end: a response is finished when its last byte has arrived.
-        await response.body.arrayBuffer()
-        entry.done = true
-        finish(scheduledAt, measured, {status: response.statusCode})
-      })
-      .catch((error: unknown) => {
-        const timedOut = entry.controller.signal.aborted
-        entry.done = true
-        finish(scheduledAt, measured, {error, timedOut})
-      })
+    try {
+      pool.dispatch({body, headers: options.headers, method: options.method as Dispatcher.HttpMethod, path}, handler(entry))
+    } catch (error) {
+      settle(entry, {error})
+    }
   }
 
   // Deadlines are in schedule order, so the oldest pending request is always at the head.
@@ -207,7 +227,10 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
     while (pendingHead < pending.length) {
       const head = pending[pendingHead]!
       if (!head.done && head.deadline > now) break
-      if (!head.done) head.controller.abort()
+      if (!head.done) {
+        settle(head, {timedOut: true})
+        head.controller?.abort(new GeneratorTimeout('deadline passed'))
+      }
       pendingHead++
     }
     if (pendingHead > 4096 && pendingHead * 2 > pending.length) {
@@ -272,7 +295,11 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
   reportProgress()
   if (inFlight > 0) {
     abandoned = inFlight
-    for (let i = pendingHead; i < pending.length; i++) if (!pending[i]!.done) pending[i]!.controller.abort()
+    for (let i = pendingHead; i < pending.length; i++) {
+      const entry = pending[i]!
+      settle(entry, {timedOut: true})
+      entry.controller?.abort(new GeneratorTimeout('step closed'))
+    }
   }
   loopDelay.disable()
   await pool.destroy().catch(() => {})

@@ -17,7 +17,7 @@ export function runLabel(run: Pick<DeviceRun, 'device'>): string {
 export function liveLine(progress: StepProgress, slo: Slo, label: string): string {
   const degraded = progress.p99Ms >= slo.p99Ms || (progress.phase !== 'warmup' && progress.throughputRps < progress.offeredRps * slo.minAchievedRatio)
   return (
-    `${label.padEnd(6)} ${progress.phase.padEnd(7)} ${(progress.elapsedMs / 1000).toFixed(1).padStart(5)}s  ` +
+    `${label.padEnd(8)} ${progress.phase.padEnd(7)} ${(progress.elapsedMs / 1000).toFixed(1).padStart(5)}s  ` +
     `offered ${rps(progress.offeredRps)}/s  done ${rps(progress.throughputRps)}/s  ` +
     `p50 ${ms(progress.p50Ms)} ms  p99 ${ms(progress.p99Ms)} ms  errors ${progress.errors}  in flight ${progress.inFlight}` +
     (degraded ? '  DEGRADED' : '')

@@ -74,6 +74,7 @@ ${BaseCommand.exitCodesHelp}`
     const starter = this.starter(args.dir, flags, devices)
     const tty = Boolean(process.stderr.isTTY) && !this.jsonEnabled()
     let live = false
+    let current = 'step'
     const clearLive = () => {
       if (live) process.stderr.write('\r\u001B[2K')
       live = false
@@ -104,8 +105,11 @@ ${BaseCommand.exitCodesHelp}`
         },
         onProgress: (progress) => {
           if (!tty) return
-          process.stderr.write(`\r\u001B[2K${liveLine(progress, {...DEFAULT_SLO, p99Ms: flags.slo}, 'step')}`)
+          process.stderr.write(`\r\u001B[2K${liveLine(progress, {...DEFAULT_SLO, p99Ms: flags.slo}, current)}`)
           live = true
+        },
+        onStepStart: (_rate, index, device) => {
+          current = `${device ?? 'step'} #${index + 1}`
         },
         onStepEnd: (step, _index, device) => {
           clearLive()
