@@ -38,6 +38,10 @@ const base = (url: string, rate: number, durationMs: number): LoadStepOptions =>
   warmupMs: 300,
 })
 
+// Timing tests on a machine whose two cores are shared with other work: a timing assertion that fails once is tried
+// again (a real fault fails every try).
+const timing = {retry: 2}
+
 describe('the open-loop load generator', () => {
   let generator: LoadGenerator
   beforeAll(() => {
@@ -47,7 +51,7 @@ describe('the open-loop load generator', () => {
     await generator.close()
   })
 
-  it('gives the right percentiles for a fixed service time', async () => {
+  it('gives the right percentiles for a fixed service time', timing, async () => {
     // Given a server that answers every request after 20 ms
     const {server, url} = await listen((_req, res) => setTimeout(() => res.end('{}'), 20))
     try {
@@ -69,7 +73,7 @@ describe('the open-loop load generator', () => {
     }
   })
 
-  it('counts a 1 s server stall against every request scheduled during it (coordinated omission corrected)', async () => {
+  it('counts a 1 s server stall against every request scheduled during it (coordinated omission corrected)', timing, async () => {
     // Given a server with a 20 ms service time whose event loop stalls for one second, 400 ms into the window
     let stalled = false
     const {server, url} = await listen((_req, res) => setTimeout(() => res.end('{}'), 20))
@@ -143,7 +147,7 @@ describe('the open-loop load generator', () => {
     }
   })
 
-  it('finds the knee of a server that saturates at a known rate', async () => {
+  it('finds the knee of a server that saturates at a known rate', {...timing, timeout: 60_000}, async () => {
     // Given a server that serves one request at a time, 10 ms each: 100 req/s at most. Its clock is virtual (each
     // request ends 10 ms after the previous one, or after its arrival), so timer jitter does not move the capacity.
     let busyUntil = 0
@@ -171,5 +175,5 @@ describe('the open-loop load generator', () => {
     } finally {
       await close(server)
     }
-  }, 60_000)
+  })
 })

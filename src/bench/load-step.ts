@@ -57,6 +57,8 @@ export interface RawStepResult {
   sentInWindow: number
   /** Requests that finished with a 2xx inside the window. */
   okInWindow: number
+  /** From the window's start to the last 2xx of a measured request: how long the server took to answer the window. */
+  okSpanMs: number
   /** Requests that finished inside the window, whatever the outcome. */
   finishedInWindow: number
   ok: number
@@ -145,6 +147,7 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
   let okInWindow = 0
   let finishedInWindow = 0
   let ok = 0
+  let lastOkAt = 0
   let late = 0
   let errors = 0
   let finishedInInterval = 0
@@ -168,6 +171,7 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
       recordMs(latency, now - scheduledAt)
       if (success) {
         ok++
+        lastOkAt = Math.max(lastOkAt, now)
       } else {
         errors++
         if (outcome.status === undefined) {
@@ -318,6 +322,7 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
     offeredRps: options.rate,
     ok,
     okInWindow,
+    okSpanMs: ok === 0 ? 0 : lastOkAt - measureStart,
     scheduled,
     sendLag: encodeHistogram(sendLag),
     sentInWindow,

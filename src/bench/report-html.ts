@@ -23,7 +23,7 @@ export function renderHtmlReport(result: BenchResult, generatedAt = new Date()):
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1000px;color:#1d1d1f;padding:0 16px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:8px 0}
-td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f4f6}td:first-child,th:first-child{text-align:left}
+td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap}th{background:#f4f4f6}td:first-child,th:first-child{text-align:left}
 .bad{color:#b00020;font-weight:600}.warn{background:#fff4e5;border-left:4px solid #f0a020;padding:6px 10px}
 svg{background:#fff;border:1px solid #e3e3e8;margin:6px 0}code{background:#f4f4f6;padding:0 3px}
 details pre{background:#f7f7f9;max-height:400px;overflow:auto;padding:8px}

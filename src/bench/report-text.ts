@@ -152,8 +152,14 @@ export function renderReport(result: BenchResult, options: {color?: boolean} = {
   for (const run of result.runs) {
     out.push('', `== ${runLabel(run)}${run.executionProvider ? ` (execution provider: ${run.executionProvider})` : ''}`, stepsTable(run.steps))
     if (run.knee) out.push('', run.knee.note)
-    const notes = new Set(run.steps.flatMap((s) => s.reasons.filter((r) => r.startsWith('the generator'))))
-    for (const note of notes) out.push(`note: ${note}`)
+    const lagging = run.steps.filter((s) => s.generator.limited)
+    if (lagging.length > 0) {
+      out.push(
+        `note: the generator could not keep its schedule at ${lagging.map((s) => `${rps(s.offeredRps)}/s`).join(', ')} ` +
+          `(over 1% of requests sent more than ${lagging[0]!.generator.lateThresholdMs} ms late): those steps measure the generator, ` +
+          'or a CPU it shares with the server, as much as the server.',
+      )
+    }
   }
   if (result.runs.length > 1) out.push('', comparisonTable(result))
   const chart = latencyChart(result.runs, result.slo, options)

@@ -27,7 +27,7 @@ export interface StepResult {
   requests: number
   /** Requests the generator sent inside the window, per second. */
   sentRps: number
-  /** 2xx responses that arrived inside the window, per second: the rate the server sustained. */
+  /** Successful measured requests per second of the time the server took to answer them: the rate it sustained. */
   achievedRps: number
   /** Responses of any status that arrived inside the window, per second. */
   throughputRps: number
@@ -58,7 +58,10 @@ export function toStepResult(raw: RawStepResult, slo: Slo): StepResult {
   const sendLag = summarize(decodeHistogram(raw.sendLag))
   const total = raw.scheduled - raw.ok
   const errorRate = raw.scheduled === 0 ? 0 : total / raw.scheduled
-  const achievedRps = raw.okInWindow / windowS
+  // Goodput: the window's successful requests over the time the server took to answer them (the window, or longer
+  // when a backlog drained after it). A server that keeps up answers at the offered rate; one that does not, at its
+  // capacity; a backlog left by the warm-up cannot lift it above either.
+  const achievedRps = raw.ok / (Math.max(raw.durationMs, raw.okSpanMs) / 1000)
   const lateFraction = raw.scheduled === 0 ? 0 : raw.late / raw.scheduled
   const sentFraction = raw.scheduled === 0 ? 1 : raw.sentInWindow / raw.scheduled
   const limited = lateFraction > GENERATOR_LATE_LIMIT || sentFraction < GENERATOR_SENT_RATIO
