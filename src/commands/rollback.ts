@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {ExitCode, MlshipError} from '../errors.js'
@@ -26,6 +26,11 @@ ${BaseCommand.exitCodesHelp}`
 
   static override flags = {
     ...registryFlags,
+    containers: Flags.boolean({
+      allowNo: true,
+      default: true,
+      description: 'Replace the containers of this model that mlship serves locally (--no-containers: the registry only).',
+    }),
   }
 
   static override summary = 'Point latest back at a previous version (and swap a local container).'
@@ -45,7 +50,8 @@ ${BaseCommand.exitCodesHelp}`
     const {loaded, target} = await targetForDir(dir, flags.registry)
     const {credentials} = await credentialsFromFlags(target.host, flags)
     const started = Date.now()
-    const result = await rollback({credentials, loaded, target, version})
+    const progress = this.jsonEnabled() ? undefined : (message: string) => process.stderr.write(`${message}\n`)
+    const result = await rollback({containers: flags.containers, credentials, loaded, onProgress: progress, target, version})
 
     const short = result.digest.slice(0, 19)
     this.log(
@@ -53,7 +59,9 @@ ${BaseCommand.exitCodesHelp}`
         ? `${result.reference} -> ${result.version} (${short}), was ${result.previousDigest ? result.previousDigest.slice(0, 19) : 'unset'}`
         : `${result.reference} already points to ${result.version} (${short}); nothing to change.`,
     )
-    for (const swap of result.containers) this.log(`container ${swap.name}: replaced ${swap.oldId.slice(0, 12)} with ${swap.newId.slice(0, 12)} (${swap.image})`)
+    for (const swap of result.containers) {
+      this.log(`container  ${swap.name} (${swap.oldUrl}) replaced by ${swap.newId.slice(0, 12)} at ${swap.url}, ready in ${(swap.readyMs / 1000).toFixed(1)} s`)
+    }
     this.log(`Done in ${((Date.now() - started) / 1000).toFixed(2)} s.`)
     return result
   }

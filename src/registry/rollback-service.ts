@@ -1,7 +1,12 @@
 import type {LoadedConfig} from '../config/load.js'
-import type {RetryOptions} from './client.js'
+import {findServedContainers} from '../container/container.js'
+import {replaceContainer} from '../container/replace.js'
+import {connectEngine, type DockerEngine, engineStatus} from '../docker/engine.js'
+import {errorMessage} from '../errors.js'
+import {RegistryClient, type RetryOptions} from './client.js'
 import type {RegistryCredentials} from './credentials.js'
-import type {RegistryTarget} from './reference.js'
+import {pullWithEngine} from './engine-push.js'
+import {imageReference, type RegistryTarget} from './reference.js'
 import {type RollbackRegistryResult, rollbackRegistry} from './rollback.js'
 
 export interface RollbackOptions {
@@ -9,8 +14,13 @@ export interface RollbackOptions {
   version: string
   credentials?: RegistryCredentials
   retry?: RetryOptions
-  /** The model directory's config, when there is one: used to find this model's containers served locally. */
+  /** The model directory's config, when there is one: its name finds the model's containers served locally. */
   loaded?: LoadedConfig
+  /** Replace local containers of the model (default true). */
+  containers?: boolean
+  /** The engine; connected when there are containers to look for. */
+  engine?: DockerEngine
+  onProgress?: (message: string) => void
 }
 
 export interface ContainerSwap {
@@ -18,15 +28,75 @@ export interface ContainerSwap {
   oldId: string
   newId: string
   image: string
+  /** start-first: the replacement listens on a new host port. */
+  oldUrl: string
+  url: string
+  readyMs: number
 }
 
 export interface RollbackResult extends RollbackRegistryResult {
   /** Local containers of this model replaced by the rolled-back image. */
   containers: ContainerSwap[]
+  /** Why local containers were not looked at, when they were not. */
+  containersSkipped?: string
 }
 
-/** `mlship rollback`: the registry part, then the local containers of the model. */
+/**
+ * `mlship rollback`: move `latest` in the registry, then replace the containers of this model that mlship serves
+ * on the local engine: the new one starts and becomes ready before the old one stops, so a server always answers.
+ */
 export async function rollback(options: RollbackOptions): Promise<RollbackResult> {
-  const registry = await rollbackRegistry(options)
-  return {...registry, containers: []}
+  const client = new RegistryClient({credentials: options.credentials, host: options.target.host, repository: options.target.repository, retry: options.retry})
+  const registry = await rollbackRegistry({...options, client})
+  if (options.containers === false) return {...registry, containers: [], containersSkipped: 'not asked to'}
+  const modelName = options.loaded?.config.name
+  if (!modelName) return {...registry, containers: [], containersSkipped: 'no model.yaml, so no model name to find containers by'}
+
+  let engine = options.engine
+  if (!engine) {
+    try {
+      engine = await connectEngine({timeoutMs: 3000})
+    } catch (error) {
+      return {...registry, containers: [], containersSkipped: `no Docker engine (${errorMessage(error)})`}
+    }
+  }
+
+  const served = await findServedContainers(engine, modelName)
+  if (served.length === 0) return {...registry, containers: []}
+
+  const reference = imageReference(options.target, registry.version)
+  const imageId = await localImageId(engine, reference)
+  let wanted = imageId
+  if (!wanted) {
+    options.onProgress?.(`Pulling ${reference}`)
+    await pullWithEngine({credentials: options.credentials, engine, host: options.target.host, reference})
+    wanted = await localImageId(engine, reference)
+  }
+
+  const containers: ContainerSwap[] = []
+  for (const container of served) {
+    if (container.ImageID === wanted) continue
+    const name = container.Names[0]?.replace(/^\//, '') ?? container.Id.slice(0, 12)
+    options.onProgress?.(`Replacing container ${name} with ${reference}`)
+    const swapped = await replaceContainer({container: container.Id, engine, image: reference})
+    containers.push({
+      image: reference,
+      name,
+      newId: swapped.current.id,
+      oldId: container.Id,
+      oldUrl: swapped.old.url,
+      readyMs: swapped.readyMs,
+      url: swapped.current.url,
+    })
+  }
+  return {...registry, containers}
+}
+
+async function localImageId(engine: DockerEngine, reference: string): Promise<string | undefined> {
+  try {
+    return (await engine.docker.getImage(reference).inspect()).Id
+  } catch (error) {
+    if (engineStatus(error) === 'not-found') return undefined
+    throw error
+  }
 }

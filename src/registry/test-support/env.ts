@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {inCi} from '../../docker/test-support/engine.js'
 import {RegistryClient} from '../client.js'
 import {storeCredentials} from '../credentials.js'
 
@@ -26,7 +27,7 @@ export function registryTestEnv(): RegistryTestEnv | undefined {
   const password = process.env.MLSHIP_TEST_REGISTRY_PASSWORD
   const engine = execaSync('docker', ['info', '--format', '{{.ServerVersion}}'], {reject: false, timeout: 20_000}).exitCode === 0
   if (host && user && password && engine) return {host, password, user}
-  if (process.env.CI) {
+  if (inCi()) {
     throw new Error(
       `CI is set but the registry test environment is missing (MLSHIP_TEST_REGISTRY=${host ?? 'unset'}, engine ${engine ? 'up' : 'down'}): source scripts/test-env.sh and scripts/test-registry.sh first`,
     )
@@ -80,4 +81,15 @@ export async function mlship(args: string[], options: {input?: string; env?: Nod
     timeout: 280_000,
   })
   return {exitCode: result.exitCode ?? -1, stderr: result.stderr, stdout: result.stdout}
+}
+
+/**
+ * Gives an ONNX model a different doc_string by appending ModelProto field 6 again (protobuf: the last value of a
+ * field wins). The model computes exactly the same thing, but its bytes (and so its image layer) differ: a
+ * "retrained" model without needing the onnx Python package.
+ */
+export function retag(model: Buffer, docString: string): Buffer {
+  const text = Buffer.from(docString, 'utf8')
+  if (text.length > 127) throw new Error('keep the doc string under 128 bytes (one-byte length)')
+  return Buffer.concat([model, Buffer.from([0x32, text.length]), text])
 }

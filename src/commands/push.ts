@@ -1,0 +1,88 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {buildProgressRenderer} from '../build/progress.js'
+import {PLATFORMS} from '../config/schema.js'
+import {credentialsFromFlags, registryFlags} from '../flags/registry.js'
+import {layerProgressRenderer} from '../registry/progress.js'
+import {push, type PushProgressEvent, type PushResult} from '../registry/push.js'
+import {parseRegistryFlag} from '../registry/reference.js'
+import {loadConfig} from '../config/load.js'
+import {resolveRegistryTarget} from '../registry/reference.js'
+import {formatBytes} from '../util/bytes.js'
+
+export default class Push extends BaseCommand<PushResult> {
+  static override args = {
+    dir: Args.string({default: '.', description: 'Directory with model.yaml (or the path of a model.yaml).', ignoreStdin: true}),
+  }
+
+  static override description = `Pushes the model's image to <registry>/<repository>:<version>, and points latest and (in a clean git work tree) the short commit sha at the same manifest. Builds first when the image is missing or stale, with the build flags given here.
+
+A version tag is immutable: a version that already exists in the registry with another image is refused unless --force. Only the layers the registry lacks are uploaded (a new model uploads the model layer, not the runtime).
+
+Credentials: --username with --password-stdin (CI), else those of \`docker login\` / \`mlship login\` (~/.docker/config.json, DOCKER_CONFIG, credsStore and credHelpers). They are never printed.
+
+${BaseCommand.exitCodesHelp}`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> examples/iris', description: 'Push to the registry in model.yaml.'},
+    {command: '<%= config.bin %> <%= command.id %> --registry 127.0.0.1:5000/iris-classifier', description: 'Push to another registry.'},
+    {command: 'echo "$REGISTRY_PASSWORD" | <%= config.bin %> <%= command.id %> --username "$REGISTRY_USERNAME" --password-stdin --json', description: 'CI.'},
+  ]
+
+  static override flags = {
+    ...registryFlags,
+    'base-image': Flags.string({description: 'Base image, when the image has to be built (default: build.base_image in model.yaml).', helpGroup: 'BUILD'}),
+    force: Flags.boolean({char: 'f', description: 'Replace a version that already exists in the registry with another image.'}),
+    gpu: Flags.boolean({allowNo: true, description: 'Build the CUDA variant, when the image has to be built (default: build.gpu).', helpGroup: 'BUILD'}),
+    latest: Flags.boolean({allowNo: true, default: true, description: 'Point latest at this version (--no-latest for a hotfix of an older version).'}),
+    platform: Flags.string({description: 'Target platform, when the image has to be built (default: build.platform).', helpGroup: 'BUILD', options: [...PLATFORMS]}),
+  }
+
+  static override summary = 'Push the image: version tag (immutable), latest and git sha.'
+
+  async run(): Promise<PushResult> {
+    const {args, flags} = await this.parse(Push)
+    const target = flags.registry ? parseRegistryFlag(flags.registry) : resolveRegistryTarget((await loadConfig(args.dir)).config, undefined, args.dir)
+    const {credentials} = await credentialsFromFlags(target.host, flags)
+
+    const tty = !this.jsonEnabled() && Boolean(process.stderr.isTTY)
+    const build = tty ? buildProgressRenderer(process.stderr) : undefined
+    const layers = tty ? layerProgressRenderer(process.stderr) : undefined
+    const onProgress = (event: PushProgressEvent) => {
+      if (event.type === 'stage') {
+        build?.finish()
+        layers?.finish()
+        process.stderr.write(`${event.message}\n`)
+      } else if (event.type === 'build') build?.onProgress(event.event)
+      else layers?.onProgress(event)
+    }
+
+    let result: PushResult
+    try {
+      result = await push({
+        baseImage: flags['base-image'],
+        credentials,
+        dir: args.dir,
+        force: flags.force,
+        gpu: flags.gpu,
+        latest: flags.latest,
+        onProgress: tty ? onProgress : undefined,
+        platform: flags.platform as (typeof PLATFORMS)[number] | undefined,
+        target,
+      })
+    } finally {
+      build?.finish()
+      layers?.finish()
+    }
+
+    this.log(`${result.image}@${result.digest}`)
+    this.log(`tags       ${result.tags.join(', ')}`)
+    if (result.alreadyPushed) this.log(`layers     none uploaded: ${result.version} already points to this image`)
+    else this.log(`layers     ${result.layers.pushed} uploaded (${formatBytes(result.layers.pushedBytes)}), ${result.layers.reused} already in the registry`)
+    if (result.replaced) this.log(`replaced   ${result.version} pointed to another image before (--force)`)
+    if (result.git && !result.git.tagged) this.log(`git        no sha tag: ${result.git.reason}`)
+    this.log(`time       ${result.seconds.total.toFixed(1)} s (build ${result.seconds.build.toFixed(1)} s, push ${result.seconds.push.toFixed(1)} s)`)
+    return result
+  }
+}
