@@ -1,3 +1,4 @@
+import {loadConfig} from '../config/load.js'
 import {ExitCode, MlshipError, errorMessage} from '../errors.js'
 import type {Signature} from '../config/schema.js'
 import {decodeSeedBody} from '../serving/decode.js'
@@ -30,7 +31,11 @@ export interface PredictOneResult {
 
 /** One prediction: in this process (no server needed), or from a running server with `url`. */
 export async function predictOne(options: PredictOneOptions): Promise<PredictOneResult> {
-  if (options.url) return predictRemote(options.url, await requestBody(options, undefined))
+  if (options.url) {
+    // The server has the model; model.yaml is read only for its examples.
+    const signature = options.example ? (await loadConfig(options.dir ?? '.')).config.signature : undefined
+    return predictRemote(options.url, await requestBody(options, signature))
+  }
   const model = await openLocalModel({dir: options.dir ?? '.', device: options.device, serving: {workers: 1}})
   try {
     const body = await requestBody(options, model.project.signature)
@@ -51,7 +56,7 @@ export async function predictOne(options: PredictOneOptions): Promise<PredictOne
 async function requestBody(options: PredictOneOptions, signature: Signature | undefined): Promise<unknown> {
   if (options.example) {
     if (!signature) {
-      throw new MlshipError('--example needs the model directory (the examples are in its model.yaml), not --url alone', {
+      throw new MlshipError('--example needs a model.yaml with a signature whose inputs have examples', {
         code: 'PREDICT_USAGE',
         exitCode: ExitCode.usage,
       })
