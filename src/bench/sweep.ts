@@ -111,8 +111,9 @@ export async function sweepForKnee(run: StepRunner, options: SweepOptions, hooks
 
   // Down, when even the first rate degraded.
   for (let i = 0; i < 8 && healthy === null && degraded !== null && limitedBy === undefined; i++) {
-    const lower = roundRate(degraded / options.factor)
-    if (lower < options.minRate) {
+    const raw = degraded / options.factor
+    const lower = roundRate(raw)
+    if (raw < options.minRate || lower >= degraded) {
       limitedBy = 'below-min-rate'
       break
     }
@@ -145,10 +146,10 @@ export async function sweepForKnee(run: StepRunner, options: SweepOptions, hooks
   }
 }
 
-/** Rates are whole requests per second, with two significant digits above 100 (a knee is not known finer). */
+/** Rates are whole requests per second, with three significant digits from 1,000 up (a knee is not known finer). */
 export function roundRate(rate: number): number {
-  if (rate < 100) return Math.max(1, Math.round(rate))
-  const magnitude = 10 ** (Math.floor(Math.log10(rate)) - 1)
+  if (rate < 1000) return Math.max(1, Math.round(rate))
+  const magnitude = 10 ** (Math.floor(Math.log10(rate)) - 2)
   return Math.round(rate / magnitude) * magnitude
 }
 
