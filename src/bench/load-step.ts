@@ -69,6 +69,8 @@ export interface RawStepResult {
   lateThresholdMs: number
   /** Latency of every measured request, from its scheduled send time to its end (response, error or timeout), µs. */
   latency: string
+  /** The same for the measured requests answered with a 2xx only: what accepted requests see under load shedding. */
+  okLatency: string
   /** How late the generator sent each measured request, µs. */
   sendLag: string
   /** The generator's own event-loop delay during the step. */
@@ -128,6 +130,7 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
     pipelining: 1,
   })
   const latency = createHistogram()
+  const okLatency = createHistogram()
   const sendLag = createHistogram()
   const interval = createHistogram()
   const loopDelay = monitorEventLoopDelay({resolution: 10})
@@ -172,6 +175,7 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
       if (success) {
         ok++
         lastOkAt = Math.max(lastOkAt, now)
+        recordMs(okLatency, now - scheduledAt)
       } else {
         errors++
         if (outcome.status === undefined) {
@@ -323,6 +327,7 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
     ok,
     okInWindow,
     okSpanMs: ok === 0 ? 0 : lastOkAt - measureStart,
+    okLatency: encodeHistogram(okLatency),
     scheduled,
     sendLag: encodeHistogram(sendLag),
     sentInWindow,

@@ -35,6 +35,8 @@ export interface StepResult {
   errors: {total: number; rate: number; byStatus: Record<string, number>; byKind: Record<Exclude<ErrorKind, 'status'>, number>}
   /** From each request's scheduled send time to its end (coordinated omission corrected), all measured requests. */
   latencyMs: LatencySummary
+  /** The same for the requests answered with a 2xx only (a server shedding load answers its refusals fast). */
+  okLatencyMs?: LatencySummary
   generator: {
     /** Requests sent later than lateThresholdMs after their scheduled time. */
     late: number
@@ -97,6 +99,7 @@ export function toStepResult(raw: RawStepResult, slo: Slo): StepResult {
       sendLagP99Ms: sendLag.p99Ms,
     },
     latencyMs,
+    okLatencyMs: summarize(decodeHistogram(raw.okLatency)),
     offeredRps: raw.offeredRps,
     ok: raw.ok,
     reasons,

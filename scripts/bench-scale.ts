@@ -1,0 +1,335 @@
+/**
+ * Serving-at-scale benchmarks (issue 4), written to BENCHMARKS.md "Serving at scale" by hand from their output:
+ *
+ *   npm run bench:batching      batching gain on examples/digits-mlp: the highest open-loop rate with p99 < 100 ms,
+ *                               batching off vs on, and the outputs of both compared byte for byte
+ *   npm run bench:overload      2x the saturation rate for 60 s: throughput kept, p99 of accepted requests, server
+ *                               RSS sampled, time back to normal after the load drops
+ *   npm run bench:metrics-cost  examples/iris at a fixed overload rate, /metrics on vs off, alternated
+ *   npm run bench:scale         all three
+ *
+ * Flags: --quick (short steps, for a smoke run on a busy machine), --json FILE (write the results), --workers N,
+ * --start RATE (first rate of the saturation search, default 100/s).
+ * The server runs in a child process (`src/serving/main.ts`, as in the image), the open-loop load generator of
+ * src/bench in a worker thread of this one; everything stays on 127.0.0.1, every step is bounded in time.
+ */
+import {spawn, type ChildProcess} from 'node:child_process'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {createServer} from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {parse, stringify} from 'yaml'
+
+import {LoadGenerator} from '../src/bench/generator.js'
+import {DEFAULT_SLO, type StepResult} from '../src/bench/step-result.js'
+import {readSample} from '../src/monitoring/exposition.js'
+
+const root = path.resolve(import.meta.dirname, '..')
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined
+const workersFlag = args.includes('--workers') ? Number(args[args.indexOf('--workers') + 1]) : undefined
+const startRate = args.includes('--start') ? Number(args[args.indexOf('--start') + 1]) : 100
+const which = args.find((a) => ['batching', 'overload', 'metrics-cost', 'all'].includes(a)) ?? 'all'
+
+const STEP_S = quick ? 3 : 10
+const WARMUP_S = 1
+const log = (line: string) => process.stderr.write(`${line}\n`)
+
+interface Server {
+  url: string
+  pid: number
+  child: ChildProcess
+  stop(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const {port} = probe.address() as {port: number}
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+/** A copy of an example's model.yaml with settings changed (the model file stays where it is). */
+async function variant(work: string, example: string, name: string, change: (config: Record<string, any>) => void): Promise<string> {
+  const dir = path.join(work, name)
+  const source = path.join(root, 'examples', example)
+  const config = parse(await readFile(path.join(source, 'model.yaml'), 'utf8')) as Record<string, any>
+  config.model.file = path.join(source, config.model.file)
+  config.serving ??= {}
+  if (workersFlag) config.serving.workers = workersFlag
+  change(config)
+  await import('node:fs/promises').then((fs) => fs.mkdir(dir, {recursive: true}))
+  await writeFile(path.join(dir, 'model.yaml'), stringify(config))
+  return dir
+}
+
+async function startChild(dir: string): Promise<Server> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/serving/main.ts')], {
+    cwd: root,
+    env: {...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'info', MLSHIP_MODEL_DIR: dir, PORT: String(port)},
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the server for ${dir} exited with code ${child.exitCode}`)
+    try {
+      if ((await fetch(`${url}/ready`)).status === 200) break
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`the server for ${dir} was not ready within 60 s`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  return {
+    child,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode !== null) return
+      child.kill('SIGTERM')
+      await new Promise((resolve) => child.once('exit', resolve))
+    },
+    url,
+  }
+}
+
+async function rssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024
+}
+
+function digitsBodies(): Promise<string[]> {
+  return readFile(path.join(root, 'examples/digits-mlp/test.csv'), 'utf8').then((text) =>
+    text
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => JSON.stringify({features: [line.split(',').slice(0, 64).map(Number)]})),
+  )
+}
+
+const irisBodies = () =>
+  [
+    [5.1, 3.5, 1.4, 0.2],
+    [6.7, 3.0, 5.2, 2.3],
+    [5.9, 3.0, 4.2, 1.5],
+  ].map((row) => JSON.stringify({features: [row]}))
+
+async function step(
+  generator: LoadGenerator,
+  url: string,
+  bodies: string[],
+  rate: number,
+  seconds = STEP_S,
+  onProgress?: (p: {elapsedMs: number; p99Ms: number; throughputRps: number; phase: string}) => void,
+): Promise<StepResult> {
+  return generator.step(
+    {
+      arrival: 'poisson',
+      bodies,
+      connections: 256,
+      durationMs: seconds * 1000,
+      headers: {'content-type': 'application/json'},
+      lateThresholdMs: 5,
+      method: 'POST',
+      progressIntervalMs: onProgress ? 500 : 0,
+      rate,
+      timeoutMs: 10_000,
+      url: `${url}/predict`,
+      warmupMs: WARMUP_S * 1000,
+    },
+    DEFAULT_SLO,
+    onProgress,
+  )
+}
+
+const fmt = (s: StepResult) =>
+  `offered ${s.offeredRps}/s  achieved ${s.achievedRps}/s  p50 ${s.latencyMs.p50Ms} ms  p99 ${s.latencyMs.p99Ms} ms  ` +
+  `errors ${s.errors.total}${s.generator.limited ? '  (generator limited)' : ''}  ${s.verdict}`
+
+/** The highest offered rate that meets the SLO (p99 < 100 ms, < 0.1% errors, >= 95% achieved): x1.5 steps, then halving. */
+async function saturation(generator: LoadGenerator, url: string, bodies: string[], label: string, start = startRate): Promise<StepResult> {
+  let best: StepResult | undefined
+  let failed: number | undefined
+  let rate = start
+  for (let i = 0; i < 12 && failed === undefined; i++) {
+    const result = await step(generator, url, bodies, rate)
+    log(`  ${label}: ${fmt(result)}`)
+    if (result.verdict === 'ok') {
+      best = result
+      rate = Math.round(rate * 1.5)
+    } else failed = rate
+  }
+  if (!best) throw new Error(`${label}: even ${start}/s misses the SLO (a busy machine? try --start with a lower rate)`)
+  for (let i = 0; i < (quick ? 1 : 3) && failed !== undefined; i++) {
+    const mid = Math.round((best.offeredRps + failed) / 2)
+    if (mid - best.offeredRps < best.offeredRps * 0.03) break
+    const result = await step(generator, url, bodies, mid)
+    log(`  ${label}: ${fmt(result)}`)
+    if (result.verdict === 'ok') best = result
+    else failed = mid
+  }
+  return best
+}
+
+async function identicalOutputs(a: string, b: string, bodies: string[]): Promise<{requests: number; identical: boolean}> {
+  // All at once, so the batching server really merges them.
+  const send = (url: string) =>
+    Promise.all(bodies.map((body) => fetch(`${url}/predict`, {body, headers: {'content-type': 'application/json'}, method: 'POST'}).then((r) => r.json())))
+  const [x, y] = await Promise.all([send(a), send(b)])
+  const strip = (r: any) => JSON.stringify(r.predictions)
+  return {identical: x.every((r, i) => strip(r) === strip(y[i])), requests: bodies.length}
+}
+
+async function batchingBench(work: string, generator: LoadGenerator) {
+  log('batching gain, examples/digits-mlp')
+  const bodies = await digitsBodies()
+  const off = await startChild(await variant(work, 'digits-mlp', 'batching-off', (c) => (c.serving.batching = {enabled: false})))
+  const on = await startChild(await variant(work, 'digits-mlp', 'batching-on', (c) => (c.serving.batching = {enabled: true, max_batch_size: 32, max_delay_ms: 5})))
+  try {
+    const unbatched = await saturation(generator, off.url, bodies, 'batching off')
+    const batched = await saturation(generator, on.url, bodies, 'batching on', unbatched.offeredRps)
+    const metrics = await (await fetch(`${on.url}/metrics`)).text()
+    const batches = readSample(metrics, 'mlship_inference_batch_size_count') ?? 0
+    const rows = readSample(metrics, 'mlship_inference_batch_size_sum') ?? 0
+    const outputs = await identicalOutputs(off.url, on.url, bodies)
+    const result = {
+      batched: summary(batched),
+      gain: Math.round((batched.achievedRps / unbatched.achievedRps) * 100) / 100,
+      meanRowsPerBatch: Math.round((rows / Math.max(1, batches)) * 10) / 10,
+      outputs,
+      unbatched: summary(unbatched),
+    }
+    log(`  gain ${result.gain}x, ${result.meanRowsPerBatch} rows per batch on average, outputs identical: ${outputs.identical} (${outputs.requests} requests)`)
+    return {...result, saturationRps: batched.offeredRps}
+  } finally {
+    await Promise.all([off.stop(), on.stop()])
+  }
+}
+
+async function overloadBench(work: string, generator: LoadGenerator, knownSaturation?: number) {
+  log('overload, examples/digits-mlp (batching on, serving.max_queue 256)')
+  const bodies = await digitsBodies()
+  const server = await startChild(await variant(work, 'digits-mlp', 'overload', () => {}))
+  const rss: Array<{t: number; bytes: number}> = []
+  const t0 = Date.now()
+  const sampler = setInterval(() => {
+    rssBytes(server.pid).then((bytes) => rss.push({bytes, t: Date.now() - t0}), () => {})
+  }, 500)
+  try {
+    const saturationRps = knownSaturation ?? (await saturation(generator, server.url, bodies, 'saturation search')).offeredRps
+    const atSaturation = await step(generator, server.url, bodies, saturationRps, quick ? 5 : 20)
+    log(`  at saturation: ${fmt(atSaturation)}  accepted p99 ${atSaturation.okLatencyMs?.p99Ms} ms`)
+    const rssBefore = rss.at(-1)?.bytes ?? 0
+    const overloadS = quick ? 10 : 60
+    const overloadStart = Date.now()
+    const over = await step(generator, server.url, bodies, saturationRps * 2, overloadS)
+    const overloadEnd = overloadStart + (WARMUP_S + overloadS) * 1000
+    log(`  at 2x: ${fmt(over)}  accepted p99 ${over.okLatencyMs?.p99Ms} ms  refused ${JSON.stringify(over.errors.byStatus)}`)
+    const rssDuring = Math.max(...rss.filter((s) => s.t >= overloadStart - t0).map((s) => s.bytes))
+    // Back to normal: the first half-second interval after the drop whose p99 is within the saturation p99.
+    const intervals: Array<{atMs: number; p99Ms: number; throughputRps: number}> = []
+    const afterStart = Date.now()
+    const after = await step(generator, server.url, bodies, Math.round(saturationRps / 2), quick ? 5 : 10, (p) =>
+      intervals.push({atMs: afterStart - overloadEnd + p.elapsedMs, p99Ms: p.p99Ms, throughputRps: p.throughputRps}),
+    )
+    const normalP99 = Math.max(atSaturation.okLatencyMs?.p99Ms ?? 0, 10)
+    const recovered = intervals.find((i) => i.p99Ms > 0 && i.p99Ms <= normalP99)
+    const alive = (await fetch(`${server.url}/health`)).status === 200 && server.child.exitCode === null
+    const result = {
+      after: summary(after),
+      alive,
+      atSaturation: summary(atSaturation),
+      backToNormalMs: recovered ? Math.round(recovered.atMs) : null,
+      overload: summary(over),
+      rssMiB: {atSaturation: mib(rssBefore), maxDuringOverload: mib(rssDuring), end: mib(rss.at(-1)?.bytes ?? 0)},
+      throughputKept: Math.round((over.achievedRps / atSaturation.achievedRps) * 1000) / 1000,
+      acceptedP99Ratio: Math.round(((over.okLatencyMs?.p99Ms ?? 0) / Math.max(atSaturation.okLatencyMs?.p99Ms ?? 1, 0.001)) * 100) / 100,
+    }
+    log(
+      `  kept ${(result.throughputKept * 100).toFixed(1)}% of saturation throughput, accepted p99 x${result.acceptedP99Ratio}, ` +
+        `RSS ${result.rssMiB.atSaturation} -> max ${result.rssMiB.maxDuringOverload} -> ${result.rssMiB.end} MiB, ` +
+        `back to normal ${result.backToNormalMs} ms after the drop, alive: ${alive}`,
+    )
+    return result
+  } finally {
+    clearInterval(sampler)
+    await server.stop()
+  }
+}
+
+async function metricsCostBench(work: string, generator: LoadGenerator) {
+  log('/metrics cost, examples/iris at a fixed overload rate (achieved = capacity)')
+  const bodies = irisBodies()
+  const on = await startChild(await variant(work, 'iris', 'metrics-on', (c) => (c.monitoring = {metrics: true})))
+  const off = await startChild(await variant(work, 'iris', 'metrics-off', (c) => (c.monitoring = {metrics: false})))
+  try {
+    // The capacity with metrics off, then both at 1.3x of it, alternated so drift in the machine hits both alike.
+    const probe = await step(generator, off.url, bodies, 20_000, quick ? 2 : 5)
+    const rate = Math.round(Math.max(probe.achievedRps, 500) * 1.3)
+    const runs: Record<'on' | 'off', number[]> = {off: [], on: []}
+    for (let round = 0; round < (quick ? 1 : 3); round++) {
+      for (const [name, server] of [['on', on], ['off', off]] as const) {
+        const result = await step(generator, server.url, bodies, rate)
+        runs[name].push(result.achievedRps)
+        log(`  metrics ${name}: ${fmt(result)}`)
+      }
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+    const result = {offeredRps: rate, metricsOff: Math.round(mean(runs.off)), metricsOn: Math.round(mean(runs.on)), runs}
+    const cost = 1 - result.metricsOn / result.metricsOff
+    log(`  throughput with metrics ${result.metricsOn}/s, without ${result.metricsOff}/s: ${(cost * 100).toFixed(1)}% cost`)
+    return {...result, costPercent: Math.round(cost * 1000) / 10}
+  } finally {
+    await Promise.all([on.stop(), off.stop()])
+  }
+}
+
+const mib = (bytes: number) => Math.round(bytes / 1024 / 1024)
+
+function summary(s: StepResult) {
+  return {
+    achievedRps: s.achievedRps,
+    acceptedP99Ms: s.okLatencyMs?.p99Ms,
+    errors: s.errors.byStatus,
+    generatorLimited: s.generator.limited,
+    offeredRps: s.offeredRps,
+    p50Ms: s.latencyMs.p50Ms,
+    p99Ms: s.latencyMs.p99Ms,
+    verdict: s.verdict,
+  }
+}
+
+async function main() {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'mlship-bench-scale-'))
+  const generator = LoadGenerator.start()
+  const results: Record<string, unknown> = {
+    cpus: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model,
+    date: new Date().toISOString(),
+    node: process.version,
+    quick,
+  }
+  try {
+    let saturationRps: number | undefined
+    if (which === 'batching' || which === 'all') {
+      const batching = await batchingBench(work, generator)
+      saturationRps = batching.saturationRps
+      results.batching = batching
+    }
+    if (which === 'overload' || which === 'all') results.overload = await overloadBench(work, generator, saturationRps)
+    if (which === 'metrics-cost' || which === 'all') results.metricsCost = await metricsCostBench(work, generator)
+  } finally {
+    await generator.close()
+    await rm(work, {force: true, recursive: true})
+  }
+  const text = JSON.stringify(results, null, 2)
+  if (jsonOut) await writeFile(jsonOut, `${text}\n`)
+  process.stdout.write(`${text}\n`)
+}
+
+await main()
