@@ -152,7 +152,7 @@ describe('initProject', () => {
 
   it('refuses an unknown example and lists the known ones', async () => {
     await expect(initProject({dir, example: 'nope', mlshipVersion: '0.1.0'})).rejects.toMatchObject({
-      suggestions: ['Known examples: iris.'],
+      suggestions: ['Known examples: iris, digits-mlp.'],
     })
   })
 })

@@ -54,7 +54,7 @@ interface FileToWrite {
   copyFrom?: string
 }
 
-export const EXAMPLES = ['iris'] as const
+export const EXAMPLES = ['iris', 'digits-mlp'] as const
 
 /** Validators shared by the flags and the prompts. */
 export function validateName(value: string): true | string {
