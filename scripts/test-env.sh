@@ -64,7 +64,7 @@ mlship_test_env_mirror() {
   # The mirror apt already uses (deb822 "URIs:" or one-line "deb URL bookworm"), so debootstrap goes where apt goes.
   local uri
   uri="$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null |
-    grep -E '/debian/?( |$)' | grep -v security | head -n 1 | sed -E 's/^URIs:[[:space:]]*//; s/^deb (\[[^]]*\] )?//; s/[[:space:]].*$//')"
+    grep -E '/debian/?( |$)' | grep -v security | sed -E 's/^URIs:[[:space:]]*//; s/^deb (\[[^]]*\] )?//; s/[[:space:]].*$//' | sed -n 1p)" || uri=''
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
