@@ -176,8 +176,11 @@ function buildFailed(error: unknown, state: StepState): MlshipError {
   const message = error instanceof EngineStreamError ? error.message : engineMessage(error)
   const step = state.index > 0 ? `step ${state.index}/${state.total} (${state.instruction})` : 'before the first step'
   const output = state.output.slice(-10)
-  const suggestions =
-    state.instruction.startsWith('FROM') && /pull access denied|not found|no such host|manifest unknown|repository does not exist/i.test(message)
+  const suggestions = /does not match the specified platform|no matching manifest/i.test(message)
+    ? [
+        'The base image on this engine is for another platform. Pull the one for the target platform while you have network access (`docker pull --platform linux/arm64 node:20-bookworm-slim`), or build for the engine\'s platform.',
+      ]
+    : state.instruction.startsWith('FROM') && /pull access denied|not found|no such host|manifest unknown|repository does not exist/i.test(message)
       ? [
           'The base image is neither on this machine nor reachable. Pull it while you have network access, or pass one that is here with --base-image (or build.base_image in model.yaml).',
         ]

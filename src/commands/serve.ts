@@ -5,6 +5,7 @@ import {buildProgressRenderer} from '../build/progress.js'
 import {PLATFORMS} from '../config/schema.js'
 import {serveInContainer, type ServeInContainerResult} from '../container/serve-container.js'
 import {connectEngine} from '../docker/engine.js'
+import {ExitCode, MlshipError} from '../errors.js'
 import {serveLocal, type ServeLocalResult} from '../serving/serve-local.js'
 
 export default class Serve extends BaseCommand<ServeLocalResult | ServeInContainerResult> {
@@ -69,15 +70,18 @@ ${BaseCommand.exitCodesHelp}`
   }
 
   private async serveContainer(dir: string, flags: ContainerFlags): Promise<ServeInContainerResult> {
+    const gpus = flags.gpus === undefined ? undefined : flags.gpus === 'all' ? ('all' as const) : /^[1-9]\d*$/.test(flags.gpus) ? Number(flags.gpus) : Number.NaN
+    if (Number.isNaN(gpus)) {
+      throw new MlshipError(`--gpus ${flags.gpus}: expected "all" or a number of GPUs`, {code: 'FLAG_INVALID', exitCode: ExitCode.usage})
+    }
     const engine = await connectEngine({withoutDocker: `mlship serve ${dir} --local`})
-    const gpus = flags.gpus === undefined ? undefined : flags.gpus === 'all' ? ('all' as const) : Number.parseInt(flags.gpus, 10)
     const progress = !this.jsonEnabled() && process.stderr.isTTY ? buildProgressRenderer(process.stderr) : undefined
     return serveInContainer({
       build: {baseImage: flags['base-image'], noCache: flags['no-cache'], platform: flags.platform as (typeof PLATFORMS)[number] | undefined},
       detach: flags.detach,
       dir,
       engine,
-      gpus: Number.isNaN(gpus) ? 'all' : gpus,
+      gpus,
       host: flags.host,
       image: flags.image,
       logs: this.jsonEnabled() ? {stderr: process.stderr, stdout: process.stderr} : undefined,

@@ -43,12 +43,7 @@ export async function runContainer(options: RunContainerOptions): Promise<Runnin
     const value = image.Config?.Labels?.[key]
     if (value && !labels[key]) labels[key] = value
   }
-  const hostConfig: Docker.HostConfig = {
-    PortBindings: {[portKey]: [{HostIp: hostIp, HostPort: options.hostPort === 0 ? '' : String(options.hostPort)}]},
-  }
-  if (options.gpus !== undefined) {
-    hostConfig.DeviceRequests = [{Capabilities: [['gpu']], Count: options.gpus === 'all' ? -1 : options.gpus, Driver: ''}]
-  }
+  const hostConfig = containerHostConfig({...options, hostIp})
   let container: Docker.Container
   try {
     container = await docker.createContainer({
@@ -92,6 +87,19 @@ export async function runContainer(options: RunContainerOptions): Promise<Runnin
   const hostPort = Number(binding?.HostPort ?? options.hostPort)
   const urlHost = hostIp === '0.0.0.0' || hostIp === '' ? '127.0.0.1' : hostIp.includes(':') ? `[${hostIp}]` : hostIp
   return {hostIp, hostPort, id: info.Id, image: options.image, name: info.Name.replace(/^\//, ''), url: `http://${urlHost}:${hostPort}`}
+}
+
+/** Port publishing and GPUs of a container (`--gpus all` is a DeviceRequest with Count -1 for the "gpu" capability). */
+export function containerHostConfig(options: Pick<RunContainerOptions, 'containerPort' | 'hostPort' | 'hostIp' | 'gpus'>): Docker.HostConfig {
+  const hostConfig: Docker.HostConfig = {
+    PortBindings: {
+      [`${options.containerPort}/tcp`]: [{HostIp: options.hostIp ?? '127.0.0.1', HostPort: options.hostPort === 0 ? '' : String(options.hostPort)}],
+    },
+  }
+  if (options.gpus !== undefined) {
+    hostConfig.DeviceRequests = [{Capabilities: [['gpu']], Count: options.gpus === 'all' ? -1 : options.gpus, Driver: ''}]
+  }
+  return hostConfig
 }
 
 async function inspectImage(engine: DockerEngine, image: string): Promise<Docker.ImageInspectInfo> {
