@@ -36,6 +36,8 @@ export interface BenchOptions {
   lateThresholdMs: number
   slo: Slo
   sweep: Partial<Omit<SweepOptions, 'slo' | 'stepCostMs'>>
+  /** Stops the benchmark: the running step ends at once, and the server mlship started is stopped and removed. */
+  signal?: AbortSignal
 }
 
 export interface BenchHooks {
@@ -117,8 +119,11 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
   const runs: DeviceRun[] = []
   let url = ''
   const generator = LoadGenerator.start()
+  const interrupt = () => void generator.close()
+  options.signal?.addEventListener('abort', interrupt, {once: true})
   try {
     for (const device of devices) {
+      if (options.signal?.aborted) break
       let target: BenchTarget
       try {
         target = await options.starter.start(device)
@@ -186,9 +191,14 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
         await target.close()
       }
     }
+  } catch (error) {
+    if (options.signal?.aborted) throw interrupted(error)
+    throw error
   } finally {
+    options.signal?.removeEventListener('abort', interrupt)
     await generator.close()
   }
+  if (options.signal?.aborted) throw interrupted(undefined)
 
   return {
     gpu,
@@ -208,6 +218,14 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
     slo: options.slo,
     target: {kind: options.starter.kind, method: options.method, url},
   }
+}
+
+function interrupted(cause: unknown): MlshipError {
+  return new MlshipError('Interrupted: the benchmark stopped; any server it started has been stopped.', {
+    cause,
+    code: 'BENCH_INTERRUPTED',
+    exitCode: ExitCode.unexpected,
+  })
 }
 
 /** The longest a step can take: warm-up, window, the drain of its last deadline, and the cool-down. */

@@ -18,6 +18,7 @@ export class LoadGenerator {
   private readonly worker: Worker
   private nextId = 1
   private failure: Error | undefined
+  private closed = false
 
   private constructor(worker: Worker) {
     this.worker = worker
@@ -32,6 +33,7 @@ export class LoadGenerator {
 
   async step(options: LoadStepOptions, slo: Slo, onProgress?: (progress: StepProgress) => void): Promise<StepResult> {
     if (this.failure) throw this.failure
+    if (this.closed) throw new MlshipError('The load generator was stopped', {code: 'BENCH_GENERATOR_STOPPED'})
     const id = this.nextId++
     const raw = await new Promise<RawStepResult>((resolve, reject) => {
       const onMessage = (reply: WorkerReply) => {
@@ -66,6 +68,7 @@ export class LoadGenerator {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     await this.worker.terminate()
   }
 }

@@ -80,7 +80,20 @@ ${BaseCommand.exitCodesHelp}`
       live = false
     }
 
-    const result = await runBench(
+    // Ctrl-C (or SIGTERM) ends the running step and stops what the benchmark started (a container is removed); a
+    // second Ctrl-C exits at once.
+    const stop = new AbortController()
+    const onSignal = () => {
+      clearLive()
+      this.logToStderr('\nStopping: the running step ends and the server is stopped (Ctrl-C again to exit at once)...')
+      stop.abort()
+      process.once('SIGINT', () => process.exit(130))
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+    let result: BenchResult
+    try {
+      result = await runBench(
       {
         arrival: flags.arrival,
         batchSize: flags['batch-size'],
@@ -94,6 +107,7 @@ ${BaseCommand.exitCodesHelp}`
         rate: flags.rate,
         slo: {...DEFAULT_SLO, p99Ms: flags.slo},
         starter,
+        signal: stop.signal,
         sweep: {maxDurationMs: flags['max-duration'] * 1000, maxRate: flags['max-rate'], startRate: flags['start-rate']},
         timeoutMs: flags.timeout,
         warmupMs: flags.warmup * 1000,
@@ -125,6 +139,17 @@ ${BaseCommand.exitCodesHelp}`
         },
       },
     )
+    } catch (error) {
+      if (stop.signal.aborted) {
+        clearLive()
+        this.logToStderr('Interrupted.')
+        this.exit(130)
+      }
+      throw error
+    } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
     clearLive()
 
     this.log(renderReport(result, {color: Boolean(process.stdout.isTTY)}))
