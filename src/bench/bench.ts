@@ -81,11 +81,21 @@ export interface BenchResult {
   gpu: {requested: boolean; usable: boolean; reason: string | null}
 }
 
-export async function resolvePayloads(options: Pick<BenchOptions, 'batchSize' | 'dir' | 'payloadFile'>): Promise<Payloads> {
+export async function resolvePayloads(
+  options: Pick<BenchOptions, 'batchSize' | 'dir' | 'payloadFile'>,
+  onNote?: (message: string) => void,
+): Promise<Payloads> {
   if (options.payloadFile) return payloadsFromFile(options.payloadFile)
   try {
     const project = await loadModelProject(options.dir ?? '.')
-    return payloadsFromSignature(project.signature, {batchSize: options.batchSize})
+    const payloads = payloadsFromSignature(project.signature, {batchSize: options.batchSize})
+    if (project.config.serving.cache.enabled && payloads.bodies.length < 64) {
+      onNote?.(
+        `Note: model.yaml turns the response cache on, and the benchmark sends ${payloads.bodies.length} distinct bod${payloads.bodies.length === 1 ? 'y' : 'ies'}: ` +
+          'it will mostly measure the cache. Remove the examples from model.yaml or pass --payload FILE.jsonl with varied bodies to measure the model.',
+      )
+    }
+    return payloads
   } catch (error) {
     if (isMlshipError(error) && error.code === 'CONFIG_NOT_FOUND') {
       throw new MlshipError(`No payload: ${error.message}`, {
@@ -101,7 +111,7 @@ export async function resolvePayloads(options: Pick<BenchOptions, 'batchSize' | 
 
 /** Runs the benchmark: per device, start the target, check it answers, then one fixed-rate step or a knee sweep. */
 export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): Promise<BenchResult> {
-  const payloads = await resolvePayloads(options)
+  const payloads = await resolvePayloads(options, hooks.onNote)
   const headers = {'content-type': 'application/json'}
   const gpuRequested = options.devices.includes('gpu')
   let gpu: BenchResult['gpu'] = {reason: null, requested: gpuRequested, usable: false}
