@@ -88,8 +88,11 @@ export async function resolvePayloads(
   if (options.payloadFile) return payloadsFromFile(options.payloadFile)
   try {
     const project = await loadModelProject(options.dir ?? '.')
-    const payloads = payloadsFromSignature(project.signature, {batchSize: options.batchSize})
-    if (project.config.serving.cache.enabled && payloads.bodies.length < 64) {
+    const cache = project.config.serving.cache
+    // Random bodies outnumber the cache's entries four to one, so the cache cannot answer most of them.
+    const count = cache.enabled ? Math.min(20_000, 4 * cache.max_entries) : 64
+    const payloads = payloadsFromSignature(project.signature, {batchSize: options.batchSize, count})
+    if (cache.enabled && payloads.bodies.length <= cache.max_entries) {
       onNote?.(
         `Note: model.yaml turns the response cache on, and the benchmark sends ${payloads.bodies.length} distinct bod${payloads.bodies.length === 1 ? 'y' : 'ies'}: ` +
           'it will mostly measure the cache. Remove the examples from model.yaml or pass --payload FILE.jsonl with varied bodies to measure the model.',
