@@ -307,6 +307,39 @@ describe('never falls over', () => {
     await expect(fetch(`${server.url}/health`)).rejects.toThrow()
   })
 
+  it('survives 400 random bodies: every one gets a 4xx or a 200, and the server still serves', async () => {
+    const server = await startServer({dir: fixture('multi'), host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
+    let seed = 42
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+      return seed / 2_147_483_648
+    }
+    const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!
+    const value = (depth: number): unknown => {
+      const kind = random()
+      if (depth > 3 || kind < 0.3) return pick<unknown>([0, -1, 1.5, 1e308, '1', '', 'x', true, false, null, 9_007_199_254_740_993, -0])
+      if (kind < 0.7) return Array.from({length: Math.floor(random() * 4)}, () => value(depth + 1))
+      return Object.fromEntries(Array.from({length: Math.floor(random() * 3)}, () => [pick(['a', 'b', 'mask', 'features', 'inputs', '__proto__', 'x']), value(depth + 1)]))
+    }
+    try {
+      const statuses = new Map<number, number>()
+      for (let i = 0; i < 400; i++) {
+        const url = pick([`${server.url}/predict`, `${server.url}/v2/models/multi/infer`])
+        const body = random() < 0.5 ? {inputs: value(0)} : value(0)
+        const text = random() < 0.05 ? JSON.stringify(body).slice(0, -1) : JSON.stringify(body)
+        const response = await fetch(url, {body: text ?? 'null', headers: {'content-type': 'application/json'}, method: 'POST'})
+        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1)
+        const answer = (await response.json()) as Record<string, unknown>
+        if (response.status !== 200) expect(typeof answer.error).toBe('string')
+      }
+      expect([...statuses.keys()].every((status) => status === 200 || (status >= 400 && status < 500))).toBe(true)
+      const ok = await post(`${server.url}/predict`, {inputs: {a: [[[1, 2, 3]]], b: [[1, 2]], mask: [[true]]}})
+      expect(ok.status).toBe(200)
+    } finally {
+      await server.close()
+    }
+  })
+
   it('answers an unexpected failure with 500, a request id and no stack, and keeps serving', async () => {
     const server = await startServer({
       dir: IRIS,
