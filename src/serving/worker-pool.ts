@@ -142,6 +142,7 @@ export class WorkerPool implements InferenceBackend {
     })
   }
 
+  /** Waits for every request in flight first: terminating a thread inside onnxruntime's run aborts the process. */
   async close(): Promise<void> {
     this.closing = true
     if (this.inFlight > 0) await new Promise<void>((resolve) => (this.drained = resolve))
@@ -153,7 +154,7 @@ export class WorkerPool implements InferenceBackend {
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()))
   }
 
-  private spawn(index: number): Promise<void> {
+  private spawn(index: number, replacing = false): Promise<void> {
     const data: WorkerData = {device: this.options.device, intraOpThreads: this.options.intraOpThreads, modelPath: this.options.modelPath}
     const worker = createWorker(this.url, {name: `mlship-inference-${index}`, workerData: data})
     const slot: Slot = {flushScheduled: false, index, jobs: new Map(), pending: [], worker}
@@ -183,18 +184,23 @@ export class WorkerPool implements InferenceBackend {
         if (!ready) reject(new MlshipError(`inference worker ${index} failed to start: ${error.message}`, {cause: error, code: 'WORKER_FAILED'}))
       })
       worker.on('exit', (exitCode) => {
-        if (!ready) {
-          reject(new MlshipError(`inference worker ${index} exited (code ${exitCode}) before its model was loaded`, {code: 'WORKER_FAILED'}))
-          return
-        }
+        // Whatever this worker held (or had queued before it was ready) fails; nothing waits forever.
         const jobs = [...slot.jobs.values()]
         slot.jobs.clear()
+        slot.pending = []
         for (const job of jobs) job.reject(new Error(`the inference worker stopped unexpectedly${lastError ? `: ${lastError}` : ''}`))
         this.checkDrained()
-        if (this.closing) return
+        if (!ready) reject(new MlshipError(`inference worker ${index} exited (code ${exitCode}) before its model was loaded${lastError ? `: ${lastError}` : ''}`, {code: 'WORKER_FAILED'}))
+        if (this.closing || (!ready && !replacing)) return
         this.options.onWorkerExit?.({error: lastError, exitCode, worker: index})
-        // Replace it so the server keeps serving; requests sent meanwhile queue in the new worker's port.
-        this.spawn(index).catch(() => {})
+        // Replace it so the server keeps serving; requests sent meanwhile queue in the new worker's port. A
+        // replacement that fails to start is tried again a second later.
+        const retry = () => {
+          if (this.closing) return
+          this.spawn(index, true).catch(() => setTimeout(retry, 1000).unref())
+        }
+        if (ready) retry()
+        else setTimeout(retry, 1000).unref()
       })
     })
   }
