@@ -87,11 +87,13 @@ export class WorkerPool implements InferenceBackend {
   /** Starts the workers and resolves once every one has its session open; rejects with the first load failure. */
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(options)
-    try {
-      await Promise.all(Array.from({length: options.workers}, (_, index) => pool.spawn(index)))
-    } catch (error) {
+    // Every worker settles (loaded or failed) before any is terminated: killing a thread inside onnxruntime aborts
+    // the process.
+    const started = await Promise.allSettled(Array.from({length: options.workers}, (_, index) => pool.spawn(index)))
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    if (failed) {
       await pool.terminateAll()
-      throw error
+      throw failed.reason
     }
     return pool
   }
