@@ -53,7 +53,7 @@ describe('decodeSeedBody', () => {
     ['text', /got "text" \(a string\)/],
     [{features: [[1, 2, 3, 4]], inputs: {}}, /either "features" or "inputs", not both/],
     [{features: [1, 2, 3, 4]}, /input "features": expected rank 2 \(shape \[batch, 4\]\), got rank 1 \(shape \[4\]\); a single row must still be wrapped/],
-    [{features: [[[1, 2, 3, 4]]]}, /expected rank 2 .* got rank 3/],
+    [{features: [[[1, 2, 3, 4]]]}, /expected rank 2 .* got more levels of nesting \(shape \[1, 1, 4, \.\.\.\]\)/],
     [{features: 5}, /expected rank 2 .* got 5 \(a number\)/],
     [{features: [[1, 2, 3]]}, /input "features": expected shape \[batch, 4\], got \[1, 3\] \(axis 1 must be 4, not 3\)/],
     [{features: [[1, 2, 3, 4], [1, 2, 3]]}, /input "features": ragged array: element \[1\] has 3 entries, expected 4/],
@@ -139,6 +139,8 @@ describe('decodeV2Body', () => {
     [body({shape: 'x', data: [1, 2, 3, 4]}), /"shape" must be a list of non-negative integers/],
     [body({data: [1, 2, 'a', 4]}), /input "features": data\[2\] is "a" \(a string\), expected a finite number/],
     [body({data: 7}), /"data" must be a list/],
+    [body({data: [[1, 2, 3], [4]]}), /input "features": ragged array: the top level has 2 entries, expected 1/],
+    [body({data: [[1, 2, 3, [4]]]}), /element \[0, 3\] is a list/],
     [{inputs: []}, /missing input "features"/],
     [{inputs: [{name: 'nope', datatype: 'FP32', shape: [1], data: [1]}]}, /unknown input "nope"/],
     [{inputs: [{name: 'features', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4]}, {name: 'features', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4]}]}, /input "features" is given twice/],
@@ -147,6 +149,13 @@ describe('decodeV2Body', () => {
     [body({data: [1, 2, 3, 4]}, {id: 5}), /"id" must be a string/],
   ])('refuses %j', (request, message) => {
     expect(refusal(() => decodeV2Body(request, iris, limits, outputs)).message).toMatch(message)
+  })
+
+  it('refuses a hostile nesting depth cheaply, with a short message', () => {
+    let deep: unknown = []
+    for (let i = 0; i < 100_000; i++) deep = [deep]
+    expect(refusal(() => decodeV2Body(body({data: deep}), iris, limits, outputs)).message.length).toBeLessThan(200)
+    expect(refusal(() => decodeSeedBody({features: deep}, iris, limits)).message.length).toBeLessThan(200)
   })
 
   it('checks flat data against the declared shape for every dtype', () => {

@@ -137,7 +137,8 @@ export function decodeNested(spec: InputSpec, value: unknown, limits: DecodeLimi
   }
   const dims: number[] = []
   let probe: unknown = value
-  while (Array.isArray(probe)) {
+  // One level past the expected rank is enough to know it is wrong (and keeps a hostile nesting cheap).
+  while (Array.isArray(probe) && dims.length <= rank) {
     dims.push(probe.length)
     if (probe.length === 0) break
     probe = probe[0]
@@ -146,7 +147,8 @@ export function decodeNested(spec: InputSpec, value: unknown, limits: DecodeLimi
     throw badRequest(`${label}: empty batch (an empty list): send at least one row`)
   }
   if (dims.length !== rank) {
-    const got = dims.length === 0 ? describe(value) : `rank ${dims.length} (shape ${formatShape(dims)})`
+    const got =
+      dims.length === 0 ? describe(value) : dims.length > rank ? `more levels of nesting (shape [${dims.join(', ')}, ...])` : `rank ${dims.length} (shape ${formatShape(dims)})`
     const hint = dims.length === rank - 1 && rank >= 2 ? `; a single row must still be wrapped in a list: [[...]]` : ''
     throw badRequest(`${label}: expected rank ${rank} (shape ${formatShape(spec.shape)}), got ${got}${hint}`)
   }
@@ -169,13 +171,18 @@ export function decodeFlat(spec: InputSpec, shape: unknown, data: unknown, limit
   }
   checkDims(spec, dims, limits, label)
   if (!Array.isArray(data)) throw badRequest(`${label}: "data" must be a list (flat or nested, row-major), got ${describe(data)}`)
-  const flat = Array.isArray(data[0]) ? data.flat(Number.POSITIVE_INFINITY) : data
   const size = elementCount(dims)
+  const out = allocate(spec.dtype, size)
+  const write = elementWriter(spec.dtype)
+  if (Array.isArray(data[0]) && dims.length > 1) {
+    // Nested data must nest exactly like the shape (checked level by level, never deeper than the rank).
+    fillNested(data, dims, 0, out, 0, write, label, [])
+    return {data: out, dims, dtype: spec.dtype}
+  }
+  const flat = data
   if (flat.length !== size) {
     throw badRequest(`${label}: shape ${formatShape(dims)} needs ${size} values, got ${flat.length}`)
   }
-  const out = allocate(spec.dtype, size)
-  const write = elementWriter(spec.dtype)
   for (let i = 0; i < size; i++) {
     const problem = write(out, i, flat[i])
     if (problem) throw badRequest(`${label}: data[${i}] is ${describe(flat[i])}, expected ${problem}`)
