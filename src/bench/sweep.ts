@@ -136,8 +136,10 @@ export async function sweepForKnee(run: StepRunner, options: SweepOptions, hooks
     await runStep(mid)
   }
 
+  // A generator that could not keep its schedule at the first degraded rate is the news, whatever else ended the search.
   const first = degradedStep as StepResult | undefined
-  limitedBy ??= first?.generator.limited ? 'generator' : 'server'
+  if (first?.generator.limited) limitedBy = 'generator'
+  limitedBy ??= 'server'
   steps.sort((a, b) => a.offeredRps - b.offeredRps)
   return {
     durationS: Math.round((Date.now() - started) / 100) / 10,

@@ -94,51 +94,51 @@ ${BaseCommand.exitCodesHelp}`
     let result: BenchResult
     try {
       result = await runBench(
-      {
-        arrival: flags.arrival,
-        batchSize: flags['batch-size'],
-        connections: flags.connections,
-        devices,
-        dir: args.dir,
-        durationMs: flags.duration * 1000,
-        lateThresholdMs: 10,
-        method: flags.method,
-        payloadFile: flags.payload,
-        rate: flags.rate,
-        slo: {...DEFAULT_SLO, p99Ms: flags.slo},
-        starter,
-        signal: stop.signal,
-        sweep: {maxDurationMs: flags['max-duration'] * 1000, maxRate: flags['max-rate'], startRate: flags['start-rate']},
-        timeoutMs: flags.timeout,
-        warmupMs: flags.warmup * 1000,
-      },
-      {
-        onNote: (message) => {
-          clearLive()
-          this.logToStderr(message)
+        {
+          arrival: flags.arrival,
+          batchSize: flags['batch-size'],
+          connections: flags.connections,
+          devices,
+          dir: args.dir,
+          durationMs: flags.duration * 1000,
+          lateThresholdMs: 10,
+          method: flags.method,
+          payloadFile: flags.payload,
+          rate: flags.rate,
+          slo: {...DEFAULT_SLO, p99Ms: flags.slo},
+          starter,
+          signal: stop.signal,
+          sweep: {maxDurationMs: flags['max-duration'] * 1000, maxRate: flags['max-rate'], startRate: flags['start-rate']},
+          timeoutMs: flags.timeout,
+          warmupMs: flags.warmup * 1000,
         },
-        onProgress: (progress) => {
-          if (!tty) return
-          process.stderr.write(`\r\u001B[2K${liveLine(progress, {...DEFAULT_SLO, p99Ms: flags.slo}, current)}`)
-          live = true
+        {
+          onNote: (message) => {
+            clearLive()
+            this.logToStderr(message)
+          },
+          onProgress: (progress) => {
+            if (!tty) return
+            process.stderr.write(`\r\u001B[2K${liveLine(progress, {...DEFAULT_SLO, p99Ms: flags.slo}, current)}`)
+            live = true
+          },
+          onStepStart: (_rate, index, device) => {
+            current = `${device ?? 'step'} #${index + 1}`
+          },
+          onStepEnd: (step, _index, device) => {
+            clearLive()
+            this.logToStderr(stepLine(step, device ?? 'step'))
+          },
+          onTargetReady: (target) => {
+            clearLive()
+            this.logToStderr(
+              `Benchmarking ${target.url}${target.device ? ` on ${target.device}` : ''}` +
+                `${target.timeToReadyMs === null ? '' : `, ready in ${(target.timeToReadyMs / 1000).toFixed(2)} s`}` +
+                `${target.executionProvider ? `, execution provider ${target.executionProvider}` : ''}`,
+            )
+          },
         },
-        onStepStart: (_rate, index, device) => {
-          current = `${device ?? 'step'} #${index + 1}`
-        },
-        onStepEnd: (step, _index, device) => {
-          clearLive()
-          this.logToStderr(stepLine(step, device ?? 'step'))
-        },
-        onTargetReady: (target) => {
-          clearLive()
-          this.logToStderr(
-            `Benchmarking ${target.url}${target.device ? ` on ${target.device}` : ''}` +
-              `${target.timeToReadyMs === null ? '' : `, ready in ${(target.timeToReadyMs / 1000).toFixed(2)} s`}` +
-              `${target.executionProvider ? `, execution provider ${target.executionProvider}` : ''}`,
-          )
-        },
-      },
-    )
+      )
     } catch (error) {
       if (stop.signal.aborted) {
         clearLive()
