@@ -65,7 +65,7 @@ describe('the iris server over HTTP', () => {
   })
 
   it('speaks the Open Inference Protocol (KServe v2)', async () => {
-    expect((await get(`${server.url}/v2`)).body).toMatchObject({name: 'mlship'})
+    expect((await get(`${server.url}/v2`)).body).toEqual({extensions: [], name: 'mlship', version: expect.stringMatching(/^\d+\.\d+\.\d+/)})
     expect((await get(`${server.url}/v2/health/live`)).body).toEqual({live: true})
     expect((await get(`${server.url}/v2/health/ready`)).body).toEqual({ready: true})
     const metadata = await get(`${server.url}/v2/models/iris-classifier`)

@@ -6,6 +6,7 @@ import {decodeV2Body} from '../decode.js'
 import {RequestError} from '../request-error.js'
 import {v2ResponseJson} from '../responses.js'
 import {V2_DATATYPE} from '../tensors.js'
+import {mlshipVersion} from '../version.js'
 
 interface ModelParams {
   name: string
@@ -19,9 +20,10 @@ interface ModelParams {
 export const v2Routes: FastifyPluginAsync<RoutePluginOptions> = async (app, {context}) => {
   const {backend, limits, modelName, modelVersion, outputNames, signature} = context
 
+  const server = JSON.stringify({extensions: [], name: 'mlship', version: mlshipVersion()})
   app.get('/v2', async (_request, reply) => {
     reply.type('application/json')
-    return JSON.stringify({extensions: [], name: 'mlship', version: context.project.config.version})
+    return server
   })
 
   const metadata = JSON.stringify(modelMetadata(context))
