@@ -76,7 +76,7 @@ ${BaseCommand.exitCodesHelp}`
     }
     const engine = await connectEngine({withoutDocker: `mlship serve ${dir} --local`})
     const progress = !this.jsonEnabled() && process.stderr.isTTY ? buildProgressRenderer(process.stderr) : undefined
-    return serveInContainer({
+    const result = await serveInContainer({
       build: {baseImage: flags['base-image'], noCache: flags['no-cache'], platform: flags.platform as (typeof PLATFORMS)[number] | undefined},
       detach: flags.detach,
       dir,
@@ -98,6 +98,11 @@ ${BaseCommand.exitCodesHelp}`
       port: flags.port,
       timeoutMs: flags.timeout * 1000,
     })
+    if (!result.detached) {
+      const how = result.stoppedBy === 'external' ? 'was stopped from outside' : `stopped in ${((result.stopMs ?? 0) / 1000).toFixed(1)} s`
+      this.logToStderr(`Container ${result.container.name} ${how} and was removed.`)
+    }
+    return result
   }
 }
 

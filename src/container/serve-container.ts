@@ -117,8 +117,8 @@ export interface ServeInContainerResult {
   detached: boolean
   /** The build, when serve built the image (upToDate: an identical image existed). */
   build?: {imageId: string; tags: string[]; buildSeconds: number; upToDate: boolean}
-  /** The signal that stopped it (foreground only). */
-  stoppedBy?: NodeJS.Signals
+  /** What stopped it (foreground only): a signal to mlship, or "external" (`docker stop` elsewhere, exit code 0). */
+  stoppedBy?: NodeJS.Signals | 'external'
   stopMs?: number
 }
 
@@ -167,6 +167,11 @@ export async function serveInContainer(options: ServeInContainerOptions): Promis
       return result
     }
     const state = (await engine.docker.getContainer(served.container.id).inspect()).State
+    // Stopped from elsewhere (`docker stop`) and the server shut down cleanly: not a failure.
+    if (state.ExitCode === 0 && !state.OOMKilled) {
+      result.stoppedBy = 'external'
+      return result
+    }
     const logs = await containerLogTail(engine, served.container.id, 30)
     const tail = logs ? `\nLast log lines:\n${logs.replace(/^/gm, '  | ')}` : ''
     throw new MlshipError(`The container of ${served.image} stopped on its own (exit code ${state.ExitCode}${state.OOMKilled ? ', out of memory' : ''}).${tail}`, {

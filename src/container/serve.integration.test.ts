@@ -4,6 +4,7 @@
  */
 import {runCommand} from '@oclif/test'
 import path from 'node:path'
+import {PassThrough} from 'node:stream'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {buildImage} from '../build/build-image.js'
@@ -12,6 +13,7 @@ import {baseImageForTests, EngineCleanup, engineForTests, uniqueName} from '../d
 import {examplesDir} from '../util/paths.js'
 import {findServedContainers} from './container.js'
 import {replaceContainer} from './replace.js'
+import {serveInContainer} from './serve-container.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 const {engine, skipReason} = await engineForTests()
@@ -58,6 +60,31 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
     expect(old).toBeUndefined()
   })
 
+  it('in the foreground follows the logs, and ends cleanly on Ctrl-C and on a docker stop from elsewhere', async () => {
+    const logs = {stderr: new PassThrough(), stdout: new PassThrough()}
+    let output = ''
+    logs.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    logs.stderr.resume()
+
+    // Ctrl-C: mlship stops the container gracefully and removes it.
+    let id = ''
+    const interrupted = serveInContainer({dir: '.', engine: docker, image, logs, onReady: (s) => (id = cleanup.container(s.container.id)), port: 0})
+    await waitFor(() => id !== '' && output.includes('"ready"'))
+    process.emit('SIGINT', 'SIGINT')
+    const result = await interrupted
+    expect(result.stoppedBy).toBe('SIGINT')
+    expect(result.stopMs).toBeLessThan(5000)
+    expect(output).toContain('shutting down')
+    expect(await docker.docker.getContainer(id).inspect().catch((e: {statusCode?: number}) => e.statusCode)).toBe(404)
+
+    // docker stop from elsewhere: the server exits 0, serve returns normally and removes the container.
+    id = ''
+    const external = serveInContainer({dir: '.', engine: docker, image, logs, onReady: (s) => (id = cleanup.container(s.container.id)), port: 0})
+    await waitFor(() => id !== '')
+    await docker.docker.getContainer(id).stop({t: 10})
+    expect((await external).stoppedBy).toBe('external')
+  })
+
   it('exits 5 with the last log lines when the container never becomes ready, and removes it', async () => {
     const {stdout} = await runCommand(['serve', '--image', baseImage, '--port', '0', '--timeout', '20', '--json'], {root: repoRoot})
     const {error} = JSON.parse(stdout)
@@ -77,3 +104,11 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
     expect(error?.message).toContain(`No image ${name}:missing`)
   })
 })
+
+async function waitFor(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const started = Date.now()
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error('timed out waiting')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
