@@ -18,7 +18,7 @@ import {v2Routes} from './routes/v2.js'
 import {resolveWorkerCount, usableCpus} from './cpus.js'
 import {ScaleLayer, type ScaleLayerOptions} from './scale.js'
 import {allocate, elementCount, type TensorMap} from './tensors.js'
-import {WorkerPool} from './worker-pool.js'
+import {WorkerPool, type WorkerPoolOptions} from './worker-pool.js'
 
 export interface ServingOverrides {
   workers?: 'auto' | number
@@ -52,6 +52,8 @@ export interface StartServerOptions {
   wrapBackend?: (backend: InferenceBackend, context: Omit<ServingContext, 'backend'>) => InferenceBackend | Promise<InferenceBackend>
   /** More route plugins (e.g. /metrics), registered after the built-in routes with the same `context` option. */
   plugins?: Array<FastifyPluginAsync<RoutePluginOptions>>
+  /** Told when an inference worker dies (it is replaced at once); by default logged as an error. */
+  onWorkerExit?: WorkerPoolOptions['onWorkerExit']
   /** Use this backend instead of starting a worker pool (tests of wrappers). */
   backend?: InferenceBackend
   /**
@@ -76,8 +78,15 @@ export interface RunningServer {
 /** Loads the model, starts the inference workers, warms up, and listens. */
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
   const scale = options.scale === false ? undefined : new ScaleLayer(options.scale)
-  const context = await createServingContext(scale ? {...options, wrapBackend: withScale(scale, options.wrapBackend)} : options)
-  const logger = options.logger === undefined ? createLogger(context.settings.logLevel) : options.logger
+  // The logger needs the settings of the context, and the workers report to the logger: bound once both exist.
+  let logger: Logger | false | undefined
+  const onWorkerExit: WorkerPoolOptions['onWorkerExit'] = (info) =>
+    logger && logger.error({worker: info}, `inference worker ${info.worker} stopped (exit code ${info.exitCode}); its requests failed and it is being replaced`)
+  const context = await createServingContext({
+    ...(scale ? {...options, wrapBackend: withScale(scale, options.wrapBackend)} : options),
+    onWorkerExit: options.onWorkerExit ?? onWorkerExit,
+  })
+  logger = options.logger === undefined ? createLogger(context.settings.logLevel) : options.logger
   let app: FastifyInstance
   try {
     app = await buildApp(context, {logger, plugins: [...(scale ? [metricsPlugin(scale)] : []), ...(options.plugins ?? [])]})
@@ -155,6 +164,7 @@ export async function createServingContext(options: StartServerOptions): Promise
     const device = chooseDevice(options.device, env, project.config.build.gpu)
     assertCudaUsable(device)
     backend = await WorkerPool.start({
+      onWorkerExit: options.onWorkerExit,
       device: device.device,
       intraOpThreads: settings.intraOpThreads,
       modelPath: project.modelPath,
