@@ -43,13 +43,13 @@ ${BaseCommand.exitCodesHelp}`
 
   static override flags = {
     arrival: Flags.option({default: 'constant', description: 'Arrival schedule: constant gaps, or Poisson (exponential gaps, same mean rate).', options: ['constant', 'poisson'] as const})(),
-    'base-image': Flags.string({description: 'Base image when the container target builds the image (default: build.base_image of model.yaml).', exclusive: ['url', 'local']}),
+    'base-image': Flags.string({description: 'Base image when the container target builds the image (default: build.base_image of model.yaml).'}),
     'batch-size': Flags.integer({description: 'Rows per request in generated payloads (the example rows are repeated to fill it).', min: 1}),
     connections: Flags.integer({default: 64, description: 'Keep-alive connections to the server; requests beyond them queue in the client, and that wait counts.', min: 1}),
     devices: Flags.string({default: 'cpu', description: 'Devices to run the same benchmark on, side by side: cpu, gpu or cpu,gpu (targets mlship starts).'}),
     duration: Flags.integer({default: 5, description: 'Seconds measured per step (after the warm-up).', min: 1}),
     'fail-below': Flags.integer({description: 'Exit 7 when the knee (or, with --rate, the achieved rate of a healthy step) is under this many req/s.', min: 0}),
-    image: Flags.string({description: 'Container target: run this image instead of building one (CPU runs).', exclusive: ['url', 'local']}),
+    image: Flags.string({description: 'Container target: run this image instead of building one (CPU runs).'}),
     local: Flags.boolean({default: false, description: 'Serve the model in this process (no Docker) and benchmark that.', exclusive: ['url']}),
     html: Flags.string({description: 'Write a self-contained HTML report (inline SVG plots, no external assets) to this file.'}),
     'max-duration': Flags.integer({default: DEFAULT_SWEEP.maxDurationMs / 1000, description: 'Seconds the whole sweep may take; steps that would overrun it are not started.', min: 1}),
@@ -180,6 +180,12 @@ ${BaseCommand.exitCodesHelp}`
     flags: {url?: string; path?: string; method: string; local: boolean; workers?: number; image?: string; 'base-image'?: string},
     devices: BenchDevice[],
   ): TargetStarter {
+    if ((flags.url || flags.local) && (flags.image || flags['base-image'])) {
+      throw new MlshipError('--image and --base-image are for the container target: leave out --url and --local to use them', {
+        code: 'BENCH_USAGE',
+        exitCode: ExitCode.usage,
+      })
+    }
     if (flags.url) {
       if (devices.includes('gpu')) {
         throw new MlshipError('--devices gpu needs a server mlship starts; with --url the server runs wherever it runs', {
