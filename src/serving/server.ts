@@ -288,13 +288,11 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
   await app.register(docsRoutes, pluginOptions)
   for (const plugin of options.plugins ?? []) await app.register(plugin, pluginOptions)
   await app.after()
-  const served = new Map([...routes].map(([url, methods]) => [url, new Set(methods)]))
-  routes.clear()
-  for (const [url, methods] of served) routes.set(url, methods)
+  // The routes the app serves are known now; the 405 answers below are not listed on GET /.
   collecting = false
 
   // A known path with a method it does not take: 405 with Allow, not 404.
-  for (const [url, methods] of served) {
+  for (const [url, methods] of [...routes]) {
     const others = METHODS.filter((m) => !methods.has(m))
     if (others.length === 0) continue
     const allow = [...methods].sort().join(', ')
