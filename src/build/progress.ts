@@ -18,7 +18,9 @@ export function buildProgressRenderer(out: ProgressWriter, options: {verbose?: b
     if (!current) return
     const width = String(current.total).length
     const seconds = ((performance.now() - current.started) / 1000).toFixed(1)
-    const instruction = current.instruction.length > 90 ? `${current.instruction.slice(0, 87)}...` : current.instruction
+    const labels = current.instruction.startsWith('LABEL ') ? current.instruction.match(/[\w.-]+="/g)?.length : undefined
+    const text = labels ? `LABEL (${labels} labels: OCI, model sha256, signature, OpenAPI...)` : current.instruction
+    const instruction = text.length > 90 ? `${text.slice(0, 87)}...` : text
     out.write(`  [${String(current.index).padStart(width)}/${current.total}] ${instruction}  ${current.cached ? 'cached' : `${seconds}s`}\n`)
     current = undefined
   }
@@ -27,7 +29,7 @@ export function buildProgressRenderer(out: ProgressWriter, options: {verbose?: b
     onProgress(event) {
       switch (event.type) {
         case 'context':
-          out.write(`Build context: ${event.fileCount} files, ${(event.sizeBytes / 1024 / 1024).toFixed(1)} MB\n`)
+          out.write(`Build context: ${event.fileCount} files, ${(event.sizeBytes / 1e6).toFixed(1)} MB\n`)
           break
         case 'up-to-date':
           out.write(`Up to date: an image with the same inputs exists (${event.imageId.slice(7, 19)}).\n`)

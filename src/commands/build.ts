@@ -94,6 +94,7 @@ ${BaseCommand.exitCodesHelp}`
   }
 }
 
+/** Megabytes as `docker images` counts them (10^6 bytes). */
 function mb(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`
+  return `${(bytes / 1e6).toFixed(1)} MB`
 }
