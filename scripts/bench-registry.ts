@@ -20,7 +20,7 @@ import {buildImage} from '../src/build/build-image.js'
 import {connectEngine} from '../src/docker/engine.js'
 import {push, type PushResult} from '../src/registry/push.js'
 import {rollbackRegistry} from '../src/registry/rollback.js'
-import {retag} from '../src/registry/test-support/env.js'
+import {removeLocalReferences, retag} from '../src/registry/test-support/env.js'
 import {formatBytes} from '../src/util/bytes.js'
 import {examplesDir} from '../src/util/paths.js'
 
@@ -43,7 +43,6 @@ const port = await freePort()
 const host = `127.0.0.1:${port}`
 const target = {host, repository: 'bench/iris-classifier'}
 const {child: registry} = await startRegistry(work, host)
-const localTags: string[] = []
 
 interface Row {
   what: string
@@ -62,7 +61,6 @@ async function edit(file: string, change: (text: string) => string): Promise<voi
 async function timedPush(what: string, version: string, note: string): Promise<PushResult> {
   // Build first, untimed: the push then finds the image up to date, as after `mlship build` in CI.
   const reference = `${host}/${target.repository}:${version}`
-  localTags.push(reference)
   await buildImage({baseImage, dir: modelDir, engine, tags: [reference]})
   const result = await push({baseImage, dir: modelDir, engine, target})
   rows.push({
@@ -109,7 +107,7 @@ try {
 } finally {
   registry.kill('SIGTERM')
   await registry.catch(() => undefined)
-  if (localTags.length > 0) await execa('docker', ['rmi', '--force', ...localTags], {reject: false})
+  await removeLocalReferences(`${host}/${target.repository}`)
   await rm(work, {force: true, recursive: true})
 }
 

@@ -6,9 +6,7 @@ import {PLATFORMS} from '../config/schema.js'
 import {credentialsFromFlags, registryFlags} from '../flags/registry.js'
 import {layerProgressRenderer} from '../registry/progress.js'
 import {push, type PushProgressEvent, type PushResult} from '../registry/push.js'
-import {parseRegistryFlag} from '../registry/reference.js'
-import {loadConfig} from '../config/load.js'
-import {resolveRegistryTarget} from '../registry/reference.js'
+import {targetForDir} from '../registry/target.js'
 import {formatBytes} from '../util/bytes.js'
 
 export default class Push extends BaseCommand<PushResult> {
@@ -43,7 +41,7 @@ ${BaseCommand.exitCodesHelp}`
 
   async run(): Promise<PushResult> {
     const {args, flags} = await this.parse(Push)
-    const target = flags.registry ? parseRegistryFlag(flags.registry) : resolveRegistryTarget((await loadConfig(args.dir)).config, undefined, args.dir)
+    const {target} = await targetForDir(args.dir, flags.registry)
     const {credentials} = await credentialsFromFlags(target.host, flags)
 
     const tty = !this.jsonEnabled() && Boolean(process.stderr.isTTY)

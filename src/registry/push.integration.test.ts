@@ -8,7 +8,17 @@ import {runContainer, waitReady} from '../container/container.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {baseImageForTests, EngineCleanup, engineForTests} from '../docker/test-support/engine.js'
 import {RegistryClient} from './client.js'
-import {deleteRepository, loggedInDockerConfig, mlship, REPO_ROOT, registryTestEnv, retag, uniqueRepository} from './test-support/env.js'
+import {
+  closedPort,
+  deleteRepository,
+  loggedInDockerConfig,
+  mlship,
+  removeLocalReferences,
+  REPO_ROOT,
+  registryTestEnv,
+  retag,
+  uniqueRepository,
+} from './test-support/env.js'
 
 const registry = registryTestEnv()
 const {engine, skipReason} = await engineForTests()
@@ -60,9 +70,7 @@ describe.skipIf(!registry || !engine)(`mlship push and rollback of examples/iris
   afterAll(async () => {
     await cleanup?.run()
     await deleteRepository(env, repository)
-    const {stdout} = await execa('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}', target], {reject: false})
-    const local = stdout.split('\n').filter(Boolean)
-    if (local.length > 0) await execa('docker', ['rmi', '--force', ...local], {reject: false})
+    await removeLocalReferences(target)
     await dockerConfig?.cleanup()
     await rm(dir, {force: true, recursive: true})
   })
@@ -195,10 +203,11 @@ describe.skipIf(!registry || !engine)(`mlship push and rollback of examples/iris
 
   it('a registry that does not answer: retried with backoff, then exit 6', async () => {
     // A port where nothing listens stands for a stopped registry; the shared one keeps running for other tests.
-    const {exitCode, stdout} = await mlship(['push', dir, '--registry', '127.0.0.1:9/iris', '--base-image', baseImage, '--json'], {env: childEnv})
+    const {exitCode, stdout} = await mlship(['push', dir, '--registry', `127.0.0.1:${await closedPort()}/iris`, '--base-image', baseImage, '--json'], {env: childEnv})
     expect(exitCode).toBe(6)
     const {error} = JSON.parse(stdout)
     expect(error.code).toBe('REGISTRY_UNREACHABLE')
+    expect(error.message).toContain('connection refused')
     expect(error.details.attempts).toBeGreaterThan(1)
   })
 })

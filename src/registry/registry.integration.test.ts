@@ -5,11 +5,13 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {RegistryClient} from './client.js'
 import {
+  closedPort,
   deleteRepository,
   importTinyImage,
   loggedInDockerConfig,
   mlship,
   registryTestEnv,
+  removeLocalReferences,
   uniqueRepository,
 } from './test-support/env.js'
 
@@ -22,12 +24,10 @@ describe.skipIf(!env)('versions, rollback and login against the real registry', 
   let dockerConfig: {dir: string; cleanup: () => Promise<void>}
   let childEnv: NodeJS.ProcessEnv
   const digests: Record<string, string> = {}
-  const localTags: string[] = []
 
   async function dockerPush(version: string, content: string): Promise<string> {
     const tag = `${target}:${version}`
     await importTinyImage(tag, content)
-    localTags.push(tag)
     const {stdout} = await execa('docker', ['--config', dockerConfig.dir, 'push', tag])
     return /digest: (sha256:[a-f0-9]{64})/.exec(stdout)![1]!
   }
@@ -39,13 +39,12 @@ describe.skipIf(!env)('versions, rollback and login against the real registry', 
     digests['1.0.0'] = await dockerPush('1.0.0', `one ${repository}`)
     digests['1.1.0'] = await dockerPush('1.1.0', `two ${repository}`)
     await execa('docker', ['tag', `${target}:1.1.0`, `${target}:latest`])
-    localTags.push(`${target}:latest`)
     await execa('docker', ['--config', dockerConfig.dir, 'push', `${target}:latest`])
   })
 
   afterAll(async () => {
     await deleteRepository(registry, repository)
-    if (localTags.length > 0) await execa('docker', ['rmi', '--force', ...localTags], {reject: false})
+    await removeLocalReferences(target)
     await dockerConfig?.cleanup()
   })
 
@@ -105,12 +104,12 @@ describe.skipIf(!env)('versions, rollback and login against the real registry', 
   it('an unreachable registry is retried with backoff, then reported with exit 6', async () => {
     // A port where nothing listens: the shared registry stays up for the other tests.
     const started = Date.now()
-    const {exitCode, stdout} = await mlship(['versions', '--registry', '127.0.0.1:9/nothing', '--json'], {env: childEnv})
+    const {exitCode, stdout} = await mlship(['versions', '--registry', `127.0.0.1:${await closedPort()}/nothing`, '--json'], {env: childEnv})
     expect(exitCode).toBe(6)
     const {error} = JSON.parse(stdout)
     expect(error.code).toBe('REGISTRY_UNREACHABLE')
     expect(error.details.attempts).toBeGreaterThan(1)
-    expect(error.message).toContain('127.0.0.1:9')
+    expect(error.message).toContain('connection refused')
     expect(Date.now() - started).toBeGreaterThan(1000)
   })
 

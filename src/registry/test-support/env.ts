@@ -93,3 +93,33 @@ export function retag(model: Buffer, docString: string): Buffer {
   if (text.length > 127) throw new Error('keep the doc string under 128 bytes (one-byte length)')
   return Buffer.concat([model, Buffer.from([0x32, text.length]), text])
 }
+
+/**
+ * Removes this repository's references from the engine: its tags, and the repo@digest references images keep after
+ * a tag moved away (--force). By reference, never by image id: an image may also carry another test's tag.
+ */
+export async function removeLocalReferences(repository: string): Promise<void> {
+  const {stdout} = await execa('docker', ['images', '--digests', '--format', '{{.Repository}}|{{.Tag}}|{{.Digest}}', repository], {reject: false})
+  const references = stdout
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((line) => {
+      const [repo, tag, digest] = line.split('|')
+      return [tag && tag !== '<none>' ? `${repo}:${tag}` : undefined, digest && digest !== '<none>' ? `${repo}@${digest}` : undefined]
+    })
+    .filter((r): r is string => Boolean(r))
+  for (const reference of references) await execa('docker', ['rmi', reference], {reject: false})
+}
+
+/** A loopback port where nothing listens (bound, then released): a stopped registry, without stopping the shared one. */
+export async function closedPort(): Promise<number> {
+  const net = await import('node:net')
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as {port: number}
+      server.close(() => resolve(port))
+    })
+  })
+}
