@@ -74,6 +74,7 @@ function batcher(runner: BatchRunner, overrides: Partial<ConstructorParameters<t
     batching: {maxBatchSize: 32, maxDelayMs: 5},
     concurrency: 2,
     maxQueue: 256,
+    pipeline: 0,
     onBatch: (s) => stats.push(s),
     runner,
     timeoutMs: 10_000,
@@ -123,6 +124,26 @@ describe('Batcher', () => {
     // A fixed-wait batcher would wait max_delay_ms (10 s) for company; this one runs at once.
     expect(performance.now() - started).toBeLessThan(1000)
     expect(stats).toEqual([expect.objectContaining({requests: 1, rows: 1})])
+  })
+
+  it('stages the next batch behind a busy worker, taking everything that waits', async () => {
+    const runner = new SessionRunner(digits)
+    const stats: BatchStats[] = []
+    const b = batcher(runner, {concurrency: 1, pipeline: 1}, stats)
+    const rows = digitsRows()
+    runner.hold()
+    const first = b.submit(pixels(rows.slice(0, 1)))
+    await new Promise((resolve) => setImmediate(resolve))
+    const staged = Array.from({length: 5}, (_, i) => b.submit(pixels(rows.slice(i + 1, i + 2))))
+    await new Promise((resolve) => setImmediate(resolve))
+    const waiting = Array.from({length: 3}, (_, i) => b.submit(pixels(rows.slice(i + 6, i + 7))))
+    await new Promise((resolve) => setImmediate(resolve))
+    // One running, one staged with the five that arrived meanwhile, three waiting for the next slot.
+    expect(runner.batches).toEqual([[1, 64], [5, 64]])
+    expect(b.queued).toBe(3)
+    runner.release()
+    await Promise.all([first, ...staged, ...waiting])
+    expect(stats.map((s) => s.rows)).toEqual([1, 5, 3])
   })
 
   it('spreads requests that arrive together over the idle workers', async () => {

@@ -22,6 +22,12 @@ export interface BatcherOptions {
   runner: BatchRunner
   /** Inferences the runner can execute at once (its worker threads). */
   concurrency: number
+  /**
+   * Inferences handed to each worker beyond the one it runs, so that it starts the next the moment it finishes instead
+   * of idling while the event loop, busy with HTTP, gets round to sending it more. Default: 1 (a batch) with batching,
+   * 3 (single requests) without.
+   */
+  pipeline?: number
   /** Requests that may wait for a worker; past it `submit` rejects at once with QueueFullError (503). */
   maxQueue: number
   /** Deadline of a request, from its arrival; past it `submit` rejects with DeadlineExceededError (504). */
@@ -62,11 +68,12 @@ const EWMA_WEIGHT = 0.2
  * The dynamic batcher and admission queue in front of the inference workers.
  *
  * Work-conserving: a request is never held while a worker is idle. Requests that arrive in the same event-loop turn
- * are dispatched together (spread over the idle workers); requests only accumulate while every worker is busy, and
- * the moment a worker frees up it takes everything compatible that is waiting, up to `max_batch_size` rows. So the
- * wait adapts to the measured cost of a batch by construction: under light traffic it is zero, under heavy traffic
- * it is about one batch latency, and the batch grows with the load. A batch only takes requests that arrived within
- * max(`max_delay_ms`, the moving average of batch latency) of its oldest one.
+ * are dispatched together (spread over the idle workers); requests only accumulate while every worker is busy (and
+ * has its next batch staged, see `pipeline`), and the moment a slot frees up the next batch takes everything
+ * compatible that is waiting, up to `max_batch_size` rows. So the wait adapts to the measured cost of a batch by
+ * construction: under light traffic it is zero, under heavy traffic it is about one batch latency, and the batch
+ * grows with the load. A batch only takes requests that arrived within max(`max_delay_ms`, the moving average of
+ * batch latency) of its oldest one.
  *
  * Requests whose non-batch dimensions or element types differ are never merged: they form separate batches. If a
  * merged batch fails, each of its requests is run again alone, so one bad request cannot fail its neighbours.
@@ -80,10 +87,12 @@ export class Batcher {
   private ewmaBatchMs: number | undefined
   private ewmaRowMs: number | undefined
   private readonly now: () => number
+  private readonly maxInFlight: number
 
   constructor(private readonly options: BatcherOptions) {
     this.batchingOn = options.batching !== false
     this.now = options.now ?? (() => performance.now())
+    this.maxInFlight = options.concurrency * (1 + (options.pipeline ?? (this.batchingOn ? 1 : 3)))
   }
 
   /** Requests waiting for a worker. */
@@ -164,8 +173,9 @@ export class Batcher {
   }
 
   private pump(): void {
-    while (this.queue.length > 0 && this.running < this.options.concurrency) {
-      const idle = this.options.concurrency - this.running
+    while (this.queue.length > 0 && this.running < this.maxInFlight) {
+      // Spread over the idle workers; with none idle, the next batch (staged behind the running ones) takes all.
+      const idle = Math.max(1, this.options.concurrency - this.running)
       this.dispatch(this.take(idle))
     }
   }

@@ -137,13 +137,14 @@ describe('overload', () => {
     try {
       const accepted = [post(`${server.url}/predict`, slow(400_000))]
       await new Promise((resolve) => setTimeout(resolve, 50))
-      accepted.push(post(`${server.url}/predict`, slow(1)), post(`${server.url}/predict`, slow(2)))
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      // Three more are handed to the busy worker (the pipeline of a model that is not batched), two wait in the queue.
+      for (let i = 1; i <= 5; i++) accepted.push(post(`${server.url}/predict`, slow(i)))
+      await new Promise((resolve) => setTimeout(resolve, 100))
       const refused = await Promise.all(Array.from({length: 5}, () => post(`${server.url}/predict`, slow(3))))
       expect(refused.map((r) => r.status)).toEqual([503, 503, 503, 503, 503])
       expect(refused[0]!.headers.get('retry-after')).toMatch(/^[1-9]\d*$/)
       expect(refused[0]!.body.error).toMatch(/at capacity .*serving\.max_queue is 2/)
-      expect((await Promise.all(accepted)).map((r) => r.status)).toEqual([200, 200, 200])
+      expect((await Promise.all(accepted)).map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200])
 
       // Server-side, from the request line to the last byte: each 503 is answered at once (under 5 ms on a quiet
       // machine, see BENCHMARKS.md; the bound here leaves room for a test machine shared with other jobs).
