@@ -39,13 +39,14 @@ ${BaseCommand.exitCodesHelp}`
     }
     this.log(
       renderTable(
-        ['', 'VERSION', 'DIGEST', 'CREATED', 'SIZE', 'TAGS'],
+        ['', 'VERSION', 'DIGEST', 'CREATED', 'SIZE', 'MODEL', 'TAGS'],
         result.versions.map((v) => [
           v.latest ? '*' : '',
           v.version,
           v.digest.slice(0, 19),
           v.created ? v.created.replace('T', ' ').replace(/\.\d+Z$|Z$/, 'Z') : '',
           formatBytes(v.sizeBytes),
+          v.modelSha256 ? v.modelSha256.slice(0, 12) : '',
           v.tags.filter((t) => t !== v.version).join(', '),
         ]),
       ),

@@ -117,6 +117,10 @@ describe.skipIf(!registry || !engine)(`mlship push and rollback of examples/iris
       ['1.0.0', pushed['1.0.0']!.digest, false],
     ])
     expect(result.versions[0].sizeBytes).toBeGreaterThan(1_000_000)
+    // The labels come from the config blob, without pulling: different models, and the commit each was built from.
+    expect(result.versions[0].modelSha256).toMatch(/^[a-f0-9]{64}$/)
+    expect(result.versions[0].modelSha256).not.toBe(result.versions[1].modelSha256)
+    expect(result.versions[0].revision).toMatch(/^[a-f0-9]{40}$/)
   })
 
   it('a version tag is immutable: the same image again is a no-op, another image is refused (exit 6) unless --force', async () => {

@@ -1,3 +1,4 @@
+import {LABELS} from '../build/labels.js'
 import {type FetchedManifest, type ImageManifest, MANIFEST_MEDIA_TYPES, RegistryClient, type RetryOptions} from './client.js'
 import type {RegistryCredentials} from './credentials.js'
 import {compareSemver, imageName, isSemver, type RegistryTarget} from './reference.js'
@@ -9,6 +10,9 @@ export interface VersionEntry {
   created?: string
   /** Config blob plus every layer, compressed, as stored in the registry. */
   sizeBytes: number
+  /** sha256 of the model file and the git commit, from the image's mlship and OCI labels (read from the config blob). */
+  modelSha256?: string
+  revision?: string
   /** Every tag pointing to the same manifest (the version itself, latest, a git sha...). */
   tags: string[]
   latest: boolean
@@ -36,6 +40,15 @@ export interface ListVersionsOptions {
 
 interface ImageConfigBlob {
   created?: string
+  config?: {Labels?: Record<string, string> | null}
+}
+
+
+interface ImageDetails {
+  created?: string
+  sizeBytes: number
+  modelSha256?: string
+  revision?: string
 }
 
 /** Reads tags, manifests and config blobs through the Registry HTTP API v2: nothing is pulled. */
@@ -55,7 +68,7 @@ export async function listVersions(options: ListVersionsOptions): Promise<Versio
   }
 
   const latest = fetched.find((f) => f.tag === 'latest')?.manifest?.digest ?? null
-  const details = new Map<string, {created?: string; sizeBytes: number}>()
+  const details = new Map<string, ImageDetails>()
   await mapLimit([...byDigest.values()], 4, async ({manifest}) => {
     details.set(manifest.digest, await describeManifest(client, manifest))
   })
@@ -73,6 +86,8 @@ export async function listVersions(options: ListVersionsOptions): Promise<Versio
       created: detail.created,
       digest: manifest.digest,
       latest: manifest.digest === latest,
+      modelSha256: detail.modelSha256,
+      revision: detail.revision,
       sizeBytes: detail.sizeBytes,
       tags: [...byDigest.get(manifest.digest)!.tags].sort(),
       version: tag,
@@ -85,7 +100,7 @@ export async function listVersions(options: ListVersionsOptions): Promise<Versio
 }
 
 /** Creation time and stored size of an image; for a multi-platform index, its first platform's image. */
-async function describeManifest(client: RegistryClient, fetched: FetchedManifest): Promise<{created?: string; sizeBytes: number}> {
+async function describeManifest(client: RegistryClient, fetched: FetchedManifest): Promise<ImageDetails> {
   let manifest: ImageManifest = fetched.manifest
   let sizeBytes = 0
   if (isIndex(fetched.mediaType, manifest)) {
@@ -96,12 +111,10 @@ async function describeManifest(client: RegistryClient, fetched: FetchedManifest
     manifest = child.manifest
   }
   sizeBytes += (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, layer) => sum + layer.size, 0)
-  let created: string | undefined
-  if (manifest.config) {
-    const config = await client.blobJson<ImageConfigBlob>(manifest.config.digest).catch(() => undefined)
-    created = config?.created
-  }
-  return {created, sizeBytes}
+  if (!manifest.config) return {sizeBytes}
+  const config = await client.blobJson<ImageConfigBlob>(manifest.config.digest).catch(() => undefined)
+  const labels = config?.config?.Labels ?? {}
+  return {created: config?.created, modelSha256: labels[LABELS.modelSha256], revision: labels[LABELS.revision], sizeBytes}
 }
 
 function isIndex(mediaType: string, manifest: ImageManifest): boolean {
