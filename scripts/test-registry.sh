@@ -53,6 +53,22 @@ EOF
   local url="http://$addr/v2/"
   local code
   code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)"
+  if [ "$code" = "200" ]; then
+    # A registry without auth: Debian's own docker-registry service, started by the package where an init system
+    # runs. The auth tests need ours, so stop that one (its data stays where the package keeps it).
+    echo "test-registry: a registry without auth answers on $addr (the docker-registry service?); stopping it" >&2
+    systemctl stop docker-registry >/dev/null 2>&1 || service docker-registry stop >/dev/null 2>&1 || true
+    local i
+    for i in $(seq 1 50); do
+      code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)"
+      [ "$code" = "000" ] && break
+      sleep 0.1
+    done
+    if [ "$code" != "000" ]; then
+      echo "test-registry: cannot stop the registry without auth on $addr; stop it by hand and source this again" >&2
+      return 1
+    fi
+  fi
   if [ "$code" = "000" ]; then
     echo "test-registry: starting docker-registry on $addr (data in $state/data, log in $state/registry.log)" >&2
     # setsid + nohup: the registry outlives the shell that sourced this script.
