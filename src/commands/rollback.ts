@@ -12,7 +12,7 @@ export default class Rollback extends BaseCommand<RollbackResult> {
     version: Args.string({description: 'The version to make current, e.g. 1.0.0.', ignoreStdin: true}),
   }
 
-  static override description = `Makes a previous version current in one step: points \`latest\` in the registry at that version's manifest (the same manifest is PUT under \`latest\`: no layer is pulled or pushed). A container of this model served locally is replaced by the rolled-back image without downtime: the new one starts, becomes healthy, then the old one stops.
+  static override description = `Makes a previous version current in one step: points \`latest\` in the registry at that version's manifest (the same manifest is PUT under \`latest\`: no layer is pulled or pushed). A container of this model served locally is replaced by the rolled-back image without downtime: the new one starts, becomes healthy, then the old one stops. The new one listens on a new host port (Docker cannot hand a published port from one container to another); the result gives both URLs.
 
 A version that is not in the registry is refused, with the list of those that are.
 
@@ -62,6 +62,7 @@ ${BaseCommand.exitCodesHelp}`
     for (const swap of result.containers) {
       this.log(`container  ${swap.name} (${swap.oldUrl}) replaced by ${swap.newId.slice(0, 12)} at ${swap.url}, ready in ${(swap.readyMs / 1000).toFixed(1)} s`)
     }
+    if (result.containersSkipped) this.log(`containers not looked at: ${result.containersSkipped}`)
     this.log(`Done in ${((Date.now() - started) / 1000).toFixed(2)} s.`)
     return result
   }
