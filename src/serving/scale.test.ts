@@ -148,10 +148,11 @@ describe('overload', () => {
       expect((await Promise.all(accepted)).map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200])
 
       // Server-side, from the request line to the last byte: each 503 is answered at once (under 5 ms on a quiet
-      // machine, see BENCHMARKS.md; the bound here leaves room for a test machine shared with other jobs).
+      // machine, see BENCHMARKS.md). The bound here leaves room for a 2-core CI machine running other test files in
+      // parallel; the slow requests still in the queue take seconds, so a refusal that waited for them would fail it.
       const text = await scrape(server)
       const labels = {method: 'POST', route: '/predict', status: '503'}
-      expect(readSample(text, 'mlship_http_request_duration_seconds_bucket', {...labels, le: '0.025'})).toBe(5)
+      expect(readSample(text, 'mlship_http_request_duration_seconds_bucket', {...labels, le: '0.25'})).toBe(5)
       expect(readSample(text, 'mlship_requests_rejected_total', {reason: 'queue_full'})).toBe(5)
     } finally {
       await server.close()
