@@ -290,6 +290,7 @@ export class RegistryClient {
       try {
         return await attempt()
       } catch (error) {
+        if (isBadPort(error)) throw this.badPortError()
         const retryable = error instanceof RetryableStatus || isNetworkError(error)
         if (!retryable) throw error
         if (i >= this.retry.attempts) throw this.unreachableError(error, i, Date.now() - started)
@@ -297,6 +298,16 @@ export class RegistryClient {
         delay *= 2
       }
     }
+  }
+
+  private badPortError(): MlshipError {
+    const port = new URL(this.baseUrl).port
+    return new MlshipError(`Cannot talk to the registry ${this.host}: port ${port} is on the fetch standard's list of blocked ports`, {
+      code: 'REGISTRY_PORT_BLOCKED',
+      details: {host: this.host, port},
+      exitCode: ExitCode.registry,
+      suggestions: ['Serve the registry on another port (5000 is the usual one for a local registry).'],
+    })
   }
 
   private unreachableError(error: unknown, attempts: number, elapsedMs: number): MlshipError {
@@ -342,6 +353,11 @@ function isNetworkError(error: unknown): boolean {
   if (error.name === 'TimeoutError' || error.name === 'AbortError') return true
   // undici's fetch throws TypeError('fetch failed') with the socket error as its cause.
   return error instanceof TypeError && error.message === 'fetch failed'
+}
+
+/** fetch refuses a few ports outright (6000, 6665-6669, 10080...): no retry will help. */
+function isBadPort(error: unknown): boolean {
+  return error instanceof TypeError && (error as {cause?: {message?: string}}).cause?.message === 'bad port'
 }
 
 function networkReason(error: unknown): string {
