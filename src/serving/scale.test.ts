@@ -135,12 +135,16 @@ describe('overload', () => {
   it('refuses requests past serving.max_queue at once with 503 and Retry-After, and serves the accepted ones', async () => {
     const server = await start(await project('queue', {model: {file: SLOW_MODEL}, serving: {max_queue: 2, workers: 1}}))
     try {
-      const accepted = [post(`${server.url}/predict`, slow(1_000_000))]
+      // About 7 s of work on a quiet machine: the queue stays full for the rest of the test, even on a loaded one.
+      const accepted = [post(`${server.url}/predict`, slow(3_000_000))]
       // Three more are handed to the busy worker (the pipeline of a model that is not batched), two wait in the queue.
       for (let i = 1; i <= 5; i++) accepted.push(post(`${server.url}/predict`, slow(i)))
-      for (let i = 0; i < 100 && readSample(await scrape(server), 'mlship_inference_queue_depth') !== 2; i++) {
+      let depth: number | undefined
+      for (let i = 0; i < 250 && depth !== 2; i++) {
         await new Promise((resolve) => setTimeout(resolve, 20))
+        depth = readSample(await scrape(server), 'mlship_inference_queue_depth')
       }
+      expect(depth).toBe(2)
       const refused = await Promise.all(Array.from({length: 5}, () => post(`${server.url}/predict`, slow(3))))
       expect(refused.map((r) => r.status)).toEqual([503, 503, 503, 503, 503])
       expect(refused[0]!.headers.get('retry-after')).toMatch(/^[1-9]\d*$/)
