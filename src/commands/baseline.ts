@@ -1,12 +1,13 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import {type BaselineResult, computeBaseline} from '../baseline/baseline.js'
 import {BaseCommand} from '../base-command.js'
 import {renderTable} from '../util/table.js'
+import {modelDirArg} from '../flags/model-dir.js'
 
 export default class Baseline extends BaseCommand<BaselineResult> {
   static override args = {
-    dir: Args.string({default: '.', description: 'Directory with model.yaml (or the path of a model.yaml).'}),
+    dir: modelDirArg(),
   }
 
   static override description = `Reads the training data (CSV or JSONL), computes per-feature reference statistics (mean, std, min, max, quantile bins) and the same for the model's outputs on that data, and writes them into model.yaml under monitoring.baseline. The server compares a sliding window of live traffic against them and exposes a drift score per feature (population stability index) on /metrics, with a warning log line when one crosses monitoring.drift.threshold.

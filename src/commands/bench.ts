@@ -1,6 +1,6 @@
 import {writeFile} from 'node:fs/promises'
 
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {type BenchResult, gatedRate, runBench, type TargetStarter} from '../bench/bench.js'
@@ -12,10 +12,11 @@ import {containerTarget} from '../bench/container-target.js'
 import {localTarget} from '../bench/local-target.js'
 import {type BenchDevice, endpointUrl, urlTarget} from '../bench/target.js'
 import {ExitCode, MlshipError} from '../errors.js'
+import {modelDirArg} from '../flags/model-dir.js'
 
 export default class Bench extends BaseCommand<BenchResult> {
   static override args = {
-    dir: Args.string({default: '.', description: 'Directory with model.yaml: the model to serve, and where payloads come from.'}),
+    dir: modelDirArg('Directory with model.yaml: the model to serve, and where payloads come from.'),
   }
 
   static override description = `Benchmarks the model of DIR in the container \`mlship build\` makes (built if needed, the default), in this process (--local), or any running server (--url).

@@ -1,4 +1,4 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {type BuildImageResult, buildImage, defaultTags} from '../build/build-image.js'
@@ -6,6 +6,7 @@ import {planBuild, writeBuildContext} from '../build/context.js'
 import {buildProgressRenderer} from '../build/progress.js'
 import {PLATFORMS} from '../config/schema.js'
 import {connectEngine} from '../docker/engine.js'
+import {modelDirArg} from '../flags/model-dir.js'
 
 export type BuildCommandResult =
   | ({mode: 'build'} & BuildImageResult)
@@ -14,7 +15,7 @@ export type BuildCommandResult =
 
 export default class Build extends BaseCommand<BuildCommandResult> {
   static override args = {
-    dir: Args.string({default: '.', description: 'Directory with model.yaml (or the path of a model.yaml).'}),
+    dir: modelDirArg(),
   }
 
   static override description = `Builds a production image of the model: the bundled serving app, onnxruntime-node for the target platform only, the model and model.yaml, on a Node.js base image. The build needs no network: everything is in the build context.

@@ -1,12 +1,13 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 import {confirm, input} from '@inquirer/prompts'
 
 import {BaseCommand} from '../base-command.js'
 import {EXAMPLES, type InitResult, initProject, type Prompter} from '../init/init.js'
+import {modelDirArg} from '../flags/model-dir.js'
 
 export default class Init extends BaseCommand<InitResult> {
   static override args = {
-    dir: Args.string({default: '.', description: 'Directory to initialise (created if missing).'}),
+    dir: modelDirArg('Directory to initialise (created if missing).'),
   }
 
   static override description = `Writes model.yaml (with the signature read from the model), a .dockerignore and a GitHub Actions workflow that builds, tests and pushes the image on a version tag.

@@ -1,16 +1,17 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 import cliProgress from 'cli-progress'
 
 import {BaseCommand} from '../base-command.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {predictBatch, type PredictBatchResult} from '../predict/batch.js'
 import {parseInputJson, predictOne, type PredictOneResult} from '../predict/predict-one.js'
+import {modelDirArg} from '../flags/model-dir.js'
 
 export type PredictResult = PredictOneResult | PredictBatchResult
 
 export default class Predict extends BaseCommand<PredictResult> {
   static override args = {
-    dir: Args.string({default: '.', description: 'Directory with model.yaml (or the path of a model.yaml).'}),
+    dir: modelDirArg(),
   }
 
   static override description = `One prediction, or a whole file of them, without a server: the model runs in this process on the same inference workers as \`mlship serve\`.

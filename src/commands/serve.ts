@@ -1,4 +1,4 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {buildProgressRenderer} from '../build/progress.js'
@@ -7,10 +7,11 @@ import {serveInContainer, type ServeInContainerResult} from '../container/serve-
 import {connectEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {serveLocal, type ServeLocalResult} from '../serving/serve-local.js'
+import {modelDirArg} from '../flags/model-dir.js'
 
 export default class Serve extends BaseCommand<ServeLocalResult | ServeInContainerResult> {
   static override args = {
-    dir: Args.string({default: '.', description: 'Directory with model.yaml (or the path of a model.yaml).'}),
+    dir: modelDirArg(),
   }
 
   static override description = `Serves the model of DIR/model.yaml over HTTP: the seed contract (POST /predict, GET /health), the Open Inference Protocol (KServe v2) under /v2, GET /ready, GET /openapi.json and an API page at /docs. Without --local it builds the image if needed (as mlship build does; an unchanged model re-uses its image), runs it on the Docker engine with the port published on 127.0.0.1, waits until it is ready, prints the URL and follows its logs; --detach leaves it running. With --local the server runs in this process (no Docker needed). Either way Ctrl-C stops it gracefully (requests in flight finish).

@@ -1,4 +1,4 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -6,6 +6,7 @@ import {BaseCommand} from '../base-command.js'
 import {ExitCode, MlshipError, errorMessage} from '../errors.js'
 import {loadModelProject} from '../model/load-model.js'
 import {clientTypes} from '../serving/client-types.js'
+import {modelDirArg} from '../flags/model-dir.js'
 
 export interface TypesResult {
   model: string
@@ -17,7 +18,7 @@ export interface TypesResult {
 
 export default class Types extends BaseCommand<TypesResult> {
   static override args = {
-    dir: Args.string({default: '.', description: 'Directory with model.yaml (or the path of a model.yaml).'}),
+    dir: modelDirArg(),
   }
 
   static override description = `Writes the request and response types of the model's server as a TypeScript declaration file (.d.ts), generated from its signature: PredictRequest / PredictResponse for POST /predict, V2InferRequest / V2InferResponse for the Open Inference Protocol, one type per input and output tensor (fixed dimensions as tuples), and the class labels as a union. A TypeScript client that imports it is typed end to end.

@@ -1,15 +1,16 @@
-import {Args} from '@oclif/core'
+
 
 import {BaseCommand} from '../base-command.js'
 import {type InspectResult, inspectModel} from '../model/inspect.js'
 import {formatShape} from '../model/signature.js'
 import {renderTable} from '../util/table.js'
+import {modelDirArg} from '../flags/model-dir.js'
 
 export default class Validate extends BaseCommand<InspectResult> {
   static override hiddenAliases = ['inspect']
 
   static override args = {
-    dir: Args.string({default: '.', description: 'Directory with model.yaml (or the path of a model.yaml).'}),
+    dir: modelDirArg(),
   }
 
   static override description = `Loads model.yaml and the model it names, checks the declared signature against the model, and prints the resolved configuration and signature.
