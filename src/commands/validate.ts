@@ -1,5 +1,3 @@
-
-
 import {BaseCommand} from '../base-command.js'
 import {type InspectResult, inspectModel} from '../model/inspect.js'
 import {formatShape} from '../model/signature.js'
