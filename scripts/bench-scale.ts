@@ -298,9 +298,10 @@ async function metricsCostBench(work: string, generator: LoadGenerator) {
   const on = await startChild(await variant(work, 'iris', 'metrics-on', (c) => (c.monitoring = {metrics: true})))
   const off = await startChild(await variant(work, 'iris', 'metrics-off', (c) => (c.monitoring = {metrics: false})))
   try {
-    // The capacity with metrics off, then both at 1.3x of it, alternated so drift in the machine hits both alike.
-    const probe = await step(generator, off.url, bodies, 20_000, quick ? 2 : 5)
-    const rate = Math.round(Math.max(probe.achievedRps, 500) * 1.3)
+    // The knee with metrics off, then both at 1.5x of it (past capacity: the 2xx rate is the capacity), alternated so
+    // that drift in the machine hits both alike.
+    const knee = await saturation(generator, off.url, bodies, 'knee, metrics off', Number(process.env.BENCH_IRIS_START ?? 400))
+    const rate = Math.round(knee.offeredRps * 1.5)
     const runs: Record<'on' | 'off', number[]> = {off: [], on: []}
     for (let round = 0; round < (quick ? 1 : 3); round++) {
       for (const [name, server] of [['on', on], ['off', off]] as const) {

@@ -121,10 +121,15 @@ export class Batcher {
     return busy + (this.queuedRows * rowMs) / this.options.concurrency
   }
 
+  /** The error a request arriving now gets, if the queue is full (checked before any work is spent on it). */
+  refusal(): QueueFullError | undefined {
+    if (this.queue.length < this.options.maxQueue) return undefined
+    return new QueueFullError(this.queue.length, this.options.maxQueue, retryAfterSeconds(this.expectedWaitMs()))
+  }
+
   submit(feeds: BatchFeeds, options: SubmitOptions = {}): Promise<BatchFeeds> {
-    if (this.queue.length >= this.options.maxQueue) {
-      return Promise.reject(new QueueFullError(this.queue.length, this.options.maxQueue, retryAfterSeconds(this.expectedWaitMs())))
-    }
+    const refused = this.refusal()
+    if (refused) return Promise.reject(refused)
     const timeoutMs = Math.min(options.timeoutMs ?? this.options.timeoutMs, this.options.timeoutMs)
     const {signal} = options
     if (signal?.aborted) return Promise.reject(abortError())

@@ -32,8 +32,8 @@ export interface ScaleSummary {
  * and the optional sampled prediction log, all counted in one Prometheus registry per server. Every knob comes from
  * model.yaml (`serving.batching`, `serving.max_queue`, `serving.request_timeout_ms`, `serving.cache`, `monitoring`).
  *
- * `wrapBackend` goes to startServer's option of that name; the metrics route plugin (metrics-plugin.ts) reads the
- * same layer.
+ * `wrapBackend` goes to startServer's option of that name; the HTTP plugin (scale-plugin.ts: load shedding at the
+ * door, /metrics) reads the same layer.
  */
 export class ScaleLayer {
   readonly metrics: ServingMetrics

@@ -10,7 +10,7 @@ import {decodeNested} from './decode.js'
 import {assertCudaUsable, chooseDevice, type Device} from './device.js'
 import {RequestError} from './request-error.js'
 import {docsRoutes} from './routes/docs.js'
-import {metricsPlugin} from './metrics-plugin.js'
+import {scalePlugin} from './scale-plugin.js'
 import {healthRoutes} from './routes/health.js'
 import {indexRoutes} from './routes/index.js'
 import {predictRoutes} from './routes/predict.js'
@@ -89,7 +89,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   logger = options.logger === undefined ? createLogger(context.settings.logLevel) : options.logger
   let app: FastifyInstance
   try {
-    app = await buildApp(context, {logger, plugins: [...(scale ? [metricsPlugin(scale)] : []), ...(options.plugins ?? [])]})
+    app = await buildApp(context, {logger, plugins: [...(scale ? [scalePlugin(scale)] : []), ...(options.plugins ?? [])]})
   } catch (error) {
     await context.backend.close()
     throw error
