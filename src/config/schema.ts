@@ -103,6 +103,13 @@ export const servingSchema = z.strictObject({
   body_limit_bytes: positiveInt.default(10 * 1024 * 1024),
   request_timeout_ms: positiveInt.default(30_000).describe('Deadline for one request; past it the answer is 504.'),
   max_queue: positiveInt.default(256).describe('Requests waiting for a worker; past it the answer is 503 at once.'),
+  max_queue_delay_ms: z
+    .number()
+    .positive()
+    .optional()
+    .describe(
+      'Refuse with 503 at once when the expected wait for a worker (queued rows times the measured cost of a row) is longer than this; keeps the latency of accepted requests bounded under overload whatever the model costs. Default: no bound but max_queue.',
+    ),
   batching: batchingSchema.default(() => batchingSchema.parse({})),
   cache: cacheSchema.default(() => cacheSchema.parse({})),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

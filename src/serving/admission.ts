@@ -12,10 +12,16 @@ export class QueueFullError extends RequestError {
     readonly limit: number,
     /** Whole seconds after which a retry is likely to be accepted (the Retry-After header). */
     readonly retryAfterSeconds: number,
+    /** Set when the expected wait, not the count, is over its bound (serving.max_queue_delay_ms). */
+    readonly delay?: {expectedMs: number; limitMs: number},
   ) {
-    super(503, `the server is at capacity (${queued} requests queued, serving.max_queue is ${limit}); retry after ${retryAfterSeconds} s`, {
-      'retry-after': String(retryAfterSeconds),
-    })
+    super(
+      503,
+      delay
+        ? `the server is at capacity (expected wait ${Math.round(delay.expectedMs)} ms, serving.max_queue_delay_ms is ${delay.limitMs}); retry after ${retryAfterSeconds} s`
+        : `the server is at capacity (${queued} requests queued, serving.max_queue is ${limit}); retry after ${retryAfterSeconds} s`,
+      {'retry-after': String(retryAfterSeconds)},
+    )
     this.name = 'QueueFullError'
   }
 }

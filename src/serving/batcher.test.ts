@@ -129,7 +129,7 @@ describe('Batcher', () => {
   it('stages the next batch behind a busy worker, taking everything that waits', async () => {
     const runner = new SessionRunner(digits)
     const stats: BatchStats[] = []
-    const b = batcher(runner, {concurrency: 1, pipeline: 1}, stats)
+    const b = batcher(runner, {batching: {maxBatchSize: 32, maxDelayMs: 0}, concurrency: 1, pipeline: 1}, stats)
     const rows = digitsRows()
     runner.hold()
     const first = b.submit(pixels(rows.slice(0, 1)))
@@ -144,6 +144,26 @@ describe('Batcher', () => {
     runner.release()
     await Promise.all([first, ...staged, ...waiting])
     expect(stats.map((s) => s.rows)).toEqual([1, 5, 3])
+  })
+
+  it('keeps the staged batch open for max_delay_ms while the worker is busy, then hands it over', async () => {
+    const runner = new SessionRunner(digits)
+    const stats: BatchStats[] = []
+    const b = batcher(runner, {batching: {maxBatchSize: 32, maxDelayMs: 40}, concurrency: 1, pipeline: 1}, stats)
+    const rows = digitsRows()
+    runner.hold()
+    const first = b.submit(pixels(rows.slice(0, 1)))
+    await new Promise((resolve) => setImmediate(resolve))
+    const early = b.submit(pixels(rows.slice(1, 2)))
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    const later = b.submit(pixels(rows.slice(2, 4)))
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(runner.batches).toEqual([[1, 64]])
+    await new Promise((resolve) => setTimeout(resolve, 60))
+    expect(runner.batches).toEqual([[1, 64], [3, 64]])
+    runner.release()
+    await Promise.all([first, early, later])
+    expect(stats.map((s) => s.rows)).toEqual([1, 3])
   })
 
   it('spreads requests that arrive together over the idle workers', async () => {
@@ -213,6 +233,33 @@ describe('Batcher', () => {
     expect((error as QueueFullError).retryAfterSeconds).toBeGreaterThanOrEqual(1)
     runner.release()
     await expect(Promise.all(accepted)).resolves.toHaveLength(4)
+  })
+
+  it('refuses when the expected wait for a worker is over serving.max_queue_delay_ms', async () => {
+    const runner = new SessionRunner(digits)
+    const b = batcher(runner, {batching: false, concurrency: 1, maxQueueDelayMs: 50})
+    const row = pixels(digitsRows().slice(0, 1))
+    await b.submit(row) // learns the cost of a row
+    const rowMs = b.cost.rowMs!
+    runner.hold()
+    const accepted = [b.submit(row)]
+    await new Promise((resolve) => setImmediate(resolve))
+    let refused: unknown
+    for (let i = 0; i < 10_000 && !refused; i++) {
+      const next = b.submit(row)
+      if (b.queued === 0) {
+        refused = await next.catch((e: unknown) => e)
+      } else {
+        accepted.push(next)
+        if (b.refusal()) refused = b.refusal()
+      }
+    }
+    expect(refused).toBeInstanceOf(QueueFullError)
+    expect((refused as QueueFullError).message).toMatch(/expected wait \d+ ms, serving\.max_queue_delay_ms is 50/)
+    // The queue held about 50 ms of work when it began to refuse.
+    expect(b.queued * rowMs).toBeGreaterThan(40)
+    runner.release()
+    await Promise.all(accepted)
   })
 
   it('rejects with DeadlineExceededError when a request waits or runs past its deadline', async () => {

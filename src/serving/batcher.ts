@@ -30,6 +30,8 @@ export interface BatcherOptions {
   pipeline?: number
   /** Requests that may wait for a worker; past it `submit` rejects at once with QueueFullError (503). */
   maxQueue: number
+  /** Refuse (503) when the expected wait for a worker is longer than this, in ms. */
+  maxQueueDelayMs?: number
   /** Deadline of a request, from its arrival; past it `submit` rejects with DeadlineExceededError (504). */
   timeoutMs: number
   /** Merge requests into batches (only where every input's and output's first dimension is dynamic), or not. */
@@ -72,8 +74,9 @@ const EWMA_WEIGHT = 0.2
  * has its next batch staged, see `pipeline`), and the moment a slot frees up the next batch takes everything
  * compatible that is waiting, up to `max_batch_size` rows. So the wait adapts to the measured cost of a batch by
  * construction: under light traffic it is zero, under heavy traffic it is about one batch latency, and the batch
- * grows with the load. A batch only takes requests that arrived within max(`max_delay_ms`, the moving average of
- * batch latency) of its oldest one.
+ * grows with the load. The one deliberate wait: while every worker is busy, the staged batch stays open for more
+ * requests until `max_delay_ms` after its oldest one or until the running batch should end (the moving average of
+ * batch latency says when), whichever comes first; then it is handed over, so the worker starts it at once.
  *
  * Requests whose non-batch dimensions or element types differ are never merged: they form separate batches. If a
  * merged batch fails, each of its requests is run again alone, so one bad request cannot fail its neighbours.
@@ -88,6 +91,9 @@ export class Batcher {
   private ewmaRowMs: number | undefined
   private readonly now: () => number
   private readonly maxInFlight: number
+  private readonly startedAt = new Set<number>()
+  private readonly completions: number[] = []
+  private holdTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly options: BatcherOptions) {
     this.batchingOn = options.batching !== false
@@ -123,8 +129,12 @@ export class Batcher {
 
   /** The error a request arriving now gets, if the queue is full (checked before any work is spent on it). */
   refusal(): QueueFullError | undefined {
-    if (this.queue.length < this.options.maxQueue) return undefined
-    return new QueueFullError(this.queue.length, this.options.maxQueue, retryAfterSeconds(this.expectedWaitMs()))
+    const {maxQueueDelayMs} = this.options
+    const full = this.queue.length >= this.options.maxQueue
+    if (!full && (maxQueueDelayMs === undefined || this.queue.length === 0)) return undefined
+    const expectedMs = this.expectedWaitMs()
+    if (!full && expectedMs <= maxQueueDelayMs!) return undefined
+    return new QueueFullError(this.queue.length, this.options.maxQueue, retryAfterSeconds(expectedMs), full ? undefined : {expectedMs, limitMs: maxQueueDelayMs!})
   }
 
   submit(feeds: BatchFeeds, options: SubmitOptions = {}): Promise<BatchFeeds> {
@@ -178,11 +188,37 @@ export class Batcher {
   }
 
   private pump(): void {
+    if (this.holdTimer) {
+      clearTimeout(this.holdTimer)
+      this.holdTimer = undefined
+    }
     while (this.queue.length > 0 && this.running < this.maxInFlight) {
-      // Spread over the idle workers; with none idle, the next batch (staged behind the running ones) takes all.
+      if (this.running >= this.options.concurrency) {
+        // Every worker is busy: the next batch is staged behind them. It may stay open a little for more requests to
+        // join, but never past max_delay_ms after its oldest request, nor past the moment a worker should free up.
+        const holdMs = this.stagingHoldMs()
+        if (holdMs > 0) {
+          this.holdTimer = setTimeout(() => this.pump(), holdMs)
+          return
+        }
+      }
+      // Spread over the idle workers; with none idle, the staged batch takes all.
       const idle = Math.max(1, this.options.concurrency - this.running)
       this.dispatch(this.take(idle))
     }
+  }
+
+  private stagingHoldMs(): number {
+    const limits = this.options.batching
+    const head = this.queue[0]!
+    if (limits === false || head.key === null || this.queuedRows >= limits.maxBatchSize) return 0
+    const now = this.now()
+    const untilDelay = head.arrival + limits.maxDelayMs - now
+    // The running batch started at the earliest finishes about one moving-average batch after it started; stage a
+    // millisecond before that, so the worker never waits for the event loop.
+    const earliestStart = Math.min(...this.startedAt)
+    const untilFree = this.ewmaBatchMs === undefined ? untilDelay : earliestStart + this.ewmaBatchMs - 1 - now
+    return Math.min(untilDelay, untilFree)
   }
 
   /** The next batch: the oldest request and the compatible ones after it, spread evenly over the idle workers. */
@@ -191,11 +227,9 @@ export class Batcher {
     const limits = this.options.batching
     if (head.key === null || limits === false) return this.remove([head])
 
-    const window = Math.max(limits.maxDelayMs, this.ewmaBatchMs ?? 0)
     const candidates: Pending[] = []
     let available = 0
     for (const entry of this.queue) {
-      if (entry.arrival - head.arrival > window) break
       if (entry.key !== head.key) continue
       candidates.push(entry)
       available += entry.rows
@@ -226,7 +260,10 @@ export class Batcher {
 
   private dispatch(batch: Pending[]): void {
     this.running++
-    const started = this.now()
+    let started = this.now()
+    // Unique per batch in flight (a Set of start times tells when the earliest should finish).
+    while (this.startedAt.has(started)) started += 1e-6
+    this.startedAt.add(started)
     const rows = batch.reduce((sum, entry) => sum + entry.rows, 0)
     const feeds = batch.length === 1 ? batch[0]!.feeds : concatFeeds(batch.map((entry) => entry.feeds))
     let promise: Promise<BatchFeeds>
@@ -239,7 +276,7 @@ export class Batcher {
     promise
       .then(
         (outputs) => {
-          const durationMs = this.now() - started
+          const durationMs = this.serviceTime(started)
           this.learn(durationMs, rows)
           this.options.onBatch?.({durationMs, requests: batch.length, rows})
           if (batch.length === 1) {
@@ -263,6 +300,7 @@ export class Batcher {
       )
       .finally(() => {
         this.running--
+        this.startedAt.delete(started)
         this.pump()
       })
   }
@@ -283,6 +321,20 @@ export class Batcher {
     this.batchingOn = false
     for (const entry of this.queue) entry.key = null
     this.options.onBatchingDisabled?.(reason)
+  }
+
+  /**
+   * How long the worker spent on a batch: from when it could start it (its dispatch, or the completion that freed a
+   * worker, whichever is later: staged batches wait behind running ones) to its completion. Waiting in the pipeline
+   * is not the cost of a batch; counting it would make the batcher think the model slower the busier it is.
+   */
+  private serviceTime(dispatchedAt: number): number {
+    const now = this.now()
+    const slots = this.options.concurrency
+    const freedAt = this.completions.length >= slots ? this.completions[this.completions.length - slots]! : Number.NEGATIVE_INFINITY
+    this.completions.push(now)
+    if (this.completions.length > 4 * slots) this.completions.splice(0, this.completions.length - slots)
+    return now - Math.max(dispatchedAt, freedAt)
   }
 
   private learn(durationMs: number, rows: number): void {

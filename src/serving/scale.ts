@@ -19,6 +19,7 @@ export interface ScaleLayerOptions {
 export interface ScaleSummary {
   batching: {enabled: boolean; reason?: string; maxBatchSize: number; maxDelayMs: number}
   maxQueue: number
+  maxQueueDelayMs?: number
   requestTimeoutMs: number
   cache: boolean
   metrics: boolean
@@ -62,6 +63,7 @@ export class ScaleLayer {
       batching: batchingOn ? {maxBatchSize: config.serving.batching.max_batch_size, maxDelayMs: config.serving.batching.max_delay_ms} : false,
       concurrency: inner.info.workers,
       maxQueue: config.serving.max_queue,
+      maxQueueDelayMs: config.serving.max_queue_delay_ms,
       onBatch: ({durationMs, requests, rows}) => {
         metrics.inferenceDuration.observe(durationMs / 1000)
         metrics.batchSize.observe(rows)
@@ -109,6 +111,7 @@ export class ScaleLayer {
       cache: config.serving.cache.enabled,
       driftFeatures: this.monitor.drift?.featureCount ?? 0,
       maxQueue: config.serving.max_queue,
+      ...(config.serving.max_queue_delay_ms === undefined ? {} : {maxQueueDelayMs: config.serving.max_queue_delay_ms}),
       metrics: config.monitoring.metrics,
       requestTimeoutMs: context.settings.requestTimeoutMs,
       ...(this.predictionLog ? {predictionLog: path.resolve(context.project.dir, logConfig.path)} : {}),
