@@ -210,8 +210,19 @@ async function identicalOutputs(a: string, b: string, bodies: string[]): Promise
 async function batchingBench(work: string, generator: LoadGenerator) {
   log('batching gain, examples/digits-mlp')
   const bodies = await digitsBodies()
-  const off = await startChild(await variant(work, 'digits-mlp', 'batching-off', (c) => (c.serving.batching = {enabled: false})))
-  const on = await startChild(await variant(work, 'digits-mlp', 'batching-on', (c) => (c.serving.batching = {enabled: true, max_batch_size: 32, max_delay_ms: 5})))
+  // Batching alone: no admission by expected wait, which would refuse the unbatched server's bursts first.
+  const off = await startChild(
+    await variant(work, 'digits-mlp', 'batching-off', (c) => {
+      c.serving.batching = {enabled: false}
+      delete c.serving.max_queue_delay_ms
+    }),
+  )
+  const on = await startChild(
+    await variant(work, 'digits-mlp', 'batching-on', (c) => {
+      c.serving.batching = {enabled: true, max_batch_size: 32, max_delay_ms: 5}
+      delete c.serving.max_queue_delay_ms
+    }),
+  )
   try {
     // The knee: the highest rate with p99 < 100 ms, batching off, then on.
     const unbatched = await saturation(generator, off.url, bodies, 'batching off')
