@@ -102,7 +102,7 @@ export function containerHostConfig(options: Pick<RunContainerOptions, 'containe
   return hostConfig
 }
 
-async function inspectImage(engine: DockerEngine, image: string): Promise<Docker.ImageInspectInfo> {
+export async function inspectImage(engine: DockerEngine, image: string): Promise<Docker.ImageInspectInfo> {
   try {
     return await engine.docker.getImage(image).inspect()
   } catch (error) {

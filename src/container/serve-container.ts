@@ -1,9 +1,8 @@
 import {type BuildImageResult, buildImage, type BuildProgressEvent} from '../build/build-image.js'
 import type {Platform} from '../build/dockerfile.js'
 import type {DockerEngine} from '../docker/engine.js'
-import {engineStatus} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
-import {containerLogTail, followLogs, removeContainer, type RunningContainer, runContainer, stopContainer, waitReady} from './container.js'
+import {containerLogTail, followLogs, inspectImage, removeContainer, type RunningContainer, runContainer, stopContainer, waitReady} from './container.js'
 
 export interface ServeContainerOptions {
   engine: DockerEngine
@@ -77,20 +76,7 @@ export async function startServedContainer(options: ServeContainerOptions): Prom
 
 /** The port the server in an image listens on: its first exposed TCP port, else its PORT variable, else 8080. */
 export async function imagePort(engine: DockerEngine, image: string): Promise<number> {
-  let info
-  try {
-    info = await engine.docker.getImage(image).inspect()
-  } catch (error) {
-    if (engineStatus(error) === 'not-found') {
-      throw new MlshipError(`No image ${image} on the Docker engine at ${engine.endpoint}.`, {
-        cause: error,
-        code: 'IMAGE_NOT_FOUND',
-        exitCode: ExitCode.usage,
-        suggestions: ['Build it with `mlship build`, or leave out --image to build and serve in one step.'],
-      })
-    }
-    throw error
-  }
+  const info = await inspectImage(engine, image)
   const exposed = Object.keys(info.Config?.ExposedPorts ?? {}).find((key) => key.endsWith('/tcp'))
   if (exposed) return Number(exposed.split('/')[0])
   const fromEnv = info.Config?.Env?.find((e) => e.startsWith('PORT='))
