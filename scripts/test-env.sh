@@ -30,9 +30,9 @@ mlship_test_env_apt() {
     return 1
   fi
   mlship_test_env_log "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq || return 1
   # docker.io's postinst may try to start the service through systemd; without systemd that is harmless.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >/dev/null || return 1
   # docker-registry starts itself on install where an init system runs; test-registry.sh owns it from here.
 }
 
