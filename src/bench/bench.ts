@@ -16,7 +16,9 @@ export interface TargetStarter {
   start(device: BenchDevice): Promise<BenchTarget>
 }
 
-export interface BenchOptions {
+/** The load settings are those of one step (LoadStepOptions), applied to every step the benchmark runs. */
+export interface BenchOptions
+  extends Pick<LoadStepOptions, 'arrival' | 'connections' | 'durationMs' | 'lateThresholdMs' | 'timeoutMs' | 'warmupMs'> {
   starter: TargetStarter
   /** Devices to run on, in order (local and container targets). */
   devices: BenchDevice[]
@@ -28,12 +30,6 @@ export interface BenchOptions {
   method: string
   /** Fixed-rate mode: one step at this rate. Without it, a sweep for the knee. */
   rate?: number
-  durationMs: number
-  warmupMs: number
-  arrival: Arrival
-  timeoutMs: number
-  connections: number
-  lateThresholdMs: number
   slo: Slo
   sweep: Partial<Omit<SweepOptions, 'slo' | 'stepCostMs'>>
   /** Stops the benchmark: the running step ends at once, and the server mlship started is stopped and removed. */
