@@ -11,6 +11,7 @@ import {openSession} from '../model/session.js'
 import {isDynamic} from '../model/signature.js'
 import {DEFAULT_BASELINE_BINS, FeatureAccumulator} from '../monitoring/baseline-stats.js'
 import {type DataHeader, type DataInput, type DataRow, dataFormat, readDataRows} from './read-data.js'
+import {allocate, type TensorData, toFloat16Bits} from '../serving/tensors.js'
 
 export interface BaselineOptions {
   /** Directory with model.yaml (or its path). */
@@ -156,7 +157,7 @@ async function summariseOutputs(
     const spec = specs.find((s) => s.name === input.name)!
     const values = rows.flatMap((row) => row.values[input.name]!)
     const dims = spec.shape.length === 0 ? [] : [rows.length, ...spec.shape.slice(1).map(Number)]
-    feeds[input.name] = new ort.Tensor(spec.dtype as ort.Tensor.Type, typedArray(spec.dtype, values) as Float32Array, dims)
+    feeds[input.name] = new ort.Tensor(spec.dtype as ort.Tensor.Type, tensorData(spec.dtype, values) as Float32Array, dims)
   }
   let results: ort.InferenceSession.OnnxValueMapType
   try {
@@ -177,29 +178,16 @@ async function summariseOutputs(
   }
 }
 
-function typedArray(dtype: TensorDtype, values: number[]): ArrayLike<unknown> {
-  switch (dtype) {
-    case 'float64':
-      return Float64Array.from(values)
-    case 'int8':
-      return Int8Array.from(values)
-    case 'uint8':
-      return Uint8Array.from(values)
-    case 'int16':
-      return Int16Array.from(values)
-    case 'uint16':
-      return Uint16Array.from(values)
-    case 'int32':
-      return Int32Array.from(values)
-    case 'uint32':
-      return Uint32Array.from(values)
-    case 'int64':
-      return BigInt64Array.from(values, (v) => BigInt(Math.trunc(v)))
-    case 'uint64':
-      return BigUint64Array.from(values, (v) => BigInt(Math.trunc(v)))
-    default:
-      return Float32Array.from(values)
+/** The serving app's own element storage for a dtype, filled from the numbers of the data file. */
+function tensorData(dtype: TensorDtype, values: readonly number[]): TensorData {
+  const data = allocate(dtype, values.length)
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!
+    if (data instanceof BigInt64Array || data instanceof BigUint64Array) data[i] = BigInt(Math.trunc(value))
+    else if (dtype === 'float16') (data as Uint16Array)[i] = toFloat16Bits(value)
+    else if (!Array.isArray(data)) (data as Exclude<TensorData, string[] | BigInt64Array | BigUint64Array>)[i] = value
   }
+  return data
 }
 
 /**

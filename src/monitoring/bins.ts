@@ -50,26 +50,24 @@ export function quantileEdges(sorted: readonly number[], bins: number): number[]
   return out
 }
 
-function lowerBound(sorted: readonly number[], value: number): number {
+/** First index whose value is not below `value` (lower bound), or, with `inclusive`, not at or below it (upper bound). */
+function bound(sorted: readonly number[], value: number, inclusive: boolean): number {
   let lo = 0
   let hi = sorted.length
   while (lo < hi) {
     const mid = (lo + hi) >> 1
-    if (sorted[mid]! < value) lo = mid + 1
+    if (sorted[mid]! < value || (inclusive && sorted[mid] === value)) lo = mid + 1
     else hi = mid
   }
   return lo
 }
 
+function lowerBound(sorted: readonly number[], value: number): number {
+  return bound(sorted, value, false)
+}
+
 function upperBound(sorted: readonly number[], value: number): number {
-  let lo = 0
-  let hi = sorted.length
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    if (sorted[mid]! <= value) lo = mid + 1
-    else hi = mid
-  }
-  return lo
+  return bound(sorted, value, true)
 }
 
 /** Nearest-rank quantile (an observed value): edges of discrete data fall on its values, not between them. */
