@@ -251,11 +251,12 @@ describe('Batcher', () => {
         refused = await next.catch((e: unknown) => e)
       } else {
         accepted.push(next)
-        if (b.refusal()) refused = b.refusal()
+        if (b.refusal()) refused = await b.submit(row).catch((e: unknown) => e)
       }
     }
     expect(refused).toBeInstanceOf(QueueFullError)
     expect((refused as QueueFullError).message).toMatch(/expected wait \d+ ms, serving\.max_queue_delay_ms is 50/)
+    expect(b.refusal()).toMatchObject({delay: {limitMs: 50}, statusCode: 503})
     // The queue held about 50 ms of work when it began to refuse.
     expect(b.queued * rowMs).toBeGreaterThan(40)
     runner.release()

@@ -1,6 +1,6 @@
 import type {Dimension} from '../config/schema.js'
 import {isDynamic} from '../model/signature.js'
-import {DeadlineExceededError, QueueFullError, retryAfterSeconds} from './admission.js'
+import {DeadlineExceededError, QueueFullError, queueFull, type Refusal} from './admission.js'
 import {RequestError} from './request-error.js'
 import type {HostTensor, TensorData, TensorMap} from './tensors.js'
 
@@ -127,19 +127,23 @@ export class Batcher {
     return busy + (this.queuedRows * rowMs) / this.options.concurrency
   }
 
-  /** The error a request arriving now gets, if the queue is full (checked before any work is spent on it). */
-  refusal(): QueueFullError | undefined {
+  /** Why a request arriving now would be refused, if the queue is full (checked before any work is spent on it). */
+  refusal(): Refusal | undefined {
     const {maxQueueDelayMs} = this.options
-    const full = this.queue.length >= this.options.maxQueue
-    if (!full && (maxQueueDelayMs === undefined || this.queue.length === 0)) return undefined
+    // Requests queued in this event-loop turn that the next pump hands to a free slot at once are not waiting.
+    const limits = this.options.batching
+    const freeSlots = Math.max(0, this.maxInFlight - this.running) * (limits === false || !this.batchingOn ? 1 : limits.maxBatchSize)
+    const waiting = Math.max(0, this.queue.length - freeSlots)
+    const full = waiting >= this.options.maxQueue
+    if (!full && (maxQueueDelayMs === undefined || waiting === 0)) return undefined
     const expectedMs = this.expectedWaitMs()
     if (!full && expectedMs <= maxQueueDelayMs!) return undefined
-    return new QueueFullError(this.queue.length, this.options.maxQueue, retryAfterSeconds(expectedMs), full ? undefined : {expectedMs, limitMs: maxQueueDelayMs!})
+    return queueFull(this.queue.length, this.options.maxQueue, expectedMs, full ? undefined : {expectedMs, limitMs: maxQueueDelayMs!})
   }
 
   submit(feeds: BatchFeeds, options: SubmitOptions = {}): Promise<BatchFeeds> {
     const refused = this.refusal()
-    if (refused) return Promise.reject(refused)
+    if (refused) return Promise.reject(new QueueFullError(refused))
     const timeoutMs = Math.min(options.timeoutMs ?? this.options.timeoutMs, this.options.timeoutMs)
     const {signal} = options
     if (signal?.aborted) return Promise.reject(abortError())

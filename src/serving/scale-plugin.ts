@@ -1,21 +1,73 @@
+import type {IncomingMessage, ServerResponse} from 'node:http'
+
 import type {FastifyPluginAsync, FastifyRequest} from 'fastify'
 
+import {ShedLog} from './admission.js'
 import type {RoutePluginOptions} from './context.js'
 import type {ScaleLayer} from './scale.js'
 
 const STARTED = Symbol('mlship.startedAt')
-const INFERENCE_ROUTES = /^\/predict$|\/infer$/
 
 type TimedRequest = FastifyRequest & {[STARTED]?: bigint}
 
+/** Answers a raw HTTP request before the web framework sees it; true when it did. */
+export type DoorGate = (request: IncomingMessage, response: ServerResponse) => boolean
+
+/** The route pattern of an inference request (as fastify names it in the metrics), or undefined for any other. */
+export function inferenceRoute(method: string | undefined, url: string | undefined): string | undefined {
+  if (method !== 'POST' || url === undefined) return undefined
+  const query = url.indexOf('?')
+  const path = query === -1 ? url : url.slice(0, query)
+  if (path === '/predict') return '/predict'
+  const v2 = /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/.exec(path)
+  if (!v2) return undefined
+  return v2[1] ? '/v2/models/:name/versions/:version/infer' : '/v2/models/:name/infer'
+}
+
 /**
- * The HTTP side of the scale layer (scale.ts):
- * - load shedding at the door: while the queue is full, an inference request is refused with 503 and Retry-After
- *   before its body is read, parsed and validated, so that refusing costs next to nothing and the CPU stays with the
- *   accepted requests;
- * - `GET /metrics` in the Prometheus text format, and the HTTP metrics behind it: requests, errors and duration by
- *   route pattern (never the raw URL: label values stay bounded), method and status, and requests in flight. With
- *   `monitoring.metrics: false` neither the route nor its hooks exist, so metrics cost nothing.
+ * Load shedding at the door: while the queue is full, an inference request is answered 503 with Retry-After on the
+ * raw HTTP request, before the web framework routes it, builds its request and reply, runs its hooks or reads its
+ * body. Refusing then costs about a third less CPU than through the framework (BENCHMARKS.md, "Overload"), and under
+ * overload that CPU is what the accepted requests need: at twice the saturation rate half the requests are refusals.
+ * Refusals are counted in the same metrics as other requests, and logged as one summary a second (ShedLog).
+ */
+export function loadSheddingGate(layer: ScaleLayer): DoorGate & {flush(): void} {
+  const {metrics} = layer
+  let shedLog: ShedLog | undefined
+  const gate = (request: IncomingMessage, response: ServerResponse): boolean => {
+    const route = inferenceRoute(request.method, request.url)
+    if (route === undefined) return false
+    const refusal = layer.batcher?.refusal()
+    if (!refusal) return false
+    const started = process.hrtime.bigint()
+    const body = JSON.stringify({error: refusal.message})
+    response.writeHead(503, {
+      ...refusal.headers,
+      'content-length': Buffer.byteLength(body),
+      'content-type': 'application/json; charset=utf-8',
+    })
+    response.end(body)
+    metrics.rejected.inc({reason: 'queue_full'})
+    if (layer.metricsEnabled) {
+      const labels = {method: 'POST', route, status: '503'}
+      metrics.httpRequests.inc(labels)
+      metrics.httpErrors.inc(labels)
+      metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9)
+    }
+    if (layer.logger) {
+      shedLog ??= new ShedLog(layer.logger)
+      shedLog.record(refusal)
+    }
+    return true
+  }
+  return Object.assign(gate, {flush: () => shedLog?.flush()})
+}
+
+/**
+ * The HTTP side of the scale layer (scale.ts), beside the load-shedding gate above: `GET /metrics` in the Prometheus
+ * text format, and the HTTP metrics behind it: requests, errors and duration by route pattern (never the raw URL:
+ * label values stay bounded), method and status, and requests in flight. With `monitoring.metrics: false` neither
+ * the route nor its hooks exist, so metrics cost nothing.
  *
  * Registered without encapsulation (what fastify-plugin does), so its hooks see every route of the server.
  */
@@ -24,29 +76,13 @@ export function scalePlugin(layer: ScaleLayer): FastifyPluginAsync<RoutePluginOp
     layer.logger = app.log
     if (layer.summary) app.log.info({scale: layer.summary}, 'serving at scale')
     const {metrics} = layer
-    const metricsOn = context.project.config.monitoring.metrics
+    if (!context.project.config.monitoring.metrics) return
 
-    // First, so that a request refused at the door is timed and counted too.
-    if (metricsOn) {
-      app.addHook('onRequest', (request, _reply, done) => {
-        ;(request as TimedRequest)[STARTED] = process.hrtime.bigint()
-        metrics.httpInFlight.inc()
-        done()
-      })
-    }
-
-    app.addHook('onRequest', (request, reply, done) => {
-      const refusal =
-        request.method === 'POST' && INFERENCE_ROUTES.test(request.routeOptions.url ?? '') ? layer.batcher?.refusal() : undefined
-      if (!refusal) {
-        done()
-        return
-      }
-      metrics.rejected.inc({reason: 'queue_full'})
-      void reply.code(503).headers(refusal.headers).type('application/json').send(JSON.stringify({error: refusal.message}))
+    app.addHook('onRequest', (request, _reply, done) => {
+      ;(request as TimedRequest)[STARTED] = process.hrtime.bigint()
+      metrics.httpInFlight.inc()
+      done()
     })
-
-    if (!metricsOn) return
     const finish = (request: FastifyRequest, status: number) => {
       const started = (request as TimedRequest)[STARTED]
       if (started === undefined) return

@@ -133,7 +133,14 @@ describe('overload', () => {
   const slow = (iterations: number) => ({inputs: {iterations: [iterations], x: [[1]]}})
 
   it('refuses requests past serving.max_queue at once with 503 and Retry-After, and serves the accepted ones', async () => {
-    const server = await start(await project('queue', {model: {file: SLOW_MODEL}, serving: {max_queue: 2, workers: 1}}))
+    const lines: Array<{level: number; msg: string; route?: string; status?: number; shed?: {refused: number}}> = []
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as (typeof lines)[number])
+        done()
+      },
+    })
+    const server = await start(await project('queue', {model: {file: SLOW_MODEL}, serving: {max_queue: 2, workers: 1}}), {logger: pino({level: 'info'}, sink)})
     try {
       // About 7 s of work on a quiet machine: the queue stays full for the rest of the test, even on a loaded one.
       const accepted = [post(`${server.url}/predict`, slow(3_000_000))]
@@ -149,6 +156,10 @@ describe('overload', () => {
       expect(refused.map((r) => r.status)).toEqual([503, 503, 503, 503, 503])
       expect(refused[0]!.headers.get('retry-after')).toMatch(/^[1-9]\d*$/)
       expect(refused[0]!.body.error).toMatch(/at capacity .*serving\.max_queue is 2/)
+      // The Open Inference Protocol route is refused at the door too; other routes are not.
+      const v2 = await post(`${server.url}/v2/models/queue/infer`, {inputs: [{data: [3], datatype: 'INT64', name: 'iterations', shape: [1]}]})
+      expect(v2.status).toBe(503)
+      expect((await fetch(`${server.url}/health`)).status).toBe(200)
       expect((await Promise.all(accepted)).map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200])
 
       // Server-side, from the request line to the last byte: each 503 is answered at once (under 5 ms on a quiet
@@ -157,10 +168,18 @@ describe('overload', () => {
       const text = await scrape(server)
       const labels = {method: 'POST', route: '/predict', status: '503'}
       expect(readSample(text, 'mlship_http_request_duration_seconds_bucket', {...labels, le: '0.25'})).toBe(5)
-      expect(readSample(text, 'mlship_requests_rejected_total', {reason: 'queue_full'})).toBe(5)
+      expect(readSample(text, 'mlship_http_requests_total', {...labels, route: '/v2/models/:name/infer'})).toBe(1)
+      expect(readSample(text, 'mlship_requests_rejected_total', {reason: 'queue_full'})).toBe(6)
     } finally {
       await server.close()
     }
+    // The refusals are summed up in one warning, not logged one line each; the accepted requests keep theirs.
+    const summaries = lines.filter((line) => line.shed)
+    expect(summaries).toHaveLength(1)
+    expect(summaries[0]).toMatchObject({level: 40, shed: {refused: 6}})
+    expect(summaries[0]!.msg).toMatch(/shedding load: 6 requests refused with 503 .*serving\.max_queue is 2/)
+    expect(lines.filter((line) => line.status === 503)).toHaveLength(0)
+    expect(lines.filter((line) => line.route === '/predict' && line.status === 200)).toHaveLength(6)
   })
 
   it('answers 504 at serving.request_timeout_ms instead of waiting, and keeps serving', async () => {

@@ -1,4 +1,6 @@
-import Fastify, {LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyPluginAsync} from 'fastify'
+import http from 'node:http'
+
+import Fastify, {LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerFactory} from 'fastify'
 import pino, {type Logger} from 'pino'
 
 import type {ServingConfig} from '../config/schema.js'
@@ -10,7 +12,7 @@ import {decodeNested} from './decode.js'
 import {assertCudaUsable, chooseDevice, type Device} from './device.js'
 import {RequestError} from './request-error.js'
 import {docsRoutes} from './routes/docs.js'
-import {scalePlugin} from './scale-plugin.js'
+import {type DoorGate, loadSheddingGate, scalePlugin} from './scale-plugin.js'
 import {healthRoutes} from './routes/health.js'
 import {indexRoutes} from './routes/index.js'
 import {predictRoutes} from './routes/predict.js'
@@ -87,9 +89,14 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     onWorkerExit: options.onWorkerExit ?? onWorkerExit,
   })
   logger = options.logger === undefined ? createLogger(context.settings.logLevel) : options.logger
+  const gate = scale ? loadSheddingGate(scale) : undefined
   let app: FastifyInstance
   try {
-    app = await buildApp(context, {logger, plugins: [...(scale ? [scalePlugin(scale)] : []), ...(options.plugins ?? [])]})
+    app = await buildApp(context, {
+      logger,
+      plugins: [...(scale ? [scalePlugin(scale)] : []), ...(options.plugins ?? [])],
+      ...(gate ? {gate} : {}),
+    })
   } catch (error) {
     await context.backend.close()
     throw error
@@ -125,6 +132,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           clearInterval(sweep)
         }
         await context.backend.close()
+        gate?.flush()
       })()
       return closing
     },
@@ -205,6 +213,23 @@ export function createLogger(level: string): Logger {
 export interface BuildAppOptions {
   logger?: Logger | false
   plugins?: Array<FastifyPluginAsync<RoutePluginOptions>>
+  /** Sees every raw request before fastify does, and may answer it (load shedding). Only on a listening server. */
+  gate?: DoorGate
+}
+
+/** A plain HTTP/1.1 server, set up as fastify sets up its own, whose requests pass the gate before fastify. */
+function gatedServer(gate: DoorGate): FastifyServerFactory {
+  return (handler, options) => {
+    const server = http.createServer(options.http ?? {}, (request, response) => {
+      if (!gate(request, response)) handler(request, response)
+    })
+    const {connectionTimeout, keepAliveTimeout, maxRequestsPerSocket, requestTimeout} = options
+    if (typeof keepAliveTimeout === 'number') server.keepAliveTimeout = keepAliveTimeout
+    if (typeof requestTimeout === 'number') server.requestTimeout = requestTimeout
+    if (typeof connectionTimeout === 'number') server.setTimeout(connectionTimeout)
+    if (typeof maxRequestsPerSocket === 'number' && maxRequestsPerSocket > 0) server.maxRequestsPerSocket = maxRequestsPerSocket
+    return server
+  }
 }
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
@@ -222,10 +247,11 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
     genReqId: () => `${prefix}-${(++sequence).toString(36)}`,
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    ...(options.gate ? {serverFactory: gatedServer(options.gate)} : {}),
   }
   const app: FastifyInstance = logger ? Fastify({...common, loggerInstance: logger as FastifyBaseLogger}) : Fastify({...common, logger: false})
 
-  // One log line per request, without its body.
+  // One log line per request, without its body (requests shed at the door never get here: see loadSheddingGate).
   if (logger) {
     app.addHook('onResponse', (request, reply, done) => {
       const status = reply.statusCode
