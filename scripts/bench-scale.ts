@@ -11,12 +11,12 @@
  *
  * Flags: --quick (short steps, for a smoke run on a busy machine), --json FILE (write the results), --workers N,
  * --start RATE (first rate of the knee search, default 100/s; the overload probe starts at 4x it), --saturation RATE
- * (overload: skip the probe),
- * --overload-batching (overload with batching on).
+ * (overload: skip the probe), --overload-batching (overload with batching on), --shared-cpus (overload: server and
+ * generator on every CPU, see cpuSplit), --capacity (batching: also both servers far past their capacity).
  * The server runs in a child process (`src/serving/main.ts`, as in the image), the open-loop load generator of
  * src/bench in a worker thread of this one; everything stays on 127.0.0.1, every step is bounded in time.
  */
-import {spawn, type ChildProcess} from 'node:child_process'
+import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {createServer} from 'node:net'
 import os from 'node:os'
@@ -72,11 +72,37 @@ async function variant(work: string, example: string, name: string, change: (con
   return dir
 }
 
-async function startChild(dir: string): Promise<Server> {
+interface CpuSplit {
+  server: string
+  generator: string
+}
+
+/**
+ * Where the overload run puts the server and the load generator: apart, where the machine has two CPUs or more (the
+ * server on the last, this process on the others), so that the generator, which at 2x sends twice as much, does not
+ * take its CPU from the server it measures, as a client on another machine would not. BENCH_SERVER_CPUS and
+ * BENCH_GENERATOR_CPUS (taskset lists) choose others; --shared-cpus keeps both on every CPU.
+ */
+function cpuSplit(): CpuSplit | undefined {
+  const cpus = os.availableParallelism()
+  if (args.includes('--shared-cpus') || cpus < 2) return undefined
+  return {
+    generator: process.env.BENCH_GENERATOR_CPUS ?? (cpus === 2 ? '0' : `0-${cpus - 2}`),
+    server: process.env.BENCH_SERVER_CPUS ?? String(cpus - 1),
+  }
+}
+
+/** Pins every thread of this process (the load generator's worker included) to a taskset CPU list; returns the old list. */
+function pinThisProcess(cpus: string): string {
+  const current = execFileSync('taskset', ['--cpu-list', '--pid', String(process.pid)], {encoding: 'utf8'})
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(process.pid)], {stdio: 'ignore'})
+  return current.trim().split(': ').at(-1)!
+}
+
+async function startChild(dir: string, cpus?: string): Promise<Server> {
   const port = await freePort()
   const command = [process.execPath, '--import', 'tsx', path.join(root, 'src/serving/main.ts')]
-  const serverCpus = process.env.BENCH_SERVER_CPUS
-  const [file, ...argv] = serverCpus ? ['taskset', '-c', serverCpus, ...command] : command
+  const [file, ...argv] = cpus ? ['taskset', '--cpu-list', cpus, ...command] : command
   const child = spawn(file!, argv, {
     cwd: root,
     env: {...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'info', MLSHIP_MODEL_DIR: dir, PORT: String(port)},
@@ -241,11 +267,12 @@ async function batchingBench(work: string, generator: LoadGenerator) {
     // The knee: the highest rate with p99 < 100 ms, batching off, then on.
     const unbatched = await saturation(generator, off.url, bodies, 'batching off')
     const batched = await saturation(generator, on.url, bodies, 'batching on', unbatched.offeredRps)
-    // Capacity: both servers offered more than either takes (the bounded queue sheds the rest); the 2xx rate is what
-    // each sustains. Less sensitive to a busy machine than the p99 of a knee search, which is mostly scheduling noise.
+    // Capacity (--capacity): both servers offered more than either takes (the bounded queue sheds the rest); the 2xx
+    // rate is what each sustains. Opt-in: at 1.5x the batched knee the unbatched server is offered four times what it
+    // takes, and with the generator on the same CPUs that measures the generator and the refusals, not the model.
     const capacity: Record<'off' | 'on', number[]> = {off: [], on: []}
     const overRate = Number(process.env.BENCH_CAPACITY_RATE ?? Math.round(batched.offeredRps * 1.5))
-    for (let round = 0; round < (quick ? 1 : 2); round++) {
+    for (let round = 0; round < (args.includes('--capacity') ? (quick ? 1 : 2) : 0); round++) {
       for (const [name, server] of [['off', off], ['on', on]] as const) {
         const result = await step(generator, server.url, bodies, overRate)
         capacity[name].push(result.achievedRps)
@@ -258,7 +285,9 @@ async function batchingBench(work: string, generator: LoadGenerator) {
     const rows = readSample(metrics, 'mlship_inference_batch_size_sum') ?? 0
     const outputs = await identicalOutputs(off.url, on.url, bodies)
     const result = {
-      capacity: {batchingOff: mean(capacity.off), batchingOn: mean(capacity.on), gain: Math.round((mean(capacity.on) / mean(capacity.off)) * 100) / 100, offeredRps: overRate},
+      ...(capacity.on.length > 0
+        ? {capacity: {batchingOff: mean(capacity.off), batchingOn: mean(capacity.on), gain: Math.round((mean(capacity.on) / mean(capacity.off)) * 100) / 100, offeredRps: overRate}}
+        : {}),
       knee: {
         batched: summary(batched),
         gain: Math.round((batched.achievedRps / unbatched.achievedRps) * 100) / 100,
@@ -268,7 +297,8 @@ async function batchingBench(work: string, generator: LoadGenerator) {
       outputs,
     }
     log(
-      `  capacity ${result.capacity.batchingOff}/s -> ${result.capacity.batchingOn}/s (${result.capacity.gain}x); knee gain ${result.knee.gain}x; ` +
+      `  ${result.capacity ? `capacity ${result.capacity.batchingOff}/s -> ${result.capacity.batchingOn}/s (${result.capacity.gain}x); ` : ''}` +
+        `knee ${unbatched.achievedRps}/s -> ${batched.achievedRps}/s: gain ${result.knee.gain}x; ` +
         `${result.meanRowsPerBatch} rows per batch on average; outputs identical: ${outputs.identical} (${outputs.requests} requests)`,
     )
     return {...result, saturationRps: batched.offeredRps}
@@ -284,7 +314,13 @@ async function overloadBench(work: string, generator: LoadGenerator, knownSatura
   const batching = args.includes('--overload-batching')
   log(`overload, examples/digits-mlp (batching ${batching ? 'on' : 'off'}, serving.max_queue 256)`)
   const bodies = await digitsBodies()
-  const server = await startChild(await variant(work, 'digits-mlp', 'overload', (c) => (c.serving.batching = {enabled: batching})))
+  const split = cpuSplit()
+  let cpusBefore: string | undefined
+  if (split) {
+    log(`  server on CPU ${split.server}, load generator on CPU ${split.generator} (--shared-cpus: both on all)`)
+    cpusBefore = pinThisProcess(split.generator)
+  }
+  const server = await startChild(await variant(work, 'digits-mlp', 'overload', (c) => (c.serving.batching = {enabled: batching})), split?.server)
   const rss: Array<{t: number; bytes: number}> = []
   const t0 = Date.now()
   const sampler = setInterval(() => {
@@ -315,7 +351,10 @@ async function overloadBench(work: string, generator: LoadGenerator, knownSatura
     const overloadStart = Date.now()
     const over = await step(generator, server.url, bodies, saturationRps * 2, overloadS)
     const overloadEnd = overloadStart + (WARMUP_S + overloadS) * 1000
-    log(`  at 2x: ${fmt(over)}  accepted p99 ${over.okLatencyMs?.p99Ms} ms  refused ${JSON.stringify(over.errors.byStatus)}`)
+    log(
+      `  at 2x: ${fmt(over)}  accepted p99 ${over.okLatencyMs?.p99Ms} ms  refused ${JSON.stringify(over.errors.byStatus)}, ` +
+        `answered in p50 ${over.shedLatencyMs?.p50Ms} / p99 ${over.shedLatencyMs?.p99Ms} ms`,
+    )
     const rssDuring = Math.max(...rss.filter((s) => s.t >= overloadStart - t0).map((s) => s.bytes))
     // Back to normal: the first half-second interval after the drop whose p99 is within the saturation p99.
     const intervals: Array<{atMs: number; p99Ms: number; throughputRps: number}> = []
@@ -333,11 +372,14 @@ async function overloadBench(work: string, generator: LoadGenerator, knownSatura
       backToNormalMs: recovered ? Math.round(recovered.atMs) : null,
       overload: summary(over),
       rssMiB: {atSaturation: mib(rssBefore), maxDuringOverload: mib(rssDuring), end: mib(rss.at(-1)?.bytes ?? 0)},
+      saturationRps,
       throughputKept: Math.round((over.achievedRps / atSaturation.achievedRps) * 1000) / 1000,
+      throughputKeptOfProbe: Math.round((over.achievedRps / saturationRps) * 1000) / 1000,
       acceptedP99Ratio: Math.round(((over.okLatencyMs?.p99Ms ?? 0) / Math.max(atSaturation.okLatencyMs?.p99Ms ?? 1, 0.001)) * 100) / 100,
     }
     log(
-      `  kept ${(result.throughputKept * 100).toFixed(1)}% of saturation throughput, accepted p99 x${result.acceptedP99Ratio}, ` +
+      `  kept ${(result.throughputKept * 100).toFixed(1)}% of saturation throughput (${(result.throughputKeptOfProbe * 100).toFixed(1)}% of the probe's S), ` +
+        `accepted p99 x${result.acceptedP99Ratio}, ` +
         `RSS ${result.rssMiB.atSaturation} -> max ${result.rssMiB.maxDuringOverload} -> ${result.rssMiB.end} MiB, ` +
         `back to normal ${result.backToNormalMs} ms after the drop, alive: ${alive}`,
     )
@@ -345,6 +387,7 @@ async function overloadBench(work: string, generator: LoadGenerator, knownSatura
   } finally {
     clearInterval(sampler)
     await server.stop()
+    if (cpusBefore) pinThisProcess(cpusBefore)
   }
 }
 
@@ -404,6 +447,7 @@ function summary(s: StepResult) {
     offeredRps: s.offeredRps,
     p50Ms: s.latencyMs.p50Ms,
     p99Ms: s.latencyMs.p99Ms,
+    ...(s.shedLatencyMs ? {refusedP50Ms: s.shedLatencyMs.p50Ms, refusedP99Ms: s.shedLatencyMs.p99Ms} : {}),
     verdict: s.verdict,
   }
 }

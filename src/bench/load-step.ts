@@ -71,6 +71,8 @@ export interface RawStepResult {
   latency: string
   /** The same for the measured requests answered with a 2xx only: what accepted requests see under load shedding. */
   okLatency: string
+  /** The same for the measured requests refused with 503 (load shedding): how fast refusals come. */
+  shedLatency: string
   /** How late the generator sent each measured request, µs. */
   sendLag: string
   /** The generator's own event-loop delay during the step. */
@@ -131,6 +133,7 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
   })
   const latency = createHistogram()
   const okLatency = createHistogram()
+  const shedLatency = createHistogram()
   const sendLag = createHistogram()
   const interval = createHistogram()
   const loopDelay = monitorEventLoopDelay({resolution: 10})
@@ -178,6 +181,7 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
         recordMs(okLatency, now - scheduledAt)
       } else {
         errors++
+        if (outcome.status === 503) recordMs(shedLatency, now - scheduledAt)
         if (outcome.status === undefined) {
           errorsByKind[classify(outcome.error, outcome.timedOut ?? false)]++
         } else {
@@ -331,6 +335,7 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
     scheduled,
     sendLag: encodeHistogram(sendLag),
     sentInWindow,
+    shedLatency: encodeHistogram(shedLatency),
     warmupMs: options.warmupMs,
   }
 }

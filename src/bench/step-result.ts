@@ -37,6 +37,8 @@ export interface StepResult {
   latencyMs: LatencySummary
   /** The same for the requests answered with a 2xx only (a server shedding load answers its refusals fast). */
   okLatencyMs?: LatencySummary
+  /** The same for the requests refused with 503 (load shedding), when there were any. */
+  shedLatencyMs?: LatencySummary
   generator: {
     /** Requests sent later than lateThresholdMs after their scheduled time. */
     late: number
@@ -100,6 +102,7 @@ export function toStepResult(raw: RawStepResult, slo: Slo): StepResult {
     },
     latencyMs,
     okLatencyMs: summarize(decodeHistogram(raw.okLatency)),
+    ...(raw.errorsByStatus['503'] ? {shedLatencyMs: summarize(decodeHistogram(raw.shedLatency))} : {}),
     offeredRps: raw.offeredRps,
     ok: raw.ok,
     reasons,
