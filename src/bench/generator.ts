@@ -4,7 +4,7 @@ import {MlshipError} from '../errors.js'
 import type {LoadStepOptions, RawStepResult, StepProgress} from './load-step.js'
 import type {WorkerRequest} from './load-worker.js'
 import {type Slo, type StepResult, toStepResult} from './step-result.js'
-import {siblingModule, startModuleWorker} from './worker-thread.js'
+import {siblingModule, startModuleWorker} from '../worker-thread.js'
 
 type WorkerReply =
   | {type: 'progress'; id: number; progress: StepProgress}

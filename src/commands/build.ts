@@ -75,6 +75,9 @@ ${BaseCommand.exitCodesHelp}`
       }
     }
 
+    // model.yaml and the flags are checked (the Dockerfile rendered) before Docker is needed, so a mistake in them is
+    // reported as such (exit 2) on a machine without an engine too, not hidden behind "Docker is unavailable".
+    await planBuild(common)
     const engine = await connectEngine({withoutDocker: `mlship build ${args.dir} --output DIR`})
     const showProgress = !this.jsonEnabled() && Boolean(process.stderr.isTTY)
     const progress = showProgress ? buildProgressRenderer(process.stderr, {verbose: flags.verbose}) : undefined

@@ -1,9 +1,9 @@
 import {existsSync} from 'node:fs'
-import {createRequire} from 'node:module'
 import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 
 import {ExitCode, MlshipError, ModelError} from '../errors.js'
+import {startModuleWorker} from '../worker-thread.js'
 import type {BackendInfo, InferenceBackend, RunOptions} from './backend.js'
 import type {Device} from './device.js'
 import {RequestError} from './request-error.js'
@@ -51,17 +51,6 @@ export function inferenceWorkerUrl(base: string | URL = import.meta.url): URL {
     exitCode: ExitCode.unexpected,
     suggestions: ['Bundle src/serving/inference-worker.ts beside the server (see src/serving/entrypoints.ts).'],
   })
-}
-
-/**
- * Starts the worker script. From source (a .ts file under tsx or vitest) the thread first registers tsx's loader:
- * loader hooks of the parent thread do not reach worker threads on Node 20.
- */
-function createWorker(url: URL, options: {name: string; workerData: WorkerData}): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, options)
-  const tsxApi = createRequire(import.meta.url).resolve('tsx/esm/api')
-  const bootstrap = `require(${JSON.stringify(tsxApi)}).register(); import(${JSON.stringify(url.href)})`
-  return new Worker(bootstrap, {...options, eval: true})
 }
 
 /**
@@ -158,7 +147,7 @@ export class WorkerPool implements InferenceBackend {
 
   private spawn(index: number, replacing = false): Promise<void> {
     const data: WorkerData = {device: this.options.device, intraOpThreads: this.options.intraOpThreads, modelPath: this.options.modelPath}
-    const worker = createWorker(this.url, {name: `mlship-inference-${index}`, workerData: data})
+    const worker = startModuleWorker(this.url, {name: `mlship-inference-${index}`, workerData: data})
     const slot: Slot = {flushScheduled: false, index, jobs: new Map(), pending: [], worker}
     this.slots[index] = slot
     return new Promise<void>((resolve, reject) => {
