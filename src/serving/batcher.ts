@@ -138,7 +138,7 @@ export class Batcher {
     if (!full && (maxQueueDelayMs === undefined || waiting === 0)) return undefined
     const expectedMs = this.expectedWaitMs()
     if (!full && expectedMs <= maxQueueDelayMs!) return undefined
-    return queueFull(this.queue.length, this.options.maxQueue, expectedMs, full ? undefined : {expectedMs, limitMs: maxQueueDelayMs!})
+    return queueFull(waiting, this.options.maxQueue, expectedMs, full ? undefined : {expectedMs, limitMs: maxQueueDelayMs!})
   }
 
   submit(feeds: BatchFeeds, options: SubmitOptions = {}): Promise<BatchFeeds> {

@@ -29,9 +29,10 @@ export function inferenceRoute(method: string | undefined, url: string | undefin
  * raw HTTP request, before the web framework routes it, builds its request and reply, runs its hooks or reads its
  * body. Refusing then costs about a third less CPU than through the framework (BENCHMARKS.md, "Overload"), and under
  * overload that CPU is what the accepted requests need: at twice the saturation rate half the requests are refusals.
- * Refusals are counted in the same metrics as other requests, and logged as one summary a second (ShedLog).
+ * Refusals are counted in the same metrics as other requests (the HTTP ones where `httpMetrics`, as
+ * monitoring.metrics says), and logged as one summary a second (ShedLog).
  */
-export function loadSheddingGate(layer: ScaleLayer): DoorGate & {flush(): void} {
+export function loadSheddingGate(layer: ScaleLayer, options: {httpMetrics: boolean}): DoorGate & {flush(): void} {
   const {metrics} = layer
   let shedLog: ShedLog | undefined
   const gate = (request: IncomingMessage, response: ServerResponse): boolean => {
@@ -48,7 +49,7 @@ export function loadSheddingGate(layer: ScaleLayer): DoorGate & {flush(): void} 
     })
     response.end(body)
     metrics.rejected.inc({reason: 'queue_full'})
-    if (layer.metricsEnabled) {
+    if (options.httpMetrics) {
       const labels = {method: 'POST', route, status: '503'}
       metrics.httpRequests.inc(labels)
       metrics.httpErrors.inc(labels)

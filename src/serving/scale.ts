@@ -45,8 +45,6 @@ export class ScaleLayer {
   summary: ScaleSummary | undefined
   /** Where drift warnings go; the metrics plugin points it at the server's logger. */
   logger: ModelMonitorLogger | undefined
-  /** monitoring.metrics of model.yaml: whether HTTP requests are counted and timed. */
-  metricsEnabled = false
   private readonly createdAt = performance.now()
 
   constructor(options: ScaleLayerOptions = {}) {
@@ -56,7 +54,6 @@ export class ScaleLayer {
   readonly wrapBackend = async (inner: InferenceBackend, context: Omit<ServingContext, 'backend'>): Promise<InferenceBackend> => {
     const {config} = context.project
     const {metrics} = this
-    this.metricsEnabled = config.monitoring.metrics
     metrics.modelLoadSeconds.set((performance.now() - this.createdAt) / 1000)
     metrics.modelInfo.set({name: context.modelName, version: context.modelVersion}, 1)
 

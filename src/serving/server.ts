@@ -89,7 +89,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     onWorkerExit: options.onWorkerExit ?? onWorkerExit,
   })
   logger = options.logger === undefined ? createLogger(context.settings.logLevel) : options.logger
-  const gate = scale ? loadSheddingGate(scale) : undefined
+  const gate = scale ? loadSheddingGate(scale, {httpMetrics: context.project.config.monitoring.metrics}) : undefined
   let app: FastifyInstance
   try {
     app = await buildApp(context, {
