@@ -11,7 +11,7 @@ export default defineConfig({
           disableConsoleIntercept: true,
           exclude: ['**/*.integration.test.ts', 'node_modules/**', 'dist/**'],
           hookTimeout: 30_000,
-          include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts'],
           name: 'unit',
           testTimeout: 30_000,
         },

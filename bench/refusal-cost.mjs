@@ -10,12 +10,18 @@ import Fastify from 'fastify'
 
 const mode = process.argv[2] ?? 'raw'
 const port = Number(process.env.PORT ?? 18090)
-const body = JSON.stringify({error: 'the server is at capacity (expected wait 30 ms, serving.max_queue_delay_ms is 25); retry after 1 s'})
+const body = JSON.stringify({
+  error: 'the server is at capacity (expected wait 30 ms, serving.max_queue_delay_ms is 25); retry after 1 s',
+})
 
 if (mode === 'raw') {
   http
     .createServer((_request, response) => {
-      response.writeHead(503, {'content-length': Buffer.byteLength(body), 'content-type': 'application/json; charset=utf-8', 'retry-after': '1'})
+      response.writeHead(503, {
+        'content-length': Buffer.byteLength(body),
+        'content-type': 'application/json; charset=utf-8',
+        'retry-after': '1',
+      })
       response.end(body)
     })
     .listen(port, '127.0.0.1')

@@ -74,7 +74,10 @@ try {
   const configFile = path.join(modelDir, 'model.yaml')
   // Unique per run, so that no image left from an earlier run has the same inputs (that would be "up to date").
   const stamp = `${process.pid}-${Date.now()}`
-  await writeFile(configFile, (await readFile(configFile, 'utf8')).replace(/^description: .*$/m, `description: benchmark run ${stamp}`))
+  await writeFile(
+    configFile,
+    (await readFile(configFile, 'utf8')).replace(/^description: .*$/m, `description: benchmark run ${stamp}`),
+  )
   const config = await timedBuild('rebuild after a model.yaml-only change', 'config')
   const coldLayers = await layers(cold.imageId)
   const configLayers = await layers(config.imageId)
@@ -118,17 +121,25 @@ try {
     machine: `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
     modelBytes,
     contextMB: Number((model.contextSizeBytes / 1e6).toFixed(1)),
-    runToReadyMs: {max: Math.round(readyTimes.at(-1)!), median: Math.round(median(readyTimes)), min: Math.round(readyTimes[0]!), runs},
+    runToReadyMs: {
+      max: Math.round(readyTimes.at(-1)!),
+      median: Math.round(median(readyTimes)),
+      min: Math.round(readyTimes[0]!),
+      runs,
+    },
     startToReadyMs: {median: Math.round(median(readyOnly))},
   }
 
   if (values.json) {
     console.log(JSON.stringify(summary, null, 2))
   } else {
-    console.log(`Image build benchmark, ${summary.date}, ${summary.machine}, Docker ${summary.docker}, base ${baseImage}\n`)
+    console.log(
+      `Image build benchmark, ${summary.date}, ${summary.machine}, Docker ${summary.docker}, base ${baseImage}\n`,
+    )
     console.log('| build | seconds | steps cached | layers |')
     console.log('| --- | ---: | --- | --- |')
-    for (const row of rows) console.log(`| ${row.what} | ${row.seconds.toFixed(2)} | ${row.cachedSteps} | ${row.note} |`)
+    for (const row of rows)
+      console.log(`| ${row.what} | ${row.seconds.toFixed(2)} | ${row.cachedSteps} | ${row.note} |`)
     console.log(
       `\nimage ${summary.imageSizeMB} MB, ${summary.imageSizeAboveBaseMB} MB above the base image (model ${modelBytes} bytes); build context ${summary.contextMB} MB`,
     )
@@ -137,6 +148,10 @@ try {
     )
   }
 } finally {
-  for (const image of images) await engine.docker.getImage(image).remove({force: true}).catch(() => undefined)
+  for (const image of images)
+    await engine.docker
+      .getImage(image)
+      .remove({force: true})
+      .catch(() => undefined)
   await rm(work, {force: true, recursive: true})
 }

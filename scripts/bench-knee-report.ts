@@ -43,7 +43,9 @@ for (const [file, label] of stacks) {
 }
 
 const when = new Date().toISOString().slice(0, 16).replace('T', ' ')
-console.log(`Measured ${when} UTC on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), one run, one after the other.`)
+console.log(
+  `Measured ${when} UTC on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), one run, one after the other.`,
+)
 if (settings && slo) {
   console.log(
     `Open loop, ${settings.arrival} arrivals, ${settings.warmupS} s warm-up + ${settings.durationS} s per step, ${settings.connections} connections; ` +
@@ -51,6 +53,8 @@ if (settings && slo) {
   )
 }
 console.log('')
-console.log('| stack | knee (req/s) | first degraded (req/s) | limited by | p50 at knee (ms) | p99 at knee (ms) | time to ready | image |')
+console.log(
+  '| stack | knee (req/s) | first degraded (req/s) | limited by | p50 at knee (ms) | p99 at knee (ms) | time to ready | image |',
+)
 console.log('| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |')
 for (const row of rows) console.log(row)

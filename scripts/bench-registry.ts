@@ -70,18 +70,29 @@ async function timedPush(what: string, version: string, note: string): Promise<P
     uploaded: `${result.layers.pushed} (${formatBytes(result.layers.pushedBytes)})`,
     what,
   })
-  log(`${what}: ${result.seconds.push.toFixed(2)} s push (${result.seconds.total.toFixed(2)} s with the up-to-date check), ${rows.at(-1)!.uploaded} uploaded, ${result.layers.reused} re-used`)
+  log(
+    `${what}: ${result.seconds.push.toFixed(2)} s push (${result.seconds.total.toFixed(2)} s with the up-to-date check), ${rows.at(-1)!.uploaded} uploaded, ${result.layers.reused} re-used`,
+  )
   return result
 }
 
 try {
   await timedPush('push 1.0.0 to an empty registry', '1.0.0', 'every layer, the base image included')
 
-  await writeFile(path.join(modelDir, 'model.onnx'), retag(await readFile(path.join(modelDir, 'model.onnx')), 'retrained'))
+  await writeFile(
+    path.join(modelDir, 'model.onnx'),
+    retag(await readFile(path.join(modelDir, 'model.onnx')), 'retrained'),
+  )
   await edit('model.yaml', (t) => t.replace(/^version: .*$/m, 'version: 1.1.0'))
-  await timedPush('re-push after a model-only change (1.1.0)', '1.1.0', 'the model layer, and the config layer (model.yaml has the new version)')
+  await timedPush(
+    're-push after a model-only change (1.1.0)',
+    '1.1.0',
+    'the model layer, and the config layer (model.yaml has the new version)',
+  )
 
-  await edit('model.yaml', (t) => t.replace(/^version: .*$/m, 'version: 1.2.0').replace(/^description: .*$/m, 'description: config-only change'))
+  await edit('model.yaml', (t) =>
+    t.replace(/^version: .*$/m, 'version: 1.2.0').replace(/^description: .*$/m, 'description: config-only change'),
+  )
   await timedPush('re-push after a config-only change (1.2.0)', '1.2.0', 'the config layer only')
 
   const rollbacks = Number(values.rollbacks)
@@ -94,15 +105,28 @@ try {
   }
   times.sort((a, b) => a - b)
   const median = times[Math.floor(times.length / 2)]!
-  rows.push({note: `median of ${rollbacks}, max ${times.at(-1)!.toFixed(3)} s; registry only`, reused: 0, seconds: median, uploaded: '0', what: 'rollback (latest -> another version)'})
+  rows.push({
+    note: `median of ${rollbacks}, max ${times.at(-1)!.toFixed(3)} s; registry only`,
+    reused: 0,
+    seconds: median,
+    uploaded: '0',
+    what: 'rollback (latest -> another version)',
+  })
   log(`rollback: median ${(median * 1000).toFixed(0)} ms over ${rollbacks}`)
 
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({baseImage, date: new Date().toISOString(), machine: machine(), rows}, null, 2)}\n`)
+    process.stdout.write(
+      `${JSON.stringify({baseImage, date: new Date().toISOString(), machine: machine(), rows}, null, 2)}\n`,
+    )
   } else {
     process.stdout.write(`\n${machine()}, base image ${baseImage}, registry docker-registry on ${host}\n\n`)
-    process.stdout.write('| what | seconds | layers uploaded | layers re-used | note |\n| --- | ---: | --- | ---: | --- |\n')
-    for (const row of rows) process.stdout.write(`| ${row.what} | ${row.seconds.toFixed(2)} | ${row.uploaded} | ${row.reused} | ${row.note} |\n`)
+    process.stdout.write(
+      '| what | seconds | layers uploaded | layers re-used | note |\n| --- | ---: | --- | ---: | --- |\n',
+    )
+    for (const row of rows)
+      process.stdout.write(
+        `| ${row.what} | ${row.seconds.toFixed(2)} | ${row.uploaded} | ${row.reused} | ${row.note} |\n`,
+      )
   }
 } finally {
   registry.kill('SIGTERM')
@@ -134,7 +158,9 @@ async function startRegistry(dir: string, addr: string) {
   )
   const child = execa('docker-registry', ['serve', config], {reject: false, stdio: 'ignore'})
   for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`http://${addr}/v2/`).then((r) => r.ok).catch(() => false)
+    const ok = await fetch(`http://${addr}/v2/`)
+      .then((r) => r.ok)
+      .catch(() => false)
     // Wrapped: an execa child is a thenable, and returning it bare would wait for the registry to exit.
     if (ok) return {child}
     await new Promise((r) => setTimeout(r, 100))

@@ -59,7 +59,12 @@ async function freePort(): Promise<number> {
 }
 
 /** A copy of an example's model.yaml with settings changed (the model file stays where it is). */
-async function variant(work: string, example: string, name: string, change: (config: Record<string, any>) => void): Promise<string> {
+async function variant(
+  work: string,
+  example: string,
+  name: string,
+  change: (config: Record<string, any>) => void,
+): Promise<string> {
   const dir = path.join(work, name)
   const source = path.join(root, 'examples', example)
   const config = parse(await readFile(path.join(source, 'model.yaml'), 'utf8')) as Record<string, any>
@@ -189,7 +194,13 @@ const fmt = (s: StepResult) =>
  * halving. A degraded step is run once more before the search stops there: on a shared machine a single step is
  * sometimes ruined by a pause of the generator or the VM, not by the server (both servers get the same second chance).
  */
-async function saturation(generator: LoadGenerator, url: string, bodies: string[], label: string, start = startRate): Promise<StepResult> {
+async function saturation(
+  generator: LoadGenerator,
+  url: string,
+  bodies: string[],
+  label: string,
+  start = startRate,
+): Promise<StepResult> {
   const attempt = async (rate: number): Promise<StepResult> => {
     const first = await step(generator, url, bodies, rate)
     log(`  ${label}: ${fmt(first)}`)
@@ -222,13 +233,18 @@ async function saturation(generator: LoadGenerator, url: string, bodies: string[
   return best
 }
 
-async function identicalOutputs(a: string, b: string, bodies: string[]): Promise<{requests: number; identical: boolean}> {
+async function identicalOutputs(
+  a: string,
+  b: string,
+  bodies: string[],
+): Promise<{requests: number; identical: boolean}> {
   // 64 at a time (under serving.max_queue), concurrently, so the batching server really merges them.
   const send = async (url: string) => {
     const out: string[] = []
     for (let i = 0; i < bodies.length; i += 64) {
       const chunk = bodies.slice(i, i + 64)
-      const once = (body: string) => fetch(`${url}/predict`, {body, headers: {'content-type': 'application/json'}, method: 'POST'})
+      const once = (body: string) =>
+        fetch(`${url}/predict`, {body, headers: {'content-type': 'application/json'}, method: 'POST'})
       const withRetry = async (body: string) => {
         // A burst may be refused (503, serving.max_queue_delay_ms): retry it, the comparison is about the answers.
         for (let attempt = 0; attempt < 50; attempt++) {
@@ -273,7 +289,10 @@ async function batchingBench(work: string, generator: LoadGenerator) {
     const capacity: Record<'off' | 'on', number[]> = {off: [], on: []}
     const overRate = Number(process.env.BENCH_CAPACITY_RATE ?? Math.round(batched.offeredRps * 1.5))
     for (let round = 0; round < (args.includes('--capacity') ? (quick ? 1 : 2) : 0); round++) {
-      for (const [name, server] of [['off', off], ['on', on]] as const) {
+      for (const [name, server] of [
+        ['off', off],
+        ['on', on],
+      ] as const) {
         const result = await step(generator, server.url, bodies, overRate)
         capacity[name].push(result.achievedRps)
         log(`  capacity, batching ${name}: ${fmt(result)}  accepted p99 ${result.okLatencyMs?.p99Ms} ms`)
@@ -286,7 +305,14 @@ async function batchingBench(work: string, generator: LoadGenerator) {
     const outputs = await identicalOutputs(off.url, on.url, bodies)
     const result = {
       ...(capacity.on.length > 0
-        ? {capacity: {batchingOff: mean(capacity.off), batchingOn: mean(capacity.on), gain: Math.round((mean(capacity.on) / mean(capacity.off)) * 100) / 100, offeredRps: overRate}}
+        ? {
+            capacity: {
+              batchingOff: mean(capacity.off),
+              batchingOn: mean(capacity.on),
+              gain: Math.round((mean(capacity.on) / mean(capacity.off)) * 100) / 100,
+              offeredRps: overRate,
+            },
+          }
         : {}),
       knee: {
         batched: summary(batched),
@@ -320,11 +346,17 @@ async function overloadBench(work: string, generator: LoadGenerator, knownSatura
     log(`  server on CPU ${split.server}, load generator on CPU ${split.generator} (--shared-cpus: both on all)`)
     cpusBefore = pinThisProcess(split.generator)
   }
-  const server = await startChild(await variant(work, 'digits-mlp', 'overload', (c) => (c.serving.batching = {enabled: batching})), split?.server)
+  const server = await startChild(
+    await variant(work, 'digits-mlp', 'overload', (c) => (c.serving.batching = {enabled: batching})),
+    split?.server,
+  )
   const rss: Array<{t: number; bytes: number}> = []
   const t0 = Date.now()
   const sampler = setInterval(() => {
-    rssBytes(server.pid).then((bytes) => rss.push({bytes, t: Date.now() - t0}), () => {})
+    rssBytes(server.pid).then(
+      (bytes) => rss.push({bytes, t: Date.now() - t0}),
+      () => {},
+    )
   }, 500)
   try {
     // Saturation: the highest rate of answered (2xx) requests the server sustains. Warmed up first (a cold server's
@@ -375,7 +407,9 @@ async function overloadBench(work: string, generator: LoadGenerator, knownSatura
       saturationRps,
       throughputKept: Math.round((over.achievedRps / atSaturation.achievedRps) * 1000) / 1000,
       throughputKeptOfProbe: Math.round((over.achievedRps / saturationRps) * 1000) / 1000,
-      acceptedP99Ratio: Math.round(((over.okLatencyMs?.p99Ms ?? 0) / Math.max(atSaturation.okLatencyMs?.p99Ms ?? 1, 0.001)) * 100) / 100,
+      acceptedP99Ratio:
+        Math.round(((over.okLatencyMs?.p99Ms ?? 0) / Math.max(atSaturation.okLatencyMs?.p99Ms ?? 1, 0.001)) * 100) /
+        100,
     }
     log(
       `  kept ${(result.throughputKept * 100).toFixed(1)}% of saturation throughput (${(result.throughputKeptOfProbe * 100).toFixed(1)}% of the probe's S), ` +
@@ -408,12 +442,18 @@ async function metricsCostBench(work: string, generator: LoadGenerator) {
     const rate = Number(process.env.BENCH_METRICS_RATE ?? 2000)
     const runs: Record<'on' | 'off', Array<{achievedRps: number; cpuMsPerRequest: number}>> = {off: [], on: []}
     for (let round = 0; round < (quick ? 2 : 4); round++) {
-      for (const [name, server] of [['on', on], ['off', off]] as const) {
+      for (const [name, server] of [
+        ['on', on],
+        ['off', off],
+      ] as const) {
         const before = await cpuSeconds(server.pid)
         const result = await step(generator, server.url, bodies, rate)
         const cpu = (await cpuSeconds(server.pid)) - before
         const served = result.achievedRps * (STEP_S + WARMUP_S)
-        runs[name].push({achievedRps: result.achievedRps, cpuMsPerRequest: Math.round(((cpu * 1000) / served) * 1000) / 1000})
+        runs[name].push({
+          achievedRps: result.achievedRps,
+          cpuMsPerRequest: Math.round(((cpu * 1000) / served) * 1000) / 1000,
+        })
         log(`  metrics ${name}: ${fmt(result)}  server CPU ${runs[name].at(-1)!.cpuMsPerRequest} ms per request`)
       }
     }
@@ -428,7 +468,9 @@ async function metricsCostBench(work: string, generator: LoadGenerator) {
       runs,
       throughputIfCpuBound: {metricsOff: Math.round(2000 / cpuOff), metricsOn: Math.round(2000 / cpuOn)},
     }
-    log(`  server CPU per request: ${result.cpuMsPerRequest.metricsOn} ms with metrics, ${result.cpuMsPerRequest.metricsOff} ms without: ${result.costPercent}% cost`)
+    log(
+      `  server CPU per request: ${result.cpuMsPerRequest.metricsOn} ms with metrics, ${result.cpuMsPerRequest.metricsOff} ms without: ${result.costPercent}% cost`,
+    )
     return result
   } finally {
     await Promise.all([on.stop(), off.stop()])
@@ -470,7 +512,11 @@ async function main() {
       results.batching = batching
     }
     if (which === 'overload' || which === 'all') {
-      results.overload = await overloadBench(work, generator, knownSaturation ?? (args.includes('--overload-batching') ? saturationRps : undefined))
+      results.overload = await overloadBench(
+        work,
+        generator,
+        knownSaturation ?? (args.includes('--overload-batching') ? saturationRps : undefined),
+      )
     }
     if (which === 'metrics-cost' || which === 'all') results.metricsCost = await metricsCostBench(work, generator)
   } finally {

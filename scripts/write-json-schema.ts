@@ -4,4 +4,7 @@ import {writeFileSync} from 'node:fs'
 
 import {modelConfigJsonSchema} from '../src/config/schema.js'
 
-writeFileSync(new URL('../schema/model.schema.json', import.meta.url), `${JSON.stringify(modelConfigJsonSchema(), null, 2)}\n`)
+writeFileSync(
+  new URL('../schema/model.schema.json', import.meta.url),
+  `${JSON.stringify(modelConfigJsonSchema(), null, 2)}\n`,
+)

@@ -34,7 +34,8 @@ export abstract class BaseCommand<T> extends Command {
         })
         return
       }
-      if (process.env.DEBUG?.includes('mlship') && error.cause) this.logToStderr(String((error.cause as Error).stack ?? error.cause))
+      if (process.env.DEBUG?.includes('mlship') && error.cause)
+        this.logToStderr(String((error.cause as Error).stack ?? error.cause))
       throw cliError
     }
 
@@ -46,7 +47,9 @@ export abstract class BaseCommand<T> extends Command {
 
     process.exitCode = ExitCode.unexpected
     if (this.jsonEnabled()) {
-      this.logJson({error: {code: 'UNEXPECTED', exitCode: ExitCode.unexpected, message: error.message, name: error.name}})
+      this.logJson({
+        error: {code: 'UNEXPECTED', exitCode: ExitCode.unexpected, message: error.message, name: error.name},
+      })
       return
     }
     if (process.env.DEBUG?.includes('mlship')) this.logToStderr(error.stack ?? String(error))

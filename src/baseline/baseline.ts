@@ -52,7 +52,11 @@ export async function computeBaseline(options: BaselineOptions): Promise<Baselin
   const data = path.resolve(options.data)
   dataFormat(data)
   await stat(data).catch(() => {
-    throw new ConfigError(`${data}: no such file`, {code: 'DATA_NOT_FOUND', details: {file: data}, suggestions: ['Pass the training data with --data FILE (.csv or .jsonl).']})
+    throw new ConfigError(`${data}: no such file`, {
+      code: 'DATA_NOT_FOUND',
+      details: {file: data},
+      suggestions: ['Pass the training data with --data FILE (.csv or .jsonl).'],
+    })
   })
 
   const skipped: BaselineResult['skipped'] = []
@@ -64,11 +68,16 @@ export async function computeBaseline(options: BaselineOptions): Promise<Baselin
     else inputs.push({name: spec.name, rowSize, spec})
   }
   if (inputs.length !== project.signature.inputs.length) {
-    throw new ConfigError(`${project.file}: mlship baseline needs every input to be numeric with fixed non-batch dimensions`, {
-      code: 'BASELINE_UNSUPPORTED',
-      details: {skipped},
-      suggestions: ['Drift monitoring is for numeric feature inputs; models with text or variable-length inputs are served without it.'],
-    })
+    throw new ConfigError(
+      `${project.file}: mlship baseline needs every input to be numeric with fixed non-batch dimensions`,
+      {
+        code: 'BASELINE_UNSUPPORTED',
+        details: {skipped},
+        suggestions: [
+          'Drift monitoring is for numeric feature inputs; models with text or variable-length inputs are served without it.',
+        ],
+      },
+    )
   }
 
   const header: DataHeader = {}
@@ -84,7 +93,8 @@ export async function computeBaseline(options: BaselineOptions): Promise<Baselin
   const flush = async () => {
     if (!session || pending.length === 0) return
     const groups = batchable ? [pending] : pending.map((row) => [row])
-    for (const group of groups) await summariseOutputs(session, project.signature.inputs, inputs, group, outputSpecs, outputStats)
+    for (const group of groups)
+      await summariseOutputs(session, project.signature.inputs, inputs, group, outputSpecs, outputStats)
     pending = []
   }
 
@@ -137,9 +147,11 @@ function fixedRowSize(shape: readonly (number | string)[]): number | undefined {
 
 function keepOutput(spec: OutputSpec, skipped: BaselineResult['skipped']): boolean {
   const rowSize = fixedRowSize(spec.shape)
-  if (spec.dtype === 'string' || spec.dtype === 'bool') skipped.push({reason: `${spec.dtype} output`, tensor: spec.name})
+  if (spec.dtype === 'string' || spec.dtype === 'bool')
+    skipped.push({reason: `${spec.dtype} output`, tensor: spec.name})
   else if (rowSize === undefined) skipped.push({reason: 'a non-batch dimension is dynamic', tensor: spec.name})
-  else if (rowSize > MAX_OUTPUT_VALUES) skipped.push({reason: `${rowSize} values per row (more than ${MAX_OUTPUT_VALUES})`, tensor: spec.name})
+  else if (rowSize > MAX_OUTPUT_VALUES)
+    skipped.push({reason: `${rowSize} values per row (more than ${MAX_OUTPUT_VALUES})`, tensor: spec.name})
   else return true
   return false
 }
@@ -157,13 +169,22 @@ async function summariseOutputs(
     const spec = specs.find((s) => s.name === input.name)!
     const values = rows.flatMap((row) => row.values[input.name]!)
     const dims = spec.shape.length === 0 ? [] : [rows.length, ...spec.shape.slice(1).map(Number)]
-    feeds[input.name] = new ort.Tensor(spec.dtype as ort.Tensor.Type, tensorData(spec.dtype, values) as Float32Array, dims)
+    feeds[input.name] = new ort.Tensor(
+      spec.dtype as ort.Tensor.Type,
+      tensorData(spec.dtype, values) as Float32Array,
+      dims,
+    )
   }
   let results: ort.InferenceSession.OnnxValueMapType
   try {
-    results = await session.run(feeds, outputs.map((o) => o.name))
+    results = await session.run(
+      feeds,
+      outputs.map((o) => o.name),
+    )
   } catch (error) {
-    throw new ModelError(`the model failed on the data rows from line ${rows[0]!.line}: ${errorMessage(error)}`, {code: 'MODEL_RUN_FAILED'})
+    throw new ModelError(`the model failed on the data rows from line ${rows[0]!.line}: ${errorMessage(error)}`, {
+      code: 'MODEL_RUN_FAILED',
+    })
   }
   for (const spec of outputs) {
     const tensor = results[spec.name]!

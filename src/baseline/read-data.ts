@@ -60,15 +60,20 @@ function dataError(file: string, line: number, message: string, suggestions: str
 async function* readCsv(options: ReadDataOptions, header: DataHeader): AsyncGenerator<DataRow> {
   const {file, inputs} = options
   if (inputs.length !== 1) {
-    throw new ConfigError(`${file}: a CSV file can feed a model with one input; this model has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`, {
-      code: 'DATA_FORMAT',
-      details: {file},
-      suggestions: ['Write the data as JSONL, one {"inputs": {"<name>": [...]}} object per line.'],
-    })
+    throw new ConfigError(
+      `${file}: a CSV file can feed a model with one input; this model has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`,
+      {
+        code: 'DATA_FORMAT',
+        details: {file},
+        suggestions: ['Write the data as JSONL, one {"inputs": {"<name>": [...]}} object per line.'],
+      },
+    )
   }
   const input = inputs[0]!
   const ignore = new Set(options.ignoreColumns ?? [])
-  const parser = createReadStream(file).pipe(parse({info: true, relax_column_count: false, skip_empty_lines: true, trim: true}))
+  const parser = createReadStream(file).pipe(
+    parse({info: true, relax_column_count: false, skip_empty_lines: true, trim: true}),
+  )
   let keep: number[] | undefined
   let line = 0
   try {
@@ -79,11 +84,19 @@ async function* readCsv(options: ReadDataOptions, header: DataHeader): AsyncGene
         const names = isHeader ? record : record.map((_, i) => String(i))
         keep = names.flatMap((name, i) => (ignore.has(name) ? [] : [i]))
         const unknown = [...ignore].filter((name) => !names.includes(name))
-        if (unknown.length > 0) throw dataError(file, line, `no column named ${unknown.map((n) => `"${n}"`).join(', ')} to ignore (columns: ${names.join(', ')})`)
+        if (unknown.length > 0)
+          throw dataError(
+            file,
+            line,
+            `no column named ${unknown.map((n) => `"${n}"`).join(', ')} to ignore (columns: ${names.join(', ')})`,
+          )
         if (keep.length !== input.rowSize) {
-          throw dataError(file, line, `${keep.length} feature columns, but input "${input.name}" takes ${input.rowSize} values per row`, [
-            'Leave out label or id columns with --ignore-column NAME.',
-          ])
+          throw dataError(
+            file,
+            line,
+            `${keep.length} feature columns, but input "${input.name}" takes ${input.rowSize} values per row`,
+            ['Leave out label or id columns with --ignore-column NAME.'],
+          )
         }
         if (isHeader) {
           header.names = {[input.name]: keep.map((i) => names[i]!)}
@@ -121,15 +134,21 @@ async function* readJsonl(options: ReadDataOptions): AsyncGenerator<DataRow> {
     for (const input of inputs) {
       const flat = byInput[input.name]!
       if (flat.length % input.rowSize !== 0 || flat.length === 0) {
-        throw dataError(file, line, `input "${input.name}" has ${flat.length} values, not a whole number of rows of ${input.rowSize}`)
+        throw dataError(
+          file,
+          line,
+          `input "${input.name}" has ${flat.length} values, not a whole number of rows of ${input.rowSize}`,
+        )
       }
       const n = flat.length / input.rowSize
-      if (rows !== undefined && n !== rows) throw dataError(file, line, `the inputs hold different numbers of rows (${rows} and ${n})`)
+      if (rows !== undefined && n !== rows)
+        throw dataError(file, line, `the inputs hold different numbers of rows (${rows} and ${n})`)
       rows = n
     }
     for (let r = 0; r < rows!; r++) {
       const values: Record<string, number[]> = {}
-      for (const input of inputs) values[input.name] = byInput[input.name]!.slice(r * input.rowSize, (r + 1) * input.rowSize)
+      for (const input of inputs)
+        values[input.name] = byInput[input.name]!.slice(r * input.rowSize, (r + 1) * input.rowSize)
       yield {line, values}
     }
   }
@@ -143,7 +162,8 @@ function tensorsOfLine(parsed: unknown, inputs: readonly DataInput[]): Record<st
     source = {[single]: parsed}
   } else if (parsed && typeof parsed === 'object') {
     const object = parsed as Record<string, unknown>
-    if (object.inputs && typeof object.inputs === 'object' && !Array.isArray(object.inputs)) source = object.inputs as Record<string, unknown>
+    if (object.inputs && typeof object.inputs === 'object' && !Array.isArray(object.inputs))
+      source = object.inputs as Record<string, unknown>
     else if ('features' in object && single && !(single in object)) source = {[single]: object.features}
     else source = object
   } else {
@@ -151,7 +171,8 @@ function tensorsOfLine(parsed: unknown, inputs: readonly DataInput[]): Record<st
   }
   const out: Record<string, number[]> = {}
   for (const input of inputs) {
-    if (!(input.name in source)) return `no value for input "${input.name}" (keys: ${Object.keys(source).join(', ') || 'none'})`
+    if (!(input.name in source))
+      return `no value for input "${input.name}" (keys: ${Object.keys(source).join(', ') || 'none'})`
     const flat: number[] = []
     const problem = flatten(source[input.name], flat)
     if (problem) return `input "${input.name}": ${problem}`

@@ -17,8 +17,10 @@ export interface TargetStarter {
 }
 
 /** The load settings are those of one step (LoadStepOptions), applied to every step the benchmark runs. */
-export interface BenchOptions
-  extends Pick<LoadStepOptions, 'arrival' | 'connections' | 'durationMs' | 'lateThresholdMs' | 'timeoutMs' | 'warmupMs'> {
+export interface BenchOptions extends Pick<
+  LoadStepOptions,
+  'arrival' | 'connections' | 'durationMs' | 'lateThresholdMs' | 'timeoutMs' | 'warmupMs'
+> {
   starter: TargetStarter
   /** Devices to run on, in order (local and container targets). */
   devices: BenchDevice[]
@@ -220,7 +222,8 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
       connections: options.connections,
       durationS: options.durationMs / 1000,
       lateThresholdMs: options.lateThresholdMs,
-      maxDurationS: options.rate === undefined ? (options.sweep.maxDurationMs ?? DEFAULT_SWEEP.maxDurationMs) / 1000 : null,
+      maxDurationS:
+        options.rate === undefined ? (options.sweep.maxDurationMs ?? DEFAULT_SWEEP.maxDurationMs) / 1000 : null,
       timeoutMs: options.timeoutMs,
       warmupS: options.warmupMs / 1000,
     },
@@ -239,7 +242,12 @@ function interrupted(cause: unknown): MlshipError {
 
 /** The longest a step can take: warm-up, window, the drain of its last deadline, and the cool-down. */
 function stepCost(options: BenchOptions): number {
-  return options.warmupMs + options.durationMs + Math.min(options.timeoutMs, 2000) + (options.sweep.cooldownMs ?? DEFAULT_SWEEP.cooldownMs)
+  return (
+    options.warmupMs +
+    options.durationMs +
+    Math.min(options.timeoutMs, 2000) +
+    (options.sweep.cooldownMs ?? DEFAULT_SWEEP.cooldownMs)
+  )
 }
 
 /** The rate a release gate compares: the knee of each run (the lowest one), or the fixed-rate step's achieved rate. */

@@ -21,40 +21,43 @@ describe('mlship bench on the container target', async () => {
     await cleanup?.run()
   })
 
-  it.skipIf(!env.engine)('builds the image, runs it until ready, loads it, reports provider, size and time to ready, and removes it', async () => {
-    const notes: string[] = []
-    const result = await runBench(
-      {
-        arrival: 'constant',
-        connections: 16,
-        devices: ['cpu', 'gpu'],
-        dir: 'examples/iris',
-        durationMs: 1000,
-        lateThresholdMs: 10,
-        method: 'POST',
-        rate: 50,
-        slo: DEFAULT_SLO,
-        starter: containerTarget({baseImage, dir: 'examples/iris', onNote: (m) => notes.push(m), tag}),
-        sweep: {},
-        timeoutMs: 5000,
-        warmupMs: 500,
-      },
-      {onNote: (m) => notes.push(m)},
-    )
-    const [run] = result.runs
-    expect(result.target.kind).toBe('container')
-    expect(run!.device).toBe('cpu')
-    expect(run!.executionProvider).toBe('cpu')
-    expect(run!.imageSizeBytes).toBeGreaterThan(10e6)
-    expect(run!.timeToReadyMs).toBeGreaterThan(0)
-    expect(run!.steps[0]!.ok).toBe(50)
-    // No GPU on the CI machines: said plainly, CPU alone (where one exists the GPU run is tried instead).
-    if (!result.gpu.usable) {
-      expect(result.gpu.reason).toBeTruthy()
-      expect(result.runs).toHaveLength(1)
-    }
-    // The container is gone.
-    const left = await env.engine!.docker.listContainers({all: true, filters: {ancestor: [tag]}})
-    expect(left).toEqual([])
-  })
+  it.skipIf(!env.engine)(
+    'builds the image, runs it until ready, loads it, reports provider, size and time to ready, and removes it',
+    async () => {
+      const notes: string[] = []
+      const result = await runBench(
+        {
+          arrival: 'constant',
+          connections: 16,
+          devices: ['cpu', 'gpu'],
+          dir: 'examples/iris',
+          durationMs: 1000,
+          lateThresholdMs: 10,
+          method: 'POST',
+          rate: 50,
+          slo: DEFAULT_SLO,
+          starter: containerTarget({baseImage, dir: 'examples/iris', onNote: (m) => notes.push(m), tag}),
+          sweep: {},
+          timeoutMs: 5000,
+          warmupMs: 500,
+        },
+        {onNote: (m) => notes.push(m)},
+      )
+      const [run] = result.runs
+      expect(result.target.kind).toBe('container')
+      expect(run!.device).toBe('cpu')
+      expect(run!.executionProvider).toBe('cpu')
+      expect(run!.imageSizeBytes).toBeGreaterThan(10e6)
+      expect(run!.timeToReadyMs).toBeGreaterThan(0)
+      expect(run!.steps[0]!.ok).toBe(50)
+      // No GPU on the CI machines: said plainly, CPU alone (where one exists the GPU run is tried instead).
+      if (!result.gpu.usable) {
+        expect(result.gpu.reason).toBeTruthy()
+        expect(result.runs).toHaveLength(1)
+      }
+      // The container is gone.
+      const left = await env.engine!.docker.listContainers({all: true, filters: {ancestor: [tag]}})
+      expect(left).toEqual([])
+    },
+  )
 })

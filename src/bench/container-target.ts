@@ -54,10 +54,18 @@ export function containerTarget(options: ContainerTargetOptions): TargetStarter 
       } else {
         const tag = `${options.tag ?? `${project.config.name}:${project.config.version}`}${gpu ? '-gpu' : ''}`
         options.onNote?.(`Building ${tag} (reused at once when up to date)...`)
-        const built = await buildImage({baseImage: gpu ? undefined : options.baseImage, dir: options.dir, engine: connected, gpu, tags: [tag]})
+        const built = await buildImage({
+          baseImage: gpu ? undefined : options.baseImage,
+          dir: options.dir,
+          engine: connected,
+          gpu,
+          tags: [tag],
+        })
         image = tag
         imageSizeBytes = built.sizeBytes
-        options.onNote?.(`${built.upToDate ? 'Up to date' : `Built in ${built.buildSeconds.toFixed(1)} s`}: ${tag}, ${(built.sizeBytes / 1e6).toFixed(0)} MB`)
+        options.onNote?.(
+          `${built.upToDate ? 'Up to date' : `Built in ${built.buildSeconds.toFixed(1)} s`}: ${tag}, ${(built.sizeBytes / 1e6).toFixed(0)} MB`,
+        )
       }
       const started = performance.now()
       const container = await runContainer({

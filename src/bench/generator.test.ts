@@ -73,39 +73,46 @@ describe('the open-loop load generator', () => {
     }
   })
 
-  it('counts a 1 s server stall against every request scheduled during it (coordinated omission corrected)', timing, async () => {
-    // Given a server with a 20 ms service time whose event loop stalls for one second, 400 ms into the window
-    let stalled = false
-    const {server, url} = await listen((_req, res) => setTimeout(() => res.end('{}'), 20))
-    const stall = setTimeout(() => {
-      stalled = true
-      const until = Date.now() + 1000
-      while (Date.now() < until) {
-        // The server is frozen: it neither reads nor answers.
+  it(
+    'counts a 1 s server stall against every request scheduled during it (coordinated omission corrected)',
+    timing,
+    async () => {
+      // Given a server with a 20 ms service time whose event loop stalls for one second, 400 ms into the window
+      let stalled = false
+      const {server, url} = await listen((_req, res) => setTimeout(() => res.end('{}'), 20))
+      const stall = setTimeout(
+        () => {
+          stalled = true
+          const until = Date.now() + 1000
+          while (Date.now() < until) {
+            // The server is frozen: it neither reads nor answers.
+          }
+        },
+        5 + 300 + 400,
+      )
+      try {
+        // When it is offered 100 req/s over 1.5 s
+        const step = await generator.step(base(url, 100, 1500), DEFAULT_SLO)
+        expect(stalled).toBe(true)
+        // Then the ~100 requests scheduled during the stall count from their scheduled time: latencies spread over
+        // 20 ms..1 s, those scheduled in the stall's first 20 ms (and those in service when it began) waited over a
+        // second, so p99 is at least 1 s and the median hundreds of ms. A closed-loop tool that only times the requests
+        // it managed to send would have seen one slow request per connection and a p50 of about 20 ms.
+        expect(step.latencyMs.maxMs).toBeGreaterThanOrEqual(1000)
+        expect(step.latencyMs.p99Ms).toBeGreaterThanOrEqual(1000)
+        expect(step.latencyMs.p90Ms).toBeGreaterThan(700)
+        expect(step.latencyMs.p50Ms).toBeGreaterThan(150)
+        expect(step.verdict).toBe('degraded')
+        expect(step.reasons[0]).toMatch(/p99 .* over the SLO of 100 ms/)
+        // and the generator, in its own thread, kept sending through the server's stall (sharing the server's event
+        // loop, its sends would have been up to a second late)
+        expect(step.generator.sendLagMaxMs).toBeLessThan(500)
+      } finally {
+        clearTimeout(stall)
+        await close(server)
       }
-    }, 5 + 300 + 400)
-    try {
-      // When it is offered 100 req/s over 1.5 s
-      const step = await generator.step(base(url, 100, 1500), DEFAULT_SLO)
-      expect(stalled).toBe(true)
-      // Then the ~100 requests scheduled during the stall count from their scheduled time: latencies spread over
-      // 20 ms..1 s, those scheduled in the stall's first 20 ms (and those in service when it began) waited over a
-      // second, so p99 is at least 1 s and the median hundreds of ms. A closed-loop tool that only times the requests
-      // it managed to send would have seen one slow request per connection and a p50 of about 20 ms.
-      expect(step.latencyMs.maxMs).toBeGreaterThanOrEqual(1000)
-      expect(step.latencyMs.p99Ms).toBeGreaterThanOrEqual(1000)
-      expect(step.latencyMs.p90Ms).toBeGreaterThan(700)
-      expect(step.latencyMs.p50Ms).toBeGreaterThan(150)
-      expect(step.verdict).toBe('degraded')
-      expect(step.reasons[0]).toMatch(/p99 .* over the SLO of 100 ms/)
-      // and the generator, in its own thread, kept sending through the server's stall (sharing the server's event
-      // loop, its sends would have been up to a second late)
-      expect(step.generator.sendLagMaxMs).toBeLessThan(500)
-    } finally {
-      clearTimeout(stall)
-      await close(server)
-    }
-  })
+    },
+  )
 
   it('counts errors by status code and by kind', async () => {
     // Given a server that answers every 4th request with 503 and every 10th with 429
@@ -161,17 +168,28 @@ describe('the open-loop load generator', () => {
       // (a p99 objective of 250 ms keeps timer noise on a busy 2-core machine from failing a healthy step; past the
       // capacity, the queue grows by (rate - 100) requests a second, and the achieved rate falls under 95%)
       const slo = {...DEFAULT_SLO, p99Ms: 250}
-      const result = await sweepForKnee(
-        (rate) => generator.step({...base(url, rate, 1200), warmupMs: 300}, slo),
-        {cooldownMs: 300, factor: 2, maxDurationMs: 40_000, maxRate: 1000, minRate: 1, precision: 0.1, slo, startRate: 25, stepCostMs: 2000},
-      )
+      const result = await sweepForKnee((rate) => generator.step({...base(url, rate, 1200), warmupMs: 300}, slo), {
+        cooldownMs: 300,
+        factor: 2,
+        maxDurationMs: 40_000,
+        maxRate: 1000,
+        minRate: 1,
+        precision: 0.1,
+        slo,
+        startRate: 25,
+        stepCostMs: 2000,
+      })
       // Then the knee is near 100 req/s
-      const trace = result.steps.map((s) => `${s.offeredRps}/s: achieved ${s.achievedRps}, p99 ${s.latencyMs.p99Ms} ms, ${s.verdict}`).join('; ')
+      const trace = result.steps
+        .map((s) => `${s.offeredRps}/s: achieved ${s.achievedRps}, p99 ${s.latencyMs.p99Ms} ms, ${s.verdict}`)
+        .join('; ')
       expect(result.knee.rps, trace).toBeGreaterThanOrEqual(75)
       expect(result.knee.rps, trace).toBeLessThanOrEqual(105)
       expect(result.knee.firstDegradedRps).toBeGreaterThan(result.knee.rps!)
       expect(result.knee.limitedBy).not.toBe('max-rate')
-      expect(result.steps.map((s) => s.offeredRps)).toEqual([...result.steps.map((s) => s.offeredRps)].sort((a, b) => a - b))
+      expect(result.steps.map((s) => s.offeredRps)).toEqual(
+        [...result.steps.map((s) => s.offeredRps)].sort((a, b) => a - b),
+      )
     } finally {
       await close(server)
     }

@@ -52,7 +52,11 @@ export class LoadGenerator {
       }
       const onExit = (code: number) => {
         cleanup()
-        reject(new MlshipError(`The load generator thread exited (code ${code}) during a step`, {code: 'BENCH_GENERATOR_FAILED'}))
+        reject(
+          new MlshipError(`The load generator thread exited (code ${code}) during a step`, {
+            code: 'BENCH_GENERATOR_FAILED',
+          }),
+        )
       }
       const cleanup = () => {
         this.worker.off('message', onMessage)

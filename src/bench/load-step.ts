@@ -1,7 +1,14 @@
 import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
 import {type Dispatcher, Pool} from 'undici'
 
-import {createHistogram, encodeHistogram, type Histogram, type LatencySummary, recordMs, summarize} from './histogram.js'
+import {
+  createHistogram,
+  encodeHistogram,
+  type Histogram,
+  type LatencySummary,
+  recordMs,
+  summarize,
+} from './histogram.js'
 import {type Arrival, arrivalGaps} from './schedule.js'
 
 /** One open-loop load step: requests go out on a schedule whether or not earlier ones have answered. */
@@ -121,7 +128,10 @@ function classify(error: unknown, timedOut: boolean): ErrorKind {
  * (coordinated omission). Every loop is bounded: scheduling stops at the end of the window, every request is aborted
  * at its deadline, and the pool is destroyed after the last deadline.
  */
-export async function runLoadStep(options: LoadStepOptions, onProgress?: (progress: StepProgress) => void): Promise<RawStepResult> {
+export async function runLoadStep(
+  options: LoadStepOptions,
+  onProgress?: (progress: StepProgress) => void,
+): Promise<RawStepResult> {
   const target = new URL(options.url)
   const path = `${target.pathname}${target.search}`
   const pool = new Pool(target.origin, {
@@ -161,7 +171,11 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
   let nextAt = start
   let settleAll: (() => void) | undefined
 
-  const finish = (scheduledAt: number, measured: boolean, outcome: {status?: number; error?: unknown; timedOut?: boolean}) => {
+  const finish = (
+    scheduledAt: number,
+    measured: boolean,
+    outcome: {status?: number; error?: unknown; timedOut?: boolean},
+  ) => {
     inFlight--
     const now = performance.now()
     recordMs(interval, now - scheduledAt)
@@ -227,7 +241,10 @@ export async function runLoadStep(options: LoadStepOptions, onProgress?: (progre
     inFlight++
     const body = options.bodies.length === 0 ? undefined : options.bodies[sequence++ % options.bodies.length]
     try {
-      pool.dispatch({body, headers: options.headers, method: options.method as Dispatcher.HttpMethod, path}, handler(entry))
+      pool.dispatch(
+        {body, headers: options.headers, method: options.method as Dispatcher.HttpMethod, path},
+        handler(entry),
+      )
     } catch (error) {
       settle(entry, {error})
     }

@@ -37,9 +37,18 @@ export function payloadsFromSignature(signature: Signature, options: SignaturePa
   const count = options.count ?? 64
   const bodies: string[] = []
   for (let i = 0; i < count; i++) {
-    bodies.push(encodeBody(signature, signature.inputs.map((input) => randomTensor(input, options.batchSize ?? 1, random))))
+    bodies.push(
+      encodeBody(
+        signature,
+        signature.inputs.map((input) => randomTensor(input, options.batchSize ?? 1, random)),
+      ),
+    )
   }
-  return {batchSize: options.batchSize ?? 1, bodies, source: `random tensors of the signature (${count} bodies in turn)`}
+  return {
+    batchSize: options.batchSize ?? 1,
+    bodies,
+    source: `random tensors of the signature (${count} bodies in turn)`,
+  }
 }
 
 function encodeBody(signature: Signature, values: unknown[]): string {
@@ -55,7 +64,9 @@ function tileRows(example: unknown[], rows: number | undefined): unknown[] {
 
 function randomTensor(input: InputSpec, batchSize: number, random: () => number): unknown {
   // The first dynamic dimension is the batch; any other dynamic dimension gets size 1.
-  const dims = input.shape.map((dim: Dimension, axis) => (typeof dim === 'number' && dim >= 0 ? dim : axis === 0 ? batchSize : 1))
+  const dims = input.shape.map((dim: Dimension, axis) =>
+    typeof dim === 'number' && dim >= 0 ? dim : axis === 0 ? batchSize : 1,
+  )
   const build = (axis: number): unknown => {
     if (axis === dims.length) return randomValue(input.dtype, random)
     return Array.from({length: dims[axis]!}, () => build(axis + 1))
@@ -85,11 +96,14 @@ export async function payloadsFromFile(file: string): Promise<Payloads> {
   try {
     text = await readFile(file, 'utf8')
   } catch (error) {
-    throw new MlshipError(`--payload ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(error)}`, {
-      code: 'BENCH_PAYLOAD_INVALID',
-      details: {file},
-      exitCode: ExitCode.usage,
-    })
+    throw new MlshipError(
+      `--payload ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(error)}`,
+      {
+        code: 'BENCH_PAYLOAD_INVALID',
+        details: {file},
+        exitCode: ExitCode.usage,
+      },
+    )
   }
   const lines = file.endsWith('.jsonl') || file.endsWith('.ndjson') ? text.split('\n') : [text]
   const bodies: string[] = []
@@ -98,11 +112,16 @@ export async function payloadsFromFile(file: string): Promise<Payloads> {
     try {
       bodies.push(JSON.stringify(JSON.parse(line)))
     } catch (error) {
-      throw new ConfigError(`--payload ${file}${lines.length > 1 ? `:${index + 1}` : ''}: not valid JSON (${errorMessage(error)})`, {
-        code: 'BENCH_PAYLOAD_INVALID',
-        details: {file, line: index + 1},
-        suggestions: ['The payload is sent as the request body as is: a JSON document, or one per line in a .jsonl file.'],
-      })
+      throw new ConfigError(
+        `--payload ${file}${lines.length > 1 ? `:${index + 1}` : ''}: not valid JSON (${errorMessage(error)})`,
+        {
+          code: 'BENCH_PAYLOAD_INVALID',
+          details: {file, line: index + 1},
+          suggestions: [
+            'The payload is sent as the request body as is: a JSON document, or one per line in a .jsonl file.',
+          ],
+        },
+      )
     }
   })
   if (bodies.length === 0) {

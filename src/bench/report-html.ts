@@ -11,9 +11,15 @@ export function renderHtmlReport(result: BenchResult, generatedAt = new Date()):
   const runs = result.runs.filter((run) => run.steps.length > 0)
   const title = `mlship bench: ${result.target.method} ${result.target.url}`
   const knees = runs
-    .map((run) => `<li><b>${esc(runLabel(run))}</b>: ${run.knee ? esc(run.knee.note) : 'fixed-rate step (no sweep)'}${run.executionProvider ? ` — execution provider <code>${esc(run.executionProvider)}</code>` : ''}</li>`)
+    .map(
+      (run) =>
+        `<li><b>${esc(runLabel(run))}</b>: ${run.knee ? esc(run.knee.note) : 'fixed-rate step (no sweep)'}${run.executionProvider ? ` — execution provider <code>${esc(run.executionProvider)}</code>` : ''}</li>`,
+    )
     .join('\n')
-  const gpu = result.gpu.requested && !result.gpu.usable ? `<p class="warn">GPU not usable: ${esc(result.gpu.reason ?? 'unknown reason')}. CPU results only.</p>` : ''
+  const gpu =
+    result.gpu.requested && !result.gpu.usable
+      ? `<p class="warn">GPU not usable: ${esc(result.gpu.reason ?? 'unknown reason')}. CPU results only.</p>`
+      : ''
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -58,7 +64,13 @@ interface Scale {
   y: (v: number) => number
 }
 
-function frame(xMin: number, xMax: number, yTicks: Array<{v: number; label: string}>, scale: Scale, yLabel: string): string {
+function frame(
+  xMin: number,
+  xMax: number,
+  yTicks: Array<{v: number; label: string}>,
+  scale: Scale,
+  yLabel: string,
+): string {
   const xTicks = niceTicks(xMin, xMax, 6)
   const plotBottom = H - M.bottom
   return [
@@ -78,7 +90,9 @@ function frame(xMin: number, xMax: number, yTicks: Array<{v: number; label: stri
 
 function polyline(points: Array<[number, number]>, color: string, dash: string, label: string): string {
   const d = points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')
-  const dots = points.map(([x, y]) => `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="2.5" fill="${color}"/>`).join('')
+  const dots = points
+    .map(([x, y]) => `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="2.5" fill="${color}"/>`)
+    .join('')
   return `<g><title>${esc(label)}</title><polyline points="${d}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/>${dots}</g>`
 }
 
@@ -125,18 +139,31 @@ function latencySvg(runs: readonly DeviceRun[], sloMs: number): string {
       ['p50', (s: StepResult) => s.latencyMs.p50Ms],
     ] as const) {
       const label = `${runLabel(run)} ${key}`
-      lines.push(polyline(run.steps.map((s) => [scale.x(s.offeredRps), scale.y(pick(s))]), color, dashes[key]!, label))
+      lines.push(
+        polyline(
+          run.steps.map((s) => [scale.x(s.offeredRps), scale.y(pick(s))]),
+          color,
+          dashes[key]!,
+          label,
+        ),
+      )
       entries.push({color, dash: dashes[key]!, label})
     }
     if (run.knee?.rps) {
       const x = scale.x(run.knee.rps)
-      lines.push(`<line x1="${x}" x2="${x}" y1="${M.top}" y2="${H - M.bottom}" stroke="${color}" stroke-dasharray="1 4"/><text x="${x + 4}" y="${M.top + 14 + i * 14}" fill="${color}">knee ${fmt(run.knee.rps)}/s</text>`)
+      lines.push(
+        `<line x1="${x}" x2="${x}" y1="${M.top}" y2="${H - M.bottom}" stroke="${color}" stroke-dasharray="1 4"/><text x="${x + 4}" y="${M.top + 14 + i * 14}" fill="${color}">knee ${fmt(run.knee.rps)}/s</text>`,
+      )
     }
   })
   const slo = scale.y(sloMs)
   lines.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${slo}" y2="${slo}" stroke="#555" stroke-dasharray="8 4"/>`)
   entries.push({color: '#555', dash: '8 4', label: `SLO p99 ${sloMs} ms`})
-  return svg('latency percentiles against offered rate', [frame(xMin, xMax, yTicks, scale, 'latency (log scale)'), ...lines, legend(entries)])
+  return svg('latency percentiles against offered rate', [
+    frame(xMin, xMax, yTicks, scale, 'latency (log scale)'),
+    ...lines,
+    legend(entries),
+  ])
 }
 
 function throughputSvg(runs: readonly DeviceRun[]): string {
@@ -146,14 +173,35 @@ function throughputSvg(runs: readonly DeviceRun[]): string {
   const scale: Scale = {x: xScale(xMin, xMax), y: (v) => H - M.bottom - (v / yMax) * (H - M.top - M.bottom)}
   const yTicks = niceTicks(0, yMax, 6).map((v) => ({label: fmt(v), v}))
   const entries = [{color: '#aaa', dash: '4 4', label: 'achieved = offered'}]
-  const lines = [polyline([[scale.x(0), scale.y(0)], [scale.x(xMax), scale.y(xMax)]], '#aaa', '4 4', 'achieved = offered')]
+  const lines = [
+    polyline(
+      [
+        [scale.x(0), scale.y(0)],
+        [scale.x(xMax), scale.y(xMax)],
+      ],
+      '#aaa',
+      '4 4',
+      'achieved = offered',
+    ),
+  ]
   runs.forEach((run, i) => {
     const color = COLORS[i % COLORS.length]!
     const label = `${runLabel(run)} achieved`
-    lines.push(polyline(run.steps.map((s) => [scale.x(s.offeredRps), scale.y(s.achievedRps)]), color, '', label))
+    lines.push(
+      polyline(
+        run.steps.map((s) => [scale.x(s.offeredRps), scale.y(s.achievedRps)]),
+        color,
+        '',
+        label,
+      ),
+    )
     entries.push({color, dash: '', label})
   })
-  return svg('achieved throughput against offered rate', [frame(xMin, xMax, yTicks, scale, 'achieved (req/s)'), ...lines, legend(entries)])
+  return svg('achieved throughput against offered rate', [
+    frame(xMin, xMax, yTicks, scale, 'achieved (req/s)'),
+    ...lines,
+    legend(entries),
+  ])
 }
 
 function svg(label: string, parts: string[]): string {
@@ -161,14 +209,37 @@ function svg(label: string, parts: string[]): string {
 }
 
 function stepsHtml(steps: readonly StepResult[]): string {
-  const head = ['offered/s', 'sent/s', 'achieved/s', 'p50', 'p90', 'p95', 'p99', 'p99.9', 'max', 'errors', 'late sends', 'verdict']
+  const head = [
+    'offered/s',
+    'sent/s',
+    'achieved/s',
+    'p50',
+    'p90',
+    'p95',
+    'p99',
+    'p99.9',
+    'max',
+    'errors',
+    'late sends',
+    'verdict',
+  ]
   const rows = steps.map((s) => {
-    const errors = s.errors.total === 0 ? '0' : `${(s.errors.rate * 100).toFixed(2)}% ${esc(JSON.stringify({...s.errors.byStatus, ...Object.fromEntries(Object.entries(s.errors.byKind).filter(([, n]) => n > 0))}))}`
+    const errors =
+      s.errors.total === 0
+        ? '0'
+        : `${(s.errors.rate * 100).toFixed(2)}% ${esc(JSON.stringify({...s.errors.byStatus, ...Object.fromEntries(Object.entries(s.errors.byKind).filter(([, n]) => n > 0))}))}`
     const cells = [
       fmt(s.offeredRps),
       fmt(s.sentRps),
       fmt(s.achievedRps),
-      ...[s.latencyMs.p50Ms, s.latencyMs.p90Ms, s.latencyMs.p95Ms, s.latencyMs.p99Ms, s.latencyMs.p999Ms, s.latencyMs.maxMs].map((v) => `${v.toFixed(v < 10 ? 2 : 1)} ms`),
+      ...[
+        s.latencyMs.p50Ms,
+        s.latencyMs.p90Ms,
+        s.latencyMs.p95Ms,
+        s.latencyMs.p99Ms,
+        s.latencyMs.p999Ms,
+        s.latencyMs.maxMs,
+      ].map((v) => `${v.toFixed(v < 10 ? 2 : 1)} ms`),
       errors,
       `${s.generator.late}${s.generator.limited ? ' (generator-limited)' : ''}`,
       s.verdict === 'ok' ? 'ok' : `<span class="bad" title="${esc(s.reasons.join('; '))}">DEGRADED</span>`,
@@ -185,7 +256,8 @@ function niceTicks(min: number, max: number, count: number): number[] {
   const magnitude = 10 ** Math.floor(Math.log10(raw))
   const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw
   const ticks: number[] = []
-  for (let v = Math.ceil(min / step) * step; v <= max + 1e-9 && ticks.length < 50; v += step) ticks.push(Math.round(v * 1e6) / 1e6)
+  for (let v = Math.ceil(min / step) * step; v <= max + 1e-9 && ticks.length < 50; v += step)
+    ticks.push(Math.round(v * 1e6) / 1e6)
   return ticks
 }
 

@@ -15,7 +15,9 @@ export function runLabel(run: Pick<DeviceRun, 'device'>): string {
 
 /** The live readout of a running step: one line, rewritten in place on a TTY. */
 export function liveLine(progress: StepProgress, slo: Slo, label: string): string {
-  const degraded = progress.p99Ms >= slo.p99Ms || (progress.phase !== 'warmup' && progress.throughputRps < progress.offeredRps * slo.minAchievedRatio)
+  const degraded =
+    progress.p99Ms >= slo.p99Ms ||
+    (progress.phase !== 'warmup' && progress.throughputRps < progress.offeredRps * slo.minAchievedRatio)
   return (
     `${label.padEnd(8)} ${progress.phase.padEnd(7)} ${(progress.elapsedMs / 1000).toFixed(1).padStart(5)}s  ` +
     `offered ${rps(progress.offeredRps)}/s  done ${rps(progress.throughputRps)}/s  ` +
@@ -37,7 +39,20 @@ export function stepLine(step: StepResult, label: string): string {
 
 export function stepsTable(steps: readonly StepResult[]): string {
   return renderTable(
-    ['offered/s', 'sent/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p95 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'late sends', 'verdict'],
+    [
+      'offered/s',
+      'sent/s',
+      'achieved/s',
+      'p50 ms',
+      'p90 ms',
+      'p95 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'max ms',
+      'errors',
+      'late sends',
+      'verdict',
+    ],
     steps.map((s) => [
       rps(s.offeredRps),
       rps(s.sentRps),
@@ -67,7 +82,11 @@ function errorCell(step: StepResult): string {
 }
 
 /** p99 (and p50) against the offered rate, on a log latency scale, one line per run. */
-export function latencyChart(runs: readonly DeviceRun[], slo: Slo, options: {width?: number; height?: number; color?: boolean} = {}): string {
+export function latencyChart(
+  runs: readonly DeviceRun[],
+  slo: Slo,
+  options: {width?: number; height?: number; color?: boolean} = {},
+): string {
   const steps = runs.flatMap((run) => run.steps)
   if (steps.length < 2) return ''
   const width = options.width ?? 60
@@ -81,8 +100,26 @@ export function latencyChart(runs: readonly DeviceRun[], slo: Slo, options: {wid
   const colors: string[] = []
   runs.forEach((run, i) => {
     if (run.steps.length === 0) return
-    series.push(xs.map((x) => Math.log10(Math.max(0.01, interpolate(run.steps, x, (s) => s.latencyMs.p99Ms)))))
-    series.push(xs.map((x) => Math.log10(Math.max(0.01, interpolate(run.steps, x, (s) => s.latencyMs.p50Ms)))))
+    series.push(
+      xs.map((x) =>
+        Math.log10(
+          Math.max(
+            0.01,
+            interpolate(run.steps, x, (s) => s.latencyMs.p99Ms),
+          ),
+        ),
+      ),
+    )
+    series.push(
+      xs.map((x) =>
+        Math.log10(
+          Math.max(
+            0.01,
+            interpolate(run.steps, x, (s) => s.latencyMs.p50Ms),
+          ),
+        ),
+      ),
+    )
     colors.push(palette[(2 * i) % palette.length]!, palette[(2 * i + 1) % palette.length]!)
     legend.push(`${runLabel(run)} p99`, `${runLabel(run)} p50`)
   })
@@ -119,7 +156,13 @@ export function comparisonTable(result: BenchResult): string {
   const headers = ['', ...result.runs.map((run) => runLabel(run))]
   const row = (label: string, cell: (run: DeviceRun) => string) => [label, ...result.runs.map(cell)]
   const rows = [
-    row('knee (req/s)', (run) => (run.knee ? (run.knee.rps === null ? 'none' : `${rps(run.knee.rps)}${run.knee.limitedBy === 'server' ? '' : ` (${run.knee.limitedBy})`}`) : '-')),
+    row('knee (req/s)', (run) =>
+      run.knee
+        ? run.knee.rps === null
+          ? 'none'
+          : `${rps(run.knee.rps)}${run.knee.limitedBy === 'server' ? '' : ` (${run.knee.limitedBy})`}`
+        : '-',
+    ),
     row('execution provider', (run) => run.executionProvider ?? 'not reported'),
     row('time to ready', (run) => (run.timeToReadyMs === null ? '-' : `${(run.timeToReadyMs / 1000).toFixed(2)} s`)),
     row('image size', (run) => (run.imageSizeBytes === null ? '-' : `${(run.imageSizeBytes / 1e6).toFixed(0)} MB`)),
@@ -135,7 +178,9 @@ export function comparisonTable(result: BenchResult): string {
 
 export function commonRates(runs: readonly DeviceRun[]): number[] {
   if (runs.length === 0) return []
-  return runs[0]!.steps.map((s) => s.offeredRps).filter((rate) => runs.every((run) => run.steps.some((s) => s.offeredRps === rate)))
+  return runs[0]!.steps
+    .map((s) => s.offeredRps)
+    .filter((rate) => runs.every((run) => run.steps.some((s) => s.offeredRps === rate)))
 }
 
 /** The human report printed after the run. */
@@ -148,9 +193,14 @@ export function renderReport(result: BenchResult, options: {color?: boolean} = {
       `${result.settings.connections} connections, timeout ${result.settings.timeoutMs} ms; latency from each request's scheduled send time`,
     `SLO      p99 < ${result.slo.p99Ms} ms, errors < ${result.slo.maxErrorRate * 100}%, achieved >= ${result.slo.minAchievedRatio * 100}% of offered`,
   )
-  if (result.gpu.requested && !result.gpu.usable) out.push(`GPU      not usable: ${result.gpu.reason}. CPU results only.`)
+  if (result.gpu.requested && !result.gpu.usable)
+    out.push(`GPU      not usable: ${result.gpu.reason}. CPU results only.`)
   for (const run of result.runs) {
-    out.push('', `== ${runLabel(run)}${run.executionProvider ? ` (execution provider: ${run.executionProvider})` : ''}`, stepsTable(run.steps))
+    out.push(
+      '',
+      `== ${runLabel(run)}${run.executionProvider ? ` (execution provider: ${run.executionProvider})` : ''}`,
+      stepsTable(run.steps),
+    )
     if (run.knee) out.push('', run.knee.note)
     const lagging = run.steps.filter((s) => s.generator.limited)
     if (lagging.length > 0) {

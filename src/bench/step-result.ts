@@ -32,7 +32,12 @@ export interface StepResult {
   /** Responses of any status that arrived inside the window, per second. */
   throughputRps: number
   ok: number
-  errors: {total: number; rate: number; byStatus: Record<string, number>; byKind: Record<Exclude<ErrorKind, 'status'>, number>}
+  errors: {
+    total: number
+    rate: number
+    byStatus: Record<string, number>
+    byKind: Record<Exclude<ErrorKind, 'status'>, number>
+  }
   /** From each request's scheduled send time to its end (coordinated omission corrected), all measured requests. */
   latencyMs: LatencySummary
   /** The same for the requests answered with a 2xx only (a server shedding load answers its refusals fast). */
@@ -70,10 +75,14 @@ export function toStepResult(raw: RawStepResult, slo: Slo): StepResult {
   const sentFraction = raw.scheduled === 0 ? 1 : raw.sentInWindow / raw.scheduled
   const limited = lateFraction > GENERATOR_LATE_LIMIT || sentFraction < GENERATOR_SENT_RATIO
   const reasons: string[] = []
-  if (latencyMs.p99Ms >= slo.p99Ms) reasons.push(`p99 ${latencyMs.p99Ms.toFixed(1)} ms is over the SLO of ${slo.p99Ms} ms`)
-  if (errorRate >= slo.maxErrorRate && total > 0) reasons.push(`errors ${pct(errorRate)} reach the limit of ${pct(slo.maxErrorRate)}`)
+  if (latencyMs.p99Ms >= slo.p99Ms)
+    reasons.push(`p99 ${latencyMs.p99Ms.toFixed(1)} ms is over the SLO of ${slo.p99Ms} ms`)
+  if (errorRate >= slo.maxErrorRate && total > 0)
+    reasons.push(`errors ${pct(errorRate)} reach the limit of ${pct(slo.maxErrorRate)}`)
   if (raw.scheduled > 0 && achievedRps < slo.minAchievedRatio * (raw.scheduled / windowS)) {
-    reasons.push(`achieved ${achievedRps.toFixed(0)}/s is under ${Math.round(slo.minAchievedRatio * 100)}% of the offered ${raw.offeredRps}/s`)
+    reasons.push(
+      `achieved ${achievedRps.toFixed(0)}/s is under ${Math.round(slo.minAchievedRatio * 100)}% of the offered ${raw.offeredRps}/s`,
+    )
   }
   const verdict = reasons.length > 0 ? 'degraded' : 'ok'
   if (limited) {
@@ -87,7 +96,11 @@ export function toStepResult(raw: RawStepResult, slo: Slo): StepResult {
     arrival: raw.arrival,
     durationS: windowS,
     errors: {
-      byKind: {connection: raw.errorsByKind.connection, other: raw.errorsByKind.other, timeout: raw.errorsByKind.timeout},
+      byKind: {
+        connection: raw.errorsByKind.connection,
+        other: raw.errorsByKind.other,
+        timeout: raw.errorsByKind.timeout,
+      },
       byStatus: raw.errorsByStatus,
       rate: errorRate,
       total,

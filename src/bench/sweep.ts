@@ -69,7 +69,11 @@ export function passes(step: StepResult): boolean {
  * then a bisection (on a log scale) between the last healthy and the first degraded rate refines it, like
  * perf_analyzer's --request-rate-range with --latency-threshold. Every phase is bounded by count and by the budget.
  */
-export async function sweepForKnee(run: StepRunner, options: SweepOptions, hooks: SweepHooks = {}): Promise<SweepResult> {
+export async function sweepForKnee(
+  run: StepRunner,
+  options: SweepOptions,
+  hooks: SweepHooks = {},
+): Promise<SweepResult> {
   const started = Date.now()
   const steps: StepResult[] = []
   let healthy: number | null = null
@@ -143,7 +147,12 @@ export async function sweepForKnee(run: StepRunner, options: SweepOptions, hooks
   steps.sort((a, b) => a.offeredRps - b.offeredRps)
   return {
     durationS: Math.round((Date.now() - started) / 100) / 10,
-    knee: {firstDegradedRps: degraded, limitedBy, note: describeKnee(healthy, degraded, limitedBy, options), rps: healthy},
+    knee: {
+      firstDegradedRps: degraded,
+      limitedBy,
+      note: describeKnee(healthy, degraded, limitedBy, options),
+      rps: healthy,
+    },
     steps,
   }
 }
@@ -155,10 +164,16 @@ export function roundRate(rate: number): number {
   return Math.round(rate / magnitude) * magnitude
 }
 
-function describeKnee(healthy: number | null, degraded: number | null, limitedBy: KneeLimit, options: SweepOptions): string {
+function describeKnee(
+  healthy: number | null,
+  degraded: number | null,
+  limitedBy: KneeLimit,
+  options: SweepOptions,
+): string {
   const slo = `p99 < ${options.slo.p99Ms} ms, errors < ${options.slo.maxErrorRate * 100}%, achieved >= ${options.slo.minAchievedRatio * 100}% of offered`
   if (healthy === null) {
-    if (limitedBy === 'time-budget' && degraded === null) return 'No step fitted in the time budget (raise --max-duration).'
+    if (limitedBy === 'time-budget' && degraded === null)
+      return 'No step fitted in the time budget (raise --max-duration).'
     return `No rate met the SLO (${slo}), down to ${degraded ?? options.startRate} req/s.`
   }
   switch (limitedBy) {

@@ -39,7 +39,10 @@ export function endpointUrl(base: string, options: EndpointOptions): string {
     })
   }
   if (url.protocol !== 'http:') {
-    throw new MlshipError(`--url ${base}: only http:// is supported`, {code: 'BENCH_URL_INVALID', exitCode: ExitCode.usage})
+    throw new MlshipError(`--url ${base}: only http:// is supported`, {
+      code: 'BENCH_URL_INVALID',
+      exitCode: ExitCode.usage,
+    })
   }
   if (options.path) url.pathname = options.path.startsWith('/') ? options.path : `/${options.path}`
   else if (url.pathname === '/' || url.pathname === '') url.pathname = '/predict'
@@ -80,15 +83,18 @@ export async function probeEndpoint(options: ProbeOptions): Promise<void> {
     })
   }
   if (status < 200 || status >= 300) {
-    throw new MlshipError(`${options.method} ${options.url} answered ${status} to the benchmark payload: ${text.slice(0, 300)}`, {
-      code: 'BENCH_TARGET_REJECTED',
-      details: {body: text.slice(0, 2000), status, url: options.url},
-      exitCode: ExitCode.usage,
-      suggestions: [
-        'Check the payload (--payload FILE, or the example inputs in model.yaml), --path and --method.',
-        'Send the same body with curl to see the full answer.',
-      ],
-    })
+    throw new MlshipError(
+      `${options.method} ${options.url} answered ${status} to the benchmark payload: ${text.slice(0, 300)}`,
+      {
+        code: 'BENCH_TARGET_REJECTED',
+        details: {body: text.slice(0, 2000), status, url: options.url},
+        exitCode: ExitCode.usage,
+        suggestions: [
+          'Check the payload (--payload FILE, or the example inputs in model.yaml), --path and --method.',
+          'Send the same body with curl to see the full answer.',
+        ],
+      },
+    )
   }
 }
 

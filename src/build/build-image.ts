@@ -103,7 +103,8 @@ export function splitReference(reference: string): {repo: string; tag: string} {
   const at = reference.indexOf('@')
   const withoutDigest = at >= 0 ? reference.slice(0, at) : reference
   const colon = withoutDigest.lastIndexOf(':')
-  if (colon > withoutDigest.lastIndexOf('/')) return {repo: withoutDigest.slice(0, colon), tag: withoutDigest.slice(colon + 1)}
+  if (colon > withoutDigest.lastIndexOf('/'))
+    return {repo: withoutDigest.slice(0, colon), tag: withoutDigest.slice(colon + 1)}
   return {repo: withoutDigest, tag: 'latest'}
 }
 
@@ -117,7 +118,11 @@ interface StepState {
 
 const STEP_LINE = /^Step (\d+)\/(\d+) : (.*)$/
 
-async function runBuild(options: BuildImageOptions, context: BuildContext, tags: string[]): Promise<{imageId: string; steps: {total: number; cached: number}}> {
+async function runBuild(
+  options: BuildImageOptions,
+  context: BuildContext,
+  tags: string[],
+): Promise<{imageId: string; steps: {total: number; cached: number}}> {
   const {engine} = options
   const platform = context.values.platform
   const enginePlatform = `${engine.info.os}/${engine.info.arch}`
@@ -163,13 +168,19 @@ async function runBuild(options: BuildImageOptions, context: BuildContext, tags:
   }
 
   try {
-    const stream = await engine.docker.buildImage(packContext(context.contextDir) as unknown as NodeJS.ReadableStream, buildOptions)
+    const stream = await engine.docker.buildImage(
+      packContext(context.contextDir) as unknown as NodeJS.ReadableStream,
+      buildOptions,
+    )
     await followEngineStream(stream as AsyncIterable<Buffer>, onEvent)
   } catch (error) {
     throw buildFailed(error, state)
   }
   if (!imageId) throw buildFailed(new Error('the engine did not report the id of the image it built'), state)
-  return {imageId: imageId.startsWith('sha256:') ? imageId : `sha256:${imageId}`, steps: {cached: state.cached, total: state.total}}
+  return {
+    imageId: imageId.startsWith('sha256:') ? imageId : `sha256:${imageId}`,
+    steps: {cached: state.cached, total: state.total},
+  }
 }
 
 function buildFailed(error: unknown, state: StepState): MlshipError {
@@ -178,20 +189,24 @@ function buildFailed(error: unknown, state: StepState): MlshipError {
   const output = state.output.slice(-10)
   const suggestions = /does not match the specified platform|no matching manifest/i.test(message)
     ? [
-        'The base image on this engine is for another platform. Pull the one for the target platform while you have network access (`docker pull --platform linux/arm64 node:20-bookworm-slim`), or build for the engine\'s platform.',
+        "The base image on this engine is for another platform. Pull the one for the target platform while you have network access (`docker pull --platform linux/arm64 node:20-bookworm-slim`), or build for the engine's platform.",
       ]
-    : state.instruction.startsWith('FROM') && /pull access denied|not found|no such host|manifest unknown|repository does not exist/i.test(message)
+    : state.instruction.startsWith('FROM') &&
+        /pull access denied|not found|no such host|manifest unknown|repository does not exist/i.test(message)
       ? [
           'The base image is neither on this machine nor reachable. Pull it while you have network access, or pass one that is here with --base-image (or build.base_image in model.yaml).',
         ]
       : ['Read the engine message above; run again with --no-cache if a cached layer is suspect.']
-  return new MlshipError(`The image build failed at ${step}: ${message}${output.length > 0 ? `\n${output.map((l) => `  | ${l}`).join('\n')}` : ''}`, {
-    cause: error,
-    code: 'BUILD_FAILED',
-    details: {instruction: state.instruction, message, output, step: state.index, totalSteps: state.total},
-    exitCode: ExitCode.buildFailed,
-    suggestions,
-  })
+  return new MlshipError(
+    `The image build failed at ${step}: ${message}${output.length > 0 ? `\n${output.map((l) => `  | ${l}`).join('\n')}` : ''}`,
+    {
+      cause: error,
+      code: 'BUILD_FAILED',
+      details: {instruction: state.instruction, message, output, step: state.index, totalSteps: state.total},
+      exitCode: ExitCode.buildFailed,
+      suggestions,
+    },
+  )
 }
 
 async function result(
@@ -209,7 +224,8 @@ async function result(
     const base = await engine.docker.getImage(context.values.baseImage).inspect()
     sizeAboveBaseBytes = image.Size - base.Size
   } catch (error) {
-    if (engineStatus(error) !== 'not-found') throw new MlshipError(`Cannot inspect the base image: ${errorMessage(error)}`, {cause: error})
+    if (engineStatus(error) !== 'not-found')
+      throw new MlshipError(`Cannot inspect the base image: ${errorMessage(error)}`, {cause: error})
   }
   return {
     baseImage: context.values.baseImage,

@@ -25,7 +25,9 @@ export async function bundleServer(options: BundleServerOptions): Promise<string
   try {
     await esbuild({
       // CommonJS dependencies call require(): give the ES module bundle one.
-      banner: {js: "import {createRequire as __mlshipCreateRequire} from 'node:module';const require=__mlshipCreateRequire(import.meta.url);"},
+      banner: {
+        js: "import {createRequire as __mlshipCreateRequire} from 'node:module';const require=__mlshipCreateRequire(import.meta.url);",
+      },
       bundle: true,
       entryNames: '[name]',
       entryPoints: options.entryPoints,
@@ -44,7 +46,9 @@ export async function bundleServer(options: BundleServerOptions): Promise<string
     throw new MlshipError(`Bundling the serving app failed: ${errorMessage(error)}`, {
       cause: error,
       code: 'BUNDLE_FAILED',
-      suggestions: ['This is a bug in mlship (its serving app does not bundle). Run again with DEBUG=mlship:* and report it.'],
+      suggestions: [
+        'This is a bug in mlship (its serving app does not bundle). Run again with DEBUG=mlship:* and report it.',
+      ],
     })
   }
   await writeFile(path.join(options.outDir, 'package.json'), `${JSON.stringify({type: 'module'})}\n`)

@@ -16,7 +16,10 @@ beforeEach(async () => {
   modelDir = path.join(work, 'iris')
   await cp(path.join(examplesDir(), 'iris'), modelDir, {recursive: true})
   entry = path.join(work, 'server.ts')
-  await writeFile(entry, "import ort from 'onnxruntime-node'\nconst port: number = 8080\nconsole.log(ort.env.versions, port)\n")
+  await writeFile(
+    entry,
+    "import ort from 'onnxruntime-node'\nconst port: number = 8080\nconsole.log(ort.env.versions, port)\n",
+  )
 })
 
 afterEach(async () => {
@@ -49,13 +52,29 @@ describe('writeBuildContext', () => {
     expect(files.filter((f) => /napi-v6\/(darwin|win32|linux\/arm64)/.test(f))).toEqual([])
     expect(files.filter((f) => f.endsWith('.map') || f.endsWith('.d.ts'))).toEqual([])
     expect(files).toContain('runtime/node_modules/onnxruntime-common/dist/cjs/package.json')
-    expect(files).toEqual(expect.arrayContaining(['runtime/server/main.js', 'runtime/server/package.json', 'runtime/server/healthcheck.cjs']))
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'runtime/server/main.js',
+        'runtime/server/package.json',
+        'runtime/server/healthcheck.cjs',
+      ]),
+    )
     expect(files.filter((f) => f.startsWith('model/'))).toEqual(['model/model.onnx'])
     // The .dockerignore of the model directory applies; the model file is in its own layer, not twice.
     const config = files.filter((f) => f.startsWith('config/'))
-    expect(config).toEqual(expect.arrayContaining(['config/.dockerignore', 'config/labels.txt', 'config/model.pkl', 'config/model.yaml', 'config/train.py']))
+    expect(config).toEqual(
+      expect.arrayContaining([
+        'config/.dockerignore',
+        'config/labels.txt',
+        'config/model.pkl',
+        'config/model.yaml',
+        'config/train.py',
+      ]),
+    )
     expect(config.filter((f) => /secrets|data\/|model\.onnx/.test(f))).toEqual([])
-    expect(await readFile(path.join(output, 'runtime/server/main.js'), 'utf8')).toMatch(/from"onnxruntime-node"|from "onnxruntime-node"/)
+    expect(await readFile(path.join(output, 'runtime/server/main.js'), 'utf8')).toMatch(
+      /from"onnxruntime-node"|from "onnxruntime-node"/,
+    )
     expect(context.temporary).toBe(false)
     expect(context.sizeBytes).toBeLessThan(60 * 1024 * 1024)
     expect(context.inputDigest).toMatch(/^sha256:[0-9a-f]{64}$/)
@@ -74,7 +93,10 @@ describe('writeBuildContext', () => {
   it('gives the same input digest for the same inputs, another one when only model.yaml changes', async () => {
     const one = await writeBuildContext({dir: modelDir, entryPoints: {main: entry}})
     const two = await writeBuildContext({dir: modelDir, entryPoints: {main: entry}})
-    await writeFile(path.join(modelDir, 'model.yaml'), (await readFile(path.join(modelDir, 'model.yaml'), 'utf8')).replace('port: 8080', 'port: 8081'))
+    await writeFile(
+      path.join(modelDir, 'model.yaml'),
+      (await readFile(path.join(modelDir, 'model.yaml'), 'utf8')).replace('port: 8080', 'port: 8081'),
+    )
     const three = await writeBuildContext({dir: modelDir, entryPoints: {main: entry}})
     try {
       expect(two.inputDigest).toBe(one.inputDigest)
@@ -90,7 +112,9 @@ describe('writeBuildContext', () => {
     const output = path.join(work, 'busy')
     await mkdir(output)
     await writeFile(path.join(output, 'x'), 'x')
-    const error = await writeBuildContext({dir: modelDir, entryPoints: {main: entry}, outputDir: output}).catch((e: unknown) => e)
+    const error = await writeBuildContext({dir: modelDir, entryPoints: {main: entry}, outputDir: output}).catch(
+      (e: unknown) => e,
+    )
     expect((error as MlshipError).exitCode).toBe(2)
     expect((error as MlshipError).message).toContain('must not exist or be empty')
   })
@@ -98,24 +122,46 @@ describe('writeBuildContext', () => {
   it('for --gpu without the CUDA provider files says exactly how to get them (exit 2)', async () => {
     const empty = path.join(work, 'no-cuda')
     await mkdir(empty)
-    const error = await writeBuildContext({cudaProviderDir: empty, dir: modelDir, entryPoints: {main: entry}, gpu: true}).catch((e: unknown) => e)
+    const error = await writeBuildContext({
+      cudaProviderDir: empty,
+      dir: modelDir,
+      entryPoints: {main: entry},
+      gpu: true,
+    }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(MlshipError)
     expect((error as MlshipError).exitCode).toBe(2)
     expect((error as MlshipError).message).toContain('libonnxruntime_providers_cuda.so')
-    expect((error as MlshipError).suggestions.join('\n')).toContain('npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12')
+    expect((error as MlshipError).suggestions.join('\n')).toContain(
+      'npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12',
+    )
   })
 
   it('for --gpu with the provider files carries them and renders the CUDA image', async () => {
     const cuda = path.join(work, 'cuda')
     await mkdir(cuda)
-    for (const f of ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so']) await writeFile(path.join(cuda, f), 'stub')
+    for (const f of ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'])
+      await writeFile(path.join(cuda, f), 'stub')
     const output = path.join(work, 'context')
-    const context = await writeBuildContext({cudaProviderDir: cuda, dir: modelDir, entryPoints: {main: entry}, gpu: true, outputDir: output})
+    const context = await writeBuildContext({
+      cudaProviderDir: cuda,
+      dir: modelDir,
+      entryPoints: {main: entry},
+      gpu: true,
+      outputDir: output,
+    })
     const files = await listTree(output)
-    expect(files).toContain('runtime/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so')
+    expect(files).toContain(
+      'runtime/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so',
+    )
     expect(context.dockerfile).toMatch(/^FROM nvidia\/cuda:12\.6\.3-cudnn-runtime-ubuntu24\.04$/m)
     expect(context.dockerfile).toContain('MLSHIP_DEVICE=cuda')
-    const arm = await writeBuildContext({cudaProviderDir: cuda, dir: modelDir, entryPoints: {main: entry}, gpu: true, platform: 'linux/arm64'}).catch((e: unknown) => e)
+    const arm = await writeBuildContext({
+      cudaProviderDir: cuda,
+      dir: modelDir,
+      entryPoints: {main: entry},
+      gpu: true,
+      platform: 'linux/arm64',
+    }).catch((e: unknown) => e)
     expect((arm as MlshipError).message).toContain('only possible for linux/amd64')
   })
 

@@ -115,7 +115,9 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
   const plan = await planBuild(options)
   const {project} = plan
   const temporary = options.outputDir === undefined
-  const contextDir = temporary ? await mkdtemp(path.join(os.tmpdir(), 'mlship-context-')) : path.resolve(options.outputDir!)
+  const contextDir = temporary
+    ? await mkdtemp(path.join(os.tmpdir(), 'mlship-context-'))
+    : path.resolve(options.outputDir!)
   if (!temporary) await prepareOutputDir(contextDir)
 
   const dispose = async () => {
@@ -148,7 +150,11 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
     const {digest, fileCount, sizeBytes} = await digestContext(contextDir)
     const values = {
       ...plan.values,
-      labels: {...plan.values.labels, [LABELS.created]: (options.created ?? new Date()).toISOString(), [LABELS.inputDigest]: digest},
+      labels: {
+        ...plan.values.labels,
+        [LABELS.created]: (options.created ?? new Date()).toISOString(),
+        [LABELS.inputDigest]: digest,
+      },
     }
     const dockerfile = await renderDockerfile(values, {configFile: project.file, template: options.template})
     await writeFile(path.join(contextDir, 'Dockerfile'), dockerfile)
@@ -187,11 +193,16 @@ async function prepareOutputDir(dir: string): Promise<void> {
 function modelLayerFiles(project: ResolvedModel): ContextFile[] {
   const relative = path.relative(project.dir, project.modelPath)
   if (relative.startsWith('..') || path.isAbsolute(relative)) {
-    throw new ConfigError(`${project.file}: model.file (${project.config.model.file}) is outside the model directory, so it cannot go into the image.`, {
-      code: 'MODEL_OUTSIDE_CONTEXT',
-      details: {file: project.file, keyPath: 'model.file'},
-      suggestions: ['Move the model file into the directory of model.yaml (or a folder below it) and update model.file.'],
-    })
+    throw new ConfigError(
+      `${project.file}: model.file (${project.config.model.file}) is outside the model directory, so it cannot go into the image.`,
+      {
+        code: 'MODEL_OUTSIDE_CONTEXT',
+        details: {file: project.file, keyPath: 'model.file'},
+        suggestions: [
+          'Move the model file into the directory of model.yaml (or a folder below it) and update model.file.',
+        ],
+      },
+    )
   }
   const files = [{from: project.modelPath, to: toPosix(path.join('model', relative))}]
   for (const suffix of ['.data', '_data']) {
@@ -202,14 +213,22 @@ function modelLayerFiles(project: ResolvedModel): ContextFile[] {
 }
 
 /** model.yaml and the rest of the model directory, filtered by its .dockerignore (or mlship's default one). */
-async function configLayerFiles(project: ResolvedModel, modelFiles: ContextFile[], outputDir?: string): Promise<ContextFile[]> {
+async function configLayerFiles(
+  project: ResolvedModel,
+  modelFiles: ContextFile[],
+  outputDir?: string,
+): Promise<ContextFile[]> {
   const ignoreFile = path.join(project.dir, '.dockerignore')
   const patterns = existsSync(ignoreFile)
     ? await readFile(ignoreFile, 'utf8')
     : await readFile(path.join(templatesDir(), 'init', 'dockerignore'), 'utf8')
   const matcher = createIgnore().add(patterns.split(/\r?\n/))
   // The config file always becomes model.yaml in the image (it may be called otherwise here): the server reads that.
-  const skip = new Set([...modelFiles.map((file) => path.resolve(file.from)), project.file, path.join(project.dir, 'model.yaml')])
+  const skip = new Set([
+    ...modelFiles.map((file) => path.resolve(file.from)),
+    project.file,
+    path.join(project.dir, 'model.yaml'),
+  ])
   const files: ContextFile[] = []
   const walk = async (dir: string): Promise<void> => {
     for (const entry of await readdir(dir, {withFileTypes: true})) {
@@ -218,7 +237,8 @@ async function configLayerFiles(project: ResolvedModel, modelFiles: ContextFile[
       if (outputDir && (absolute === outputDir || outputDir.startsWith(absolute + path.sep))) continue
       if (matcher.ignores(relative) && !(entry.isDirectory() && patterns.includes('!'))) continue
       if (entry.isDirectory()) await walk(absolute)
-      else if (entry.isFile() && !skip.has(absolute) && !matcher.ignores(relative)) files.push({from: absolute, to: `config/${relative}`})
+      else if (entry.isFile() && !skip.has(absolute) && !matcher.ignores(relative))
+        files.push({from: absolute, to: `config/${relative}`})
     }
   }
   await walk(project.dir)
@@ -249,7 +269,9 @@ async function digestContext(contextDir: string): Promise<{digest: string; fileC
     .sort()
   for (const file of files) {
     const info = await lstat(file)
-    hash.update(`${toPosix(path.relative(contextDir, file))}\0${info.mode & 0o111 ? 'x' : '-'}\0${await sha256File(file)}\n`)
+    hash.update(
+      `${toPosix(path.relative(contextDir, file))}\0${info.mode & 0o111 ? 'x' : '-'}\0${await sha256File(file)}\n`,
+    )
     fileCount++
     sizeBytes += info.size
   }
@@ -298,9 +320,10 @@ function toPosix(p: string): string {
   return p.split(path.sep).join('/')
 }
 
-
 // @balena/dockerignore is CommonJS whose types declare an ES default export: take whichever shape arrives.
 function createIgnore(): ReturnType<typeof dockerignore.default> {
-  const factory = (dockerignore as unknown as {default?: typeof dockerignore.default}).default ?? (dockerignore as unknown as typeof dockerignore.default)
+  const factory =
+    (dockerignore as unknown as {default?: typeof dockerignore.default}).default ??
+    (dockerignore as unknown as typeof dockerignore.default)
   return factory()
 }

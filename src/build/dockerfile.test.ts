@@ -85,7 +85,9 @@ describe('renderDockerfile', () => {
   })
 
   it('writes build.env values quoted after the model layers', async () => {
-    const steps = instructions(await renderDockerfile({...base, env: {LOG_FORMAT: 'json with spaces', OMP_NUM_THREADS: '1'}}))
+    const steps = instructions(
+      await renderDockerfile({...base, env: {LOG_FORMAT: 'json with spaces', OMP_NUM_THREADS: '1'}}),
+    )
     const env = steps.findLast((s) => s.startsWith('ENV'))
     expect(env).toBe('ENV LOG_FORMAT="json with spaces" OMP_NUM_THREADS="1"')
     expect(steps.indexOf(env!)).toBeGreaterThan(steps.indexOf('COPY config/ /app/model/'))
@@ -113,9 +115,17 @@ describe('renderDockerfile', () => {
 
 describe('encodeLabels', () => {
   it('round-trips any text through the parser rules, on lines of bounded length', () => {
-    const nasty = JSON.stringify({a: 'quote " dollar $HOME backslash \\ hash # end\\', b: 'x'.repeat(9000), c: ' # leading'})
+    const nasty = JSON.stringify({
+      a: 'quote " dollar $HOME backslash \\ hash # end\\',
+      b: 'x'.repeat(9000),
+      c: ' # leading',
+    })
     const long = `${'y'.repeat(1999)}\\"${' '.repeat(5)}#${'z'.repeat(4000)}`
-    const encoded = encodeLabels({'dev.mlship.signature': nasty, 'dev.mlship.other': long, 'dev.mlship.newline': 'a\nLABEL b'})
+    const encoded = encodeLabels({
+      'dev.mlship.signature': nasty,
+      'dev.mlship.other': long,
+      'dev.mlship.newline': 'a\nLABEL b',
+    })
     expect(Math.max(...encoded.split('\n').map((l) => l.length))).toBeLessThanOrEqual(2100)
     const [label] = instructions(`LABEL ${encoded}\n`)
     expect(labelValue(label!, 'dev.mlship.signature')).toBe(nasty)

@@ -49,7 +49,8 @@ export function dockerfileValueProblems(values: DockerfileValues): ValueProblem[
   const image = (key: string, value: string | undefined) => {
     if (value === undefined) return
     const result = imageReferenceSchema.safeParse(value)
-    if (!result.success) problems.push({key, message: result.error.issues[0]?.message ?? 'not an image reference', value})
+    if (!result.success)
+      problems.push({key, message: result.error.issues[0]?.message ?? 'not an image reference', value})
   }
   image('build.base_image', values.baseImage)
   image('build.base_image (node stage)', values.nodeImage)
@@ -69,8 +70,18 @@ export function dockerfileValueProblems(values: DockerfileValues): ValueProblem[
     problems.push({key: 'mlship version', message: 'a version', value: values.mlshipVersion})
   }
   for (const [name, value] of Object.entries(values.env)) {
-    if (!ENV_NAME.test(name)) problems.push({key: `build.env.${name}`, message: 'an environment variable name such as "LOG_LEVEL"', value: name})
-    else if (RESERVED_ENV.has(name)) problems.push({key: `build.env.${name}`, message: `${name} is set by mlship (use serving.* in model.yaml)`, value})
+    if (!ENV_NAME.test(name))
+      problems.push({
+        key: `build.env.${name}`,
+        message: 'an environment variable name such as "LOG_LEVEL"',
+        value: name,
+      })
+    else if (RESERVED_ENV.has(name))
+      problems.push({
+        key: `build.env.${name}`,
+        message: `${name} is set by mlship (use serving.* in model.yaml)`,
+        value,
+      })
     if (!ENV_VALUE.test(value)) {
       problems.push({
         key: `build.env.${name}`,
@@ -80,7 +91,8 @@ export function dockerfileValueProblems(values: DockerfileValues): ValueProblem[
     }
   }
   for (const key of Object.keys(values.labels)) {
-    if (!LABEL_KEY.test(key)) problems.push({key: `label ${key}`, message: 'a label key such as "org.example.team"', value: key})
+    if (!LABEL_KEY.test(key))
+      problems.push({key: `label ${key}`, message: 'a label key such as "org.example.team"', value: key})
   }
   return problems
 }
@@ -90,11 +102,14 @@ export function assertDockerfileValues(values: DockerfileValues, configFile?: st
   if (problems.length === 0) return
   const where = configFile ? `${configFile}: ` : ''
   const lines = problems.map((p) => `  [${p.key}] ${JSON.stringify(p.value)}: expected ${p.message}`)
-  throw new ConfigError(`${where}values that would be written into the Dockerfile are not allowed:\n${lines.join('\n')}`, {
-    code: 'BUILD_VALUE_INVALID',
-    details: {file: configFile, problems},
-    suggestions: ['Fix the values named above in model.yaml (or the flag that set them); nothing was built.'],
-  })
+  throw new ConfigError(
+    `${where}values that would be written into the Dockerfile are not allowed:\n${lines.join('\n')}`,
+    {
+      code: 'BUILD_VALUE_INVALID',
+      details: {file: configFile, problems},
+      suggestions: ['Fix the values named above in model.yaml (or the flag that set them); nothing was built.'],
+    },
+  )
 }
 
 export function dockerfileTemplatePath(): string {
@@ -102,7 +117,10 @@ export function dockerfileTemplatePath(): string {
 }
 
 /** Validates the values, then renders the Dockerfile template (templates/build/Dockerfile.hbs unless `template`). */
-export async function renderDockerfile(values: DockerfileValues, options: {template?: string; configFile?: string} = {}): Promise<string> {
+export async function renderDockerfile(
+  values: DockerfileValues,
+  options: {template?: string; configFile?: string} = {},
+): Promise<string> {
   assertDockerfileValues(values, options.configFile)
   const source = await readFile(options.template ?? dockerfileTemplatePath(), 'utf8')
   const template = Handlebars.compile(source, {noEscape: true, strict: true})
@@ -157,7 +175,11 @@ function splitLong(text: string): string {
     let cut = start + LABEL_CHUNK
     // A continuation line loses leading whitespace and is dropped whole if it starts with '#'; a cut right after a
     // backslash would split an escape. Move the cut back until none of that can happen.
-    while (cut > start + 1 && (text[cut - 1] === '\\' || /[\s#]/.test(text[cut] ?? '') || /\s/.test(text[cut - 1] ?? ''))) cut--
+    while (
+      cut > start + 1 &&
+      (text[cut - 1] === '\\' || /[\s#]/.test(text[cut] ?? '') || /\s/.test(text[cut - 1] ?? ''))
+    )
+      cut--
     if (cut <= start + 1) cut = start + LABEL_CHUNK
     parts.push(text.slice(start, cut))
     start = cut

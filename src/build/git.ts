@@ -20,7 +20,12 @@ export async function gitInfo(dir: string): Promise<GitInfo> {
   if (!revision || !/^[0-9a-f]{40,64}$/.test(revision)) return {}
   const remote = await git('config', '--get', 'remote.origin.url')
   const status = await git('status', '--porcelain', '--untracked-files=no', '--', '.')
-  return {dirty: status !== undefined && status.length > 0, revision, shortRevision: revision.slice(0, 7), source: remote ? stripCredentials(remote) : undefined}
+  return {
+    dirty: status !== undefined && status.length > 0,
+    revision,
+    shortRevision: revision.slice(0, 7),
+    source: remote ? stripCredentials(remote) : undefined,
+  }
 }
 
 export function stripCredentials(url: string): string {

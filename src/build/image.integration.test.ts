@@ -37,7 +37,12 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'mlship-image-it-'))
     modelDir = path.join(work, 'iris')
     await cp(path.join(examplesDir(), 'iris'), modelDir, {recursive: true})
-    built = await buildImage({baseImage, dir: modelDir, engine: docker, tags: [cleanup.image(`${name}:1.0.0`), cleanup.image(`${name}:latest`)]})
+    built = await buildImage({
+      baseImage,
+      dir: modelDir,
+      engine: docker,
+      tags: [cleanup.image(`${name}:1.0.0`), cleanup.image(`${name}:latest`)],
+    })
   })
 
   afterAll(async () => {
@@ -56,7 +61,11 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
   it('runs as a non-root user with a HEALTHCHECK, a JSON CMD and the OCI and mlship labels', async () => {
     const info = await docker.docker.getImage(built.imageId).inspect()
     expect(info.Config.User).toBe('1000:1000')
-    expect((info.Config as unknown as {Healthcheck: {Test: string[]}}).Healthcheck.Test).toEqual(['CMD', 'node', '/app/server/healthcheck.cjs'])
+    expect((info.Config as unknown as {Healthcheck: {Test: string[]}}).Healthcheck.Test).toEqual([
+      'CMD',
+      'node',
+      '/app/server/healthcheck.cjs',
+    ])
     expect(info.Config.Cmd).toEqual(['node', '/app/server/main.js'])
     const labels = info.Config.Labels ?? {}
     expect(labels[LABELS.title]).toBe('iris-classifier')
@@ -131,8 +140,16 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     const before = await layers(built.imageId)
 
     const configFile = path.join(modelDir, 'model.yaml')
-    await writeFile(configFile, (await readFile(configFile, 'utf8')).replace(/^description: .*$/m, 'description: the same model, new words'))
-    const configOnly = await buildImage({baseImage, dir: modelDir, engine: docker, tags: [cleanup.image(`${name}:config`)]})
+    await writeFile(
+      configFile,
+      (await readFile(configFile, 'utf8')).replace(/^description: .*$/m, 'description: the same model, new words'),
+    )
+    const configOnly = await buildImage({
+      baseImage,
+      dir: modelDir,
+      engine: docker,
+      tags: [cleanup.image(`${name}:config`)],
+    })
     const afterConfig = await layers(configOnly.imageId)
     expect(afterConfig.slice(0, -1)).toEqual(before.slice(0, -1))
     expect(afterConfig.at(-1)).not.toBe(before.at(-1))
@@ -144,7 +161,12 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     const original = await readFile(otherModel)
     // An ONNX model is a protobuf: an unknown field appended at the end is ignored by parsers (field 99, varint 1).
     await writeFile(otherModel, Buffer.concat([original, Buffer.from([0x98, 0x06, 0x01])]))
-    const modelOnly = await buildImage({baseImage, dir: modelDir, engine: docker, tags: [cleanup.image(`${name}:model`)]})
+    const modelOnly = await buildImage({
+      baseImage,
+      dir: modelDir,
+      engine: docker,
+      tags: [cleanup.image(`${name}:model`)],
+    })
     const afterModel = await layers(modelOnly.imageId)
     expect(afterModel.slice(0, -2)).toEqual(afterConfig.slice(0, -2))
     expect(afterModel.at(-2)).not.toBe(afterConfig.at(-2))
@@ -153,10 +175,18 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
   it('reports the failing step and the engine message of a broken Dockerfile step (exit 4)', async () => {
     const template = path.join(work, 'Dockerfile.broken.hbs')
     const original = await readFile(dockerfileTemplatePath(), 'utf8')
-    await writeFile(template, original.replace('WORKDIR /app\n', 'WORKDIR /app\nRUN echo "checking the runtime" && exit 7\n'))
-    const error = await buildImage({baseImage, dir: modelDir, engine: docker, noCache: true, tags: [cleanup.image(`${name}:broken`)], template}).catch(
-      (e: unknown) => e,
+    await writeFile(
+      template,
+      original.replace('WORKDIR /app\n', 'WORKDIR /app\nRUN echo "checking the runtime" && exit 7\n'),
     )
+    const error = await buildImage({
+      baseImage,
+      dir: modelDir,
+      engine: docker,
+      noCache: true,
+      tags: [cleanup.image(`${name}:broken`)],
+      template,
+    }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(MlshipError)
     const failure = error as MlshipError
     expect(failure.exitCode).toBe(4)
@@ -180,7 +210,10 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
 })
 
 /** A POST /predict that sends its headers and half its body now, and the rest when finish() is called. */
-function slowPredict(baseUrl: string, payload: unknown): {finish(afterMs: number): Promise<{status: number; body: string}>} {
+function slowPredict(
+  baseUrl: string,
+  payload: unknown,
+): {finish(afterMs: number): Promise<{status: number; body: string}>} {
   const body = Buffer.from(JSON.stringify(payload))
   const half = Math.floor(body.length / 2)
   const url = new URL('/predict', baseUrl)

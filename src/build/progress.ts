@@ -9,7 +9,10 @@ export interface ProgressWriter {
  * Renders build progress step by step: one line per Dockerfile step, marked "cached" when the engine re-used a
  * layer, with the time each step took. Meant for a terminal on stderr; `verbose` also shows what the steps print.
  */
-export function buildProgressRenderer(out: ProgressWriter, options: {verbose?: boolean} = {}): {
+export function buildProgressRenderer(
+  out: ProgressWriter,
+  options: {verbose?: boolean} = {},
+): {
   onProgress: (event: BuildProgressEvent) => void
   finish: () => void
 } {
@@ -18,10 +21,14 @@ export function buildProgressRenderer(out: ProgressWriter, options: {verbose?: b
     if (!current) return
     const width = String(current.total).length
     const seconds = ((performance.now() - current.started) / 1000).toFixed(1)
-    const labels = current.instruction.startsWith('LABEL ') ? current.instruction.match(/[\w.-]+="/g)?.length : undefined
+    const labels = current.instruction.startsWith('LABEL ')
+      ? current.instruction.match(/[\w.-]+="/g)?.length
+      : undefined
     const text = labels ? `LABEL (${labels} labels: OCI, model sha256, signature, OpenAPI...)` : current.instruction
     const instruction = text.length > 90 ? `${text.slice(0, 87)}...` : text
-    out.write(`  [${String(current.index).padStart(width)}/${current.total}] ${instruction}  ${current.cached ? 'cached' : `${seconds}s`}\n`)
+    out.write(
+      `  [${String(current.index).padStart(width)}/${current.total}] ${instruction}  ${current.cached ? 'cached' : `${seconds}s`}\n`,
+    )
     current = undefined
   }
   return {
@@ -36,7 +43,13 @@ export function buildProgressRenderer(out: ProgressWriter, options: {verbose?: b
           break
         case 'step':
           flush()
-          current = {cached: false, index: event.index, instruction: event.instruction, started: performance.now(), total: event.total}
+          current = {
+            cached: false,
+            index: event.index,
+            instruction: event.instruction,
+            started: performance.now(),
+            total: event.total,
+          }
           break
         case 'cached':
           if (current) current.cached = true

@@ -43,11 +43,14 @@ export async function runtimeFiles(options: RuntimeFilesOptions): Promise<Runtim
   const nativeRel = path.join('bin', 'napi-v6', 'linux', arch)
   const nativeDir = path.join(ortDir, nativeRel)
   if (!existsSync(path.join(nativeDir, 'onnxruntime_binding.node'))) {
-    throw new MlshipError(`onnxruntime-node ${version} at ${ortDir} has no native files for linux/${arch} (${nativeDir}).`, {
-      code: 'RUNTIME_MISSING',
-      exitCode: ExitCode.usage,
-      suggestions: ['Reinstall mlship (`npm install`): the onnxruntime-node package ships the Linux binaries.'],
-    })
+    throw new MlshipError(
+      `onnxruntime-node ${version} at ${ortDir} has no native files for linux/${arch} (${nativeDir}).`,
+      {
+        code: 'RUNTIME_MISSING',
+        exitCode: ExitCode.usage,
+        suggestions: ['Reinstall mlship (`npm install`): the onnxruntime-node package ships the Linux binaries.'],
+      },
+    )
   }
 
   const files: ContextFile[] = [{from: path.join(ortDir, 'package.json'), to: 'onnxruntime-node/package.json'}]
@@ -55,8 +58,15 @@ export async function runtimeFiles(options: RuntimeFilesOptions): Promise<Runtim
     if (file.endsWith('.js')) files.push({from: path.join(ortDir, 'dist', file), to: `onnxruntime-node/dist/${file}`})
   }
   for (const file of await listFiles(nativeDir)) {
-    if ((OPTIONAL_PROVIDER_FILES as string[]).includes(file) || (CUDA_PROVIDER_FILES as readonly string[]).includes(file)) continue
-    files.push({from: path.join(nativeDir, file), to: `onnxruntime-node/${nativeRel}/${file}`.split(path.sep).join('/')})
+    if (
+      (OPTIONAL_PROVIDER_FILES as string[]).includes(file) ||
+      (CUDA_PROVIDER_FILES as readonly string[]).includes(file)
+    )
+      continue
+    files.push({
+      from: path.join(nativeDir, file),
+      to: `onnxruntime-node/${nativeRel}/${file}`.split(path.sep).join('/'),
+    })
   }
   if (options.gpu) {
     for (const file of await cudaProviderFiles(nativeDir, options)) {
@@ -68,7 +78,10 @@ export async function runtimeFiles(options: RuntimeFilesOptions): Promise<Runtim
   for (const file of await listFiles(path.join(commonDir, 'dist'))) {
     // dist/cjs and dist/esm each have a package.json that sets their module type: it must come along.
     if (file.endsWith('.js') || file.endsWith('package.json')) {
-      files.push({from: path.join(commonDir, 'dist', file), to: `onnxruntime-common/dist/${file.split(path.sep).join('/')}`})
+      files.push({
+        from: path.join(commonDir, 'dist', file),
+        to: `onnxruntime-common/dist/${file.split(path.sep).join('/')}`,
+      })
     }
   }
   return {files: files.map((f) => ({...f, to: `runtime/node_modules/${f.to}`})), onnxruntimeVersion: version}
@@ -76,10 +89,13 @@ export async function runtimeFiles(options: RuntimeFilesOptions): Promise<Runtim
 
 async function cudaProviderFiles(nativeDir: string, options: RuntimeFilesOptions): Promise<string[]> {
   if (options.platform !== 'linux/amd64') {
-    throw new ConfigError(`A GPU image is only possible for linux/amd64: onnxruntime-node has no CUDA provider for ${options.platform}.`, {
-      code: 'GPU_PLATFORM',
-      suggestions: ['Build with --platform linux/amd64, or without --gpu.'],
-    })
+    throw new ConfigError(
+      `A GPU image is only possible for linux/amd64: onnxruntime-node has no CUDA provider for ${options.platform}.`,
+      {
+        code: 'GPU_PLATFORM',
+        suggestions: ['Build with --platform linux/amd64, or without --gpu.'],
+      },
+    )
   }
   const dir = options.cudaProviderDir ?? nativeDir
   const missing = CUDA_PROVIDER_FILES.filter((file) => !existsSync(path.join(dir, file)))
@@ -100,7 +116,9 @@ async function cudaProviderFiles(nativeDir: string, options: RuntimeFilesOptions
       },
     )
   }
-  const present = [...CUDA_PROVIDER_FILES, ...OPTIONAL_PROVIDER_FILES].filter((file) => existsSync(path.join(dir, file)))
+  const present = [...CUDA_PROVIDER_FILES, ...OPTIONAL_PROVIDER_FILES].filter((file) =>
+    existsSync(path.join(dir, file)),
+  )
   return present.map((file) => path.join(dir, file))
 }
 

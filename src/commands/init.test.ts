@@ -27,7 +27,9 @@ describe('mlship init', () => {
   })
 
   it('returns what it wrote as JSON', async () => {
-    const {stdout} = await runCommand(['init', dir, '--model', irisModel, '--name', 'flowers', '--json'], {root: repoRoot})
+    const {stdout} = await runCommand(['init', dir, '--model', irisModel, '--name', 'flowers', '--json'], {
+      root: repoRoot,
+    })
     const result = JSON.parse(stdout)
     expect(result).toMatchObject({name: 'flowers', version: '1.0.0', dryRun: false})
     expect(result.files.map((f: {path: string}) => f.path)).toContain('model.yaml')
@@ -38,7 +40,9 @@ describe('mlship init', () => {
     const again = await runCommand(['init', dir, '--yes', '--model', irisModel, '--version', '2.0.0'], {root: repoRoot})
     expect(again.error?.oclif?.exit).toBe(2)
     expect(again.error?.message).toContain('already exist')
-    const forced = await runCommand(['init', dir, '--yes', '--model', irisModel, '--version', '2.0.0', '--force'], {root: repoRoot})
+    const forced = await runCommand(['init', dir, '--yes', '--model', irisModel, '--version', '2.0.0', '--force'], {
+      root: repoRoot,
+    })
     expect(forced.error).toBeUndefined()
     expect(await readFile(path.join(dir, 'model.yaml'), 'utf8')).toContain('version: 2.0.0')
   })
@@ -57,7 +61,9 @@ describe('mlship init', () => {
   })
 
   it('rejects a bad flag value with exit 2', async () => {
-    const {error} = await runCommand(['init', dir, '--yes', '--model', irisModel, '--version', 'latest'], {root: repoRoot})
+    const {error} = await runCommand(['init', dir, '--yes', '--model', irisModel, '--version', 'latest'], {
+      root: repoRoot,
+    })
     expect(error?.oclif?.exit).toBe(2)
     expect(error?.message).toContain('--version: "latest" is not a valid version')
   })

@@ -18,15 +18,24 @@ ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'Answer a few questions in the current directory.'},
-    {command: '<%= config.bin %> <%= command.id %> --yes --model model.onnx --name fraud --version 1.0.0', description: 'Non-interactive (CI).'},
-    {command: '<%= config.bin %> <%= command.id %> iris-lab --example iris', description: 'Scaffold the teaching example.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --yes --model model.onnx --name fraud --version 1.0.0',
+      description: 'Non-interactive (CI).',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> iris-lab --example iris',
+      description: 'Scaffold the teaching example.',
+    },
     {command: '<%= config.bin %> <%= command.id %> --dry-run --json', description: 'Show what would be written.'},
   ]
 
   static override flags = {
     description: Flags.string({description: 'One line about the model.'}),
     'dry-run': Flags.boolean({description: 'Show what would be written, write nothing.'}),
-    example: Flags.string({description: 'Scaffold a bundled example instead of your own model.', options: [...EXAMPLES]}),
+    example: Flags.string({
+      description: 'Scaffold a bundled example instead of your own model.',
+      options: [...EXAMPLES],
+    }),
     force: Flags.boolean({char: 'f', description: 'Overwrite existing files.'}),
     model: Flags.string({char: 'm', description: 'The ONNX model file.'}),
     name: Flags.string({char: 'n', description: 'Model name (also the image name). Default: the directory name.'}),
@@ -57,7 +66,8 @@ ${BaseCommand.exitCodesHelp}`
         this.log(`--- ${file}`)
         this.log(content.trimEnd())
       }
-      for (const file of result.files.filter((f) => f.action === 'copy')) this.log(`--- ${file.path} (copied, ${file.bytes} bytes)`)
+      for (const file of result.files.filter((f) => f.action === 'copy'))
+        this.log(`--- ${file.path} (copied, ${file.bytes} bytes)`)
       this.log(`\nDry run: nothing was written to ${result.dir}.`)
     } else {
       for (const file of result.files) this.log(`${file.action.padEnd(9)} ${file.path}`)

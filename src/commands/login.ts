@@ -9,7 +9,10 @@ import {login, type LoginResult} from '../registry/login.js'
 
 export default class Login extends BaseCommand<LoginResult> {
   static override args = {
-    registry: Args.string({description: 'Registry host[:port]. Default: registry.host in ./model.yaml.', ignoreStdin: true}),
+    registry: Args.string({
+      description: 'Registry host[:port]. Default: registry.host in ./model.yaml.',
+      ignoreStdin: true,
+    }),
   }
 
   static override description = `Checks a username and password (or token) against the registry, then stores them the way \`docker login\` does: through the credential helper named in ~/.docker/config.json (credHelpers, credsStore), or base64 in its auths. DOCKER_CONFIG moves that directory. \`mlship push\`, \`versions\` and \`rollback\` and \`docker\` itself then use them.
@@ -19,8 +22,14 @@ Asks on a terminal; in CI pass --username and --password-stdin. The password is 
 ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
-    {command: '<%= config.bin %> <%= command.id %> ghcr.io -u octocat', description: 'Asks for the password (a token) on the terminal.'},
-    {command: 'echo "$REGISTRY_PASSWORD" | <%= config.bin %> <%= command.id %> 127.0.0.1:5000 -u ci --password-stdin', description: 'CI.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> ghcr.io -u octocat',
+      description: 'Asks for the password (a token) on the terminal.',
+    },
+    {
+      command: 'echo "$REGISTRY_PASSWORD" | <%= config.bin %> <%= command.id %> 127.0.0.1:5000 -u ci --password-stdin',
+      description: 'CI.',
+    },
   ]
 
   static override flags = {
@@ -43,16 +52,20 @@ ${BaseCommand.exitCodesHelp}`
     }
 
     let username = flags.username
-    if (!username && interactive) username = await input({message: `Username for ${host}:`, validate: (v) => v.trim() !== '' || 'a username'})
+    if (!username && interactive)
+      username = await input({message: `Username for ${host}:`, validate: (v) => v.trim() !== '' || 'a username'})
     if (!username) throw missing('--username', host)
 
     let secret: string | undefined
     if (flags['password-stdin']) secret = await readStdinSecret()
-    else if (interactive) secret = await passwordPrompt({mask: true, message: `Password or token for ${username}@${host}:`})
+    else if (interactive)
+      secret = await passwordPrompt({mask: true, message: `Password or token for ${username}@${host}:`})
     if (!secret) throw missing('--password-stdin', host)
 
     const result = await login({host, password: secret, username})
-    this.log(`Login succeeded: ${result.username}@${result.registry}; credentials stored in ${result.store === 'config-file' ? result.configFile : `the credential helper (${result.store.slice('helper:'.length)})`}.`)
+    this.log(
+      `Login succeeded: ${result.username}@${result.registry}; credentials stored in ${result.store === 'config-file' ? result.configFile : `the credential helper (${result.store.slice('helper:'.length)})`}.`,
+    )
     return result
   }
 }

@@ -25,22 +25,56 @@ ${BaseCommand.exitCodesHelp}`
   static override enableJsonFlag = true
 
   static override examples = [
-    {command: `<%= config.bin %> <%= command.id %> examples/iris -i '{"features": [[5.1, 3.5, 1.4, 0.2]]}'`, description: 'One prediction.'},
-    {command: '<%= config.bin %> <%= command.id %> examples/iris --example', description: 'Predict the example of model.yaml.'},
-    {command: `<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080 -i '[[5.1, 3.5, 1.4, 0.2]]'`, description: 'Ask a running server.'},
-    {command: '<%= config.bin %> <%= command.id %> examples/iris --input rows.csv --output predictions.jsonl', description: 'A whole file.'},
+    {
+      command: `<%= config.bin %> <%= command.id %> examples/iris -i '{"features": [[5.1, 3.5, 1.4, 0.2]]}'`,
+      description: 'One prediction.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --example',
+      description: 'Predict the example of model.yaml.',
+    },
+    {
+      command: `<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080 -i '[[5.1, 3.5, 1.4, 0.2]]'`,
+      description: 'Ask a running server.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --input rows.csv --output predictions.jsonl',
+      description: 'A whole file.',
+    },
   ]
 
   static override flags = {
-    'batch-size': Flags.integer({description: 'Rows per inference in batch mode (default: serving.max_batch_size, at most 256).', min: 1}),
-    example: Flags.boolean({description: 'Use the examples of model.yaml as the input.', exclusive: ['input-json', 'input']}),
+    'batch-size': Flags.integer({
+      description: 'Rows per inference in batch mode (default: serving.max_batch_size, at most 256).',
+      min: 1,
+    }),
+    example: Flags.boolean({
+      description: 'Use the examples of model.yaml as the input.',
+      exclusive: ['input-json', 'input'],
+    }),
     'fail-fast': Flags.boolean({description: 'Batch mode: stop at the first bad row.', default: false}),
-    format: Flags.option({description: 'Batch input format (default: from the extension; .csv is CSV).', options: ['jsonl', 'csv'] as const})(),
-    input: Flags.string({description: 'Batch mode: the input file (JSONL or CSV).', exclusive: ['input-json', 'url'], dependsOn: ['output']}),
+    format: Flags.option({
+      description: 'Batch input format (default: from the extension; .csv is CSV).',
+      options: ['jsonl', 'csv'] as const,
+    })(),
+    input: Flags.string({
+      description: 'Batch mode: the input file (JSONL or CSV).',
+      exclusive: ['input-json', 'url'],
+      dependsOn: ['output'],
+    }),
     'input-json': Flags.string({char: 'i', description: 'One request body as JSON.', exclusive: ['input']}),
-    output: Flags.string({char: 'o', description: 'Batch mode: where to write the predictions (JSONL; "-" for stdout).', dependsOn: ['input']}),
-    url: Flags.string({description: 'Ask the server at this URL (its POST /predict) instead of running the model here.'}),
-    workers: Flags.integer({description: 'Inference worker threads in batch mode (default: serving.workers of model.yaml).', min: 1}),
+    output: Flags.string({
+      char: 'o',
+      description: 'Batch mode: where to write the predictions (JSONL; "-" for stdout).',
+      dependsOn: ['input'],
+    }),
+    url: Flags.string({
+      description: 'Ask the server at this URL (its POST /predict) instead of running the model here.',
+    }),
+    workers: Flags.integer({
+      description: 'Inference worker threads in batch mode (default: serving.workers of model.yaml).',
+      min: 1,
+    }),
   }
 
   static override summary = 'Predict one input, or a file of them, without a server.'
@@ -63,7 +97,8 @@ ${BaseCommand.exitCodesHelp}`
     })
     if (result.labels) this.log(`labels       ${result.labels.join(', ')}`)
     this.log(`predictions  ${JSON.stringify(result.predictions)}`)
-    if (result.outputs) for (const [name, value] of Object.entries(result.outputs)) this.log(`  ${name}: ${JSON.stringify(value)}`)
+    if (result.outputs)
+      for (const [name, value] of Object.entries(result.outputs)) this.log(`  ${name}: ${JSON.stringify(value)}`)
     this.log(`model ${result.model_version}, ${result.latency_ms} ms`)
     return result
   }
@@ -108,7 +143,8 @@ ${BaseCommand.exitCodesHelp}`
       })
       bar?.update(100)
       bar?.stop()
-      if (errorsShown > 10) this.logToStderr(`... and ${errorsShown - 10} more bad rows (see the "error" lines in ${output})`)
+      if (errorsShown > 10)
+        this.logToStderr(`... and ${errorsShown - 10} more bad rows (see the "error" lines in ${output})`)
       const summary = `${result.rows} rows in ${result.seconds} s (${result.rowsPerSecond} rows/s), ${result.succeeded} predicted, ${result.failed} failed; batches of ${result.batchSize}`
       if (output === '-') this.logToStderr(summary)
       else this.log(`${summary}\nwrote ${output}`)

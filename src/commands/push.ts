@@ -11,7 +11,11 @@ import {formatBytes} from '../util/bytes.js'
 
 export default class Push extends BaseCommand<PushResult> {
   static override args = {
-    dir: Args.string({default: '.', description: 'Directory with model.yaml (or the path of a model.yaml).', ignoreStdin: true}),
+    dir: Args.string({
+      default: '.',
+      description: 'Directory with model.yaml (or the path of a model.yaml).',
+      ignoreStdin: true,
+    }),
   }
 
   static override description = `Pushes the model's image to <registry>/<repository>:<version>, and points latest and (in a clean git work tree) the short commit sha at the same manifest. Builds first when the image is missing or stale, with the build flags given here.
@@ -24,17 +28,42 @@ ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> examples/iris', description: 'Push to the registry in model.yaml.'},
-    {command: '<%= config.bin %> <%= command.id %> --registry 127.0.0.1:5000/iris-classifier', description: 'Push to another registry.'},
-    {command: 'echo "$REGISTRY_PASSWORD" | <%= config.bin %> <%= command.id %> --username "$REGISTRY_USERNAME" --password-stdin --json', description: 'CI.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --registry 127.0.0.1:5000/iris-classifier',
+      description: 'Push to another registry.',
+    },
+    {
+      command:
+        'echo "$REGISTRY_PASSWORD" | <%= config.bin %> <%= command.id %> --username "$REGISTRY_USERNAME" --password-stdin --json',
+      description: 'CI.',
+    },
   ]
 
   static override flags = {
     ...registryFlags,
-    'base-image': Flags.string({description: 'Base image, when the image has to be built (default: build.base_image in model.yaml).', helpGroup: 'BUILD'}),
-    force: Flags.boolean({char: 'f', description: 'Replace a version that already exists in the registry with another image.'}),
-    gpu: Flags.boolean({allowNo: true, description: 'Build the CUDA variant, when the image has to be built (default: build.gpu).', helpGroup: 'BUILD'}),
-    latest: Flags.boolean({allowNo: true, default: true, description: 'Point latest at this version (--no-latest for a hotfix of an older version).'}),
-    platform: Flags.string({description: 'Target platform, when the image has to be built (default: build.platform).', helpGroup: 'BUILD', options: [...PLATFORMS]}),
+    'base-image': Flags.string({
+      description: 'Base image, when the image has to be built (default: build.base_image in model.yaml).',
+      helpGroup: 'BUILD',
+    }),
+    force: Flags.boolean({
+      char: 'f',
+      description: 'Replace a version that already exists in the registry with another image.',
+    }),
+    gpu: Flags.boolean({
+      allowNo: true,
+      description: 'Build the CUDA variant, when the image has to be built (default: build.gpu).',
+      helpGroup: 'BUILD',
+    }),
+    latest: Flags.boolean({
+      allowNo: true,
+      default: true,
+      description: 'Point latest at this version (--no-latest for a hotfix of an older version).',
+    }),
+    platform: Flags.string({
+      description: 'Target platform, when the image has to be built (default: build.platform).',
+      helpGroup: 'BUILD',
+      options: [...PLATFORMS],
+    }),
   }
 
   static override summary = 'Push the image: version tag (immutable), latest and git sha.'
@@ -77,10 +106,15 @@ ${BaseCommand.exitCodesHelp}`
     this.log(`${result.image}@${result.digest}`)
     this.log(`tags       ${result.tags.join(', ')}`)
     if (result.alreadyPushed) this.log(`layers     none uploaded: ${result.version} already points to this image`)
-    else this.log(`layers     ${result.layers.pushed} uploaded (${formatBytes(result.layers.pushedBytes)}), ${result.layers.reused} already in the registry`)
+    else
+      this.log(
+        `layers     ${result.layers.pushed} uploaded (${formatBytes(result.layers.pushedBytes)}), ${result.layers.reused} already in the registry`,
+      )
     if (result.replaced) this.log(`replaced   ${result.version} pointed to another image before (--force)`)
     if (result.git && !result.git.tagged) this.log(`git        no sha tag: ${result.git.reason}`)
-    this.log(`time       ${result.seconds.total.toFixed(1)} s (build ${result.seconds.build.toFixed(1)} s, push ${result.seconds.push.toFixed(1)} s)`)
+    this.log(
+      `time       ${result.seconds.total.toFixed(1)} s (build ${result.seconds.build.toFixed(1)} s, push ${result.seconds.push.toFixed(1)} s)`,
+    )
     return result
   }
 }

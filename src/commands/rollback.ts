@@ -19,9 +19,18 @@ A version that is not in the registry is refused, with the list of those that ar
 ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
-    {command: '<%= config.bin %> <%= command.id %> 1.0.0', description: 'Make 1.0.0 current (model.yaml in this directory).'},
-    {command: '<%= config.bin %> <%= command.id %> examples/iris 1.0.0 --json', description: 'Another directory, JSON result.'},
-    {command: '<%= config.bin %> <%= command.id %> 1.0.0 --registry 127.0.0.1:5000/iris-classifier', description: 'Any repository.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> 1.0.0',
+      description: 'Make 1.0.0 current (model.yaml in this directory).',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris 1.0.0 --json',
+      description: 'Another directory, JSON result.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> 1.0.0 --registry 127.0.0.1:5000/iris-classifier',
+      description: 'Any repository.',
+    },
   ]
 
   static override flags = {
@@ -29,7 +38,8 @@ ${BaseCommand.exitCodesHelp}`
     containers: Flags.boolean({
       allowNo: true,
       default: true,
-      description: 'Replace the containers of this model that mlship serves locally (--no-containers: the registry only).',
+      description:
+        'Replace the containers of this model that mlship serves locally (--no-containers: the registry only).',
     }),
   }
 
@@ -51,7 +61,14 @@ ${BaseCommand.exitCodesHelp}`
     const {credentials} = await credentialsFromFlags(target.host, flags)
     const started = Date.now()
     const progress = this.jsonEnabled() ? undefined : (message: string) => process.stderr.write(`${message}\n`)
-    const result = await rollback({containers: flags.containers, credentials, loaded, onProgress: progress, target, version})
+    const result = await rollback({
+      containers: flags.containers,
+      credentials,
+      loaded,
+      onProgress: progress,
+      target,
+      version,
+    })
 
     const short = result.digest.slice(0, 19)
     this.log(
@@ -60,7 +77,9 @@ ${BaseCommand.exitCodesHelp}`
         : `${result.reference} already points to ${result.version} (${short}); nothing to change.`,
     )
     for (const swap of result.containers) {
-      this.log(`container  ${swap.name} (${swap.oldUrl}) replaced by ${swap.newId.slice(0, 12)} at ${swap.url}, ready in ${(swap.readyMs / 1000).toFixed(1)} s`)
+      this.log(
+        `container  ${swap.name} (${swap.oldUrl}) replaced by ${swap.newId.slice(0, 12)} at ${swap.url}, ready in ${(swap.readyMs / 1000).toFixed(1)} s`,
+      )
     }
     if (result.containersSkipped) this.log(`containers not looked at: ${result.containersSkipped}`)
     this.log(`Done in ${((Date.now() - started) / 1000).toFixed(2)} s.`)

@@ -23,10 +23,22 @@ ${BaseCommand.exitCodesHelp}`
   static override enableJsonFlag = true
 
   static override examples = [
-    {command: '<%= config.bin %> <%= command.id %> examples/iris --local', description: 'Serve the iris example on port 8080.'},
-    {command: '<%= config.bin %> <%= command.id %> --local --port 9000 --host 127.0.0.1', description: 'This machine only, on port 9000.'},
-    {command: '<%= config.bin %> <%= command.id %> examples/iris --detach --port 8081', description: 'Build and run the image in the background.'},
-    {command: '<%= config.bin %> <%= command.id %> --image iris-classifier:1.0.0 --gpus all', description: 'Run a built image with the GPUs passed through.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --local',
+      description: 'Serve the iris example on port 8080.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --local --port 9000 --host 127.0.0.1',
+      description: 'This machine only, on port 9000.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --detach --port 8081',
+      description: 'Build and run the image in the background.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --image iris-classifier:1.0.0 --gpus all',
+      description: 'Run a built image with the GPUs passed through.',
+    },
     {
       command: `curl -s -XPOST localhost:8080/predict -H 'content-type: application/json' -d '{"features": [[5.1, 3.5, 1.4, 0.2]]}'`,
       description: 'Ask it for a prediction.',
@@ -34,20 +46,37 @@ ${BaseCommand.exitCodesHelp}`
   ]
 
   static override flags = {
-    device: Flags.option({description: 'Execution provider (default: MLSHIP_DEVICE, else build.gpu of model.yaml).', options: ['cpu', 'cuda'] as const})(),
+    device: Flags.option({
+      description: 'Execution provider (default: MLSHIP_DEVICE, else build.gpu of model.yaml).',
+      options: ['cpu', 'cuda'] as const,
+    })(),
     host: Flags.string({description: 'Interface to listen on (default: serving.host of model.yaml, 0.0.0.0).'}),
     local: Flags.boolean({description: 'Run the server in this process instead of a container.', default: false}),
     // Container mode (issue 5): the image `mlship build` makes, run on the Docker engine.
     'base-image': Flags.string({description: 'Container mode: base image for the build (as in `mlship build`).'}),
     detach: Flags.boolean({char: 'd', description: 'Container mode: leave the container running and print its id.'}),
-    gpus: Flags.string({description: 'Container mode: pass GPUs through, "all" or a count (needs the NVIDIA Container Toolkit).'}),
+    gpus: Flags.string({
+      description: 'Container mode: pass GPUs through, "all" or a count (needs the NVIDIA Container Toolkit).',
+    }),
     image: Flags.string({description: 'Container mode: serve this image instead of building one.'}),
     name: Flags.string({description: 'Container mode: container name.'}),
     'no-cache': Flags.boolean({description: 'Container mode: rebuild every step of the image.'}),
     platform: Flags.string({description: 'Container mode: platform of the image to build.', options: [...PLATFORMS]}),
-    timeout: Flags.integer({description: 'Container mode: seconds the container may take to become ready.', default: 60, min: 1}),
-    port: Flags.integer({char: 'p', description: 'Port to listen on (default: serving.port of model.yaml, 8080).', max: 65_535, min: 0}),
-    workers: Flags.integer({description: 'Inference worker threads (default: serving.workers of model.yaml, "auto").', min: 1}),
+    timeout: Flags.integer({
+      description: 'Container mode: seconds the container may take to become ready.',
+      default: 60,
+      min: 1,
+    }),
+    port: Flags.integer({
+      char: 'p',
+      description: 'Port to listen on (default: serving.port of model.yaml, 8080).',
+      max: 65_535,
+      min: 0,
+    }),
+    workers: Flags.integer({
+      description: 'Inference worker threads (default: serving.workers of model.yaml, "auto").',
+      min: 1,
+    }),
   }
 
   static override summary = 'Serve a model over HTTP (--local: in this process).'
@@ -60,7 +89,9 @@ ${BaseCommand.exitCodesHelp}`
       dir: args.dir,
       host: flags.host,
       onListening: (info) => {
-        this.log(`Serving ${info.model}@${info.version} at ${info.url}  (${info.workers} inference worker${info.workers === 1 ? '' : 's'}, ${info.executionProvider})`)
+        this.log(
+          `Serving ${info.model}@${info.version} at ${info.url}  (${info.workers} inference worker${info.workers === 1 ? '' : 's'}, ${info.executionProvider})`,
+        )
         this.log(`Routes:\n${info.routes.map((r) => `  ${r}`).join('\n')}`)
         this.log(`Try:  curl -s ${info.url}/health\nAPI page: ${info.url}/docs\nPress Ctrl-C to stop.`)
       },
@@ -71,14 +102,28 @@ ${BaseCommand.exitCodesHelp}`
   }
 
   private async serveContainer(dir: string, flags: ContainerFlags): Promise<ServeInContainerResult> {
-    const gpus = flags.gpus === undefined ? undefined : flags.gpus === 'all' ? ('all' as const) : /^[1-9]\d*$/.test(flags.gpus) ? Number(flags.gpus) : Number.NaN
+    const gpus =
+      flags.gpus === undefined
+        ? undefined
+        : flags.gpus === 'all'
+          ? ('all' as const)
+          : /^[1-9]\d*$/.test(flags.gpus)
+            ? Number(flags.gpus)
+            : Number.NaN
     if (Number.isNaN(gpus)) {
-      throw new MlshipError(`--gpus ${flags.gpus}: expected "all" or a number of GPUs`, {code: 'FLAG_INVALID', exitCode: ExitCode.usage})
+      throw new MlshipError(`--gpus ${flags.gpus}: expected "all" or a number of GPUs`, {
+        code: 'FLAG_INVALID',
+        exitCode: ExitCode.usage,
+      })
     }
     const engine = await connectEngine({withoutDocker: `mlship serve ${dir} --local`})
     const progress = !this.jsonEnabled() && process.stderr.isTTY ? buildProgressRenderer(process.stderr) : undefined
     const result = await serveInContainer({
-      build: {baseImage: flags['base-image'], noCache: flags['no-cache'], platform: flags.platform as (typeof PLATFORMS)[number] | undefined},
+      build: {
+        baseImage: flags['base-image'],
+        noCache: flags['no-cache'],
+        platform: flags.platform as (typeof PLATFORMS)[number] | undefined,
+      },
       detach: flags.detach,
       dir,
       engine,
@@ -91,16 +136,28 @@ ${BaseCommand.exitCodesHelp}`
       onReady: (served) => {
         progress?.finish()
         const c = served.container
-        if (served.build) this.logToStderr(`${served.build.upToDate ? 'Image up to date' : `Built in ${served.build.buildSeconds.toFixed(1)} s`}: ${served.image}`)
-        this.log(`Serving ${served.image} at ${c.url}  (container ${c.name}, ${c.id.slice(0, 12)}; ready in ${(served.readyMs / 1000).toFixed(1)} s)`)
-        this.log(flags.detach ? `Detached. Stop it with: docker stop ${c.name}` : `Try:  curl -s ${c.url}/health\nAPI page: ${c.url}/docs\nPress Ctrl-C to stop.`)
+        if (served.build)
+          this.logToStderr(
+            `${served.build.upToDate ? 'Image up to date' : `Built in ${served.build.buildSeconds.toFixed(1)} s`}: ${served.image}`,
+          )
+        this.log(
+          `Serving ${served.image} at ${c.url}  (container ${c.name}, ${c.id.slice(0, 12)}; ready in ${(served.readyMs / 1000).toFixed(1)} s)`,
+        )
+        this.log(
+          flags.detach
+            ? `Detached. Stop it with: docker stop ${c.name}`
+            : `Try:  curl -s ${c.url}/health\nAPI page: ${c.url}/docs\nPress Ctrl-C to stop.`,
+        )
       },
       onStopping: (signal) => this.logToStderr(`\n${signal}: stopping the container (requests in flight finish)...`),
       port: flags.port,
       timeoutMs: flags.timeout * 1000,
     })
     if (!result.detached) {
-      const how = result.stoppedBy === 'external' ? 'was stopped from outside' : `stopped in ${((result.stopMs ?? 0) / 1000).toFixed(1)} s`
+      const how =
+        result.stoppedBy === 'external'
+          ? 'was stopped from outside'
+          : `stopped in ${((result.stopMs ?? 0) / 1000).toFixed(1)} s`
       this.logToStderr(`Container ${result.container.name} ${how} and was removed.`)
     }
     return result

@@ -41,10 +41,15 @@ describe('mlship serve', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
     const port = (blocker.address() as {port: number}).port
     try {
-      const {error} = await runCommand(['serve', iris, '--local', '--host', '127.0.0.1', '--port', String(port)], {root: repoRoot})
+      const {error} = await runCommand(['serve', iris, '--local', '--host', '127.0.0.1', '--port', String(port)], {
+        root: repoRoot,
+      })
       expect(error?.message).toMatch(new RegExp(`port ${port} on 127.0.0.1 is already in use`))
       expect(error?.oclif?.exit).toBe(2)
-      await expect(startServer({dir: iris, host: '127.0.0.1', logger: false, port})).rejects.toMatchObject({code: 'PORT_IN_USE', suggestions: [expect.stringMatching(/--port/)]})
+      await expect(startServer({dir: iris, host: '127.0.0.1', logger: false, port})).rejects.toMatchObject({
+        code: 'PORT_IN_USE',
+        suggestions: [expect.stringMatching(/--port/)],
+      })
     } finally {
       blocker.close()
     }
@@ -60,7 +65,11 @@ describe('mlship serve', () => {
       },
       port: 0,
       until: async (server) => {
-        const response = await fetch(`${server.url}/predict`, {body: '{"features": [[5.1, 3.5, 1.4, 0.2]]}', headers: {'content-type': 'application/json'}, method: 'POST'})
+        const response = await fetch(`${server.url}/predict`, {
+          body: '{"features": [[5.1, 3.5, 1.4, 0.2]]}',
+          headers: {'content-type': 'application/json'},
+          method: 'POST',
+        })
         expect(response.status).toBe(200)
         return 'test'
       },
@@ -75,7 +84,9 @@ describe('mlship serve', () => {
 // runCommand joins its arguments and splits them on spaces again: JSON arguments here have none.
 describe('mlship predict', () => {
   it('predicts one input in this process', async () => {
-    const {stdout} = await runCommand(['predict', iris, '-i', '{"features":[[5.1,3.5,1.4,0.2]]}', '--json'], {root: repoRoot})
+    const {stdout} = await runCommand(['predict', iris, '-i', '{"features":[[5.1,3.5,1.4,0.2]]}', '--json'], {
+      root: repoRoot,
+    })
     const result = JSON.parse(stdout)
     expect(result.labels).toEqual(['setosa'])
     expect(result.predictions[0][0]).toBeCloseTo(0.98158, 4)
@@ -91,7 +102,9 @@ describe('mlship predict', () => {
   it('asks a running server with --url', async () => {
     const server = await startServer({dir: iris, host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
     try {
-      const {stdout} = await runCommand(['predict', '--url', server.url, '-i', '[[5.1,3.5,1.4,0.2]]', '--json'], {root: repoRoot})
+      const {stdout} = await runCommand(['predict', '--url', server.url, '-i', '[[5.1,3.5,1.4,0.2]]', '--json'], {
+        root: repoRoot,
+      })
       expect(JSON.parse(stdout).labels).toEqual(['setosa'])
       const refused = await runCommand(['predict', '--url', server.url, '-i', '[[5.1]]'], {root: repoRoot})
       expect(refused.error?.message).toMatch(/the server refused the request \(400\): input "features": expected shape/)

@@ -28,7 +28,10 @@ ${BaseCommand.exitCodesHelp}`
   static override enableJsonFlag = true
 
   static override examples = [
-    {command: '<%= config.bin %> <%= command.id %> examples/iris --out iris.d.ts', description: 'Write the types of the iris example.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --out iris.d.ts',
+      description: 'Write the types of the iris example.',
+    },
     {command: '<%= config.bin %> <%= command.id %> examples/iris', description: 'Print them.'},
   ]
 
@@ -41,7 +44,11 @@ ${BaseCommand.exitCodesHelp}`
   async run(): Promise<TypesResult> {
     const {args, flags} = await this.parse(Types)
     const project = await loadModelProject(args.dir)
-    const types = clientTypes({name: project.config.name, signature: project.signature, version: project.config.version})
+    const types = clientTypes({
+      name: project.config.name,
+      signature: project.signature,
+      version: project.config.version,
+    })
     if (!flags.out) {
       if (!this.jsonEnabled()) process.stdout.write(types)
       return {model: project.config.name, types, version: project.config.version}
@@ -50,7 +57,10 @@ ${BaseCommand.exitCodesHelp}`
     try {
       await writeFile(file, types)
     } catch (error) {
-      throw new MlshipError(`cannot write ${file}: ${errorMessage(error)}`, {code: 'TYPES_WRITE_FAILED', exitCode: ExitCode.usage})
+      throw new MlshipError(`cannot write ${file}: ${errorMessage(error)}`, {
+        code: 'TYPES_WRITE_FAILED',
+        exitCode: ExitCode.usage,
+      })
     }
     this.log(`wrote ${file} (types of ${project.config.name} ${project.config.version})`)
     return {file, model: project.config.name, types, version: project.config.version}

@@ -40,7 +40,9 @@ describe('mlship validate', () => {
     await writeFile(path.join(dir, 'model.yaml'), 'name: iris\nversion: 1.0.0\nmodel:\n  file: m.onnx\nservng: {}\n')
     const {error} = await runCommand(['validate', dir], {root: repoRoot})
     expect(error?.oclif?.exit).toBe(2)
-    expect(error?.message).toContain(`${path.join(dir, 'model.yaml')}:5:1 [servng]: unknown key "servng" (did you mean "serving"?)`)
+    expect(error?.message).toContain(
+      `${path.join(dir, 'model.yaml')}:5:1 [servng]: unknown key "servng" (did you mean "serving"?)`,
+    )
   })
 
   it('reports the error as JSON with --json, exit code 2', async () => {
@@ -57,7 +59,9 @@ describe('mlship validate', () => {
     await writeFile(path.join(dir, 'm.onnx'), 'not a model')
     const {error} = await runCommand(['validate', dir], {root: repoRoot})
     expect(error?.oclif?.exit).toBe(2)
-    expect(error?.message).toBe(`${path.join(dir, 'm.onnx')}: not an ONNX model, or a truncated one (protobuf parsing failed)`)
+    expect(error?.message).toBe(
+      `${path.join(dir, 'm.onnx')}: not an ONNX model, or a truncated one (protobuf parsing failed)`,
+    )
   })
 })
 

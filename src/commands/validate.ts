@@ -17,7 +17,10 @@ ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> examples/iris', description: 'Check the iris example.'},
-    {command: '<%= config.bin %> <%= command.id %> --json', description: 'The resolved configuration as JSON (for CI).'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --json',
+      description: 'The resolved configuration as JSON (for CI).',
+    },
   ]
 
   static override summary = 'Check model.yaml against the model and show the resolved configuration.'
@@ -29,14 +32,22 @@ ${BaseCommand.exitCodesHelp}`
 
     this.log(`${config.name}@${config.version}  ${config.description ?? ''}`.trimEnd())
     this.log(`config     ${result.file}`)
-    this.log(`model      ${model.path} (${(model.sizeBytes / 1024).toFixed(1)} KiB, sha256 ${model.sha256.slice(0, 12)})`)
+    this.log(
+      `model      ${model.path} (${(model.sizeBytes / 1024).toFixed(1)} KiB, sha256 ${model.sha256.slice(0, 12)})`,
+    )
     this.log(`runtime    onnxruntime-node ${model.onnxruntime}; signature from ${result.signatureSource}\n`)
     this.log(
       renderTable(
         ['', 'name', 'dtype', 'shape', 'labels'],
         [
           ...signature.inputs.map((t) => ['input', t.name, t.dtype, formatShape(t.shape), '']),
-          ...signature.outputs.map((t) => ['output', t.name, t.dtype, formatShape(t.shape), 'labels' in t && t.labels ? t.labels.join(', ') : '']),
+          ...signature.outputs.map((t) => [
+            'output',
+            t.name,
+            t.dtype,
+            formatShape(t.shape),
+            'labels' in t && t.labels ? t.labels.join(', ') : '',
+          ]),
         ],
       ),
     )
@@ -46,7 +57,9 @@ ${BaseCommand.exitCodesHelp}`
         `batching ${serving.batching.enabled ? `on (max ${serving.batching.max_batch_size}, ${serving.batching.max_delay_ms} ms)` : 'off'}, ` +
         `cache ${serving.cache.enabled ? `on (${serving.cache.max_entries})` : 'off'}`,
     )
-    this.log(`build      ${config.build.gpu ? config.build.gpu_base_image + ' (GPU)' : config.build.base_image}, ${config.build.platform}`)
+    this.log(
+      `build      ${config.build.gpu ? config.build.gpu_base_image + ' (GPU)' : config.build.base_image}, ${config.build.platform}`,
+    )
     this.log(`registry   ${config.registry ? `${config.registry.host}/${config.registry.repository}` : 'not set'}`)
     this.log(`\nOK: model.yaml and the model agree.`)
     return result

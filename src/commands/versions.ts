@@ -9,7 +9,11 @@ import {renderTable} from '../util/table.js'
 
 export default class Versions extends BaseCommand<VersionsResult> {
   static override args = {
-    dir: Args.string({default: '.', description: 'Directory with model.yaml (for its registry: section).', ignoreStdin: true}),
+    dir: Args.string({
+      default: '.',
+      description: 'Directory with model.yaml (for its registry: section).',
+      ignoreStdin: true,
+    }),
   }
 
   static override description = `Lists the versions of the model's image in the registry through the Registry HTTP API v2 (nothing is pulled): each version's manifest digest, creation time, stored size and tags, and which one \`latest\` points to.
@@ -17,8 +21,14 @@ export default class Versions extends BaseCommand<VersionsResult> {
 ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
-    {command: '<%= config.bin %> <%= command.id %> examples/iris', description: 'Versions of the registry in model.yaml.'},
-    {command: '<%= config.bin %> <%= command.id %> --registry 127.0.0.1:5000/iris-classifier --json', description: 'Any repository, as JSON.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris',
+      description: 'Versions of the registry in model.yaml.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --registry 127.0.0.1:5000/iris-classifier --json',
+      description: 'Any repository, as JSON.',
+    },
   ]
 
   static override flags = {

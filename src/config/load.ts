@@ -47,7 +47,9 @@ export async function loadConfig(dirOrFile = '.'): Promise<LoadedConfig> {
       {
         code: 'CONFIG_NOT_FOUND',
         details: {file},
-        suggestions: ['Run `mlship init` in the model directory to create model.yaml, or pass the directory that has one.'],
+        suggestions: [
+          'Run `mlship init` in the model directory to create model.yaml, or pass the directory that has one.',
+        ],
       },
     )
   }
@@ -65,13 +67,21 @@ export function parseConfigText(text: string, file: string): ModelConfig {
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!
     const pos = lineCounter.linePos(first.pos[0])
-    const problem: ConfigProblem = {column: pos.col, file, keyPath: '', line: pos.line, message: first.message.split('\n')[0]!}
+    const problem: ConfigProblem = {
+      column: pos.col,
+      file,
+      keyPath: '',
+      line: pos.line,
+      message: first.message.split('\n')[0]!,
+    }
     throw problemsError([problem], 'is not valid YAML')
   }
 
   const data = doc.toJS({maxAliasCount: 100}) as unknown
   if (data === null || data === undefined || typeof data !== 'object' || Array.isArray(data)) {
-    throw problemsError([{file, keyPath: '', line: 1, column: 1, message: 'expected a mapping of keys (name, version, model, ...)'}])
+    throw problemsError([
+      {file, keyPath: '', line: 1, column: 1, message: 'expected a mapping of keys (name, version, model, ...)'},
+    ])
   }
 
   const result = modelConfigSchema.safeParse(data)
@@ -108,7 +118,12 @@ function formatKeyPath(keys: readonly PathKey[]): string {
   return out
 }
 
-function issueToProblems(issue: z.core.$ZodIssue, doc: Document, lineCounter: LineCounter, file: string): ConfigProblem[] {
+function issueToProblems(
+  issue: z.core.$ZodIssue,
+  doc: Document,
+  lineCounter: LineCounter,
+  file: string,
+): ConfigProblem[] {
   const issuePath = issue.path.filter((k): k is PathKey => typeof k === 'string' || typeof k === 'number')
 
   if (issue.code === 'unrecognized_keys') {
@@ -135,7 +150,15 @@ function issueToProblems(issue: z.core.$ZodIssue, doc: Document, lineCounter: Li
   }
 
   const pos = positionOf(doc, issuePath, lineCounter)
-  return [{column: pos?.col, file, keyPath: formatKeyPath(issuePath), line: pos?.line, message: describeIssue(issue, doc, issuePath)}]
+  return [
+    {
+      column: pos?.col,
+      file,
+      keyPath: formatKeyPath(issuePath),
+      line: pos?.line,
+      message: describeIssue(issue, doc, issuePath),
+    },
+  ]
 }
 
 function describeIssue(issue: z.core.$ZodIssue, doc: Document, issuePath: PathKey[]): string {

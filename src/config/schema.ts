@@ -41,7 +41,10 @@ const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[.
 export const imageNameSchema = z
   .string()
   .max(128)
-  .regex(IMAGE_NAME, 'lowercase letters, digits and . _ - separators (it becomes the image name), e.g. "iris-classifier"')
+  .regex(
+    IMAGE_NAME,
+    'lowercase letters, digits and . _ - separators (it becomes the image name), e.g. "iris-classifier"',
+  )
 export const semverSchema = z.string().regex(SEMVER, 'a semantic version such as "1.0.0" or "2.1.0-rc.1"')
 export const imageReferenceSchema = z
   .string()
@@ -80,9 +83,17 @@ export const signatureSchema = z.strictObject({
 const positiveInt = z.number().int().positive()
 
 export const batchingSchema = z.strictObject({
-  enabled: z.boolean().default(true).describe('Run requests that arrive together as one batch (dynamic batch dimension only).'),
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe('Run requests that arrive together as one batch (dynamic batch dimension only).'),
   max_batch_size: positiveInt.default(32).describe('Most rows in one batched inference.'),
-  max_delay_ms: z.number().min(0).max(10_000).default(5).describe('Longest a request waits for others to join its batch.'),
+  max_delay_ms: z
+    .number()
+    .min(0)
+    .max(10_000)
+    .default(5)
+    .describe('Longest a request waits for others to join its batch.'),
 })
 
 export const cacheSchema = z.strictObject({
@@ -148,7 +159,11 @@ export const featureBaselineSchema = z.strictObject({
 export const monitoringSchema = z.strictObject({
   drift: z
     .strictObject({
-      threshold: z.number().positive().default(0.2).describe('Population stability index above which drift is reported.'),
+      threshold: z
+        .number()
+        .positive()
+        .default(0.2)
+        .describe('Population stability index above which drift is reported.'),
       window: positiveInt.default(1000).describe('Rows in the sliding window compared with the baseline.'),
     })
     .default({threshold: 0.2, window: 1000}),

@@ -14,7 +14,9 @@ function frame(stream: 1 | 2, text: string): Buffer {
 
 describe('demuxBuffer', () => {
   it('joins the frames of stdout and stderr in order', () => {
-    expect(demuxBuffer(Buffer.concat([frame(1, 'listening\n'), frame(2, 'warn\n'), frame(1, 'ready\n')]))).toBe('listening\nwarn\nready\n')
+    expect(demuxBuffer(Buffer.concat([frame(1, 'listening\n'), frame(2, 'warn\n'), frame(1, 'ready\n')]))).toBe(
+      'listening\nwarn\nready\n',
+    )
   })
   it('passes raw TTY output through', () => {
     expect(demuxBuffer(Buffer.from('plain'))).toBe('plain')
@@ -40,10 +42,14 @@ describe('stripCredentials', () => {
 
 describe('containerHostConfig', () => {
   it('publishes on 127.0.0.1 by default and lets the engine pick the port for 0', () => {
-    expect(containerHostConfig({containerPort: 8080, hostPort: 0})).toEqual({PortBindings: {'8080/tcp': [{HostIp: '127.0.0.1', HostPort: ''}]}})
+    expect(containerHostConfig({containerPort: 8080, hostPort: 0})).toEqual({
+      PortBindings: {'8080/tcp': [{HostIp: '127.0.0.1', HostPort: ''}]},
+    })
   })
   it('passes GPUs as DeviceRequests, as docker run --gpus does', () => {
-    expect(containerHostConfig({containerPort: 8080, gpus: 'all', hostPort: 9000}).DeviceRequests).toEqual([{Capabilities: [['gpu']], Count: -1, Driver: ''}])
+    expect(containerHostConfig({containerPort: 8080, gpus: 'all', hostPort: 9000}).DeviceRequests).toEqual([
+      {Capabilities: [['gpu']], Count: -1, Driver: ''},
+    ])
     expect(containerHostConfig({containerPort: 8080, gpus: 2, hostPort: 9000}).DeviceRequests?.[0]?.Count).toBe(2)
   })
 })

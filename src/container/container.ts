@@ -63,7 +63,10 @@ export async function runContainer(options: RunContainerOptions): Promise<Runnin
         suggestions: [`Stop it first (\`docker rm -f ${options.name}\`), or pass another --name.`],
       })
     }
-    throw new MlshipError(`Cannot create a container of ${options.image}: ${engineMessage(error)}`, {cause: error, code: 'CONTAINER_CREATE_FAILED'})
+    throw new MlshipError(`Cannot create a container of ${options.image}: ${engineMessage(error)}`, {
+      cause: error,
+      code: 'CONTAINER_CREATE_FAILED',
+    })
   }
   try {
     await container.start()
@@ -73,7 +76,11 @@ export async function runContainer(options: RunContainerOptions): Promise<Runnin
     const portInUse = /port is already allocated|address already in use/i.test(message)
     throw new MlshipError(`Cannot start the container of ${options.image}: ${message}`, {
       cause: error,
-      code: portInUse ? 'PORT_IN_USE' : options.gpus !== undefined && /gpu|nvidia/i.test(message) ? 'GPU_UNAVAILABLE' : 'CONTAINER_START_FAILED',
+      code: portInUse
+        ? 'PORT_IN_USE'
+        : options.gpus !== undefined && /gpu|nvidia/i.test(message)
+          ? 'GPU_UNAVAILABLE'
+          : 'CONTAINER_START_FAILED',
       exitCode: portInUse ? ExitCode.usage : ExitCode.containerUnhealthy,
       suggestions: portInUse
         ? [`Port ${options.hostPort} is taken on this machine: pass another --port (or 0 for any free port).`]
@@ -86,18 +93,31 @@ export async function runContainer(options: RunContainerOptions): Promise<Runnin
   const binding = info.NetworkSettings.Ports?.[portKey]?.[0]
   const hostPort = Number(binding?.HostPort ?? options.hostPort)
   const urlHost = hostIp === '0.0.0.0' || hostIp === '' ? '127.0.0.1' : hostIp.includes(':') ? `[${hostIp}]` : hostIp
-  return {hostIp, hostPort, id: info.Id, image: options.image, name: info.Name.replace(/^\//, ''), url: `http://${urlHost}:${hostPort}`}
+  return {
+    hostIp,
+    hostPort,
+    id: info.Id,
+    image: options.image,
+    name: info.Name.replace(/^\//, ''),
+    url: `http://${urlHost}:${hostPort}`,
+  }
 }
 
 /** Port publishing and GPUs of a container (`--gpus all` is a DeviceRequest with Count -1 for the "gpu" capability). */
-export function containerHostConfig(options: Pick<RunContainerOptions, 'containerPort' | 'hostPort' | 'hostIp' | 'gpus'>): Docker.HostConfig {
+export function containerHostConfig(
+  options: Pick<RunContainerOptions, 'containerPort' | 'hostPort' | 'hostIp' | 'gpus'>,
+): Docker.HostConfig {
   const hostConfig: Docker.HostConfig = {
     PortBindings: {
-      [`${options.containerPort}/tcp`]: [{HostIp: options.hostIp ?? '127.0.0.1', HostPort: options.hostPort === 0 ? '' : String(options.hostPort)}],
+      [`${options.containerPort}/tcp`]: [
+        {HostIp: options.hostIp ?? '127.0.0.1', HostPort: options.hostPort === 0 ? '' : String(options.hostPort)},
+      ],
     },
   }
   if (options.gpus !== undefined) {
-    hostConfig.DeviceRequests = [{Capabilities: [['gpu']], Count: options.gpus === 'all' ? -1 : options.gpus, Driver: ''}]
+    hostConfig.DeviceRequests = [
+      {Capabilities: [['gpu']], Count: options.gpus === 'all' ? -1 : options.gpus, Driver: ''},
+    ]
   }
   return hostConfig
 }
@@ -139,7 +159,11 @@ export async function waitReady(options: WaitReadyOptions): Promise<{readyMs: nu
   const url = `${options.container.url}${options.readyPath ?? '/ready'}`
   let lastInspect = 0
   for (;;) {
-    if (options.signal?.aborted) throw new MlshipError('Interrupted while waiting for the container.', {code: 'INTERRUPTED', exitCode: ExitCode.containerUnhealthy})
+    if (options.signal?.aborted)
+      throw new MlshipError('Interrupted while waiting for the container.', {
+        code: 'INTERRUPTED',
+        exitCode: ExitCode.containerUnhealthy,
+      })
     if (await answers200(url)) return {readyMs: Math.round(performance.now() - started)}
     const now = performance.now()
     if (now - lastInspect > 250) {
@@ -179,7 +203,9 @@ async function unhealthy(options: WaitReadyOptions, why: string): Promise<Mlship
       code: 'CONTAINER_UNHEALTHY',
       details: {container: options.container.id, image: options.container.image, logs, reason: why},
       exitCode: ExitCode.containerUnhealthy,
-      suggestions: ['Read the log lines above; `mlship serve --local` runs the same server without Docker, which can be easier to debug.'],
+      suggestions: [
+        'Read the log lines above; `mlship serve --local` runs the same server without Docker, which can be easier to debug.',
+      ],
     },
   )
 }
@@ -187,7 +213,9 @@ async function unhealthy(options: WaitReadyOptions, why: string): Promise<Mlship
 /** The last lines a container wrote to stdout and stderr. */
 export async function containerLogTail(engine: DockerEngine, id: string, lines: number): Promise<string> {
   try {
-    const buffer = (await engine.docker.getContainer(id).logs({follow: false, stderr: true, stdout: true, tail: lines})) as Buffer
+    const buffer = (await engine.docker
+      .getContainer(id)
+      .logs({follow: false, stderr: true, stdout: true, tail: lines})) as Buffer
     return demuxBuffer(buffer).trimEnd()
   } catch (error) {
     return `(logs unavailable: ${errorMessage(error)})`
@@ -214,7 +242,9 @@ export async function followLogs(
   out: {stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream},
   signal?: AbortSignal,
 ): Promise<void> {
-  const stream = (await engine.docker.getContainer(id).logs({follow: true, since: 0, stderr: true, stdout: true})) as NodeJS.ReadableStream & {destroy?: () => void}
+  const stream = (await engine.docker
+    .getContainer(id)
+    .logs({follow: true, since: 0, stderr: true, stdout: true})) as NodeJS.ReadableStream & {destroy?: () => void}
   const stdout = new PassThrough()
   const stderr = new PassThrough()
   stdout.pipe(out.stdout as NodeJS.WritableStream, {end: false})
@@ -236,7 +266,11 @@ export async function followLogs(
  * Stops a container gracefully (SIGTERM, then SIGKILL after timeoutSeconds) and removes it. A container that is
  * already stopped (304) or gone (404) is not an error.
  */
-export async function stopContainer(engine: DockerEngine, id: string, options: {timeoutSeconds?: number; remove?: boolean} = {}): Promise<{stopMs: number}> {
+export async function stopContainer(
+  engine: DockerEngine,
+  id: string,
+  options: {timeoutSeconds?: number; remove?: boolean} = {},
+): Promise<{stopMs: number}> {
   const started = performance.now()
   const container = engine.docker.getContainer(id)
   try {
@@ -261,7 +295,11 @@ export async function removeContainer(engine: DockerEngine, id: string): Promise
 }
 
 /** Containers mlship started for a model (running ones unless `all`). */
-export async function findServedContainers(engine: DockerEngine, modelName: string, options: {all?: boolean} = {}): Promise<Docker.ContainerInfo[]> {
+export async function findServedContainers(
+  engine: DockerEngine,
+  modelName: string,
+  options: {all?: boolean} = {},
+): Promise<Docker.ContainerInfo[]> {
   return engine.docker.listContainers({
     all: Boolean(options.all),
     filters: {label: [`${LABELS.managed}=true`, `${LABELS.modelName}=${modelName}`]},

@@ -31,17 +31,24 @@ export async function replaceContainer(options: ReplaceContainerOptions): Promis
   const {engine} = options
   const strategy = options.strategy ?? 'start-first'
   const old = await engine.docker.getContainer(options.container).inspect()
-  const bindings = Object.entries(old.HostConfig.PortBindings ?? {}) as Array<[string, Array<{HostIp?: string; HostPort?: string}>]>
+  const bindings = Object.entries(old.HostConfig.PortBindings ?? {}) as Array<
+    [string, Array<{HostIp?: string; HostPort?: string}>]
+  >
   const [portKey, [binding] = []] = bindings[0] ?? []
   if (!portKey || !binding) {
-    throw new MlshipError(`Container ${old.Name} publishes no port, so mlship cannot replace it.`, {code: 'CONTAINER_NO_PORT', exitCode: ExitCode.usage})
+    throw new MlshipError(`Container ${old.Name} publishes no port, so mlship cannot replace it.`, {
+      code: 'CONTAINER_NO_PORT',
+      exitCode: ExitCode.usage,
+    })
   }
   const containerPort = Number(portKey.split('/')[0])
   const hostIp = binding.HostIp || '127.0.0.1'
   const oldHostPort = Number(old.NetworkSettings.Ports?.[portKey]?.[0]?.HostPort ?? binding.HostPort)
   const oldUrl = `http://${hostIp === '0.0.0.0' ? '127.0.0.1' : hostIp}:${oldHostPort}`
   const gpus = old.HostConfig.DeviceRequests?.length ? ('all' as const) : undefined
-  const labels = Object.fromEntries(Object.entries(old.Config.Labels ?? {}).filter(([key]) => key === 'dev.mlship.managed'))
+  const labels = Object.fromEntries(
+    Object.entries(old.Config.Labels ?? {}).filter(([key]) => key === 'dev.mlship.managed'),
+  )
 
   if (strategy === 'stop-first') await stopContainer(engine, old.Id)
   const current = await runContainer({

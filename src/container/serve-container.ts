@@ -2,7 +2,16 @@ import {type BuildImageResult, buildImage, type BuildProgressEvent} from '../bui
 import type {Platform} from '../build/dockerfile.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
-import {containerLogTail, followLogs, inspectImage, removeContainer, type RunningContainer, runContainer, stopContainer, waitReady} from './container.js'
+import {
+  containerLogTail,
+  followLogs,
+  inspectImage,
+  removeContainer,
+  type RunningContainer,
+  runContainer,
+  stopContainer,
+  waitReady,
+} from './container.js'
 
 export interface ServeContainerOptions {
   engine: DockerEngine
@@ -19,7 +28,13 @@ export interface ServeContainerOptions {
   /** How long the container may take to become ready. */
   timeoutMs?: number
   /** Build options, used when `image` is absent. */
-  build?: {baseImage?: string; platform?: Platform; gpu?: boolean; noCache?: boolean; entryPoints?: Record<string, string>}
+  build?: {
+    baseImage?: string
+    platform?: Platform
+    gpu?: boolean
+    noCache?: boolean
+    entryPoints?: Record<string, string>
+  }
   onBuildProgress?: (event: BuildProgressEvent) => void
 }
 
@@ -147,7 +162,12 @@ export async function serveInContainer(options: ServeInContainerOptions): Promis
   process.on('SIGTERM', onTerm)
   try {
     // Logs end when the container stops, whoever stopped it.
-    await followLogs(engine, served.container.id, options.logs ?? {stderr: process.stderr, stdout: process.stdout}, following.signal)
+    await followLogs(
+      engine,
+      served.container.id,
+      options.logs ?? {stderr: process.stderr, stdout: process.stdout},
+      following.signal,
+    )
     if (stopping) {
       result.stopMs = (await stopping).stopMs
       return result
@@ -160,12 +180,17 @@ export async function serveInContainer(options: ServeInContainerOptions): Promis
     }
     const logs = await containerLogTail(engine, served.container.id, 30)
     const tail = logs ? `\nLast log lines:\n${logs.replace(/^/gm, '  | ')}` : ''
-    throw new MlshipError(`The container of ${served.image} stopped on its own (exit code ${state.ExitCode}${state.OOMKilled ? ', out of memory' : ''}).${tail}`, {
-      code: 'CONTAINER_EXITED',
-      details: {exitCode: state.ExitCode, logs, oomKilled: state.OOMKilled},
-      exitCode: ExitCode.containerUnhealthy,
-      suggestions: ['Read its last log lines above (`DEBUG=mlship:*` shows more); `mlship serve --local` runs the same server without Docker.'],
-    })
+    throw new MlshipError(
+      `The container of ${served.image} stopped on its own (exit code ${state.ExitCode}${state.OOMKilled ? ', out of memory' : ''}).${tail}`,
+      {
+        code: 'CONTAINER_EXITED',
+        details: {exitCode: state.ExitCode, logs, oomKilled: state.OOMKilled},
+        exitCode: ExitCode.containerUnhealthy,
+        suggestions: [
+          'Read its last log lines above (`DEBUG=mlship:*` shows more); `mlship serve --local` runs the same server without Docker.',
+        ],
+      },
+    )
   } finally {
     process.off('SIGINT', onInt)
     process.off('SIGTERM', onTerm)

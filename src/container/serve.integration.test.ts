@@ -29,7 +29,12 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
   beforeAll(async () => {
     cleanup = new EngineCleanup(docker.docker)
     baseImage = await baseImageForTests(docker)
-    const built = await buildImage({baseImage, dir: path.join(examplesDir(), 'iris'), engine: docker, tags: [cleanup.image(`${name}:1.0.0`)]})
+    const built = await buildImage({
+      baseImage,
+      dir: path.join(examplesDir(), 'iris'),
+      engine: docker,
+      tags: [cleanup.image(`${name}:1.0.0`)],
+    })
     image = built.tags[0]!
   })
 
@@ -39,7 +44,9 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
   })
 
   it('--detach runs the image, waits until it is ready and prints its URL; the container is labelled as mlship served', async () => {
-    const {stdout} = await runCommand(['serve', '--image', image, '--detach', '--port', '0', '--json'], {root: repoRoot})
+    const {stdout} = await runCommand(['serve', '--image', image, '--detach', '--port', '0', '--json'], {
+      root: repoRoot,
+    })
     const result = JSON.parse(stdout)
     cleanup.container(result.container.id)
     expect(result).toMatchObject({detached: true, image, mode: 'container'})
@@ -68,25 +75,46 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
 
     // Ctrl-C: mlship stops the container gracefully and removes it.
     let id = ''
-    const interrupted = serveInContainer({dir: '.', engine: docker, image, logs, onReady: (s) => (id = cleanup.container(s.container.id)), port: 0})
+    const interrupted = serveInContainer({
+      dir: '.',
+      engine: docker,
+      image,
+      logs,
+      onReady: (s) => (id = cleanup.container(s.container.id)),
+      port: 0,
+    })
     await waitFor(() => id !== '' && output.includes('"ready"'))
     process.emit('SIGINT', 'SIGINT')
     const result = await interrupted
     expect(result.stoppedBy).toBe('SIGINT')
     expect(result.stopMs).toBeLessThan(5000)
     expect(output).toContain('shutting down')
-    expect(await docker.docker.getContainer(id).inspect().catch((e: {statusCode?: number}) => e.statusCode)).toBe(404)
+    expect(
+      await docker.docker
+        .getContainer(id)
+        .inspect()
+        .catch((e: {statusCode?: number}) => e.statusCode),
+    ).toBe(404)
 
     // docker stop from elsewhere: the server exits 0, serve returns normally and removes the container.
     id = ''
-    const external = serveInContainer({dir: '.', engine: docker, image, logs, onReady: (s) => (id = cleanup.container(s.container.id)), port: 0})
+    const external = serveInContainer({
+      dir: '.',
+      engine: docker,
+      image,
+      logs,
+      onReady: (s) => (id = cleanup.container(s.container.id)),
+      port: 0,
+    })
     await waitFor(() => id !== '')
     await docker.docker.getContainer(id).stop({t: 10})
     expect((await external).stoppedBy).toBe('external')
   })
 
   it('exits 5 with the last log lines when the container never becomes ready, and removes it', async () => {
-    const {stdout} = await runCommand(['serve', '--image', baseImage, '--port', '0', '--timeout', '20', '--json'], {root: repoRoot})
+    const {stdout} = await runCommand(['serve', '--image', baseImage, '--port', '0', '--timeout', '20', '--json'], {
+      root: repoRoot,
+    })
     const {error} = JSON.parse(stdout)
     expect(error).toMatchObject({code: 'CONTAINER_UNHEALTHY', exitCode: 5})
     expect(error.message).toMatch(/did not become ready: the container exited with code \d+ before it was ready/)

@@ -56,7 +56,10 @@ export async function connectEngine(options: ConnectEngineOptions = {}): Promise
     const version = (await Promise.race([
       docker.version(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), {code: 'ETIMEDOUT'})), timeoutMs)
+        timer = setTimeout(
+          () => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), {code: 'ETIMEDOUT'})),
+          timeoutMs,
+        )
       }),
     ])) as Docker.DockerVersion
     return {
@@ -78,7 +81,11 @@ function modemOptions(env: NodeJS.ProcessEnv): Docker.DockerOptions | undefined 
   if (!host) return {socketPath: '/var/run/docker.sock'}
   if (host.startsWith('unix://')) return {socketPath: host.slice('unix://'.length) || '/var/run/docker.sock'}
   const url = new URL(host.includes('//') ? host : `tcp://${host}`)
-  return {host: url.hostname, port: url.port, protocol: env.DOCKER_TLS_VERIFY === '1' || url.port === '2376' ? 'https' : 'http'}
+  return {
+    host: url.hostname,
+    port: url.port,
+    protocol: env.DOCKER_TLS_VERIFY === '1' || url.port === '2376' ? 'https' : 'http',
+  }
 }
 
 function engineUnavailable(endpoint: string, error: unknown, withoutDocker?: string): MlshipError {
@@ -96,7 +103,8 @@ function engineUnavailable(endpoint: string, error: unknown, withoutDocker?: str
   const suggestions = [
     'Start Docker (Docker Desktop, or `sudo systemctl start docker`), or point DOCKER_HOST at a running engine.',
   ]
-  if (code === 'EACCES') suggestions.unshift('Add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again).')
+  if (code === 'EACCES')
+    suggestions.unshift('Add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again).')
   if (withoutDocker) suggestions.push(`Or run without Docker: \`${withoutDocker}\`.`)
   return new MlshipError(`No Docker engine answers at ${endpoint} (${reason}).`, {
     cause: error,

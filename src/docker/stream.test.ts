@@ -10,8 +10,14 @@ function chunks(...parts: string[]): Readable {
 
 describe('followEngineStream', () => {
   it('parses JSON lines split anywhere across chunks', async () => {
-    const events = await followEngineStream(chunks('{"stream":"Step 1/2 : FROM x\\n"}\n{"str', 'eam":" ---> Using cache\\n"}\n\n{"aux":{"ID":"sha256:ab"}}'))
-    expect(events.map((e) => e.stream ?? e.aux)).toEqual(['Step 1/2 : FROM x\n', ' ---> Using cache\n', {ID: 'sha256:ab'}])
+    const events = await followEngineStream(
+      chunks('{"stream":"Step 1/2 : FROM x\\n"}\n{"str', 'eam":" ---> Using cache\\n"}\n\n{"aux":{"ID":"sha256:ab"}}'),
+    )
+    expect(events.map((e) => e.stream ?? e.aux)).toEqual([
+      'Step 1/2 : FROM x\n',
+      ' ---> Using cache\n',
+      {ID: 'sha256:ab'},
+    ])
   })
 
   it('rejects at the first {error, errorDetail} event with the engine message and what came before', async () => {
@@ -31,15 +37,18 @@ describe('followEngineStream', () => {
   })
 
   it('treats an event with only errorDetail as an error too', async () => {
-    await expect(followEngineStream(chunks('{"errorDetail":{"message":"denied: requested access to the resource is denied"}}\n'))).rejects.toThrow(
-      'denied: requested access',
-    )
+    await expect(
+      followEngineStream(chunks('{"errorDetail":{"message":"denied: requested access to the resource is denied"}}\n')),
+    ).rejects.toThrow('denied: requested access')
   })
 })
 
 describe('engine status codes', () => {
   it('maps 404, 304 and 409 and strips the dockerode prefix from messages', () => {
-    const notFound = Object.assign(new Error('(HTTP code 404) no such container - No such container: abc'), {json: {message: 'No such container: abc'}, statusCode: 404})
+    const notFound = Object.assign(new Error('(HTTP code 404) no such container - No such container: abc'), {
+      json: {message: 'No such container: abc'},
+      statusCode: 404,
+    })
     expect(engineStatus(notFound)).toBe('not-found')
     expect(engineStatus({statusCode: 304})).toBe('not-modified')
     expect(engineStatus({statusCode: 409})).toBe('conflict')

@@ -10,12 +10,14 @@ export const registryFlags = {
     helpGroup: 'REGISTRY',
   }),
   registry: Flags.string({
-    description: 'Registry and repository, host[:port]/repository. Default: registry.host/registry.repository in model.yaml.',
+    description:
+      'Registry and repository, host[:port]/repository. Default: registry.host/registry.repository in model.yaml.',
     helpGroup: 'REGISTRY',
   }),
   username: Flags.string({
     char: 'u',
-    description: 'Registry username (with --password-stdin). Default: the credentials of `docker login` / `mlship login`.',
+    description:
+      'Registry username (with --password-stdin). Default: the credentials of `docker login` / `mlship login`.',
     helpGroup: 'REGISTRY',
   }),
 }
@@ -25,18 +27,25 @@ export async function readStdinSecret(stdin: NodeJS.ReadableStream = process.std
     throw new MlshipError('--password-stdin reads the password from a pipe, and stdin is a terminal', {
       code: 'PASSWORD_STDIN_TTY',
       exitCode: ExitCode.usage,
-      suggestions: ['echo "$REGISTRY_PASSWORD" | mlship push --username "$REGISTRY_USERNAME" --password-stdin', 'Or run `mlship login` once.'],
+      suggestions: [
+        'echo "$REGISTRY_PASSWORD" | mlship push --username "$REGISTRY_USERNAME" --password-stdin',
+        'Or run `mlship login` once.',
+      ],
     })
   }
   const chunks: Buffer[] = []
   for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk))
   // Like docker login --password-stdin: one trailing newline (from echo) is not part of the secret.
-  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  const secret = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '')
   if (!secret) {
     throw new MlshipError('--password-stdin: stdin was empty', {
       code: 'PASSWORD_STDIN_EMPTY',
       exitCode: ExitCode.usage,
-      suggestions: ['Pipe the password in: echo "$REGISTRY_PASSWORD" | mlship ... --password-stdin (is the CI secret set?)'],
+      suggestions: [
+        'Pipe the password in: echo "$REGISTRY_PASSWORD" | mlship ... --password-stdin (is the CI secret set?)',
+      ],
     })
   }
   return secret

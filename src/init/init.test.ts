@@ -53,7 +53,9 @@ describe('initProject', () => {
       'create .github/workflows/mlship.yml',
     ])
     const text = await readFile(path.join(dir, 'model.yaml'), 'utf8')
-    expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=https://unpkg.com/mlship@0.1.0/schema/model.schema.json')
+    expect(text.split('\n')[0]).toBe(
+      '# yaml-language-server: $schema=https://unpkg.com/mlship@0.1.0/schema/model.schema.json',
+    )
     const loaded = await loadConfig(dir)
     expect(loaded.config).toMatchObject({model: {file: 'model.onnx'}, name: 'flowers', version: '2.0.0'})
     expect(loaded.config.signature).toEqual(await readModelSignature(irisModel))
@@ -99,8 +101,12 @@ describe('initProject', () => {
   })
 
   it('rejects an invalid name or version given as a flag, with the validator the prompt uses', async () => {
-    await expect(initProject({dir, mlshipVersion: '0.1.0', model: irisModel, name: 'Not OK'})).rejects.toThrow('--name: "Not OK" is not a valid name')
-    await expect(initProject({dir, mlshipVersion: '0.1.0', model: irisModel, version: 'v1'})).rejects.toThrow('--version: "v1" is not a valid version')
+    await expect(initProject({dir, mlshipVersion: '0.1.0', model: irisModel, name: 'Not OK'})).rejects.toThrow(
+      '--name: "Not OK" is not a valid name',
+    )
+    await expect(initProject({dir, mlshipVersion: '0.1.0', model: irisModel, version: 'v1'})).rejects.toThrow(
+      '--version: "v1" is not a valid version',
+    )
   })
 
   it('never overwrites without force, and writes nothing at all when one file exists', async () => {
@@ -146,7 +152,9 @@ describe('initProject', () => {
     )
     const loaded = await loadConfig(dir)
     expect(loaded.config.name).toBe('iris-classifier')
-    expect((await readFile(loaded.file, 'utf8')).split('\n')[0]).toContain('https://unpkg.com/mlship@0.1.0/schema/model.schema.json')
+    expect((await readFile(loaded.file, 'utf8')).split('\n')[0]).toContain(
+      'https://unpkg.com/mlship@0.1.0/schema/model.schema.json',
+    )
     expect(loaded.config.signature?.outputs[0]?.labels).toEqual(['setosa', 'versicolor', 'virginica'])
   })
 

@@ -78,7 +78,9 @@ export function defaultNameFor(dir: string): string {
 
 export async function initProject(options: InitOptions): Promise<InitResult> {
   const dir = path.resolve(options.dir)
-  const files = options.example ? await exampleFiles(options.example, options.mlshipVersion) : await ownModelFiles(dir, options)
+  const files = options.example
+    ? await exampleFiles(options.example, options.mlshipVersion)
+    : await ownModelFiles(dir, options)
   const configText = files.find((f) => f.relativePath === 'model.yaml')!.content!
   const summary = await summarize(dir, configText, files)
   const withCommon = [...files, ...commonFiles(summary.name, options.mlshipVersion, await readInitTemplates())]
@@ -94,15 +96,20 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
   }
 
   if (existing.length > 0 && !options.force && !options.dryRun) {
-    throw new MlshipError(`${dir}: ${existing.join(', ')} already exist${existing.length === 1 ? 's' : ''}; nothing was written`, {
-      code: 'INIT_WOULD_OVERWRITE',
-      details: {dir, existing},
-      exitCode: ExitCode.usage,
-      suggestions: ['Run again with --force to overwrite, or with --dry-run to see what would be written.'],
-    })
+    throw new MlshipError(
+      `${dir}: ${existing.join(', ')} already exist${existing.length === 1 ? 's' : ''}; nothing was written`,
+      {
+        code: 'INIT_WOULD_OVERWRITE',
+        details: {dir, existing},
+        exitCode: ExitCode.usage,
+        suggestions: ['Run again with --force to overwrite, or with --dry-run to see what would be written.'],
+      },
+    )
   }
 
-  const contents = Object.fromEntries(withCommon.flatMap((f) => (f.content === undefined ? [] : [[f.relativePath, f.content]])))
+  const contents = Object.fromEntries(
+    withCommon.flatMap((f) => (f.content === undefined ? [] : [[f.relativePath, f.content]])),
+  )
 
   if (!options.dryRun) {
     for (const file of withCommon) {
@@ -122,7 +129,8 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
 async function summarize(dir: string, configText: string, files: FileToWrite[]) {
   const config = parseConfigText(configText, path.join(dir, 'model.yaml'))
   const modelFile = files.find((f) => f.relativePath === config.model.file)
-  const signature = config.signature ?? (await readModelSignature(modelFile?.copyFrom ?? path.join(dir, config.model.file)))
+  const signature =
+    config.signature ?? (await readModelSignature(modelFile?.copyFrom ?? path.join(dir, config.model.file)))
   return {model: config.model.file, name: config.name, signature, version: config.version}
 }
 
@@ -142,7 +150,10 @@ async function exampleFiles(example: string, mlshipVersion: string): Promise<Fil
       const from = path.join(source, entry.name)
       if (entry.name !== 'model.yaml') return {copyFrom: from, relativePath: entry.name}
       // In the repository the schema line points at the checked-out schema; in the user's copy, at the published one.
-      const text = (await readFile(from, 'utf8')).replace(/^# yaml-language-server: \$schema=.*$/m, `# yaml-language-server: $schema=${schemaUrlFor(mlshipVersion)}`)
+      const text = (await readFile(from, 'utf8')).replace(
+        /^# yaml-language-server: \$schema=.*$/m,
+        `# yaml-language-server: $schema=${schemaUrlFor(mlshipVersion)}`,
+      )
       return {content: text, relativePath: entry.name}
     }),
   )
@@ -150,19 +161,38 @@ async function exampleFiles(example: string, mlshipVersion: string): Promise<Fil
 
 async function ownModelFiles(dir: string, options: InitOptions): Promise<FileToWrite[]> {
   const prompter = options.prompter
-  const modelArg = options.model ?? (prompter ? await prompter.input({default: await findOnnxFile(dir), message: 'Model file (ONNX)', validate: (v) => (v.trim() ? true : 'a path to an .onnx file')}) : await findOnnxFile(dir))
+  const modelArg =
+    options.model ??
+    (prompter
+      ? await prompter.input({
+          default: await findOnnxFile(dir),
+          message: 'Model file (ONNX)',
+          validate: (v) => (v.trim() ? true : 'a path to an .onnx file'),
+        })
+      : await findOnnxFile(dir))
   if (!modelArg) {
     throw new ConfigError(`${dir}: no model given and no .onnx file found there`, {
       code: 'INIT_NO_MODEL',
-      suggestions: ['Pass --model path/to/model.onnx, or run `mlship init --example iris` to start from the teaching example.'],
+      suggestions: [
+        'Pass --model path/to/model.onnx, or run `mlship init --example iris` to start from the teaching example.',
+      ],
     })
   }
   const modelSource = path.resolve(modelArg)
   const signature = await readModelSignature(modelSource)
 
-  const name = await ask(options.name, defaultNameFor(dir), 'Model name (also the image name)', validateName, prompter, 'name')
+  const name = await ask(
+    options.name,
+    defaultNameFor(dir),
+    'Model name (also the image name)',
+    validateName,
+    prompter,
+    'name',
+  )
   const version = await ask(options.version, '1.0.0', 'Version (semver)', validateVersion, prompter, 'version')
-  const description = options.description ?? (prompter ? await prompter.input({default: '', message: 'Description (optional)'}) : undefined)
+  const description =
+    options.description ??
+    (prompter ? await prompter.input({default: '', message: 'Description (optional)'}) : undefined)
 
   let includeSignature = true
   if (prompter) {
@@ -184,12 +214,18 @@ async function ownModelFiles(dir: string, options: InitOptions): Promise<FileToW
     ...(includeSignature ? {signature} : {}),
     serving: {port: 8080},
   }
-  const files: FileToWrite[] = [{content: renderModelYaml(config, {mlshipVersion: options.mlshipVersion}), relativePath: 'model.yaml'}]
+  const files: FileToWrite[] = [
+    {content: renderModelYaml(config, {mlshipVersion: options.mlshipVersion}), relativePath: 'model.yaml'},
+  ]
   if (!inside) files.push({copyFrom: modelSource, relativePath: modelRelative})
   return files
 }
 
-function commonFiles(name: string, mlshipVersion: string, templates: {dockerignore: string; workflow: string}): FileToWrite[] {
+function commonFiles(
+  name: string,
+  mlshipVersion: string,
+  templates: {dockerignore: string; workflow: string},
+): FileToWrite[] {
   const workflow = Handlebars.compile(templates.workflow, {noEscape: true, strict: true})
   return [
     {content: templates.dockerignore, relativePath: '.dockerignore'},

@@ -13,6 +13,9 @@ export interface ResolvedModel extends LoadedConfig {
 export async function loadModelProject(dirOrFile = '.'): Promise<ResolvedModel> {
   const loaded = await loadConfig(dirOrFile)
   const fromModel = await readModelSignature(loaded.modelPath)
-  const signature = resolveSignature(fromModel, loaded.config.signature, {configFile: loaded.file, modelPath: loaded.modelPath})
+  const signature = resolveSignature(fromModel, loaded.config.signature, {
+    configFile: loaded.file,
+    modelPath: loaded.modelPath,
+  })
   return {...loaded, signature, signatureSource: loaded.config.signature ? 'model.yaml' : 'model'}
 }

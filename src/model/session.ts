@@ -31,7 +31,11 @@ export async function openSession(modelPath: string, options: OpenSessionOptions
       cause: error,
       code: 'MODEL_LOAD_FAILED',
       details: {file: modelPath},
-      suggestions: ['Check that the file is a complete ONNX model exported for an opset this onnxruntime supports (onnxruntime-node ' + ortVersion() + ').'],
+      suggestions: [
+        'Check that the file is a complete ONNX model exported for an opset this onnxruntime supports (onnxruntime-node ' +
+          ortVersion() +
+          ').',
+      ],
     })
   }
 }
@@ -49,10 +53,16 @@ async function assertModelFile(modelPath: string): Promise<void> {
     })
   }
   if (info.isDirectory()) {
-    throw new ModelError(`${modelPath}: is a directory, not an ONNX model file`, {code: 'MODEL_NOT_FOUND', details: {file: modelPath}})
+    throw new ModelError(`${modelPath}: is a directory, not an ONNX model file`, {
+      code: 'MODEL_NOT_FOUND',
+      details: {file: modelPath},
+    })
   }
   if (info.size === 0) {
-    throw new ModelError(`${modelPath}: the file is empty, not an ONNX model`, {code: 'MODEL_INVALID', details: {file: modelPath}})
+    throw new ModelError(`${modelPath}: the file is empty, not an ONNX model`, {
+      code: 'MODEL_INVALID',
+      details: {file: modelPath},
+    })
   }
 }
 

@@ -35,7 +35,10 @@ describe('readModelSignature', () => {
     ['missing.onnx', 'no such file'],
     ['not-onnx.onnx', 'not an ONNX model, or a truncated one (protobuf parsing failed)'],
     ['truncated.onnx', 'not an ONNX model, or a truncated one (protobuf parsing failed)'],
-    ['unknown-op.onnx', 'onnxruntime cannot load it: Fatal error: com.example:NoSuchOperator(-1) is not a registered function/op'],
+    [
+      'unknown-op.onnx',
+      'onnxruntime cannot load it: Fatal error: com.example:NoSuchOperator(-1) is not a registered function/op',
+    ],
   ])('gives a one-line error naming the file and the cause for %s', async (name, cause) => {
     const error = await readModelSignature(fixture(name)).catch((error_: unknown) => error_)
     expect(error).toBeInstanceOf(ModelError)
@@ -90,7 +93,11 @@ describe('resolveSignature', () => {
     }
     const error = (() => {
       try {
-        resolveSignature({...fromModel, inputs: [...fromModel.inputs, {dtype: 'int64', name: 'extra', shape: [1]}]}, declared, context)
+        resolveSignature(
+          {...fromModel, inputs: [...fromModel.inputs, {dtype: 'int64', name: 'extra', shape: [1]}]},
+          declared,
+          context,
+        )
       } catch (error_) {
         return error_ as ModelError
       }

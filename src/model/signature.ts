@@ -14,20 +14,32 @@ interface OrtValueMetadata {
 export async function readModelSignature(modelPath: string): Promise<Signature> {
   const session = await openSession(modelPath)
   try {
-    return signatureFromMetadata(modelPath, session.inputMetadata as OrtValueMetadata[], session.outputMetadata as OrtValueMetadata[])
+    return signatureFromMetadata(
+      modelPath,
+      session.inputMetadata as OrtValueMetadata[],
+      session.outputMetadata as OrtValueMetadata[],
+    )
   } finally {
     await session.release()
   }
 }
 
-export function signatureFromMetadata(modelPath: string, inputs: OrtValueMetadata[], outputs: OrtValueMetadata[]): Signature {
+export function signatureFromMetadata(
+  modelPath: string,
+  inputs: OrtValueMetadata[],
+  outputs: OrtValueMetadata[],
+): Signature {
   return {
     inputs: inputs.map((meta) => ({...tensorFromMetadata(modelPath, meta, 'input')})),
     outputs: outputs.map((meta) => ({...tensorFromMetadata(modelPath, meta, 'output')})),
   }
 }
 
-function tensorFromMetadata(modelPath: string, meta: OrtValueMetadata, role: string): {name: string; dtype: TensorDtype; shape: Dimension[]} {
+function tensorFromMetadata(
+  modelPath: string,
+  meta: OrtValueMetadata,
+  role: string,
+): {name: string; dtype: TensorDtype; shape: Dimension[]} {
   if (!meta.isTensor || !meta.type || !(TENSOR_DTYPES as readonly string[]).includes(meta.type)) {
     throw new ModelError(
       `${modelPath}: ${role} "${meta.name}" is ${meta.isTensor ? `a tensor of ${meta.type ?? 'unknown type'}` : 'not a tensor (a sequence or map)'}, which mlship cannot serve`,
@@ -59,7 +71,11 @@ export interface SignatureMismatch {
  * The signature the server uses: model.yaml's where present (it adds labels, examples, descriptions), checked
  * against what the model really declares; the model's own where model.yaml has none.
  */
-export function resolveSignature(fromModel: Signature, fromConfig: Signature | undefined, context: {configFile: string; modelPath: string}): Signature {
+export function resolveSignature(
+  fromModel: Signature,
+  fromConfig: Signature | undefined,
+  context: {configFile: string; modelPath: string},
+): Signature {
   if (!fromConfig) return fromModel
   const mismatches = [
     ...compareTensors('inputs', fromModel.inputs, fromConfig.inputs),
@@ -67,16 +83,21 @@ export function resolveSignature(fromModel: Signature, fromConfig: Signature | u
   ]
   if (mismatches.length > 0) {
     const lines = mismatches.map((m) => `  [signature.${m.keyPath}] ${m.message}`).join('\n')
-    throw new ModelError(`${context.configFile}: the signature does not match the model ${context.modelPath}:\n${lines}`, {
-      code: 'SIGNATURE_MISMATCH',
-      details: {file: context.configFile, mismatches, model: context.modelPath},
-      suggestions: [
-        'Remove the signature from model.yaml to use the one the model declares, or run `mlship init --force` to write it again.',
-      ],
-    })
+    throw new ModelError(
+      `${context.configFile}: the signature does not match the model ${context.modelPath}:\n${lines}`,
+      {
+        code: 'SIGNATURE_MISMATCH',
+        details: {file: context.configFile, mismatches, model: context.modelPath},
+        suggestions: [
+          'Remove the signature from model.yaml to use the one the model declares, or run `mlship init --force` to write it again.',
+        ],
+      },
+    )
   }
   // model.yaml may describe only some outputs (to give them labels): the others are served as the model declares them.
-  const undeclaredOutputs = fromModel.outputs.filter((output) => !fromConfig.outputs.some((o) => o.name === output.name))
+  const undeclaredOutputs = fromModel.outputs.filter(
+    (output) => !fromConfig.outputs.some((o) => o.name === output.name),
+  )
   return {inputs: fromConfig.inputs, outputs: [...fromConfig.outputs, ...undeclaredOutputs]}
 }
 
@@ -91,11 +112,17 @@ function compareTensors(
     const keyPath = `${role}[${index}]`
     const actual = model.find((t) => t.name === tensor.name)
     if (!actual) {
-      mismatches.push({keyPath: `${keyPath}.name`, message: `the model has no ${role.slice(0, -1)} "${tensor.name}" (it has: ${modelNames.join(', ')})`})
+      mismatches.push({
+        keyPath: `${keyPath}.name`,
+        message: `the model has no ${role.slice(0, -1)} "${tensor.name}" (it has: ${modelNames.join(', ')})`,
+      })
       return
     }
     if (actual.dtype !== tensor.dtype) {
-      mismatches.push({keyPath: `${keyPath}.dtype`, message: `"${tensor.name}" is ${actual.dtype} in the model, ${tensor.dtype} in model.yaml`})
+      mismatches.push({
+        keyPath: `${keyPath}.dtype`,
+        message: `"${tensor.name}" is ${actual.dtype} in the model, ${tensor.dtype} in model.yaml`,
+      })
     }
     if (actual.shape.length !== tensor.shape.length) {
       mismatches.push({

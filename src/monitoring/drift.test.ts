@@ -10,7 +10,10 @@ import {type DriftEvent, DriftMonitor} from './drift.js'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 function csvRows(file: string): number[][] {
-  const lines = readFileSync(path.join(root, 'examples/digits-mlp', file), 'utf8').trim().split('\n').slice(1)
+  const lines = readFileSync(path.join(root, 'examples/digits-mlp', file), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
   return lines.map((line) => line.split(',').slice(0, 64).map(Number))
 }
 
@@ -27,7 +30,9 @@ function feed(monitor: DriftMonitor, rows: number[][]) {
 describe('bins', () => {
   it('assigns values to [e0, e1) ... [e(k-1), ek], with out-of-range values in the end bins', () => {
     const edges = [0, 3, 8, 12, 16]
-    expect([-5, 0, 2.9, 3, 7.9, 8, 12, 16, 99, Number.NaN].map((v) => binIndex(edges, v))).toEqual([0, 0, 0, 1, 1, 2, 3, 3, 3, 0])
+    expect([-5, 0, 2.9, 3, 7.9, 8, 12, 16, 99, Number.NaN].map((v) => binIndex(edges, v))).toEqual([
+      0, 0, 0, 1, 1, 2, 3, 3, 3, 0,
+    ])
   })
 
   it('gives a value that holds more than a bin of the data a bin of its own, and a constant bins around it', () => {
@@ -82,7 +87,12 @@ describe('DriftMonitor on the digits data', () => {
     const scores = monitor.scores()
     const drifting = scores.filter((s) => s.psi! > 0.2)
     expect(drifting.length).toBeGreaterThan(32)
-    expect(events.filter((e) => e.state === 'drift').map((e) => e.name).sort()).toEqual(drifting.map((s) => s.name).sort())
+    expect(
+      events
+        .filter((e) => e.state === 'drift')
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(drifting.map((s) => s.name).sort())
 
     // And recovers once in-distribution traffic fills the window again.
     feed(monitor, csvRows('test.csv'))

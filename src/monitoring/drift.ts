@@ -97,7 +97,8 @@ export class DriftMonitor {
       for (let row = 0; row < layout.rows; row++) {
         const offset = row * layout.rowSize
         for (const feature of features) {
-          if (feature.baseline.index < layout.rowSize) feature.push(toNumber(tensor.data[offset + feature.baseline.index]))
+          if (feature.baseline.index < layout.rowSize)
+            feature.push(toNumber(tensor.data[offset + feature.baseline.index]))
         }
       }
     }

@@ -65,8 +65,16 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
       name: 'mlship_inference_batch_size',
       registers,
     }),
-    cacheHits: new Counter({help: 'Predictions answered from the prediction cache.', name: 'mlship_cache_hits_total', registers}),
-    cacheMisses: new Counter({help: 'Predictions looked up in the prediction cache and not found.', name: 'mlship_cache_misses_total', registers}),
+    cacheHits: new Counter({
+      help: 'Predictions answered from the prediction cache.',
+      name: 'mlship_cache_hits_total',
+      registers,
+    }),
+    cacheMisses: new Counter({
+      help: 'Predictions looked up in the prediction cache and not found.',
+      name: 'mlship_cache_misses_total',
+      registers,
+    }),
     contentType: registry.contentType,
     featureDrift: new Gauge({
       help: 'Population stability index of a feature over the sliding window against the model.yaml baseline (above 0.2 is usually drift).',
@@ -87,7 +95,11 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
       name: 'mlship_http_request_errors_total',
       registers,
     }),
-    httpInFlight: new Gauge({help: 'HTTP requests being served now.', name: 'mlship_http_requests_in_flight', registers}),
+    httpInFlight: new Gauge({
+      help: 'HTTP requests being served now.',
+      name: 'mlship_http_requests_in_flight',
+      registers,
+    }),
     httpRequests: new Counter({
       help: 'HTTP requests served.',
       labelNames: ['route', 'method', 'status'] as const,
@@ -135,7 +147,11 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
       name: 'mlship_predictions_total',
       registers,
     }),
-    queueDepth: new Gauge({help: 'Requests waiting for an inference worker.', name: 'mlship_inference_queue_depth', registers}),
+    queueDepth: new Gauge({
+      help: 'Requests waiting for an inference worker.',
+      name: 'mlship_inference_queue_depth',
+      registers,
+    }),
     registry,
     rejected: new Counter({
       help: 'Requests refused by admission control: queue_full (503) or deadline (504).',

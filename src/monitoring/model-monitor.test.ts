@@ -7,7 +7,19 @@ import {ModelMonitor} from './model-monitor.js'
 
 const monitoring = monitoringSchema.parse({
   baseline: {
-    features: [{bin_edges: [0, 1, 2], bin_fractions: [0.5, 0.5], index: 0, input: 'x', max: 2, mean: 1, min: 0, name: 'age', std: 0.5}],
+    features: [
+      {
+        bin_edges: [0, 1, 2],
+        bin_fractions: [0.5, 0.5],
+        index: 0,
+        input: 'x',
+        max: 2,
+        mean: 1,
+        min: 0,
+        name: 'age',
+        std: 0.5,
+      },
+    ],
   },
   drift: {threshold: 0.2, window: 10},
 })

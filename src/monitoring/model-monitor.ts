@@ -111,7 +111,14 @@ export class ModelMonitor {
 
   private logDrift(event: DriftEvent): void {
     const fields = {
-      drift: {feature: event.name, kind: event.kind, psi: round(event.psi), rows: event.rows, tensor: event.tensor, threshold: event.threshold},
+      drift: {
+        feature: event.name,
+        kind: event.kind,
+        psi: round(event.psi),
+        rows: event.rows,
+        tensor: event.tensor,
+        threshold: event.threshold,
+      },
     }
     const where = `${event.kind} ${event.tensor}[${event.name}]`
     if (event.state === 'drift') {
@@ -128,4 +135,3 @@ export class ModelMonitor {
 function round(value: number): number {
   return Math.round(value * 1000) / 1000
 }
-

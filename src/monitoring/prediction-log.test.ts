@@ -15,12 +15,25 @@ describe('PredictionLog', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'mlship-log-'))
     const file = path.join(dir, 'logs', 'predictions.jsonl')
     const draws = [0.1, 0.9, 0.2]
-    const log = await PredictionLog.open({file, modelName: 'm', modelVersion: '1.2.3', random: () => draws.shift()!, sampleRate: 0.5})
+    const log = await PredictionLog.open({
+      file,
+      modelName: 'm',
+      modelVersion: '1.2.3',
+      random: () => draws.shift()!,
+      sampleRate: 0.5,
+    })
     const inputs = {x: {data: Float32Array.of(1, 2), dims: [1, 2], dtype: 'float32'}}
     const outputs = {y: {data: BigInt64Array.of(7n), dims: [1], dtype: 'int64'}}
-    expect([log.record(inputs, outputs, 'req-1'), log.record(inputs, outputs), log.record(inputs, outputs)]).toEqual([true, false, true])
+    expect([log.record(inputs, outputs, 'req-1'), log.record(inputs, outputs), log.record(inputs, outputs)]).toEqual([
+      true,
+      false,
+      true,
+    ])
     await log.close()
-    const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const lines = (await readFile(file, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(lines).toHaveLength(2)
     expect(lines[0]).toMatchObject({
       inputs: {x: {data: [1, 2], shape: [1, 2]}},

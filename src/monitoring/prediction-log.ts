@@ -79,7 +79,8 @@ export class PredictionLog {
 
 function plain(tensors: TensorMap): Record<string, {shape: number[]; data: unknown[]}> {
   const out: Record<string, {shape: number[]; data: unknown[]}> = {}
-  for (const [name, tensor] of Object.entries(tensors)) out[name] = {data: Array.from(tensor.data), shape: [...tensor.dims]}
+  for (const [name, tensor] of Object.entries(tensors))
+    out[name] = {data: Array.from(tensor.data), shape: [...tensor.dims]}
   return out
 }
 

@@ -18,7 +18,11 @@ describe('predictBatch', () => {
   })
   afterAll(() => rm(dir, {force: true, recursive: true}))
 
-  const lines = async (file: string) => (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  const lines = async (file: string) =>
+    (await readFile(file, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
 
   it("writes one line per JSONL row, in order, with onnxruntime's own predictions; bad rows get their line number", async () => {
     const rows = Array.from({length: 600}, (_, i) => [4 + (i % 30) / 10, 3, 1 + (i % 50) / 10, (i % 25) / 10])
@@ -38,7 +42,9 @@ describe('predictBatch', () => {
 
     const session = await ort.InferenceSession.create(path.join(IRIS, 'model.onnx'))
     const good = rows.filter((_, i) => i !== 4 && i !== 9)
-    const expected = await session.run({features: new ort.Tensor('float32', Float32Array.from(good.flat()), [good.length, 4])})
+    const expected = await session.run({
+      features: new ort.Tensor('float32', Float32Array.from(good.flat()), [good.length, 4]),
+    })
     const probabilities = expected.probabilities!.data as Float32Array
     const predicted = out.filter((l) => l.predictions).map((l) => l.predictions as number[])
     expect(predicted.flat()).toEqual([...probabilities])
@@ -48,11 +54,18 @@ describe('predictBatch', () => {
   it('reads CSV with or without a header', async () => {
     const input = path.join(dir, 'rows.csv')
     const output = path.join(dir, 'csv.jsonl')
-    await writeFile(input, 'sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n6.7,x,5.2,2.3\n')
+    await writeFile(
+      input,
+      'sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n6.7,x,5.2,2.3\n',
+    )
     const result = await predictBatch({dir: IRIS, input, output})
     expect(result).toMatchObject({failed: 1, format: 'csv', rows: 3})
     const out = await lines(output)
-    expect(out.map((l) => l.label ?? l.error)).toEqual(['setosa', 'virginica', expect.stringMatching(/element \[0, 1\] is "x"/)])
+    expect(out.map((l) => l.label ?? l.error)).toEqual([
+      'setosa',
+      'virginica',
+      expect.stringMatching(/element \[0, 1\] is "x"/),
+    ])
     expect(out[2]!.line).toBe(4)
   })
 
@@ -63,7 +76,14 @@ describe('predictBatch', () => {
       input,
       [
         {a: [[1, 2, 3]], b: [1, 2], mask: [true]},
-        {a: [[1, 2, 3], [4, 5, 6]], b: [3, 4], mask: [true, true]},
+        {
+          a: [
+            [1, 2, 3],
+            [4, 5, 6],
+          ],
+          b: [3, 4],
+          mask: [true, true],
+        },
         {inputs: {a: [[1, 1, 1]], b: [5, 6], mask: [false]}},
       ]
         .map((r) => JSON.stringify(r))
@@ -72,13 +92,19 @@ describe('predictBatch', () => {
     const result = await predictBatch({dir: MULTI, input, output})
     expect(result).toMatchObject({failed: 0, rows: 3})
     const out = await lines(output)
-    expect(out.map((l) => l.predictions)).toEqual([[1, 2, 3], [5, 7, 9], [0, 0, 0]])
+    expect(out.map((l) => l.predictions)).toEqual([
+      [1, 2, 3],
+      [5, 7, 9],
+      [0, 0, 0],
+    ])
     expect(out[1]!.outputs).toEqual({any_set: true, b_next: [4, 5], total: [5, 7, 9]})
   })
 
   it('stops at the first bad row with failFast', async () => {
     const input = path.join(dir, 'ff.jsonl')
     await writeFile(input, '[5.1, 3.5, 1.4, 0.2]\n[1]\n[5.1, 3.5, 1.4, 0.2]\n')
-    await expect(predictBatch({dir: IRIS, failFast: true, input, output: path.join(dir, 'ff-out.jsonl')})).rejects.toThrow(/ff.jsonl:2: .*stopped by --fail-fast after 2 rows/)
+    await expect(
+      predictBatch({dir: IRIS, failFast: true, input, output: path.join(dir, 'ff-out.jsonl')}),
+    ).rejects.toThrow(/ff.jsonl:2: .*stopped by --fail-fast after 2 rows/)
   })
 })

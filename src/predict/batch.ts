@@ -79,16 +79,23 @@ const MAX_REPORTED_ERRORS = 20
 export async function predictBatch(options: PredictBatchOptions): Promise<PredictBatchResult> {
   const format = options.format ?? (path.extname(options.input).toLowerCase() === '.csv' ? 'csv' : 'jsonl')
   const totalBytes = await inputSize(options.input)
-  const model = await openLocalModel({dir: options.dir, device: options.device, serving: options.workers ? {workers: options.workers} : {}})
+  const model = await openLocalModel({
+    dir: options.dir,
+    device: options.device,
+    serving: options.workers ? {workers: options.workers} : {},
+  })
   const {signature} = model.project
   const batchable = signature.inputs.every((i) => i.shape.length > 0 && isDynamic(i.shape[0]!))
   const batchSize = batchable ? Math.max(1, options.batchSize ?? Math.min(model.settings.maxBatchSize, 256)) : 1
   if (format === 'csv' && signature.inputs.length !== 1) {
     await model.backend.close()
-    throw new MlshipError(`CSV input needs a model with one input; this one has ${signature.inputs.length}: write the rows as JSONL`, {
-      code: 'PREDICT_USAGE',
-      exitCode: ExitCode.usage,
-    })
+    throw new MlshipError(
+      `CSV input needs a model with one input; this one has ${signature.inputs.length}: write the rows as JSONL`,
+      {
+        code: 'PREDICT_USAGE',
+        exitCode: ExitCode.usage,
+      },
+    )
   }
 
   const out: Writable = options.output === '-' ? process.stdout : createWriteStream(options.output)
@@ -139,7 +146,11 @@ export async function predictBatch(options: PredictBatchOptions): Promise<Predic
         }
       }
       // Rows of one batch must agree on every dimension but the batch one.
-      const dims = entry.feeds ? Object.values(entry.feeds).map((t) => t.dims.join(',')).join(';') : undefined
+      const dims = entry.feeds
+        ? Object.values(entry.feeds)
+            .map((t) => t.dims.join(','))
+            .join(';')
+        : undefined
       if (dims !== undefined && batchDims !== undefined && dims !== batchDims) await submit()
       if (dims !== undefined) batchDims = dims
       batch.push(entry)
@@ -170,11 +181,14 @@ export async function predictBatch(options: PredictBatchOptions): Promise<Predic
     succeeded: counts.rows - counts.failed,
   }
   if (stoppedAt) {
-    throw new MlshipError(`${options.input}:${stoppedAt.line}: ${stoppedAt.message} (stopped by --fail-fast after ${counts.rows} rows)`, {
-      code: 'PREDICT_BAD_ROW',
-      details: {...result},
-      exitCode: ExitCode.usage,
-    })
+    throw new MlshipError(
+      `${options.input}:${stoppedAt.line}: ${stoppedAt.message} (stopped by --fail-fast after ${counts.rows} rows)`,
+      {
+        code: 'PREDICT_BAD_ROW',
+        details: {...result},
+        exitCode: ExitCode.usage,
+      },
+    )
   }
   return result
 
@@ -217,13 +231,16 @@ export async function predictBatch(options: PredictBatchOptions): Promise<Predic
 function rowBody(value: unknown, signature: Signature): unknown {
   if (Array.isArray(value) || typeof value !== 'object' || value === null) {
     if (signature.inputs.length !== 1) {
-      throw new Error(`a bare row fits a one-input model; this one has ${signature.inputs.length} inputs: write {${signature.inputs.map((i) => `"${i.name}": ...`).join(', ')}}`)
+      throw new Error(
+        `a bare row fits a one-input model; this one has ${signature.inputs.length} inputs: write {${signature.inputs.map((i) => `"${i.name}": ...`).join(', ')}}`,
+      )
     }
     return {features: [value]}
   }
   const record = value as Record<string, unknown>
   if ('features' in record && Object.keys(record).length === 1) return {features: [record.features]}
-  const inputs = 'inputs' in record && Object.keys(record).length === 1 ? (record.inputs as Record<string, unknown>) : record
+  const inputs =
+    'inputs' in record && Object.keys(record).length === 1 ? (record.inputs as Record<string, unknown>) : record
   if (typeof inputs !== 'object' || inputs === null) throw new Error('"inputs" must be an object of input name -> row')
   return {inputs: Object.fromEntries(Object.entries(inputs).map(([name, row]) => [name, [row]]))}
 }
@@ -235,7 +252,8 @@ async function runRows(entries: Entry[], backend: InferenceBackend, signature: S
   const outputs = await backend.run(feeds)
   const k = entries.length
   for (const [name, tensor] of Object.entries(outputs)) {
-    if (tensor.dims[0] !== k) throw new Error(`output "${name}" has no batch dimension (shape [${tensor.dims.join(', ')}])`)
+    if (tensor.dims[0] !== k)
+      throw new Error(`output "${name}" has no batch dimension (shape [${tensor.dims.join(', ')}])`)
   }
   return entries.map((entry, i) => rowLine(entry.line, i, outputs, signature.outputs))
 }
@@ -247,14 +265,20 @@ function concatRows(rows: HostTensor[]): HostTensor {
   const data = allocate(first.dtype, rowSize * rows.length)
   rows.forEach((row, i) => {
     if (Array.isArray(data)) (data as string[]).splice(i * rowSize, rowSize, ...(row.data as string[]))
-    else (data as Exclude<TensorData, string[]> & {set(a: ArrayLike<number | bigint>, o: number): void}).set(row.data as ArrayLike<number>, i * rowSize)
+    else
+      (data as Exclude<TensorData, string[]> & {set(a: ArrayLike<number | bigint>, o: number): void}).set(
+        row.data as ArrayLike<number>,
+        i * rowSize,
+      )
   })
   return {data, dims: [rows.length, ...first.dims.slice(1)], dtype: first.dtype}
 }
 
 function rowOf(tensor: HostTensor, i: number): HostTensor {
   const width = tensor.dims.slice(1).reduce((a, b) => a * b, 1)
-  const data = Array.isArray(tensor.data) ? tensor.data.slice(i * width, (i + 1) * width) : tensor.data.subarray(i * width, (i + 1) * width)
+  const data = Array.isArray(tensor.data)
+    ? tensor.data.slice(i * width, (i + 1) * width)
+    : tensor.data.subarray(i * width, (i + 1) * width)
   return {data: data as TensorData, dims: [1, ...tensor.dims.slice(1)], dtype: tensor.dtype}
 }
 
@@ -288,7 +312,11 @@ interface InputRecord {
   error?: string
 }
 
-async function* readRecords(file: string, format: BatchFormat, counts: {bytesRead: number}): AsyncGenerator<InputRecord> {
+async function* readRecords(
+  file: string,
+  format: BatchFormat,
+  counts: {bytesRead: number},
+): AsyncGenerator<InputRecord> {
   const stream = createReadStream(file)
   stream.on('data', (chunk) => {
     counts.bytesRead += chunk.length

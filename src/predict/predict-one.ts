@@ -47,7 +47,9 @@ export async function predictOne(options: PredictOneOptions): Promise<PredictOne
       throw inputError(error)
     }
     const outputs = await model.backend.run(feeds)
-    return JSON.parse(seedResponseJson(outputs, model.project.signature, model.project.config.version, performance.now() - start)) as PredictOneResult
+    return JSON.parse(
+      seedResponseJson(outputs, model.project.signature, model.project.config.version, performance.now() - start),
+    ) as PredictOneResult
   } finally {
     await model.backend.close()
   }
@@ -63,21 +65,29 @@ async function requestBody(options: PredictOneOptions, signature: Signature | un
     }
     const missing = signature.inputs.filter((i) => i.example === undefined).map((i) => i.name)
     if (missing.length > 0) {
-      throw new MlshipError(`model.yaml has no example for input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, {
-        code: 'PREDICT_NO_EXAMPLE',
-        exitCode: ExitCode.usage,
-        suggestions: ['Add `example:` (a nested array) to each input under signature.inputs in model.yaml, or pass -i.'],
-      })
+      throw new MlshipError(
+        `model.yaml has no example for input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`,
+        {
+          code: 'PREDICT_NO_EXAMPLE',
+          exitCode: ExitCode.usage,
+          suggestions: [
+            'Add `example:` (a nested array) to each input under signature.inputs in model.yaml, or pass -i.',
+          ],
+        },
+      )
     }
     return signature.inputs.length === 1
       ? {features: signature.inputs[0]!.example}
       : {inputs: Object.fromEntries(signature.inputs.map((i) => [i.name, i.example]))}
   }
   if (options.input === undefined) {
-    throw new MlshipError('nothing to predict: pass -i \'{"features": [[...]]}\', --example, or --input FILE for a batch', {
-      code: 'PREDICT_USAGE',
-      exitCode: ExitCode.usage,
-    })
+    throw new MlshipError(
+      'nothing to predict: pass -i \'{"features": [[...]]}\', --example, or --input FILE for a batch',
+      {
+        code: 'PREDICT_USAGE',
+        exitCode: ExitCode.usage,
+      },
+    )
   }
   return Array.isArray(options.input) ? {features: options.input} : options.input
 }
@@ -97,7 +107,10 @@ export function parseInputJson(text: string): unknown {
 
 function inputError(error: unknown): unknown {
   if (error instanceof RequestError) {
-    return new MlshipError(`the input does not fit the model: ${error.message}`, {code: 'PREDICT_BAD_INPUT', exitCode: ExitCode.usage})
+    return new MlshipError(`the input does not fit the model: ${error.message}`, {
+      code: 'PREDICT_BAD_INPUT',
+      exitCode: ExitCode.usage,
+    })
   }
   return error
 }
@@ -106,7 +119,11 @@ async function predictRemote(url: string, body: unknown): Promise<PredictOneResu
   const endpoint = new URL('/predict', url.endsWith('/') ? url : `${url}/`)
   let response: Response
   try {
-    response = await fetch(endpoint, {body: JSON.stringify(body), headers: {'content-type': 'application/json'}, method: 'POST'})
+    response = await fetch(endpoint, {
+      body: JSON.stringify(body),
+      headers: {'content-type': 'application/json'},
+      method: 'POST',
+    })
   } catch (error) {
     const cause = (error as {cause?: {code?: string}}).cause?.code
     throw new MlshipError(`no server answers at ${endpoint.origin}${cause ? ` (${cause})` : ''}`, {
@@ -121,7 +138,10 @@ async function predictRemote(url: string, body: unknown): Promise<PredictOneResu
   try {
     parsed = JSON.parse(text)
   } catch {
-    throw new MlshipError(`${endpoint.href} answered ${response.status} with a body that is not JSON: ${text.slice(0, 200)}`, {code: 'SERVER_BAD_ANSWER'})
+    throw new MlshipError(
+      `${endpoint.href} answered ${response.status} with a body that is not JSON: ${text.slice(0, 200)}`,
+      {code: 'SERVER_BAD_ANSWER'},
+    )
   }
   if (!response.ok) {
     const message = (parsed as {error?: string}).error ?? text

@@ -113,7 +113,10 @@ export class RegistryClient {
 
   /** The digest a tag points to, or undefined when the tag does not exist. */
   async manifestDigest(reference: string): Promise<string | undefined> {
-    const response = await this.request('HEAD', this.manifestPath(reference), {accept: ACCEPT_MANIFESTS, action: 'pull'})
+    const response = await this.request('HEAD', this.manifestPath(reference), {
+      accept: ACCEPT_MANIFESTS,
+      action: 'pull',
+    })
     if (response.status === 404) return undefined
     await this.expectOk(response, `HEAD manifest ${reference}`)
     const digest = response.headers.get('docker-content-digest')
@@ -129,7 +132,9 @@ export class RegistryClient {
     await this.expectOk(response, `GET manifest ${reference}`)
     const raw = Buffer.from(await response.arrayBuffer())
     const manifest = JSON.parse(raw.toString('utf8')) as ImageManifest
-    const mediaType = (response.headers.get('content-type') ?? manifest.mediaType ?? MANIFEST_MEDIA_TYPES.dockerV2).split(';')[0]!.trim()
+    const mediaType = (response.headers.get('content-type') ?? manifest.mediaType ?? MANIFEST_MEDIA_TYPES.dockerV2)
+      .split(';')[0]!
+      .trim()
     return {digest: response.headers.get('docker-content-digest') ?? sha256Digest(raw), manifest, mediaType, raw}
   }
 
@@ -174,7 +179,9 @@ export class RegistryClient {
         code: 'REGISTRY_DENIED',
         details: {host: this.host, repository: this.repository, status: 403},
         exitCode: ExitCode.registry,
-        suggestions: [`Check that ${this.credentials?.username || 'your account'} may push to ${this.host}/${this.repository}.`],
+        suggestions: [
+          `Check that ${this.credentials?.username || 'your account'} may push to ${this.host}/${this.repository}.`,
+        ],
       })
     }
     throw new MlshipError(`${this.host}: ${what} failed: ${reason}`, {
@@ -209,7 +216,11 @@ export class RegistryClient {
     }
   }
 
-  private async send(method: string, pathAndQuery: string, options: {accept?: string; action: Action; body?: Buffer; contentType?: string}): Promise<Response> {
+  private async send(
+    method: string,
+    pathAndQuery: string,
+    options: {accept?: string; action: Action; body?: Buffer; contentType?: string},
+  ): Promise<Response> {
     const url = pathAndQuery.startsWith('http') ? pathAndQuery : `${this.baseUrl}${pathAndQuery}`
     const headers: Record<string, string> = {}
     if (options.accept) headers.accept = options.accept
@@ -255,7 +266,11 @@ export class RegistryClient {
     let response: Response
     if (this.credentials?.identityToken) {
       // OAuth refresh token, as docker does for registries that gave one at login.
-      const form = new URLSearchParams({client_id: 'mlship', grant_type: 'refresh_token', refresh_token: this.credentials.identityToken})
+      const form = new URLSearchParams({
+        client_id: 'mlship',
+        grant_type: 'refresh_token',
+        refresh_token: this.credentials.identityToken,
+      })
       if (scope) form.set('scope', scope)
       if (service) form.set('service', service)
       response = await this.withRetry(`POST ${realm}`, () =>
@@ -275,7 +290,9 @@ export class RegistryClient {
     }
     if (!response.ok) {
       const text = await response.text().catch(() => '')
-      throw this.authError(`the token service at ${new URL(realm).host} answered ${response.status}${registryErrorText(text) ? `: ${registryErrorText(text)}` : ''}`)
+      throw this.authError(
+        `the token service at ${new URL(realm).host} answered ${response.status}${registryErrorText(text) ? `: ${registryErrorText(text)}` : ''}`,
+      )
     }
     const body = (await response.json()) as {token?: string; access_token?: string}
     const token = body.token ?? body.access_token
@@ -302,12 +319,15 @@ export class RegistryClient {
 
   private badPortError(): MlshipError {
     const port = new URL(this.baseUrl).port
-    return new MlshipError(`Cannot talk to the registry ${this.host}: port ${port} is on the fetch standard's list of blocked ports`, {
-      code: 'REGISTRY_PORT_BLOCKED',
-      details: {host: this.host, port},
-      exitCode: ExitCode.registry,
-      suggestions: ['Serve the registry on another port (5000 is the usual one for a local registry).'],
-    })
+    return new MlshipError(
+      `Cannot talk to the registry ${this.host}: port ${port} is on the fetch standard's list of blocked ports`,
+      {
+        code: 'REGISTRY_PORT_BLOCKED',
+        details: {host: this.host, port},
+        exitCode: ExitCode.registry,
+        suggestions: ['Serve the registry on another port (5000 is the usual one for a local registry).'],
+      },
+    )
   }
 
   private unreachableError(error: unknown, attempts: number, elapsedMs: number): MlshipError {
@@ -329,7 +349,9 @@ export class RegistryClient {
 
 export function registryAuthError(host: string, username: string | undefined, reason: string): MlshipError {
   return new MlshipError(
-    username ? `${host} rejected the credentials of "${username}" (${reason})` : `${host} needs credentials (${reason})`,
+    username
+      ? `${host} rejected the credentials of "${username}" (${reason})`
+      : `${host} needs credentials (${reason})`,
     {
       code: 'REGISTRY_AUTH',
       details: {host, username},

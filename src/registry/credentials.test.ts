@@ -44,7 +44,10 @@ describe('docker credentials', () => {
   })
 
   it('stores in config.json auths like docker login (0600, other keys kept) and reads it back', async () => {
-    await writeFile(path.join(dir, 'config.json'), JSON.stringify({auths: {'ghcr.io': {auth: 'eDp5'}}, detachKeys: 'ctrl-e,e'}))
+    await writeFile(
+      path.join(dir, 'config.json'),
+      JSON.stringify({auths: {'ghcr.io': {auth: 'eDp5'}}, detachKeys: 'ctrl-e,e'}),
+    )
     const stored = await storeCredentials('127.0.0.1:5000', {password: 's3cret:with:colons', username: 'ci'}, {env})
     expect(stored.store).toBe('config-file')
     const file = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'))
@@ -60,7 +63,10 @@ describe('docker credentials', () => {
 
   it('matches auths keys written with a scheme and path, as older docker versions did', async () => {
     const auth = Buffer.from('u:p').toString('base64')
-    await writeFile(path.join(dir, 'config.json'), JSON.stringify({auths: {'https://registry.example.com/v2/': {auth}}}))
+    await writeFile(
+      path.join(dir, 'config.json'),
+      JSON.stringify({auths: {'https://registry.example.com/v2/': {auth}}}),
+    )
     expect((await readCredentials('registry.example.com', {env})).credentials).toEqual({password: 'p', username: 'u'})
   })
 
@@ -73,15 +79,31 @@ describe('docker credentials', () => {
     const file = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'))
     expect(file.auths).toEqual({'127.0.0.1:5000': {}})
     expect(JSON.stringify(file)).not.toContain('pw')
-    expect(JSON.parse(await readFile(store, 'utf8'))['127.0.0.1:5000']).toEqual({Secret: 'pw', ServerURL: '127.0.0.1:5000', Username: 'me'})
-    expect(await readCredentials('127.0.0.1:5000', {env})).toEqual({credentials: {password: 'pw', username: 'me'}, source: 'helper:mlshiptest'})
+    expect(JSON.parse(await readFile(store, 'utf8'))['127.0.0.1:5000']).toEqual({
+      Secret: 'pw',
+      ServerURL: '127.0.0.1:5000',
+      Username: 'me',
+    })
+    expect(await readCredentials('127.0.0.1:5000', {env})).toEqual({
+      credentials: {password: 'pw', username: 'me'},
+      source: 'helper:mlshiptest',
+    })
   })
 
   it('prefers a credHelpers entry for the host over credsStore, and reads identity tokens', async () => {
     const store = await installHelper('perhost')
-    await writeFile(store, JSON.stringify({'ghcr.io': {Secret: 'refresh-token', ServerURL: 'ghcr.io', Username: '<token>'}}))
-    await writeFile(path.join(dir, 'config.json'), JSON.stringify({credHelpers: {'ghcr.io': 'perhost'}, credsStore: 'missing-helper'}))
-    expect(await readCredentials('ghcr.io', {env})).toEqual({credentials: {identityToken: 'refresh-token', username: ''}, source: 'helper:perhost'})
+    await writeFile(
+      store,
+      JSON.stringify({'ghcr.io': {Secret: 'refresh-token', ServerURL: 'ghcr.io', Username: '<token>'}}),
+    )
+    await writeFile(
+      path.join(dir, 'config.json'),
+      JSON.stringify({credHelpers: {'ghcr.io': 'perhost'}, credsStore: 'missing-helper'}),
+    )
+    expect(await readCredentials('ghcr.io', {env})).toEqual({
+      credentials: {identityToken: 'refresh-token', username: ''},
+      source: 'helper:perhost',
+    })
   })
 
   it('reports a helper that is not installed with exit 6 and what to do', async () => {
@@ -93,7 +115,10 @@ describe('docker credentials', () => {
   })
 
   it('takes --username/--password-stdin over the config, and refuses one without the other', async () => {
-    expect(await resolveCredentials('h', {env, password: 'p', username: 'u'})).toEqual({credentials: {password: 'p', username: 'u'}, source: 'flags'})
+    expect(await resolveCredentials('h', {env, password: 'p', username: 'u'})).toEqual({
+      credentials: {password: 'p', username: 'u'},
+      source: 'flags',
+    })
     await expect(resolveCredentials('h', {env, username: 'u'})).rejects.toMatchObject({exitCode: 2})
   })
 })

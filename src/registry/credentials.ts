@@ -104,16 +104,24 @@ export async function readCredentials(host: string, options: DockerConfigOptions
   }
 
   const auths = config.auths ?? {}
-  const key = auths[credentialKey(host)] ? credentialKey(host) : Object.keys(auths).find((k) => keyHost(k) === keyHost(credentialKey(host)))
+  const key = auths[credentialKey(host)]
+    ? credentialKey(host)
+    : Object.keys(auths).find((k) => keyHost(k) === keyHost(credentialKey(host)))
   const entry = key ? auths[key] : undefined
   if (!entry) return {source: 'none'}
-  if (entry.identitytoken) return {credentials: {identityToken: entry.identitytoken, username: entry.username ?? ''}, source: 'config-file'}
+  if (entry.identitytoken)
+    return {credentials: {identityToken: entry.identitytoken, username: entry.username ?? ''}, source: 'config-file'}
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8')
     const colon = decoded.indexOf(':')
-    if (colon > 0) return {credentials: {password: decoded.slice(colon + 1), username: decoded.slice(0, colon)}, source: 'config-file'}
+    if (colon > 0)
+      return {
+        credentials: {password: decoded.slice(colon + 1), username: decoded.slice(0, colon)},
+        source: 'config-file',
+      }
   }
-  if (entry.username && entry.password) return {credentials: {password: entry.password, username: entry.username}, source: 'config-file'}
+  if (entry.username && entry.password)
+    return {credentials: {password: entry.password, username: entry.username}, source: 'config-file'}
   return {source: 'none'}
 }
 
@@ -152,13 +160,26 @@ function helperEnv(options: DockerConfigOptions): NodeJS.ProcessEnv {
   return options.env ?? process.env
 }
 
-async function helperGet(helper: string, serverUrl: string, options: DockerConfigOptions): Promise<RegistryCredentials | undefined> {
+async function helperGet(
+  helper: string,
+  serverUrl: string,
+  options: DockerConfigOptions,
+): Promise<RegistryCredentials | undefined> {
   const program = `docker-credential-${helper}`
-  const result = await execa(program, ['get'], {env: helperEnv(options), input: serverUrl, reject: false, timeout: 30_000})
+  const result = await execa(program, ['get'], {
+    env: helperEnv(options),
+    input: serverUrl,
+    reject: false,
+    timeout: 30_000,
+  })
   if (result.failed) {
     const output = `${result.stdout}\n${result.stderr}`
     if (result.exitCode !== undefined && NOT_FOUND.test(output)) return undefined
-    throw helperError(program, 'get', result.code === 'ENOENT' ? 'is not installed (not on PATH)' : `failed: ${firstLine(output)}`)
+    throw helperError(
+      program,
+      'get',
+      result.code === 'ENOENT' ? 'is not installed (not on PATH)' : `failed: ${firstLine(output)}`,
+    )
   }
   let parsed: {Username?: string; Secret?: string}
   try {
@@ -172,17 +193,29 @@ async function helperGet(helper: string, serverUrl: string, options: DockerConfi
     : {password: parsed.Secret, username: parsed.Username ?? ''}
 }
 
-async function helperStore(helper: string, serverUrl: string, credentials: RegistryCredentials, options: DockerConfigOptions): Promise<void> {
+async function helperStore(
+  helper: string,
+  serverUrl: string,
+  credentials: RegistryCredentials,
+  options: DockerConfigOptions,
+): Promise<void> {
   const program = `docker-credential-${helper}`
   const payload = credentials.identityToken
     ? {Secret: credentials.identityToken, ServerURL: serverUrl, Username: TOKEN_USERNAME}
     : {Secret: credentials.password ?? '', ServerURL: serverUrl, Username: credentials.username}
-  const result = await execa(program, ['store'], {env: helperEnv(options), input: JSON.stringify(payload), reject: false, timeout: 30_000})
+  const result = await execa(program, ['store'], {
+    env: helperEnv(options),
+    input: JSON.stringify(payload),
+    reject: false,
+    timeout: 30_000,
+  })
   if (result.failed) {
     throw helperError(
       program,
       'store',
-      result.code === 'ENOENT' ? 'is not installed (not on PATH)' : `failed: ${firstLine(`${result.stdout}\n${result.stderr}`)}`,
+      result.code === 'ENOENT'
+        ? 'is not installed (not on PATH)'
+        : `failed: ${firstLine(`${result.stdout}\n${result.stderr}`)}`,
     )
   }
 }

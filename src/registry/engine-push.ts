@@ -13,7 +13,10 @@ export interface EngineAuthConfig {
   serveraddress: string
 }
 
-export function engineAuthConfig(host: string, credentials: RegistryCredentials | undefined): EngineAuthConfig | undefined {
+export function engineAuthConfig(
+  host: string,
+  credentials: RegistryCredentials | undefined,
+): EngineAuthConfig | undefined {
   if (!credentials) return undefined
   if (credentials.identityToken) return {identitytoken: credentials.identityToken, serveraddress: host}
   return {password: credentials.password, serveraddress: host, username: credentials.username}
@@ -82,11 +85,14 @@ export async function pushWithEngine(options: {
     throw pushError(error, options)
   }
   if (!digest) {
-    throw new MlshipError(`The engine finished pushing ${options.repository}:${options.tag} without reporting a digest`, {
-      code: 'PUSH_FAILED',
-      exitCode: ExitCode.registry,
-      suggestions: ['Run again; if it persists, push with `docker push` to see what the engine says.'],
-    })
+    throw new MlshipError(
+      `The engine finished pushing ${options.repository}:${options.tag} without reporting a digest`,
+      {
+        code: 'PUSH_FAILED',
+        exitCode: ExitCode.registry,
+        suggestions: ['Run again; if it persists, push with `docker push` to see what the engine says.'],
+      },
+    )
   }
   const values = [...layers.values()]
   return {
@@ -98,30 +104,47 @@ export async function pushWithEngine(options: {
 }
 
 /** Pulls an image from the registry into the engine (for a rollback of a locally served container). */
-export async function pullWithEngine(options: {engine: DockerEngine; reference: string; host: string; credentials?: RegistryCredentials}): Promise<void> {
+export async function pullWithEngine(options: {
+  engine: DockerEngine
+  reference: string
+  host: string
+  credentials?: RegistryCredentials
+}): Promise<void> {
   try {
-    const stream = await options.engine.docker.pull(options.reference, {authconfig: engineAuthConfig(options.host, options.credentials)})
+    const stream = await options.engine.docker.pull(options.reference, {
+      authconfig: engineAuthConfig(options.host, options.credentials),
+    })
     await followEngineStream(stream as AsyncIterable<Buffer>)
   } catch (error) {
     const message = error instanceof EngineStreamError ? error.message : engineMessage(error)
-    if (/unauthorized|authentication required|denied/i.test(message)) throw registryAuthError(options.host, options.credentials?.username, message)
-    throw new MlshipError(`Pulling ${options.reference} failed: ${message}`, {code: 'PULL_FAILED', exitCode: ExitCode.registry})
+    if (/unauthorized|authentication required|denied/i.test(message))
+      throw registryAuthError(options.host, options.credentials?.username, message)
+    throw new MlshipError(`Pulling ${options.reference} failed: ${message}`, {
+      code: 'PULL_FAILED',
+      exitCode: ExitCode.registry,
+    })
   }
 }
 
-function pushError(error: unknown, options: {repository: string; tag: string; host: string; credentials?: RegistryCredentials}): MlshipError {
+function pushError(
+  error: unknown,
+  options: {repository: string; tag: string; host: string; credentials?: RegistryCredentials},
+): MlshipError {
   const message = error instanceof EngineStreamError ? error.message : engineMessage(error)
   if (/unauthorized|authentication required|no basic auth credentials|denied/i.test(message)) {
     return registryAuthError(options.host, options.credentials?.username, message)
   }
-  const unreachable = /connection refused|no such host|i\/o timeout|dial tcp|server gave HTTP response to HTTPS client/i.test(message)
+  const unreachable =
+    /connection refused|no such host|i\/o timeout|dial tcp|server gave HTTP response to HTTPS client/i.test(message)
   return new MlshipError(`Pushing ${options.repository}:${options.tag} failed: ${message}`, {
     cause: error,
     code: unreachable ? 'REGISTRY_UNREACHABLE' : 'PUSH_FAILED',
     details: {message, reference: `${options.repository}:${options.tag}`},
     exitCode: ExitCode.registry,
     suggestions: /HTTPS client/.test(message)
-      ? [`The registry speaks plain HTTP: add "${options.host}" to insecure-registries in the engine's daemon.json, or serve it over TLS.`]
+      ? [
+          `The registry speaks plain HTTP: add "${options.host}" to insecure-registries in the engine's daemon.json, or serve it over TLS.`,
+        ]
       : ['Run again; the engine retries each layer, and layers already uploaded are not sent twice.'],
   })
 }

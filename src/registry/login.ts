@@ -21,14 +21,22 @@ export interface LoginResult {
 /** Checks the credentials against the registry, then stores them where `docker login` would. */
 export async function login(options: LoginOptions): Promise<LoginResult> {
   const host = normaliseHost(options.host)
-  const client = new RegistryClient({credentials: {password: options.password, username: options.username}, host, repository: '', retry: options.retry})
+  const client = new RegistryClient({
+    credentials: {password: options.password, username: options.username},
+    host,
+    repository: '',
+    retry: options.retry,
+  })
   await client.ping()
   const stored = await storeCredentials(host, {password: options.password, username: options.username}, options)
   return {configFile: stored.file, registry: host, store: stored.store, username: options.username}
 }
 
 function normaliseHost(value: string): string {
-  const stripped = value.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '')
+  const stripped = value
+    .trim()
+    .replace(/^https?:\/\//, '')
+    .replace(/\/+$/, '')
   if (!stripped.includes('/')) return parseRegistryFlag(`${stripped}/x`).host
   const target: RegistryTarget = parseRegistryFlag(stripped)
   return target.host

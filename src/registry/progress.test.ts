@@ -22,8 +22,15 @@ describe('layerProgressRenderer', () => {
 
 describe('engineAuthConfig', () => {
   it('passes a password or an identity token to the engine, and nothing without credentials', () => {
-    expect(engineAuthConfig('h:5000', {password: 'p', username: 'u'})).toEqual({password: 'p', serveraddress: 'h:5000', username: 'u'})
-    expect(engineAuthConfig('ghcr.io', {identityToken: 't', username: ''})).toEqual({identitytoken: 't', serveraddress: 'ghcr.io'})
+    expect(engineAuthConfig('h:5000', {password: 'p', username: 'u'})).toEqual({
+      password: 'p',
+      serveraddress: 'h:5000',
+      username: 'u',
+    })
+    expect(engineAuthConfig('ghcr.io', {identityToken: 't', username: ''})).toEqual({
+      identitytoken: 't',
+      serveraddress: 'ghcr.io',
+    })
     expect(engineAuthConfig('h', undefined)).toBeUndefined()
   })
 })

@@ -20,7 +20,10 @@ const LABEL: Record<LayerState, string> = {
  * One line per layer on a terminal, redrawn in place (at most ten times a second) as the engine reports progress:
  * which layers upload, how far, and which the registry already has.
  */
-export function layerProgressRenderer(out: ProgressWriter): {onProgress: (event: LayerProgressEvent) => void; finish: () => void} {
+export function layerProgressRenderer(out: ProgressWriter): {
+  onProgress: (event: LayerProgressEvent) => void
+  finish: () => void
+} {
   const layers = new Map<string, LayerProgressEvent>()
   let drawn = 0
   let last = 0
@@ -29,7 +32,11 @@ export function layerProgressRenderer(out: ProgressWriter): {onProgress: (event:
     let text = drawn > 0 ? `\u001B[${drawn}A` : ''
     for (const layer of layers.values()) {
       const bytes =
-        layer.state === 'pushing' && layer.total ? `  ${formatBytes(layer.current ?? 0)} / ${formatBytes(layer.total)}` : layer.state === 'pushed' && layer.total ? `  ${formatBytes(layer.total)}` : ''
+        layer.state === 'pushing' && layer.total
+          ? `  ${formatBytes(layer.current ?? 0)} / ${formatBytes(layer.total)}`
+          : layer.state === 'pushed' && layer.total
+            ? `  ${formatBytes(layer.total)}`
+            : ''
       text += `\u001B[2K  ${layer.id}  ${LABEL[layer.state]}${bytes}\n`
     }
     drawn = layers.size

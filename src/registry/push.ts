@@ -67,14 +67,23 @@ export async function push(options: PushOptions): Promise<PushResult> {
   const target = options.target ?? resolveRegistryTarget(loaded.config, undefined, loaded.file)
   const {version} = loaded.config
   assertSemver(version, `${loaded.file} [version]`)
-  const client = new RegistryClient({credentials: options.credentials, host: target.host, repository: target.repository, retry: options.retry})
+  const client = new RegistryClient({
+    credentials: options.credentials,
+    host: target.host,
+    repository: target.repository,
+    retry: options.retry,
+  })
 
   // Credentials and reachability first: a wrong password fails in a second, before a build, and leaves no tag.
   progress({message: `Checking ${target.host}`, stage: 'check', type: 'stage'})
   await client.ping()
 
   const engine = options.engine ?? (await connectEngine())
-  progress({message: `Building ${imageReference(target, version)} if it is missing or stale`, stage: 'build', type: 'stage'})
+  progress({
+    message: `Building ${imageReference(target, version)} if it is missing or stale`,
+    stage: 'build',
+    type: 'stage',
+  })
   const buildStarted = performance.now()
   const build: BuildImageResult = await buildImage({
     baseImage: options.baseImage,
@@ -122,13 +131,19 @@ export async function push(options: PushOptions): Promise<PushResult> {
   let gitResult: PushResult['git']
   if (git.revision && git.shortRevision) {
     // A sha tag promises "this commit": a work tree with uncommitted changes would break that promise.
-    gitResult = git.dirty ? {reason: 'uncommitted changes in the model directory', revision: git.revision, tagged: false} : {revision: git.revision, tagged: true}
+    gitResult = git.dirty
+      ? {reason: 'uncommitted changes in the model directory', revision: git.revision, tagged: false}
+      : {revision: git.revision, tagged: true}
     if (!git.dirty) extraTags.push(git.shortRevision)
   }
   if (extraTags.length > 0) {
     progress({message: `Tagging ${extraTags.join(', ')}`, stage: 'tag', type: 'stage'})
     const manifest = await client.manifest(digest)
-    if (!manifest) throw new MlshipError(`${target.host} does not have the manifest it just accepted (${digest})`, {code: 'REGISTRY_ERROR', exitCode: ExitCode.registry})
+    if (!manifest)
+      throw new MlshipError(`${target.host} does not have the manifest it just accepted (${digest})`, {
+        code: 'REGISTRY_ERROR',
+        exitCode: ExitCode.registry,
+      })
     for (const tag of extraTags) await client.putManifest(tag, manifest.raw, manifest.mediaType)
   }
 

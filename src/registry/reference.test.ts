@@ -4,7 +4,10 @@ import {compareSemver, isLoopbackHost, parseRegistryFlag, registryBaseUrl, resol
 
 describe('parseRegistryFlag', () => {
   it('splits host[:port] from a repository path that may have slashes', () => {
-    expect(parseRegistryFlag('127.0.0.1:5000/iris-classifier')).toEqual({host: '127.0.0.1:5000', repository: 'iris-classifier'})
+    expect(parseRegistryFlag('127.0.0.1:5000/iris-classifier')).toEqual({
+      host: '127.0.0.1:5000',
+      repository: 'iris-classifier',
+    })
     expect(parseRegistryFlag('ghcr.io/acme/team/iris')).toEqual({host: 'ghcr.io', repository: 'acme/team/iris'})
     expect(parseRegistryFlag('https://ghcr.io/acme/iris/')).toEqual({host: 'ghcr.io', repository: 'acme/iris'})
   })
@@ -36,8 +39,28 @@ describe('registryBaseUrl', () => {
 
 describe('compareSemver', () => {
   it('orders versions as semver.org does', () => {
-    const sorted = ['1.0.0', '1.10.0', '1.2.0', '1.0.0-rc.1', '1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-beta.11', '1.0.0-beta.2', '0.9.9'].sort(compareSemver)
-    expect(sorted).toEqual(['0.9.9', '1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-beta.2', '1.0.0-beta.11', '1.0.0-rc.1', '1.0.0', '1.2.0', '1.10.0'])
+    const sorted = [
+      '1.0.0',
+      '1.10.0',
+      '1.2.0',
+      '1.0.0-rc.1',
+      '1.0.0-alpha',
+      '1.0.0-alpha.1',
+      '1.0.0-beta.11',
+      '1.0.0-beta.2',
+      '0.9.9',
+    ].sort(compareSemver)
+    expect(sorted).toEqual([
+      '0.9.9',
+      '1.0.0-alpha',
+      '1.0.0-alpha.1',
+      '1.0.0-beta.2',
+      '1.0.0-beta.11',
+      '1.0.0-rc.1',
+      '1.0.0',
+      '1.2.0',
+      '1.10.0',
+    ])
     expect(compareSemver('1.0.0+build.1', '1.0.0')).toBe(0)
   })
 })

@@ -13,9 +13,15 @@ export interface RegistryTarget {
  * that names a registry; the rest is the repository (which may have more slashes: team/iris).
  */
 export function parseRegistryFlag(value: string): RegistryTarget {
-  const trimmed = value.trim().replace(/^(?:https?:\/\/)/, '').replace(/\/+$/, '')
+  const trimmed = value
+    .trim()
+    .replace(/^(?:https?:\/\/)/, '')
+    .replace(/\/+$/, '')
   const slash = trimmed.indexOf('/')
-  const candidate = slash === -1 ? {host: trimmed, repository: ''} : {host: trimmed.slice(0, slash), repository: trimmed.slice(slash + 1)}
+  const candidate =
+    slash === -1
+      ? {host: trimmed, repository: ''}
+      : {host: trimmed.slice(0, slash), repository: trimmed.slice(slash + 1)}
   const parsed = registrySchema.safeParse(candidate)
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')
@@ -29,7 +35,11 @@ export function parseRegistryFlag(value: string): RegistryTarget {
 }
 
 /** The registry target from `--registry` if given, else from model.yaml's `registry:` section. */
-export function resolveRegistryTarget(config: Pick<ModelConfig, 'registry'>, flag: string | undefined, file?: string): RegistryTarget {
+export function resolveRegistryTarget(
+  config: Pick<ModelConfig, 'registry'>,
+  flag: string | undefined,
+  file?: string,
+): RegistryTarget {
   if (flag) return parseRegistryFlag(flag)
   if (config.registry) return {host: config.registry.host, repository: config.registry.repository}
   throw new ConfigError(`${file ?? 'model.yaml'} has no registry, and --registry was not given`, {
@@ -94,7 +104,8 @@ export function compareSemver(a: string, b: string): number {
     const d = (x.core[i] ?? 0) - (y.core[i] ?? 0)
     if (d !== 0) return Math.sign(d)
   }
-  if (x.pre.length === 0 || y.pre.length === 0) return y.pre.length - x.pre.length === 0 ? 0 : x.pre.length === 0 ? 1 : -1
+  if (x.pre.length === 0 || y.pre.length === 0)
+    return y.pre.length - x.pre.length === 0 ? 0 : x.pre.length === 0 ? 1 : -1
   for (let i = 0; i < Math.max(x.pre.length, y.pre.length); i++) {
     const p = x.pre[i]
     const q = y.pre[i]

@@ -68,9 +68,18 @@ describe.skipIf(!env)('versions, rollback and login against the real registry', 
   it('rollback points latest at the old manifest, as the registry API then shows, without pushing layers', async () => {
     const {exitCode, stdout} = await mlship(['rollback', '1.0.0', '--registry', target, '--json'], {env: childEnv})
     expect(exitCode).toBe(0)
-    expect(JSON.parse(stdout)).toMatchObject({digest: digests['1.0.0'], moved: true, previousDigest: digests['1.1.0'], version: '1.0.0'})
+    expect(JSON.parse(stdout)).toMatchObject({
+      digest: digests['1.0.0'],
+      moved: true,
+      previousDigest: digests['1.1.0'],
+      version: '1.0.0',
+    })
 
-    const client = new RegistryClient({credentials: {password: registry.password, username: registry.user}, host: registry.host, repository})
+    const client = new RegistryClient({
+      credentials: {password: registry.password, username: registry.user},
+      host: registry.host,
+      repository,
+    })
     expect(await client.manifestDigest('latest')).toBe(digests['1.0.0'])
 
     // A second rollback to the same version changes nothing.
@@ -89,10 +98,13 @@ describe.skipIf(!env)('versions, rollback and login against the real registry', 
 
   it('a wrong password is refused with the registry named and the fix, exit 6, and the password never shows', async () => {
     const secret = 'definitely-wrong-password-4711'
-    const {exitCode, stderr, stdout} = await mlship(['versions', '--registry', target, '-u', registry.user, '--password-stdin', '--json'], {
-      env: childEnv,
-      input: `${secret}\n`,
-    })
+    const {exitCode, stderr, stdout} = await mlship(
+      ['versions', '--registry', target, '-u', registry.user, '--password-stdin', '--json'],
+      {
+        env: childEnv,
+        input: `${secret}\n`,
+      },
+    )
     expect(exitCode).toBe(6)
     const {error} = JSON.parse(stdout)
     expect(error.code).toBe('REGISTRY_AUTH')
@@ -104,7 +116,10 @@ describe.skipIf(!env)('versions, rollback and login against the real registry', 
   it('an unreachable registry is retried with backoff, then reported with exit 6', async () => {
     // A port where nothing listens: the shared registry stays up for the other tests.
     const started = Date.now()
-    const {exitCode, stdout} = await mlship(['versions', '--registry', `127.0.0.1:${await closedPort()}/nothing`, '--json'], {env: childEnv})
+    const {exitCode, stdout} = await mlship(
+      ['versions', '--registry', `127.0.0.1:${await closedPort()}/nothing`, '--json'],
+      {env: childEnv},
+    )
     expect(exitCode).toBe(6)
     const {error} = JSON.parse(stdout)
     expect(error.code).toBe('REGISTRY_UNREACHABLE')
@@ -117,16 +132,24 @@ describe.skipIf(!env)('versions, rollback and login against the real registry', 
     const fresh = await loggedInDockerConfig(registry)
     await fresh.cleanup() // an empty directory's path: no config.json yet
     const loginEnv = {...process.env, DOCKER_CONFIG: fresh.dir}
-    const wrong = await mlship(['login', registry.host, '-u', registry.user, '--password-stdin'], {env: loginEnv, input: 'nope-nope-nope'})
+    const wrong = await mlship(['login', registry.host, '-u', registry.user, '--password-stdin'], {
+      env: loginEnv,
+      input: 'nope-nope-nope',
+    })
     expect(wrong.exitCode).toBe(6)
     expect(wrong.stderr).toContain(registry.host)
     expect(wrong.stdout + wrong.stderr).not.toContain('nope-nope-nope')
 
-    const ok = await mlship(['login', registry.host, '-u', registry.user, '--password-stdin', '--json'], {env: loginEnv, input: `${registry.password}\n`})
+    const ok = await mlship(['login', registry.host, '-u', registry.user, '--password-stdin', '--json'], {
+      env: loginEnv,
+      input: `${registry.password}\n`,
+    })
     expect(ok.exitCode).toBe(0)
     expect(ok.stdout + ok.stderr).not.toContain(registry.password)
     const config = JSON.parse(await readFile(path.join(fresh.dir, 'config.json'), 'utf8'))
-    expect(Buffer.from(config.auths[registry.host].auth, 'base64').toString()).toBe(`${registry.user}:${registry.password}`)
+    expect(Buffer.from(config.auths[registry.host].auth, 'base64').toString()).toBe(
+      `${registry.user}:${registry.password}`,
+    )
 
     // docker itself accepts what mlship login stored.
     const listed = await mlship(['versions', '--registry', target, '--json'], {env: loginEnv})

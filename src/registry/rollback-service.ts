@@ -46,11 +46,17 @@ export interface RollbackResult extends RollbackRegistryResult {
  * on the local engine: the new one starts and becomes ready before the old one stops, so a server always answers.
  */
 export async function rollback(options: RollbackOptions): Promise<RollbackResult> {
-  const client = new RegistryClient({credentials: options.credentials, host: options.target.host, repository: options.target.repository, retry: options.retry})
+  const client = new RegistryClient({
+    credentials: options.credentials,
+    host: options.target.host,
+    repository: options.target.repository,
+    retry: options.retry,
+  })
   const registry = await rollbackRegistry({...options, client})
   if (options.containers === false) return {...registry, containers: [], containersSkipped: 'not asked to'}
   const modelName = options.loaded?.config.name
-  if (!modelName) return {...registry, containers: [], containersSkipped: 'no model.yaml, so no model name to find containers by'}
+  if (!modelName)
+    return {...registry, containers: [], containersSkipped: 'no model.yaml, so no model name to find containers by'}
 
   let engine = options.engine
   if (!engine) {

@@ -32,7 +32,13 @@ export interface RollbackRegistryResult {
 export async function rollbackRegistry(options: RollbackRegistryOptions): Promise<RollbackRegistryResult> {
   const tag = options.tag ?? 'latest'
   const client =
-    options.client ?? new RegistryClient({credentials: options.credentials, host: options.target.host, repository: options.target.repository, retry: options.retry})
+    options.client ??
+    new RegistryClient({
+      credentials: options.credentials,
+      host: options.target.host,
+      repository: options.target.repository,
+      retry: options.retry,
+    })
   const [manifest, previousDigest] = await Promise.all([client.manifest(options.version), client.manifestDigest(tag)])
   if (!manifest) {
     const known = (await client.tags()).filter(isSemver).sort((a, b) => compareSemver(b, a))

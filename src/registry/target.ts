@@ -5,7 +5,10 @@ import {type RegistryTarget, resolveRegistryTarget, parseRegistryFlag} from './r
  * The registry target of a command: `--registry` wins and then model.yaml is optional (versions and rollback work
  * from any directory); without it, model.yaml's `registry:` section.
  */
-export async function targetForDir(dir: string, registryFlag: string | undefined): Promise<{target: RegistryTarget; loaded?: LoadedConfig}> {
+export async function targetForDir(
+  dir: string,
+  registryFlag: string | undefined,
+): Promise<{target: RegistryTarget; loaded?: LoadedConfig}> {
   if (registryFlag) {
     const target = parseRegistryFlag(registryFlag)
     const loaded = await loadConfig(dir).catch(() => undefined)

@@ -1,5 +1,11 @@
 import {LABELS} from '../build/labels.js'
-import {type FetchedManifest, type ImageManifest, MANIFEST_MEDIA_TYPES, RegistryClient, type RetryOptions} from './client.js'
+import {
+  type FetchedManifest,
+  type ImageManifest,
+  MANIFEST_MEDIA_TYPES,
+  RegistryClient,
+  type RetryOptions,
+} from './client.js'
 import type {RegistryCredentials} from './credentials.js'
 import {compareSemver, imageName, isSemver, type RegistryTarget} from './reference.js'
 
@@ -43,7 +49,6 @@ interface ImageConfigBlob {
   config?: {Labels?: Record<string, string> | null}
 }
 
-
 interface ImageDetails {
   created?: string
   sizeBytes: number
@@ -54,7 +59,13 @@ interface ImageDetails {
 /** Reads tags, manifests and config blobs through the Registry HTTP API v2: nothing is pulled. */
 export async function listVersions(options: ListVersionsOptions): Promise<VersionsResult> {
   const client =
-    options.client ?? new RegistryClient({credentials: options.credentials, host: options.target.host, repository: options.target.repository, retry: options.retry})
+    options.client ??
+    new RegistryClient({
+      credentials: options.credentials,
+      host: options.target.host,
+      repository: options.target.repository,
+      retry: options.retry,
+    })
   const tags = await client.tags()
 
   // A handful of requests per tag; a few at a time keeps a large repository quick without flooding the registry.
@@ -96,7 +107,14 @@ export async function listVersions(options: ListVersionsOptions): Promise<Versio
   versions.sort((a, b) => compareSemver(b.version, a.version))
   otherTags.sort((a, b) => a.tag.localeCompare(b.tag))
 
-  return {image: imageName(options.target), latest, otherTags, registry: options.target.host, repository: options.target.repository, versions}
+  return {
+    image: imageName(options.target),
+    latest,
+    otherTags,
+    registry: options.target.host,
+    repository: options.target.repository,
+    versions,
+  }
 }
 
 /** Creation time and stored size of an image; for a multi-platform index, its first platform's image. */
@@ -114,11 +132,20 @@ async function describeManifest(client: RegistryClient, fetched: FetchedManifest
   if (!manifest.config) return {sizeBytes}
   const config = await client.blobJson<ImageConfigBlob>(manifest.config.digest).catch(() => undefined)
   const labels = config?.config?.Labels ?? {}
-  return {created: config?.created, modelSha256: labels[LABELS.modelSha256], revision: labels[LABELS.revision], sizeBytes}
+  return {
+    created: config?.created,
+    modelSha256: labels[LABELS.modelSha256],
+    revision: labels[LABELS.revision],
+    sizeBytes,
+  }
 }
 
 function isIndex(mediaType: string, manifest: ImageManifest): boolean {
-  return mediaType === MANIFEST_MEDIA_TYPES.dockerList || mediaType === MANIFEST_MEDIA_TYPES.ociIndex || Array.isArray(manifest.manifests)
+  return (
+    mediaType === MANIFEST_MEDIA_TYPES.dockerList ||
+    mediaType === MANIFEST_MEDIA_TYPES.ociIndex ||
+    Array.isArray(manifest.manifests)
+  )
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

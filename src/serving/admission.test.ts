@@ -6,11 +6,20 @@ describe('queueFull', () => {
   it('says which bound refused the request, and when to retry', () => {
     const byCount = queueFull(256, 256, 2400)
     expect(byCount).toMatchObject({headers: {'retry-after': '3'}, retryAfterSeconds: 3, statusCode: 503})
-    expect(byCount.message).toBe('the server is at capacity (256 requests queued, serving.max_queue is 256); retry after 3 s')
+    expect(byCount.message).toBe(
+      'the server is at capacity (256 requests queued, serving.max_queue is 256); retry after 3 s',
+    )
     const byDelay = queueFull(40, 256, 31.6, {expectedMs: 31.6, limitMs: 25})
-    expect(byDelay.message).toBe('the server is at capacity (expected wait 32 ms, serving.max_queue_delay_ms is 25); retry after 1 s')
+    expect(byDelay.message).toBe(
+      'the server is at capacity (expected wait 32 ms, serving.max_queue_delay_ms is 25); retry after 1 s',
+    )
     const error = new QueueFullError(byDelay)
-    expect(error).toMatchObject({code: 'QUEUE_FULL', headers: {'retry-after': '1'}, retryAfterSeconds: 1, statusCode: 503})
+    expect(error).toMatchObject({
+      code: 'QUEUE_FULL',
+      headers: {'retry-after': '1'},
+      retryAfterSeconds: 1,
+      statusCode: 503,
+    })
     expect([retryAfterSeconds(0), retryAfterSeconds(1001), retryAfterSeconds(10 * 60_000)]).toEqual([1, 2, 60])
   })
 })
@@ -32,7 +41,9 @@ describe('ShedLog', () => {
       refused: 300,
       retry_after_s: 1,
     })
-    expect(warnings[0]!.message).toMatch(/^shedding load: 300 requests refused with 503 in the last 0\.05 s \(the server is at capacity/)
+    expect(warnings[0]!.message).toMatch(
+      /^shedding load: 300 requests refused with 503 in the last 0\.05 s \(the server is at capacity/,
+    )
     // Quiet while nothing is refused; the next refusal starts a new interval, and flush (at close) writes it at once.
     await new Promise((resolve) => setTimeout(resolve, 80))
     expect(warnings).toHaveLength(1)

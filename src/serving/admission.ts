@@ -21,7 +21,12 @@ export interface Refusal {
   readonly delay?: {expectedMs: number; limitMs: number}
 }
 
-export function queueFull(queued: number, limit: number, expectedWaitMs: number, delay?: {expectedMs: number; limitMs: number}): Refusal {
+export function queueFull(
+  queued: number,
+  limit: number,
+  expectedWaitMs: number,
+  delay?: {expectedMs: number; limitMs: number},
+): Refusal {
   const retryAfter = retryAfterSeconds(expectedWaitMs)
   return {
     ...(delay ? {delay} : {}),

@@ -40,10 +40,12 @@ class SessionRunner implements BatchRunner {
 
 async function runSession(session: ort.InferenceSession, feeds: BatchFeeds): Promise<BatchFeeds> {
   const ortFeeds: Record<string, ort.Tensor> = {}
-  for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data as Float32Array, t.dims)
+  for (const [name, t] of Object.entries(feeds))
+    ortFeeds[name] = new ort.Tensor('float32', t.data as Float32Array, t.dims)
   const results = await session.run(ortFeeds)
   const out: BatchFeeds = {}
-  for (const [name, t] of Object.entries(results)) out[name] = {data: t.data as Float32Array, dims: [...t.dims], dtype: 'float32'}
+  for (const [name, t] of Object.entries(results))
+    out[name] = {data: t.data as Float32Array, dims: [...t.dims], dtype: 'float32'}
   return out
 }
 
@@ -69,7 +71,11 @@ afterAll(async () => {
   await Promise.all([digits.release(), double.release(), transpose.release()])
 })
 
-function batcher(runner: BatchRunner, overrides: Partial<ConstructorParameters<typeof Batcher>[0]> = {}, stats: BatchStats[] = []) {
+function batcher(
+  runner: BatchRunner,
+  overrides: Partial<ConstructorParameters<typeof Batcher>[0]> = {},
+  stats: BatchStats[] = [],
+) {
   return new Batcher({
     batching: {maxBatchSize: 32, maxDelayMs: 5},
     concurrency: 2,
@@ -111,7 +117,9 @@ describe('Batcher', () => {
     for (const [i, request] of requests.entries()) {
       const alone = await runSession(digits, pixels(request))
       expect(outputs[i]!.probabilities!.dims).toEqual([request.length, 10])
-      expect(Array.from(outputs[i]!.probabilities!.data as Float32Array)).toEqual(Array.from(alone.probabilities!.data as Float32Array))
+      expect(Array.from(outputs[i]!.probabilities!.data as Float32Array)).toEqual(
+        Array.from(alone.probabilities!.data as Float32Array),
+      )
     }
   })
 
@@ -139,7 +147,10 @@ describe('Batcher', () => {
     const waiting = Array.from({length: 3}, (_, i) => b.submit(pixels(rows.slice(i + 6, i + 7))))
     await new Promise((resolve) => setImmediate(resolve))
     // One running, one staged with the five that arrived meanwhile, three waiting for the next slot.
-    expect(runner.batches).toEqual([[1, 64], [5, 64]])
+    expect(runner.batches).toEqual([
+      [1, 64],
+      [5, 64],
+    ])
     expect(b.queued).toBe(3)
     runner.release()
     await Promise.all([first, ...staged, ...waiting])
@@ -160,7 +171,10 @@ describe('Batcher', () => {
     await new Promise((resolve) => setTimeout(resolve, 10))
     expect(runner.batches).toEqual([[1, 64]])
     await new Promise((resolve) => setTimeout(resolve, 60))
-    expect(runner.batches).toEqual([[1, 64], [3, 64]])
+    expect(runner.batches).toEqual([
+      [1, 64],
+      [3, 64],
+    ])
     runner.release()
     await Promise.all([first, early, later])
     expect(stats.map((s) => s.rows)).toEqual([1, 3])
@@ -189,7 +203,11 @@ describe('Batcher', () => {
     ]
     runner.release()
     const results = await Promise.all([first, ...mixed])
-    expect(runner.batches).toEqual([[1, 2], [3, 3], [3, 2]])
+    expect(runner.batches).toEqual([
+      [1, 2],
+      [3, 3],
+      [3, 2],
+    ])
     expect(results.map((r) => Array.from(r.y!.data as Float32Array))).toEqual([
       [2, 4],
       [2, 4, 6],
@@ -197,7 +215,13 @@ describe('Batcher', () => {
       [12, 14, 16, 18, 20, 22],
       [24, 26, 28, 30],
     ])
-    expect(results.map((r) => r.y!.dims)).toEqual([[1, 2], [1, 3], [1, 2], [2, 3], [2, 2]])
+    expect(results.map((r) => r.y!.dims)).toEqual([
+      [1, 2],
+      [1, 3],
+      [1, 2],
+      [2, 3],
+      [2, 2],
+    ])
   })
 
   it('turns batching off and runs requests alone when an output does not split by rows', async () => {
@@ -294,10 +318,18 @@ describe('batch helpers', () => {
   it('splits outputs back by rows and refuses outputs without the batch on axis 0', () => {
     const parts = splitFeeds({y: {data: Float32Array.of(1, 2, 3, 4, 5, 6), dims: [3, 2], dtype: 'float32'}}, [1, 2])
     expect(parts.map((p) => [p.y!.dims, Array.from(p.y!.data as Float32Array)])).toEqual([
-      [[1, 2], [1, 2]],
-      [[2, 2], [3, 4, 5, 6]],
+      [
+        [1, 2],
+        [1, 2],
+      ],
+      [
+        [2, 2],
+        [3, 4, 5, 6],
+      ],
     ])
-    expect(() => splitFeeds({y: {data: Float32Array.of(1, 2), dims: [2], dtype: 'float32'}}, [1, 2])).toThrow(/cannot be split/)
+    expect(() => splitFeeds({y: {data: Float32Array.of(1, 2), dims: [2], dtype: 'float32'}}, [1, 2])).toThrow(
+      /cannot be split/,
+    )
   })
 
   it('batches only models whose inputs and outputs all have a dynamic first dimension', () => {

@@ -132,13 +132,19 @@ export class Batcher {
     const {maxQueueDelayMs} = this.options
     // Requests queued in this event-loop turn that the next pump hands to a free slot at once are not waiting.
     const limits = this.options.batching
-    const freeSlots = Math.max(0, this.maxInFlight - this.running) * (limits === false || !this.batchingOn ? 1 : limits.maxBatchSize)
+    const freeSlots =
+      Math.max(0, this.maxInFlight - this.running) * (limits === false || !this.batchingOn ? 1 : limits.maxBatchSize)
     const waiting = Math.max(0, this.queue.length - freeSlots)
     const full = waiting >= this.options.maxQueue
     if (!full && (maxQueueDelayMs === undefined || waiting === 0)) return undefined
     const expectedMs = this.expectedWaitMs()
     if (!full && expectedMs <= maxQueueDelayMs!) return undefined
-    return queueFull(waiting, this.options.maxQueue, expectedMs, full ? undefined : {expectedMs, limitMs: maxQueueDelayMs!})
+    return queueFull(
+      waiting,
+      this.options.maxQueue,
+      expectedMs,
+      full ? undefined : {expectedMs, limitMs: maxQueueDelayMs!},
+    )
   }
 
   submit(feeds: BatchFeeds, options: SubmitOptions = {}): Promise<BatchFeeds> {
@@ -168,7 +174,11 @@ export class Batcher {
         state: 'queued',
         timer: undefined,
       }
-      entry.timer = setTimeout(() => this.abandon(entry, new DeadlineExceededError(timeoutMs, entry.state === 'queued' ? 'queued' : 'running')), timeoutMs)
+      entry.timer = setTimeout(
+        () =>
+          this.abandon(entry, new DeadlineExceededError(timeoutMs, entry.state === 'queued' ? 'queued' : 'running')),
+        timeoutMs,
+      )
       signal?.addEventListener('abort', onAbort, {once: true})
       this.queue.push(entry)
       this.queuedRows += entry.rows
@@ -289,7 +299,10 @@ export class Batcher {
           }
           let parts: BatchFeeds[]
           try {
-            parts = splitFeeds(outputs, batch.map((entry) => entry.rows))
+            parts = splitFeeds(
+              outputs,
+              batch.map((entry) => entry.rows),
+            )
           } catch (error) {
             this.disableBatching((error as Error).message)
             this.retryAlone(batch)
@@ -335,7 +348,8 @@ export class Batcher {
   private serviceTime(dispatchedAt: number): number {
     const now = this.now()
     const slots = this.options.concurrency
-    const freedAt = this.completions.length >= slots ? this.completions[this.completions.length - slots]! : Number.NEGATIVE_INFINITY
+    const freedAt =
+      this.completions.length >= slots ? this.completions[this.completions.length - slots]! : Number.NEGATIVE_INFINITY
     this.completions.push(now)
     if (this.completions.length > 4 * slots) this.completions.splice(0, this.completions.length - slots)
     return now - Math.max(dispatchedAt, freedAt)
@@ -343,7 +357,8 @@ export class Batcher {
 
   private learn(durationMs: number, rows: number): void {
     const perRow = durationMs / Math.max(1, rows)
-    this.ewmaBatchMs = this.ewmaBatchMs === undefined ? durationMs : this.ewmaBatchMs + EWMA_WEIGHT * (durationMs - this.ewmaBatchMs)
+    this.ewmaBatchMs =
+      this.ewmaBatchMs === undefined ? durationMs : this.ewmaBatchMs + EWMA_WEIGHT * (durationMs - this.ewmaBatchMs)
     this.ewmaRowMs = this.ewmaRowMs === undefined ? perRow : this.ewmaRowMs + EWMA_WEIGHT * (perRow - this.ewmaRowMs)
   }
 
@@ -443,7 +458,9 @@ export function splitFeeds(outputs: BatchFeeds, rows: readonly number[]): BatchF
   const parts: Array<Record<string, BatchTensor>> = rows.map(() => ({}))
   for (const [name, tensor] of Object.entries(outputs)) {
     if (tensor.dims.length === 0 || tensor.dims[0] !== total) {
-      throw new Error(`output "${name}" has shape [${tensor.dims.join(', ')}], not ${total} rows along axis 0, so a batch cannot be split back`)
+      throw new Error(
+        `output "${name}" has shape [${tensor.dims.join(', ')}], not ${total} rows along axis 0, so a batch cannot be split back`,
+      )
     }
     const rowSize = total === 0 ? 0 : tensor.data.length / total
     const rest = tensor.dims.slice(1)
@@ -476,11 +493,16 @@ export function canBatch(signature: {
     return {ok: false, reason: 'an output has no dynamic first (batch) dimension'}
   }
   const named = new Set(firstDims.filter((dim): dim is string => typeof dim === 'string'))
-  if (named.size > 1) return {ok: false, reason: `the inputs' first dimensions have different names (${[...named].join(', ')})`}
+  if (named.size > 1)
+    return {ok: false, reason: `the inputs' first dimensions have different names (${[...named].join(', ')})`}
   const [batchName] = named
   if (batchName !== undefined) {
     const other = signature.outputs.find((t) => typeof t.shape[0] === 'string' && t.shape[0] !== batchName)
-    if (other) return {ok: false, reason: `an output's first dimension is "${String(other.shape[0])}", not the batch dimension "${batchName}"`}
+    if (other)
+      return {
+        ok: false,
+        reason: `an output's first dimension is "${String(other.shape[0])}", not the batch dimension "${batchName}"`,
+      }
   }
   return {ok: true}
 }

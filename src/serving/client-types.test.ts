@@ -22,7 +22,9 @@ describe('clientTypes', () => {
     expect(types).toContain('export type AInput = Array<Array<[number, number, number]>>')
     expect(types).toContain('export type TokenIdsInput = Array<[(number | string), (number | string)]>')
     expect(types).toContain('export type MaskInput = Array<Array<boolean>>')
-    expect(types).toContain('export interface PredictRequest {\n  inputs: {\n    a: AInput\n    "token-ids": TokenIdsInput\n    mask: MaskInput\n  }\n}')
+    expect(types).toContain(
+      'export interface PredictRequest {\n  inputs: {\n    a: AInput\n    "token-ids": TokenIdsInput\n    mask: MaskInput\n  }\n}',
+    )
     expect(types).toContain('labels?: Array<"x" | "y">')
     expect(types).toContain('outputs: {\n    scores: ScoresOutput\n    names: NamesOutput\n  }')
     expect(types).toContain('{name: "token-ids"; datatype: "INT64"')

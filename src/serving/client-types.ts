@@ -31,7 +31,8 @@ function tensorType(spec: InputSpec | OutputSpec, role: 'input' | 'output'): str
   if (type.includes('|') && spec.shape.length > 0) type = `(${type})`
   for (let axis = spec.shape.length - 1; axis >= 0; axis--) {
     const dim = spec.shape[axis]!
-    if (typeof dim === 'number' && dim >= 0 && dim <= MAX_TUPLE) type = `[${Array.from({length: dim}, () => type).join(', ')}]`
+    if (typeof dim === 'number' && dim >= 0 && dim <= MAX_TUPLE)
+      type = `[${Array.from({length: dim}, () => type).join(', ')}]`
     else type = `Array<${type}>`
   }
   return type
@@ -72,7 +73,11 @@ export function clientTypes(model: ClientTypesModel): string {
     lines.push(doc(input, 'Input'), `export type ${typeName(input.name)}Input = ${tensorType(input, 'input')}`, '')
   }
   for (const output of signature.outputs) {
-    lines.push(doc(output, 'Output'), `export type ${typeName(output.name)}Output = ${tensorType(output, 'output')}`, '')
+    lines.push(
+      doc(output, 'Output'),
+      `export type ${typeName(output.name)}Output = ${tensorType(output, 'output')}`,
+      '',
+    )
   }
   const inputsObject = `{\n${signature.inputs.map((i) => `    ${key(i.name)}: ${typeName(i.name)}Input`).join('\n')}\n  }`
   if (signature.inputs.length === 1) {
@@ -85,10 +90,21 @@ export function clientTypes(model: ClientTypesModel): string {
   }
   const first = signature.outputs[0]!
   const labelled = signature.outputs.find((o) => o.labels)
-  lines.push('', '/** The answer of POST /predict. */', 'export interface PredictResponse {', `  predictions: ${typeName(first.name)}Output`)
-  if (labelled) lines.push(`  /** The class of each row, from output "${labelled.name}". */`, `  labels?: Array<${labelled.labels!.map((l) => JSON.stringify(l)).join(' | ')}>`)
+  lines.push(
+    '',
+    '/** The answer of POST /predict. */',
+    'export interface PredictResponse {',
+    `  predictions: ${typeName(first.name)}Output`,
+  )
+  if (labelled)
+    lines.push(
+      `  /** The class of each row, from output "${labelled.name}". */`,
+      `  labels?: Array<${labelled.labels!.map((l) => JSON.stringify(l)).join(' | ')}>`,
+    )
   if (signature.outputs.length > 1) {
-    lines.push(`  outputs: {\n${signature.outputs.map((o) => `    ${key(o.name)}: ${typeName(o.name)}Output`).join('\n')}\n  }`)
+    lines.push(
+      `  outputs: {\n${signature.outputs.map((o) => `    ${key(o.name)}: ${typeName(o.name)}Output`).join('\n')}\n  }`,
+    )
   }
   lines.push('  model_version: ModelVersion', '  latency_ms: number', '}', '')
 
@@ -99,7 +115,10 @@ export function clientTypes(model: ClientTypesModel): string {
     )
     .join('\n')
   const v2Output = signature.outputs
-    .map((o) => `  | {name: ${JSON.stringify(o.name)}; datatype: ${JSON.stringify(V2_DATATYPE[o.dtype])}; shape: number[]; data: Array<${elementType(o.dtype, 'output')}>}`)
+    .map(
+      (o) =>
+        `  | {name: ${JSON.stringify(o.name)}; datatype: ${JSON.stringify(V2_DATATYPE[o.dtype])}; shape: number[]; data: Array<${elementType(o.dtype, 'output')}>}`,
+    )
     .join('\n')
   lines.push(
     '/** One input tensor of the Open Inference Protocol (KServe v2): data flat (row-major) or nested. */',

@@ -30,7 +30,16 @@ function refusal(fn: () => unknown): RequestError {
 
 describe('decodeSeedBody', () => {
   it('decodes the seed contract into a float32 tensor of the right shape', () => {
-    const feeds = decodeSeedBody({features: [[0.5, 0.3, 0.8, 1], [0.2, 0.7, 0.4, 2]]}, iris, limits)
+    const feeds = decodeSeedBody(
+      {
+        features: [
+          [0.5, 0.3, 0.8, 1],
+          [0.2, 0.7, 0.4, 2],
+        ],
+      },
+      iris,
+      limits,
+    )
     expect(feeds.features!.dims).toEqual([2, 4])
     expect(feeds.features!.dtype).toBe('float32')
     expect([...(feeds.features!.data as Float32Array)]).toEqual([0.5, 0.3, 0.8, 1, 0.2, 0.7, 0.4, 2].map(Math.fround))
@@ -38,7 +47,16 @@ describe('decodeSeedBody', () => {
 
   it('takes {"inputs": {...}} for every model, and decodes int64 and bool', () => {
     const feeds = decodeSeedBody(
-      {inputs: {a: [[[1, 2, 3]], [[4, 5, 6]]], b: [[1, '9007199254740993'], [-3, 4]], mask: [[true], [false]]}},
+      {
+        inputs: {
+          a: [[[1, 2, 3]], [[4, 5, 6]]],
+          b: [
+            [1, '9007199254740993'],
+            [-3, 4],
+          ],
+          mask: [[true], [false]],
+        },
+      },
       multi,
       limits,
     )
@@ -52,20 +70,51 @@ describe('decodeSeedBody', () => {
     [[1, 2], /expected a JSON object .* got a list of 2/],
     ['text', /got "text" \(a string\)/],
     [{features: [[1, 2, 3, 4]], inputs: {}}, /either "features" or "inputs", not both/],
-    [{features: [1, 2, 3, 4]}, /input "features": expected rank 2 \(shape \[batch, 4\]\), got rank 1 \(shape \[4\]\); a single row must still be wrapped/],
+    [
+      {features: [1, 2, 3, 4]},
+      /input "features": expected rank 2 \(shape \[batch, 4\]\), got rank 1 \(shape \[4\]\); a single row must still be wrapped/,
+    ],
     [{features: [[[1, 2, 3, 4]]]}, /expected rank 2 .* got more levels of nesting \(shape \[1, 1, 4, \.\.\.\]\)/],
     [{features: 5}, /expected rank 2 .* got 5 \(a number\)/],
-    [{features: [[1, 2, 3]]}, /input "features": expected shape \[batch, 4\], got \[1, 3\] \(axis 1 must be 4, not 3\)/],
-    [{features: [[1, 2, 3, 4], [1, 2, 3]]}, /input "features": ragged array: element \[1\] has 3 entries, expected 4/],
+    [
+      {features: [[1, 2, 3]]},
+      /input "features": expected shape \[batch, 4\], got \[1, 3\] \(axis 1 must be 4, not 3\)/,
+    ],
+    [
+      {
+        features: [
+          [1, 2, 3, 4],
+          [1, 2, 3],
+        ],
+      },
+      /input "features": ragged array: element \[1\] has 3 entries, expected 4/,
+    ],
     [{features: [[1, 2, 3, 4], 5]}, /ragged array: element \[1\] is 5 \(a number\), expected a list/],
     [{features: [[1, 2, 3, [4]]]}, /element \[0, 3\] is a list \(ragged array/],
-    [{features: [[1, 2, 'x', 4]]}, /input "features": element \[0, 2\] is "x" \(a string\), expected a finite number \(float32\)/],
+    [
+      {features: [[1, 2, 'x', 4]]},
+      /input "features": element \[0, 2\] is "x" \(a string\), expected a finite number \(float32\)/,
+    ],
     [{features: [[1, 2, null, 4]]}, /element \[0, 2\] is null, expected a finite number/],
     [{features: [[1, 2, true, 4]]}, /element \[0, 2\] is true \(a boolean\)/],
-    [{features: [[1, 2, Number.POSITIVE_INFINITY, 4]]}, /element \[0, 2\] is Infinity \(not a finite number\), expected a finite number/],
+    [
+      {features: [[1, 2, Number.POSITIVE_INFINITY, 4]]},
+      /element \[0, 2\] is Infinity \(not a finite number\), expected a finite number/,
+    ],
     [{features: [[1, 2, 1e39, 4]]}, /within the float32 range/],
     [{features: []}, /input "features": empty batch/],
-    [{features: [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]]}, /batch of 5 rows is larger than the maximum of 4 \(serving.max_batch_size\)/],
+    [
+      {
+        features: [
+          [1, 2, 3, 4],
+          [1, 2, 3, 4],
+          [1, 2, 3, 4],
+          [1, 2, 3, 4],
+          [1, 2, 3, 4],
+        ],
+      },
+      /batch of 5 rows is larger than the maximum of 4 \(serving.max_batch_size\)/,
+    ],
   ])('refuses %j with a message that names the input and says expected vs got', (body, message) => {
     expect(refusal(() => decodeSeedBody(body, iris, limits)).message).toMatch(message)
   })
@@ -73,12 +122,47 @@ describe('decodeSeedBody', () => {
   it.each([
     [{features: [[[1, 2, 3]]]}, /"features" is for models with one input; this model has 3 \(a, b, mask\)/],
     [{inputs: {a: [[[1, 2, 3]]], b: [[1, 2]]}}, /missing input "mask" \(expected bool \[batch, seq\]\)/],
-    [{inputs: {a: [[[1, 2, 3]]], b: [[1, 2]], mask: [[true]], extra: 1}}, /unknown input "extra" \(the model's inputs are: a, b, mask\)/],
-    [{inputs: {a: [[[1, 2, 3]]], b: [[1.5, 2]], mask: [[true]]}}, /input "b": element \[0, 0\] is 1.5 \(a number\), expected an integer \(int64/],
+    [
+      {inputs: {a: [[[1, 2, 3]]], b: [[1, 2]], mask: [[true]], extra: 1}},
+      /unknown input "extra" \(the model's inputs are: a, b, mask\)/,
+    ],
+    [
+      {inputs: {a: [[[1, 2, 3]]], b: [[1.5, 2]], mask: [[true]]}},
+      /input "b": element \[0, 0\] is 1.5 \(a number\), expected an integer \(int64/,
+    ],
     [{inputs: {a: [[[1, 2, 3]]], b: [[1, '99999999999999999999']], mask: [[true]]}}, /within the int64 range/],
-    [{inputs: {a: [[[1, 2, 3]]], b: [[1, 2]], mask: [[1]]}}, /input "mask": element \[0, 0\] is 1 \(a number\), expected true or false \(bool\)/],
-    [{inputs: {a: [[[1, 2, 3]]], b: [[1, 2], [3, 4]], mask: [[true]]}}, /input "b": dimension "batch" \(axis 0\) is 2, but it is 1 in input "a"/],
-    [{inputs: {a: [[[1, 2, 3], [1, 2, 3]]], b: [[1, 2]], mask: [[true]]}}, /input "mask": dimension "seq" \(axis 1\) is 1, but it is 2 in input "a"/],
+    [
+      {inputs: {a: [[[1, 2, 3]]], b: [[1, 2]], mask: [[1]]}},
+      /input "mask": element \[0, 0\] is 1 \(a number\), expected true or false \(bool\)/,
+    ],
+    [
+      {
+        inputs: {
+          a: [[[1, 2, 3]]],
+          b: [
+            [1, 2],
+            [3, 4],
+          ],
+          mask: [[true]],
+        },
+      },
+      /input "b": dimension "batch" \(axis 0\) is 2, but it is 1 in input "a"/,
+    ],
+    [
+      {
+        inputs: {
+          a: [
+            [
+              [1, 2, 3],
+              [1, 2, 3],
+            ],
+          ],
+          b: [[1, 2]],
+          mask: [[true]],
+        },
+      },
+      /input "mask": dimension "seq" \(axis 1\) is 1, but it is 2 in input "a"/,
+    ],
     [{inputs: [1]}, /"inputs" must be an object of input name -> nested array, got a list of 1/],
   ])('refuses multi-input body %j', (body, message) => {
     expect(refusal(() => decodeSeedBody(body, multi, limits)).message).toMatch(message)
@@ -91,11 +175,20 @@ describe('element types', () => {
   it('stores every integer type exactly and refuses values out of its range', () => {
     expect([...(decodeNested(spec('uint8'), [0, 255], limits).data as Uint8Array)]).toEqual([0, 255])
     expect([...(decodeNested(spec('int8'), [-128, 127], limits).data as Int8Array)]).toEqual([-128, 127])
-    expect([...(decodeNested(spec('uint32'), [0, 4_294_967_295], limits).data as Uint32Array)]).toEqual([0, 4_294_967_295])
-    expect([...(decodeNested(spec('uint64'), ['18446744073709551615', 1], limits).data as BigUint64Array)]).toEqual([2n ** 64n - 1n, 1n])
-    expect(refusal(() => decodeNested(spec('uint8'), [0, 256], limits)).message).toMatch(/element \[1\] is 256 .* expected an integer within the uint8 range \(0 to 255\)/)
+    expect([...(decodeNested(spec('uint32'), [0, 4_294_967_295], limits).data as Uint32Array)]).toEqual([
+      0, 4_294_967_295,
+    ])
+    expect([...(decodeNested(spec('uint64'), ['18446744073709551615', 1], limits).data as BigUint64Array)]).toEqual([
+      2n ** 64n - 1n,
+      1n,
+    ])
+    expect(refusal(() => decodeNested(spec('uint8'), [0, 256], limits)).message).toMatch(
+      /element \[1\] is 256 .* expected an integer within the uint8 range \(0 to 255\)/,
+    )
     expect(refusal(() => decodeNested(spec('uint64'), [-1, 1], limits)).message).toMatch(/within the uint64 range/)
-    expect(refusal(() => decodeNested(spec('int16'), [1, '2'], limits)).message).toMatch(/"2" \(a string\), expected an integer \(int16\)/)
+    expect(refusal(() => decodeNested(spec('int16'), [1, '2'], limits)).message).toMatch(
+      /"2" \(a string\), expected an integer \(int16\)/,
+    )
   })
 
   it('stores float16 as half bits, rounded to nearest', () => {
@@ -107,21 +200,34 @@ describe('element types', () => {
 
   it('takes strings for string inputs and a scalar for a rank-0 input', () => {
     expect(decodeNested(spec('string'), ['a', 'b'], limits).data).toEqual(['a', 'b'])
-    expect(decodeNested({dtype: 'float64', name: 's', shape: []}, 2.5, limits)).toMatchObject({dims: [], data: new Float64Array([2.5])})
+    expect(decodeNested({dtype: 'float64', name: 's', shape: []}, 2.5, limits)).toMatchObject({
+      dims: [],
+      data: new Float64Array([2.5]),
+    })
     expect(refusal(() => decodeNested(spec('string'), ['a', 1], limits)).message).toMatch(/expected a string/)
   })
 
   it('refuses a missing input', () => {
-    expect(refusal(() => decodeNested(features, undefined, limits)).message).toMatch(/input "features": missing \(expected float32 \[batch, 4\]\)/)
+    expect(refusal(() => decodeNested(features, undefined, limits)).message).toMatch(
+      /input "features": missing \(expected float32 \[batch, 4\]\)/,
+    )
   })
 })
 
 describe('decodeV2Body', () => {
   const outputs = ['probabilities']
-  const body = (input: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({inputs: [{datatype: 'FP32', name: 'features', shape: [1, 4], ...input}], ...extra})
+  const body = (input: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    inputs: [{datatype: 'FP32', name: 'features', shape: [1, 4], ...input}],
+    ...extra,
+  })
 
   it('takes flat and nested data, row-major, and the outputs and id asked for', () => {
-    const flat = decodeV2Body(body({data: [1, 2, 3, 4]}, {id: 'r1', outputs: [{name: 'probabilities'}]}), iris, limits, outputs)
+    const flat = decodeV2Body(
+      body({data: [1, 2, 3, 4]}, {id: 'r1', outputs: [{name: 'probabilities'}]}),
+      iris,
+      limits,
+      outputs,
+    )
     const nested = decodeV2Body(body({data: [[1, 2, 3, 4]]}), iris, limits, outputs)
     expect(flat.feeds.features).toEqual(nested.feeds.features)
     expect(flat.id).toBe('r1')
@@ -130,7 +236,10 @@ describe('decodeV2Body', () => {
 
   it.each([
     [body({datatype: 'INT64', data: [1, 2, 3, 4]}), /input "features": expected datatype FP32 \(float32\), got INT64/],
-    [body({datatype: 'FLOAT', data: [1, 2, 3, 4]}), /expected datatype FP32 \(float32\), got FLOAT \(not a KServe v2 datatype\)/],
+    [
+      body({datatype: 'FLOAT', data: [1, 2, 3, 4]}),
+      /expected datatype FP32 \(float32\), got FLOAT \(not a KServe v2 datatype\)/,
+    ],
     [body({data: [1, 2, 3]}), /input "features": shape \[1, 4\] needs 4 values, got 3/],
     [body({shape: [4], data: [1, 2, 3, 4]}), /expected rank 2 \(shape \[batch, 4\]\), got rank 1/],
     [body({shape: [1, 3], data: [1, 2, 3]}), /axis 1 must be 4, not 3/],
@@ -143,9 +252,20 @@ describe('decodeV2Body', () => {
     [body({data: [[1, 2, 3, [4]]]}), /element \[0, 3\] is a list/],
     [{inputs: []}, /missing input "features"/],
     [{inputs: [{name: 'nope', datatype: 'FP32', shape: [1], data: [1]}]}, /unknown input "nope"/],
-    [{inputs: [{name: 'features', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4]}, {name: 'features', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4]}]}, /input "features" is given twice/],
+    [
+      {
+        inputs: [
+          {name: 'features', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4]},
+          {name: 'features', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4]},
+        ],
+      },
+      /input "features" is given twice/,
+    ],
     [{inputs: {}}, /"inputs" must be a list/],
-    [body({data: [1, 2, 3, 4]}, {outputs: [{name: 'label'}]}), /unknown output "label" \(the model's outputs are: probabilities\)/],
+    [
+      body({data: [1, 2, 3, 4]}, {outputs: [{name: 'label'}]}),
+      /unknown output "label" \(the model's outputs are: probabilities\)/,
+    ],
     [body({data: [1, 2, 3, 4]}, {id: 5}), /"id" must be a string/],
   ])('refuses %j', (request, message) => {
     expect(refusal(() => decodeV2Body(request, iris, limits, outputs)).message).toMatch(message)

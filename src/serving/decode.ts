@@ -71,9 +71,16 @@ export interface V2InferRequest {
 }
 
 /** The Open Inference Protocol's `{"inputs": [{"name", "shape", "datatype", "data"}], "outputs"?: [{"name"}]}`. */
-export function decodeV2Body(body: unknown, signature: Signature, limits: DecodeLimits, outputNames: readonly string[]): V2InferRequest {
+export function decodeV2Body(
+  body: unknown,
+  signature: Signature,
+  limits: DecodeLimits,
+  outputNames: readonly string[],
+): V2InferRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw badRequest(`expected a JSON object {"inputs": [{"name", "shape", "datatype", "data"}]}, got ${describe(body)}`)
+    throw badRequest(
+      `expected a JSON object {"inputs": [{"name", "shape", "datatype", "data"}]}, got ${describe(body)}`,
+    )
   }
   const record = body as Record<string, unknown>
   if (!Array.isArray(record.inputs)) {
@@ -82,10 +89,13 @@ export function decodeV2Body(body: unknown, signature: Signature, limits: Decode
   const given = new Map<string, Record<string, unknown>>()
   record.inputs.forEach((entry: unknown, index: number) => {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
-      throw badRequest(`inputs[${index}] must be an object {"name", "shape", "datatype", "data"}, got ${describe(entry)}`)
+      throw badRequest(
+        `inputs[${index}] must be an object {"name", "shape", "datatype", "data"}, got ${describe(entry)}`,
+      )
     }
     const item = entry as Record<string, unknown>
-    if (typeof item.name !== 'string') throw badRequest(`inputs[${index}].name must be a string, got ${describe(item.name)}`)
+    if (typeof item.name !== 'string')
+      throw badRequest(`inputs[${index}].name must be a string, got ${describe(item.name)}`)
     if (given.has(item.name)) throw badRequest(`input "${item.name}" is given twice`)
     given.set(item.name, item)
   })
@@ -96,7 +106,9 @@ export function decodeV2Body(body: unknown, signature: Signature, limits: Decode
     const item = given.get(spec.name)!
     const expected = V2_DATATYPE[spec.dtype]
     if (typeof item.datatype !== 'string') {
-      throw badRequest(`input "${spec.name}": "datatype" must be a string such as "${expected}", got ${describe(item.datatype)}`)
+      throw badRequest(
+        `input "${spec.name}": "datatype" must be a string such as "${expected}", got ${describe(item.datatype)}`,
+      )
     }
     if (item.datatype !== expected) {
       const known = dtypeOfV2Datatype(item.datatype)
@@ -110,10 +122,12 @@ export function decodeV2Body(body: unknown, signature: Signature, limits: Decode
 
   let outputs: string[] | undefined
   if (record.outputs !== undefined) {
-    if (!Array.isArray(record.outputs)) throw badRequest(`"outputs" must be a list of {"name"}, got ${describe(record.outputs)}`)
+    if (!Array.isArray(record.outputs))
+      throw badRequest(`"outputs" must be a list of {"name"}, got ${describe(record.outputs)}`)
     outputs = record.outputs.map((entry: unknown, index: number) => {
       const name = entry !== null && typeof entry === 'object' ? (entry as Record<string, unknown>).name : undefined
-      if (typeof name !== 'string') throw badRequest(`outputs[${index}] must be {"name": "<output>"}, got ${describe(entry)}`)
+      if (typeof name !== 'string')
+        throw badRequest(`outputs[${index}] must be {"name": "<output>"}, got ${describe(entry)}`)
       if (!outputNames.includes(name)) {
         throw badRequest(`unknown output "${name}" (the model's outputs are: ${outputNames.join(', ')})`)
       }
@@ -126,7 +140,12 @@ export function decodeV2Body(body: unknown, signature: Signature, limits: Decode
 }
 
 /** One input given as a nested array whose nesting is the tensor's shape (row-major). */
-export function decodeNested(spec: InputSpec, value: unknown, limits: DecodeLimits, label = `input "${spec.name}"`): HostTensor {
+export function decodeNested(
+  spec: InputSpec,
+  value: unknown,
+  limits: DecodeLimits,
+  label = `input "${spec.name}"`,
+): HostTensor {
   const rank = spec.shape.length
   if (value === undefined) throw badRequest(`${label}: missing (expected ${describeSpec(spec)})`)
   if (rank === 0) {
@@ -148,7 +167,11 @@ export function decodeNested(spec: InputSpec, value: unknown, limits: DecodeLimi
   }
   if (dims.length !== rank) {
     const got =
-      dims.length === 0 ? describe(value) : dims.length > rank ? `more levels of nesting (shape [${dims.join(', ')}, ...])` : `rank ${dims.length} (shape ${formatShape(dims)})`
+      dims.length === 0
+        ? describe(value)
+        : dims.length > rank
+          ? `more levels of nesting (shape [${dims.join(', ')}, ...])`
+          : `rank ${dims.length} (shape ${formatShape(dims)})`
     const hint = dims.length === rank - 1 && rank >= 2 ? `; a single row must still be wrapped in a list: [[...]]` : ''
     throw badRequest(`${label}: expected rank ${rank} (shape ${formatShape(spec.shape)}), got ${got}${hint}`)
   }
@@ -163,14 +186,19 @@ export function decodeNested(spec: InputSpec, value: unknown, limits: DecodeLimi
 export function decodeFlat(spec: InputSpec, shape: unknown, data: unknown, limits: DecodeLimits): HostTensor {
   const label = `input "${spec.name}"`
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw badRequest(`${label}: "shape" must be a list of non-negative integers such as ${formatShape(exampleDims(spec))}, got ${describe(shape)}`)
+    throw badRequest(
+      `${label}: "shape" must be a list of non-negative integers such as ${formatShape(exampleDims(spec))}, got ${describe(shape)}`,
+    )
   }
   const dims = shape as number[]
   if (dims.length !== spec.shape.length) {
-    throw badRequest(`${label}: expected rank ${spec.shape.length} (shape ${formatShape(spec.shape)}), got rank ${dims.length} (shape ${formatShape(dims)})`)
+    throw badRequest(
+      `${label}: expected rank ${spec.shape.length} (shape ${formatShape(spec.shape)}), got rank ${dims.length} (shape ${formatShape(dims)})`,
+    )
   }
   checkDims(spec, dims, limits, label)
-  if (!Array.isArray(data)) throw badRequest(`${label}: "data" must be a list (flat or nested, row-major), got ${describe(data)}`)
+  if (!Array.isArray(data))
+    throw badRequest(`${label}: "data" must be a list (flat or nested, row-major), got ${describe(data)}`)
   const size = elementCount(dims)
   const out = allocate(spec.dtype, size)
   const write = elementWriter(spec.dtype)
@@ -282,7 +310,9 @@ function fillNested(
   for (let i = 0; i < size; i++) {
     const child = value[i]
     if (!Array.isArray(child)) {
-      throw badRequest(`${label}: ragged array: element ${formatPath([...path, i])} is ${describe(child)}, expected a list like the first one`)
+      throw badRequest(
+        `${label}: ragged array: element ${formatPath([...path, i])} is ${describe(child)}, expected a list like the first one`,
+      )
     }
     path.push(i)
     offset = fillNested(child, dims, axis + 1, out, offset, write, label, path)
@@ -295,13 +325,17 @@ function checkDims(spec: InputSpec, dims: readonly number[], limits: DecodeLimit
   spec.shape.forEach((expected, axis) => {
     const got = dims[axis]!
     if (!isDynamic(expected) && got !== expected) {
-      throw badRequest(`${label}: expected shape ${formatShape(spec.shape)}, got ${formatShape(dims)} (axis ${axis} must be ${expected}, not ${got})`)
+      throw badRequest(
+        `${label}: expected shape ${formatShape(spec.shape)}, got ${formatShape(dims)} (axis ${axis} must be ${expected}, not ${got})`,
+      )
     }
   })
   if (dims.length > 0 && isDynamic(spec.shape[0]!)) {
     if (dims[0] === 0) throw badRequest(`${label}: empty batch (shape ${formatShape(dims)}): send at least one row`)
     if (dims[0]! > limits.maxBatchSize) {
-      throw badRequest(`${label}: batch of ${dims[0]} rows is larger than the maximum of ${limits.maxBatchSize} (serving.max_batch_size): split it into smaller requests`)
+      throw badRequest(
+        `${label}: batch of ${dims[0]} rows is larger than the maximum of ${limits.maxBatchSize} (serving.max_batch_size): split it into smaller requests`,
+      )
     }
   }
 }
@@ -341,7 +375,9 @@ function describeSpec(spec: InputSpec): string {
 }
 
 function seedShapeHint(signature: Signature): string {
-  return signature.inputs.length === 1 ? '{"features": [[...], ...]}' : `{"inputs": {${signature.inputs.map((i) => `"${i.name}": [...]`).join(', ')}}}`
+  return signature.inputs.length === 1
+    ? '{"features": [[...], ...]}'
+    : `{"inputs": {${signature.inputs.map((i) => `"${i.name}": [...]`).join(', ')}}}`
 }
 
 function exampleDims(spec: InputSpec): number[] {

@@ -14,7 +14,9 @@ describe('chooseDevice', () => {
     expect(chooseDevice(undefined, {MLSHIP_DEVICE: 'CUDA'}, false)).toEqual({device: 'cuda', source: 'MLSHIP_DEVICE'})
     expect(chooseDevice(undefined, {}, true)).toEqual({device: 'cuda', source: 'build.gpu in model.yaml'})
     expect(chooseDevice(undefined, {}, false).device).toBe('cpu')
-    expect(() => chooseDevice(undefined, {MLSHIP_DEVICE: 'tpu'}, false)).toThrow(/MLSHIP_DEVICE="tpu" is not a device: use cpu or cuda/)
+    expect(() => chooseDevice(undefined, {MLSHIP_DEVICE: 'tpu'}, false)).toThrow(
+      /MLSHIP_DEVICE="tpu" is not a device: use cpu or cuda/,
+    )
   })
 })
 
@@ -27,14 +29,18 @@ describe('assertCudaUsable', () => {
       expect.unreachable()
     } catch (error) {
       expect(error).toBeInstanceOf(MlshipError)
-      expect((error as MlshipError).message).toMatch(/CUDA was asked for \(MLSHIP_DEVICE\) but cannot be used: .*\/ort\/libonnxruntime_providers_cuda.so is missing.*does not fall back to the CPU/)
+      expect((error as MlshipError).message).toMatch(
+        /CUDA was asked for \(MLSHIP_DEVICE\) but cannot be used: .*\/ort\/libonnxruntime_providers_cuda.so is missing.*does not fall back to the CPU/,
+      )
       expect((error as MlshipError).suggestions.join('\n')).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12/)
       expect((error as MlshipError).exitCode).toBe(2)
     }
   })
 
   it('refuses CUDA when no NVIDIA driver is visible', () => {
-    expect(() => assertCudaUsable(cuda, {bindingDir: '/ort', exists: (file) => file.endsWith('.so')})).toThrow(/no NVIDIA driver or GPU is visible/)
+    expect(() => assertCudaUsable(cuda, {bindingDir: '/ort', exists: (file) => file.endsWith('.so')})).toThrow(
+      /no NVIDIA driver or GPU is visible/,
+    )
   })
 
   it('lets the CPU through and CUDA when both are there', () => {
@@ -43,8 +49,8 @@ describe('assertCudaUsable', () => {
   })
 
   it('makes the server refuse to start on this machine (no GPU) when CUDA is asked for', async () => {
-    await expect(startServer({dir: IRIS, env: {MLSHIP_DEVICE: 'cuda'}, host: '127.0.0.1', logger: false, port: 0})).rejects.toThrow(
-      /CUDA was asked for \(MLSHIP_DEVICE\) but cannot be used/,
-    )
+    await expect(
+      startServer({dir: IRIS, env: {MLSHIP_DEVICE: 'cuda'}, host: '127.0.0.1', logger: false, port: 0}),
+    ).rejects.toThrow(/CUDA was asked for \(MLSHIP_DEVICE\) but cannot be used/)
   })
 })

@@ -45,21 +45,28 @@ export function assertCudaUsable(choice: DeviceChoice, probe: CudaProbe = {}): v
   const bindingDir = probe.bindingDir ?? ortBindingDir()
   const provider = path.join(bindingDir, 'libonnxruntime_providers_cuda.so')
   const refuse = (why: string, suggestions: string[]) =>
-    new MlshipError(`CUDA was asked for (${choice.source}) but cannot be used: ${why}. The server does not fall back to the CPU.`, {
-      code: 'CUDA_UNAVAILABLE',
-      details: {provider, source: choice.source},
-      exitCode: ExitCode.usage,
-      suggestions: [...suggestions, 'To serve on the CPU instead, set MLSHIP_DEVICE=cpu (or build.gpu: false in model.yaml).'],
-    })
+    new MlshipError(
+      `CUDA was asked for (${choice.source}) but cannot be used: ${why}. The server does not fall back to the CPU.`,
+      {
+        code: 'CUDA_UNAVAILABLE',
+        details: {provider, source: choice.source},
+        exitCode: ExitCode.usage,
+        suggestions: [
+          ...suggestions,
+          'To serve on the CPU instead, set MLSHIP_DEVICE=cpu (or build.gpu: false in model.yaml).',
+        ],
+      },
+    )
   if (!exists(provider)) {
     throw refuse(`onnxruntime-node's CUDA execution provider is not installed (${provider} is missing)`, [
       'Install onnxruntime-node with its CUDA 12 binaries: ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node',
     ])
   }
   if (!exists('/proc/driver/nvidia/version') && !exists('/dev/nvidiactl')) {
-    throw refuse('no NVIDIA driver or GPU is visible to this process (/proc/driver/nvidia/version and /dev/nvidiactl are missing)', [
-      'In a container, pass the GPUs through (docker run --gpus all, or `mlship serve --gpus`).',
-    ])
+    throw refuse(
+      'no NVIDIA driver or GPU is visible to this process (/proc/driver/nvidia/version and /dev/nvidiactl are missing)',
+      ['In a container, pass the GPUs through (docker run --gpus all, or `mlship serve --gpus`).'],
+    )
   }
 }
 

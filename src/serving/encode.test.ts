@@ -13,15 +13,21 @@ describe('tensor -> JSON', () => {
   })
 
   it('writes int64 beyond 2^53 as exact strings, non-finite floats as null, bools as booleans', () => {
-    expect(nestedJson({data: BigInt64Array.from([1n, -(2n ** 63n)]), dims: [2], dtype: 'int64'})).toBe('[1,"-9223372036854775808"]')
-    expect(nestedJson({data: Float32Array.from([Number.NaN, Number.POSITIVE_INFINITY, 1]), dims: [3], dtype: 'float32'})).toBe('[null,null,1]')
+    expect(nestedJson({data: BigInt64Array.from([1n, -(2n ** 63n)]), dims: [2], dtype: 'int64'})).toBe(
+      '[1,"-9223372036854775808"]',
+    )
+    expect(
+      nestedJson({data: Float32Array.from([Number.NaN, Number.POSITIVE_INFINITY, 1]), dims: [3], dtype: 'float32'}),
+    ).toBe('[null,null,1]')
     expect(nestedJson({data: Uint8Array.from([1, 0]), dims: [1, 2], dtype: 'bool'})).toBe('[[true,false]]')
     expect(nestedJson({data: ['a"b'], dims: [1], dtype: 'string'})).toBe('["a\\"b"]')
   })
 
   it('gives the argmax label of each row, or the label of a class index', () => {
     const spec = {dtype: 'float32' as const, labels: ['a', 'b', 'c'], name: 'p', shape: ['batch', 3]}
-    expect(rowLabels({data: Float32Array.from([0.1, 0.7, 0.2, 0.5, 0.1, 0.4]), dims: [2, 3], dtype: 'float32'}, spec)).toEqual(['b', 'a'])
+    expect(
+      rowLabels({data: Float32Array.from([0.1, 0.7, 0.2, 0.5, 0.1, 0.4]), dims: [2, 3], dtype: 'float32'}, spec),
+    ).toEqual(['b', 'a'])
     const classes = {dtype: 'int64' as const, labels: ['a', 'b'], name: 'label', shape: ['batch']}
     expect(rowLabels({data: BigInt64Array.from([1n, 0n]), dims: [2], dtype: 'int64'}, classes)).toEqual(['b', 'a'])
     expect(rowLabels({data: BigInt64Array.from([7n]), dims: [1], dtype: 'int64'}, classes)).toBeUndefined()

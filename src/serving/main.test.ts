@@ -21,7 +21,10 @@ function startMain(env: Record<string, string>) {
 
 async function waitReady(url: string, deadline = Date.now() + 60_000): Promise<void> {
   while (Date.now() < deadline) {
-    const ok = await fetch(`${url}/ready`).then((r) => r.ok, () => false)
+    const ok = await fetch(`${url}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (ok) return
     await new Promise((resolve) => setTimeout(resolve, 100))
   }

@@ -31,7 +31,14 @@ async function main(): Promise<void> {
     process.exit(1)
   }
   const logger = server.app.log
-  logger.info({execution_provider: server.context.backend.info.executionProvider, url: server.url, workers: server.context.backend.info.workers}, 'ready')
+  logger.info(
+    {
+      execution_provider: server.context.backend.info.executionProvider,
+      url: server.url,
+      workers: server.context.backend.info.workers,
+    },
+    'ready',
+  )
 
   let stopping = false
   const stop = (signal: string) => {

@@ -66,14 +66,21 @@ export function openApiDocument(model: OpenApiModel): JsonSchema {
   const single = signature.inputs.length === 1 ? signature.inputs[0]! : undefined
   const inputsObject: JsonSchema = {
     additionalProperties: false,
-    properties: Object.fromEntries(signature.inputs.map((i) => [i.name, {$ref: `#/components/schemas/input_${safe(i.name)}`}])),
+    properties: Object.fromEntries(
+      signature.inputs.map((i) => [i.name, {$ref: `#/components/schemas/input_${safe(i.name)}`}]),
+    ),
     required: signature.inputs.map((i) => i.name),
     type: 'object',
   }
   const predictRequest: JsonSchema = single
     ? {
         oneOf: [
-          {additionalProperties: false, properties: {features: {$ref: `#/components/schemas/input_${safe(single.name)}`}}, required: ['features'], type: 'object'},
+          {
+            additionalProperties: false,
+            properties: {features: {$ref: `#/components/schemas/input_${safe(single.name)}`}},
+            required: ['features'],
+            type: 'object',
+          },
           {additionalProperties: false, properties: {inputs: inputsObject}, required: ['inputs'], type: 'object'},
         ],
       }
@@ -91,11 +98,21 @@ export function openApiDocument(model: OpenApiModel): JsonSchema {
       latency_ms: {description: 'Time spent on this request in the server, in milliseconds.', type: 'number'},
       model_version: {const: model.version, type: 'string'},
       predictions: {$ref: `#/components/schemas/output_${safe(first.name)}`},
-      ...(labelled ? {labels: {description: `The class of each row (${labelled.name})`, items: {enum: labelled.labels, type: 'string'}, type: 'array'}} : {}),
+      ...(labelled
+        ? {
+            labels: {
+              description: `The class of each row (${labelled.name})`,
+              items: {enum: labelled.labels, type: 'string'},
+              type: 'array',
+            },
+          }
+        : {}),
       ...(signature.outputs.length > 1
         ? {
             outputs: {
-              properties: Object.fromEntries(signature.outputs.map((o) => [o.name, {$ref: `#/components/schemas/output_${safe(o.name)}`}])),
+              properties: Object.fromEntries(
+                signature.outputs.map((o) => [o.name, {$ref: `#/components/schemas/output_${safe(o.name)}`}]),
+              ),
               type: 'object',
             },
           }
@@ -118,22 +135,30 @@ export function openApiDocument(model: OpenApiModel): JsonSchema {
     ? {
         inputs: signature.inputs.map((i) => {
           const shape = shapeOf(i.example)
-          return {data: (i.example as unknown[]).flat?.(Number.POSITIVE_INFINITY) ?? [i.example], datatype: V2_DATATYPE[i.dtype], name: i.name, shape}
+          return {
+            data: (i.example as unknown[]).flat?.(Number.POSITIVE_INFINITY) ?? [i.example],
+            datatype: V2_DATATYPE[i.dtype],
+            name: i.name,
+            shape,
+          }
         }),
       }
     : undefined
   const error = {$ref: '#/components/schemas/error'}
-  const json = (schema: JsonSchema, example?: unknown) => ({'application/json': {schema, ...(example === undefined ? {} : {example})}})
+  const json = (schema: JsonSchema, example?: unknown) => ({
+    'application/json': {schema, ...(example === undefined ? {} : {example})},
+  })
   const errors = {
-    '400': {content: json(error), description: 'The request does not fit the signature (the message names the input, expected vs got)'},
+    '400': {
+      content: json(error),
+      description: 'The request does not fit the signature (the message names the input, expected vs got)',
+    },
     '413': {content: json(error), description: 'The body is over the limit'},
     '415': {content: json(error), description: 'The body is not application/json'},
     '500': {content: json(error), description: 'Unexpected failure (with a request id)'},
     '503': {content: json(error), description: 'Shutting down or overloaded'},
   }
-  const modelParams = [
-    {in: 'path', name: 'name', required: true, schema: {enum: [model.name], type: 'string'}},
-  ]
+  const modelParams = [{in: 'path', name: 'name', required: true, schema: {enum: [model.name], type: 'string'}}]
   const versionParam = {in: 'path', name: 'version', required: true, schema: {enum: [model.version], type: 'string'}}
   const v2Infer = {
     requestBody: {
@@ -141,8 +166,21 @@ export function openApiDocument(model: OpenApiModel): JsonSchema {
         {
           properties: {
             id: {type: 'string'},
-            inputs: {items: v2Tensor(signature.inputs.map((i) => i.name), signature.inputs.map((i) => V2_DATATYPE[i.dtype])), type: 'array'},
-            outputs: {items: {properties: {name: {enum: signature.outputs.map((o) => o.name), type: 'string'}}, required: ['name'], type: 'object'}, type: 'array'},
+            inputs: {
+              items: v2Tensor(
+                signature.inputs.map((i) => i.name),
+                signature.inputs.map((i) => V2_DATATYPE[i.dtype]),
+              ),
+              type: 'array',
+            },
+            outputs: {
+              items: {
+                properties: {name: {enum: signature.outputs.map((o) => o.name), type: 'string'}},
+                required: ['name'],
+                type: 'object',
+              },
+              type: 'array',
+            },
           },
           required: ['inputs'],
           type: 'object',
@@ -158,7 +196,13 @@ export function openApiDocument(model: OpenApiModel): JsonSchema {
             id: {type: 'string'},
             model_name: {type: 'string'},
             model_version: {type: 'string'},
-            outputs: {items: v2Tensor(signature.outputs.map((o) => o.name), signature.outputs.map((o) => V2_DATATYPE[o.dtype])), type: 'array'},
+            outputs: {
+              items: v2Tensor(
+                signature.outputs.map((o) => o.name),
+                signature.outputs.map((o) => V2_DATATYPE[o.dtype]),
+              ),
+              type: 'array',
+            },
           },
           type: 'object',
         }),
@@ -173,18 +217,36 @@ export function openApiDocument(model: OpenApiModel): JsonSchema {
   return {
     components: {
       schemas: {
-        error: {properties: {error: {type: 'string'}, request_id: {type: 'string'}}, required: ['error'], type: 'object'},
-        ...Object.fromEntries(signature.inputs.map((i) => [`input_${safe(i.name)}`, tensorSchema(i, model.maxBatchSize)])),
+        error: {
+          properties: {error: {type: 'string'}, request_id: {type: 'string'}},
+          required: ['error'],
+          type: 'object',
+        },
+        ...Object.fromEntries(
+          signature.inputs.map((i) => [`input_${safe(i.name)}`, tensorSchema(i, model.maxBatchSize)]),
+        ),
         ...Object.fromEntries(signature.outputs.map((o) => [`output_${safe(o.name)}`, outputSchema(o)])),
       },
     },
-    info: {description: model.description ?? `The ${model.name} model, served by mlship.`, title: model.name, version: model.version},
+    info: {
+      description: model.description ?? `The ${model.name} model, served by mlship.`,
+      title: model.name,
+      version: model.version,
+    },
     openapi: '3.1.0',
     paths: {
       '/': simple('The routes of this server', 'server'),
       '/health': {
         get: {
-          responses: {'200': {content: json({properties: {status: {const: 'healthy'}, version: {type: 'string'}}, type: 'object'}, {status: 'healthy', version: model.version}), description: 'Alive'}},
+          responses: {
+            '200': {
+              content: json(
+                {properties: {status: {const: 'healthy'}, version: {type: 'string'}}, type: 'object'},
+                {status: 'healthy', version: model.version},
+              ),
+              description: 'Alive',
+            },
+          },
           summary: 'Liveness',
           tags: ['server'],
         },
@@ -197,16 +259,26 @@ export function openApiDocument(model: OpenApiModel): JsonSchema {
           tags: ['predict'],
         },
       },
-      '/ready': {get: {responses: {'200': {description: 'Ready'}, '503': {description: 'Loading or shutting down'}}, summary: 'Readiness', tags: ['server']}},
+      '/ready': {
+        get: {
+          responses: {'200': {description: 'Ready'}, '503': {description: 'Loading or shutting down'}},
+          summary: 'Readiness',
+          tags: ['server'],
+        },
+      },
       '/v2': {get: simple('Server metadata', 'v2')},
       '/v2/health/live': {get: simple('Liveness', 'v2')},
       '/v2/health/ready': {get: simple('Readiness', 'v2')},
       '/v2/models/{name}': {get: {...simple('Model metadata', 'v2'), parameters: modelParams}},
       '/v2/models/{name}/infer': {post: {...v2Infer, parameters: modelParams}},
       '/v2/models/{name}/ready': {get: {...simple('Model readiness', 'v2'), parameters: modelParams}},
-      '/v2/models/{name}/versions/{version}': {get: {...simple('Model metadata', 'v2'), parameters: [...modelParams, versionParam]}},
+      '/v2/models/{name}/versions/{version}': {
+        get: {...simple('Model metadata', 'v2'), parameters: [...modelParams, versionParam]},
+      },
       '/v2/models/{name}/versions/{version}/infer': {post: {...v2Infer, parameters: [...modelParams, versionParam]}},
-      '/v2/models/{name}/versions/{version}/ready': {get: {...simple('Model readiness', 'v2'), parameters: [...modelParams, versionParam]}},
+      '/v2/models/{name}/versions/{version}/ready': {
+        get: {...simple('Model readiness', 'v2'), parameters: [...modelParams, versionParam]},
+      },
     },
   }
 }

@@ -3,7 +3,9 @@ import {describe, expect, it} from 'vitest'
 import {hashFeeds, PredictionCache} from './prediction-cache.js'
 import type {TensorMap} from './tensors.js'
 
-const feeds = (values: number[], dims = [1, values.length]): TensorMap => ({x: {data: Float32Array.from(values), dims, dtype: 'float32'}})
+const feeds = (values: number[], dims = [1, values.length]): TensorMap => ({
+  x: {data: Float32Array.from(values), dims, dtype: 'float32'},
+})
 
 describe('PredictionCache', () => {
   it('answers repeated inputs from the cache and counts hits and misses', async () => {
@@ -39,6 +41,8 @@ describe('PredictionCache', () => {
     expect(hashFeeds(feeds([1, 2], [2, 1]))).not.toBe(base)
     expect(hashFeeds({x: {data: Float64Array.of(1, 2), dims: [1, 2], dtype: 'float64'}})).not.toBe(base)
     expect(hashFeeds({z: feeds([1, 2]).x!})).not.toBe(base)
-    expect(hashFeeds({s: {data: ['a', 'b'], dims: [2], dtype: 'string'}})).not.toBe(hashFeeds({s: {data: ['ab'], dims: [1], dtype: 'string'}}))
+    expect(hashFeeds({s: {data: ['a', 'b'], dims: [2], dtype: 'string'}})).not.toBe(
+      hashFeeds({s: {data: ['ab'], dims: [1], dtype: 'string'}}),
+    )
   })
 })

@@ -38,7 +38,10 @@ export class PredictionCache {
   }
 
   /** Runs `compute` on a miss and remembers its result; a hit returns the remembered outputs. */
-  async getOrCompute(feeds: BatchFeeds, compute: () => Promise<BatchFeeds>): Promise<{outputs: BatchFeeds; hit: boolean}> {
+  async getOrCompute(
+    feeds: BatchFeeds,
+    compute: () => Promise<BatchFeeds>,
+  ): Promise<{outputs: BatchFeeds; hit: boolean}> {
     const key = hashFeeds(feeds)
     const cached = this.get(key)
     if (cached) return {hit: true, outputs: cached}

@@ -7,7 +7,12 @@ import type {TensorMap} from './tensors.js'
  * `"labels"` (the class of each row) when an output has labels in model.yaml, and `"outputs"` (every output by
  * name) when the model has more than one.
  */
-export function seedResponseJson(outputs: TensorMap, signature: Signature, modelVersion: string, latencyMs: number): string {
+export function seedResponseJson(
+  outputs: TensorMap,
+  signature: Signature,
+  modelVersion: string,
+  latencyMs: number,
+): string {
   const first = signature.outputs[0]!
   const main = outputs[first.name]!
   let json = `{"predictions":${nestedJson(main)}`

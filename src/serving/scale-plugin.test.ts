@@ -7,7 +7,9 @@ describe('inferenceRoute', () => {
     expect(inferenceRoute('POST', '/predict')).toBe('/predict')
     expect(inferenceRoute('POST', '/predict?debug=1')).toBe('/predict')
     expect(inferenceRoute('POST', '/v2/models/iris/infer')).toBe('/v2/models/:name/infer')
-    expect(inferenceRoute('POST', '/v2/models/iris/versions/1.0.0/infer')).toBe('/v2/models/:name/versions/:version/infer')
+    expect(inferenceRoute('POST', '/v2/models/iris/versions/1.0.0/infer')).toBe(
+      '/v2/models/:name/versions/:version/infer',
+    )
     for (const [method, url] of [
       ['GET', '/predict'],
       ['POST', '/predict/'],

@@ -47,11 +47,23 @@ async function start(dir: string, extra: Partial<StartServerOptions> = {}): Prom
   return startServer({dir, host: '127.0.0.1', logger: false, port: 0, scale: {processMetrics: false}, ...extra})
 }
 
-async function post(url: string, body: unknown): Promise<{status: number; headers: Headers; body: Record<string, unknown>; ms: number}> {
+async function post(
+  url: string,
+  body: unknown,
+): Promise<{status: number; headers: Headers; body: Record<string, unknown>; ms: number}> {
   const started = performance.now()
-  const response = await fetch(url, {body: JSON.stringify(body), headers: {'content-type': 'application/json'}, method: 'POST'})
+  const response = await fetch(url, {
+    body: JSON.stringify(body),
+    headers: {'content-type': 'application/json'},
+    method: 'POST',
+  })
   const text = await response.text()
-  return {body: JSON.parse(text) as Record<string, unknown>, headers: response.headers, ms: performance.now() - started, status: response.status}
+  return {
+    body: JSON.parse(text) as Record<string, unknown>,
+    headers: response.headers,
+    ms: performance.now() - started,
+    status: response.status,
+  }
 }
 
 async function scrape(server: RunningServer): Promise<string> {
@@ -65,11 +77,14 @@ describe('dynamic batching over HTTP', () => {
   it('answers concurrent requests of mixed batch sizes exactly as the unbatched server does, in fewer inferences', async () => {
     const config = await digitsConfig()
     const batched = await start(await project('batched', {...config, serving: {batching: {enabled: true}, workers: 1}}))
-    const unbatched = await start(await project('unbatched', {...config, serving: {batching: {enabled: false}, workers: 1}}))
+    const unbatched = await start(
+      await project('unbatched', {...config, serving: {batching: {enabled: false}, workers: 1}}),
+    )
     try {
       const rows = csvRows('test.csv')
       const requests = Array.from({length: 48}, (_, i) => rows.slice(i * 3, i * 3 + (i % 4) + 1))
-      const send = (server: RunningServer) => Promise.all(requests.map((features) => post(`${server.url}/predict`, {features})))
+      const send = (server: RunningServer) =>
+        Promise.all(requests.map((features) => post(`${server.url}/predict`, {features})))
       const [a, b] = await Promise.all([send(batched), send(unbatched)])
       expect(a.map((r) => r.status)).toEqual(requests.map(() => 200))
       for (let i = 0; i < requests.length; i++) expect(a[i]!.body.predictions).toEqual(b[i]!.body.predictions)
@@ -116,7 +131,12 @@ describe('/metrics', () => {
   })
 
   it('exposes process CPU and memory, and is absent with monitoring.metrics false', async () => {
-    const on = await startServer({dir: await project('process', {model: {file: IRIS_MODEL}}), host: '127.0.0.1', logger: false, port: 0})
+    const on = await startServer({
+      dir: await project('process', {model: {file: IRIS_MODEL}}),
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+    })
     const off = await start(await project('off', {model: {file: IRIS_MODEL}, monitoring: {metrics: false}}))
     try {
       const text = await scrape(on)
@@ -136,11 +156,15 @@ describe('overload', () => {
     const lines: Array<{level: number; msg: string; route?: string; status?: number; shed?: {refused: number}}> = []
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as (typeof lines)[number])
+        for (const line of chunk.toString().split('\n'))
+          if (line) lines.push(JSON.parse(line) as (typeof lines)[number])
         done()
       },
     })
-    const server = await start(await project('queue', {model: {file: SLOW_MODEL}, serving: {max_queue: 2, workers: 1}}), {logger: pino({level: 'info'}, sink)})
+    const server = await start(
+      await project('queue', {model: {file: SLOW_MODEL}, serving: {max_queue: 2, workers: 1}}),
+      {logger: pino({level: 'info'}, sink)},
+    )
     try {
       // About 7 s of work on a quiet machine: the queue stays full for the rest of the test, even on a loaded one.
       const accepted = [post(`${server.url}/predict`, slow(3_000_000))]
@@ -157,7 +181,9 @@ describe('overload', () => {
       expect(refused[0]!.headers.get('retry-after')).toMatch(/^[1-9]\d*$/)
       expect(refused[0]!.body.error).toMatch(/at capacity .*serving\.max_queue is 2/)
       // The Open Inference Protocol route is refused at the door too; other routes are not.
-      const v2 = await post(`${server.url}/v2/models/queue/infer`, {inputs: [{data: [3], datatype: 'INT64', name: 'iterations', shape: [1]}]})
+      const v2 = await post(`${server.url}/v2/models/queue/infer`, {
+        inputs: [{data: [3], datatype: 'INT64', name: 'iterations', shape: [1]}],
+      })
       expect(v2.status).toBe(503)
       expect((await fetch(`${server.url}/health`)).status).toBe(200)
       expect((await Promise.all(accepted)).map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200])
@@ -183,7 +209,9 @@ describe('overload', () => {
   })
 
   it('answers 504 at serving.request_timeout_ms instead of waiting, and keeps serving', async () => {
-    const server = await start(await project('deadline', {model: {file: SLOW_MODEL}, serving: {request_timeout_ms: 150, workers: 1}}))
+    const server = await start(
+      await project('deadline', {model: {file: SLOW_MODEL}, serving: {request_timeout_ms: 150, workers: 1}}),
+    )
     try {
       const late = await post(`${server.url}/predict`, slow(600_000))
       expect(late.status).toBe(504)
@@ -196,7 +224,9 @@ describe('overload', () => {
         if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
       }
       expect(status).toBe(200)
-      expect(readSample(await scrape(server), 'mlship_requests_rejected_total', {reason: 'deadline'})).toBeGreaterThanOrEqual(1)
+      expect(
+        readSample(await scrape(server), 'mlship_requests_rejected_total', {reason: 'deadline'}),
+      ).toBeGreaterThanOrEqual(1)
     } finally {
       await server.close()
     }
@@ -205,7 +235,9 @@ describe('overload', () => {
 
 describe('prediction cache', () => {
   it('answers a repeated request from the cache and counts hits and misses', async () => {
-    const server = await start(await project('cache', {model: {file: IRIS_MODEL}, serving: {cache: {enabled: true, max_entries: 10}}}))
+    const server = await start(
+      await project('cache', {model: {file: IRIS_MODEL}, serving: {cache: {enabled: true, max_entries: 10}}}),
+    )
     try {
       const body = {features: [[5.1, 3.5, 1.4, 0.2]]}
       const first = await post(`${server.url}/predict`, body)
@@ -226,20 +258,29 @@ describe('drift', () => {
     const lines: Array<{level: number; msg: string}> = []
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as {level: number; msg: string})
+        for (const line of chunk.toString().split('\n'))
+          if (line) lines.push(JSON.parse(line) as {level: number; msg: string})
         done()
       },
     })
     const config = await digitsConfig()
-    const dir = await project('drift', {...config, monitoring: {...(config.monitoring as object), drift: {threshold: 0.2, window: 300}}})
+    const dir = await project('drift', {
+      ...config,
+      monitoring: {...(config.monitoring as object), drift: {threshold: 0.2, window: 300}},
+    })
     const server = await start(dir, {logger: pino({level: 'info'}, sink)})
     try {
       const rows = csvRows('test.csv').slice(0, 300)
       const sendAll = async (data: number[][]) => {
-        for (let i = 0; i < data.length; i += 20) expect((await post(`${server.url}/predict`, {features: data.slice(i, i + 20)})).status).toBe(200)
+        for (let i = 0; i < data.length; i += 20)
+          expect((await post(`${server.url}/predict`, {features: data.slice(i, i + 20)})).status).toBe(200)
       }
       const inputDrift = (text: string) =>
-        Array.from({length: 64}, (_, i) => readSample(text, 'mlship_feature_drift_psi', {feature: `p${i}`, kind: 'input', tensor: 'pixels'}) ?? 0)
+        Array.from(
+          {length: 64},
+          (_, i) =>
+            readSample(text, 'mlship_feature_drift_psi', {feature: `p${i}`, kind: 'input', tensor: 'pixels'}) ?? 0,
+        )
 
       await sendAll(rows)
       expect(Math.max(...inputDrift(await scrape(server)))).toBeLessThan(0.2)
@@ -248,7 +289,9 @@ describe('drift', () => {
       await sendAll(rows.map((row) => row.map((v) => Math.min(16, v + 4))))
       const shifted = inputDrift(await scrape(server))
       expect(shifted.filter((psi) => psi > 0.2).length).toBeGreaterThan(20)
-      const warnings = lines.filter((l) => l.level === 40 && /^drift: input pixels\[p\d+\] has a population stability index/.test(l.msg))
+      const warnings = lines.filter(
+        (l) => l.level === 40 && /^drift: input pixels\[p\d+\] has a population stability index/.test(l.msg),
+      )
       expect(warnings.length).toBe(shifted.filter((psi) => psi > 0.2).length)
       expect(sumSamples(await scrape(server), 'mlship_nonfinite_outputs_total')).toBe(0)
     } finally {

@@ -51,7 +51,10 @@ export class ScaleLayer {
     this.metrics = createServingMetrics({processMetrics: options.processMetrics ?? true})
   }
 
-  readonly wrapBackend = async (inner: InferenceBackend, context: Omit<ServingContext, 'backend'>): Promise<InferenceBackend> => {
+  readonly wrapBackend = async (
+    inner: InferenceBackend,
+    context: Omit<ServingContext, 'backend'>,
+  ): Promise<InferenceBackend> => {
     const {config} = context.project
     const {metrics} = this
     metrics.modelLoadSeconds.set((performance.now() - this.createdAt) / 1000)
@@ -60,7 +63,9 @@ export class ScaleLayer {
     const batchable = canBatch(context.signature)
     const batchingOn = config.serving.batching.enabled && batchable.ok
     const batcher = new Batcher({
-      batching: batchingOn ? {maxBatchSize: config.serving.batching.max_batch_size, maxDelayMs: config.serving.batching.max_delay_ms} : false,
+      batching: batchingOn
+        ? {maxBatchSize: config.serving.batching.max_batch_size, maxDelayMs: config.serving.batching.max_delay_ms}
+        : false,
       concurrency: inner.info.workers,
       maxQueue: config.serving.max_queue,
       maxQueueDelayMs: config.serving.max_queue_delay_ms,

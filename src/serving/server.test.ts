@@ -9,10 +9,22 @@ const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const IRIS = path.join(root, 'examples/iris')
 const fixture = (name: string) => path.join(root, 'test/fixtures', name)
 
-async function post(url: string, body: unknown, headers: Record<string, string> = {'content-type': 'application/json'}) {
-  const response = await fetch(url, {body: typeof body === 'string' ? body : JSON.stringify(body), headers, method: 'POST'})
+async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {'content-type': 'application/json'},
+) {
+  const response = await fetch(url, {
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers,
+    method: 'POST',
+  })
   const text = await response.text()
-  return {body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: response.headers, status: response.status}
+  return {
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    headers: response.headers,
+    status: response.status,
+  }
 }
 
 async function get(url: string) {
@@ -30,7 +42,13 @@ describe('the iris server over HTTP', () => {
   let server: RunningServer
 
   beforeAll(async () => {
-    server = await startServer({dir: IRIS, host: '127.0.0.1', logger: false, port: 0, serving: {bodyLimitBytes: 4096, workers: 1}})
+    server = await startServer({
+      dir: IRIS,
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {bodyLimitBytes: 4096, workers: 1},
+    })
   })
   afterAll(() => server?.close())
 
@@ -47,7 +65,9 @@ describe('the iris server over HTTP', () => {
     ]
     const {body, status} = await post(`${server.url}/predict`, {features: rows})
     expect(status).toBe(200)
-    const expected = await ortRun(path.join(IRIS, 'model.onnx'), {features: new ort.Tensor('float32', Float32Array.from(rows.flat()), [2, 4])})
+    const expected = await ortRun(path.join(IRIS, 'model.onnx'), {
+      features: new ort.Tensor('float32', Float32Array.from(rows.flat()), [2, 4]),
+    })
     const probabilities = [...(expected.probabilities!.data as Float32Array)]
     expect(body.predictions).toEqual([probabilities.slice(0, 3), probabilities.slice(3, 6)])
     expect(body.labels).toEqual(['setosa', 'virginica'])
@@ -60,12 +80,24 @@ describe('the iris server over HTTP', () => {
   it('is ready once warmed up, and lists its routes on GET /', async () => {
     expect((await get(`${server.url}/ready`)).status).toBe(200)
     const index = await get(`${server.url}/`)
-    expect(index.body.routes).toEqual(expect.arrayContaining(['GET /health', 'POST /predict', 'POST /v2/models/:name/infer', 'GET /openapi.json', 'GET /docs']))
+    expect(index.body.routes).toEqual(
+      expect.arrayContaining([
+        'GET /health',
+        'POST /predict',
+        'POST /v2/models/:name/infer',
+        'GET /openapi.json',
+        'GET /docs',
+      ]),
+    )
     expect(index.body.execution_provider).toBe('cpu')
   })
 
   it('speaks the Open Inference Protocol (KServe v2)', async () => {
-    expect((await get(`${server.url}/v2`)).body).toEqual({extensions: [], name: 'mlship', version: expect.stringMatching(/^\d+\.\d+\.\d+/)})
+    expect((await get(`${server.url}/v2`)).body).toEqual({
+      extensions: [],
+      name: 'mlship',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    })
     expect((await get(`${server.url}/v2/health/live`)).body).toEqual({live: true})
     expect((await get(`${server.url}/v2/health/ready`)).body).toEqual({ready: true})
     const metadata = await get(`${server.url}/v2/models/iris-classifier`)
@@ -77,7 +109,10 @@ describe('the iris server over HTTP', () => {
       versions: ['1.0.0'],
     })
     expect((await get(`${server.url}/v2/models/iris-classifier/versions/1.0.0`)).status).toBe(200)
-    expect((await get(`${server.url}/v2/models/iris-classifier/ready`)).body).toEqual({name: 'iris-classifier', ready: true})
+    expect((await get(`${server.url}/v2/models/iris-classifier/ready`)).body).toEqual({
+      name: 'iris-classifier',
+      ready: true,
+    })
     expect((await get(`${server.url}/v2/models/iris-classifier/versions/1.0.0/ready`)).status).toBe(200)
 
     const infer = {id: 'abc', inputs: [{data: [5.1, 3.5, 1.4, 0.2], datatype: 'FP32', name: 'features', shape: [1, 4]}]}
@@ -102,7 +137,9 @@ describe('the iris server over HTTP', () => {
     expect(unknownModel.status).toBe(404)
     expect(unknownModel.body.error).toMatch(/unknown model "other": this server serves "iris-classifier"/)
     expect((await get(`${server.url}/v2/models/iris-classifier/versions/9.9.9`)).status).toBe(404)
-    const wrongType = await post(`${server.url}/v2/models/iris-classifier/infer`, {inputs: [{data: [1, 2, 3, 4], datatype: 'INT32', name: 'features', shape: [1, 4]}]})
+    const wrongType = await post(`${server.url}/v2/models/iris-classifier/infer`, {
+      inputs: [{data: [1, 2, 3, 4], datatype: 'INT32', name: 'features', shape: [1, 4]}],
+    })
     expect(wrongType.status).toBe(400)
     expect(wrongType.body.error).toMatch(/input "features": expected datatype FP32 \(float32\), got INT32/)
   })
@@ -111,7 +148,15 @@ describe('the iris server over HTTP', () => {
     const cases: Array<[unknown, RegExp]> = [
       [{features: [[1, 2, 3]]}, /input "features": expected shape \[batch, 4\], got \[1, 3\]/],
       [{features: [1, 2, 3, 4]}, /expected rank 2/],
-      [{features: [[1, 2, 3, 4], [1, 2]]}, /ragged/],
+      [
+        {
+          features: [
+            [1, 2, 3, 4],
+            [1, 2],
+          ],
+        },
+        /ragged/,
+      ],
       [{features: [[1, 2, 'a', 4]]}, /expected a finite number/],
       [{features: []}, /empty batch/],
       [{inputs: {other: [[1]]}}, /unknown input "other"/],
@@ -135,7 +180,9 @@ describe('the iris server over HTTP', () => {
     expect(big.body.error).toMatch(/too large: the limit is 4096 bytes/)
     const text = await post(`${server.url}/predict`, 'features=1', {'content-type': 'text/plain'})
     expect(text.status).toBe(415)
-    const form = await post(`${server.url}/predict`, 'features=1', {'content-type': 'application/x-www-form-urlencoded'})
+    const form = await post(`${server.url}/predict`, 'features=1', {
+      'content-type': 'application/x-www-form-urlencoded',
+    })
     expect(form.status).toBe(415)
     const missing = await get(`${server.url}/nope`)
     expect(missing.status).toBe(404)
@@ -154,10 +201,18 @@ describe('the iris server over HTTP', () => {
     expect(body.openapi).toBe('3.1.0')
     expect(body.info).toMatchObject({title: 'iris-classifier', version: '1.0.0'})
     const paths = body.paths as Record<string, Record<string, any>>
-    expect(paths['/predict']!.post.requestBody.content['application/json'].example).toEqual({features: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]})
+    expect(paths['/predict']!.post.requestBody.content['application/json'].example).toEqual({
+      features: [
+        [5.1, 3.5, 1.4, 0.2],
+        [6.7, 3.0, 5.2, 2.3],
+      ],
+    })
     expect(Object.keys(paths)).toEqual(expect.arrayContaining(['/health', '/ready', '/v2/models/{name}/infer']))
     const schemas = (body.components as Record<string, Record<string, any>>).schemas!
-    expect(schemas.input_features).toMatchObject({items: {items: {type: 'number'}, maxItems: 4, minItems: 4, type: 'array'}, type: 'array'})
+    expect(schemas.input_features).toMatchObject({
+      items: {items: {type: 'number'}, maxItems: 4, minItems: 4, type: 'array'},
+      type: 'array',
+    })
   })
 
   it('serves an API page that works offline: every asset comes from the server itself', async () => {
@@ -179,9 +234,34 @@ describe('the iris server over HTTP', () => {
 
 describe('any valid ONNX model', () => {
   it('serves several inputs and outputs with int64, bool and dynamic dimensions, and answers what onnxruntime answers', async () => {
-    const server = await startServer({dir: fixture('multi'), host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
+    const server = await startServer({
+      dir: fixture('multi'),
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {workers: 1},
+    })
     try {
-      const inputs = {a: [[[1, 2, 3], [4, 5, 6]], [[0.5, 0, 1], [7, 8, 9]]], b: [[5, '9007199254740993'], [-1, 0]], mask: [[true, false], [false, false]]}
+      const inputs = {
+        a: [
+          [
+            [1, 2, 3],
+            [4, 5, 6],
+          ],
+          [
+            [0.5, 0, 1],
+            [7, 8, 9],
+          ],
+        ],
+        b: [
+          [5, '9007199254740993'],
+          [-1, 0],
+        ],
+        mask: [
+          [true, false],
+          [false, false],
+        ],
+      }
       const {body, status} = await post(`${server.url}/predict`, {inputs})
       expect(status).toBe(200)
       const expected = await ortRun(path.join(fixture('multi'), 'model.onnx'), {
@@ -194,7 +274,10 @@ describe('any valid ONNX model', () => {
       expect(body.labels).toEqual(['z', 'x'])
       expect(body.outputs).toEqual({
         any_set: [true, false],
-        b_next: [[6, '9007199254740994'], [0, 1]],
+        b_next: [
+          [6, '9007199254740994'],
+          [0, 1],
+        ],
         total: [total.slice(0, 3), total.slice(3)],
       })
       expect(body.model_version).toBe('2.0.0')
@@ -212,7 +295,9 @@ describe('any valid ONNX model', () => {
         {data: [6, '9007199254740994', 0, 1], datatype: 'INT64', name: 'b_next', shape: [2, 2]},
         {data: [true, false], datatype: 'BOOL', name: 'any_set', shape: [2]},
       ])
-      const tooMany = await post(`${server.url}/predict`, {inputs: {a: Array(9).fill([[1, 2, 3]]), b: Array(9).fill([1, 2]), mask: Array(9).fill([true])}})
+      const tooMany = await post(`${server.url}/predict`, {
+        inputs: {a: Array(9).fill([[1, 2, 3]]), b: Array(9).fill([1, 2]), mask: Array(9).fill([true])},
+      })
       expect(tooMany.status).toBe(400)
       expect(tooMany.body.error).toMatch(/batch of 9 rows is larger than the maximum of 8/)
     } finally {
@@ -221,7 +306,13 @@ describe('any valid ONNX model', () => {
   })
 
   it('round-trips every element type exactly, float16 and strings included', async () => {
-    const server = await startServer({dir: fixture('dtypes'), host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
+    const server = await startServer({
+      dir: fixture('dtypes'),
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {workers: 1},
+    })
     try {
       const values: Record<string, unknown[][]> = {
         in_b: [[true, false]],
@@ -250,13 +341,29 @@ describe('any valid ONNX model', () => {
       const v2 = await post(`${server.url}/v2/models/dtypes/infer`, {
         inputs: Object.entries(values).map(([name, value]) => ({
           data: value.flat(),
-          datatype: {b: 'BOOL', f16: 'FP16', f32: 'FP32', f64: 'FP64', i16: 'INT16', i32: 'INT32', i64: 'INT64', i8: 'INT8', s: 'BYTES', u16: 'UINT16', u32: 'UINT32', u64: 'UINT64', u8: 'UINT8'}[name.slice(3)],
+          datatype: {
+            b: 'BOOL',
+            f16: 'FP16',
+            f32: 'FP32',
+            f64: 'FP64',
+            i16: 'INT16',
+            i32: 'INT32',
+            i64: 'INT64',
+            i8: 'INT8',
+            s: 'BYTES',
+            u16: 'UINT16',
+            u32: 'UINT32',
+            u64: 'UINT64',
+            u8: 'UINT8',
+          }[name.slice(3)],
           name,
           shape: [1, 2],
         })),
       })
       expect(v2.status, JSON.stringify(v2.body)).toBe(200)
-      const byName = Object.fromEntries((v2.body.outputs as Array<{name: string; datatype: string; data: unknown[]}>).map((o) => [o.name, o]))
+      const byName = Object.fromEntries(
+        (v2.body.outputs as Array<{name: string; datatype: string; data: unknown[]}>).map((o) => [o.name, o]),
+      )
       expect(byName.out_f16).toMatchObject({data: [1.5, -2.25], datatype: 'FP16'})
       expect(byName.out_u64).toMatchObject({data: ['18446744073709551615', 0], datatype: 'UINT64'})
       expect(byName.out_s).toMatchObject({data: ['hello', 'wörld'], datatype: 'BYTES'})
@@ -270,7 +377,13 @@ describe('never falls over', () => {
   const slowFeeds = (iterations: number) => ({inputs: {iterations: [iterations], x: [[1]]}})
 
   it('answers /health at once while the only worker is stalled in a long inference', async () => {
-    const server = await startServer({dir: fixture('slow'), host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
+    const server = await startServer({
+      dir: fixture('slow'),
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {workers: 1},
+    })
     try {
       const stalled = post(`${server.url}/predict`, slowFeeds(1_000_000))
       await new Promise((resolve) => setTimeout(resolve, 100))
@@ -293,7 +406,13 @@ describe('never falls over', () => {
   })
 
   it('shuts down gracefully: readiness 503 at once, every request in flight finishes', async () => {
-    const server = await startServer({dir: fixture('slow'), host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
+    const server = await startServer({
+      dir: fixture('slow'),
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {workers: 1},
+    })
     const inFlight = Array.from({length: 3}, (_, i) => post(`${server.url}/predict`, slowFeeds(100_000 + i)))
     await new Promise((resolve) => setTimeout(resolve, 100))
     const closed = server.close()
@@ -308,7 +427,13 @@ describe('never falls over', () => {
   })
 
   it('survives 400 random bodies: every one gets a 4xx or a 200, and the server still serves', async () => {
-    const server = await startServer({dir: fixture('multi'), host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
+    const server = await startServer({
+      dir: fixture('multi'),
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {workers: 1},
+    })
     let seed = 42
     const random = () => {
       seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
@@ -317,9 +442,15 @@ describe('never falls over', () => {
     const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!
     const value = (depth: number): unknown => {
       const kind = random()
-      if (depth > 3 || kind < 0.3) return pick<unknown>([0, -1, 1.5, 1e308, '1', '', 'x', true, false, null, 9_007_199_254_740_993, -0])
+      if (depth > 3 || kind < 0.3)
+        return pick<unknown>([0, -1, 1.5, 1e308, '1', '', 'x', true, false, null, 9_007_199_254_740_993, -0])
       if (kind < 0.7) return Array.from({length: Math.floor(random() * 4)}, () => value(depth + 1))
-      return Object.fromEntries(Array.from({length: Math.floor(random() * 3)}, () => [pick(['a', 'b', 'mask', 'features', 'inputs', '__proto__', 'x']), value(depth + 1)]))
+      return Object.fromEntries(
+        Array.from({length: Math.floor(random() * 3)}, () => [
+          pick(['a', 'b', 'mask', 'features', 'inputs', '__proto__', 'x']),
+          value(depth + 1),
+        ]),
+      )
     }
     try {
       const statuses = new Map<number, number>()
@@ -327,7 +458,11 @@ describe('never falls over', () => {
         const url = pick([`${server.url}/predict`, `${server.url}/v2/models/multi/infer`])
         const body = random() < 0.5 ? {inputs: value(0)} : value(0)
         const text = random() < 0.05 ? JSON.stringify(body).slice(0, -1) : JSON.stringify(body)
-        const response = await fetch(url, {body: text ?? 'null', headers: {'content-type': 'application/json'}, method: 'POST'})
+        const response = await fetch(url, {
+          body: text ?? 'null',
+          headers: {'content-type': 'application/json'},
+          method: 'POST',
+        })
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1)
         const answer = (await response.json()) as Record<string, unknown>
         if (response.status !== 200) expect(typeof answer.error).toBe('string')
@@ -352,7 +487,9 @@ describe('never falls over', () => {
         info: backend.info,
         run: (feeds, options) => {
           const first = (feeds.features!.data as Float32Array)[0]
-          return first === 666 ? Promise.reject(new Error('boom\n    at secret (/app/x.js:1:1)')) : backend.run(feeds, options)
+          return first === 666
+            ? Promise.reject(new Error('boom\n    at secret (/app/x.js:1:1)'))
+            : backend.run(feeds, options)
         },
       }),
     })

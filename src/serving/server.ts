@@ -1,6 +1,13 @@
 import http from 'node:http'
 
-import Fastify, {LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerFactory} from 'fastify'
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyServerFactory,
+} from 'fastify'
 import pino, {type Logger} from 'pino'
 
 import type {ServingConfig} from '../config/schema.js'
@@ -51,7 +58,10 @@ export interface StartServerOptions {
    * Wraps the inference backend (batching, admission control, deadlines, cache, metrics): the routes only ever see
    * what this returns.
    */
-  wrapBackend?: (backend: InferenceBackend, context: Omit<ServingContext, 'backend'>) => InferenceBackend | Promise<InferenceBackend>
+  wrapBackend?: (
+    backend: InferenceBackend,
+    context: Omit<ServingContext, 'backend'>,
+  ) => InferenceBackend | Promise<InferenceBackend>
   /** More route plugins (e.g. /metrics), registered after the built-in routes with the same `context` option. */
   plugins?: Array<FastifyPluginAsync<RoutePluginOptions>>
   /** Told when an inference worker dies (it is replaced at once); by default logged as an error. */
@@ -83,7 +93,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // The logger needs the settings of the context, and the workers report to the logger: bound once both exist.
   let logger: Logger | false | undefined
   const onWorkerExit: WorkerPoolOptions['onWorkerExit'] = (info) =>
-    logger && logger.error({worker: info}, `inference worker ${info.worker} stopped (exit code ${info.exitCode}); its requests failed and it is being replaced`)
+    logger &&
+    logger.error(
+      {worker: info},
+      `inference worker ${info.worker} stopped (exit code ${info.exitCode}); its requests failed and it is being replaced`,
+    )
   const context = await createServingContext({
     ...(scale ? {...options, wrapBackend: withScale(scale, options.wrapBackend)} : options),
     onWorkerExit: options.onWorkerExit ?? onWorkerExit,
@@ -144,7 +158,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 }
 
 /** The scale layer wraps the worker pool first; a caller's own wrapper goes around it. */
-function withScale(scale: ScaleLayer, outer: StartServerOptions['wrapBackend']): NonNullable<StartServerOptions['wrapBackend']> {
+function withScale(
+  scale: ScaleLayer,
+  outer: StartServerOptions['wrapBackend'],
+): NonNullable<StartServerOptions['wrapBackend']> {
   return async (backend, context) => {
     const scaled = await scale.wrapBackend(backend, context)
     return outer ? outer(scaled, context) : scaled
@@ -183,7 +200,11 @@ export async function createServingContext(options: StartServerOptions): Promise
   return {...base, backend}
 }
 
-export function resolveSettings(serving: ServingConfig, overrides: ServingOverrides, env: NodeJS.ProcessEnv): ServingSettings {
+export function resolveSettings(
+  serving: ServingConfig,
+  overrides: ServingOverrides,
+  env: NodeJS.ProcessEnv,
+): ServingSettings {
   const envLevel = env.LOG_LEVEL?.trim().toLowerCase()
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
   if (envLevel && !levels.includes(envLevel)) {
@@ -207,7 +228,10 @@ export function resolveSettings(serving: ServingConfig, overrides: ServingOverri
  * write, so a busy server makes a few syscalls instead of one per request; pino flushes what is left at exit.
  */
 export function createLogger(level: string): Logger {
-  return pino({base: undefined, level, timestamp: pino.stdTimeFunctions.isoTime}, pino.destination({dest: 1, sync: false}))
+  return pino(
+    {base: undefined, level, timestamp: pino.stdTimeFunctions.isoTime},
+    pino.destination({dest: 1, sync: false}),
+  )
 }
 
 export interface BuildAppOptions {
@@ -227,7 +251,8 @@ function gatedServer(gate: DoorGate): FastifyServerFactory {
     if (typeof keepAliveTimeout === 'number') server.keepAliveTimeout = keepAliveTimeout
     if (typeof requestTimeout === 'number') server.requestTimeout = requestTimeout
     if (typeof connectionTimeout === 'number') server.setTimeout(connectionTimeout)
-    if (typeof maxRequestsPerSocket === 'number' && maxRequestsPerSocket > 0) server.maxRequestsPerSocket = maxRequestsPerSocket
+    if (typeof maxRequestsPerSocket === 'number' && maxRequestsPerSocket > 0)
+      server.maxRequestsPerSocket = maxRequestsPerSocket
     return server
   }
 }
@@ -249,7 +274,9 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
     return503OnClosing: true,
     ...(options.gate ? {serverFactory: gatedServer(options.gate)} : {}),
   }
-  const app: FastifyInstance = logger ? Fastify({...common, loggerInstance: logger as FastifyBaseLogger}) : Fastify({...common, logger: false})
+  const app: FastifyInstance = logger
+    ? Fastify({...common, loggerInstance: logger as FastifyBaseLogger})
+    : Fastify({...common, logger: false})
 
   // One log line per request, without its body (requests shed at the door never get here: see loadSheddingGate).
   if (logger) {
@@ -281,12 +308,19 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
 
   app.setErrorHandler((error: FastifyError | RequestError | Error, request, reply) => {
     if (error instanceof RequestError) {
-      void reply.code(error.statusCode).headers(error.headers).type('application/json').send(JSON.stringify({error: error.message}))
+      void reply
+        .code(error.statusCode)
+        .headers(error.headers)
+        .type('application/json')
+        .send(JSON.stringify({error: error.message}))
       return
     }
     const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500
     if (status < 500) {
-      void reply.code(status).type('application/json').send(JSON.stringify({error: clientErrorMessage(error as FastifyError, context.settings.bodyLimitBytes)}))
+      void reply
+        .code(status)
+        .type('application/json')
+        .send(JSON.stringify({error: clientErrorMessage(error as FastifyError, context.settings.bodyLimitBytes)}))
       return
     }
     request.log.error({err: error, reqId: request.id}, 'unexpected failure')
@@ -346,7 +380,8 @@ function clientErrorMessage(error: FastifyError, bodyLimitBytes: number): string
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return 'the body is empty: send a JSON object'
     default:
-      if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return `malformed JSON: ${error.message}`
+      if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+        return `malformed JSON: ${error.message}`
       return error.message
   }
 }
@@ -359,7 +394,9 @@ function listenError(error: unknown, host: string, port: number): MlshipError {
       code: 'PORT_IN_USE',
       details: {host, port},
       exitCode: ExitCode.usage,
-      suggestions: [`Stop what listens on port ${port}, or pick another port with --port (or serving.port in model.yaml).`],
+      suggestions: [
+        `Stop what listens on port ${port}, or pick another port with --port (or serving.port in model.yaml).`,
+      ],
     })
   }
   if (code === 'EACCES') {
@@ -378,7 +415,10 @@ function listenError(error: unknown, host: string, port: number): MlshipError {
       suggestions: ['Use --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface).'],
     })
   }
-  return new MlshipError(`cannot listen on ${host}:${port}: ${errorMessage(error)}`, {cause: error, code: 'LISTEN_FAILED'})
+  return new MlshipError(`cannot listen on ${host}:${port}: ${errorMessage(error)}`, {
+    cause: error,
+    code: 'LISTEN_FAILED',
+  })
 }
 
 /**
@@ -399,7 +439,8 @@ export function warmUpFeeds(context: Pick<ServingContext, 'signature'>): TensorM
   if (inputs.every((input) => input.example !== undefined)) {
     try {
       const feeds: TensorMap = {}
-      for (const input of inputs) feeds[input.name] = decodeNested(input, input.example, {maxBatchSize: Number.MAX_SAFE_INTEGER})
+      for (const input of inputs)
+        feeds[input.name] = decodeNested(input, input.example, {maxBatchSize: Number.MAX_SAFE_INTEGER})
       return feeds
     } catch {
       // An example that does not fit its input: fall back to zeros (`mlship validate` reports the example).

@@ -149,7 +149,8 @@ export function transferList(tensors: TensorMap, minBytes = 0): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>()
   for (const tensor of Object.values(tensors)) {
     const {data} = tensor
-    if (!Array.isArray(data) && data.buffer instanceof ArrayBuffer && data.buffer.byteLength >= minBytes) buffers.add(data.buffer)
+    if (!Array.isArray(data) && data.buffer instanceof ArrayBuffer && data.buffer.byteLength >= minBytes)
+      buffers.add(data.buffer)
   }
   return [...buffers]
 }

@@ -58,8 +58,13 @@ describe('WorkerPool', () => {
   })
 
   it('says which model failed to load', async () => {
-    await expect(WorkerPool.start({device: 'cpu', intraOpThreads: 1, modelPath: path.join(root, 'examples/iris/model.yaml'), workers: 1})).rejects.toThrow(
-      /model.yaml: not an ONNX model|onnxruntime cannot load it/,
-    )
+    await expect(
+      WorkerPool.start({
+        device: 'cpu',
+        intraOpThreads: 1,
+        modelPath: path.join(root, 'examples/iris/model.yaml'),
+        workers: 1,
+      }),
+    ).rejects.toThrow(/model.yaml: not an ONNX model|onnxruntime cannot load it/)
   })
 })

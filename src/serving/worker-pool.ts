@@ -146,7 +146,11 @@ export class WorkerPool implements InferenceBackend {
   }
 
   private spawn(index: number, replacing = false): Promise<void> {
-    const data: WorkerData = {device: this.options.device, intraOpThreads: this.options.intraOpThreads, modelPath: this.options.modelPath}
+    const data: WorkerData = {
+      device: this.options.device,
+      intraOpThreads: this.options.intraOpThreads,
+      modelPath: this.options.modelPath,
+    }
     const worker = startModuleWorker(this.url, {name: `mlship-inference-${index}`, workerData: data})
     const slot: Slot = {flushScheduled: false, index, jobs: new Map(), pending: [], worker}
     this.slots[index] = slot
@@ -172,16 +176,29 @@ export class WorkerPool implements InferenceBackend {
       })
       worker.on('error', (error) => {
         lastError = error.message
-        if (!ready) reject(new MlshipError(`inference worker ${index} failed to start: ${error.message}`, {cause: error, code: 'WORKER_FAILED'}))
+        if (!ready)
+          reject(
+            new MlshipError(`inference worker ${index} failed to start: ${error.message}`, {
+              cause: error,
+              code: 'WORKER_FAILED',
+            }),
+          )
       })
       worker.on('exit', (exitCode) => {
         // Whatever this worker held (or had queued before it was ready) fails; nothing waits forever.
         const jobs = [...slot.jobs.values()]
         slot.jobs.clear()
         slot.pending = []
-        for (const job of jobs) job.reject(new Error(`the inference worker stopped unexpectedly${lastError ? `: ${lastError}` : ''}`))
+        for (const job of jobs)
+          job.reject(new Error(`the inference worker stopped unexpectedly${lastError ? `: ${lastError}` : ''}`))
         this.checkDrained()
-        if (!ready) reject(new MlshipError(`inference worker ${index} exited (code ${exitCode}) before its model was loaded${lastError ? `: ${lastError}` : ''}`, {code: 'WORKER_FAILED'}))
+        if (!ready)
+          reject(
+            new MlshipError(
+              `inference worker ${index} exited (code ${exitCode}) before its model was loaded${lastError ? `: ${lastError}` : ''}`,
+              {code: 'WORKER_FAILED'},
+            ),
+          )
         if (this.closing || (!ready && !replacing)) return
         this.options.onWorkerExit?.({error: lastError, exitCode, worker: index})
         // Replace it so the server keeps serving; requests sent meanwhile queue in the new worker's port. A
@@ -231,5 +248,7 @@ export class WorkerPool implements InferenceBackend {
 }
 
 function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new RequestError(504, 'the request was aborted before the inference finished')
+  return signal.reason instanceof Error
+    ? signal.reason
+    : new RequestError(504, 'the request was aborted before the inference finished')
 }

@@ -23,7 +23,9 @@ export async function engineForTests(): Promise<EngineForTests> {
     return {engine: await connectEngine({timeoutMs: 5000})}
   } catch (error) {
     if (inCi()) {
-      throw new Error(`CI is set and no Docker engine answers (${(error as Error).message}). Run scripts/test-env.sh first (.ci/run does).`)
+      throw new Error(
+        `CI is set and no Docker engine answers (${(error as Error).message}). Run scripts/test-env.sh first (.ci/run does).`,
+      )
     }
     return {skipReason: `no Docker engine (${(error as Error).message}); these tests run in CI`}
   }
@@ -34,9 +36,11 @@ export async function engineForTests(): Promise<EngineForTests> {
  * node:20-bookworm-slim or the stand-in test-env.sh builds, whichever the engine has.
  */
 export async function baseImageForTests(engine: DockerEngine): Promise<string> {
-  const candidates = [process.env.MLSHIP_TEST_BASE_IMAGE, 'node:20-bookworm-slim', 'mlship-test/node:20-bookworm-slim'].filter(
-    (c): c is string => Boolean(c),
-  )
+  const candidates = [
+    process.env.MLSHIP_TEST_BASE_IMAGE,
+    'node:20-bookworm-slim',
+    'mlship-test/node:20-bookworm-slim',
+  ].filter((c): c is string => Boolean(c))
   for (const image of candidates) {
     try {
       await engine.docker.getImage(image).inspect()
@@ -45,7 +49,9 @@ export async function baseImageForTests(engine: DockerEngine): Promise<string> {
       // next candidate
     }
   }
-  throw new Error(`None of ${candidates.join(', ')} is on the engine: source scripts/test-env.sh to build the stand-in base image.`)
+  throw new Error(
+    `None of ${candidates.join(', ')} is on the engine: source scripts/test-env.sh to build the stand-in base image.`,
+  )
 }
 
 /** Remembers the containers and images a test creates and removes them, also when the test failed. */

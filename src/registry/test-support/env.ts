@@ -25,7 +25,8 @@ export function registryTestEnv(): RegistryTestEnv | undefined {
   const host = process.env.MLSHIP_TEST_REGISTRY
   const user = process.env.MLSHIP_TEST_REGISTRY_USER
   const password = process.env.MLSHIP_TEST_REGISTRY_PASSWORD
-  const engine = execaSync('docker', ['info', '--format', '{{.ServerVersion}}'], {reject: false, timeout: 20_000}).exitCode === 0
+  const engine =
+    execaSync('docker', ['info', '--format', '{{.ServerVersion}}'], {reject: false, timeout: 20_000}).exitCode === 0
   if (host && user && password && engine) return {host, password, user}
   if (inCi()) {
     throw new Error(
@@ -62,7 +63,11 @@ export async function importTinyImage(tag: string, content: string): Promise<str
 
 /** Deletes every manifest of a test repository (the test registry allows deletes). */
 export async function deleteRepository(env: RegistryTestEnv, repository: string): Promise<void> {
-  const client = new RegistryClient({credentials: {password: env.password, username: env.user}, host: env.host, repository})
+  const client = new RegistryClient({
+    credentials: {password: env.password, username: env.user},
+    host: env.host,
+    repository,
+  })
   const digests = new Set<string>()
   for (const tag of await client.tags().catch(() => [])) {
     const digest = await client.manifestDigest(tag).catch(() => undefined)
@@ -99,13 +104,20 @@ export function retag(model: Buffer, docString: string): Buffer {
  * a tag moved away (--force). By reference, never by image id: an image may also carry another test's tag.
  */
 export async function removeLocalReferences(repository: string): Promise<void> {
-  const {stdout} = await execa('docker', ['images', '--digests', '--format', '{{.Repository}}|{{.Tag}}|{{.Digest}}', repository], {reject: false})
+  const {stdout} = await execa(
+    'docker',
+    ['images', '--digests', '--format', '{{.Repository}}|{{.Tag}}|{{.Digest}}', repository],
+    {reject: false},
+  )
   const references = stdout
     .split('\n')
     .filter(Boolean)
     .flatMap((line) => {
       const [repo, tag, digest] = line.split('|')
-      return [tag && tag !== '<none>' ? `${repo}:${tag}` : undefined, digest && digest !== '<none>' ? `${repo}@${digest}` : undefined]
+      return [
+        tag && tag !== '<none>' ? `${repo}:${tag}` : undefined,
+        digest && digest !== '<none>' ? `${repo}@${digest}` : undefined,
+      ]
     })
     .filter((r): r is string => Boolean(r))
   for (const reference of references) await execa('docker', ['rmi', reference], {reject: false})

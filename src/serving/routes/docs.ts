@@ -66,7 +66,12 @@ window.ui = SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui', deepLi
       reply
         .code(503)
         .type('application/json')
-        .send(JSON.stringify({error: 'the API page is not available: Swagger UI files are missing (set MLSHIP_DOCS_ASSETS); /openapi.json works'}))
+        .send(
+          JSON.stringify({
+            error:
+              'the API page is not available: Swagger UI files are missing (set MLSHIP_DOCS_ASSETS); /openapi.json works',
+          }),
+        )
       return
     }
     reply.type('text/html; charset=utf-8').send(page)
@@ -75,7 +80,11 @@ window.ui = SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui', deepLi
   const cache = new Map<string, Buffer>()
   for (const [file, type] of Object.entries(ASSETS)) {
     app.get(`/docs/${file}`, async (_request, reply) => {
-      if (!dir) return reply.code(404).type('application/json').send(JSON.stringify({error: `${file} is not available`}))
+      if (!dir)
+        return reply
+          .code(404)
+          .type('application/json')
+          .send(JSON.stringify({error: `${file} is not available`}))
       let content = cache.get(file)
       if (!content) {
         content = await readFile(path.join(dir, file))

@@ -3,7 +3,10 @@ import type {FastifyPluginAsync} from 'fastify'
 import type {RoutePluginOptions} from '../context.js'
 
 /** `GET /`: what this server is and the routes it has (collected as they are registered, plugins' too). */
-export const indexRoutes: FastifyPluginAsync<RoutePluginOptions & {routes: Map<string, Set<string>>}> = async (app, {context, routes}) => {
+export const indexRoutes: FastifyPluginAsync<RoutePluginOptions & {routes: Map<string, Set<string>>}> = async (
+  app,
+  {context, routes},
+) => {
   app.get('/', async (_request, reply) => {
     const list = [...routes]
       .flatMap(([url, methods]) => [...methods].filter((m) => m !== 'HEAD').map((method) => `${method} ${url}`))

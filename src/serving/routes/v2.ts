@@ -43,7 +43,10 @@ export const v2Routes: FastifyPluginAsync<RoutePluginOptions> = async (app, {con
       const decoded = decodeV2Body(request.body, signature, limits, outputNames)
       const outputs = await backend.run(decoded.feeds, decoded.outputs ? {outputs: decoded.outputs} : {})
       const id = decoded.id ?? String(request.id)
-      return send(reply, v2ResponseJson(outputs, decoded.outputs ?? outputNames, {name: modelName, version: modelVersion}, id))
+      return send(
+        reply,
+        v2ResponseJson(outputs, decoded.outputs ?? outputNames, {name: modelName, version: modelVersion}, id),
+      )
     })
   }
 }
@@ -58,7 +61,10 @@ function checkModel(context: ServingContext, params: ModelParams): void {
     throw new RequestError(404, `unknown model "${params.name}": this server serves "${context.modelName}"`)
   }
   if (params.version !== undefined && params.version !== context.modelVersion) {
-    throw new RequestError(404, `unknown version "${params.version}" of model "${context.modelName}": this server serves version ${context.modelVersion}`)
+    throw new RequestError(
+      404,
+      `unknown version "${params.version}" of model "${context.modelName}": this server serves version ${context.modelVersion}`,
+    )
   }
 }
 

@@ -1,0 +1,39 @@
+// ESLint (flat config): typescript-eslint's strict type-checked rules where they catch real bugs (floating promises,
+// unsafe any, misused promises, needless conditions). Formatting is Prettier's job (`npm run format`).
+import eslint from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  {ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.test-env/**', 'tmp/**', 'examples/**']},
+  eslint.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {project: './tsconfig.eslint.json', tsconfigRootDir: import.meta.dirname},
+    },
+    rules: {
+      // noUncheckedIndexedAccess makes every typed-array read `T | undefined`; numeric kernels index in bounds by
+      // construction, and `x[i]!` there is clearer than a branch that cannot run.
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/restrict-template-expressions': ['error', {allowNumber: true, allowBoolean: true}],
+      '@typescript-eslint/no-confusing-void-expression': ['error', {ignoreArrowShorthand: true}],
+      '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', varsIgnorePattern: '^_'}],
+      'max-len': [
+        'error',
+        {code: 120, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true},
+      ],
+    },
+  },
+  {
+    // Tests read JSON answers as `any` on purpose: the assertion that follows is the type check.
+    files: ['**/*.test.ts', '**/test-support/**'],
+    rules: {
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
+    },
+  },
+  {files: ['**/*.js', '**/*.mjs', '**/*.cjs'], ...tseslint.configs.disableTypeChecked},
+)
