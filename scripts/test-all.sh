@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that sets up a fresh Debian machine (as root) and runs every test: type check, unit tests,
-# then the Docker and registry integration tests against a real engine and registry. `.ci/run` calls exactly this.
+# then the Docker, registry and browser integration tests against a real engine, registry and Chromium.
+# `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +9,7 @@ export CI="${CI:-true}"
 export ONNXRUNTIME_NODE_INSTALL=skip
 
 # Sourced, not run: they export the names of what they started (base image stand-in, registry, credentials).
-for env_script in scripts/test-env.sh scripts/test-registry.sh; do
+for env_script in scripts/test-env.sh scripts/test-registry.sh scripts/test-browser.sh; do
   # shellcheck source=/dev/null
   if [ -f "$env_script" ]; then source "$env_script"; fi
 done
