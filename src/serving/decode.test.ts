@@ -278,6 +278,70 @@ describe('decodeV2Body', () => {
     expect(refusal(() => decodeSeedBody({features: deep}, iris, limits)).message.length).toBeLessThan(200)
   })
 
+  it('checks a declared shape against the data before allocating it: [1, 1e11] is a 400, for BYTES too', () => {
+    const text: InputSpec = {dtype: 'string', name: 'text', shape: ['batch', 'n']}
+    const wide: InputSpec = {dtype: 'float32', name: 'x', shape: ['batch', 'n']}
+    const v2 = (spec: InputSpec, shape: number[], data: unknown[]) =>
+      decodeV2Body(
+        {inputs: [{data, datatype: spec.dtype === 'string' ? 'BYTES' : 'FP32', name: spec.name, shape}]},
+        {inputs: [spec], outputs: [{dtype: 'float32', name: 'y', shape: ['batch']}]},
+        limits,
+        ['y'],
+      )
+    expect(refusal(() => v2(text, [1, 1e11], ['a'])).message).toMatch(
+      /shape \[1, 100000000000\] needs 100000000000 values, got 1/,
+    )
+    expect(refusal(() => v2(text, [1, 200_000_000], ['a'])).message).toMatch(/needs 200000000 values, got 1/)
+    expect(refusal(() => v2(wide, [1, 1e11], [1])).message).toMatch(/needs 100000000000 values, got 1/)
+    expect(refusal(() => v2(text, [1, 1e11], [['a']])).message).toMatch(
+      /element \[0\] has 1 entries, expected 100000000000/,
+    )
+  })
+
+  it('checks a nesting against the shape its first elements claim before allocating it', () => {
+    // dims [3, 1e6, 1e6] from the first element at each level: 3e12 elements, in a value that holds a million.
+    const row = new Array<number>(1_000_000).fill(0)
+    const first = new Array<number[]>(1_000_000).fill(row)
+    const spec: InputSpec = {dtype: 'float32', name: 'x', shape: ['batch', 'a', 'b']}
+    expect(refusal(() => decodeNested(spec, [first, [], []], limits)).message).toMatch(
+      /ragged array: element \[1\] has 0 entries, expected 1000000/,
+    )
+    expect(
+      refusal(() =>
+        decodeV2Body(
+          {inputs: [{data: [first, [], []], datatype: 'FP32', name: 'x', shape: [3, 1_000_000, 1_000_000]}]},
+          {inputs: [spec], outputs: [{dtype: 'float32', name: 'y', shape: ['batch']}]},
+          limits,
+          ['y'],
+        ),
+      ).message,
+    ).toMatch(/ragged array: element \[1\] has 0 entries/)
+  })
+
+  it('refuses int64 JSON numbers beyond 2^53 (already rounded by the parser) and says to send strings', () => {
+    const ids: InputSpec = {dtype: 'int64', name: 'ids', shape: ['batch', 2]}
+    const body = JSON.parse('{"features": [[9007199254740993, 1]]}') as unknown
+    expect(refusal(() => decodeSeedBody(body, {inputs: [ids], outputs: iris.outputs}, limits)).message).toMatch(
+      /element \[0, 0\] is 9007199254740992 \(a number\), expected an exact integer: .* send 64-bit integers this large as strings/,
+    )
+    const exact = decodeSeedBody(
+      {features: [['9007199254740993', 9_007_199_254_740_991]]},
+      {inputs: [ids], outputs: iris.outputs},
+      limits,
+    )
+    expect([...(exact.ids!.data as BigInt64Array)]).toEqual([9_007_199_254_740_993n, 9_007_199_254_740_991n])
+    expect(
+      refusal(() =>
+        decodeV2Body(
+          {inputs: [{data: [-9_007_199_254_740_992, 0], datatype: 'UINT64', name: 'u', shape: [1, 2]}]},
+          {inputs: [{dtype: 'uint64', name: 'u', shape: ['batch', 2]}], outputs: iris.outputs},
+          limits,
+          ['probabilities'],
+        ),
+      ).message,
+    ).toMatch(/data\[0\] is -9007199254740992 \(a number\), expected an exact integer/)
+  })
+
   it('checks flat data against the declared shape for every dtype', () => {
     const t = decodeFlat({dtype: 'bool', name: 'm', shape: ['batch', 2]}, [2, 2], [true, false, false, true], limits)
     expect([...(t.data as Uint8Array)]).toEqual([1, 0, 0, 1])

@@ -26,6 +26,8 @@ export interface DecodeLimits {
 }
 
 const FLOAT32_MAX = 3.402_823_466_385_288_6e38
+const UNSAFE_INT64 =
+  'an exact integer: JSON numbers beyond ±9007199254740991 (2^53 - 1) lose digits when parsed; send 64-bit integers this large as strings, e.g. "9007199254740993"'
 
 /** `{"features": nested}` (one-input models) or `{"inputs": {"name": nested, ...}}`: the seed contract. */
 export function decodeSeedBody(body: unknown, signature: Signature, limits: DecodeLimits): TensorMap {
@@ -176,9 +178,11 @@ export function decodeNested(
     throw badRequest(`${label}: expected rank ${rank} (shape ${formatShape(spec.shape)}), got ${got}${hint}`)
   }
   checkDims(spec, dims, limits, label)
+  // The dims come from the first element at each level: every other one must match before anything is allocated, or
+  // a few bytes of JSON ([[[x, ...1000]], [], ...]) could make the server allocate gigabytes.
+  checkNesting(value as unknown[], dims, 0, label, [])
   const data = allocate(spec.dtype, elementCount(dims))
-  const write = elementWriter(spec.dtype)
-  fillNested(value as unknown[], dims, 0, data, 0, write, label, [])
+  fillNested(value as unknown[], dims, 0, data, 0, elementWriter(spec.dtype), label, [])
   return {data, dims, dtype: spec.dtype}
 }
 
@@ -199,11 +203,14 @@ export function decodeFlat(spec: InputSpec, shape: unknown, data: unknown, limit
   checkDims(spec, dims, limits, label)
   if (!Array.isArray(data))
     throw badRequest(`${label}: "data" must be a list (flat or nested, row-major), got ${describe(data)}`)
+  // The declared shape is only a claim: it is checked against the data before anything is allocated for it, so a
+  // hundred bytes declaring [1, 200000000] cost nothing.
   const size = elementCount(dims)
-  const out = allocate(spec.dtype, size)
   const write = elementWriter(spec.dtype)
   if (Array.isArray(data[0]) && dims.length > 1) {
     // Nested data must nest exactly like the shape (checked level by level, never deeper than the rank).
+    checkNesting(data, dims, 0, label, [])
+    const out = allocate(spec.dtype, size)
     fillNested(data, dims, 0, out, 0, write, label, [])
     return {data: out, dims, dtype: spec.dtype}
   }
@@ -211,6 +218,7 @@ export function decodeFlat(spec: InputSpec, shape: unknown, data: unknown, limit
   if (flat.length !== size) {
     throw badRequest(`${label}: shape ${formatShape(dims)} needs ${size} values, got ${flat.length}`)
   }
+  const out = allocate(spec.dtype, size)
   for (let i = 0; i < size; i++) {
     const problem = write(out, i, flat[i])
     if (problem) throw badRequest(`${label}: data[${i}] is ${describe(flat[i])}, expected ${problem}`)
@@ -248,8 +256,11 @@ export function elementWriter(dtype: TensorDtype): ElementWriter {
       const [min, max] = INT64_RANGE[dtype]
       return (out, i, v) => {
         let big: bigint
-        if (typeof v === 'number' && Number.isInteger(v)) big = BigInt(v)
-        else if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) big = BigInt(v)
+        if (typeof v === 'number' && Number.isInteger(v)) {
+          // Past 2^53 a JSON number has already been rounded by the parser: refuse it rather than run on another value.
+          if (!Number.isSafeInteger(v)) return UNSAFE_INT64
+          big = BigInt(v)
+        } else if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) big = BigInt(v)
         else return `an integer (${dtype}; as a string for exact values beyond 2^53)`
         if (big < min || big > max) return `an integer within the ${dtype} range`
         ;(out as BigInt64Array | BigUint64Array)[i] = big
@@ -280,6 +291,29 @@ export function elementWriter(dtype: TensorDtype): ElementWriter {
   }
 }
 
+/** Throws unless `value` nests exactly like `dims` (every list at a level as long as the first): no element is read. */
+function checkNesting(value: unknown[], dims: readonly number[], axis: number, label: string, path: number[]): void {
+  const size = dims[axis]!
+  if (value.length !== size) {
+    throw badRequest(
+      `${label}: ragged array: ${path.length === 0 ? 'the top level' : `element ${formatPath(path)}`} has ${value.length} entries, expected ${size} like the first one (every row must have the same length)`,
+    )
+  }
+  if (axis === dims.length - 1) return
+  for (let i = 0; i < size; i++) {
+    const child = value[i]
+    if (!Array.isArray(child)) {
+      throw badRequest(
+        `${label}: ragged array: element ${formatPath([...path, i])} is ${describe(child)}, expected a list like the first one`,
+      )
+    }
+    path.push(i)
+    checkNesting(child, dims, axis + 1, label, path)
+    path.pop()
+  }
+}
+
+/** Writes the elements of a nesting that checkNesting accepted, row-major. */
 function fillNested(
   value: unknown[],
   dims: readonly number[],
@@ -291,11 +325,6 @@ function fillNested(
   path: number[],
 ): number {
   const size = dims[axis]!
-  if (value.length !== size) {
-    throw badRequest(
-      `${label}: ragged array: ${path.length === 0 ? 'the top level' : `element ${formatPath(path)}`} has ${value.length} entries, expected ${size} like the first one (every row must have the same length)`,
-    )
-  }
   if (axis === dims.length - 1) {
     for (let i = 0; i < size; i++) {
       const problem = write(out, offset + i, value[i])
@@ -308,14 +337,8 @@ function fillNested(
     return offset + size
   }
   for (let i = 0; i < size; i++) {
-    const child = value[i]
-    if (!Array.isArray(child)) {
-      throw badRequest(
-        `${label}: ragged array: element ${formatPath([...path, i])} is ${describe(child)}, expected a list like the first one`,
-      )
-    }
     path.push(i)
-    offset = fillNested(child, dims, axis + 1, out, offset, write, label, path)
+    offset = fillNested(value[i] as unknown[], dims, axis + 1, out, offset, write, label, path)
     path.pop()
   }
   return offset

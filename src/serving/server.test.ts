@@ -338,28 +338,27 @@ describe('any valid ONNX model', () => {
         expect(outputs[name.replace('in_', 'out_')], name).toEqual(value)
       }
 
-      const v2 = await post(`${server.url}/v2/models/dtypes/infer`, {
-        inputs: Object.entries(values).map(([name, value]) => ({
-          data: value.flat(),
-          datatype: {
-            b: 'BOOL',
-            f16: 'FP16',
-            f32: 'FP32',
-            f64: 'FP64',
-            i16: 'INT16',
-            i32: 'INT32',
-            i64: 'INT64',
-            i8: 'INT8',
-            s: 'BYTES',
-            u16: 'UINT16',
-            u32: 'UINT32',
-            u64: 'UINT64',
-            u8: 'UINT8',
-          }[name.slice(3)],
-          name,
-          shape: [1, 2],
-        })),
-      })
+      const v2Inputs = Object.entries(values).map(([name, value]) => ({
+        data: value.flat(),
+        datatype: {
+          b: 'BOOL',
+          f16: 'FP16',
+          f32: 'FP32',
+          f64: 'FP64',
+          i16: 'INT16',
+          i32: 'INT32',
+          i64: 'INT64',
+          i8: 'INT8',
+          s: 'BYTES',
+          u16: 'UINT16',
+          u32: 'UINT32',
+          u64: 'UINT64',
+          u8: 'UINT8',
+        }[name.slice(3)],
+        name,
+        shape: [1, 2],
+      }))
+      const v2 = await post(`${server.url}/v2/models/dtypes/infer`, {inputs: v2Inputs})
       expect(v2.status, JSON.stringify(v2.body)).toBe(200)
       const byName = Object.fromEntries(
         (v2.body.outputs as Array<{name: string; datatype: string; data: unknown[]}>).map((o) => [o.name, o]),
@@ -367,6 +366,14 @@ describe('any valid ONNX model', () => {
       expect(byName.out_f16).toMatchObject({data: [1.5, -2.25], datatype: 'FP16'})
       expect(byName.out_u64).toMatchObject({data: ['18446744073709551615', 0], datatype: 'UINT64'})
       expect(byName.out_s).toMatchObject({data: ['hello', 'wörld'], datatype: 'BYTES'})
+
+      // A declared shape is checked against the data before anything is allocated for it (issue 16): 400, not 500.
+      const inputs = v2Inputs.map((input) =>
+        input.name === 'in_s' ? {...input, data: ['x'], shape: [1, 1e11]} : input,
+      )
+      const huge = await post(`${server.url}/v2/models/dtypes/infer`, {inputs})
+      expect(huge.status).toBe(400)
+      expect(huge.body.error).toMatch(/input "in_s": shape \[1, 100000000000\] needs 100000000000 values, got 1/)
     } finally {
       await server.close()
     }
