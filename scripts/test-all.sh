@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that sets up a fresh Debian machine (as root) and runs every test: type check, unit tests,
-# then the Docker, registry and browser integration tests against a real engine, registry and Chromium.
+# then the Docker, registry, browser and PyTorch-made-model integration tests against a real engine, registry, Chromium
+# and torch.
 # `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ export CI="${CI:-true}"
 export ONNXRUNTIME_NODE_INSTALL=skip
 
 # Sourced, not run: they export the names of what they started (base image stand-in, registry, credentials).
-for env_script in scripts/test-env.sh scripts/test-registry.sh scripts/test-browser.sh; do
+for env_script in scripts/test-env.sh scripts/test-registry.sh scripts/test-browser.sh scripts/test-torch.sh; do
   # shellcheck source=/dev/null
   if [ -f "$env_script" ]; then source "$env_script"; fi
 done

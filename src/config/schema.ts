@@ -185,6 +185,44 @@ export const monitoringSchema = z.strictObject({
   metrics: z.boolean().default(true).describe('Expose Prometheus metrics on /metrics.'),
 })
 
+export const OPTIMIZATION_METHODS = ['graph', 'fp16', 'int8'] as const
+export type OptimizationMethod = (typeof OPTIMIZATION_METHODS)[number]
+
+export const outputAgreementSchema = z.strictObject({
+  name: z.string().min(1),
+  max_abs_diff: z.number().min(0).describe('Largest absolute difference from the source model over the rows.'),
+  mean_abs_diff: z.number().min(0).describe('Mean absolute difference from the source model over the rows.'),
+  argmax_agreement: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe('Share of rows whose largest value is at the same position as in the source model (classifiers).'),
+})
+
+export const optimizationSchema = z
+  .strictObject({
+    method: z.enum(OPTIMIZATION_METHODS),
+    device: z.enum(['cpu', 'cuda']).default('cpu').describe('The execution provider it was optimised and checked on.'),
+    source: z.strictObject({
+      file: z.string().min(1).describe('The model it was made from, relative to this model.yaml where possible.'),
+      sha256: z.string().regex(/^[a-f0-9]{64}$/, 'a sha256 digest: 64 lowercase hex digits'),
+      version: semverSchema.optional(),
+    }),
+    agreement: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe('The lowest argmax agreement over the classifier outputs; absent when no output is a classifier.'),
+    rows: z.number().int().positive().describe('Rows the optimised model was checked on against the source.'),
+    outputs: z.array(outputAgreementSchema),
+    forced: z.boolean().optional().describe('True when --force wrote it although the agreement was below the bar.'),
+    onnxruntime: z.string().optional(),
+    created: z.string().optional().describe('When it was made (ISO 8601).'),
+  })
+  .describe('Written by `mlship optimize`: where this model came from and how closely it agrees with its source.')
+
 export const modelConfigSchema = z
   .strictObject({
     name: imageNameSchema.describe('The model name; also the image name.'),
@@ -199,6 +237,7 @@ export const modelConfigSchema = z
     build: buildSchema.default(() => buildSchema.parse({})),
     registry: registrySchema.optional(),
     monitoring: monitoringSchema.default(() => monitoringSchema.parse({})),
+    optimization: optimizationSchema.optional(),
   })
   .describe('mlship model.yaml: how a model is served, built and shipped.')
 
@@ -214,6 +253,7 @@ export type BuildConfig = z.output<typeof buildSchema>
 export type RegistryConfig = z.output<typeof registrySchema>
 export type MonitoringConfig = z.output<typeof monitoringSchema>
 export type FeatureBaseline = z.output<typeof featureBaselineSchema>
+export type Optimization = z.output<typeof optimizationSchema>
 
 /** The JSON Schema of model.yaml, as published in schema/model.schema.json. */
 export function modelConfigJsonSchema(): Record<string, unknown> {
