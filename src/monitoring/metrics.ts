@@ -17,6 +17,7 @@ export interface ServingMetrics {
   readonly queueDepth: Gauge
   readonly rejected: Counter<'reason'>
   readonly inferenceDuration: Histogram
+  readonly inferenceWorkers: Gauge
   readonly batchSize: Histogram
   readonly batchRequests: Histogram
   readonly cacheHits: Counter
@@ -110,6 +111,11 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
       buckets: LATENCY_BUCKETS,
       help: 'Duration of one inference (one batch) on a worker, queueing excluded.',
       name: 'mlship_inference_duration_seconds',
+      registers,
+    }),
+    inferenceWorkers: new Gauge({
+      help: 'Inference worker threads of this server (serving.workers; "auto" follows the container CPU limit).',
+      name: 'mlship_inference_workers',
       registers,
     }),
     modelInfo: new Gauge({

@@ -43,3 +43,35 @@ describe('resolveWorkerCount', () => {
     expect(resolveWorkerCount(3, 2)).toBe(3)
   })
 })
+
+describe('usableCpus under a cgroup namespace shared with the host', () => {
+  const k8sPod = '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-abc.scope'
+
+  it('finds the cgroup v2 quota in the directory /proc/self/cgroup names, not at the mount root', () => {
+    // Given a 64-core node whose pod cgroup limits the container to 2 CPUs, seen through the host's cgroup tree
+    const readFile = files({
+      '/proc/self/cgroup': `0::${k8sPod}\n`,
+      [`/sys/fs/cgroup${k8sPod}/cpu.max`]: '200000 100000\n',
+    })
+    // Then the server sizes itself for 2 CPUs, not 64
+    expect(usableCpus({availableParallelism: () => 64, readFile})).toBe(2)
+  })
+
+  it('takes the tightest quota along the path (a pod limit above an unlimited container)', () => {
+    const readFile = files({
+      '/proc/self/cgroup': `0::${k8sPod}\n`,
+      [`/sys/fs/cgroup${k8sPod}/cpu.max`]: 'max 100000\n',
+      '/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cpu.max': '300000 100000',
+    })
+    expect(usableCpus({availableParallelism: () => 64, readFile})).toBe(3)
+  })
+
+  it('reads cgroup v1 quotas from cpu,cpuacct and from the path of the cpu controller', () => {
+    const readFile = files({
+      '/proc/self/cgroup': '4:cpu,cpuacct:/docker/abc\n0::/\n',
+      '/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_period_us': '100000',
+      '/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us': '150000',
+    })
+    expect(usableCpus({availableParallelism: () => 16, readFile})).toBe(2)
+  })
+})

@@ -5,8 +5,7 @@
  */
 import {isMlshipError} from '../errors.js'
 import {createLogger, startServer} from './server.js'
-
-const SHUTDOWN_LIMIT_MS = 9_000
+import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 
 async function main(): Promise<void> {
   const env = process.env

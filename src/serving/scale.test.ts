@@ -110,6 +110,7 @@ describe('/metrics', () => {
       expect(readSample(before, 'mlship_http_requests_total', labels) ?? 0).toBe(0)
       expect(readSample(before, 'mlship_model_info', {name: 'metrics', version: '1.0.0'})).toBe(1)
       expect(readSample(before, 'mlship_model_load_duration_seconds')).toBeGreaterThan(0)
+      expect(readSample(before, 'mlship_inference_workers')).toBe(1)
 
       const seven = csvRows('test.csv')[0]!
       for (let i = 0; i < 3; i++) expect((await post(`${server.url}/predict`, {features: [seven]})).status).toBe(200)

@@ -59,6 +59,7 @@ export class ScaleLayer {
     const {metrics} = this
     metrics.modelLoadSeconds.set((performance.now() - this.createdAt) / 1000)
     metrics.modelInfo.set({name: context.modelName, version: context.modelVersion}, 1)
+    metrics.inferenceWorkers.set(inner.info.workers)
 
     const batchable = canBatch(context.signature)
     const batchingOn = config.serving.batching.enabled && batchable.ok
