@@ -159,3 +159,55 @@ describe('the published JSON Schema', () => {
     expect(committed).toEqual(modelConfigJsonSchema())
   })
 })
+
+describe('the deploy: section', () => {
+  it('takes defaults for every key', () => {
+    const config = parseConfigText(`${minimal}deploy: {}\n`, 'model.yaml')
+    expect(config.deploy).toMatchObject({
+      annotations: {},
+      autoscaling: {target_cpu_utilization: 70},
+      labels: {},
+      namespace: 'default',
+      network_policy: true,
+      replicas: {max: 10, min: 2},
+      resources: {limits: {}, requests: {}},
+    })
+    expect(parseConfigText(minimal, 'model.yaml').deploy).toBeUndefined()
+  })
+
+  it('suggests the closest key for a typo, with its line', () => {
+    const [problem] = problemsOf(`${minimal}deploy:\n  replicas: {min: 1}\n  namespce: prod\n`)
+    expect(problem).toMatchObject({hint: 'did you mean "namespace"?', keyPath: 'deploy.namespce', line: 7})
+  })
+
+  it('refuses min above max, a request above its limit, and a namespace that is not a DNS label', () => {
+    expect(problemsOf(`${minimal}deploy:\n  replicas: {min: 5, max: 3}\n`)[0]).toMatchObject({
+      keyPath: 'deploy.replicas.min',
+      line: 6,
+      message: 'replicas.min (5) is above replicas.max (3)',
+    })
+    expect(problemsOf(`${minimal}deploy:\n  resources: {requests: {cpu: 4}, limits: {cpu: 2000m}}\n`)[0]).toMatchObject(
+      {keyPath: 'deploy.resources.requests.cpu', message: 'the cpu request (4) is above its limit (2000m)'},
+    )
+    const [namespace] = problemsOf(`${minimal}deploy:\n  namespace: Team_A\n`)
+    expect(namespace?.keyPath).toBe('deploy.namespace')
+    expect(namespace?.message).toContain('DNS-1123 label')
+    expect(problemsOf(`${minimal}deploy:\n  resources: {limits: {memory: 1GB}}\n`)[0]?.message).toContain('quantity')
+  })
+
+  it('refuses GPUs for a CPU image, and no GPU for a GPU image', () => {
+    expect(problemsOf(`${minimal}deploy:\n  gpus: 1\n`)[0]).toMatchObject({
+      keyPath: 'deploy.gpus',
+      message: expect.stringContaining('for a CPU image') as string,
+    })
+    expect(problemsOf(`${minimal}build: {gpu: true}\ndeploy:\n  gpus: 0\n`)[0]?.message).toContain(
+      'needs at least 1 GPU',
+    )
+    expect(parseConfigText(`${minimal}build: {gpu: true}\ndeploy:\n  gpus: 2\n`, 'model.yaml').deploy?.gpus).toBe(2)
+  })
+
+  it('reads numbers as quantities', () => {
+    const config = parseConfigText(`${minimal}deploy:\n  resources: {limits: {cpu: 1.5}}\n`, 'model.yaml')
+    expect(config.deploy?.resources.limits.cpu).toBe('1.5')
+  })
+})

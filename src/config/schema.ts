@@ -1,5 +1,7 @@
 import {z} from 'zod'
 
+import {isQuantity, parseQuantity, QUANTITY_PATTERN} from './quantity.js'
+
 /**
  * The model.yaml schema. It is a stable interface: later versions only add optional keys.
  * Keys are snake_case, as in cog.yaml and Kubernetes manifests written by hand.
@@ -223,6 +225,161 @@ export const optimizationSchema = z
   })
   .describe('Written by `mlship optimize`: where this model came from and how closely it agrees with its source.')
 
+// Kubernetes names (apimachinery's validation): a DNS-1123 label, a DNS-1035 label (starts with a letter: Services),
+// a DNS-1123 subdomain, and the qualified names of label and annotation keys.
+const DNS_1123_LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/
+const DNS_1035_LABEL = /^[a-z](?:[-a-z0-9]*[a-z0-9])?$/
+const DNS_1123_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/
+const QUALIFIED_NAME =
+  /^(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$/
+const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/
+const HOSTNAME = /^(?:\*\.)?[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/
+/** The longest object name mlship takes: room for the "-canary" suffix within a 63-character label. */
+export const KUBERNETES_NAME_MAX = 47
+
+export const dnsLabelSchema = z
+  .string()
+  .max(63)
+  .regex(
+    DNS_1123_LABEL,
+    'a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit',
+  )
+const subdomainSchema = z
+  .string()
+  .max(253)
+  .regex(DNS_1123_SUBDOMAIN, 'a DNS-1123 subdomain such as "public-gateway" or "iris.tls"')
+const hostnameSchema = z
+  .string()
+  .max(253)
+  .regex(HOSTNAME, 'a host name such as "iris.example.com" (a leading "*." for a wildcard)')
+const qualifiedNameSchema = z
+  .string()
+  .max(316)
+  .regex(QUALIFIED_NAME, 'a Kubernetes key such as "team" or "example.com/owner" (name part at most 63 characters)')
+  .refine((key) => (key.split('/').at(-1)?.length ?? 0) <= 63, 'the name part of a key is at most 63 characters')
+const quantitySchema = z
+  .union([
+    z.string().regex(new RegExp(QUANTITY_PATTERN), 'a quantity such as "500m", "2", "512Mi" or "1Gi"'),
+    z.number().positive(),
+  ])
+  .transform(String)
+  .refine(isQuantity, 'a quantity such as "500m", "2", "512Mi" or "1Gi"')
+
+const resourceAmounts = z.strictObject({
+  cpu: quantitySchema.optional().describe('CPU, e.g. "500m" or "2" (cores).'),
+  memory: quantitySchema.optional().describe('Memory, e.g. "512Mi" or "2Gi".'),
+})
+
+export const AUTOSCALING_METRICS = ['requests_in_flight', 'queue_depth'] as const
+
+export const deploySchema = z
+  .strictObject({
+    namespace: dnsLabelSchema.default('default').describe('The namespace of every object (it must exist).'),
+    name: z
+      .string()
+      .max(KUBERNETES_NAME_MAX)
+      .regex(DNS_1035_LABEL, 'a DNS-1035 label: lowercase letters, digits and "-", starting with a letter')
+      .optional()
+      .describe(
+        'The name of the objects; default: the model name made a valid Kubernetes name (lowercase, "." and "_" to "-", at most 47 characters with a hash when shortened).',
+      ),
+    replicas: z
+      .strictObject({
+        min: positiveInt.default(2).describe('Fewest pods (the HorizontalPodAutoscaler never goes below).'),
+        max: positiveInt.default(10).describe('Most pods; equal to min for a fixed count and no autoscaler.'),
+      })
+      .default({max: 10, min: 2}),
+    autoscaling: z
+      .strictObject({
+        target_cpu_utilization: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(70)
+          .describe('Average CPU utilisation (% of the CPU request) the HorizontalPodAutoscaler keeps pods at.'),
+        metric: z
+          .strictObject({
+            name: z
+              .enum(AUTOSCALING_METRICS)
+              .describe(
+                "One of mlship's own metrics per pod: requests_in_flight (mlship_http_requests_in_flight) or queue_depth (mlship_inference_queue_depth), served to the HPA by the Prometheus Adapter.",
+              ),
+            target: z.number().positive().describe('Average value per pod the autoscaler keeps, e.g. 8.'),
+          })
+          .optional()
+          .describe('A second scaling target from the custom metrics API (needs the Prometheus Adapter).'),
+      })
+      .default({target_cpu_utilization: 70}),
+    resources: z
+      .strictObject({
+        requests: resourceAmounts.default({}).describe('Default: cpu "1", memory from the model size and workers.'),
+        limits: resourceAmounts
+          .default({})
+          .describe('Default: cpu "2", memory equal to the request. The CPU limit sets the inference workers.'),
+      })
+      .default({limits: {}, requests: {}}),
+    gpus: z
+      .number()
+      .int()
+      .min(0)
+      .max(16)
+      .optional()
+      .describe('nvidia.com/gpu per pod; default 1 for a GPU image (build.gpu), 0 otherwise.'),
+    ingress: z
+      .strictObject({
+        host: hostnameSchema.describe('The host name the Ingress answers for.'),
+        class_name: subdomainSchema
+          .optional()
+          .describe('ingressClassName, e.g. "nginx"; default: the cluster default.'),
+        tls_secret: subdomainSchema.optional().describe('A TLS Secret in the namespace: HTTPS for the host.'),
+      })
+      .optional()
+      .describe('An Ingress (networking.k8s.io/v1) to the Service.'),
+    gateway: z
+      .strictObject({
+        name: subdomainSchema.describe('The Gateway the HTTPRoute attaches to.'),
+        namespace: dnsLabelSchema.optional().describe("The Gateway's namespace; default: deploy.namespace."),
+        section_name: z.string().min(1).max(253).optional().describe('One listener of the Gateway.'),
+        hostnames: z.array(hostnameSchema).optional().describe('Host names the route answers for.'),
+      })
+      .optional()
+      .describe('A Gateway API HTTPRoute to the Service; canary rollouts (--canary) split traffic with it.'),
+    network_policy: z.boolean().default(true).describe('A NetworkPolicy that admits traffic to the serving port only.'),
+    labels: z
+      .record(
+        qualifiedNameSchema,
+        z.string().max(63).regex(LABEL_VALUE, 'a label value: at most 63 letters, digits, "-", "_", "."'),
+      )
+      .default({})
+      .describe('Extra labels on every object and pod.'),
+    annotations: z
+      .record(qualifiedNameSchema, z.string())
+      .default({})
+      .describe('Extra annotations on every object and pod.'),
+  })
+  .superRefine((deploy, context) => {
+    if (deploy.replicas.min > deploy.replicas.max) {
+      context.addIssue({
+        code: 'custom',
+        message: `replicas.min (${deploy.replicas.min}) is above replicas.max (${deploy.replicas.max})`,
+        path: ['replicas', 'min'],
+      })
+    }
+    for (const kind of ['cpu', 'memory'] as const) {
+      const request = deploy.resources.requests[kind]
+      const limit = deploy.resources.limits[kind]
+      if (request === undefined || limit === undefined) continue
+      if (parseQuantity(request)! > parseQuantity(limit)!) {
+        context.addIssue({
+          code: 'custom',
+          message: `the ${kind} request (${request}) is above its limit (${limit})`,
+          path: ['resources', 'requests', kind],
+        })
+      }
+    }
+  })
+
 export const modelConfigSchema = z
   .strictObject({
     name: imageNameSchema.describe('The model name; also the image name.'),
@@ -238,6 +395,26 @@ export const modelConfigSchema = z
     registry: registrySchema.optional(),
     monitoring: monitoringSchema.default(() => monitoringSchema.parse({})),
     optimization: optimizationSchema.optional(),
+    deploy: deploySchema
+      .optional()
+      .describe('How `mlship deploy` runs the model on Kubernetes; every key has a default.'),
+  })
+  .superRefine((config, context) => {
+    const gpus = config.deploy?.gpus
+    if (gpus !== undefined && gpus > 0 && !config.build.gpu) {
+      context.addIssue({
+        code: 'custom',
+        message: `${gpus} GPU(s) for a CPU image: the image runs on the CPU unless build.gpu is true`,
+        path: ['deploy', 'gpus'],
+      })
+    }
+    if (gpus === 0 && config.build.gpu) {
+      context.addIssue({
+        code: 'custom',
+        message: 'a GPU image (build.gpu: true) needs at least 1 GPU: its server refuses to start without CUDA',
+        path: ['deploy', 'gpus'],
+      })
+    }
   })
   .describe('mlship model.yaml: how a model is served, built and shipped.')
 
@@ -254,6 +431,7 @@ export type RegistryConfig = z.output<typeof registrySchema>
 export type MonitoringConfig = z.output<typeof monitoringSchema>
 export type FeatureBaseline = z.output<typeof featureBaselineSchema>
 export type Optimization = z.output<typeof optimizationSchema>
+export type DeployConfig = z.output<typeof deploySchema>
 
 /** The JSON Schema of model.yaml, as published in schema/model.schema.json. */
 export function modelConfigJsonSchema(): Record<string, unknown> {
