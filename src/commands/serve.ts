@@ -50,7 +50,10 @@ ${BaseCommand.exitCodesHelp}`
       description: 'Execution provider (default: MLSHIP_DEVICE, else build.gpu of model.yaml).',
       options: ['cpu', 'cuda'] as const,
     })(),
-    host: Flags.string({description: 'Interface to listen on (default: serving.host of model.yaml, 0.0.0.0).'}),
+    host: Flags.string({
+      description:
+        'Interface to listen on (default: serving.host of model.yaml, else 127.0.0.1: this machine only); --host 0.0.0.0 shares the server with the network.',
+    }),
     local: Flags.boolean({description: 'Run the server in this process instead of a container.', default: false}),
     // Container mode (issue 5): the image `mlship build` makes, run on the Docker engine.
     'base-image': Flags.string({description: 'Container mode: base image for the build (as in `mlship build`).'}),
@@ -94,6 +97,7 @@ ${BaseCommand.exitCodesHelp}`
         )
         this.log(`Routes:\n${info.routes.map((r) => `  ${r}`).join('\n')}`)
         this.log(`Try:  curl -s ${info.url}/health\nAPI page: ${info.url}/docs\nPress Ctrl-C to stop.`)
+        if (info.hint) this.logToStderr(`Note: ${info.hint}.`)
       },
       onStopping: (signal) => this.logToStderr(`\n${signal}: stopping (requests in flight finish)...`),
       port: flags.port,

@@ -115,6 +115,24 @@ describe('parseConfigText', () => {
     expect(problemsOf(`${minimal}name: again\n`)[0]?.message).toMatch(/unique/i)
   })
 
+  it('keeps monitoring.prediction_log.path inside the log directory: absolute paths and ".." are refused on their line', () => {
+    const withPath = (file: string) =>
+      `${minimal}monitoring:\n  prediction_log:\n    enabled: true\n    path: ${JSON.stringify(file)}\n`
+    for (const file of ['/etc/cron.d/x', '../outside.jsonl', 'logs/../../x.jsonl', 'C:\\x.jsonl', '..', 'logs/']) {
+      const [problem] = problemsOf(withPath(file))
+      expect(problem, file).toMatchObject({column: 11, keyPath: 'monitoring.prediction_log.path', line: 8})
+      expect(problem?.message).toMatch(/a relative path that stays inside the log directory/)
+    }
+    expect(() => parseConfigText(withPath('../x.jsonl'), 'model.yaml')).toThrow(
+      expect.objectContaining({
+        exitCode: 2,
+        message: expect.stringMatching(/model\.yaml:8:11 \[monitoring\.prediction_log\.path\]/),
+      }),
+    )
+    for (const file of ['predictions.jsonl', 'logs/predictions.jsonl', './logs/../p.jsonl'])
+      expect(parseConfigText(withPath(file), 'model.yaml').monitoring.prediction_log.path).toBe(file)
+  })
+
   it('puts file:line:column [key] in the error message', () => {
     expect(() => parseConfigText(`${minimal}servng: {}\n`, '/models/iris/model.yaml')).toThrow(
       '/models/iris/model.yaml:5:1 [servng]: unknown key "servng" (did you mean "serving"?)',

@@ -1,3 +1,5 @@
+import path from 'node:path'
+
 import {z} from 'zod'
 
 import {isQuantity, parseQuantity, QUANTITY_PATTERN} from './quantity.js'
@@ -105,7 +107,13 @@ export const cacheSchema = z.strictObject({
 })
 
 export const servingSchema = z.strictObject({
-  host: z.string().min(1).default('0.0.0.0'),
+  host: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe(
+      'Interface `serve --local` listens on: 127.0.0.1 is this machine only, 0.0.0.0 shares the server with the network. The image always listens on every interface of its container (HOST).',
+    ),
   port: z.number().int().min(1).max(65_535).default(8080),
   workers: z
     .union([z.literal('auto'), positiveInt])
@@ -180,7 +188,17 @@ export const monitoringSchema = z.strictObject({
   prediction_log: z
     .strictObject({
       enabled: z.boolean().default(false),
-      path: z.string().default('predictions.jsonl'),
+      path: z
+        .string()
+        .min(1)
+        .refine(staysInside, {
+          error:
+            'a relative path that stays inside the log directory (the model directory, or MLSHIP_DATA_DIR), e.g. "predictions.jsonl" or "logs/predictions.jsonl"',
+        })
+        .default('predictions.jsonl')
+        .describe(
+          'The JSONL file, relative to the log directory: MLSHIP_DATA_DIR where set (/var/lib/mlship in the image, a volume), else the model directory.',
+        ),
       sample_rate: z.number().min(0).max(1).default(1),
     })
     .default({enabled: false, path: 'predictions.jsonl', sample_rate: 1}),
@@ -432,6 +450,14 @@ export type MonitoringConfig = z.output<typeof monitoringSchema>
 export type FeatureBaseline = z.output<typeof featureBaselineSchema>
 export type Optimization = z.output<typeof optimizationSchema>
 export type DeployConfig = z.output<typeof deploySchema>
+
+/** A relative file path that does not climb out of the folder it is resolved against (no "..", not absolute). */
+function staysInside(file: string): boolean {
+  const slashed = file.replaceAll('\\', '/')
+  if (slashed.startsWith('/') || /^[A-Za-z]:/.test(slashed)) return false
+  const normal = path.posix.normalize(slashed)
+  return normal !== '..' && !normal.startsWith('../') && normal !== '.' && !normal.endsWith('/')
+}
 
 /** The JSON Schema of model.yaml, as published in schema/model.schema.json. */
 export function modelConfigJsonSchema(): Record<string, unknown> {

@@ -57,7 +57,11 @@ describe('the container entry (main.ts)', () => {
         .trim()
         .split('\n')
         .map((line) => JSON.parse(line) as Record<string, unknown>)
-      expect(lines.some((l) => l.msg === 'ready' && l.execution_provider === 'cpu')).toBe(true)
+      const ready = lines.find((l) => l.msg === 'ready')
+      expect(ready).toMatchObject({container_port: port, execution_provider: 'cpu'})
+      // The port inside the container is not an address to give anyone: no URL, and a word on where to look.
+      expect(JSON.stringify(ready)).not.toMatch(/http:\/\//)
+      expect(ready!.note).toMatch(/this container's; from the host, use the address `mlship serve` prints/)
       expect(lines.filter((l) => l.route === '/predict' && l.status === 200)).toHaveLength(3)
       expect(lines.at(-1)!.msg).toBe('stopped')
     } finally {

@@ -30,10 +30,12 @@ async function main(): Promise<void> {
     process.exit(1)
   }
   const logger = server.app.log
+  // Not a URL: 127.0.0.1:8080 inside the container is not where anyone outside it reaches the server.
   logger.info(
     {
+      container_port: server.port,
       execution_provider: server.context.backend.info.executionProvider,
-      url: server.url,
+      note: `port ${server.port} is this container's; from the host, use the address \`mlship serve\` prints (or the port docker run -p maps to it)`,
       workers: server.context.backend.info.workers,
     },
     'ready',

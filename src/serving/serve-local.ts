@@ -1,3 +1,5 @@
+import {existsSync} from 'node:fs'
+
 import type {Device} from './device.js'
 import {type RunningServer, startServer} from './server.js'
 
@@ -13,6 +15,8 @@ export interface ServeLocalOptions {
   onStopping?: (signal: string) => void
   /** Resolves to stop the server (default: the first SIGINT or SIGTERM). Tests pass their own. */
   until?: (server: RunningServer) => Promise<string>
+  /** Whether this process runs inside a container (default: /.dockerenv or /run/.containerenv exists). */
+  insideContainer?: () => boolean
 }
 
 export interface ServeLocalInfo {
@@ -22,6 +26,10 @@ export interface ServeLocalInfo {
   workers: number
   executionProvider: string
   routes: string[]
+  /** The interface listened on: 127.0.0.1 (this machine only) unless --host or serving.host say otherwise. */
+  host: string
+  /** Said once the server listens, where the address may not be what the user expects. */
+  hint?: string
 }
 
 export interface ServeLocalResult extends ServeLocalInfo {
@@ -37,8 +45,18 @@ export async function serveLocal(options: ServeLocalOptions): Promise<ServeLocal
     port: options.port,
     serving: options.workers === undefined ? {} : {workers: options.workers},
   })
+  const host = server.host
+  const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost'
+  const hint =
+    loopback && (options.insideContainer ?? runsInContainer)()
+      ? `listening on ${host} inside a container: a published port does not reach it; --host 0.0.0.0 shares it`
+      : !loopback
+        ? `listening on ${host}: other machines on the network can reach the model and /metrics`
+        : undefined
   const info: ServeLocalInfo = {
     executionProvider: server.context.backend.info.executionProvider,
+    ...(hint ? {hint} : {}),
+    host,
     model: server.context.modelName,
     routes: await listRoutes(server),
     url: server.url,
@@ -69,4 +87,8 @@ function untilSignal(): Promise<string> {
     process.on('SIGINT', handler)
     process.on('SIGTERM', handler)
   })
+}
+
+function runsInContainer(): boolean {
+  return existsSync('/.dockerenv') || existsSync('/run/.containerenv')
 }

@@ -1,4 +1,5 @@
 import ort from 'onnxruntime-node'
+import pino from 'pino'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -507,6 +508,42 @@ describe('never falls over', () => {
       expect(typeof failed.body.request_id).toBe('string')
       expect(JSON.stringify(failed.body)).not.toMatch(/at secret/)
       expect((await post(`${server.url}/predict`, {features: [[5.1, 3.5, 1.4, 0.2]]})).status).toBe(200)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
+describe('what the server logs and echoes', () => {
+  it('takes a short x-request-id as it is, and replaces a long or odd one; a missing route is not a warning', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const logger = pino(
+      {base: undefined, level: 'debug'},
+      {write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>)},
+    )
+    const server = await startServer({dir: IRIS, host: '127.0.0.1', logger, port: 0, serving: {workers: 1}})
+    try {
+      const infer = (requestId: string) =>
+        post(
+          `${server.url}/v2/models/iris-classifier/infer`,
+          {inputs: [{data: [5.1, 3.5, 1.4, 0.2], datatype: 'FP32', name: 'features', shape: [1, 4]}]},
+          {'content-type': 'application/json', 'x-request-id': requestId},
+        )
+      const uuid = '0f8fad5b-d9cb-469f-a165-70867728950e'
+      expect((await infer(uuid)).body.id).toBe(uuid)
+      for (const hostile of ['x'.repeat(129), '<script>alert(1)</script>', 'a b', '"quoted"']) {
+        const {body, status} = await infer(hostile)
+        expect(status).toBe(200)
+        expect(body.id).not.toBe(hostile)
+        expect(body.id).toMatch(/^[\w-]{1,128}$/)
+      }
+      expect(lines.some((line) => JSON.stringify(line).includes('<script>'))).toBe(false)
+
+      expect((await fetch(`${server.url}/favicon.ico`)).status).toBe(404)
+      const favicon = lines.find((line) => line.route === '/favicon.ico')
+      expect(favicon).toMatchObject({level: 20, msg: 'no such route', status: 404})
+      expect((await post(`${server.url}/predict`, {features: [[1]]})).status).toBe(400)
+      expect(lines.find((line) => line.route === '/predict')).toMatchObject({level: 40, msg: 'request refused'})
     } finally {
       await server.close()
     }

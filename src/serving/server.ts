@@ -78,6 +78,8 @@ export interface StartServerOptions {
 export interface RunningServer {
   /** http://host:port of the listening server. */
   url: string
+  /** The interface it listens on (0.0.0.0 for every one). */
+  host: string
   port: number
   app: FastifyInstance
   context: ServingContext
@@ -151,6 +153,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       return closing
     },
     context,
+    host,
     port: actualPort,
     scale,
     url: `http://${urlHost}:${actualPort}`,
@@ -259,6 +262,9 @@ function gatedServer(gate: DoorGate): FastifyServerFactory {
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
+/** The x-request-id values taken as they are: up to 128 letters, digits and `._:~+=/-` (UUIDs, trace ids, base64). */
+export const REQUEST_ID = /^[\w.:~+=/-]{1,128}$/
+
 /** The fastify app of the serving context, routes registered, not listening (tests can `inject`). */
 export async function buildApp(context: ServingContext, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const logger = options.logger ?? false
@@ -269,8 +275,13 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
     // One line per request is written by the onResponse hook below, not fastify's two.
     logController: new LogController({disableRequestLogging: true}),
     forceCloseConnections: 'idle' as const,
-    genReqId: () => `${prefix}-${(++sequence).toString(36)}`,
-    requestIdHeader: 'x-request-id',
+    // A caller's x-request-id is taken only when it is a short token: it ends up in every log line of the request
+    // and in answers, so a long or odd one (control characters, markup) is replaced by one of ours.
+    genReqId: (raw: http.IncomingMessage) => {
+      const given = raw.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `${prefix}-${(++sequence).toString(36)}`
+    },
+    requestIdHeader: false as const,
     return503OnClosing: true,
     ...(options.gate ? {serverFactory: gatedServer(options.gate)} : {}),
   }
@@ -290,6 +301,8 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
         status,
       }
       if (status >= 500) request.log.error(line, 'request failed')
+      // A path the server does not have (a browser's /favicon.ico, a scanner) is not a refused request worth a warning.
+      else if (status === 404 && request.routeOptions.url === undefined) request.log.debug(line, 'no such route')
       else if (status >= 400) request.log.warn(line, 'request refused')
       else request.log.info(line, 'request')
       done()

@@ -1,0 +1,49 @@
+import {type AddressInfo} from 'node:net'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {describe, expect, it} from 'vitest'
+
+import {serveLocal} from './serve-local.js'
+
+const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
+const IRIS = path.join(root, 'examples/iris')
+
+describe('serveLocal', () => {
+  it('listens on 127.0.0.1 by default, so the model and /metrics stay on this machine', async () => {
+    let address: AddressInfo | undefined
+    const result = await serveLocal({
+      dir: IRIS,
+      insideContainer: () => false,
+      port: 0,
+      until: (server) => {
+        address = server.app.server.address() as AddressInfo
+        return Promise.resolve('test')
+      },
+      workers: 1,
+    })
+    expect(address?.address).toBe('127.0.0.1')
+    expect(result.host).toBe('127.0.0.1')
+    expect(result.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(result.hint).toBeUndefined()
+  })
+
+  it('says how to share the server when 127.0.0.1 is a container of its own, and warns when it is shared', async () => {
+    const inContainer = await serveLocal({
+      dir: IRIS,
+      insideContainer: () => true,
+      port: 0,
+      until: () => Promise.resolve('test'),
+      workers: 1,
+    })
+    expect(inContainer.hint).toMatch(/inside a container: a published port does not reach it; --host 0\.0\.0\.0/)
+    const shared = await serveLocal({
+      dir: IRIS,
+      host: '0.0.0.0',
+      port: 0,
+      until: () => Promise.resolve('test'),
+      workers: 1,
+    })
+    expect(shared.host).toBe('0.0.0.0')
+    expect(shared.hint).toMatch(/other machines on the network can reach the model and \/metrics/)
+  })
+})
