@@ -1,5 +1,4 @@
 import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
-import {type Dispatcher, Pool} from 'undici'
 
 import {
   createHistogram,
@@ -10,6 +9,7 @@ import {
   summarize,
 } from './histogram.js'
 import {type Arrival, arrivalGaps} from './schedule.js'
+import {classifyError, type RequestOutcome, RequestSender} from './sender.js'
 
 /** One open-loop load step: requests go out on a schedule whether or not earlier ones have answered. */
 export interface LoadStepOptions {
@@ -88,40 +88,6 @@ export interface RawStepResult {
   abandoned: number
 }
 
-interface Pending {
-  scheduledAt: number
-  deadline: number
-  measured: boolean
-  /** Set once undici puts the request on a connection; a request still queued in the pool has none yet. */
-  controller?: Dispatcher.DispatchController
-  status?: number
-  done: boolean
-}
-
-class GeneratorTimeout extends Error {
-  override name = 'GeneratorTimeout'
-}
-
-const CONNECTION_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_CLOSED',
-  'UND_ERR_DESTROYED',
-])
-
-function classify(error: unknown, timedOut: boolean): ErrorKind {
-  if (timedOut) return 'timeout'
-  const code = (error as {code?: string} | undefined)?.code ?? ''
-  const causeCode = ((error as {cause?: {code?: string}} | undefined)?.cause?.code ?? '') as string
-  if (CONNECTION_ERRORS.has(code) || CONNECTION_ERRORS.has(causeCode)) return 'connection'
-  return 'other'
-}
-
 /**
  * Runs one step in the calling thread. Each latency is measured from the time the request was *scheduled*, not the
  * time it was sent, so a server stall (or a generator stall) cannot hide behind requests that were never sent
@@ -132,15 +98,6 @@ export async function runLoadStep(
   options: LoadStepOptions,
   onProgress?: (progress: StepProgress) => void,
 ): Promise<RawStepResult> {
-  const target = new URL(options.url)
-  const path = `${target.pathname}${target.search}`
-  const pool = new Pool(target.origin, {
-    bodyTimeout: 0,
-    connections: options.connections,
-    headersTimeout: 0,
-    keepAliveTimeout: 30_000,
-    pipelining: 1,
-  })
   const latency = createHistogram()
   const okLatency = createHistogram()
   const shedLatency = createHistogram()
@@ -155,9 +112,6 @@ export async function runLoadStep(
   const measureEnd = measureStart + options.durationMs
   const errorsByStatus: Record<string, number> = {}
   const errorsByKind: Record<ErrorKind, number> = {connection: 0, other: 0, status: 0, timeout: 0}
-  const pending: Pending[] = []
-  let pendingHead = 0
-  let inFlight = 0
   let scheduled = 0
   let sentInWindow = 0
   let okInWindow = 0
@@ -171,12 +125,7 @@ export async function runLoadStep(
   let nextAt = start
   let settleAll: (() => void) | undefined
 
-  const finish = (
-    scheduledAt: number,
-    measured: boolean,
-    outcome: {status?: number; error?: unknown; timedOut?: boolean},
-  ) => {
-    inFlight--
+  const finish = (scheduledAt: number, measured: boolean, outcome: RequestOutcome) => {
     const now = performance.now()
     recordMs(interval, now - scheduledAt)
     finishedInInterval++
@@ -197,35 +146,16 @@ export async function runLoadStep(
         errors++
         if (outcome.status === 503) recordMs(shedLatency, now - scheduledAt)
         if (outcome.status === undefined) {
-          errorsByKind[classify(outcome.error, outcome.timedOut ?? false)]++
+          errorsByKind[classifyError(outcome)]++
         } else {
           errorsByKind.status++
           errorsByStatus[String(outcome.status)] = (errorsByStatus[String(outcome.status)] ?? 0) + 1
         }
       }
     }
-    if (inFlight === 0 && nextAt >= measureEnd) settleAll?.()
+    if (sender.inFlight === 0 && nextAt >= measureEnd) settleAll?.()
   }
-
-  // The raw dispatch API: no response stream or promise per request, so the generator spends its CPU on sending.
-  const settle = (entry: Pending, outcome: {status?: number; error?: unknown; timedOut?: boolean}) => {
-    if (entry.done) return
-    entry.done = true
-    finish(entry.scheduledAt, entry.measured, outcome)
-  }
-  const handler = (entry: Pending): Dispatcher.DispatchHandler => ({
-    onRequestStart: (controller) => {
-      // A request whose deadline passed while it waited in the pool's queue is dropped here, at no cost.
-      if (entry.done) controller.abort(new GeneratorTimeout('deadline passed in the queue'))
-      else entry.controller = controller
-    },
-    onResponseData: () => {},
-    onResponseEnd: () => settle(entry, {status: entry.status}),
-    onResponseError: (_controller, error) => settle(entry, {error}),
-    onResponseStart: (_controller, statusCode) => {
-      entry.status = statusCode
-    },
-  })
+  const sender = new RequestSender<boolean>(options, finish)
 
   const send = (scheduledAt: number, now: number) => {
     const measured = scheduledAt >= measureStart
@@ -236,36 +166,8 @@ export async function runLoadStep(
       if (lag > options.lateThresholdMs) late++
       if (now <= measureEnd) sentInWindow++
     }
-    const entry: Pending = {deadline: scheduledAt + options.timeoutMs, done: false, measured, scheduledAt}
-    pending.push(entry)
-    inFlight++
     const body = options.bodies.length === 0 ? undefined : options.bodies[sequence++ % options.bodies.length]
-    try {
-      pool.dispatch(
-        {body, headers: options.headers, method: options.method as Dispatcher.HttpMethod, path},
-        handler(entry),
-      )
-    } catch (error) {
-      settle(entry, {error})
-    }
-  }
-
-  // Deadlines are in schedule order, so the oldest pending request is always at the head.
-  const reapExpired = () => {
-    const now = performance.now()
-    while (pendingHead < pending.length) {
-      const head = pending[pendingHead]!
-      if (!head.done && head.deadline > now) break
-      if (!head.done) {
-        settle(head, {timedOut: true})
-        head.controller?.abort(new GeneratorTimeout('deadline passed'))
-      }
-      pendingHead++
-    }
-    if (pendingHead > 4096 && pendingHead * 2 > pending.length) {
-      pending.splice(0, pendingHead)
-      pendingHead = 0
-    }
+    sender.send(scheduledAt, body, measured)
   }
 
   const reportProgress = () => {
@@ -275,7 +177,7 @@ export async function runLoadStep(
     onProgress({
       elapsedMs: Math.max(0, now - start),
       errors,
-      inFlight,
+      inFlight: sender.inFlight,
       offeredRps: options.rate,
       p50Ms: summary.p50Ms,
       p99Ms: summary.p99Ms,
@@ -286,7 +188,7 @@ export async function runLoadStep(
     finishedInInterval = 0
   }
 
-  const reaper = setInterval(reapExpired, Math.min(50, Math.max(5, options.timeoutMs / 10)))
+  const reaper = setInterval(() => sender.reapExpired(), Math.min(50, Math.max(5, options.timeoutMs / 10)))
   const progress = options.progressIntervalMs ? setInterval(reportProgress, options.progressIntervalMs) : undefined
   let timer: NodeJS.Timeout | undefined
   const settled = new Promise<void>((resolve) => {
@@ -310,7 +212,7 @@ export async function runLoadStep(
     }
     timer = setTimeout(tick, Math.max(0, start - performance.now()))
   })
-  if (inFlight === 0) settleAll?.()
+  if (sender.inFlight === 0) settleAll?.()
 
   // Every request ends by its deadline; the extra second covers the reaper's period and a slow abort.
   let abandoned = 0
@@ -322,16 +224,9 @@ export async function runLoadStep(
   clearInterval(reaper)
   if (progress) clearInterval(progress)
   reportProgress()
-  if (inFlight > 0) {
-    abandoned = inFlight
-    for (let i = pendingHead; i < pending.length; i++) {
-      const entry = pending[i]!
-      settle(entry, {timedOut: true})
-      entry.controller?.abort(new GeneratorTimeout('step closed'))
-    }
-  }
+  if (sender.inFlight > 0) abandoned = sender.abandonAll()
   loopDelay.disable()
-  await pool.destroy().catch(() => {})
+  await sender.destroy()
 
   return {
     abandoned,
