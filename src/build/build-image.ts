@@ -4,6 +4,7 @@ import {EngineStreamError, type EngineStreamEvent, followEngineStream} from '../
 import {imageReferenceSchema} from '../config/schema.js'
 import {ConfigError, errorMessage, ExitCode, MlshipError} from '../errors.js'
 import {type BuildContext, packContext, type WriteContextOptions, writeBuildContext} from './context.js'
+import type {ImageFile} from './image-files.js'
 import {LABELS} from './labels.js'
 
 export interface BuildImageOptions extends WriteContextOptions {
@@ -40,6 +41,20 @@ export interface BuildImageResult {
   gpu: boolean
   inputDigest: string
   modelSha256: string
+  /** What of the model directory went into the image, and where (the model, its external data, model.yaml). */
+  files: ImageFileSummary[]
+}
+
+/** An ImageFile without the build context's internal layout. */
+export interface ImageFileSummary {
+  role: ImageFile['role']
+  path: string
+  source: string
+  sizeBytes: number
+}
+
+export function summarizeImageFiles(files: ImageFile[]): ImageFileSummary[] {
+  return files.map(({path, role, sizeBytes, source}) => ({path, role, sizeBytes, source}))
 }
 
 export function defaultTags(name: string, version: string): string[] {
@@ -230,6 +245,7 @@ async function result(
   return {
     baseImage: context.values.baseImage,
     buildSeconds: Math.round((performance.now() - started) / 10) / 100,
+    files: summarizeImageFiles(context.files),
     contextFiles: context.fileCount,
     contextSizeBytes: context.sizeBytes,
     gpu: context.values.gpu,

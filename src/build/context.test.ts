@@ -1,11 +1,12 @@
-import {cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {cp, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, symlink, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {MlshipError} from '../errors.js'
 import {examplesDir} from '../util/paths.js'
-import {packContext, writeBuildContext} from './context.js'
+import {packContext, planBuild, writeBuildContext} from './context.js'
+import {writeExternalDataModel} from './test-support/onnx-model.js'
 
 let work: string
 let modelDir: string
@@ -35,11 +36,7 @@ async function listTree(dir: string): Promise<string[]> {
 }
 
 describe('writeBuildContext', () => {
-  it('carries onnxruntime for the target platform only, the bundle, the model and the filtered model directory', async () => {
-    await writeFile(path.join(modelDir, '.dockerignore'), 'secrets.txt\ndata/\n')
-    await writeFile(path.join(modelDir, 'secrets.txt'), 'token')
-    await mkdir(path.join(modelDir, 'data'))
-    await writeFile(path.join(modelDir, 'data', 'train.csv'), 'a,b')
+  it('carries onnxruntime for the target platform only, the bundle, the model and model.yaml', async () => {
     await writeFile(path.join(modelDir, 'labels.txt'), 'setosa')
     const output = path.join(work, 'context')
 
@@ -59,19 +56,15 @@ describe('writeBuildContext', () => {
         'runtime/server/healthcheck.cjs',
       ]),
     )
-    expect(files.filter((f) => f.startsWith('model/'))).toEqual(['model/model.onnx'])
-    // The .dockerignore of the model directory applies; the model file is in its own layer, not twice.
-    const config = files.filter((f) => f.startsWith('config/'))
-    expect(config).toEqual(
-      expect.arrayContaining([
-        'config/.dockerignore',
-        'config/labels.txt',
-        'config/model.pkl',
-        'config/model.yaml',
-        'config/train.py',
-      ]),
-    )
-    expect(config.filter((f) => /secrets|data\/|model\.onnx/.test(f))).toEqual([])
+    expect(files.filter((f) => !f.startsWith('runtime/'))).toEqual([
+      'Dockerfile',
+      'config/model.yaml',
+      'model/model.onnx',
+    ])
+    expect(context.files.map((f) => [f.role, f.path])).toEqual([
+      ['model', '/app/model/model.onnx'],
+      ['config', '/app/model/model.yaml'],
+    ])
     expect(await readFile(path.join(output, 'runtime/server/main.js'), 'utf8')).toMatch(
       /from"onnxruntime-node"|from "onnxruntime-node"/,
     )
@@ -80,14 +73,120 @@ describe('writeBuildContext', () => {
     expect(context.inputDigest).toMatch(/^sha256:[0-9a-f]{64}$/)
   })
 
-  it('without a .dockerignore applies mlship default one (no pickles, no data files)', async () => {
+  it('leaves every other file of the model directory out, secrets above all, whatever .dockerignore says', async () => {
+    // Given a model directory that holds what a working directory holds, and a .dockerignore that un-ignores it all
+    const secrets = [
+      'credentials.json',
+      'id_rsa',
+      '.npmrc',
+      '.netrc',
+      '.aws/credentials',
+      '.ssh/id_ed25519',
+      'tls.pem',
+      'kubeconfig',
+      'terraform.tfstate',
+      'service-account-prod.json',
+      '.env',
+      'notes/train.csv',
+    ]
+    for (const file of secrets) {
+      await mkdir(path.dirname(path.join(modelDir, file)), {recursive: true})
+      await writeFile(path.join(modelDir, file), 'secret')
+    }
+    await writeFile(path.join(modelDir, '.dockerignore'), '!*\n!**/*\n!.aws\n!.ssh\n')
     const output = path.join(work, 'context')
-    await writeFile(path.join(modelDir, 'rows.csv'), '1,2')
+
+    // When the build context is written
     await writeBuildContext({dir: modelDir, entryPoints: {main: entry}, outputDir: output})
-    const config = (await listTree(output)).filter((f) => f.startsWith('config/'))
-    expect(config).toContain('config/model.yaml')
-    expect(config).not.toContain('config/model.pkl')
-    expect(config).not.toContain('config/rows.csv')
+
+    // Then only the model and model.yaml are in it
+    const files = (await listTree(output)).filter((f) => !f.startsWith('runtime/'))
+    expect(files).toEqual(['Dockerfile', 'config/model.yaml', 'model/model.onnx'])
+  })
+
+  it('carries the external data files the model names, under the names it gives them', async () => {
+    const dir = path.join(work, 'external')
+    await mkdir(path.join(dir, 'weights'), {recursive: true})
+    await writeExternalDataModel({dir: path.join(dir, 'weights'), file: 'net.onnx', location: 'net.weights'})
+    await writeFile(path.join(dir, 'weights', 'net.onnx.data'), 'not referenced by the model')
+    await writeFile(path.join(dir, 'model.yaml'), 'name: external\nversion: 1.0.0\nmodel:\n  file: weights/net.onnx\n')
+    const output = path.join(work, 'context')
+
+    const context = await writeBuildContext({dir, entryPoints: {main: entry}, outputDir: output})
+
+    expect((await listTree(output)).filter((f) => !f.startsWith('runtime/'))).toEqual([
+      'Dockerfile',
+      'config/model.yaml',
+      'model/weights/net.onnx',
+      'model/weights/net.weights',
+    ])
+    expect(context.files.map((f) => [f.role, f.path, f.sizeBytes])).toContainEqual([
+      'external-data',
+      '/app/model/weights/net.weights',
+      8,
+    ])
+  })
+
+  it('refuses a model file that is a symbolic link out of the model directory, and leaves stray links out', async () => {
+    // Given a sidecar beside the model that links to a file elsewhere on this machine (the model does not name it)
+    const outside = path.join(work, 'shadow')
+    await writeFile(outside, 'root:$6$secret')
+    await symlink(outside, path.join(modelDir, 'model.onnx.data'))
+    await symlink(outside, path.join(modelDir, 'model.onnx_data'))
+    const output = path.join(work, 'context')
+
+    // When the context is written, Then the link is not followed into it
+    await writeBuildContext({dir: modelDir, entryPoints: {main: entry}, outputDir: output})
+    expect((await listTree(output)).filter((f) => f.startsWith('model/'))).toEqual(['model/model.onnx'])
+
+    // And a model file that leads out of the directory is refused, with where it leads
+    const modelLink = path.join(work, 'model-link')
+    await cp(path.join(examplesDir(), 'iris'), modelLink, {recursive: true})
+    await rename(path.join(modelLink, 'model.onnx'), path.join(work, 'elsewhere.onnx'))
+    await symlink(path.join(work, 'elsewhere.onnx'), path.join(modelLink, 'model.onnx'))
+    const error = await planBuild({dir: modelLink}).catch((e: unknown) => e)
+    expect(error).toMatchObject({code: 'SYMLINK_OUTSIDE_MODEL_DIR', exitCode: 2})
+    expect((error as MlshipError).message).toContain(
+      `is a symbolic link to ${await realpath(path.join(work, 'elsewhere.onnx'))}`,
+    )
+  })
+
+  it('refuses external data the model links out of its directory (onnxruntime refuses it too)', async () => {
+    const outside = path.join(work, 'eight-bytes')
+    await writeFile(outside, 'secret!!')
+    const dir = path.join(work, 'linked')
+    await mkdir(dir)
+    await writeExternalDataModel({dir, location: 'model.onnx.data', writeData: false})
+    await symlink(outside, path.join(dir, 'model.onnx.data'))
+    await writeFile(path.join(dir, 'model.yaml'), 'name: linked\nversion: 1.0.0\nmodel:\n  file: model.onnx\n')
+    const output = path.join(work, 'context')
+    const error = await writeBuildContext({dir, entryPoints: {main: entry}, outputDir: output}).catch((e: unknown) => e)
+    expect(error).toMatchObject({exitCode: 2})
+    expect(await listTree(output).catch(() => [])).not.toContain('model/model.onnx.data')
+  })
+
+  it('follows a symbolic link that stays inside the model directory', async () => {
+    await mkdir(path.join(modelDir, 'versions'))
+    await rename(path.join(modelDir, 'model.onnx'), path.join(modelDir, 'versions', 'v1.onnx'))
+    await symlink(path.join('versions', 'v1.onnx'), path.join(modelDir, 'model.onnx'))
+    const plan = await planBuild({dir: modelDir})
+    expect(plan.files[0]).toMatchObject({
+      path: '/app/model/model.onnx',
+      source: await realpath(path.join(modelDir, 'versions', 'v1.onnx')),
+    })
+  })
+
+  it('refuses external data that the model places outside its directory, or under the name of a secret', async () => {
+    const dir = path.join(work, 'escape')
+    await mkdir(path.join(dir, 'model', '.ssh'), {recursive: true})
+    await writeFile(path.join(dir, 'model.yaml'), 'name: escape\nversion: 1.0.0\nmodel:\n  file: model/model.onnx\n')
+    await writeExternalDataModel({dir: path.join(dir, 'model'), location: '../../w.bin'})
+    await expect(planBuild({dir})).rejects.toMatchObject({exitCode: 2})
+
+    await writeExternalDataModel({dir: path.join(dir, 'model'), location: '.ssh/id_rsa'})
+    const error = await planBuild({dir}).catch((e: unknown) => e)
+    expect(error).toMatchObject({code: 'SECRET_IN_IMAGE', exitCode: 2})
+    expect((error as MlshipError).message).toContain('matches "**/.ssh"')
   })
 
   it('gives the same input digest for the same inputs, another one when only model.yaml changes', async () => {

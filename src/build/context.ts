@@ -1,4 +1,3 @@
-import dockerignore from '@balena/dockerignore'
 import {createHash} from 'node:crypto'
 import {constants as fsConstants, existsSync, readFileSync} from 'node:fs'
 import {copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
@@ -15,6 +14,7 @@ import {openApiDocument} from '../serving/openapi.js'
 import {bundleServer} from './bundle.js'
 import {type DockerfileValues, type Platform, renderDockerfile} from './dockerfile.js'
 import {gitInfo} from './git.js'
+import {createIgnore, type ImageFile, imageFiles} from './image-files.js'
 import {imageLabels, LABELS} from './labels.js'
 import {type ContextFile, runtimeFiles} from './runtime-files.js'
 import {serverBundleInput} from './server-entry.js'
@@ -36,6 +36,8 @@ export interface BuildPlan {
   project: ResolvedModel
   values: DockerfileValues
   dockerfile: string
+  /** What of the model directory goes into the image (model, external data, model.yaml), and where. */
+  files: ImageFile[]
   modelSha256: string
   /** Image name and version tag: `name:version` (and `name:latest`) by default. */
   name: string
@@ -48,6 +50,7 @@ export async function planBuild(options: BuildPlanOptions): Promise<BuildPlan> {
   const gpu = options.gpu ?? config.build.gpu
   const platform = options.platform ?? config.build.platform
   const baseImage = options.baseImage ?? (gpu ? config.build.gpu_base_image : config.build.base_image)
+  const files = await imageFiles(project)
   const modelSha256 = await sha256File(project.modelPath)
   const git = await gitInfo(project.dir)
   const mlshipVersion = await packageVersion()
@@ -81,7 +84,7 @@ export async function planBuild(options: BuildPlanOptions): Promise<BuildPlan> {
     version: config.version,
   }
   const dockerfile = await renderDockerfile(values, {configFile: project.file, template: options.template})
-  return {dockerfile, modelSha256, name: config.name, project, values, version: config.version}
+  return {dockerfile, files, modelSha256, name: config.name, project, values, version: config.version}
 }
 
 export interface WriteContextOptions extends BuildPlanOptions {
@@ -108,8 +111,8 @@ export interface BuildContext extends BuildPlan {
 
 /**
  * Writes the build context: the Dockerfile, onnxruntime-node for the target platform, the bundled serving app, the
- * model file, and model.yaml with the rest of the model directory (its .dockerignore applies, or mlship's default
- * one). The layout matches the COPY steps of the template: runtime/, model/, config/.
+ * model file with its external data, and model.yaml; nothing else of the model directory (see imageFiles()). The
+ * layout matches the COPY steps of the template: runtime/, model/, config/.
  */
 export async function writeBuildContext(options: WriteContextOptions): Promise<BuildContext> {
   const plan = await planBuild(options)
@@ -129,9 +132,10 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
       gpu: plan.values.gpu,
       platform: plan.values.platform,
     })
-    const modelFiles = modelLayerFiles(project)
-    const configFiles = await configLayerFiles(project, modelFiles, temporary ? undefined : contextDir)
-    const files: ContextFile[] = [...runtime.files, ...modelFiles, ...configFiles]
+    const files: ContextFile[] = [
+      ...runtime.files,
+      ...plan.files.map((file) => ({from: file.source, to: file.contextPath})),
+    ]
     // Hard links are instant and a temporary context is removed after the build; a context the user asked for gets
     // copies, so that editing it cannot change node_modules or the model directory.
     for (const file of files) await placeFile(file.from, path.join(contextDir, file.to), temporary)
@@ -187,63 +191,6 @@ async function prepareOutputDir(dir: string): Promise<void> {
     }
   }
   await mkdir(dir, {recursive: true})
-}
-
-/** The model file, and files beside it that carry its external data (model.onnx.data, model.onnx_data). */
-function modelLayerFiles(project: ResolvedModel): ContextFile[] {
-  const relative = path.relative(project.dir, project.modelPath)
-  if (relative.startsWith('..') || path.isAbsolute(relative)) {
-    throw new ConfigError(
-      `${project.file}: model.file (${project.config.model.file}) is outside the model directory, so it cannot go into the image.`,
-      {
-        code: 'MODEL_OUTSIDE_CONTEXT',
-        details: {file: project.file, keyPath: 'model.file'},
-        suggestions: [
-          'Move the model file into the directory of model.yaml (or a folder below it) and update model.file.',
-        ],
-      },
-    )
-  }
-  const files = [{from: project.modelPath, to: toPosix(path.join('model', relative))}]
-  for (const suffix of ['.data', '_data']) {
-    const sidecar = `${project.modelPath}${suffix}`
-    if (existsSync(sidecar)) files.push({from: sidecar, to: toPosix(path.join('model', `${relative}${suffix}`))})
-  }
-  return files
-}
-
-/** model.yaml and the rest of the model directory, filtered by its .dockerignore (or mlship's default one). */
-async function configLayerFiles(
-  project: ResolvedModel,
-  modelFiles: ContextFile[],
-  outputDir?: string,
-): Promise<ContextFile[]> {
-  const ignoreFile = path.join(project.dir, '.dockerignore')
-  const patterns = existsSync(ignoreFile)
-    ? await readFile(ignoreFile, 'utf8')
-    : await readFile(path.join(templatesDir(), 'init', 'dockerignore'), 'utf8')
-  const matcher = createIgnore().add(patterns.split(/\r?\n/))
-  // The config file always becomes model.yaml in the image (it may be called otherwise here): the server reads that.
-  const skip = new Set([
-    ...modelFiles.map((file) => path.resolve(file.from)),
-    project.file,
-    path.join(project.dir, 'model.yaml'),
-  ])
-  const files: ContextFile[] = []
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, {withFileTypes: true})) {
-      const absolute = path.join(dir, entry.name)
-      const relative = toPosix(path.relative(project.dir, absolute))
-      if (outputDir && (absolute === outputDir || outputDir.startsWith(absolute + path.sep))) continue
-      if (matcher.ignores(relative) && !(entry.isDirectory() && patterns.includes('!'))) continue
-      if (entry.isDirectory()) await walk(absolute)
-      else if (entry.isFile() && !skip.has(absolute) && !matcher.ignores(relative))
-        files.push({from: absolute, to: `config/${relative}`})
-    }
-  }
-  await walk(project.dir)
-  files.push({from: project.file, to: 'config/model.yaml'})
-  return files
 }
 
 async function placeFile(from: string, to: string, preferLink: boolean): Promise<void> {
@@ -318,12 +265,4 @@ async function packageVersion(): Promise<string> {
 
 function toPosix(p: string): string {
   return p.split(path.sep).join('/')
-}
-
-// @balena/dockerignore is CommonJS whose types declare an ES default export: take whichever shape arrives.
-function createIgnore(): ReturnType<typeof dockerignore.default> {
-  const factory =
-    (dockerignore as unknown as {default?: typeof dockerignore.default}).default ??
-    (dockerignore as unknown as typeof dockerignore.default)
-  return factory()
 }

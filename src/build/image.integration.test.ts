@@ -2,14 +2,14 @@
  * The iris image on a real Docker engine: build, run, predict, inspect, stop with requests in flight, rebuilds that
  * re-use layers, and builds that fail. Needs an engine and a Node.js base image: `source scripts/test-env.sh`.
  */
-import {cp, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {cp, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import http from 'node:http'
 import ort from 'onnxruntime-node'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {stopContainer, runContainer, waitReady} from '../container/container.js'
+import {demuxBuffer, stopContainer, runContainer, waitReady} from '../container/container.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {baseImageForTests, EngineCleanup, engineForTests, uniqueName} from '../docker/test-support/engine.js'
 import {MlshipError} from '../errors.js'
@@ -18,6 +18,7 @@ import {examplesDir} from '../util/paths.js'
 import {type BuildImageResult, buildImage} from './build-image.js'
 import {dockerfileTemplatePath} from './dockerfile.js'
 import {LABELS} from './labels.js'
+import {writeExternalDataModel} from './test-support/onnx-model.js'
 
 const {engine, skipReason} = await engineForTests()
 if (skipReason) console.warn(`skipping the image integration tests: ${skipReason}`)
@@ -37,6 +38,12 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'mlship-image-it-'))
     modelDir = path.join(work, 'iris')
     await cp(path.join(examplesDir(), 'iris'), modelDir, {recursive: true})
+    // What a working directory holds beside a model: none of it may reach the image.
+    for (const [file, content] of Object.entries(SECRETS)) {
+      await mkdir(path.dirname(path.join(modelDir, file)), {recursive: true})
+      await writeFile(path.join(modelDir, file), content)
+    }
+    await writeFile(path.join(modelDir, '.dockerignore'), '!*\n')
     built = await buildImage({
       baseImage,
       dir: modelDir,
@@ -56,6 +63,35 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     // onnxruntime for one platform (about 46 MB), the bundled server and the model.
     expect(built.sizeAboveBaseBytes).toBeLessThan(60 * 1024 * 1024)
     expect(built.upToDate).toBe(false)
+  })
+
+  it('holds the model and model.yaml of the model directory, and none of the secrets beside them', async () => {
+    const listing = await runToCompletion(docker, built.imageId, [
+      'node',
+      '-e',
+      "const fs = require('fs'); console.log(JSON.stringify(fs.readdirSync('/app/model', {recursive: true}).sort()))",
+    ])
+    expect(JSON.parse(listing)).toEqual(['model.onnx', 'model.yaml'])
+    const history = JSON.stringify(await docker.docker.getImage(built.imageId).history())
+    for (const content of Object.values(SECRETS)) expect(history).not.toContain(content)
+  })
+
+  it('serves a model whose weights are external data, carried under the name the model gives them', async () => {
+    const dir = path.join(work, 'external')
+    await mkdir(dir)
+    await writeExternalDataModel({dir, location: 'weights.bin', weights: [10, 20]})
+    await writeFile(path.join(dir, 'model.yaml'), 'name: external\nversion: 1.0.0\nmodel:\n  file: model.onnx\n')
+    const image = await buildImage({baseImage, dir, engine: docker, tags: [cleanup.image(`${name}-external:1.0.0`)]})
+    expect(image.upToDate).toBe(false)
+    const container = await runContainer({containerPort: 8080, engine: docker, hostPort: 0, image: image.imageId})
+    cleanup.container(container.id)
+    await waitReady({container, engine: docker, timeoutMs: 30_000})
+    const response = await fetch(`${container.url}/predict`, {
+      body: JSON.stringify({features: [[1, 2]]}),
+      headers: {'content-type': 'application/json'},
+      method: 'POST',
+    })
+    expect(await response.json()).toMatchObject({predictions: [[11, 22]]})
   })
 
   it('runs as a non-root user with a HEALTHCHECK, a JSON CMD and the OCI and mlship labels', async () => {
@@ -208,6 +244,26 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     expect((error as MlshipError).suggestions.join(' ')).toContain('--base-image')
   })
 })
+
+const SECRETS: Record<string, string> = {
+  '.aws/credentials': '[default]\naws_secret_access_key=it-aws-secret',
+  '.npmrc': '//registry.npmjs.org/:_authToken=it-npm-token',
+  '.ssh/id_rsa': 'it-private-key',
+  'credentials.json': '{"token": "it-credentials"}',
+  'service-account-prod.json': '{"private_key": "it-gcp-key"}',
+}
+
+/** Runs a command in a container of the image and gives its output once it exits. */
+async function runToCompletion(engine: DockerEngine, image: string, cmd: string[]): Promise<string> {
+  const container = await engine.docker.createContainer({Cmd: cmd, Image: image})
+  try {
+    await container.start()
+    await container.wait()
+    return demuxBuffer(await container.logs({follow: false, stderr: true, stdout: true}))
+  } finally {
+    await container.remove({force: true})
+  }
+}
 
 /** A POST /predict that sends its headers and half its body now, and the rest when finish() is called. */
 function slowPredict(

@@ -1,8 +1,15 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {type BuildImageResult, buildImage, defaultTags} from '../build/build-image.js'
+import {
+  type BuildImageResult,
+  buildImage,
+  defaultTags,
+  type ImageFileSummary,
+  summarizeImageFiles,
+} from '../build/build-image.js'
 import {planBuild, writeBuildContext} from '../build/context.js'
+import {describeImageFiles} from '../build/image-files.js'
 import {buildProgressRenderer} from '../build/progress.js'
 import {PLATFORMS} from '../config/schema.js'
 import {connectEngine} from '../docker/engine.js'
@@ -10,9 +17,10 @@ import {modelDirArg} from '../flags/model-dir.js'
 
 export type BuildCommandResult =
   | ({mode: 'build'} & BuildImageResult)
-  | {mode: 'print'; dockerfile: string}
+  | {mode: 'print'; dockerfile: string; files: ImageFileSummary[]}
   | {
       mode: 'output'
+      files: ImageFileSummary[]
       contextDir: string
       contextSizeBytes: number
       contextFiles: number
@@ -88,8 +96,12 @@ ${BaseCommand.exitCodesHelp}`
 
     if (flags.print) {
       const plan = await planBuild(common)
-      if (!this.jsonEnabled()) process.stdout.write(plan.dockerfile)
-      return {dockerfile: plan.dockerfile, mode: 'print'}
+      if (!this.jsonEnabled()) {
+        process.stdout.write(plan.dockerfile)
+        // stdout stays a Dockerfile (`mlship build --print > Dockerfile`); what goes in is for the reader.
+        this.logToStderr(filesText(plan.files))
+      }
+      return {dockerfile: plan.dockerfile, files: summarizeImageFiles(plan.files), mode: 'print'}
     }
 
     if (flags.output) {
@@ -99,7 +111,9 @@ ${BaseCommand.exitCodesHelp}`
         `Wrote the build context to ${context.contextDir} (${context.fileCount} files, ${mb(context.sizeBytes)}).`,
       )
       this.log(`Build it with: docker build ${tags.map((t) => `-t ${t}`).join(' ')} ${context.contextDir}`)
+      this.log(filesText(context.files))
       return {
+        files: summarizeImageFiles(context.files),
         contextDir: context.contextDir,
         contextFiles: context.fileCount,
         contextSizeBytes: context.sizeBytes,
@@ -113,7 +127,7 @@ ${BaseCommand.exitCodesHelp}`
     // reported as such (exit 2) on a machine without an engine too, not hidden behind "Docker is unavailable".
     await planBuild(common)
     const engine = await connectEngine({withoutDocker: `mlship build ${args.dir} --output DIR`})
-    const showProgress = !this.jsonEnabled() && Boolean(process.stderr.isTTY)
+    const showProgress = !this.jsonEnabled() && process.stderr.isTTY
     const progress = showProgress ? buildProgressRenderer(process.stderr, {verbose: flags.verbose}) : undefined
     let result: BuildImageResult
     try {
@@ -139,9 +153,16 @@ ${BaseCommand.exitCodesHelp}`
     this.log(
       `  time     ${result.buildSeconds.toFixed(1)} s${result.steps.total > 0 ? ` (${result.steps.cached} of ${result.steps.total} steps cached)` : ''}`,
     )
+    this.log(filesText(result.files))
     this.log(`\nRun it: mlship serve ${args.dir} --image ${result.tags[0]}`)
     return {mode: 'build', ...result}
   }
+}
+
+function filesText(files: Parameters<typeof describeImageFiles>[0]): string {
+  return `\nFrom the model directory (nothing else of it goes into the image):\n${describeImageFiles(files)
+    .map((line) => `  ${line}`)
+    .join('\n')}`
 }
 
 /** Megabytes as `docker images` counts them (10^6 bytes). */

@@ -10,7 +10,7 @@ export default class Init extends BaseCommand<InitResult> {
     dir: modelDirArg('Directory to initialise (created if missing).'),
   }
 
-  static override description = `Writes model.yaml (with the signature read from the model), a .dockerignore and a GitHub Actions workflow that builds, tests and pushes the image on a version tag.
+  static override description = `Writes model.yaml (with the signature read from the model) and a GitHub Actions workflow that builds, tests and pushes the image on a version tag.
 
 Asks for what it needs on a terminal; with --yes, or without a terminal (CI), it takes the flags and defaults. Never overwrites a file without --force.
 

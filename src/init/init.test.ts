@@ -43,13 +43,12 @@ describe('initProject', () => {
     await rm(dir, {force: true, recursive: true})
   })
 
-  it('non-interactively writes model.yaml whose signature matches the model, plus .dockerignore and a workflow', async () => {
+  it('non-interactively writes model.yaml whose signature matches the model, plus a workflow', async () => {
     const result = await initProject({dir, mlshipVersion: '0.1.0', model: irisModel, name: 'flowers', version: '2.0.0'})
 
     expect(result.files.map((f) => `${f.action} ${f.path}`)).toEqual([
       'create model.yaml',
       'copy model.onnx',
-      'create .dockerignore',
       'create .github/workflows/mlship.yml',
     ])
     const text = await readFile(path.join(dir, 'model.yaml'), 'utf8')
@@ -110,17 +109,19 @@ describe('initProject', () => {
   })
 
   it('never overwrites without force, and writes nothing at all when one file exists', async () => {
-    await writeFile(path.join(dir, '.dockerignore'), 'mine\n')
+    const workflow = path.join(dir, '.github/workflows/mlship.yml')
+    await mkdir(path.dirname(workflow), {recursive: true})
+    await writeFile(workflow, 'mine\n')
     await expect(initProject({dir, mlshipVersion: '0.1.0', model: irisModel})).rejects.toMatchObject({
       code: 'INIT_WOULD_OVERWRITE',
       exitCode: 2,
     })
     await expect(stat(path.join(dir, 'model.yaml'))).rejects.toThrow()
-    expect(await readFile(path.join(dir, '.dockerignore'), 'utf8')).toBe('mine\n')
+    expect(await readFile(workflow, 'utf8')).toBe('mine\n')
 
     const forced = await initProject({dir, force: true, mlshipVersion: '0.1.0', model: irisModel})
-    expect(forced.files.find((f) => f.path === '.dockerignore')?.action).toBe('overwrite')
-    expect(await readFile(path.join(dir, '.dockerignore'), 'utf8')).toContain('.git')
+    expect(forced.files.find((f) => f.path === '.github/workflows/mlship.yml')?.action).toBe('overwrite')
+    expect(await readFile(workflow, 'utf8')).toContain('mlship build')
   })
 
   it('shows what it would write on a dry run, and writes nothing', async () => {
@@ -148,7 +149,7 @@ describe('initProject', () => {
   it('scaffolds the iris teaching example', async () => {
     const result = await initProject({dir, example: 'iris', mlshipVersion: '0.1.0'})
     expect(result.files.map((f) => f.path).sort()).toEqual(
-      ['.dockerignore', '.github/workflows/mlship.yml', 'README.md', 'model.onnx', 'model.yaml', 'train.py'].sort(),
+      ['.github/workflows/mlship.yml', 'README.md', 'model.onnx', 'model.yaml', 'train.py'].sort(),
     )
     const loaded = await loadConfig(dir)
     expect(loaded.config.name).toBe('iris-classifier')

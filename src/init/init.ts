@@ -221,24 +221,14 @@ async function ownModelFiles(dir: string, options: InitOptions): Promise<FileToW
   return files
 }
 
-function commonFiles(
-  name: string,
-  mlshipVersion: string,
-  templates: {dockerignore: string; workflow: string},
-): FileToWrite[] {
+// No .dockerignore: `mlship build` copies only the model, its external data and model.yaml into the image.
+function commonFiles(name: string, mlshipVersion: string, templates: {workflow: string}): FileToWrite[] {
   const workflow = Handlebars.compile(templates.workflow, {noEscape: true, strict: true})
-  return [
-    {content: templates.dockerignore, relativePath: '.dockerignore'},
-    {content: workflow({dir: '.', mlshipVersion, name}), relativePath: '.github/workflows/mlship.yml'},
-  ]
+  return [{content: workflow({dir: '.', mlshipVersion, name}), relativePath: '.github/workflows/mlship.yml'}]
 }
 
-async function readInitTemplates(): Promise<{dockerignore: string; workflow: string}> {
-  const [dockerignore, workflow] = await Promise.all([
-    readFile(path.join(templatesDir(), 'init', 'dockerignore'), 'utf8'),
-    readFile(path.join(templatesDir(), 'init', 'github-workflow.yml.hbs'), 'utf8'),
-  ])
-  return {dockerignore, workflow}
+async function readInitTemplates(): Promise<{workflow: string}> {
+  return {workflow: await readFile(path.join(templatesDir(), 'init', 'github-workflow.yml.hbs'), 'utf8')}
 }
 
 async function ask(
