@@ -3,7 +3,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ExitCode, MlshipError, errorMessage} from '../errors.js'
 import type {RegistryCredentials} from './credentials.js'
-import {registryBaseUrl} from './reference.js'
+import {assertDigest, assertManifestReference, assertRegistryTarget, registryBaseUrl} from './reference.js'
 
 /**
  * A small client for the Registry HTTP API v2 (the distribution spec): ping, tags, manifests and blobs, with the
@@ -82,6 +82,8 @@ export class RegistryClient {
   private readonly tokens = new Map<string, string>()
 
   constructor(options: RegistryClientOptions) {
+    // `login` talks to the registry itself: no repository.
+    assertRegistryTarget(options, {allowNoRepository: true})
     this.host = options.host
     this.repository = options.repository
     this.baseUrl = options.baseUrl ?? registryBaseUrl(options.host)
@@ -106,7 +108,7 @@ export class RegistryClient {
       await this.expectOk(response, 'list tags')
       const body = (await response.json()) as {tags?: string[] | null}
       tags.push(...(body.tags ?? []))
-      next = nextPage(response.headers.get('link'))
+      next = this.nextTagsPage(response.headers.get('link'))
     }
     return tags
   }
@@ -160,13 +162,36 @@ export class RegistryClient {
   }
 
   async blobJson<T>(digest: string): Promise<T> {
+    assertDigest(digest, 'blob digest')
     const response = await this.request('GET', `/v2/${this.repository}/blobs/${digest}`, {action: 'pull'})
     await this.expectOk(response, `GET blob ${digest.slice(0, 19)}`)
     return (await response.json()) as T
   }
 
   private manifestPath(reference: string): string {
+    assertManifestReference(reference, 'manifest reference')
     return `/v2/${this.repository}/manifests/${reference}`
+  }
+
+  /**
+   * The next page of the tag list from a Link header, only when it stays on this registry and this repository's tag
+   * list: the request carries the credentials, and the header is the registry's to write.
+   */
+  private nextTagsPage(link: string | null): string | undefined {
+    const next = nextPage(link)
+    if (!next) return undefined
+    const url = new URL(next, this.baseUrl)
+    if (url.origin !== new URL(this.baseUrl).origin || url.pathname !== `/v2/${this.repository}/tags/list`) {
+      throw new MlshipError(
+        `${this.host} sent a next page of tags outside this repository: ${url.origin}${url.pathname}`,
+        {
+          code: 'REGISTRY_ERROR',
+          details: {host: this.host, next: `${url.origin}${url.pathname}`, repository: this.repository},
+          exitCode: ExitCode.registry,
+        },
+      )
+    }
+    return `${url.pathname}${url.search}`
   }
 
   private async expectOk(response: Response, what: string): Promise<void> {
@@ -221,7 +246,7 @@ export class RegistryClient {
     pathAndQuery: string,
     options: {accept?: string; action: Action; body?: Buffer; contentType?: string},
   ): Promise<Response> {
-    const url = pathAndQuery.startsWith('http') ? pathAndQuery : `${this.baseUrl}${pathAndQuery}`
+    const url = `${this.baseUrl}${pathAndQuery}`
     const headers: Record<string, string> = {}
     if (options.accept) headers.accept = options.accept
     if (options.contentType) headers['content-type'] = options.contentType

@@ -1,6 +1,6 @@
 import type {ModelConfig} from '../config/schema.js'
 import {registrySchema, semverSchema} from '../config/schema.js'
-import {ConfigError} from '../errors.js'
+import {ConfigError, ExitCode, MlshipError} from '../errors.js'
 
 /** Where images of a model go: a registry host (with port) and a repository path in it. */
 export interface RegistryTarget {
@@ -60,6 +60,65 @@ export function imageReference(target: RegistryTarget, tag: string): string {
   return `${imageName(target)}:${tag}`
 }
 
+// --- what reaches a registry URL path --------------------------------------------------------------------------
+
+// The distribution spec's grammar for a tag, and the digests mlship reads and writes. Nothing else may reach the path
+// of a Registry API URL: "../../x" would be resolved by the URL parser into another repository's path.
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
+const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/
+
+export function isTag(value: string): boolean {
+  return TAG.test(value)
+}
+
+export function isDigest(value: string): boolean {
+  return DIGEST.test(value)
+}
+
+/**
+ * Refuses a registry target that is not a host and a repository path of the distribution grammar. Targets from
+ * --registry and model.yaml are parsed by the same schema; this guards every other way in (the Registry client).
+ */
+export function assertRegistryTarget(target: RegistryTarget, options: {allowNoRepository?: boolean} = {}): void {
+  const host = registrySchema.shape.host.safeParse(target.host).success
+  const repository =
+    (options.allowNoRepository && target.repository === '') ||
+    registrySchema.shape.repository.safeParse(target.repository).success
+  if (host && repository) return
+  throw new MlshipError(
+    `"${target.host}/${target.repository}" is not a registry host and repository (host[:port]/path, lowercase)`,
+    {
+      code: 'REGISTRY_TARGET_INVALID',
+      details: {host: target.host, repository: target.repository},
+      exitCode: ExitCode.usage,
+      suggestions: ['Pass --registry like 127.0.0.1:5000/team/iris-classifier or ghcr.io/acme/iris-classifier.'],
+    },
+  )
+}
+
+/** Refuses a manifest reference that is neither a tag nor a digest, before it is put into a URL. */
+export function assertManifestReference(reference: string, what: string): void {
+  if (isTag(reference) || isDigest(reference)) return
+  throw new MlshipError(`${what} ${JSON.stringify(reference)} is neither an image tag nor a digest`, {
+    code: 'REFERENCE_INVALID',
+    details: {reference},
+    exitCode: ExitCode.usage,
+    suggestions: [
+      'A tag is up to 128 letters, digits, _ . and - (not starting with . or -), such as 1.0.0 or 2.1.0-rc.1; a digest is sha256:<64 hex digits>.',
+    ],
+  })
+}
+
+/** Refuses a digest (from a registry answer or a flag) that is not algorithm:hex. */
+export function assertDigest(digest: string, what: string): void {
+  if (isDigest(digest)) return
+  throw new MlshipError(`${what} ${JSON.stringify(digest)} is not a digest (sha256:<64 hex digits>)`, {
+    code: 'DIGEST_INVALID',
+    details: {digest},
+    exitCode: ExitCode.registry,
+  })
+}
+
 /** Hosts the Docker engine talks plain HTTP to without configuration: loopback addresses. */
 export function isLoopbackHost(host: string): boolean {
   const name = hostName(host)
@@ -81,6 +140,20 @@ export function registryBaseUrl(host: string): string {
 
 export function isSemver(value: string): boolean {
   return semverSchema.safeParse(value).success
+}
+
+/** A version that can be an image tag: semver without build metadata ("+" cannot be in a tag). */
+export function assertVersionTag(version: string, where: string): void {
+  assertSemver(version, where)
+  if (isTag(version)) return
+  throw new ConfigError(
+    `${where}: "${version}" cannot be an image tag ("+" and build metadata are not allowed in tags)`,
+    {
+      code: 'VERSION_NOT_TAG',
+      details: {version},
+      suggestions: [`Use "${version.split('+')[0]!}" or a pre-release such as "${version.replace('+', '-')}".`],
+    },
+  )
 }
 
 export function assertSemver(version: string, where: string): void {

@@ -20,7 +20,7 @@ const env = registryTestEnv()
 describe.skipIf(!env)('versions, rollback and login against the real registry', () => {
   const registry = env!
   const repository = uniqueRepository('versions')
-  const target = `${registry?.host}/${repository}`
+  const target = env ? `${env.host}/${repository}` : ''
   let dockerConfig: {dir: string; cleanup: () => Promise<void>}
   let childEnv: NodeJS.ProcessEnv
   const digests: Record<string, string> = {}
@@ -45,7 +45,7 @@ describe.skipIf(!env)('versions, rollback and login against the real registry', 
   afterAll(async () => {
     await deleteRepository(registry, repository)
     await removeLocalReferences(target)
-    await dockerConfig?.cleanup()
+    await (dockerConfig as typeof dockerConfig | undefined)?.cleanup()
   })
 
   it('versions lists both versions with digests, sizes and creation times, and marks latest', async () => {
@@ -94,6 +94,34 @@ describe.skipIf(!env)('versions, rollback and login against the real registry', 
     expect(error.code).toBe('VERSION_NOT_FOUND')
     expect(error.details.known).toEqual(['1.1.0', '1.0.0'])
     expect(error.suggestions.join(' ')).toContain('1.1.0, 1.0.0')
+  })
+
+  it('rollback refuses a version that is a path into another repository (exit 2); neither repository changes', async () => {
+    // Given another repository on the same registry, whose 1.0.0 shares this repository's layers
+    const victim = uniqueRepository('victim')
+    const victimTarget = `${registry.host}/${victim}`
+    await execa('docker', ['tag', `${target}:1.1.0`, `${victimTarget}:1.0.0`])
+    await execa('docker', ['--config', dockerConfig.dir, 'push', `${victimTarget}:1.0.0`])
+    const client = (repo: string) =>
+      new RegistryClient({
+        credentials: {password: registry.password, username: registry.user},
+        host: registry.host,
+        repository: repo,
+      })
+    const before = {latest: await client(repository).manifestDigest('latest'), victim: await client(victim).tags()}
+    try {
+      // When rollback is given a "version" that the URL parser would resolve into the other repository's path
+      const attack = `../../${victim.split('/')[1]}/manifests/1.0.0`
+      const {exitCode, stdout} = await mlship(['rollback', attack, '--registry', target, '--json'], {env: childEnv})
+      // Then it is refused before any request, and latest here and the tags there are what they were
+      expect(exitCode).toBe(2)
+      expect(JSON.parse(stdout).error.code).toBe('VERSION_INVALID')
+      expect(await client(repository).manifestDigest('latest')).toBe(before.latest)
+      expect(await client(victim).tags()).toEqual(before.victim)
+    } finally {
+      await deleteRepository(registry, victim)
+      await removeLocalReferences(victimTarget)
+    }
   })
 
   it('a wrong password is refused with the registry named and the fix, exit 6, and the password never shows', async () => {

@@ -1,7 +1,7 @@
 import {ExitCode, MlshipError} from '../errors.js'
 import {RegistryClient, type RetryOptions} from './client.js'
 import type {RegistryCredentials} from './credentials.js'
-import {compareSemver, imageName, imageReference, isSemver, type RegistryTarget} from './reference.js'
+import {compareSemver, imageName, imageReference, isSemver, isTag, type RegistryTarget} from './reference.js'
 
 export interface RollbackRegistryOptions {
   target: RegistryTarget
@@ -31,6 +31,18 @@ export interface RollbackRegistryResult {
  */
 export async function rollbackRegistry(options: RollbackRegistryOptions): Promise<RollbackRegistryResult> {
   const tag = options.tag ?? 'latest'
+  // Checked before any request: the version becomes part of a URL path, where "../../x" would reach another repository.
+  if (!isTag(options.version)) {
+    throw new MlshipError(`"${options.version}" is not a version: a version is an image tag`, {
+      code: 'VERSION_INVALID',
+      details: {image: imageName(options.target), version: options.version},
+      exitCode: ExitCode.usage,
+      suggestions: [
+        'Pass a version such as 1.0.0 or 2.1.0-rc.1 (up to 128 letters, digits, _ . and -, not starting with . or -).',
+        `See the versions with \`mlship versions --registry ${imageName(options.target)}\`.`,
+      ],
+    })
+  }
   const client =
     options.client ??
     new RegistryClient({

@@ -7,7 +7,7 @@ import {
   type RetryOptions,
 } from './client.js'
 import type {RegistryCredentials} from './credentials.js'
-import {compareSemver, imageName, isSemver, type RegistryTarget} from './reference.js'
+import {compareSemver, imageName, isSemver, isTag, type RegistryTarget} from './reference.js'
 
 export interface VersionEntry {
   version: string
@@ -16,7 +16,7 @@ export interface VersionEntry {
   created?: string
   /** Config blob plus every layer, compressed, as stored in the registry. */
   sizeBytes: number
-  /** sha256 of the model file and the git commit, from the image's mlship and OCI labels (read from the config blob). */
+  /** sha256 of the model file and the git commit, from the image's mlship and OCI labels (in the config blob). */
   modelSha256?: string
   revision?: string
   /** Every tag pointing to the same manifest (the version itself, latest, a git sha...). */
@@ -66,7 +66,9 @@ export async function listVersions(options: ListVersionsOptions): Promise<Versio
       repository: options.target.repository,
       retry: options.retry,
     })
-  const tags = await client.tags()
+  // A tag that is not of the tag grammar cannot be asked for safely (it would go into a URL path): a registry that
+  // lists one is skipped over, not followed.
+  const tags = (await client.tags()).filter(isTag)
 
   // A handful of requests per tag; a few at a time keeps a large repository quick without flooding the registry.
   const fetched = await mapLimit(tags, 4, async (tag) => ({manifest: await client.manifest(tag), tag}))
