@@ -1,6 +1,7 @@
 import Docker from 'dockerode'
 
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
+import {type DialingModem, redactRegistryHeaders} from './secret-headers.js'
 
 /**
  * The Docker engine behind small interfaces (as testcontainers-node does): services depend on `DockerEngine`, which
@@ -46,6 +47,7 @@ export async function connectEngine(options: ConnectEngineOptions = {}): Promise
   let docker: Docker
   try {
     docker = new Docker(modemOptions(env))
+    redactRegistryHeaders(docker.modem as unknown as DialingModem)
   } catch (error) {
     throw engineUnavailable(endpoint, error, options.withoutDocker)
   }
