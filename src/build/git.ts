@@ -4,7 +4,7 @@ export interface GitInfo {
   /** The commit the model directory is at (`git rev-parse HEAD`). */
   revision?: string
   shortRevision?: string
-  /** The origin remote, without any credentials it may carry (https://user:token@host/...). */
+  /** The origin remote, without any credentials it may carry (see stripCredentials). */
   source?: string
   /** True when tracked files have changes that are not committed. */
   dirty?: boolean
@@ -28,14 +28,20 @@ export async function gitInfo(dir: string): Promise<GitInfo> {
   }
 }
 
+/**
+ * The remote as an image label may show it: no user or password (https://user:token@host/...), no query string
+ * (?access_token=...) and no fragment, where tokens travel too.
+ */
 export function stripCredentials(url: string): string {
   try {
     const parsed = new URL(url)
     parsed.username = ''
     parsed.password = ''
+    parsed.search = ''
+    parsed.hash = ''
     return parsed.toString()
   } catch {
     // scp-like (git@host:org/repo.git): the user name is not a secret, but leave nothing before '@' anyway.
-    return url.replace(/^[^@/]+@/, '')
+    return url.replace(/[?#].*$/s, '').replace(/^[^@/]+@/, '')
   }
 }
