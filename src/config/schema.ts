@@ -121,7 +121,14 @@ export const servingSchema = z.strictObject({
     .describe('Inference worker threads; "auto" uses the CPUs this process may really use (cgroup quota).'),
   intra_op_threads: positiveInt.default(1).describe("onnxruntime's intra-op threads per worker."),
   max_batch_size: positiveInt.default(1024).describe('Largest batch one request may send.'),
-  body_limit_bytes: positiveInt.default(10 * 1024 * 1024),
+  body_limit_bytes: positiveInt
+    .default(10 * 1024 * 1024)
+    .describe('Largest request body; past it the answer is 413 (the rest of the body is read and thrown away).'),
+  body_timeout_ms: positiveInt
+    .default(30_000)
+    .describe(
+      'The whole request (headers and body) must arrive within this; past it the answer is 408 and the connection closes.',
+    ),
   request_timeout_ms: positiveInt.default(30_000).describe('Deadline for one request; past it the answer is 504.'),
   max_queue: positiveInt.default(256).describe('Requests waiting for a worker; past it the answer is 503 at once.'),
   max_queue_delay_ms: z

@@ -9,6 +9,7 @@ export interface ServingSettings {
   intraOpThreads: number
   maxBatchSize: number
   bodyLimitBytes: number
+  bodyTimeoutMs: number
   requestTimeoutMs: number
   logLevel: ServingConfig['log_level']
 }

@@ -1,5 +1,6 @@
 import {spawn} from 'node:child_process'
 import {once} from 'node:events'
+import net from 'node:net'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
@@ -14,8 +15,8 @@ function startMain(env: Record<string, string>) {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
-  child.stdout.on('data', (chunk) => (output += chunk))
-  child.stderr.on('data', (chunk) => (output += chunk))
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
   return {child, output: () => output}
 }
 
@@ -65,6 +66,33 @@ describe('the container entry (main.ts)', () => {
       expect(lines.filter((l) => l.route === '/predict' && l.status === 200)).toHaveLength(3)
       expect(lines.at(-1)!.msg).toBe('stopped')
     } finally {
+      child.kill('SIGKILL')
+    }
+  })
+
+  it('does not let a client that sends its body two bytes at a time hold up SIGTERM', async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000)
+    const url = `http://127.0.0.1:${port}`
+    const {child} = startMain({MLSHIP_MODEL_DIR: path.join(root, 'examples/iris'), PORT: String(port)})
+    let socket: net.Socket | undefined
+    let trickle: NodeJS.Timeout | undefined
+    try {
+      await waitReady(url)
+      socket = net.connect(port, '127.0.0.1')
+      await once(socket, 'connect')
+      socket.on('error', () => {})
+      socket.write(
+        'POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n',
+      )
+      trickle = setInterval(() => socket?.write('[['), 20)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      child.kill('SIGTERM')
+      const [code] = (await once(child, 'exit')) as [number]
+      // Before: the stalled upload held the server until the 9 s limit, and it exited 1 ("still in flight").
+      expect(code).toBe(0)
+    } finally {
+      clearInterval(trickle)
+      socket?.destroy()
       child.kill('SIGKILL')
     }
   })

@@ -4,14 +4,12 @@ import type {FastifyPluginAsync, FastifyRequest} from 'fastify'
 
 import {ShedLog} from './admission.js'
 import type {RoutePluginOptions} from './context.js'
+import type {DoorGate} from './http-server.js'
 import type {ScaleLayer} from './scale.js'
 
 const STARTED = Symbol('mlship.startedAt')
 
 type TimedRequest = FastifyRequest & {[STARTED]?: bigint}
-
-/** Answers a raw HTTP request before the web framework sees it; true when it did. */
-export type DoorGate = (request: IncomingMessage, response: ServerResponse) => boolean
 
 /** The route pattern of an inference request (as fastify names it in the metrics), or undefined for any other. */
 export function inferenceRoute(method: string | undefined, url: string | undefined): string | undefined {

@@ -1,4 +1,4 @@
-import http from 'node:http'
+import type {IncomingMessage} from 'node:http'
 
 import Fastify, {
   LogController,
@@ -6,7 +6,6 @@ import Fastify, {
   type FastifyError,
   type FastifyInstance,
   type FastifyPluginAsync,
-  type FastifyServerFactory,
 } from 'fastify'
 import pino, {type Logger} from 'pino'
 
@@ -19,7 +18,8 @@ import {decodeNested} from './decode.js'
 import {assertCudaUsable, chooseDevice, type Device} from './device.js'
 import {RequestError} from './request-error.js'
 import {docsRoutes} from './routes/docs.js'
-import {type DoorGate, loadSheddingGate, scalePlugin} from './scale-plugin.js'
+import {ServingHttp} from './http-server.js'
+import {loadSheddingGate, scalePlugin} from './scale-plugin.js'
 import {healthRoutes} from './routes/health.js'
 import {indexRoutes} from './routes/index.js'
 import {predictRoutes} from './routes/predict.js'
@@ -34,6 +34,7 @@ export interface ServingOverrides {
   intraOpThreads?: number
   maxBatchSize?: number
   bodyLimitBytes?: number
+  bodyTimeoutMs?: number
   requestTimeoutMs?: number
   logLevel?: ServingConfig['log_level']
 }
@@ -85,8 +86,12 @@ export interface RunningServer {
   context: ServingContext
   /** The serving-at-scale layer (metrics, batcher, cache), unless started with `scale: false`. */
   scale?: ScaleLayer
-  /** Graceful: readiness turns 503 at once, no new connections, in-flight requests finish, then workers stop. */
-  close(): Promise<void>
+  /**
+   * Graceful: readiness turns 503 at once, no new connections, idle connections and requests whose body is still
+   * arriving are closed, requests in flight finish, then workers stop. Connections still open `deadlineMs` after the
+   * call (default 8 s) are cut.
+   */
+  close(options?: {deadlineMs?: number}): Promise<void>
 }
 
 /** Loads the model, starts the inference workers, warms up, and listens. */
@@ -106,17 +111,23 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   })
   logger = options.logger === undefined ? createLogger(context.settings.logLevel) : options.logger
   const gate = scale ? loadSheddingGate(scale, {httpMetrics: context.project.config.monitoring.metrics}) : undefined
+  const connections = new ServingHttp({
+    bodyLimitBytes: context.settings.bodyLimitBytes,
+    bodyTimeoutMs: context.settings.bodyTimeoutMs,
+    ...(gate ? {gate} : {}),
+  })
   let app: FastifyInstance
   try {
     app = await buildApp(context, {
+      connections,
       logger,
       plugins: [...(scale ? [scalePlugin(scale)] : []), ...(options.plugins ?? [])],
-      ...(gate ? {gate} : {}),
     })
   } catch (error) {
     await context.backend.close()
     throw error
   }
+  if (logger) connections.logger = logger
   const config = context.project.config
   const host = options.host ?? config.serving.host
   const port = options.port ?? config.serving.port
@@ -136,16 +147,24 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   let closing: Promise<void> | undefined
   return {
     app,
-    close: () => {
+    close: (closeOptions = {}) => {
       closing ??= (async () => {
         context.state.phase = 'draining'
         // Keep-alive connections that finish their request while draining would hold the server open: close each
-        // one as soon as it is idle.
-        const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
+        // one as soon as it is idle. A request whose body is still arriving has no work started: it is cut, or a
+        // client sending a byte now and then would hold the shutdown for as long as it likes.
+        const sweepOnce = () => {
+          app.server.closeIdleConnections()
+          connections.closeUnfinishedRequests()
+        }
+        sweepOnce()
+        const sweep = setInterval(sweepOnce, 50)
+        const deadline = setTimeout(() => connections.closeAllConnections(), closeOptions.deadlineMs ?? 8000)
         try {
           await app.close()
         } finally {
           clearInterval(sweep)
+          clearTimeout(deadline)
         }
         await context.backend.close()
         gate?.flush()
@@ -218,6 +237,7 @@ export function resolveSettings(
   }
   return {
     bodyLimitBytes: overrides.bodyLimitBytes ?? serving.body_limit_bytes,
+    bodyTimeoutMs: overrides.bodyTimeoutMs ?? serving.body_timeout_ms,
     intraOpThreads: overrides.intraOpThreads ?? serving.intra_op_threads,
     logLevel: overrides.logLevel ?? (envLevel as ServingConfig['log_level'] | undefined) ?? serving.log_level,
     maxBatchSize: overrides.maxBatchSize ?? serving.max_batch_size,
@@ -240,24 +260,8 @@ export function createLogger(level: string): Logger {
 export interface BuildAppOptions {
   logger?: Logger | false
   plugins?: Array<FastifyPluginAsync<RoutePluginOptions>>
-  /** Sees every raw request before fastify does, and may answer it (load shedding). Only on a listening server. */
-  gate?: DoorGate
-}
-
-/** A plain HTTP/1.1 server, set up as fastify sets up its own, whose requests pass the gate before fastify. */
-function gatedServer(gate: DoorGate): FastifyServerFactory {
-  return (handler, options) => {
-    const server = http.createServer(options.http ?? {}, (request, response) => {
-      if (!gate(request, response)) handler(request, response)
-    })
-    const {connectionTimeout, keepAliveTimeout, maxRequestsPerSocket, requestTimeout} = options
-    if (typeof keepAliveTimeout === 'number') server.keepAliveTimeout = keepAliveTimeout
-    if (typeof requestTimeout === 'number') server.requestTimeout = requestTimeout
-    if (typeof connectionTimeout === 'number') server.setTimeout(connectionTimeout)
-    if (typeof maxRequestsPerSocket === 'number' && maxRequestsPerSocket > 0)
-      server.maxRequestsPerSocket = maxRequestsPerSocket
-    return server
-  }
+  /** The HTTP server and its connection policy (timeouts, lingering close, load shedding at the door). */
+  connections?: ServingHttp
 }
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
@@ -277,13 +281,15 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
     forceCloseConnections: 'idle' as const,
     // A caller's x-request-id is taken only when it is a short token: it ends up in every log line of the request
     // and in answers, so a long or odd one (control characters, markup) is replaced by one of ours.
-    genReqId: (raw: http.IncomingMessage) => {
+    genReqId: (raw: IncomingMessage) => {
       const given = raw.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : `${prefix}-${(++sequence).toString(36)}`
     },
     requestIdHeader: false as const,
     return503OnClosing: true,
-    ...(options.gate ? {serverFactory: gatedServer(options.gate)} : {}),
+    ...(options.connections
+      ? {clientErrorHandler: options.connections.clientErrorHandler, serverFactory: options.connections.serverFactory}
+      : {}),
   }
   const app: FastifyInstance = logger
     ? Fastify({...common, loggerInstance: logger as FastifyBaseLogger})
@@ -329,6 +335,13 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
       return
     }
     const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500
+    // fastify closes the connection after a body it refused, under a client still sending it: the kernel would reset
+    // the connection and the client see EPIPE instead of the 413. The server reads the rest and throws it away instead
+    // (see ServingHttp).
+    if ((error as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      reply.removeHeader('connection')
+      options.connections?.discardBody(request.raw)
+    }
     if (status < 500) {
       void reply
         .code(status)

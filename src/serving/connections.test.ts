@@ -1,0 +1,177 @@
+import {once} from 'node:events'
+import net from 'node:net'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {describe, expect, it} from 'vitest'
+
+import {startServer} from './server.js'
+
+const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
+const IRIS = path.join(root, 'examples/iris')
+
+/**
+ * A client that opens a POST /predict, sends its headers and then `chunk` bytes of the body every `everyMs`, forever:
+ * the slow client of a slowloris attack, or a stalled upload. Collects whatever the server answers.
+ */
+function tricklingClient(port: number, options: {chunk?: number; everyMs?: number} = {}) {
+  const socket = net.connect(port, '127.0.0.1')
+  let answer = ''
+  socket.setEncoding('latin1')
+  socket.on('data', (data: string) => (answer += data))
+  socket.on('error', () => {})
+  let timer: NodeJS.Timeout | undefined
+  socket.once('connect', () => {
+    socket.write(
+      'POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n',
+    )
+    timer = setInterval(() => socket.write('['.repeat(options.chunk ?? 2)), options.everyMs ?? 20)
+  })
+  const closed = once(socket, 'close').then(() => clearInterval(timer))
+  return {
+    answer: () => answer,
+    closed,
+    stop: () => {
+      clearInterval(timer)
+      socket.destroy()
+    },
+  }
+}
+
+/** A client that writes its whole body before it reads a byte of the answer (Python's http.client, requests). */
+async function sendAllThenRead(port: number, body: Buffer): Promise<{answer: string; writeError?: string}> {
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  socket.pause()
+  let writeError: string | undefined
+  socket.on('error', (error: NodeJS.ErrnoException) => (writeError ??= error.code ?? error.message))
+  const head = `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`
+  await new Promise<void>((resolve) => {
+    socket.write(head)
+    socket.write(body, () => resolve())
+    socket.once('close', () => resolve())
+  })
+  if (writeError) return {answer: '', writeError}
+  let answer = ''
+  socket.setEncoding('latin1')
+  socket.on('data', (data: string) => {
+    answer += data
+    if (/\r\n\r\n[\s\S]*\}$/.test(answer)) socket.destroy()
+  })
+  socket.resume()
+  await once(socket, 'close')
+  return {answer, writeError}
+}
+
+describe('connections the server does not let hold it', () => {
+  it('answers 408 when a body trickles in slower than serving.body_timeout_ms, and keeps serving', async () => {
+    const server = await startServer({
+      dir: IRIS,
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {bodyTimeoutMs: 300, workers: 1},
+    })
+    const client = tricklingClient(server.port)
+    try {
+      await client.closed
+      expect(client.answer()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/)
+      const body = JSON.parse(client.answer().split('\r\n\r\n')[1]!) as {error: string}
+      expect(body.error).toMatch(/the request did not arrive within 300 ms \(serving\.body_timeout_ms\)/)
+      const health = await fetch(`${server.url}/health`)
+      expect(health.status).toBe(200)
+    } finally {
+      client.stop()
+      await server.close()
+    }
+  })
+
+  it('closes a stalled upload when it shuts down instead of waiting for it', async () => {
+    const server = await startServer({dir: IRIS, host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
+    const client = tricklingClient(server.port)
+    try {
+      // The request is in: its body is what is still arriving.
+      await once(server.app.server, 'request')
+      await server.close()
+      await client.closed
+      expect(client.answer()).not.toMatch(/^HTTP\/1\.1 200/)
+    } finally {
+      client.stop()
+    }
+  })
+})
+
+describe('a body over serving.body_limit_bytes', () => {
+  // Far more than the socket buffers hold: the server answers long before the client has sent it all.
+  const big = Buffer.alloc(24 * 1024 * 1024, 0x20)
+
+  it('is answered 413 that fetch (undici) reads, not a reset connection', async () => {
+    const server = await startServer({
+      dir: IRIS,
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {bodyLimitBytes: 4096, workers: 1},
+    })
+    try {
+      // With a content-length, and streamed (chunked: the server only finds out while reading).
+      // Chunk by chunk, a turn of the event loop apart: the answer comes while the upload is still going on.
+      const stream = () => {
+        let sent = 0
+        return new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            await new Promise((resolve) => setImmediate(resolve))
+            if (sent++ === 256) controller.close()
+            else controller.enqueue(new Uint8Array(65_536).fill(0x20))
+          },
+        })
+      }
+      for (const body of [big, stream(), stream()]) {
+        const response = await fetch(`${server.url}/predict`, {
+          body,
+          duplex: 'half',
+          headers: {'content-type': 'application/json'},
+          method: 'POST',
+        })
+        expect(response.status).toBe(413)
+        expect(((await response.json()) as {error: string}).error).toMatch(/too large: the limit is 4096 bytes/)
+      }
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('is answered 413 that a client which sends everything before it reads (Python requests) reads', async () => {
+    const server = await startServer({
+      dir: IRIS,
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {bodyLimitBytes: 4096, workers: 1},
+    })
+    try {
+      const {answer, writeError} = await sendAllThenRead(server.port, big)
+      expect(writeError).toBeUndefined()
+      expect(answer).toMatch(/^HTTP\/1\.1 413 Payload Too Large\r\n/)
+      expect(answer).toMatch(/"error":"request body too large: the limit is 4096 bytes/)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('is read and thrown away only up to a bound: a client that never stops is cut off', async () => {
+    const server = await startServer({
+      dir: IRIS,
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {bodyLimitBytes: 4096, workers: 1},
+    })
+    try {
+      const {writeError} = await sendAllThenRead(server.port, Buffer.alloc(96 * 1024 * 1024, 0x20))
+      expect(writeError).toMatch(/EPIPE|ECONNRESET/)
+      expect((await fetch(`${server.url}/health`)).status).toBe(200)
+    } finally {
+      await server.close()
+    }
+  })
+})
