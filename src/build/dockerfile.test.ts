@@ -65,6 +65,8 @@ describe('renderDockerfile', () => {
     expect(steps).toContain('CMD ["node", "/app/server/main.js"]')
     expect(steps.some((s) => /^RUN\b/.test(s))).toBe(false)
     expect(steps.find((s) => s.startsWith('ENV'))).toContain('MLSHIP_DEVICE=cpu')
+    // onnxruntime's telemetry uploader stays off in the image.
+    expect(steps.find((s) => s.startsWith('ENV'))).toMatch(/ ORT_DISABLE_TELEMETRY=1( |$)/)
   })
 
   it('renders the GPU variant: node copied from the Node.js image onto the CUDA base, CUDA required', async () => {

@@ -103,6 +103,7 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
       '/app/server/healthcheck.cjs',
     ])
     expect(info.Config.Cmd).toEqual(['node', '/app/server/main.js'])
+    expect(info.Config.Env).toContain('ORT_DISABLE_TELEMETRY=1')
     const labels = info.Config.Labels ?? {}
     expect(labels[LABELS.title]).toBe('iris-classifier')
     expect(labels[LABELS.version]).toBe('1.0.0')

@@ -2,6 +2,7 @@ import {stat} from 'node:fs/promises'
 import ort from 'onnxruntime-node'
 
 import {errorMessage, ModelError} from '../errors.js'
+import {keepOnnxruntimeTelemetryOff} from './telemetry.js'
 
 export type ExecutionProvider = 'cpu' | 'cuda'
 
@@ -12,12 +13,13 @@ export interface OpenSessionOptions {
 }
 
 /**
- * Opens an onnxruntime session and turns every way a model file can be wrong into a one-line ModelError that names
- * the file and the cause. A session is expensive and releasing sessions leaks memory in onnxruntime (#25325): callers
- * open one per worker and keep it.
+ * Opens an onnxruntime session (telemetry off, see telemetry.ts) and turns every way a model file can be wrong into a
+ * one-line ModelError that names the file and the cause. A session is expensive and releasing sessions leaks memory in
+ * onnxruntime (#25325): callers open one per worker and keep it.
  */
 export async function openSession(modelPath: string, options: OpenSessionOptions = {}): Promise<ort.InferenceSession> {
   await assertModelFile(modelPath)
+  keepOnnxruntimeTelemetryOff()
   try {
     return await ort.InferenceSession.create(modelPath, {
       executionProviders: options.executionProviders ?? ['cpu'],
