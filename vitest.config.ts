@@ -1,19 +1,34 @@
 import {defineConfig} from 'vitest/config'
 
-// Fast tests sit beside the code as *.test.ts; tests that need a Docker engine or a registry are
-// *.integration.test.ts and run on their own with `npm run test:integration` (long timeouts, one file at a time).
+// Three projects, three kinds of test:
+// - unit (`npm test`): *.test.ts beside the code. Fast and deterministic: timing goes through an injected clock or
+//   vitest's fake timers, so a busy machine slows them down but never fails them.
+// - component (`npm run test:component`): *.component.test.ts, real servers under real load whose assertions are about
+//   wall-clock time (percentiles, stalls, refusals under overload). One file at a time, long timeouts.
+// - integration (`npm run test:integration`): *.integration.test.ts, a Docker engine and a registry.
 export default defineConfig({
   test: {
     projects: [
       {
         test: {
-          // oclif writes through console.log; @oclif/test captures process.stdout, which vitest's interception bypasses.
+          // oclif writes through console.log; @oclif/test captures process.stdout, which vitest's interception
+          // bypasses.
           disableConsoleIntercept: true,
-          exclude: ['**/*.integration.test.ts', 'node_modules/**', 'dist/**'],
+          exclude: ['**/*.integration.test.ts', '**/*.component.test.ts', 'node_modules/**', 'dist/**'],
           hookTimeout: 30_000,
           include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts'],
           name: 'unit',
           testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          disableConsoleIntercept: true,
+          fileParallelism: false,
+          hookTimeout: 120_000,
+          include: ['src/**/*.component.test.ts', 'test/**/*.component.test.ts', 'scripts/**/*.component.test.ts'],
+          name: 'component',
+          testTimeout: 120_000,
         },
       },
       {

@@ -25,7 +25,7 @@ import {parse, stringify} from 'yaml'
 
 import {LoadGenerator} from '../src/bench/generator.js'
 import {DEFAULT_SLO, type StepResult} from '../src/bench/step-result.js'
-import {readSample} from '../src/monitoring/exposition.js'
+import {readSample} from '../src/monitoring/test-support/exposition.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const args = process.argv.slice(2)

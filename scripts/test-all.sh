@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The one command that sets up a fresh Debian machine (as root) and runs every test: type check, unit tests,
-# then the Docker, registry, browser and PyTorch-made-model integration tests against a real engine, registry, Chromium
-# and torch.
-# `.ci/run` calls exactly this.
+# component tests (real servers under real load), then the Docker, registry, browser and PyTorch-made-model
+# integration tests against a real engine, registry, Chromium and torch. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +17,7 @@ done
 npm ci --no-audit --no-fund
 npm run typecheck
 npm test
+npm run test:component
 if [ -n "$(find src test -name '*.integration.test.ts' 2>/dev/null | head -1)" ]; then
   npm run test:integration
 fi

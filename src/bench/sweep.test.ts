@@ -1,4 +1,4 @@
-import {describe, expect, it} from 'vitest'
+import {describe, expect, it, vi} from 'vitest'
 
 import {arrivalGaps} from './schedule.js'
 import {DEFAULT_SLO, type StepResult} from './step-result.js'
@@ -68,17 +68,22 @@ describe('the knee search', () => {
   it('stops at --max-rate and within the time budget', async () => {
     const capped = await sweepForKnee(async (rate) => syntheticStep(rate, 1e9), {...options, maxRate: 300})
     expect(capped.knee).toMatchObject({limitedBy: 'max-rate', rps: 300})
-    // Steps that take 100 ms each, a budget of 350 ms: a step is started only when it still fits.
-    let steps = 0
-    const slow = async (rate: number) => {
-      steps++
-      await new Promise((resolve) => setTimeout(resolve, 100))
-      return syntheticStep(rate, 1e9)
+    // Steps that take 100 ms each (on a faked clock), a budget of 350 ms: a step is started only when it still fits.
+    vi.useFakeTimers({toFake: ['Date']})
+    try {
+      let steps = 0
+      const slow = (rate: number) => {
+        steps++
+        vi.advanceTimersByTime(100)
+        return Promise.resolve(syntheticStep(rate, 1e9))
+      }
+      const budget = await sweepForKnee(slow, {...options, maxDurationMs: 350, stepCostMs: 100})
+      expect(budget.knee.limitedBy).toBe('time-budget')
+      expect(steps).toBe(3)
+      expect(budget.durationS).toBe(0.3)
+    } finally {
+      vi.useRealTimers()
     }
-    const budget = await sweepForKnee(slow, {...options, maxDurationMs: 350, stepCostMs: 100})
-    expect(budget.knee.limitedBy).toBe('time-budget')
-    expect(steps).toBe(3)
-    expect(budget.durationS).toBeLessThanOrEqual(0.35)
   })
 
   it('blames the generator, not the server, when the first degraded step was generator-limited', async () => {

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {monitoringSchema} from '../config/schema.js'
-import {readSample as sample} from './exposition.js'
+import {readSample as sample} from './test-support/exposition.js'
 import {createServingMetrics} from './metrics.js'
 import {ModelMonitor} from './model-monitor.js'
 

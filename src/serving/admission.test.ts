@@ -1,4 +1,4 @@
-import {describe, expect, it} from 'vitest'
+import {afterEach, describe, expect, it, vi} from 'vitest'
 
 import {QueueFullError, queueFull, retryAfterSeconds, ShedLog} from './admission.js'
 
@@ -25,12 +25,18 @@ describe('queueFull', () => {
 })
 
 describe('ShedLog', () => {
-  it('sums refusals up in one warning per interval instead of a line each', async () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('sums refusals up in one warning per interval instead of a line each', () => {
+    vi.useFakeTimers()
     const warnings: Array<{fields: Record<string, any>; message: string}> = []
     const log = new ShedLog({warn: (fields, message) => warnings.push({fields, message})}, 50)
     for (let i = 0; i < 300; i++) log.record(queueFull(40 + (i % 3), 256, 30, {expectedMs: 30 + i / 100, limitMs: 25}))
+    vi.advanceTimersByTime(49)
     expect(warnings).toHaveLength(0)
-    await new Promise((resolve) => setTimeout(resolve, 120))
+    vi.advanceTimersByTime(1)
     expect(warnings).toHaveLength(1)
     expect(warnings[0]!.fields.shed).toEqual({
       expected_wait_ms: 33,
@@ -45,7 +51,7 @@ describe('ShedLog', () => {
       /^shedding load: 300 requests refused with 503 in the last 0\.05 s \(the server is at capacity/,
     )
     // Quiet while nothing is refused; the next refusal starts a new interval, and flush (at close) writes it at once.
-    await new Promise((resolve) => setTimeout(resolve, 80))
+    vi.advanceTimersByTime(200)
     expect(warnings).toHaveLength(1)
     log.record(queueFull(256, 256, 500))
     log.flush()

@@ -2,7 +2,7 @@ import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import ort from 'onnxruntime-node'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {DeadlineExceededError, QueueFullError} from './admission.js'
 import {Batcher, type BatchRunner, type BatchStats, batchShape, canBatch, splitFeeds} from './batcher.js'
@@ -11,16 +11,25 @@ import type {TensorMap as BatchFeeds} from './tensors.js'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '../..')
 
+/** The batcher's clock in tests that need one: time moves only when the test (or a runner's cost) moves it. */
+class ManualClock {
+  ms = 0
+  readonly now = (): number => this.ms
+}
+
 /**
  * A real onnxruntime session behind the batcher's seam. `hold()` makes runs wait until `release()`, so a test can fill
- * the workers and watch requests accumulate, deterministically.
+ * the workers and watch requests accumulate, deterministically. Given a clock, each run costs `msPerRow` per row on it.
  */
 class SessionRunner implements BatchRunner {
   readonly batches: number[][] = []
   private gate: Promise<void> | undefined
   private open: (() => void) | undefined
 
-  constructor(readonly session: ort.InferenceSession) {}
+  constructor(
+    readonly session: ort.InferenceSession,
+    private readonly cost?: {clock: ManualClock; msPerRow: number},
+  ) {}
 
   hold(): void {
     this.gate = new Promise((resolve) => (this.open = resolve))
@@ -32,7 +41,9 @@ class SessionRunner implements BatchRunner {
   }
 
   async run(feeds: BatchFeeds): Promise<BatchFeeds> {
-    this.batches.push(Object.values(feeds)[0]!.dims as number[])
+    const dims = Object.values(feeds)[0]!.dims
+    this.batches.push(dims)
+    if (this.cost) this.cost.clock.ms += dims[0]! * this.cost.msPerRow
     if (this.gate) await this.gate
     return runSession(this.session, feeds)
   }
@@ -70,6 +81,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([digits.release(), double.release(), transpose.release()])
 })
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+/**
+ * Fakes the timers the batcher waits on (deadlines, the staged batch's hold) and Date, so a test moves time itself;
+ * setImmediate stays real: the batcher pumps once per event-loop turn, and onnxruntime answers asynchronously.
+ */
+function fakeTimers(): void {
+  vi.useFakeTimers({toFake: ['setTimeout', 'clearTimeout', 'Date']})
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
 
 function batcher(
   runner: BatchRunner,
@@ -124,13 +148,16 @@ describe('Batcher', () => {
   })
 
   it('never holds a request while a worker is idle', async () => {
+    fakeTimers()
     const runner = new SessionRunner(digits)
     const stats: BatchStats[] = []
     const b = batcher(runner, {batching: {maxBatchSize: 32, maxDelayMs: 10_000}}, stats)
-    const started = performance.now()
-    await b.submit(pixels(digitsRows().slice(0, 1)))
-    // A fixed-wait batcher would wait max_delay_ms (10 s) for company; this one runs at once.
-    expect(performance.now() - started).toBeLessThan(1000)
+    const result = b.submit(pixels(digitsRows().slice(0, 1)))
+    // A fixed-wait batcher would wait max_delay_ms (10 s) for company; this one hands the request to a worker in the
+    // next event-loop turn, with no timer to wait for (time does not move here).
+    await nextTurn()
+    expect(runner.batches).toEqual([[1, 64]])
+    await result
     expect(stats).toEqual([expect.objectContaining({requests: 1, rows: 1})])
   })
 
@@ -158,19 +185,29 @@ describe('Batcher', () => {
   })
 
   it('keeps the staged batch open for max_delay_ms while the worker is busy, then hands it over', async () => {
+    fakeTimers()
     const runner = new SessionRunner(digits)
     const stats: BatchStats[] = []
-    const b = batcher(runner, {batching: {maxBatchSize: 32, maxDelayMs: 40}, concurrency: 1, pipeline: 1}, stats)
+    const b = batcher(
+      runner,
+      {batching: {maxBatchSize: 32, maxDelayMs: 40}, concurrency: 1, now: () => Date.now(), pipeline: 1},
+      stats,
+    )
     const rows = digitsRows()
     runner.hold()
     const first = b.submit(pixels(rows.slice(0, 1)))
-    await new Promise((resolve) => setImmediate(resolve))
+    await nextTurn()
+    // Given the worker busy, one request at 0 ms and two rows more at 10 ms
     const early = b.submit(pixels(rows.slice(1, 2)))
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await nextTurn()
+    vi.advanceTimersByTime(10)
     const later = b.submit(pixels(rows.slice(2, 4)))
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await nextTurn()
+    // Then the staged batch stays open until 40 ms after its oldest request, not a millisecond less
+    vi.advanceTimersByTime(29)
     expect(runner.batches).toEqual([[1, 64]])
-    await new Promise((resolve) => setTimeout(resolve, 60))
+    // and is handed over, with both requests, at 40 ms
+    vi.advanceTimersByTime(1)
     expect(runner.batches).toEqual([
       [1, 64],
       [3, 64],
@@ -250,9 +287,14 @@ describe('Batcher', () => {
     const accepted = [b.submit(row)]
     await new Promise((resolve) => setImmediate(resolve))
     accepted.push(b.submit(row), b.submit(row), b.submit(row))
-    const started = performance.now()
-    const error = await b.submit(row).catch((e: unknown) => e)
-    expect(performance.now() - started).toBeLessThan(5)
+    // At once: rejected before the next event-loop turn, while every accepted request still waits.
+    const error = await Promise.race([
+      b.submit(row).then(
+        () => 'accepted',
+        (e: unknown) => e,
+      ),
+      nextTurn().then(() => 'still pending after an event-loop turn'),
+    ])
     expect(error).toBeInstanceOf(QueueFullError)
     expect((error as QueueFullError).retryAfterSeconds).toBeGreaterThanOrEqual(1)
     runner.release()
@@ -260,14 +302,17 @@ describe('Batcher', () => {
   })
 
   it('refuses when the expected wait for a worker is over serving.max_queue_delay_ms', async () => {
-    const runner = new SessionRunner(digits)
-    const b = batcher(runner, {batching: false, concurrency: 1, maxQueueDelayMs: 50})
+    // Given a model that costs 2 ms a row on the batcher's clock, and one worker
+    const clock = new ManualClock()
+    const runner = new SessionRunner(digits, {clock, msPerRow: 2})
+    const b = batcher(runner, {batching: false, concurrency: 1, maxQueueDelayMs: 50, now: clock.now})
     const row = pixels(digitsRows().slice(0, 1))
     await b.submit(row) // learns the cost of a row
-    const rowMs = b.cost.rowMs!
+    expect(b.cost).toEqual({batchMs: 2, rowMs: 2})
     runner.hold()
     const accepted = [b.submit(row)]
-    await new Promise((resolve) => setImmediate(resolve))
+    await nextTurn()
+    // When requests keep arriving while it is busy
     let refused: unknown
     for (let i = 0; i < 10_000 && !refused; i++) {
       const next = b.submit(row)
@@ -278,28 +323,37 @@ describe('Batcher', () => {
         if (b.refusal()) refused = await b.submit(row).catch((e: unknown) => e)
       }
     }
+    // Then the first refusal comes when the queue holds 50 ms of work: half the running request (1 ms) plus the
+    // 3 waiting requests the pipeline hands to the worker next, and 22 more, at 2 ms each (1 + 25 x 2 = 51 ms).
     expect(refused).toBeInstanceOf(QueueFullError)
-    expect((refused as QueueFullError).message).toMatch(/expected wait \d+ ms, serving\.max_queue_delay_ms is 50/)
-    expect(b.refusal()).toMatchObject({delay: {limitMs: 50}, statusCode: 503})
-    // The queue held about 50 ms of work when it began to refuse.
-    expect(b.queued * rowMs).toBeGreaterThan(40)
+    expect((refused as QueueFullError).message).toMatch(/expected wait 51 ms, serving\.max_queue_delay_ms is 50/)
+    expect(b.queued).toBe(25)
+    expect(b.refusal()).toMatchObject({delay: {expectedMs: 51, limitMs: 50}, statusCode: 503})
     runner.release()
     await Promise.all(accepted)
   })
 
   it('rejects with DeadlineExceededError when a request waits or runs past its deadline', async () => {
+    fakeTimers()
     const runner = new SessionRunner(digits)
     const b = batcher(runner, {concurrency: 1, timeoutMs: 50})
     runner.hold()
     const row = pixels(digitsRows().slice(0, 1))
+    const settled: unknown[] = []
     const running = b.submit(row).catch((e: unknown) => e)
-    await new Promise((resolve) => setImmediate(resolve))
+    await nextTurn()
     const queued = b.submit(row).catch((e: unknown) => e)
+    void Promise.all([running, queued]).then((outcomes) => settled.push(...outcomes))
+    vi.advanceTimersByTime(49)
+    await nextTurn()
+    expect(settled).toEqual([])
+    vi.advanceTimersByTime(1)
     const [r, q] = await Promise.all([running, queued])
     expect(r).toBeInstanceOf(DeadlineExceededError)
     expect((r as DeadlineExceededError).stage).toBe('running')
     expect((q as DeadlineExceededError).stage).toBe('queued')
     expect(b.queued).toBe(0)
+    vi.useRealTimers()
     runner.release()
     await b.drain()
   })

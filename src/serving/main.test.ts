@@ -1,9 +1,11 @@
-import {spawn} from 'node:child_process'
+import {type ChildProcess, spawn} from 'node:child_process'
 import {once} from 'node:events'
 import net from 'node:net'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
+
+import {readSample} from '../monitoring/test-support/exposition.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 
@@ -20,33 +22,43 @@ function startMain(env: Record<string, string>) {
   return {child, output: () => output}
 }
 
-async function waitReady(url: string, deadline = Date.now() + 60_000): Promise<void> {
-  while (Date.now() < deadline) {
-    const ok = await fetch(`${url}/ready`).then(
-      (r) => r.ok,
-      () => false,
-    )
-    if (ok) return
-    await new Promise((resolve) => setTimeout(resolve, 100))
+/** The URL main.ts logs in its 'ready' line (it listens on an ephemeral port). */
+async function readyUrl(output: () => string, child: ChildProcess): Promise<string> {
+  for (;;) {
+    for (const line of output().split('\n')) {
+      if (!line.startsWith('{')) continue
+      const entry = JSON.parse(line) as {msg?: string; url?: string}
+      if (entry.msg === 'ready' && entry.url) return entry.url
+    }
+    if (child.exitCode !== null)
+      throw new Error(`main.ts exited with ${child.exitCode} before it was ready:\n${output()}`)
+    await Promise.race([once(child.stdout!, 'data'), once(child, 'exit')])
   }
-  throw new Error(`${url} never became ready`)
+}
+
+/** Requests the server has received on POST /predict: those in flight (the scrape itself aside) and those answered. */
+async function predictRequests(url: string): Promise<{inFlight: number; answered: number}> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const answered = readSample(text, 'mlship_http_requests_total', {route: '/predict', status: '200'}) ?? 0
+  return {answered, inFlight: readSample(text, 'mlship_http_requests_in_flight')! - 1}
 }
 
 describe('the container entry (main.ts)', () => {
   it('serves MLSHIP_MODEL_DIR on PORT with JSON logs, and on SIGTERM finishes requests in flight and exits 0 within 10 s', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000)
-    const url = `http://127.0.0.1:${port}`
-    const {child, output} = startMain({MLSHIP_MODEL_DIR: path.join(root, 'test/fixtures/slow'), PORT: String(port)})
+    const {child, output} = startMain({MLSHIP_MODEL_DIR: path.join(root, 'test/fixtures/slow'), PORT: '0'})
     try {
-      await waitReady(url)
+      const url = await readyUrl(output, child)
       const inFlight = Array.from({length: 3}, () =>
         fetch(`${url}/predict`, {
-          body: JSON.stringify({inputs: {iterations: [150_000], x: [[1]]}}),
+          body: JSON.stringify({inputs: {iterations: [100_000], x: [[1]]}}),
           headers: {'content-type': 'application/json'},
           method: 'POST',
         }).then(async (r) => ({body: await r.json(), status: r.status})),
       )
-      await new Promise((resolve) => setTimeout(resolve, 150))
+      // SIGTERM once the server has all three (one worker runs them one after the other, so some are still running)
+      let received = await predictRequests(url)
+      while (received.inFlight + received.answered < 3) received = await predictRequests(url)
+      expect(received.inFlight).toBeGreaterThan(0)
       const stopAt = Date.now()
       child.kill('SIGTERM')
       const results = await Promise.all(inFlight)

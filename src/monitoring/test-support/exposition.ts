@@ -1,3 +1,6 @@
+// Test support (excluded from the build): mlship only writes the exposition format (prom-client does); tests and the
+// scale benchmark read it back.
+
 /**
  * Reads one sample from the Prometheus text exposition format: the value of `name` whose labels include `labels`.
  * Used by tests and benchmarks that scrape /metrics; undefined when no sample matches.

@@ -1,0 +1,92 @@
+/**
+ * Real serving apps for the tests that talk to them over HTTP (scale.test.ts, scale.component.test.ts): model
+ * directories written to a temporary folder, started on an ephemeral port, and the few requests the tests send.
+ */
+import {readFileSync} from 'node:fs'
+import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {Writable} from 'node:stream'
+import {expect} from 'vitest'
+import {parse, stringify} from 'yaml'
+
+import {type RunningServer, startServer, type StartServerOptions} from '../server.js'
+
+const root = path.resolve(import.meta.dirname, '../../..')
+export const DIGITS = path.join(root, 'examples/digits-mlp')
+export const IRIS_MODEL = path.join(root, 'examples/iris/model.onnx')
+export const SLOW_MODEL = path.join(root, 'test/fixtures/slow/model.onnx')
+
+/** A model directory under `work` whose model.yaml points at an existing model file, with the given settings. */
+export async function writeProject(work: string, name: string, config: Record<string, unknown>): Promise<string> {
+  const dir = await mkdtemp(path.join(work, `${name}-`))
+  await writeFile(path.join(dir, 'model.yaml'), stringify({...config, name, version: '1.0.0'}))
+  return dir
+}
+
+/** examples/digits-mlp/model.yaml, with the model file given by its absolute path. */
+export async function digitsConfig(): Promise<Record<string, unknown>> {
+  const config = parse(await readFile(path.join(DIGITS, 'model.yaml'), 'utf8')) as Record<string, unknown>
+  return {...config, model: {file: path.join(DIGITS, 'model.onnx')}}
+}
+
+/** The 64 pixel columns of a CSV of examples/digits-mlp. */
+export function digitsRows(file: string): number[][] {
+  return readFileSync(path.join(DIGITS, file), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.split(',').slice(0, 64).map(Number))
+}
+
+export async function startTestServer(dir: string, extra: Partial<StartServerOptions> = {}): Promise<RunningServer> {
+  return startServer({dir, host: '127.0.0.1', logger: false, port: 0, scale: {processMetrics: false}, ...extra})
+}
+
+export async function post(
+  url: string,
+  body: unknown,
+): Promise<{status: number; headers: Headers; body: Record<string, unknown>; ms: number}> {
+  const started = performance.now()
+  const response = await fetch(url, {
+    body: JSON.stringify(body),
+    headers: {'content-type': 'application/json'},
+    method: 'POST',
+  })
+  const text = await response.text()
+  return {
+    body: JSON.parse(text) as Record<string, unknown>,
+    headers: response.headers,
+    ms: performance.now() - started,
+    status: response.status,
+  }
+}
+
+/** GET /metrics, checked to be the Prometheus text format. */
+export async function scrape(server: RunningServer): Promise<string> {
+  const response = await fetch(`${server.url}/metrics`)
+  expect(response.status).toBe(200)
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
+  return response.text()
+}
+
+/** A line of the server's JSON log, with the fields the tests read. */
+export interface LogLine {
+  [field: string]: unknown
+  level: number
+  msg: string
+  route?: string
+  shed?: {refused: number}
+  status?: number
+}
+
+/** A pino destination that keeps the JSON lines it is given. */
+export function logLines(): {lines: LogLine[]; sink: Writable} {
+  const lines: LogLine[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as LogLine)
+      done()
+    },
+  })
+  return {lines, sink}
+}
