@@ -17,6 +17,11 @@ export default defineConfig({
           exclude: ['**/*.integration.test.ts', '**/*.component.test.ts', 'node_modules/**', 'dist/**'],
           hookTimeout: 30_000,
           include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts'],
+          // Files share a worker's module cache: loading oclif's commands (each imports onnxruntime, fastify,
+          // dockerode...) and the serving app once per worker instead of once per file halves the run's CPU time.
+          // Safe because mlship keeps no module-level state, and tests restore what they change (timers, spies, exit
+          // codes).
+          isolate: false,
           name: 'unit',
           testTimeout: 30_000,
         },
