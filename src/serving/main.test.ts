@@ -22,13 +22,13 @@ function startMain(env: Record<string, string>) {
   return {child, output: () => output}
 }
 
-/** The URL main.ts logs in its 'ready' line (it listens on an ephemeral port). */
-async function readyUrl(output: () => string, child: ChildProcess): Promise<string> {
+/** The port main.ts logs in its 'ready' line (it listens on an ephemeral one). */
+async function readyPort(output: () => string, child: ChildProcess): Promise<number> {
   for (;;) {
     for (const line of output().split('\n')) {
       if (!line.startsWith('{')) continue
-      const entry = JSON.parse(line) as {msg?: string; url?: string}
-      if (entry.msg === 'ready' && entry.url) return entry.url
+      const entry = JSON.parse(line) as {msg?: string; container_port?: number}
+      if (entry.msg === 'ready' && entry.container_port) return entry.container_port
     }
     if (child.exitCode !== null)
       throw new Error(`main.ts exited with ${child.exitCode} before it was ready:\n${output()}`)
@@ -47,7 +47,8 @@ describe('the container entry (main.ts)', () => {
   it('serves MLSHIP_MODEL_DIR on PORT with JSON logs, and on SIGTERM finishes requests in flight and exits 0 within 10 s', async () => {
     const {child, output} = startMain({MLSHIP_MODEL_DIR: path.join(root, 'test/fixtures/slow'), PORT: '0'})
     try {
-      const url = await readyUrl(output, child)
+      const port = await readyPort(output, child)
+      const url = `http://127.0.0.1:${port}`
       const inFlight = Array.from({length: 3}, () =>
         fetch(`${url}/predict`, {
           body: JSON.stringify({inputs: {iterations: [100_000], x: [[1]]}}),
