@@ -12,6 +12,7 @@ import ort from 'onnxruntime-node'
 import {errorMessage} from '../errors.js'
 import {openSession} from '../model/session.js'
 import type {TensorDtype} from '../config/schema.js'
+import {describeRunError, isInputFault} from './inference-errors.js'
 import {type TensorData, type TensorMap, transferList} from './tensors.js'
 import type {JobResult, RunJob, WorkerData, WorkerReply, WorkerRequest} from './worker-protocol.js'
 
@@ -24,6 +25,9 @@ const TRANSFER_MIN_BYTES = 64 * 1024
  * its turn behind a busy worker. Inference gets all the CPU the event loop leaves.
  */
 const INFERENCE_NICE = 5
+
+/** Fatal only: onnxruntime's own log of a failed run goes to stderr as a coloured text line. */
+const RUN_OPTIONS: ort.InferenceSession.RunOptions = {logSeverityLevel: 4}
 
 async function main(): Promise<void> {
   const port = parentPort
@@ -57,14 +61,18 @@ async function main(): Promise<void> {
       for (const [name, t] of Object.entries(job.feeds)) {
         feeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims)
       }
-      const results = job.outputs ? await session.run(feeds, job.outputs as string[]) : await session.run(feeds)
+      // onnxruntime would also print a failed run to stderr, outside the server's JSON log lines: the server says it.
+      const results = job.outputs
+        ? await session.run(feeds, job.outputs as string[], RUN_OPTIONS)
+        : await session.run(feeds, RUN_OPTIONS)
       const outputs: TensorMap = {}
       for (const [name, tensor] of Object.entries(results)) {
         outputs[name] = {data: tensor.data as TensorData, dims: [...tensor.dims], dtype: tensor.type as TensorDtype}
       }
       return {result: {id: job.id, outputs}, transfer: transferList(outputs, TRANSFER_MIN_BYTES)}
     } catch (error) {
-      return {result: {id: job.id, message: errorMessage(error).split('\n')[0]!}, transfer: []}
+      const message = errorMessage(error)
+      return {result: {id: job.id, inputFault: isInputFault(message), message: describeRunError(message)}, transfer: []}
     }
   }
 

@@ -154,7 +154,12 @@ export function openApiDocument(model: OpenApiModel): JsonSchema {
       description: 'The request does not fit the signature (the message names the input, expected vs got)',
     },
     '413': {content: json(error), description: 'The body is over the limit'},
+    '408': {content: json(error), description: 'The request did not arrive within serving.body_timeout_ms'},
     '415': {content: json(error), description: 'The body is not application/json'},
+    '422': {
+      content: json(error),
+      description: 'The model cannot run on these values (an index out of range, a shape it cannot reshape)',
+    },
     '500': {content: json(error), description: 'Unexpected failure (with a request id)'},
     '503': {content: json(error), description: 'Shutting down or overloaded'},
   }

@@ -543,3 +543,44 @@ describe('what the server logs and echoes', () => {
     }
   })
 })
+
+describe('values the model refuses while it runs', () => {
+  it('answers 422 with what onnxruntime said, not 500, and only the request at fault', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const logger = pino(
+      {base: undefined},
+      {write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>)},
+    )
+    const server = await startServer({
+      dir: fixture('embedding'),
+      host: '127.0.0.1',
+      logger,
+      port: 0,
+      serving: {workers: 1},
+    })
+    try {
+      const bad = await post(`${server.url}/predict`, {features: [[1, 500]]})
+      expect(bad.status).toBe(422)
+      expect(bad.body.error).toBe(
+        'the model cannot run on this input: Gather node: indices element out of data bounds, idx=500 must be within the inclusive range [-100,99]',
+      )
+      const v2 = await post(`${server.url}/v2/models/embedding/infer`, {
+        inputs: [{data: [-101, 0], datatype: 'INT64', name: 'ids', shape: [1, 2]}],
+      })
+      expect(v2.status).toBe(422)
+      // Sent together (one batch when the batcher merges them): the good requests still get their predictions.
+      const together = await Promise.all([
+        post(`${server.url}/predict`, {features: [[1, 2]]}),
+        post(`${server.url}/predict`, {features: [[3, 700]]}),
+        post(`${server.url}/predict`, {features: [[4, 5]]}),
+      ])
+      expect(together.map((r) => r.status)).toEqual([200, 422, 200])
+      expect(together[0]!.body.predictions).toEqual([[3, 6, 9]])
+      expect(together[2]!.body.predictions).toEqual([[9, 18, 27]])
+      expect(lines.filter((line) => line.level === 50)).toEqual([])
+      expect(lines.filter((line) => line.status === 422)).toHaveLength(3)
+    } finally {
+      await server.close()
+    }
+  })
+})

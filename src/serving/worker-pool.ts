@@ -169,7 +169,7 @@ export class WorkerPool implements InferenceBackend {
           case 'results':
             for (const result of reply.results) {
               if ('outputs' in result) this.settle(slot, result.id, (job) => job.resolve(result.outputs))
-              else this.settle(slot, result.id, (job) => job.reject(new Error(`inference failed: ${result.message}`)))
+              else this.settle(slot, result.id, (job) => job.reject(runFailure(result)))
             }
             break
         }
@@ -245,6 +245,12 @@ export class WorkerPool implements InferenceBackend {
       this.drained = undefined
     }
   }
+}
+
+/** A failed run: the client's values refused by the model are a 422 with onnxruntime's words; the rest a 500. */
+function runFailure(result: {message: string; inputFault: boolean}): Error {
+  if (result.inputFault) return new RequestError(422, `the model cannot run on this input: ${result.message}`)
+  return new Error(`inference failed: ${result.message}`)
 }
 
 function abortError(signal: AbortSignal): Error {

@@ -14,7 +14,8 @@ export interface RunJob {
   outputs?: readonly string[]
 }
 
-export type JobResult = {id: number; outputs: TensorMap} | {id: number; message: string}
+/** A failed job says whether the values sent were at fault (onnxruntime refused them: 422) or the server (500). */
+export type JobResult = {id: number; outputs: TensorMap} | {id: number; message: string; inputFault: boolean}
 
 /** Several jobs travel in one message (see WorkerPool.flush); the worker runs them in order. */
 export type WorkerRequest = {type: 'run'; jobs: RunJob[]}
