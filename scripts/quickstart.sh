@@ -16,7 +16,9 @@ echo "== mlship validate"
 mlship validate "$lab"
 
 echo "== mlship serve --local (port $port)"
-mlship serve "$lab" --local --host 127.0.0.1 --port "$port" > "$lab/server.log" 2>&1 &
+# node itself in the background, not the mlship function: `func &` forks a subshell, and $! would be the subshell's
+# PID, so the SIGTERM below would miss the server and leave it holding the port.
+node bin/run.js serve "$lab" --local --host 127.0.0.1 --port "$port" > "$lab/server.log" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -39,6 +41,8 @@ curl -s "http://127.0.0.1:$port/metrics" | grep -E '^mlship_(http_requests_total
 
 echo "== stop (SIGTERM: in-flight requests finish)"
 kill -TERM $server
-wait $server || true
+status=0
+wait $server || status=$?
 trap - EXIT
+[ "$status" -eq 0 ] || { echo "the server exited with status $status:"; tail -20 "$lab/server.log"; exit 1; }
 echo "Done. The server's JSON log is in $lab/server.log"
