@@ -84,13 +84,11 @@ describe('the container entry (main.ts)', () => {
   })
 
   it('does not let a client that sends its body two bytes at a time hold up SIGTERM', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000)
-    const url = `http://127.0.0.1:${port}`
-    const {child} = startMain({MLSHIP_MODEL_DIR: path.join(root, 'examples/iris'), PORT: String(port)})
+    const {child, output} = startMain({MLSHIP_MODEL_DIR: path.join(root, 'examples/iris'), PORT: '0'})
     let socket: net.Socket | undefined
     let trickle: NodeJS.Timeout | undefined
     try {
-      await waitReady(url)
+      const port = await readyPort(output, child)
       socket = net.connect(port, '127.0.0.1')
       await once(socket, 'connect')
       socket.on('error', () => {})
