@@ -10,6 +10,7 @@ export const ExitCode = {
   containerUnhealthy: 5,
   registry: 6,
   belowSlo: 7,
+  cluster: 8,
 } as const
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
@@ -23,6 +24,7 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{code: ExitCodeValue; meaning: strin
   {code: ExitCode.containerUnhealthy, meaning: 'container or server did not become healthy'},
   {code: ExitCode.registry, meaning: 'registry or authentication error'},
   {code: ExitCode.belowSlo, meaning: 'benchmark below its SLO (--fail-below)'},
+  {code: ExitCode.cluster, meaning: 'Kubernetes API error (no context, unreachable, or it refused the objects)'},
 ]
 
 export function exitCodeHelp(): string {
