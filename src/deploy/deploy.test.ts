@@ -168,8 +168,6 @@ describe('deploy', () => {
 
     await setModelYaml((text) => `${text}deploy:\n  labels: {app.kubernetes.io/name: other}\n`)
     expect((await refused(deploy(options()))).code).toBe('LABEL_RESERVED')
-    await setModelYaml((text) => text.replace(/deploy:[\s\S]*$/, 'monitoring:\n  prediction_log: {enabled: true}\n'))
-    expect((await refused(deploy(options()))).code).toBe('PREDICTION_LOG_READ_ONLY')
   })
 
   it('needs deploy.gateway for a plain Kubernetes canary', async () => {
@@ -182,17 +180,18 @@ describe('deploy', () => {
     expect(error.suggestions.join('\n')).toContain('gateway:')
   })
 
-  it('gives a GPU image a GPU, and an emptyDir for an absolute prediction log path', async () => {
+  it('gives a GPU image a GPU, and the prediction log a writable data folder', async () => {
     await setModelYaml(
       (text) =>
-        `${text}build: {gpu: true}\nmonitoring:\n  prediction_log: {enabled: true, path: /var/log/mlship/predictions.jsonl}\n`,
+        `${text}build: {gpu: true}\nmonitoring:\n  prediction_log: {enabled: true, path: logs/predictions.jsonl}\n`,
     )
     const {objects, summary} = await deploy(options({write: false}))
     expect(summary.files).toBeUndefined()
     const pod = (objects.find((o) => o.kind === 'Deployment')!.spec as any).template.spec
     expect(pod.containers[0].resources.limits['nvidia.com/gpu']).toBe('1')
-    expect(pod.volumes.map((v: {name: string}) => v.name)).toEqual(['tmp', 'prediction-log'])
-    expect(pod.containers[0].volumeMounts).toContainEqual({mountPath: '/var/log/mlship', name: 'prediction-log'})
+    expect(pod.volumes.map((v: {name: string}) => v.name)).toEqual(['tmp', 'data'])
+    expect(pod.containers[0].volumeMounts).toContainEqual({mountPath: '/var/lib/mlship', name: 'data'})
+    expect(pod.containers[0].env).toContainEqual({name: 'MLSHIP_DATA_DIR', value: '/var/lib/mlship'})
     for (const object of objects) validateObject(object)
   })
 

@@ -286,36 +286,18 @@ async function buildWorkload(input: WorkloadInput): Promise<Workload> {
     terminationGracePeriodSeconds: PRE_STOP_SECONDS + Math.ceil(SHUTDOWN_LIMIT_MS / 1000) + GRACE_MARGIN_SECONDS,
     user: image?.user ? {gid: image.user.gid ?? image.user.uid, uid: image.user.uid} : MLSHIP_IMAGE_USER,
     workers,
-    writableDirs: writableDirs(config, project.file),
+    env: config.monitoring.prediction_log.enabled ? [{name: 'MLSHIP_DATA_DIR', value: DATA_DIR}] : [],
+    writableDirs: writableDirs(config),
   }
 }
 
-/** /tmp for Node.js and onnxruntime, and the prediction log's folder when the log is on. */
-export function writableDirs(config: ModelConfig, file: string): WritableDir[] {
+/** Where the server writes its data (the prediction log) in a pod: MLSHIP_DATA_DIR, an emptyDir. */
+export const DATA_DIR = '/var/lib/mlship'
+
+/** /tmp for Node.js and onnxruntime, and the data folder when the prediction log is on. */
+export function writableDirs(config: ModelConfig): WritableDir[] {
   const dirs: WritableDir[] = [{name: 'tmp', path: '/tmp', sizeLimit: '64Mi'}]
-  const log = config.monitoring.prediction_log
-  if (!log.enabled) return dirs
-  if (!path.posix.isAbsolute(log.path)) {
-    throw new ConfigError(
-      `${file} [monitoring.prediction_log.path]: "${log.path}" is inside the image's model folder, which is read-only in a pod`,
-      {
-        code: 'PREDICTION_LOG_READ_ONLY',
-        details: {file, keyPath: 'monitoring.prediction_log.path'},
-        suggestions: [
-          'Give an absolute path in a folder of its own, e.g. /var/log/mlship/predictions.jsonl: mlship mounts an emptyDir there (ship it to storage with a log agent).',
-        ],
-      },
-    )
-  }
-  const dir = path.posix.dirname(log.path)
-  if (dir === '/' || dir === '/tmp' || dir.startsWith('/app')) {
-    throw new ConfigError(`${file} [monitoring.prediction_log.path]: "${log.path}" needs a folder of its own`, {
-      code: 'PREDICTION_LOG_DIR',
-      details: {file, keyPath: 'monitoring.prediction_log.path'},
-      suggestions: ['Use a path such as /var/log/mlship/predictions.jsonl.'],
-    })
-  }
-  dirs.push({name: 'prediction-log', path: dir, sizeLimit: '1Gi'})
+  if (config.monitoring.prediction_log.enabled) dirs.push({name: 'data', path: DATA_DIR, sizeLimit: '1Gi'})
   return dirs
 }
 

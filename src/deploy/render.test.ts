@@ -16,6 +16,7 @@ function workload(overrides: Partial<Workload> = {}): Workload {
   return {
     annotations: {},
     autoscaling: {targetCpuUtilization: 70},
+    env: [],
     gpus: 0,
     labels: {team: 'ml'},
     metrics: true,

@@ -27,6 +27,8 @@ export interface Workload {
   probes: ProbeTimings
   /** Prometheus scrape annotations for /metrics. */
   metrics: boolean
+  /** Environment variables of the server container. */
+  env: Array<{name: string; value: string}>
   /** Directories the server writes to, each an emptyDir (the root file system is read-only). */
   writableDirs: WritableDir[]
   replicas: {min: number; max: number}
@@ -145,7 +147,7 @@ export function serverContainer(workload: Workload, options: ContainerOptions): 
     limits['nvidia.com/gpu'] = String(workload.gpus)
     requests['nvidia.com/gpu'] = String(workload.gpus)
   }
-  const env = [...(options.env ?? [])]
+  const env = [...(options.env ?? []), ...workload.env]
   // CUDA caches compiled kernels under $HOME, which is read-only here: the cache goes to the writable /tmp.
   if (workload.gpus > 0) env.push({name: 'CUDA_CACHE_PATH', value: '/tmp/cuda-cache'})
   const probePort = options.startupProbe ? options.portName : workload.port
