@@ -97,7 +97,10 @@ function cpuSplit(): CpuSplit | undefined {
   }
 }
 
-/** Pins every thread of this process (the load generator's worker included) to a taskset CPU list; returns the old list. */
+/**
+ * Pins every thread of this process (the load generator's worker included) to a taskset CPU list; returns the old
+ * list.
+ */
 function pinThisProcess(cpus: string): string {
   const current = execFileSync('taskset', ['--cpu-list', '--pid', String(process.pid)], {encoding: 'utf8'})
   execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(process.pid)], {stdio: 'ignore'})
@@ -119,7 +122,9 @@ async function startChild(dir: string, cpus?: string): Promise<Server> {
     if (child.exitCode !== null) throw new Error(`the server for ${dir} exited with code ${child.exitCode}`)
     try {
       if ((await fetch(`${url}/ready`)).status === 200) break
-    } catch {}
+    } catch {
+      // not listening yet
+    }
     if (Date.now() > deadline) throw new Error(`the server for ${dir} was not ready within 60 s`)
     await new Promise((resolve) => setTimeout(resolve, 200))
   }

@@ -16,6 +16,7 @@ done
 
 npm ci --no-audit --no-fund
 npm run typecheck
+npm run lint
 npm test
 npm run test:component
 if [ -n "$(find src test -name '*.integration.test.ts' 2>/dev/null | head -1)" ]; then

@@ -1,6 +1,7 @@
 /**
  * For shell benchmarks: writes the markdown read from stdin as a BENCHMARKS.md section (see lib/benchmarks-md.ts).
- *   tsx scripts/write-bench-section.ts --id serving --title "Serving throughput" --command "npm run bench:serving" < body.md
+ *   tsx scripts/write-bench-section.ts --id serving --title "Serving throughput" \
+ *     --command "npm run bench:serving" < body.md
  */
 import {text} from 'node:stream/consumers'
 import {parseArgs} from 'node:util'

@@ -35,7 +35,9 @@ export abstract class BaseCommand<T> extends Command {
         return
       }
       if (process.env.DEBUG?.includes('mlship') && error.cause)
-        this.logToStderr(String((error.cause as Error).stack ?? error.cause))
+        this.logToStderr(
+          error.cause instanceof Error ? (error.cause.stack ?? error.cause.message) : JSON.stringify(error.cause),
+        )
       throw cliError
     }
 
@@ -53,7 +55,7 @@ export abstract class BaseCommand<T> extends Command {
       return
     }
     if (process.env.DEBUG?.includes('mlship')) this.logToStderr(error.stack ?? String(error))
-    throw new Errors.CLIError(`${error.message}`, {
+    throw new Errors.CLIError(error.message, {
       exit: ExitCode.unexpected,
       suggestions: ['This is a bug in mlship. Run again with DEBUG=mlship:* and report the output.'],
     })

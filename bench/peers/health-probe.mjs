@@ -29,5 +29,6 @@ while (performance.now() < end) {
 }
 times.sort((a, b) => a - b)
 const q = (p) => (times.length ? times[Math.min(times.length - 1, Math.floor(p * times.length))] : NaN)
-console.log(JSON.stringify({failed, max_ms: +q(1).toFixed(2), n: times.length, p50_ms: +q(0.5).toFixed(2), p99_ms: +q(0.99).toFixed(2)}))
+const ms = (value) => +value.toFixed(2)
+console.log(JSON.stringify({failed, max_ms: ms(q(1)), n: times.length, p50_ms: ms(q(0.5)), p99_ms: ms(q(0.99))}))
 agent.destroy()

@@ -169,11 +169,7 @@ async function summariseOutputs(
     const spec = specs.find((s) => s.name === input.name)!
     const values = rows.flatMap((row) => row.values[input.name]!)
     const dims = spec.shape.length === 0 ? [] : [rows.length, ...spec.shape.slice(1).map(Number)]
-    feeds[input.name] = new ort.Tensor(
-      spec.dtype as ort.Tensor.Type,
-      tensorData(spec.dtype, values) as Float32Array,
-      dims,
-    )
+    feeds[input.name] = new ort.Tensor(spec.dtype, tensorData(spec.dtype, values), dims)
   }
   let results: ort.InferenceSession.OnnxValueMapType
   try {
@@ -206,7 +202,7 @@ function tensorData(dtype: TensorDtype, values: readonly number[]): TensorData {
     const value = values[i]!
     if (data instanceof BigInt64Array || data instanceof BigUint64Array) data[i] = BigInt(Math.trunc(value))
     else if (dtype === 'float16') (data as Uint16Array)[i] = toFloat16Bits(value)
-    else if (!Array.isArray(data)) (data as Exclude<TensorData, string[] | BigInt64Array | BigUint64Array>)[i] = value
+    else if (!Array.isArray(data)) data[i] = value
   }
   return data
 }

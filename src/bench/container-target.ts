@@ -48,7 +48,7 @@ export function containerTarget(options: ContainerTargetOptions): TargetStarter 
       const project = await loadModelProject(options.dir)
       const gpu = device === 'gpu'
       let image = gpu ? options.imageGpu : options.image
-      let imageSizeBytes: number | null = null
+      let imageSizeBytes: number | null
       if (image) {
         imageSizeBytes = (await connected.docker.getImage(image).inspect()).Size
       } else {

@@ -140,8 +140,9 @@ export async function sweepForKnee(
     await runStep(mid)
   }
 
-  // A generator that could not keep its schedule at the first degraded rate is the news, whatever else ended the search.
-  const first = degradedStep as StepResult | undefined
+  // A generator that could not keep its schedule at the first degraded rate is the news, whatever else ended the
+  // search.
+  const first = degradedStep
   if (first?.generator.limited) limitedBy = 'generator'
   limitedBy ??= 'server'
   steps.sort((a, b) => a.offeredRps - b.offeredRps)

@@ -183,10 +183,7 @@ async function runBuild(
   }
 
   try {
-    const stream = await engine.docker.buildImage(
-      packContext(context.contextDir) as unknown as NodeJS.ReadableStream,
-      buildOptions,
-    )
+    const stream = await engine.docker.buildImage(packContext(context.contextDir), buildOptions)
     await followEngineStream(stream as AsyncIterable<Buffer>, onEvent)
   } catch (error) {
     throw buildFailed(error, state)

@@ -29,6 +29,7 @@ export interface DockerfileValues {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 // An ENV value is written between double quotes: no quote, backslash, dollar (variable expansion), backtick, or
 // control character (a newline would start a new instruction) can be in it.
+// eslint-disable-next-line no-control-regex -- the control characters are what this pattern refuses
 const ENV_VALUE = /^[^\u0000-\u001f\u007f"\\$`]*$/
 const LABEL_KEY = /^[a-z0-9]+(?:[.-][a-z0-9]+)*$/
 const RESERVED_ENV = new Set(['NODE_ENV', 'MLSHIP_MODEL_DIR', 'HOST', 'PORT', 'MLSHIP_DEVICE'])

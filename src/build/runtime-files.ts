@@ -58,11 +58,7 @@ export async function runtimeFiles(options: RuntimeFilesOptions): Promise<Runtim
     if (file.endsWith('.js')) files.push({from: path.join(ortDir, 'dist', file), to: `onnxruntime-node/dist/${file}`})
   }
   for (const file of await listFiles(nativeDir)) {
-    if (
-      (OPTIONAL_PROVIDER_FILES as string[]).includes(file) ||
-      (CUDA_PROVIDER_FILES as readonly string[]).includes(file)
-    )
-      continue
+    if (OPTIONAL_PROVIDER_FILES.includes(file) || (CUDA_PROVIDER_FILES as readonly string[]).includes(file)) continue
     files.push({
       from: path.join(nativeDir, file),
       to: `onnxruntime-node/${nativeRel}/${file}`.split(path.sep).join('/'),

@@ -145,7 +145,7 @@ ${BaseCommand.exitCodesHelp}`
     const {args, flags} = await this.parse(Bench)
     const devices = parseDevices(flags.devices)
     const starter = this.starter(args.dir, flags, devices)
-    const tty = Boolean(process.stderr.isTTY) && !this.jsonEnabled()
+    const tty = process.stderr.isTTY && !this.jsonEnabled()
     let live = false
     let current = 'step'
     const clearLive = () => {
@@ -210,8 +210,8 @@ ${BaseCommand.exitCodesHelp}`
             clearLive()
             this.logToStderr(
               `Benchmarking ${target.url}${target.device ? ` on ${target.device}` : ''}` +
-                `${target.timeToReadyMs === null ? '' : `, ready in ${(target.timeToReadyMs / 1000).toFixed(2)} s`}` +
-                `${target.executionProvider ? `, execution provider ${target.executionProvider}` : ''}`,
+                (target.timeToReadyMs === null ? '' : `, ready in ${(target.timeToReadyMs / 1000).toFixed(2)} s`) +
+                (target.executionProvider ? `, execution provider ${target.executionProvider}` : ''),
             )
           },
         },
@@ -229,7 +229,7 @@ ${BaseCommand.exitCodesHelp}`
     }
     clearLive()
 
-    this.log(renderReport(result, {color: Boolean(process.stdout.isTTY)}))
+    this.log(renderReport(result, {color: process.stdout.isTTY}))
     if (flags.html) {
       await writeFile(flags.html, renderHtmlReport(result))
       this.logToStderr(`HTML report: ${flags.html}`)

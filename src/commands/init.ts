@@ -47,7 +47,7 @@ ${BaseCommand.exitCodesHelp}`
 
   async run(): Promise<InitResult> {
     const {args, flags} = await this.parse(Init)
-    const interactive = !flags.yes && !this.jsonEnabled() && Boolean(process.stdin.isTTY && process.stdout.isTTY)
+    const interactive = !flags.yes && !this.jsonEnabled() && process.stdin.isTTY && process.stdout.isTTY
     const result = await initProject({
       description: flags.description,
       dir: args.dir,

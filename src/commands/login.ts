@@ -41,7 +41,7 @@ ${BaseCommand.exitCodesHelp}`
 
   async run(): Promise<LoginResult> {
     const {args, flags} = await this.parse(Login)
-    const interactive = !this.jsonEnabled() && Boolean(process.stdin.isTTY && process.stdout.isTTY)
+    const interactive = !this.jsonEnabled() && process.stdin.isTTY && process.stdout.isTTY
     const host = args.registry ?? (await loadConfig('.').catch(() => undefined))?.config.registry?.host
     if (!host) {
       throw new MlshipError('Which registry? No REGISTRY argument, and no registry.host in ./model.yaml', {

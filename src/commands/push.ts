@@ -73,7 +73,7 @@ ${BaseCommand.exitCodesHelp}`
     const {target} = await targetForDir(args.dir, flags.registry)
     const {credentials} = await credentialsFromFlags(target.host, flags)
 
-    const tty = !this.jsonEnabled() && Boolean(process.stderr.isTTY)
+    const tty = !this.jsonEnabled() && process.stderr.isTTY
     const build = tty ? buildProgressRenderer(process.stderr) : undefined
     const layers = tty ? layerProgressRenderer(process.stderr) : undefined
     const onProgress = (event: PushProgressEvent) => {

@@ -225,7 +225,7 @@ interface JsonSchemaNode {
 
 /** The keys the schema allows at a path, for "did you mean" hints. */
 function knownKeysAt(keys: PathKey[]): string[] {
-  let nodes: JsonSchemaNode[] = [modelConfigJsonSchema() as JsonSchemaNode]
+  let nodes: JsonSchemaNode[] = [modelConfigJsonSchema()]
   for (const key of keys) {
     nodes = nodes.flatMap(expand).flatMap((node) => {
       if (typeof key === 'number') return node.items ? [node.items] : []

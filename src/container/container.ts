@@ -213,9 +213,7 @@ async function unhealthy(options: WaitReadyOptions, why: string): Promise<Mlship
 /** The last lines a container wrote to stdout and stderr. */
 export async function containerLogTail(engine: DockerEngine, id: string, lines: number): Promise<string> {
   try {
-    const buffer = (await engine.docker
-      .getContainer(id)
-      .logs({follow: false, stderr: true, stdout: true, tail: lines})) as Buffer
+    const buffer = await engine.docker.getContainer(id).logs({follow: false, stderr: true, stdout: true, tail: lines})
     return demuxBuffer(buffer).trimEnd()
   } catch (error) {
     return `(logs unavailable: ${errorMessage(error)})`
@@ -247,8 +245,8 @@ export async function followLogs(
     .logs({follow: true, since: 0, stderr: true, stdout: true})) as NodeJS.ReadableStream & {destroy?: () => void}
   const stdout = new PassThrough()
   const stderr = new PassThrough()
-  stdout.pipe(out.stdout as NodeJS.WritableStream, {end: false})
-  stderr.pipe(out.stderr as NodeJS.WritableStream, {end: false})
+  stdout.pipe(out.stdout, {end: false})
+  stderr.pipe(out.stderr, {end: false})
   engine.docker.modem.demuxStream(stream, stdout, stderr)
   await new Promise<void>((resolve) => {
     const done = () => resolve()

@@ -31,9 +31,11 @@ export async function replaceContainer(options: ReplaceContainerOptions): Promis
   const {engine} = options
   const strategy = options.strategy ?? 'start-first'
   const old = await engine.docker.getContainer(options.container).inspect()
-  const bindings = Object.entries(old.HostConfig.PortBindings ?? {}) as Array<
-    [string, Array<{HostIp?: string; HostPort?: string}>]
+  const portBindings = (old.HostConfig.PortBindings ?? {}) as Record<
+    string,
+    Array<{HostIp?: string; HostPort?: string}>
   >
+  const bindings = Object.entries(portBindings)
   const [portKey, [binding] = []] = bindings[0] ?? []
   if (!portKey || !binding) {
     throw new MlshipError(`Container ${old.Name} publishes no port, so mlship cannot replace it.`, {

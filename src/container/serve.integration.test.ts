@@ -93,7 +93,7 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
       await docker.docker
         .getContainer(id)
         .inspect()
-        .catch((e: {statusCode?: number}) => e.statusCode),
+        .catch((e: unknown) => (e as {statusCode?: number}).statusCode),
     ).toBe(404)
 
     // docker stop from elsewhere: the server exits 0, serve returns normally and removes the container.
@@ -122,7 +122,7 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
     const gone = await docker.docker
       .getContainer(error.details.container)
       .inspect()
-      .catch((e: {statusCode?: number}) => e.statusCode)
+      .catch((e: unknown) => (e as {statusCode?: number}).statusCode)
     expect(gone).toBe(404)
   })
 

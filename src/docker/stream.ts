@@ -58,7 +58,7 @@ export async function* engineEvents(stream: AsyncIterable<Buffer | string>): Asy
 function parseEvent(line: string): EngineStreamEvent {
   try {
     const value = JSON.parse(line) as unknown
-    return value && typeof value === 'object' ? (value as EngineStreamEvent) : {stream: line}
+    return value && typeof value === 'object' ? value : {stream: line}
   } catch {
     // Not JSON: an engine or proxy speaking plain text. Keep it as output rather than lose it.
     return {stream: `${line}\n`}

@@ -23,7 +23,7 @@ export const registryFlags = {
 }
 
 export async function readStdinSecret(stdin: NodeJS.ReadableStream = process.stdin): Promise<string> {
-  if ((stdin as NodeJS.ReadStream).isTTY) {
+  if ((stdin as {isTTY?: boolean}).isTTY) {
     throw new MlshipError('--password-stdin reads the password from a pipe, and stdin is a terminal', {
       code: 'PASSWORD_STDIN_TTY',
       exitCode: ExitCode.usage,

@@ -50,7 +50,10 @@ export function quantileEdges(sorted: readonly number[], bins: number): number[]
   return out
 }
 
-/** First index whose value is not below `value` (lower bound), or, with `inclusive`, not at or below it (upper bound). */
+/**
+ * First index whose value is not below `value` (lower bound), or, with `inclusive`, not at or below it (upper
+ * bound).
+ */
 function bound(sorted: readonly number[], value: number, inclusive: boolean): number {
   let lo = 0
   let hi = sorted.length

@@ -61,7 +61,7 @@ export class ModelMonitor {
     const data = tensor.data
     if (isFloatType(tensor.dtype)) {
       let nonFinite = 0
-      for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i] as number)) nonFinite++
+      for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) nonFinite++
       if (nonFinite > 0) metrics.nonFiniteOutputs.inc({output: spec.name}, nonFinite)
     }
 
@@ -87,7 +87,7 @@ export class ModelMonitor {
     for (let row = 0; row < rows; row++) {
       const raw = data[row]
       const index = typeof raw === 'bigint' || typeof raw === 'number' ? Number(raw) : undefined
-      const value = index !== undefined && spec.labels?.[index] !== undefined ? spec.labels[index]! : String(raw)
+      const value = index !== undefined && spec.labels?.[index] !== undefined ? spec.labels[index] : String(raw)
       metrics.predictions.inc({class: this.boundedClass(spec.name, value), output: spec.name})
     }
   }

@@ -13,7 +13,7 @@ import type {InferenceBackend} from '../serving/backend.js'
 import {decodeSeedBody} from '../serving/decode.js'
 import type {Device} from '../serving/device.js'
 import {nestedJson, rowLabels} from '../serving/encode.js'
-import {allocate, type HostTensor, type TensorData, type TensorMap} from '../serving/tensors.js'
+import {allocate, type HostTensor, type TensorMap} from '../serving/tensors.js'
 import {openLocalModel} from './local.js'
 
 export type BatchFormat = 'jsonl' | 'csv'
@@ -221,7 +221,7 @@ export async function predictBatch(options: PredictBatchOptions): Promise<Predic
         if (good.includes(entry)) next++
         continue
       }
-      text += rows[next++] + '\n'
+      text += `${rows[next++] ?? ''}\n`
     }
     return text
   }
@@ -264,12 +264,8 @@ function concatRows(rows: HostTensor[]): HostTensor {
   const rowSize = first.data.length
   const data = allocate(first.dtype, rowSize * rows.length)
   rows.forEach((row, i) => {
-    if (Array.isArray(data)) (data as string[]).splice(i * rowSize, rowSize, ...(row.data as string[]))
-    else
-      (data as Exclude<TensorData, string[]> & {set(a: ArrayLike<number | bigint>, o: number): void}).set(
-        row.data as ArrayLike<number>,
-        i * rowSize,
-      )
+    if (Array.isArray(data)) data.splice(i * rowSize, rowSize, ...(row.data as string[]))
+    else (data as {set(a: ArrayLike<number | bigint>, o: number): void}).set(row.data as ArrayLike<number>, i * rowSize)
   })
   return {data, dims: [rows.length, ...first.dims.slice(1)], dtype: first.dtype}
 }
@@ -279,7 +275,7 @@ function rowOf(tensor: HostTensor, i: number): HostTensor {
   const data = Array.isArray(tensor.data)
     ? tensor.data.slice(i * width, (i + 1) * width)
     : tensor.data.subarray(i * width, (i + 1) * width)
-  return {data: data as TensorData, dims: [1, ...tensor.dims.slice(1)], dtype: tensor.dtype}
+  return {data: data, dims: [1, ...tensor.dims.slice(1)], dtype: tensor.dtype}
 }
 
 function rowLine(line: number, i: number, outputs: TensorMap, specs: readonly OutputSpec[]): string {

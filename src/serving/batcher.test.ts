@@ -56,7 +56,7 @@ async function runSession(session: ort.InferenceSession, feeds: BatchFeeds): Pro
   const results = await session.run(ortFeeds)
   const out: BatchFeeds = {}
   for (const [name, t] of Object.entries(results))
-    out[name] = {data: t.data as Float32Array, dims: [...t.dims], dtype: 'float32'}
+    out[name] = {data: t.data, dims: [...t.dims], dtype: 'float32'}
   return out
 }
 

@@ -164,7 +164,7 @@ export class Batcher {
         outputs: options.outputs,
         reject: (error) => {
           signal?.removeEventListener('abort', onAbort)
-          reject(error)
+          reject(error instanceof Error ? error : new Error(String(error)))
         },
         resolve: (outputs) => {
           signal?.removeEventListener('abort', onAbort)
@@ -285,7 +285,7 @@ export class Batcher {
       const outputs = batch[0]!.outputs
       promise = this.options.runner.run(feeds, outputs ? {outputs} : undefined)
     } catch (error) {
-      promise = Promise.reject(error)
+      promise = Promise.reject(error instanceof Error ? error : new Error(String(error)))
     }
     promise
       .then(

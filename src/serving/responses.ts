@@ -38,7 +38,10 @@ export function seedResponseJson(
   return `${json},"model_version":${JSON.stringify(modelVersion)},"latency_ms":${Math.round(latencyMs * 1000) / 1000}}`
 }
 
-/** The v2 protocol's answer: `{"model_name", "model_version", "id", "outputs": [{"name", "shape", "datatype", "data"}]}`. */
+/**
+ * The v2 protocol's answer:
+ * `{"model_name", "model_version", "id", "outputs": [{"name", "shape", "datatype", "data"}]}`.
+ */
 export function v2ResponseJson(
   outputs: TensorMap,
   order: readonly string[],

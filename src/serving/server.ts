@@ -98,6 +98,7 @@ export interface RunningServer {
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
   const scale = options.scale === false ? undefined : new ScaleLayer(options.scale)
   // The logger needs the settings of the context, and the workers report to the logger: bound once both exist.
+  // eslint-disable-next-line prefer-const -- a worker can exit before the assignment below; const would throw there
   let logger: Logger | false | undefined
   const onWorkerExit: WorkerPoolOptions['onWorkerExit'] = (info) =>
     logger &&
@@ -292,7 +293,8 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
       : {}),
   }
   const app: FastifyInstance = logger
-    ? Fastify({...common, loggerInstance: logger as FastifyBaseLogger})
+    ? // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- app's type needs the base logger
+      Fastify({...common, loggerInstance: logger as FastifyBaseLogger})
     : Fastify({...common, logger: false})
 
   // One log line per request, without its body (requests shed at the door never get here: see loadSheddingGate).
@@ -482,6 +484,6 @@ export function warmUpFeeds(context: Pick<ServingContext, 'signature'>): TensorM
 
 function cloneFeeds(feeds: TensorMap): TensorMap {
   const out: TensorMap = {}
-  for (const [name, t] of Object.entries(feeds)) out[name] = {...t, data: t.data.slice() as typeof t.data}
+  for (const [name, t] of Object.entries(feeds)) out[name] = {...t, data: t.data.slice()}
   return out
 }

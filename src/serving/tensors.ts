@@ -105,7 +105,7 @@ export function toFloat16Bits(value: number): number {
   const exponent = (x >>> 23) & 0xff
   let mantissa = x & 0x7f_ffff
   if (exponent === 0xff) return sign | 0x7c_00 | (mantissa ? 0x2_00 : 0) // inf / nan
-  let e = exponent - 127 + 15
+  const e = exponent - 127 + 15
   if (e >= 0x1f) return sign | 0x7c_00 // overflow -> inf
   if (e <= 0) {
     // subnormal half (or zero)
@@ -121,7 +121,6 @@ export function toFloat16Bits(value: number): number {
   let half = (e << 10) | (mantissa >>> 13)
   const rest = mantissa & 0x1f_ff
   if (rest > 0x10_00 || (rest === 0x10_00 && (half & 1) === 1)) half++
-  e = half >>> 10
   return sign | half
 }
 

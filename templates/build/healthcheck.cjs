@@ -1,5 +1,6 @@
 // The image's HEALTHCHECK: node is in every mlship image, curl is not. Exit 0 when /health answers 200 in time.
 'use strict'
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS script run by node in the image
 const http = require('node:http')
 
 const port = Number(process.env.PORT || 8080)

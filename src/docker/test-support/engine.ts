@@ -25,6 +25,7 @@ export async function engineForTests(): Promise<EngineForTests> {
     if (inCi()) {
       throw new Error(
         `CI is set and no Docker engine answers (${(error as Error).message}). Run scripts/test-env.sh first (.ci/run does).`,
+        {cause: error},
       )
     }
     return {skipReason: `no Docker engine (${(error as Error).message}); these tests run in CI`}

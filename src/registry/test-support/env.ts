@@ -123,7 +123,10 @@ export async function removeLocalReferences(repository: string): Promise<void> {
   for (const reference of references) await execa('docker', ['rmi', reference], {reject: false})
 }
 
-/** A loopback port where nothing listens (bound, then released): a stopped registry, without stopping the shared one. */
+/**
+ * A loopback port where nothing listens (bound, then released): a stopped registry, without stopping the shared
+ * one.
+ */
 export async function closedPort(): Promise<number> {
   const net = await import('node:net')
   return new Promise((resolve, reject) => {

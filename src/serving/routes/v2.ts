@@ -42,7 +42,7 @@ export const v2Routes: FastifyPluginAsync<RoutePluginOptions> = async (app, {con
       checkModel(context, request.params)
       const decoded = decodeV2Body(request.body, signature, limits, outputNames)
       const outputs = await backend.run(decoded.feeds, decoded.outputs ? {outputs: decoded.outputs} : {})
-      const id = decoded.id ?? String(request.id)
+      const id = decoded.id ?? request.id
       return send(
         reply,
         v2ResponseJson(outputs, decoded.outputs ?? outputNames, {name: modelName, version: modelVersion}, id),
