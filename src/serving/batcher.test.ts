@@ -55,8 +55,7 @@ async function runSession(session: ort.InferenceSession, feeds: BatchFeeds): Pro
     ortFeeds[name] = new ort.Tensor('float32', t.data as Float32Array, t.dims)
   const results = await session.run(ortFeeds)
   const out: BatchFeeds = {}
-  for (const [name, t] of Object.entries(results))
-    out[name] = {data: t.data, dims: [...t.dims], dtype: 'float32'}
+  for (const [name, t] of Object.entries(results)) out[name] = {data: t.data, dims: [...t.dims], dtype: 'float32'}
   return out
 }
 

@@ -13,7 +13,7 @@ import {errorMessage} from '../errors.js'
 import {openSession} from '../model/session.js'
 import type {TensorDtype} from '../config/schema.js'
 import {describeRunError, isInputFault} from './inference-errors.js'
-import {type TensorData, type TensorMap, transferList} from './tensors.js'
+import {type TensorMap, transferList} from './tensors.js'
 import type {JobResult, RunJob, WorkerData, WorkerReply, WorkerRequest} from './worker-protocol.js'
 
 /** Below this size a buffer is cheaper to copy than to transfer. */
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     try {
       const feeds: Record<string, ort.Tensor> = {}
       for (const [name, t] of Object.entries(job.feeds)) {
-        feeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims)
+        feeds[name] = new ort.Tensor(t.dtype, t.data, t.dims)
       }
       // onnxruntime would also print a failed run to stderr, outside the server's JSON log lines: the server says it.
       const results = job.outputs
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
         : await session.run(feeds, RUN_OPTIONS)
       const outputs: TensorMap = {}
       for (const [name, tensor] of Object.entries(results)) {
-        outputs[name] = {data: tensor.data as TensorData, dims: [...tensor.dims], dtype: tensor.type as TensorDtype}
+        outputs[name] = {data: tensor.data, dims: [...tensor.dims], dtype: tensor.type as TensorDtype}
       }
       return {result: {id: job.id, outputs}, transfer: transferList(outputs, TRANSFER_MIN_BYTES)}
     } catch (error) {
@@ -112,7 +112,9 @@ function lowerPriority(): void {
   try {
     const current = os.getPriority()
     if (current < INFERENCE_NICE) os.setPriority(INFERENCE_NICE)
-  } catch {}
+  } catch {
+    // Not permitted here (a restricted container): inference keeps the HTTP thread's priority.
+  }
 }
 
 void main()

@@ -575,8 +575,8 @@ describe('values the model refuses while it runs', () => {
         post(`${server.url}/predict`, {features: [[4, 5]]}),
       ])
       expect(together.map((r) => r.status)).toEqual([200, 422, 200])
-      expect(together[0]!.body.predictions).toEqual([[3, 6, 9]])
-      expect(together[2]!.body.predictions).toEqual([[9, 18, 27]])
+      expect(together[0].body.predictions).toEqual([[3, 6, 9]])
+      expect(together[2].body.predictions).toEqual([[9, 18, 27]])
       expect(lines.filter((line) => line.level === 50)).toEqual([])
       expect(lines.filter((line) => line.status === 422)).toHaveLength(3)
     } finally {
