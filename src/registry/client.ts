@@ -430,13 +430,15 @@ export function parseChallenge(header: string | null): Challenge | undefined {
   return {params, scheme}
 }
 
-function nextPage(link: string | null): string | undefined {
+/** The target of a Link header's rel="next" (RFC 8288), as the registry wrote it. */
+export function nextPage(link: string | null): string | undefined {
   if (!link) return undefined
   const match = /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)
   return match?.[1]
 }
 
-function registryErrorText(text: string): string | undefined {
+/** The first error of a registry's JSON error body (`CODE: message`), or the start of a body that is not one. */
+export function registryErrorText(text: string): string | undefined {
   try {
     const body = JSON.parse(text) as {errors?: Array<{code?: string; message?: string}>}
     const first = body.errors?.[0]

@@ -18,14 +18,16 @@ export interface RegistryTestEnv {
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 
 /**
- * Integration tests need the real engine and the real registry. Outside CI, where either is missing, they skip; in CI
- * a missing one fails the run (a skipped test there would hide a broken environment).
+ * Integration tests need the real registry, and most of them the real engine (`{engine: false}`: the Registry API
+ * alone). Outside CI, where either is missing, they skip; in CI a missing one fails the run (a skipped test there
+ * would hide a broken environment).
  */
-export function registryTestEnv(): RegistryTestEnv | undefined {
+export function registryTestEnv(options: {engine?: boolean} = {}): RegistryTestEnv | undefined {
   const host = process.env.MLSHIP_TEST_REGISTRY
   const user = process.env.MLSHIP_TEST_REGISTRY_USER
   const password = process.env.MLSHIP_TEST_REGISTRY_PASSWORD
   const engine =
+    options.engine === false ||
     execaSync('docker', ['info', '--format', '{{.ServerVersion}}'], {reject: false, timeout: 20_000}).exitCode === 0
   if (host && user && password && engine) return {host, password, user}
   if (inCi()) {
