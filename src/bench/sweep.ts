@@ -1,4 +1,4 @@
-import type {LoadStepOptions, StepProgress} from './load-step.js'
+import type {StepProgress} from './load-step.js'
 import type {Slo, StepResult} from './step-result.js'
 
 /** Runs one step at an offered rate: the generator in production, anything with the same contract in tests. */
@@ -191,6 +191,3 @@ function describeKnee(
       return `The knee: ${healthy} req/s met the SLO (${slo}); ${degraded} req/s did not.`
   }
 }
-
-/** The step options every step of a sweep shares (all but the rate). */
-export type SharedStepOptions = Omit<LoadStepOptions, 'rate'>

@@ -128,7 +128,3 @@ export function v2OutputJson(name: string, tensor: HostTensor): string {
   return `{"name":${JSON.stringify(name)},"datatype":"${V2_DATATYPE[tensor.dtype]}","shape":${JSON.stringify(tensor.dims)},"data":${flatJson(tensor)}}`
 }
 
-/** The tensor as plain JSON values (for callers that want objects rather than text). */
-export function tensorToJsonValue(tensor: HostTensor): unknown {
-  return JSON.parse(nestedJson(tensor)) as unknown
-}

@@ -6,18 +6,9 @@ import {fileURLToPath} from 'node:url'
 /**
  * What the serving app is bundled from (esbuild, for the image that `mlship build` makes): the process entry and the
  * inference worker, bundled as two files side by side (`main.js` and `inference-worker.js`), because the server starts
- * the worker from `new URL('./inference-worker.js', import.meta.url)`. onnxruntime-node stays external (native files).
- * Swagger UI's two asset files go in a `swagger-ui/` folder beside them (see routes/docs.ts) so /docs works offline.
+ * the worker from `new URL('./inference-worker.js', import.meta.url)`. Output name (without .js) -> absolute source
+ * file, from src/ (tsx) or dist/ (compiled) alike.
  */
-export const SERVING_ENTRYPOINTS = {
-  'inference-worker': 'src/serving/inference-worker.ts',
-  main: 'src/serving/main.ts',
-} as const
-
-/** Packages the bundle must not include. */
-export const SERVING_EXTERNALS = ['onnxruntime-node'] as const
-
-/** Output name (without .js) -> absolute source file, from src/ (tsx) or dist/ (compiled) alike. */
 export function serverEntryPoints(): Record<string, string> {
   const here = path.dirname(fileURLToPath(import.meta.url))
   const source = (name: string) => {
@@ -27,7 +18,10 @@ export function serverEntryPoints(): Record<string, string> {
   return {'inference-worker': source('inference-worker'), main: source('main')}
 }
 
-/** Files to copy beside the bundle as they are: bundle-relative name -> absolute source (Swagger UI for /docs). */
+/**
+ * Files to copy beside the bundle as they are: bundle-relative name -> absolute source. Swagger UI's two asset files go
+ * in a `swagger-ui/` folder beside the bundle (see routes/docs.ts) so /docs works offline.
+ */
 export function serverAssetFiles(): Record<string, string> {
   const pkg = createRequire(import.meta.url).resolve('@fastify/swagger-ui/package.json')
   const dir = path.join(path.dirname(pkg), 'static')
