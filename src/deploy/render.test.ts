@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
+import {dockerRunFlags} from './docker-equivalent.js'
 import {kubernetesName} from './names.js'
 import type {KubernetesObject} from './objects.js'
 import {probeTimings} from './probes.js'
@@ -261,5 +262,36 @@ describe('probeTimings', () => {
     expect(probeTimings(10, {cpus: 2, gpu: true, workers: 1}).startupBudgetSeconds).toBe(105)
     const timing = probeTimings(10, {cpus: 2, gpu: false, workers: 1})
     expect(timing.startup.failureThreshold * timing.startup.periodSeconds).toBeGreaterThanOrEqual(45)
+  })
+})
+
+describe('dockerRunFlags', () => {
+  it('mirrors the pod restrictions with docker run flags', () => {
+    const deployment = renderKubernetes(
+      workload({
+        env: [{name: 'MLSHIP_DATA_DIR', value: '/var/lib/mlship'}],
+        resources: {limits: {cpu: '1', memory: '320Mi'}, requests: {cpu: '500m', memory: '320Mi'}},
+      }),
+      {stable},
+    )[0]!
+    expect(dockerRunFlags(deployment)).toEqual([
+      '--read-only',
+      '--tmpfs',
+      `/tmp:rw,mode=1777,size=${64 * 2 ** 20}`,
+      '--cap-drop',
+      'ALL',
+      '--security-opt',
+      'no-new-privileges',
+      '--user',
+      '1000:1000',
+      '--cpus',
+      '1',
+      '--memory',
+      String(320 * 2 ** 20),
+      '--env',
+      'MLSHIP_DATA_DIR=/var/lib/mlship',
+      '--publish',
+      '127.0.0.1::8080',
+    ])
   })
 })
