@@ -7,7 +7,9 @@ import {ConfigError} from '../errors.js'
 import {startServer} from '../serving/server.js'
 import {deploy, type DeployOptions} from './deploy.js'
 import {fixedImageResolver} from './image.js'
+import {loadConfig} from '../config/load.js'
 import {readManifests} from './manifest-files.js'
+import {kubernetesName} from './names.js'
 import type {KubernetesObject} from './objects.js'
 import {validateObject} from './test-support/validate.js'
 
@@ -84,6 +86,16 @@ describe('deploy', () => {
     const before = await readFile(path.join(outputDir, 'iris-classifier.deployment.yaml'), 'utf8')
     await deploy(options({measureLoad: () => Promise.resolve(summary.probes.measuredLoadSeconds)}))
     expect(await readFile(path.join(outputDir, 'iris-classifier.deployment.yaml'), 'utf8')).toBe(before)
+  })
+
+  it('renders valid objects for the digits-mlp example in both formats', async () => {
+    const digits = path.join(dir, 'digits')
+    await cp(path.join(repoRoot, 'examples/digits-mlp'), digits, {recursive: true})
+    for (const format of ['kubernetes', 'kserve'] as const) {
+      const {objects, summary} = await deploy(options({dir: digits, format, write: false}))
+      for (const object of objects) validateObject(object)
+      expect(summary.name).toBe(kubernetesName((await loadConfig(digits)).config.name))
+    }
   })
 
   it('walks a canary through --canary, --promote and --abort, reading the state back from the files', async () => {
