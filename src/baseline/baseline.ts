@@ -136,7 +136,7 @@ export async function computeBaseline(options: BaselineOptions): Promise<Baselin
   return result
 }
 
-function fixedRowSize(shape: readonly (number | string)[]): number | undefined {
+export function fixedRowSize(shape: readonly (number | string)[]): number | undefined {
   let size = 1
   for (const dim of shape.slice(1)) {
     if (isDynamic(dim)) return undefined
@@ -196,7 +196,7 @@ async function summariseOutputs(
 }
 
 /** The serving app's own element storage for a dtype, filled from the numbers of the data file. */
-function tensorData(dtype: TensorDtype, values: readonly number[]): TensorData {
+export function tensorData(dtype: TensorDtype, values: readonly number[]): TensorData {
   const data = allocate(dtype, values.length)
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!

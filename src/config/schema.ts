@@ -225,6 +225,12 @@ export const outputAgreementSchema = z.strictObject({
     .max(1)
     .optional()
     .describe('Share of rows whose largest value is at the same position as in the source model (classifiers).'),
+  exact_agreement: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe('Share of rows with exactly the same values as the source model (integer outputs such as class ids).'),
 })
 
 export const optimizationSchema = z
@@ -241,7 +247,9 @@ export const optimizationSchema = z
       .min(0)
       .max(1)
       .optional()
-      .describe('The lowest argmax agreement over the classifier outputs; absent when no output is a classifier.'),
+      .describe(
+        'The lowest agreement over the classifier (labelled) and integer outputs; absent when the model has neither.',
+      ),
     rows: z.number().int().positive().describe('Rows the optimised model was checked on against the source.'),
     outputs: z.array(outputAgreementSchema),
     forced: z.boolean().optional().describe('True when --force wrote it although the agreement was below the bar.'),

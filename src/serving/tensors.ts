@@ -98,9 +98,19 @@ const FLOAT16_MAX = 65_504
 /** float -> IEEE 754 half bits, rounding to nearest even (what numpy's astype(float16) does). */
 export function toFloat16Bits(value: number): number {
   const f32 = new Float32Array(1)
-  const u32 = new Uint32Array(f32.buffer)
   f32[0] = value
-  const x = u32[0]!
+  return halfBitsOfFloatBits(new Uint32Array(f32.buffer)[0]!)
+}
+
+/** Many floats -> half bits at once (no allocation per value: model weights run to millions). */
+export function toFloat16Array(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length)
+  const halves = new Uint16Array(values.length)
+  for (let i = 0; i < bits.length; i++) halves[i] = halfBitsOfFloatBits(bits[i]!)
+  return halves
+}
+
+function halfBitsOfFloatBits(x: number): number {
   const sign = (x >>> 16) & 0x80_00
   const exponent = (x >>> 23) & 0xff
   let mantissa = x & 0x7f_ffff
