@@ -2,6 +2,7 @@
  * The iris image on a real Docker engine: build, run, predict, inspect, stop with requests in flight, rebuilds that
  * re-use layers, and builds that fail. Needs an engine and a Node.js base image: `source scripts/test-env.sh`.
  */
+import {execa} from 'execa'
 import {cp, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,7 +15,7 @@ import type {DockerEngine} from '../docker/engine.js'
 import {baseImageForTests, EngineCleanup, engineForTests, uniqueName} from '../docker/test-support/engine.js'
 import {MlshipError} from '../errors.js'
 import {sha256File} from '../util/hash.js'
-import {examplesDir} from '../util/paths.js'
+import {examplesDir, packageRoot} from '../util/paths.js'
 import {type BuildImageResult, buildImage} from './build-image.js'
 import {dockerfileTemplatePath} from './dockerfile.js'
 import {LABELS} from './labels.js'
@@ -92,6 +93,19 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
       method: 'POST',
     })
     expect(await response.json()).toMatchObject({predictions: [[11, 22]]})
+  })
+
+  it('mlship build --json: one document on stdout, the build progress on stderr', async () => {
+    const tag = cleanup.image(`${name}:cli`)
+    const result = await execa(
+      path.join(packageRoot(), 'bin/dev.js'),
+      ['build', modelDir, '--base-image', baseImage, '--tag', tag, '--json'],
+      {reject: false},
+    )
+    expect(result.exitCode, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({imageId: built.imageId, mode: 'build', tags: [tag]})
+    expect(result.stderr).toMatch(/^Build context: \d+ files/m)
+    expect(result.stderr).toContain('Up to date: an image with the same inputs exists')
   })
 
   it('runs as a non-root user with a HEALTHCHECK, a JSON CMD and the OCI and mlship labels', async () => {

@@ -91,6 +91,24 @@ describe('mlship bench --url', () => {
     expect(page).not.toMatch(/(src|href)=["']?https?:/i)
   })
 
+  it('with --json writes the result on stdout and still shows its progress on stderr', async () => {
+    const {stderr, stdout} = await runCommand([
+      'bench',
+      'examples/iris',
+      '--url',
+      `${origin}/predict`,
+      '--rate',
+      '30',
+      '--duration',
+      '1',
+      '--warmup',
+      '0',
+      '--json',
+    ])
+    expect(JSON.parse(stdout)).toMatchObject({mode: 'fixed-rate', runs: [expect.any(Object)], schemaVersion: 1})
+    expect(stderr).toContain(`Benchmarking ${origin}/predict`)
+  })
+
   it('stops before any load when the server rejects the payload, with its answer', async () => {
     const {error} = await runCommand([
       'bench',

@@ -145,7 +145,7 @@ ${BaseCommand.exitCodesHelp}`
     const {args, flags} = await this.parse(Bench)
     const devices = parseDevices(flags.devices)
     const starter = this.starter(args.dir, flags, devices)
-    const tty = process.stderr.isTTY && !this.jsonEnabled()
+    const tty = process.stderr.isTTY
     let live = false
     let current = 'step'
     const clearLive = () => {

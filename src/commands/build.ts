@@ -127,19 +127,19 @@ ${BaseCommand.exitCodesHelp}`
     // reported as such (exit 2) on a machine without an engine too, not hidden behind "Docker is unavailable".
     await planBuild(common)
     const engine = await connectEngine({withoutDocker: `mlship build ${args.dir} --output DIR`})
-    const showProgress = !this.jsonEnabled() && process.stderr.isTTY
-    const progress = showProgress ? buildProgressRenderer(process.stderr, {verbose: flags.verbose}) : undefined
+    // Line by line, so a CI log (no terminal) and --json (stdout is the document) get it as well.
+    const progress = buildProgressRenderer(process.stderr, {verbose: flags.verbose})
     let result: BuildImageResult
     try {
       result = await buildImage({
         ...common,
         engine,
         noCache: flags['no-cache'],
-        onProgress: progress?.onProgress,
+        onProgress: progress.onProgress,
         tags: flags.tag,
       })
     } finally {
-      progress?.finish()
+      progress.finish()
     }
 
     this.log(`${result.upToDate ? 'Up to date' : 'Built'} ${result.tags.join(', ')}`)

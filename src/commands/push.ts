@@ -73,16 +73,19 @@ ${BaseCommand.exitCodesHelp}`
     const {target} = await targetForDir(args.dir, flags.registry)
     const {credentials} = await credentialsFromFlags(target.host, flags)
 
-    const tty = !this.jsonEnabled() && process.stderr.isTTY
-    const build = tty ? buildProgressRenderer(process.stderr) : undefined
-    const layers = tty ? layerProgressRenderer(process.stderr) : undefined
+    // On stderr, also under --json and without a terminal (then one line per layer state rather than redrawn bars).
+    const build = buildProgressRenderer(process.stderr)
+    const layers = layerProgressRenderer(process.stderr, {
+      // undefined, not false, where stderr is no terminal (whatever @types/node says).
+      tty: (process.stderr as {isTTY?: boolean}).isTTY === true,
+    })
     const onProgress = (event: PushProgressEvent) => {
       if (event.type === 'stage') {
-        build?.finish()
-        layers?.finish()
+        build.finish()
+        layers.finish()
         process.stderr.write(`${event.message}\n`)
-      } else if (event.type === 'build') build?.onProgress(event.event)
-      else layers?.onProgress(event)
+      } else if (event.type === 'build') build.onProgress(event.event)
+      else layers.onProgress(event)
     }
 
     let result: PushResult
@@ -94,13 +97,13 @@ ${BaseCommand.exitCodesHelp}`
         force: flags.force,
         gpu: flags.gpu,
         latest: flags.latest,
-        onProgress: tty ? onProgress : undefined,
+        onProgress,
         platform: flags.platform as (typeof PLATFORMS)[number] | undefined,
         target,
       })
     } finally {
-      build?.finish()
-      layers?.finish()
+      build.finish()
+      layers.finish()
     }
 
     this.log(`${result.image}@${result.digest}`)

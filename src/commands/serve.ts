@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Flags, ux} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {buildProgressRenderer} from '../build/progress.js'
@@ -9,14 +9,22 @@ import {ExitCode, MlshipError} from '../errors.js'
 import {serveLocal, type ServeLocalResult} from '../serving/serve-local.js'
 import {modelDirArg} from '../flags/model-dir.js'
 
-export default class Serve extends BaseCommand<ServeLocalResult | ServeInContainerResult> {
+export type ServeResult = ServeLocalResult | ServeInContainerResult
+
+/** A line of `serve --json`: the server is ready, has stopped, or runs detached. */
+export type ServeEvent =
+  {event: 'ready'; url: string; [key: string]: unknown} | ({event: 'stopped' | 'detached'} & ServeResult)
+
+export default class Serve extends BaseCommand<ServeResult> {
   static override args = {
     dir: modelDirArg(),
   }
 
   static override description = `Serves the model of DIR/model.yaml over HTTP: the seed contract (POST /predict, GET /health), the Open Inference Protocol (KServe v2) under /v2, GET /ready, GET /openapi.json and an API page at /docs. Without --local it builds the image if needed (as mlship build does; an unchanged model re-uses its image), runs it on the Docker engine with the port published on 127.0.0.1, waits until it is ready, prints the URL and follows its logs; --detach leaves it running. With --local the server runs in this process (no Docker needed). Either way Ctrl-C stops it gracefully (requests in flight finish).
 
-Inference runs in worker threads, one onnxruntime session each, sized from the CPUs this process may use (serving.workers in model.yaml). Logs are JSON lines on stdout; LOG_LEVEL sets the level.
+Inference runs in worker threads, one onnxruntime session each, sized from the CPUs this process may use (serving.workers in model.yaml). Logs are JSON lines on stdout (on stderr with --json); LOG_LEVEL sets the level.
+
+With --json, stdout carries JSON lines, one event each: {"event": "ready", "url", ...} once the server answers, then {"event": "stopped", ...} when it has stopped ({"event": "detached", ...} with --detach), or {"error": ...}.
 
 ${BaseCommand.exitCodesHelp}`
 
@@ -84,14 +92,26 @@ ${BaseCommand.exitCodesHelp}`
 
   static override summary = 'Serve a model over HTTP (--local: in this process).'
 
-  async run(): Promise<ServeLocalResult | ServeInContainerResult> {
+  /** JSON lines: a serve runs for hours, and a script wants the "ready" event (its URL) when it happens. */
+  override logJson(json: unknown): void {
+    ux.stdout(JSON.stringify(json))
+  }
+
+  protected override toSuccessJson(result: ServeResult): ServeEvent {
+    return {event: 'detached' in result && result.detached ? 'detached' : 'stopped', ...result}
+  }
+
+  async run(): Promise<ServeResult> {
     const {args, flags} = await this.parse(Serve)
     if (!flags.local) return this.serveContainer(args.dir, flags)
     return serveLocal({
       device: flags.device,
       dir: args.dir,
       host: flags.host,
+      // Under --json stdout carries the events: the server's own log lines go to stderr.
+      logTo: this.jsonEnabled() ? 'stderr' : 'stdout',
       onListening: (info) => {
+        if (this.jsonEnabled()) this.logJson({event: 'ready', ...info} satisfies ServeEvent)
         this.log(
           `Serving ${info.model}@${info.version} at ${info.url}  (${info.workers} inference worker${info.workers === 1 ? '' : 's'}, ${info.executionProvider})`,
         )
@@ -121,7 +141,7 @@ ${BaseCommand.exitCodesHelp}`
       })
     }
     const engine = await connectEngine({withoutDocker: `mlship serve ${dir} --local`})
-    const progress = !this.jsonEnabled() && process.stderr.isTTY ? buildProgressRenderer(process.stderr) : undefined
+    const progress = buildProgressRenderer(process.stderr)
     const result = await serveInContainer({
       build: {
         baseImage: flags['base-image'],
@@ -136,10 +156,20 @@ ${BaseCommand.exitCodesHelp}`
       image: flags.image,
       logs: this.jsonEnabled() ? {stderr: process.stderr, stdout: process.stderr} : undefined,
       name: flags.name,
-      onBuildProgress: progress?.onProgress,
+      onBuildProgress: progress.onProgress,
       onReady: (served) => {
-        progress?.finish()
+        progress.finish()
         const c = served.container
+        if (this.jsonEnabled()) {
+          const ready: ServeEvent = {
+            container: {id: c.id, name: c.name},
+            event: 'ready',
+            image: served.image,
+            readyMs: served.readyMs,
+            url: c.url,
+          }
+          this.logJson(ready)
+        }
         if (served.build)
           this.logToStderr(
             `${served.build.upToDate ? 'Image up to date' : `Built in ${served.build.buildSeconds.toFixed(1)} s`}: ${served.image}`,

@@ -66,6 +66,8 @@ describe.skipIf(!registry || !engine)(
       const everything = `${result.stdout}\n${result.stderr}`
       expect(everything).not.toContain(env.password)
       expect(decodedBase64Tokens(everything).filter((text) => text.includes(env.password))).toEqual([])
+      // Progress is on stderr under --json too: a line per layer state, no terminal redraws.
+      expect(result.stderr).toMatch(/^ {2}[0-9a-f]{12} {2}(pushed|already in the registry)/m)
       // And the log was on: docker-modem printed the push request and its auth header.
       expect(result.stderr).toMatch(/X-Registry-Auth'?: '\[redacted\]'/)
     })

@@ -20,6 +20,20 @@ describe('layerProgressRenderer', () => {
   })
 })
 
+describe('layerProgressRenderer without a terminal', () => {
+  it('writes a plain line when a layer changes state, no cursor moves and no byte counts', () => {
+    let out = ''
+    const renderer = layerProgressRenderer({write: (text: string) => (out += text)}, {tty: false})
+    renderer.onProgress({id: 'aaa', state: 'preparing', type: 'layer'})
+    renderer.onProgress({current: 500, id: 'aaa', state: 'pushing', total: 2000, type: 'layer'})
+    renderer.onProgress({current: 1500, id: 'aaa', state: 'pushing', total: 2000, type: 'layer'})
+    renderer.onProgress({id: 'bbb', state: 'exists', type: 'layer'})
+    renderer.onProgress({id: 'aaa', state: 'pushed', type: 'layer'})
+    renderer.finish()
+    expect(out).toBe('  aaa  preparing\n  aaa  pushing\n  bbb  already in the registry\n  aaa  pushed  2.00 KB\n')
+  })
+})
+
 describe('engineAuthConfig', () => {
   it('passes a password or an identity token to the engine, and nothing without credentials', () => {
     expect(engineAuthConfig('h:5000', {password: 'p', username: 'u'})).toEqual({

@@ -18,12 +18,17 @@ const LABEL: Record<LayerState, string> = {
 
 /**
  * One line per layer on a terminal, redrawn in place (at most ten times a second) as the engine reports progress:
- * which layers upload, how far, and which the registry already has.
+ * which layers upload, how far, and which the registry already has. Without a terminal (`tty: false`, a CI log), a
+ * plain line each time a layer changes state, and none for byte counts.
  */
-export function layerProgressRenderer(out: ProgressWriter): {
+export function layerProgressRenderer(
+  out: ProgressWriter,
+  options: {tty?: boolean} = {},
+): {
   onProgress: (event: LayerProgressEvent) => void
   finish: () => void
 } {
+  if (options.tty === false) return layerStateLines(out)
   const layers = new Map<string, LayerProgressEvent>()
   let drawn = 0
   let last = 0
@@ -55,6 +60,21 @@ export function layerProgressRenderer(out: ProgressWriter): {
       layers.set(event.id, {...event, total: event.total ?? previous?.total})
       // New layers and final states draw at once; byte counts at most every 100 ms.
       if (!known || event.state !== 'pushing' || Date.now() - last > 100) draw()
+    },
+  }
+}
+
+function layerStateLines(out: ProgressWriter): {onProgress: (event: LayerProgressEvent) => void; finish: () => void} {
+  const states = new Map<string, {state: LayerState; total?: number}>()
+  return {
+    finish: () => states.clear(),
+    onProgress(event) {
+      const previous = states.get(event.id)
+      const total = event.total ?? previous?.total
+      states.set(event.id, {state: event.state, total})
+      if (previous?.state === event.state) return
+      const bytes = event.state === 'pushed' && total ? `  ${formatBytes(total)}` : ''
+      out.write(`  ${event.id}  ${LABEL[event.state]}${bytes}\n`)
     },
   }
 }

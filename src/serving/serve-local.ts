@@ -9,6 +9,8 @@ export interface ServeLocalOptions {
   port?: number
   workers?: number
   device?: Device
+  /** Where the server's log lines go (default stdout; stderr when stdout carries --json output). */
+  logTo?: 'stdout' | 'stderr'
   /** Called once the server is ready. */
   onListening?: (info: ServeLocalInfo) => void
   /** Called when a signal starts the graceful stop. */
@@ -42,6 +44,7 @@ export async function serveLocal(options: ServeLocalOptions): Promise<ServeLocal
     device: options.device,
     dir: options.dir,
     host: options.host,
+    logTo: options.logTo,
     port: options.port,
     serving: options.workers === undefined ? {} : {workers: options.workers},
   })

@@ -53,6 +53,8 @@ export interface StartServerOptions {
   device?: Device
   /** A pino logger, or false for none. Default: JSON lines on stdout at LOG_LEVEL / serving.log_level. */
   logger?: Logger | false
+  /** Where the default logger writes (stderr when stdout carries a command's --json output). Default stdout. */
+  logTo?: 'stdout' | 'stderr'
   /** Environment to read LOG_LEVEL and MLSHIP_DEVICE from (default process.env). */
   env?: NodeJS.ProcessEnv
   /**
@@ -110,7 +112,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     ...(scale ? {...options, wrapBackend: withScale(scale, options.wrapBackend)} : options),
     onWorkerExit: options.onWorkerExit ?? onWorkerExit,
   })
-  logger = options.logger === undefined ? createLogger(context.settings.logLevel) : options.logger
+  logger =
+    options.logger === undefined
+      ? createLogger(context.settings.logLevel, options.logTo === 'stderr' ? 2 : 1)
+      : options.logger
   const gate = scale ? loadSheddingGate(scale, {httpMetrics: context.project.config.monitoring.metrics}) : undefined
   const connections = new ServingHttp({
     bodyLimitBytes: context.settings.bodyLimitBytes,
@@ -248,13 +253,13 @@ export function resolveSettings(
 }
 
 /**
- * JSON lines on stdout. Written asynchronously: lines that come while a write is under way go out together in one
- * write, so a busy server makes a few syscalls instead of one per request; pino flushes what is left at exit.
+ * JSON lines on stdout (or `fd`). Written asynchronously: lines that come while a write is under way go out together
+ * in one write, so a busy server makes a few syscalls instead of one per request; pino flushes what is left at exit.
  */
-export function createLogger(level: string): Logger {
+export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
   return pino(
     {base: undefined, level, timestamp: pino.stdTimeFunctions.isoTime},
-    pino.destination({dest: 1, sync: false}),
+    pino.destination({dest: fd, sync: false}),
   )
 }
 
