@@ -8,8 +8,6 @@ import {ExitCode} from '../errors.js'
  * `mlship buidl`: says which command was meant ("did you mean build?"), in a terminal and in a script alike, exits 2
  * like every usage error, and under --json prints the same small error object as every command.
  */
-// oclif awaits a hook; this one decides at once.
-// eslint-disable-next-line @typescript-eslint/require-await
 const hook: Hook.CommandNotFound = async function (options) {
   const {bin} = options.config
   const ids = options.config.commands.filter((command) => !command.hidden).map((command) => command.id)
