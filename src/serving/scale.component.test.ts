@@ -1,6 +1,7 @@
 /**
- * Overload over real HTTP, with a model that really burns a worker's CPU for seconds: refusals at the door while the
- * queue is full, and 504 at the request deadline. Component tests: their assertions are about wall-clock time.
+ * Real servers under real load: dynamic batching of concurrent requests over HTTP (requests merge only when they
+ * overlap in time), and overload with a model that really burns a worker's CPU for seconds (refusals at the door while
+ * the queue is full, 504 at the request deadline). Component tests: what they assert depends on wall-clock time.
  */
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -9,7 +10,17 @@ import pino from 'pino'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {readSample} from '../monitoring/test-support/exposition.js'
-import {logLines, post, scrape, SLOW_MODEL, startTestServer as start, writeProject} from './test-support/servers.js'
+import type {RunningServer} from './server.js'
+import {
+  digitsConfig,
+  digitsRows as csvRows,
+  logLines,
+  post,
+  scrape,
+  SLOW_MODEL,
+  startTestServer as start,
+  writeProject,
+} from './test-support/servers.js'
 
 let work: string
 beforeAll(async () => {
@@ -20,6 +31,34 @@ afterAll(async () => {
 })
 
 const project = (name: string, config: Record<string, unknown>) => writeProject(work, name, config)
+
+describe('dynamic batching over HTTP', () => {
+  it('answers concurrent requests of mixed batch sizes exactly as the unbatched server does, in fewer inferences', async () => {
+    const config = await digitsConfig()
+    const batched = await start(await project('batched', {...config, serving: {batching: {enabled: true}, workers: 1}}))
+    const unbatched = await start(
+      await project('unbatched', {...config, serving: {batching: {enabled: false}, workers: 1}}),
+    )
+    try {
+      const rows = csvRows('test.csv')
+      const requests = Array.from({length: 48}, (_, i) => rows.slice(i * 3, i * 3 + (i % 4) + 1))
+      const send = (server: RunningServer) =>
+        Promise.all(requests.map((features) => post(`${server.url}/predict`, {features})))
+      const [a, b] = await Promise.all([send(batched), send(unbatched)])
+      expect(a.map((r) => r.status)).toEqual(requests.map(() => 200))
+      for (let i = 0; i < requests.length; i++) expect(a[i]!.body.predictions).toEqual(b[i]!.body.predictions)
+      expect((a[0]!.body.predictions as unknown[]).length).toBe(1)
+
+      const text = await scrape(batched)
+      const inferences = readSample(text, 'mlship_inference_batch_requests_count')!
+      expect(readSample(text, 'mlship_inference_batch_requests_sum')).toBe(48 + 1) // and the warm-up
+      expect(inferences).toBeLessThan(48)
+      expect(readSample(await scrape(unbatched), 'mlship_inference_batch_requests_count')).toBe(48 + 1)
+    } finally {
+      await Promise.all([batched.close(), unbatched.close()])
+    }
+  })
+})
 
 describe('overload', () => {
   const slow = (iterations: number) => ({inputs: {iterations: [iterations], x: [[1]]}})

@@ -27,34 +27,6 @@ afterAll(async () => {
 
 const project = (name: string, config: Record<string, unknown>) => writeProject(work, name, config)
 
-describe('dynamic batching over HTTP', () => {
-  it('answers concurrent requests of mixed batch sizes exactly as the unbatched server does, in fewer inferences', async () => {
-    const config = await digitsConfig()
-    const batched = await start(await project('batched', {...config, serving: {batching: {enabled: true}, workers: 1}}))
-    const unbatched = await start(
-      await project('unbatched', {...config, serving: {batching: {enabled: false}, workers: 1}}),
-    )
-    try {
-      const rows = csvRows('test.csv')
-      const requests = Array.from({length: 48}, (_, i) => rows.slice(i * 3, i * 3 + (i % 4) + 1))
-      const send = (server: RunningServer) =>
-        Promise.all(requests.map((features) => post(`${server.url}/predict`, {features})))
-      const [a, b] = await Promise.all([send(batched), send(unbatched)])
-      expect(a.map((r) => r.status)).toEqual(requests.map(() => 200))
-      for (let i = 0; i < requests.length; i++) expect(a[i]!.body.predictions).toEqual(b[i]!.body.predictions)
-      expect((a[0]!.body.predictions as unknown[]).length).toBe(1)
-
-      const text = await scrape(batched)
-      const inferences = readSample(text, 'mlship_inference_batch_requests_count')!
-      expect(readSample(text, 'mlship_inference_batch_requests_sum')).toBe(48 + 1) // and the warm-up
-      expect(inferences).toBeLessThan(48)
-      expect(readSample(await scrape(unbatched), 'mlship_inference_batch_requests_count')).toBe(48 + 1)
-    } finally {
-      await Promise.all([batched.close(), unbatched.close()])
-    }
-  })
-})
-
 describe('/metrics', () => {
   it('moves as requests are served: requests, errors, durations, inferences, predictions per class', async () => {
     const server = await start(await project('metrics', {...(await digitsConfig()), serving: {workers: 1}}))
