@@ -139,6 +139,8 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
     // Hard links are instant and a temporary context is removed after the build; a context the user asked for gets
     // copies, so that editing it cannot change node_modules or the model directory.
     for (const file of files) await placeFile(file.from, path.join(contextDir, file.to), temporary)
+    // The template copies this empty folder to /var/lib/mlship, owned by the server's user (MLSHIP_DATA_DIR).
+    await mkdir(path.join(contextDir, 'data'), {recursive: true})
 
     const serverDir = path.join(contextDir, 'runtime', 'server')
     const server = options.entryPoints ? {entryPoints: options.entryPoints, extraFiles: {}} : serverBundleInput()

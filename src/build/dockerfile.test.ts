@@ -55,6 +55,8 @@ describe('renderDockerfile', () => {
     expect(steps[0]).toBe('FROM node:20-bookworm-slim')
     const copies = steps.filter((s) => s.startsWith('COPY'))
     expect(copies).toEqual([
+      // The server's writable folder (MLSHIP_DATA_DIR, a volume): its user's, unlike everything else.
+      'COPY --chown=1000:1000 data/ /var/lib/mlship/',
       'COPY runtime/node_modules/ /app/node_modules/',
       'COPY runtime/server/ /app/server/',
       'COPY model/ /app/model/',
@@ -65,6 +67,8 @@ describe('renderDockerfile', () => {
     expect(steps).toContain('CMD ["node", "/app/server/main.js"]')
     expect(steps.some((s) => /^RUN\b/.test(s))).toBe(false)
     expect(steps.find((s) => s.startsWith('ENV'))).toContain('MLSHIP_DEVICE=cpu')
+    expect(steps.find((s) => s.startsWith('ENV'))).toContain(' MLSHIP_DATA_DIR=/var/lib/mlship ')
+    expect(steps).toContain('VOLUME /var/lib/mlship')
     // onnxruntime's telemetry uploader stays off in the image.
     expect(steps.find((s) => s.startsWith('ENV'))).toMatch(/ ORT_DISABLE_TELEMETRY=1( |$)/)
   })

@@ -1,4 +1,4 @@
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, rm, symlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
@@ -16,7 +16,8 @@ describe('PredictionLog', () => {
     const file = path.join(dir, 'logs', 'predictions.jsonl')
     const draws = [0.1, 0.9, 0.2]
     const log = await PredictionLog.open({
-      file,
+      directory: dir,
+      path: 'logs/predictions.jsonl',
       modelName: 'm',
       modelVersion: '1.2.3',
       random: () => draws.shift()!,
@@ -43,5 +44,32 @@ describe('PredictionLog', () => {
       request_id: 'req-1',
     })
     expect(Date.parse(lines[0]!.time as string)).toBeGreaterThan(0)
+  })
+})
+
+describe('PredictionLog.open', () => {
+  const options = {modelName: 'm', modelVersion: '1.0.0', sampleRate: 1}
+
+  it('says at once, with what to do, when the log cannot be written', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'mlship-log-'))
+    // A file where the log's folder should be: as root (tests in a container) permissions would not stop a write.
+    await writeFile(path.join(dir, 'logs'), 'not a folder')
+    const opening = PredictionLog.open({...options, directory: dir, path: 'logs/predictions.jsonl'})
+    await expect(opening).rejects.toMatchObject({
+      code: 'PREDICTION_LOG_NOT_WRITABLE',
+      exitCode: 2,
+      message: expect.stringMatching(/^the prediction log .*\/logs\/predictions\.jsonl cannot be written: /),
+      suggestions: [expect.stringMatching(/MLSHIP_DATA_DIR, \/var\/lib\/mlship, a volume/), expect.any(String)],
+    })
+  })
+
+  it('refuses a folder that leads out of the log directory through a symbolic link', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'mlship-log-'))
+    await mkdir(path.join(dir, 'logdir'))
+    await mkdir(path.join(dir, 'elsewhere'))
+    await symlink(path.join(dir, 'elsewhere'), path.join(dir, 'logdir', 'logs'))
+    await expect(
+      PredictionLog.open({...options, directory: path.join(dir, 'logdir'), path: 'logs/predictions.jsonl'}),
+    ).rejects.toThrow(/leads out of the log directory .*\(a symbolic link\)/)
   })
 })

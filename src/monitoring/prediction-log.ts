@@ -1,12 +1,15 @@
 import {createWriteStream, type WriteStream} from 'node:fs'
-import {mkdir} from 'node:fs/promises'
+import {mkdir, realpath} from 'node:fs/promises'
 import path from 'node:path'
 
+import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 import type {TensorMap} from './tensor.js'
 
 export interface PredictionLogOptions {
-  /** The JSONL file; appended to, created with its folder where missing. */
-  file: string
+  /** The log directory: MLSHIP_DATA_DIR (/var/lib/mlship in the image), else the model directory. */
+  directory: string
+  /** The JSONL file, relative to `directory` (monitoring.prediction_log.path); appended to, created where missing. */
+  path: string
   /** Fraction of predictions written, 0..1. */
   sampleRate: number
   modelName: string
@@ -39,13 +42,29 @@ export class PredictionLog {
     private readonly options: PredictionLogOptions,
   ) {}
 
+  /**
+   * Opens the log for appending, or says at once why it cannot be written (the server refuses to start rather than
+   * fail on the first sampled prediction): a folder it may not write to (the image's model folder is root's), a
+   * read-only file system, a symbolic link out of the log directory.
+   */
   static async open(options: PredictionLogOptions): Promise<PredictionLog> {
-    await mkdir(path.dirname(options.file), {recursive: true})
-    const stream = createWriteStream(options.file, {flags: 'a'})
-    await new Promise<void>((resolve, reject) => {
-      stream.once('open', () => resolve())
-      stream.once('error', reject)
-    })
+    const file = path.resolve(options.directory, options.path)
+    const folder = path.dirname(file)
+    let stream: WriteStream
+    try {
+      await mkdir(folder, {recursive: true})
+      const [root, real] = await Promise.all([realpath(options.directory), realpath(folder)])
+      if (real !== root && !real.startsWith(root + path.sep)) {
+        throw notWritable(file, `${folder} leads out of the log directory ${options.directory} (a symbolic link)`)
+      }
+      stream = createWriteStream(file, {flags: 'a'})
+      await new Promise<void>((resolve, reject) => {
+        stream.once('open', () => resolve())
+        stream.once('error', reject)
+      })
+    } catch (error) {
+      throw error instanceof MlshipError ? error : notWritable(file, errorMessage(error), error)
+    }
     // A failing disk must not take the server down: later errors only stop the log.
     stream.on('error', () => {})
     return new PredictionLog(stream, options)
@@ -86,4 +105,17 @@ function plain(tensors: TensorMap): Record<string, {shape: number[]; data: unkno
 
 function bigintToNumber(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? Number(value) : value
+}
+
+function notWritable(file: string, reason: string, cause?: unknown): MlshipError {
+  return new MlshipError(`the prediction log ${file} cannot be written: ${reason}`, {
+    cause,
+    code: 'PREDICTION_LOG_NOT_WRITABLE',
+    details: {file},
+    exitCode: ExitCode.usage,
+    suggestions: [
+      'In the image the log goes to MLSHIP_DATA_DIR, /var/lib/mlship, a volume the server may write: mount one there if the container replaces it (docker run -v mlship-data:/var/lib/mlship ...).',
+      'Elsewhere, set MLSHIP_DATA_DIR to a folder the server may write, or turn the log off (monitoring.prediction_log.enabled: false).',
+    ],
+  })
 }

@@ -20,7 +20,10 @@ export interface LocalModel {
 /** The model of DIR with the same inference workers as the server, for predictions without a server. */
 export async function openLocalModel(options: LocalModelOptions): Promise<LocalModel> {
   const project = await loadModelProject(options.dir)
-  const settings = resolveSettings(project.config.serving, options.serving ?? {}, process.env)
+  const settings = {
+    ...resolveSettings(project.config.serving, options.serving ?? {}, process.env),
+    dataDir: project.dir,
+  }
   const device = chooseDevice(options.device, process.env, project.config.build.gpu)
   assertCudaUsable(device)
   const backend = await WorkerPool.start({

@@ -85,13 +85,13 @@ describe('connections the server does not let hold it', () => {
     }
   })
 
-  it('closes a stalled upload when it shuts down instead of waiting for it', async () => {
+  it('closes a stalled upload when it shuts down (after a grace for uploads under way) instead of waiting for it', async () => {
     const server = await startServer({dir: IRIS, host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
     const client = tricklingClient(server.port)
     try {
       // The request is in: its body is what is still arriving.
       await once(server.app.server, 'request')
-      await server.close()
+      await server.close({uploadGraceMs: 100})
       await client.closed
       expect(client.answer()).not.toMatch(/^HTTP\/1\.1 200/)
     } finally {

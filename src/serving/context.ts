@@ -10,6 +10,8 @@ export interface ServingSettings {
   maxBatchSize: number
   bodyLimitBytes: number
   bodyTimeoutMs: number
+  /** Where the server may write (the prediction log): MLSHIP_DATA_DIR, else the model directory. */
+  dataDir: string
   requestTimeoutMs: number
   logLevel: ServingConfig['log_level']
 }

@@ -89,6 +89,7 @@ describe('the container entry (main.ts)', () => {
     let trickle: NodeJS.Timeout | undefined
     try {
       const port = await readyPort(output, child)
+      const url = `http://127.0.0.1:${port}`
       socket = net.connect(port, '127.0.0.1')
       await once(socket, 'connect')
       socket.on('error', () => {})
@@ -96,7 +97,8 @@ describe('the container entry (main.ts)', () => {
         'POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n',
       )
       trickle = setInterval(() => socket?.write('[['), 20)
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      // SIGTERM once the server has the request: its body is what is still arriving.
+      while ((await predictRequests(url)).inFlight < 1);
       child.kill('SIGTERM')
       const [code] = (await once(child, 'exit')) as [number]
       // Before: the stalled upload held the server until the 9 s limit, and it exited 1 ("still in flight").

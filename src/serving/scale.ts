@@ -99,7 +99,8 @@ export class ScaleLayer {
     const logConfig = config.monitoring.prediction_log
     if (logConfig.enabled) {
       this.predictionLog = await PredictionLog.open({
-        file: path.resolve(context.project.dir, logConfig.path),
+        directory: context.settings.dataDir,
+        path: logConfig.path,
         modelName: context.modelName,
         modelVersion: context.modelVersion,
         onDrop: () => metrics.predictionLogDropped.inc(),
@@ -120,7 +121,7 @@ export class ScaleLayer {
       ...(config.serving.max_queue_delay_ms === undefined ? {} : {maxQueueDelayMs: config.serving.max_queue_delay_ms}),
       metrics: config.monitoring.metrics,
       requestTimeoutMs: context.settings.requestTimeoutMs,
-      ...(this.predictionLog ? {predictionLog: path.resolve(context.project.dir, logConfig.path)} : {}),
+      ...(this.predictionLog ? {predictionLog: path.resolve(context.settings.dataDir, logConfig.path)} : {}),
     }
     return new ScaledBackend(inner, this, context.state)
   }

@@ -1,4 +1,5 @@
 import type {IncomingMessage} from 'node:http'
+import path from 'node:path'
 
 import Fastify, {
   LogController,
@@ -89,11 +90,11 @@ export interface RunningServer {
   /** The serving-at-scale layer (metrics, batcher, cache), unless started with `scale: false`. */
   scale?: ScaleLayer
   /**
-   * Graceful: readiness turns 503 at once, no new connections, idle connections and requests whose body is still
-   * arriving are closed, requests in flight finish, then workers stop. Connections still open `deadlineMs` after the
-   * call (default 8 s) are cut.
+   * Graceful: readiness turns 503 at once, no new connections, idle connections close, requests in flight finish, then
+   * workers stop. A request whose body is still arriving gets `uploadGraceMs` (default 2 s) to finish arriving, then
+   * its connection is cut; connections still open `deadlineMs` after the call (default 8 s) are cut too.
    */
-  close(options?: {deadlineMs?: number}): Promise<void>
+  close(options?: {deadlineMs?: number; uploadGraceMs?: number}): Promise<void>
 }
 
 /** Loads the model, starts the inference workers, warms up, and listens. */
@@ -157,19 +158,26 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       closing ??= (async () => {
         context.state.phase = 'draining'
         // Keep-alive connections that finish their request while draining would hold the server open: close each
-        // one as soon as it is idle. A request whose body is still arriving has no work started: it is cut, or a
-        // client sending a byte now and then would hold the shutdown for as long as it likes.
+        // one as soon as it is idle. A request whose body is still arriving has no work started: after a short grace
+        // (an upload under way finishes) it is cut, or a client sending a byte now and then would hold the shutdown
+        // for as long as it likes.
+        let graceOver = false
         const sweepOnce = () => {
           app.server.closeIdleConnections()
-          connections.closeUnfinishedRequests()
+          if (graceOver) connections.closeUnfinishedRequests()
         }
         sweepOnce()
         const sweep = setInterval(sweepOnce, 50)
+        const grace = setTimeout(() => {
+          graceOver = true
+          sweepOnce()
+        }, closeOptions.uploadGraceMs ?? 2000)
         const deadline = setTimeout(() => connections.closeAllConnections(), closeOptions.deadlineMs ?? 8000)
         try {
           await app.close()
         } finally {
           clearInterval(sweep)
+          clearTimeout(grace)
           clearTimeout(deadline)
         }
         await context.backend.close()
@@ -200,7 +208,10 @@ function withScale(
 export async function createServingContext(options: StartServerOptions): Promise<ServingContext> {
   const env = options.env ?? process.env
   const project = options.project ?? (await loadModelProject(options.dir ?? '.'))
-  const settings = resolveSettings(project.config.serving, options.serving ?? {}, env)
+  const settings = {
+    ...resolveSettings(project.config.serving, options.serving ?? {}, env),
+    dataDir: path.resolve(env.MLSHIP_DATA_DIR || project.dir),
+  }
   const base = {
     limits: {maxBatchSize: settings.maxBatchSize},
     modelName: project.config.name,
@@ -224,7 +235,16 @@ export async function createServingContext(options: StartServerOptions): Promise
       workers: settings.workers,
     })
   }
-  if (options.wrapBackend) backend = await options.wrapBackend(backend, base)
+  if (options.wrapBackend) {
+    const inner = backend
+    try {
+      backend = await options.wrapBackend(inner, base)
+    } catch (error) {
+      // The workers would keep the process alive after a start-up failure (an unwritable prediction log).
+      await inner.close()
+      throw error
+    }
+  }
   return {...base, backend}
 }
 
@@ -232,7 +252,7 @@ export function resolveSettings(
   serving: ServingConfig,
   overrides: ServingOverrides,
   env: NodeJS.ProcessEnv,
-): ServingSettings {
+): Omit<ServingSettings, 'dataDir'> {
   const envLevel = env.LOG_LEVEL?.trim().toLowerCase()
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
   if (envLevel && !levels.includes(envLevel)) {
