@@ -1,5 +1,5 @@
-import {createWriteStream, type WriteStream} from 'node:fs'
-import {mkdir, realpath} from 'node:fs/promises'
+import {constants as fsConstants, createWriteStream, type WriteStream} from 'node:fs'
+import {access, mkdir, realpath} from 'node:fs/promises'
 import path from 'node:path'
 
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
@@ -63,7 +63,7 @@ export class PredictionLog {
         stream.once('error', reject)
       })
     } catch (error) {
-      throw error instanceof MlshipError ? error : notWritable(file, errorMessage(error), error)
+      throw error instanceof MlshipError ? error : notWritable(file, await whyNotWritable(folder, error), error)
     }
     // A failing disk must not take the server down: later errors only stop the log.
     stream.on('error', () => {})
@@ -105,6 +105,32 @@ function plain(tensors: TensorMap): Record<string, {shape: number[]; data: unkno
 
 function bigintToNumber(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? Number(value) : value
+}
+
+/**
+ * Node's errors name the last call, not the cause: mkdir -p under a read-only root says ENOENT. The nearest folder
+ * that exists says what is really wrong (another user's folder, a read-only file system).
+ */
+async function whyNotWritable(folder: string, error: unknown): Promise<string> {
+  let existing = folder
+  while (
+    !(await access(existing).then(
+      () => true,
+      () => false,
+    )) &&
+    path.dirname(existing) !== existing
+  )
+    existing = path.dirname(existing)
+  try {
+    await access(existing, fsConstants.W_OK)
+  } catch (denied) {
+    const code = (denied as NodeJS.ErrnoException).code
+    const user = process.getuid ? ` (user ${process.getuid()})` : ''
+    return code === 'EROFS'
+      ? `${existing} is on a read-only file system (EROFS)`
+      : `${existing} is not writable for this process${user} (${code ?? errorMessage(denied)})`
+  }
+  return errorMessage(error)
 }
 
 function notWritable(file: string, reason: string, cause?: unknown): MlshipError {
