@@ -3,8 +3,8 @@ import cliProgress from 'cli-progress'
 
 import {BaseCommand} from '../base-command.js'
 import {ExitCode, MlshipError} from '../errors.js'
-import {predictBatch, type PredictBatchResult} from '../predict/batch.js'
-import {parseInputJson, predictOne, type PredictOneResult} from '../predict/predict-one.js'
+import {parseFailureBudget, predictBatch, type PredictBatchResult} from '../predict/batch.js'
+import {predictOne, type PredictOneResult, readInputArgument} from '../predict/predict-one.js'
 import {modelDirArg} from '../flags/model-dir.js'
 
 export type PredictResult = PredictOneResult | PredictBatchResult
@@ -16,9 +16,9 @@ export default class Predict extends BaseCommand<PredictResult> {
 
   static override description = `One prediction, or a whole file of them, without a server: the model runs in this process on the same inference workers as \`mlship serve\`.
 
-One prediction: -i takes the body of POST /predict ({"features": [[...]]}, {"inputs": {...}}, or just the nested array); --example takes the examples of model.yaml; --url asks a running server instead.
+One prediction: -i takes the body of POST /predict ({"features": [[...]]}, {"inputs": {...}}, or just the nested array), or @FILE to read it from a file, or - to read it from stdin; --example takes the examples of model.yaml; --url asks a running server instead.
 
-Batch: --input FILE (JSONL: one row per line, a list for a one-input model or {"<input>": row, ...}; CSV: one row per record, a header is optional) and --output FILE (JSONL, one line per input row in order: {"line", "predictions", "label"} or {"line", "error"}). The input is streamed (files larger than memory work) and run in batches on every inference worker. A bad row is reported with its line number and the rest go on, unless --fail-fast.
+Batch: --input FILE (JSONL: one row per line, a list for a one-input model or {"<input>": row, ...}; CSV: one row per record, a header is optional) and --output FILE (JSONL, one line per input row in order: {"line", "predictions", "label"} or {"line", "error"}). The input is streamed (files larger than memory work) and run in batches on every inference worker. A bad row is reported with its line number and the rest go on, unless --fail-fast; a run with any failed row exits 2 (every row is still written), unless --max-failures allows that many.
 
 ${BaseCommand.exitCodesHelp}`
 
@@ -38,8 +38,17 @@ ${BaseCommand.exitCodesHelp}`
       description: 'Ask a running server.',
     },
     {
+      command: '<%= config.bin %> <%= command.id %> examples/iris -i @request.json',
+      description: 'One prediction, the body read from a file (-i - reads stdin).',
+    },
+    {
       command: '<%= config.bin %> <%= command.id %> examples/iris --input rows.csv --output predictions.jsonl',
       description: 'A whole file.',
+    },
+    {
+      command:
+        '<%= config.bin %> <%= command.id %> examples/iris --input rows.jsonl --output out.jsonl --max-failures 1%',
+      description: 'A whole file, where up to 1% of the rows may fail.',
     },
   ]
 
@@ -62,7 +71,16 @@ ${BaseCommand.exitCodesHelp}`
       exclusive: ['input-json', 'url'],
       dependsOn: ['output'],
     }),
-    'input-json': Flags.string({char: 'i', description: 'One request body as JSON.', exclusive: ['input']}),
+    'input-json': Flags.string({
+      char: 'i',
+      description: 'One request body as JSON; @FILE reads it from a file, - from stdin.',
+      exclusive: ['input'],
+    }),
+    'max-failures': Flags.string({
+      description:
+        'Batch mode: rows that may fail with the run still a success (exit 0), a number ("10") or a percentage ("1%"). Default 0: any failed row exits 2.',
+      dependsOn: ['input'],
+    }),
     output: Flags.string({
       char: 'o',
       description: 'Batch mode: where to write the predictions (JSONL; "-" for stdout).',
@@ -92,7 +110,7 @@ ${BaseCommand.exitCodesHelp}`
     const result = await predictOne({
       dir: args.dir,
       example: flags.example,
-      input: flags['input-json'] === undefined ? undefined : parseInputJson(flags['input-json']),
+      input: flags['input-json'] === undefined ? undefined : await readInputArgument(flags['input-json']),
       url: flags.url,
     })
     if (result.labels) this.log(`labels       ${result.labels.join(', ')}`)
@@ -107,7 +125,13 @@ ${BaseCommand.exitCodesHelp}`
     dir: string,
     input: string,
     output: string,
-    flags: {'batch-size'?: number; 'fail-fast': boolean; format?: 'jsonl' | 'csv'; workers?: number},
+    flags: {
+      'batch-size'?: number
+      'fail-fast': boolean
+      format?: 'jsonl' | 'csv'
+      'max-failures'?: string
+      workers?: number
+    },
   ): Promise<PredictBatchResult> {
     const tty = process.stderr.isTTY && !this.jsonEnabled()
     const bar = tty
@@ -124,6 +148,7 @@ ${BaseCommand.exitCodesHelp}`
         batchSize: flags['batch-size'],
         dir,
         failFast: flags['fail-fast'],
+        failureBudget: flags['max-failures'] === undefined ? undefined : parseFailureBudget(flags['max-failures']),
         format: flags.format,
         input,
         onProgress: (p) =>

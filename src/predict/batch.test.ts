@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import ort from 'onnxruntime-node'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {predictBatch} from './batch.js'
+import {parseFailureBudget, predictBatch} from './batch.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const IRIS = path.join(root, 'examples/iris')
@@ -31,7 +31,14 @@ describe('predictBatch', () => {
     const output = path.join(dir, 'out.jsonl')
     await writeFile(input, text)
     const errors: Array<{line: number; message: string}> = []
-    const result = await predictBatch({batchSize: 64, dir: IRIS, input, onRowError: (e) => errors.push(e), output})
+    const result = await predictBatch({
+      batchSize: 64,
+      dir: IRIS,
+      failureBudget: {rows: 2},
+      input,
+      onRowError: (e) => errors.push(e),
+      output,
+    })
     expect(result).toMatchObject({batchSize: 64, failed: 2, format: 'jsonl', rows: 600, succeeded: 598})
     expect(errors.map((e) => e.line)).toEqual([5, 10])
     expect(errors[1]!.message).toMatch(/input "features": expected shape \[batch, 4\], got \[1, 2\]/)
@@ -58,7 +65,7 @@ describe('predictBatch', () => {
       input,
       'sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n6.7,x,5.2,2.3\n',
     )
-    const result = await predictBatch({dir: IRIS, input, output})
+    const result = await predictBatch({dir: IRIS, failureBudget: {rows: 1}, input, output})
     expect(result).toMatchObject({failed: 1, format: 'csv', rows: 3})
     const out = await lines(output)
     expect(out.map((l) => l.label ?? l.error)).toEqual([
@@ -98,6 +105,45 @@ describe('predictBatch', () => {
       [0, 0, 0],
     ])
     expect(out[1]!.outputs).toEqual({any_set: true, b_next: [4, 5], total: [5, 7, 9]})
+  })
+
+  it('fails the run (exit 2) when more rows fail than the budget allows, after writing every row', async () => {
+    // Given 200 rows of which 3 are bad
+    const rows = Array.from({length: 200}, (_, i) => (i % 70 === 5 ? '[1, 2]' : '[5.1, 3.5, 1.4, 0.2]'))
+    const input = path.join(dir, 'budget.jsonl')
+    const output = path.join(dir, 'budget-out.jsonl')
+    await writeFile(input, `${rows.join('\n')}\n`)
+
+    // When no failure is allowed (the default), Then the run fails and says how many rows failed and where first
+    const error = await predictBatch({dir: IRIS, input, output}).catch((e: unknown) => e)
+    expect(error).toMatchObject({
+      code: 'PREDICT_ROWS_FAILED',
+      details: {allowedFailures: 0, failed: 3, rows: 200, succeeded: 197},
+      exitCode: 2,
+    })
+    expect((error as Error).message).toMatch(/budget\.jsonl: 3 of 200 rows failed, the first at line 6: /)
+    expect(await lines(output)).toHaveLength(200)
+
+    // And a budget of 2 rows is too small, while 3 rows or 1.5% (3 of 200) is enough
+    await expect(predictBatch({dir: IRIS, failureBudget: {rows: 2}, input, output})).rejects.toMatchObject({
+      code: 'PREDICT_ROWS_FAILED',
+      details: {allowedFailures: 2},
+    })
+    await expect(predictBatch({dir: IRIS, failureBudget: {rows: 3}, input, output})).resolves.toMatchObject({failed: 3})
+    await expect(
+      predictBatch({dir: IRIS, failureBudget: parseFailureBudget('1.5%'), input, output}),
+    ).resolves.toMatchObject({failed: 3})
+    await expect(
+      predictBatch({dir: IRIS, failureBudget: parseFailureBudget('1%'), input, output}),
+    ).rejects.toMatchObject({details: {allowedFailures: 2}})
+  })
+
+  it('reads --max-failures as rows or a percentage', () => {
+    expect(parseFailureBudget('10')).toEqual({rows: 10})
+    expect(parseFailureBudget('0.5%')).toEqual({fraction: 0.005})
+    for (const bad of ['-1', '1.5', '150%', 'ten', '']) {
+      expect(() => parseFailureBudget(bad)).toThrow(/--max-failures .*: expected a number of rows/)
+    }
   })
 
   it('stops at the first bad row with failFast', async () => {

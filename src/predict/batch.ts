@@ -30,10 +30,34 @@ export interface PredictBatchOptions {
   batchSize?: number
   /** Stop at the first bad row (default: report it and go on). */
   failFast?: boolean
+  /**
+   * How many rows may fail with the run still a success: a number of rows, or a fraction of the rows read. Past it
+   * (by default: at the first failed row) the run ends with PREDICT_ROWS_FAILED (exit 2) once every row is written.
+   */
+  failureBudget?: FailureBudget
   workers?: number
   device?: Device
   onProgress?: (progress: BatchProgress) => void
   onRowError?: (error: RowError) => void
+}
+
+export type FailureBudget = {rows: number} | {fraction: number}
+
+/** `--max-failures`: "10" (rows) or "0.5%" (of the rows read). */
+export function parseFailureBudget(text: string): FailureBudget {
+  const rows = /^\d+$/.exec(text)
+  if (rows) return {rows: Number(text)}
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(text)
+  if (percent && Number(percent[1]) <= 100) return {fraction: Number(percent[1]) / 100}
+  throw new MlshipError(`--max-failures ${text}: expected a number of rows ("10") or a percentage ("0.5%")`, {
+    code: 'FLAG_INVALID',
+    exitCode: ExitCode.usage,
+  })
+}
+
+function allowedFailures(budget: FailureBudget | undefined, rows: number): number {
+  if (!budget) return 0
+  return 'rows' in budget ? budget.rows : Math.floor(budget.fraction * rows)
 }
 
 export interface BatchProgress {
@@ -179,6 +203,22 @@ export async function predictBatch(options: PredictBatchOptions): Promise<Predic
     rowsPerSecond: Math.round(counts.rows / Math.max(seconds, 1e-9)),
     seconds: Math.round(seconds * 1000) / 1000,
     succeeded: counts.rows - counts.failed,
+  }
+  const allowed = allowedFailures(options.failureBudget, result.rows)
+  const [first] = errors
+  if (!stoppedAt && first && result.failed > allowed) {
+    throw new MlshipError(
+      `${options.input}: ${result.failed} of ${result.rows} rows failed${allowed > 0 ? ` (${allowed} allowed)` : ''}, the first at line ${first.line}: ${first.message}`,
+      {
+        code: 'PREDICT_ROWS_FAILED',
+        details: {...result, allowedFailures: allowed},
+        exitCode: ExitCode.usage,
+        suggestions: [
+          `Every row is in ${options.output === '-' ? 'the output' : options.output}: the failed ones as {"line", "error"}.`,
+          'To accept some failed rows, pass --max-failures (a number of rows, or a percentage such as 1%).',
+        ],
+      },
+    )
   }
   if (stoppedAt) {
     throw new MlshipError(

@@ -1,3 +1,5 @@
+import {readFile} from 'node:fs/promises'
+
 import {loadConfig} from '../config/load.js'
 import {ExitCode, MlshipError, errorMessage} from '../errors.js'
 import type {Signature} from '../config/schema.js'
@@ -92,12 +94,43 @@ async function requestBody(options: PredictOneOptions, signature: Signature | un
   return Array.isArray(options.input) ? {features: options.input} : options.input
 }
 
+/** The -i value: JSON text, @FILE (the JSON in a file) or - (the JSON on stdin). */
+export async function readInputArgument(value: string, stdin: NodeJS.ReadableStream = process.stdin): Promise<unknown> {
+  if (value === '-') {
+    if ((stdin as {isTTY?: boolean}).isTTY) {
+      throw new MlshipError('-i - reads the request body from a pipe, and stdin is a terminal', {
+        code: 'PREDICT_USAGE',
+        exitCode: ExitCode.usage,
+        suggestions: ['mlship predict DIR -i - < request.json'],
+      })
+    }
+    const chunks: Buffer[] = []
+    for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk))
+    return parseInputJson(Buffer.concat(chunks).toString('utf8'), 'stdin (-i -)')
+  }
+  if (value.startsWith('@')) {
+    const file = value.slice(1)
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      throw new MlshipError(`-i ${value}: ${code === 'ENOENT' ? 'no such file' : errorMessage(error)}`, {
+        code: 'PREDICT_INPUT_MISSING',
+        exitCode: ExitCode.usage,
+      })
+    }
+    return parseInputJson(text, file)
+  }
+  return parseInputJson(value)
+}
+
 /** Parses the -i text, with a message that points at the problem. */
-export function parseInputJson(text: string): unknown {
+export function parseInputJson(text: string, source = '-i'): unknown {
   try {
     return JSON.parse(text) as unknown
   } catch (error) {
-    throw new MlshipError(`-i is not valid JSON: ${errorMessage(error)}`, {
+    throw new MlshipError(`${source} is not valid JSON: ${errorMessage(error)}`, {
       code: 'PREDICT_BAD_INPUT',
       exitCode: ExitCode.usage,
       suggestions: [`Quote it for the shell, e.g. -i '{"features": [[5.1, 3.5, 1.4, 0.2]]}'`],
