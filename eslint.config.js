@@ -31,6 +31,13 @@ export default tseslint.config(
     },
   },
   {
+    // The page of `bench --ui` runs in the browser: its own tsconfig (DOM, no Node types).
+    files: ['src/bench/ui/client/**/*.ts'],
+    languageOptions: {
+      parserOptions: {project: './src/bench/ui/client/tsconfig.json', tsconfigRootDir: import.meta.dirname},
+    },
+  },
+  {
     // Tests and benchmark scripts read JSON answers and YAML as `any` on purpose: the assertion that follows is the
     // type check.
     files: ['**/*.test.ts', '**/test-support/**', 'scripts/**'],

@@ -241,7 +241,7 @@ function interrupted(cause: unknown): MlshipError {
 }
 
 /** The longest a step can take: warm-up, window, the drain of its last deadline, and the cool-down. */
-function stepCost(options: BenchOptions): number {
+export function stepCost(options: Pick<BenchOptions, 'durationMs' | 'sweep' | 'timeoutMs' | 'warmupMs'>): number {
   return (
     options.warmupMs +
     options.durationMs +

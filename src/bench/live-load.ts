@@ -63,6 +63,7 @@ export interface LiveWindow {
     /** Requests sent in the window more than lateThresholdMs after their scheduled time. */
     late: number
     lateFraction: number
+    lateThresholdMs: number
     sendLagP99Ms: number
     eventLoopDelayP99Ms: number
     /** More late sends than bench tolerates in a step: the window measures the generator, not the server. */
@@ -411,6 +412,7 @@ export class LiveLoad {
         eventLoopDelayP99Ms: round1((this.windowLoopDelay.percentile(99) || 0) / 1e6),
         late: window.late,
         lateFraction,
+        lateThresholdMs: this.options.lateThresholdMs,
         limited: lateFraction > GENERATOR_LATE_LIMIT,
         sendLagP99Ms: summarize(window.sendLag).p99Ms,
       },

@@ -1,6 +1,6 @@
 import {writeFile} from 'node:fs/promises'
 
-import {Flags} from '@oclif/core'
+import {Flags, type Interfaces} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {type BenchResult, gatedRate, runBench, type TargetStarter} from '../bench/bench.js'
@@ -11,6 +11,8 @@ import {DEFAULT_SWEEP} from '../bench/sweep.js'
 import {containerTarget} from '../bench/container-target.js'
 import {localTarget} from '../bench/local-target.js'
 import {type BenchDevice, endpointUrl, urlTarget} from '../bench/target.js'
+import {runBenchUi} from '../bench/ui/bench-ui.js'
+import {onDesktop, openInDesktopBrowser} from '../bench/ui/open-browser.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {modelDirArg} from '../flags/model-dir.js'
 
@@ -27,6 +29,8 @@ Without --rate it sweeps: the offered rate doubles until a step degrades, then a
 
 When the generator itself cannot keep its schedule (requests sent late), the result says so instead of blaming the server: on a machine with few cores the generator and a local server share the CPUs.
 
+With --ui it serves a live page on 127.0.0.1 instead: a rate slider that drives the same open-loop generator at once, a CPU/GPU switch (both servers kept warm), charts of the last minutes updated every second (p50/p95/p99 against the SLO, offered against achieved, errors and 503s, the server's own /metrics gauges), the moment the load tips into degradation marked and named, "find the knee" run on the chart, and the session saved as the --html report. Ctrl-C stops the load, the servers and the page; the session's steps are then reported as usual.
+
 ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
@@ -41,6 +45,14 @@ ${BaseCommand.exitCodesHelp}`
     {
       command: '<%= config.bin %> <%= command.id %> examples/iris --devices cpu,gpu --html report.html',
       description: 'CPU against GPU, side by side (a missing GPU is said plainly).',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --local --ui',
+      description: 'Explore live in the browser: drag the rate up and watch where the server tips over.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --ui --devices cpu,gpu --port 8790 --no-open',
+      description: 'The same against the container, CPU and GPU servers both warm, on a fixed port.',
     },
     {
       command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080/predict',
@@ -110,12 +122,27 @@ ${BaseCommand.exitCodesHelp}`
       min: 1,
     }),
     method: Flags.string({default: 'POST', description: 'HTTP method.', options: ['POST', 'GET', 'PUT']}),
+    open: Flags.boolean({
+      allowNo: true,
+      default: true,
+      description: '--ui: open the page in the browser when there is a desktop (--no-open: print its URL only).',
+    }),
     path: Flags.string({description: 'Path of the endpoint (default: the --url path, else /predict).'}),
+    port: Flags.integer({
+      default: 0,
+      dependsOn: ['ui'],
+      description: '--ui: port of the page on 127.0.0.1 (default: a free one).',
+      max: 65_535,
+      min: 0,
+    }),
     payload: Flags.string({
       description:
         'Request body file (JSON; .jsonl: one body per line, sent in turn) instead of payloads from model.yaml.',
     }),
-    rate: Flags.integer({description: 'Run one step at this offered rate (req/s) instead of sweeping.', min: 1}),
+    rate: Flags.integer({
+      description: 'Run one step at this offered rate (req/s) instead of sweeping (--ui: the rate the page starts at).',
+      min: 1,
+    }),
     slo: Flags.integer({default: DEFAULT_SLO.p99Ms, description: 'p99 latency objective in ms.', min: 1}),
     'start-rate': Flags.integer({
       default: DEFAULT_SWEEP.startRate,
@@ -126,6 +153,12 @@ ${BaseCommand.exitCodesHelp}`
       default: 5000,
       description: 'Milliseconds after its scheduled time at which a request is aborted and counted as a timeout.',
       min: 1,
+    }),
+    ui: Flags.boolean({
+      default: false,
+      description:
+        'Serve a live page on 127.0.0.1 (rate slider, CPU/GPU switch, live charts, find the knee) until Ctrl-C.',
+      exclusive: ['fail-below'],
     }),
     url: Flags.string({description: 'Benchmark a running server (mlship or not) at this URL.', exclusive: ['local']}),
     workers: Flags.integer({
@@ -145,6 +178,7 @@ ${BaseCommand.exitCodesHelp}`
     const {args, flags} = await this.parse(Bench)
     const devices = parseDevices(flags.devices)
     const starter = this.starter(args.dir, flags, devices)
+    if (flags.ui) return this.runUi(args.dir, flags, devices, starter)
     const tty = process.stderr.isTTY
     let live = false
     let current = 'step'
@@ -248,6 +282,76 @@ ${BaseCommand.exitCodesHelp}`
           },
         )
       }
+    }
+    return result
+  }
+
+  /** --ui: the live page until Ctrl-C, then the session reported as a batch run is. */
+  private async runUi(
+    dir: string,
+    flags: Interfaces.InferredFlags<typeof Bench.flags>,
+    devices: BenchDevice[],
+    starter: TargetStarter,
+  ): Promise<BenchResult> {
+    const stop = new AbortController()
+    const onSignal = () => {
+      this.logToStderr('\nStopping: the load, the servers and the page (Ctrl-C again to exit at once)...')
+      stop.abort()
+      process.once('SIGINT', () => process.exit(130))
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+    let result: BenchResult
+    try {
+      result = await runBenchUi(
+        {
+          arrival: flags.arrival,
+          batchSize: flags['batch-size'],
+          connections: flags.connections,
+          devices,
+          dir,
+          durationMs: flags.duration * 1000,
+          lateThresholdMs: 10,
+          maxRate: flags['max-rate'],
+          method: flags.method,
+          payloadFile: flags.payload,
+          port: flags.port,
+          rate: flags.rate ?? flags['start-rate'],
+          signal: stop.signal,
+          slo: {...DEFAULT_SLO, p99Ms: flags.slo},
+          starter,
+          sweep: {
+            maxDurationMs: flags['max-duration'] * 1000,
+            maxRate: flags['max-rate'],
+            startRate: flags['start-rate'],
+          },
+          timeoutMs: flags.timeout,
+          warmupMs: flags.warmup * 1000,
+        },
+        {
+          onNote: (message) => this.logToStderr(message),
+          onReady: (url) => {
+            this.logToStderr(`Live page: ${url}  (Ctrl-C stops the load, the servers and the page)`)
+            if (flags.open && onDesktop(process.env, process.platform)) {
+              openInDesktopBrowser(url).catch(() => this.logToStderr(`Could not open a browser: open ${url} by hand.`))
+            }
+          },
+          onTargetReady: (target) => {
+            this.logToStderr(
+              `Serving ${target.url}${target.device ? ` on ${target.device}` : ''}` +
+                (target.timeToReadyMs === null ? '' : `, ready in ${(target.timeToReadyMs / 1000).toFixed(2)} s`),
+            )
+          },
+        },
+      )
+    } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+    this.log(renderReport(result, {color: process.stdout.isTTY}))
+    if (flags.html) {
+      await writeFile(flags.html, renderHtmlReport(result))
+      this.logToStderr(`HTML report: ${flags.html}`)
     }
     return result
   }
