@@ -190,6 +190,30 @@ describe('the live load of bench --ui', () => {
     expect(second.requests).toBeGreaterThan(50)
   })
 
+  it('does not make a new rate wait behind the backlog the rate before left queued in the client', timing, async () => {
+    // Given a server that takes 100 ms per request, two connections, and a hundred times more load than they carry
+    const target = await server((_req, res) => setTimeout(() => res.end('{}'), 100))
+    const seen = recorder()
+    const generator = LiveLoadGenerator.start(
+      {...options(target.url, 2000), connections: 2, timeoutMs: 1000, warmupMs: 0},
+      seen.hooks,
+    )
+    generators.push(generator)
+    await seen.until((w) => w.timeouts > 500, 16)
+
+    // When the rate drops to 5 req/s for a while
+    generator.setRate(5)
+    await seen.until(() => false, 8)
+    generator.setRate(0)
+
+    // Then the requests of that rate were answered at the server's pace, not timed out behind the old backlog
+    await seen.until(() => seen.segments.some((segment) => segment.raw.offeredRps === 5), 16)
+    const step = toStepResult(seen.segments.find((segment) => segment.raw.offeredRps === 5)!.raw, DEFAULT_SLO)
+    expect(step.requests).toBeGreaterThanOrEqual(9)
+    expect(step.ok).toBe(step.requests)
+    expect(step.latencyMs.p50Ms).toBeLessThan(500)
+  })
+
   it('stops cleanly: requests in flight end as timeouts in the last segment, and the thread exits', async () => {
     // Given a server that never answers
     const target = await server(() => {})

@@ -144,6 +144,7 @@ interface Tag {
 
 export class LiveLoad {
   private rate: number
+  private url: string
   private target: string | null
   private sender: RequestSender<Tag>
   /** Senders of earlier targets, kept until their last request has ended. */
@@ -166,6 +167,7 @@ export class LiveLoad {
   ) {
     const now = performance.now()
     this.rate = options.rate
+    this.url = options.url
     this.target = options.target
     this.seed = options.seed ?? 1
     this.nextGap = this.gaps(options.rate)
@@ -192,8 +194,8 @@ export class LiveLoad {
   setTarget(url: string, target: string | null): void {
     if (this.stopped) return
     const now = this.catchUp()
-    this.retired.push(this.sender)
-    this.sender = this.newSender(url)
+    this.url = url
+    this.retireSender()
     this.target = target
     this.changed(now, null)
     this.schedule()
@@ -217,6 +219,11 @@ export class LiveLoad {
     return arrivalGaps(this.options.arrival, rate, this.seed++)
   }
 
+  private retireSender(): void {
+    this.retired.push(this.sender)
+    this.sender = this.newSender(this.url)
+  }
+
   private newSender(url: string): RequestSender<Tag> {
     return new RequestSender<Tag>({...this.options, url}, (scheduledAt, tag, outcome) =>
       this.ended(scheduledAt, tag, outcome),
@@ -224,6 +231,9 @@ export class LiveLoad {
   }
 
   private applyRate(at: number, rate: number): void {
+    // A backlog queued in the client for a free connection belongs to the rate before: the new rate gets a pool of
+    // its own instead of waiting behind it (the old one ends its requests, then is destroyed).
+    if (this.sender.queued > 0) this.retireSender()
     this.rate = rate
     this.nextGap = this.gaps(rate)
     this.nextAt = at + this.nextGap()

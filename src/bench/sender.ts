@@ -84,6 +84,14 @@ export class RequestSender<T> {
     })
   }
 
+  /**
+   * Requests waiting in the pool's own queue for a free connection, those already ended (timed out) included: undici
+   * still dispatches each one, to abort it. Only destroy() removes them at once.
+   */
+  get queued(): number {
+    return this.pool.stats.queued
+  }
+
   /** Requests sent and not yet ended. */
   get inFlight(): number {
     return this.inFlightCount

@@ -103,13 +103,44 @@ describe('DegradationWatch', () => {
   it('recovers after three healthy (or idle) windows, and a single good window in a bad run is not a recovery', () => {
     const watch = new DegradationWatch({slo: DEFAULT_SLO, tipAfter: 1})
     expect(watch.observe(window(1000, 2000, {}, 500)).tipped).toBeDefined()
-    expect(watch.observe(window(2000, 100)).recovered).toBeUndefined()
-    expect(watch.observe(window(3000, 100, {}, 500))).toEqual({})
+    expect(watch.observe(window(2000, 2000)).recovered).toBeUndefined()
+    expect(watch.observe(window(3000, 2000, {}, 500))).toEqual({})
     expect(watch.current).not.toBeNull()
     watch.observe(window(4000, 100))
     watch.observe(window(5000, 100))
     expect(watch.observe(window(6000, 100)).recovered).toBe(6000)
     expect(watch.current).toBeNull()
+  })
+
+  it('tips again, named anew, when the rate is pushed higher while it is degraded', () => {
+    const watch = new DegradationWatch({slo: DEFAULT_SLO, tipAfter: 2})
+    watch.observe(window(1000, 500, {}, 300))
+    expect(watch.observe(window(2000, 500, {}, 300)).tipped?.rate).toBe(500)
+    expect(watch.observe(window(3000, 2000, {}, 900))).toEqual({})
+    const {tipped} = watch.observe(window(4000, 2000, {}, 900))
+    expect(tipped?.at).toBe(2000)
+    expect(tipped?.headline).toBe('p99 over 100 ms at 2,000 req/s: the server, not the generator, is the limit')
+    expect(watch.observe(window(5000, 2000, {}, 900))).toEqual({})
+  })
+
+  it('neither tips nor recovers on the backlog that drains once the load is set to 0', () => {
+    const watch = new DegradationWatch({slo: DEFAULT_SLO, tipAfter: 1, recoverAfter: 1})
+    // 50 requests of the earlier rate time out after 3 s, with nothing new sent
+    const draining = (at: number) =>
+      window(at, 0, {
+        errorRate: 1,
+        errors: 50,
+        latencyMs: {count: 50, maxMs: 3000, p50Ms: 3000, p95Ms: 3000, p99Ms: 3000},
+        ok: 0,
+        scheduled: 0,
+      })
+    expect(watch.observe(draining(1000))).toEqual({})
+    expect(watch.current).toBeNull()
+    watch.observe(window(2000, 900, {}, 300))
+    expect(watch.observe(draining(3000))).toEqual({})
+    expect(watch.current?.rate).toBe(900)
+    const idle = window(4000, 0, {latencyMs: {count: 0, maxMs: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0}, scheduled: 0})
+    expect(watch.observe(idle).recovered).toBe(4000)
   })
 
   it('does not tip on one or two bad windows (the second after a rate change)', () => {

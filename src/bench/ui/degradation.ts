@@ -73,6 +73,7 @@ export class DegradationWatch {
   private streak: Array<{window: LiveWindow; findings: Finding[]}> = []
   private healthyStreak = 0
   private state: Degradation | null = null
+  private rate: number | null = null
 
   constructor(private readonly options: DegradationWatchOptions) {
     this.tipAfter = options.tipAfter ?? 3
@@ -85,6 +86,12 @@ export class DegradationWatch {
   }
 
   observe(window: LiveWindow): DegradationChange {
+    // A new rate is a new question: its windows make a streak of their own, and may tip again at that rate.
+    if (window.rate !== this.rate) this.streak = []
+    this.rate = window.rate
+    // With no load offered, requests still ending are the backlog of a higher rate draining (or timing out): they
+    // say nothing about a rate, so they neither tip nor recover.
+    if (window.rate === 0 && window.latencyMs.count > 0) return {}
     const findings = judgeWindow(window, this.options.slo)
     if (findings.length === 0) {
       this.streak = []
@@ -97,7 +104,7 @@ export class DegradationWatch {
     }
     this.healthyStreak = 0
     this.streak.push({findings, window})
-    if (this.state || this.streak.length < this.tipAfter) return {}
+    if (this.streak.length < this.tipAfter || this.state?.rate === window.rate) return {}
     this.state = describe(this.streak, this.options.slo)
     return {tipped: this.state}
   }

@@ -93,6 +93,7 @@ export interface Marker {
   kind: 'degraded' | 'recovered' | 'device'
   label: string
   limit?: Degradation['limit']
+  rate?: number
 }
 
 export type SessionEvent =
@@ -330,7 +331,7 @@ export class BenchUiSession {
 
   /**
    * Runs bench's sweep on the device in use, each step through the live load (so the charts show it), then goes back to
-   * the rate the slider had. Resolves when the sweep has started; its steps and knee arrive as events.
+   * the rate the slider had. Returns at once; the steps and the knee arrive as events.
    */
   findKnee(): SessionState {
     this.assertControllable()
@@ -340,39 +341,11 @@ export class BenchUiSession {
     this.state.sweeping = true
     this.sweepSteps = []
     this.emitState()
-    this.sweep = sweepForKnee(
-      async (rate) => {
-        const segment = await this.generator.step(rate, this.options.durationMs, 0)
-        return toStepResult(segment.raw, this.options.slo)
-      },
-      {...DEFAULT_SWEEP, ...this.options.sweep, slo: this.options.slo, stepCostMs: stepCost(this.options)},
-      {
-        onStepEnd: (step, index) => {
-          run.steps.push(step)
-          const view: SweepStepView = {
-            achievedRps: step.achievedRps,
-            device,
-            index,
-            limited: step.generator.limited,
-            p99Ms: step.latencyMs.p99Ms,
-            rate: step.offeredRps,
-            reasons: step.reasons,
-            verdict: step.verdict,
-          }
-          this.sweepSteps[index] = view
-          this.emit({step: view, type: 'sweep-step'})
-        },
-        onStepStart: (rate, index) => {
-          const view: SweepStepView = {device, index, rate}
-          this.sweepSteps[index] = view
-          this.emit({step: view, type: 'sweep-step'})
-        },
-      },
-    ).then(
-      (result) => {
-        run.knee = result.knee
-        this.knees[device] = result.knee
-        this.emit({device, knee: result.knee, type: 'knee'})
+    this.sweep = this.sweepOn(device, run).then(
+      (knee) => {
+        run.knee = knee
+        this.knees[device] = knee
+        this.emit({device, knee, type: 'knee'})
         this.endSweep(resumeRate)
       },
       (error: unknown) => {
@@ -381,6 +354,58 @@ export class BenchUiSession {
       },
     )
     return {...this.state}
+  }
+
+  private async sweepOn(device: BenchDevice, run: Running): Promise<Knee> {
+    // The backlog of the rate before would spill into the first step: the load stops until it has drained.
+    this.generator.setRate(0)
+    await this.drained()
+    const result = await sweepForKnee(
+      async (rate) => {
+        const segment = await this.generator.step(rate, this.options.durationMs, 0)
+        return toStepResult(segment.raw, this.options.slo)
+      },
+      {...DEFAULT_SWEEP, ...this.options.sweep, slo: this.options.slo, stepCostMs: stepCost(this.options)},
+      {
+        onStepEnd: (step, index) => {
+          run.steps.push(step)
+          this.sweepStep({
+            achievedRps: step.achievedRps,
+            device,
+            index,
+            limited: step.generator.limited,
+            p99Ms: step.latencyMs.p99Ms,
+            rate: step.offeredRps,
+            reasons: step.reasons,
+            verdict: step.verdict,
+          })
+        },
+        onStepStart: (rate, index) => this.sweepStep({device, index, rate}),
+      },
+    )
+    return result.knee
+  }
+
+  private sweepStep(view: SweepStepView): void {
+    this.sweepSteps[view.index] = view
+    this.emit({step: view, type: 'sweep-step'})
+  }
+
+  /** Resolves once a window shows nothing in flight, or when every request still out has passed its deadline. */
+  private async drained(): Promise<void> {
+    const last = this.history.at(-1)?.window
+    if (!last || last.inFlight === 0) return
+    await new Promise<void>((resolve) => {
+      let windows = Math.ceil((this.options.timeoutMs + 1000) / this.config.windowMs)
+      const unsubscribe = this.subscribe((event) => {
+        if (event.type !== 'window' && !this.state.stopped) return
+        windows--
+        if (this.state.stopped || (event.type === 'window' && event.window.inFlight === 0) || windows <= 0) {
+          unsubscribe()
+          resolve()
+        }
+      })
+    })
   }
 
   /** The session as bench's result: one run per device, its live segments and sweep steps, the knee where found. */
@@ -442,12 +467,8 @@ export class BenchUiSession {
     this.state.generatorLimited = window.generator.limited
     if (change.tipped) {
       this.state.degradation = change.tipped
-      this.addMarker({
-        at: change.tipped.at,
-        kind: 'degraded',
-        label: change.tipped.headline,
-        limit: change.tipped.limit,
-      })
+      const {at, headline, limit, rate} = change.tipped
+      this.addMarker({at, kind: 'degraded', label: headline, limit, rate})
       changed = true
     }
     if (change.recovered !== undefined) {

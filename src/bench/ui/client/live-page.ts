@@ -21,8 +21,9 @@ import {
  * data-testid.
  */
 
-/** The charts show this much of the past. */
+/** The charts show at most this much of the past, and at least MIN_VISIBLE_S (so a young session is not a sliver). */
 const VISIBLE_S = 5 * 60
+const MIN_VISIBLE_S = 60
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the element it expects
 const byTestId = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -44,7 +45,6 @@ interface Series {
   p50: Array<number | null>
   p95: Array<number | null>
   p99: Array<number | null>
-  slo: number[]
   rate: number[]
   offered: number[]
   achieved: number[]
@@ -67,7 +67,6 @@ const emptySeries = (): Series => ({
   queue: [],
   rate: [],
   shed: [],
-  slo: [],
   t: [],
 })
 
@@ -335,7 +334,6 @@ class LivePage {
     s.p50.push(positive(window.latencyMs.p50Ms))
     s.p95.push(positive(window.latencyMs.p95Ms))
     s.p99.push(positive(window.latencyMs.p99Ms))
-    s.slo.push(this.config?.slo.p99Ms ?? 100)
     s.rate.push(window.rate)
     s.offered.push(window.offeredRps)
     s.achieved.push(window.achievedRps)
@@ -461,16 +459,17 @@ class LivePage {
     if (this.charts.length === 0) return
     const s = this.series
     const data: uPlot.AlignedData[] = [
-      [s.t, s.p50, s.p95, s.p99, s.slo],
+      [s.t, s.p50, s.p95, s.p99],
       [s.t, s.rate, s.offered, s.achieved],
       [s.t, s.errors, s.shed],
       [s.t, s.queue, s.inFlight, s.batch],
     ]
     const end = s.t.at(-1) ?? Date.now() / 1000
+    const start = Math.min(end - MIN_VISIBLE_S, Math.max(s.t[0] ?? end, end - VISIBLE_S))
     this.charts.forEach((chart, i) => {
       chart.batch(() => {
         chart.setData(data[i]!, false)
-        chart.setScale('x', {max: end, min: end - VISIBLE_S})
+        chart.setScale('x', {max: end, min: start})
       })
       chart.root.parentElement!.dataset.points = String(s.t.length)
     })
@@ -480,11 +479,11 @@ class LivePage {
     for (const chart of this.charts) chart.destroy()
     const config = this.config!
     const width = this.chartWidth()
-    const common = (title: string, kneeLine = false): Partial<uPlot.Options> => ({
+    const common = (title: string, line: 'slo' | 'knee' | null = null): Partial<uPlot.Options> => ({
       cursor: {drag: {x: false, y: false}},
       height: 230,
-      hooks: {draw: [(u: uPlot) => this.drawMarkers(u, kneeLine)]},
-      legend: {live: true},
+      hooks: {draw: [(u: uPlot) => this.drawMarkers(u, line)]},
+      legend: {live: false},
       title,
       width,
     })
@@ -499,8 +498,16 @@ class LivePage {
     })
     const latency = new uPlot(
       {
-        ...common('Latency from scheduled send (ms, log scale)'),
-        axes: [{}, {label: 'ms', size: 60, values: (_u, values) => values.map((v) => fmtMs(v))}],
+        ...common('Latency from scheduled send (ms, log scale)', 'slo'),
+        axes: [
+          {},
+          {
+            label: 'ms',
+            size: 60,
+            // uPlot passes null for the ticks it leaves unlabelled on a log scale (its types say number)
+            values: (_u, values) => (values as Array<number | null>).map((v) => (v === null ? '' : fmtMs(v))),
+          },
+        ],
         scales: {
           x,
           y: {
@@ -514,20 +521,14 @@ class LivePage {
             },
           },
         },
-        series: [
-          {},
-          line('p50', '#2ca02c'),
-          line('p95', '#ff7f0e'),
-          line('p99', '#d62728'),
-          line(`SLO p99 ${config.slo.p99Ms} ms`, '#555', {dash: [8, 4], width: 1.5}),
-        ],
+        series: [{}, line('p50', '#2ca02c'), line('p95', '#ff7f0e'), line('p99', '#d62728')],
       } as uPlot.Options,
-      [[], [], [], [], []],
+      [[], [], [], []],
       byTestId('chart-latency'),
     )
     const throughput = new uPlot(
       {
-        ...common('Throughput (req/s): offered against achieved', true),
+        ...common('Throughput (req/s): offered against achieved', 'knee'),
         axes: [{}, {label: 'req/s', size: 60}],
         scales: {x, y: {range: (_u, _min, max) => [0, Math.max(10, max * 1.1)]}},
         series: [
@@ -570,16 +571,26 @@ class LivePage {
   }
 
   /** Markers on every chart: where the load tipped into degradation (and recovered), and device switches. */
-  private drawMarkers(u: uPlot, kneeLine: boolean): void {
+  private drawMarkers(u: uPlot, line: 'slo' | 'knee' | null): void {
     const ctx = u.ctx
     const {height, left, top, width} = u.bbox
     const ratio = window.devicePixelRatio || 1
     ctx.save()
+    // uPlot leaves the context as its axes last set it.
+    ctx.textAlign = 'left'
+    ctx.textBaseline = 'alphabetic'
     ctx.font = `${11 * ratio}px system-ui, sans-serif`
-    for (const marker of this.markers) {
+    for (const [i, marker] of this.markers.entries()) {
       const xPos = u.valToPos(marker.at / 1000, 'x', true)
       if (xPos < left || xPos > left + width) continue
-      const color = marker.kind === 'degraded' ? '#b00020' : marker.kind === 'recovered' ? '#2ca02c' : '#555'
+      const color =
+        marker.kind === 'degraded'
+          ? marker.limit === 'generator'
+            ? '#c77700'
+            : '#b00020'
+          : marker.kind === 'recovered'
+            ? '#2ca02c'
+            : '#555'
       ctx.strokeStyle = color
       ctx.fillStyle = color
       ctx.lineWidth = (marker.kind === 'degraded' ? 2 : 1) * ratio
@@ -590,27 +601,38 @@ class LivePage {
       ctx.stroke()
       const label =
         marker.kind === 'degraded'
-          ? `tipped${marker.limit === 'generator' ? ' (generator limit)' : ''}`
+          ? `tipped at ${fmtRps(marker.rate ?? 0)}/s${marker.limit === 'generator' ? ' (generator)' : ''}`
           : marker.kind === 'recovered'
             ? 'healthy'
             : marker.label
-      ctx.fillText(label, xPos + 4 * ratio, top + 12 * ratio)
+      // Near the right edge (where the present is) the label goes to the left of its line.
+      const textWidth = ctx.measureText(label).width
+      const flip = xPos + 4 * ratio + textWidth > left + width
+      // Markers close together stagger their labels over three rows.
+      ctx.fillText(label, flip ? xPos - 4 * ratio - textWidth : xPos + 4 * ratio, top + (12 + (i % 3) * 13) * ratio)
     }
     const knee = this.knees[this.state?.device ?? 'cpu']?.rps
-    if (knee && kneeLine) {
-      const yPos = u.valToPos(knee, 'y', true)
-      if (yPos >= top && yPos <= top + height) {
-        ctx.strokeStyle = '#444'
-        ctx.fillStyle = '#444'
-        ctx.setLineDash([2 * ratio, 3 * ratio])
-        ctx.beginPath()
-        ctx.moveTo(left, yPos)
-        ctx.lineTo(left + width, yPos)
-        ctx.stroke()
-        ctx.fillText(`knee ${fmtRps(knee)} req/s`, left + 4 * ratio, yPos - 4 * ratio)
-      }
-    }
+    const slo = this.config?.slo.p99Ms
+    if (line === 'knee' && knee) this.horizontal(u, knee, `knee ${fmtRps(knee)} req/s`, '#444', [2, 3])
+    if (line === 'slo' && slo) this.horizontal(u, slo, `SLO: p99 < ${fmtMs(slo)} ms`, '#b00020', [8, 4])
     ctx.restore()
+  }
+
+  private horizontal(u: uPlot, value: number, label: string, color: string, dash: number[]): void {
+    const ctx = u.ctx
+    const {height, left, top, width} = u.bbox
+    const ratio = window.devicePixelRatio || 1
+    const yPos = u.valToPos(value, 'y', true)
+    if (yPos < top || yPos > top + height) return
+    ctx.strokeStyle = color
+    ctx.fillStyle = color
+    ctx.lineWidth = 1.5 * ratio
+    ctx.setLineDash(dash.map((d) => d * ratio))
+    ctx.beginPath()
+    ctx.moveTo(left, yPos)
+    ctx.lineTo(left + width, yPos)
+    ctx.stroke()
+    ctx.fillText(label, left + 4 * ratio, yPos - 4 * ratio)
   }
 
   private chartWidth(): number {

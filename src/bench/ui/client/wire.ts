@@ -80,6 +80,8 @@ export interface WireMarker {
   kind: 'degraded' | 'recovered' | 'device'
   label: string
   limit?: 'server' | 'generator'
+  /** The rate it tipped at (degraded markers). */
+  rate?: number
 }
 
 export interface WireSweepStep {
