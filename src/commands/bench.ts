@@ -129,7 +129,6 @@ ${BaseCommand.exitCodesHelp}`
     }),
     path: Flags.string({description: 'Path of the endpoint (default: the --url path, else /predict).'}),
     port: Flags.integer({
-      default: 0,
       dependsOn: ['ui'],
       description: '--ui: port of the page on 127.0.0.1 (default: a free one).',
       max: 65_535,
@@ -155,7 +154,6 @@ ${BaseCommand.exitCodesHelp}`
       min: 1,
     }),
     ui: Flags.boolean({
-      default: false,
       description:
         'Serve a live page on 127.0.0.1 (rate slider, CPU/GPU switch, live charts, find the knee) until Ctrl-C.',
       exclusive: ['fail-below'],
@@ -293,9 +291,11 @@ ${BaseCommand.exitCodesHelp}`
     devices: BenchDevice[],
     starter: TargetStarter,
   ): Promise<BenchResult> {
+    // The page's URL is how the session is used at all: said on stderr even with --json (stdout stays one document).
+    const say = (line: string) => process.stderr.write(`${line}\n`)
     const stop = new AbortController()
     const onSignal = () => {
-      this.logToStderr('\nStopping: the load, the servers and the page (Ctrl-C again to exit at once)...')
+      say('\nStopping: the load, the servers and the page (Ctrl-C again to exit at once)...')
       stop.abort()
       process.once('SIGINT', () => process.exit(130))
     }
@@ -315,7 +315,7 @@ ${BaseCommand.exitCodesHelp}`
           maxRate: flags['max-rate'],
           method: flags.method,
           payloadFile: flags.payload,
-          port: flags.port,
+          port: flags.port ?? 0,
           rate: flags.rate ?? flags['start-rate'],
           signal: stop.signal,
           slo: {...DEFAULT_SLO, p99Ms: flags.slo},
@@ -329,15 +329,15 @@ ${BaseCommand.exitCodesHelp}`
           warmupMs: flags.warmup * 1000,
         },
         {
-          onNote: (message) => this.logToStderr(message),
+          onNote: (message) => say(message),
           onReady: (url) => {
-            this.logToStderr(`Live page: ${url}  (Ctrl-C stops the load, the servers and the page)`)
+            say(`Live page: ${url}  (Ctrl-C stops the load, the servers and the page)`)
             if (flags.open && onDesktop(process.env, process.platform)) {
-              openInDesktopBrowser(url).catch(() => this.logToStderr(`Could not open a browser: open ${url} by hand.`))
+              openInDesktopBrowser(url).catch(() => say(`Could not open a browser: open ${url} by hand.`))
             }
           },
           onTargetReady: (target) => {
-            this.logToStderr(
+            say(
               `Serving ${target.url}${target.device ? ` on ${target.device}` : ''}` +
                 (target.timeToReadyMs === null ? '' : `, ready in ${(target.timeToReadyMs / 1000).toFixed(2)} s`),
             )
@@ -351,7 +351,7 @@ ${BaseCommand.exitCodesHelp}`
     this.log(renderReport(result, {color: process.stdout.isTTY}))
     if (flags.html) {
       await writeFile(flags.html, renderHtmlReport(result))
-      this.logToStderr(`HTML report: ${flags.html}`)
+      say(`HTML report: ${flags.html}`)
     }
     return result
   }

@@ -175,7 +175,7 @@ figure{margin:0;background:#fff;border:1px solid var(--line);border-radius:8px;p
 .panel h2{font-size:14px;margin:0 0 8px}
 .gauges{display:grid;grid-template-columns:auto 1fr;gap:2px 12px;margin:0}
 .gauges dt{color:var(--muted)}
-.gauges dd{margin:0;font-weight:600;font-variant-numeric:tabular-nums;text-align:right}
+.gauges dd{margin:0;font-weight:600;font-variant-numeric:tabular-nums;text-align:right;white-space:nowrap}
 [data-testid=generator].over{color:var(--bad);font-weight:600}
 .sweep{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;font-size:13px}
 .sweep th,.sweep td{border-bottom:1px solid var(--line);padding:2px 6px;text-align:right}

@@ -391,7 +391,7 @@ class LivePage {
       'gauge-batch-size',
       gauges.batchRows === null
         ? 'idle'
-        : `${gauges.batchRows} rows${gauges.batchRequests === null ? '' : ` (${gauges.batchRequests} requests)`}`,
+        : `${gauges.batchRows} rows${gauges.batchRequests === null ? '' : ` · ${gauges.batchRequests} req`}`,
     )
     set(
       'gauge-cpu',
