@@ -11,8 +11,6 @@ import {DEFAULT_SWEEP} from '../bench/sweep.js'
 import {containerTarget} from '../bench/container-target.js'
 import {localTarget} from '../bench/local-target.js'
 import {type BenchDevice, endpointUrl, urlTarget} from '../bench/target.js'
-import {runBenchUi} from '../bench/ui/bench-ui.js'
-import {onDesktop, openInDesktopBrowser} from '../bench/ui/open-browser.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {modelDirArg} from '../flags/model-dir.js'
 
@@ -293,6 +291,9 @@ ${BaseCommand.exitCodesHelp}`
   ): Promise<BenchResult> {
     // The page's URL is how the session is used at all: said on stderr even with --json (stdout stays one document).
     const say = (line: string) => process.stderr.write(`${line}\n`)
+    // Loaded only for --ui: the page's server, its bundler and the browser opener stay out of every other start-up.
+    const {runBenchUi} = await import('../bench/ui/bench-ui.js')
+    const {onDesktop, openInDesktopBrowser} = await import('../bench/ui/open-browser.js')
     const stop = new AbortController()
     const onSignal = () => {
       say('\nStopping: the load, the servers and the page (Ctrl-C again to exit at once)...')

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {createServingMetrics} from '../../monitoring/metrics.js'
-import {GaugeScraper, metricsUrl, readGauges} from './server-gauges.js'
+import {GaugeScraper, metricsUrl, readGauges, unlabelledSamples} from './server-gauges.js'
 
 describe("the server's gauges, from the /metrics an mlship server exposes", () => {
   it('reads queue depth, in-flight, batch sizes since the last scrape, CPU and memory', async () => {
@@ -36,6 +36,21 @@ describe("the server's gauges, from the /metrics an mlship server exposes", () =
     expect(second.gauges.cpuPercent).toBeGreaterThanOrEqual(0)
     // And with no inference since, the batch size is "none", not the old mean
     expect(readGauges(await metrics.render(), 12_000, second.counters).gauges.batchRows).toBeNull()
+  })
+
+  it('reads unlabelled samples only, whatever the comments, labels and timestamps around them', () => {
+    const text = [
+      '# HELP mlship_inference_queue_depth Requests waiting for an inference worker.',
+      '# TYPE mlship_inference_queue_depth gauge',
+      'mlship_inference_queue_depth 12',
+      'mlship_http_requests_total{route="/predict",status="200"} 5',
+      'mlship_process_cpu_seconds_total 3.25 1700000000000',
+      'mlship_nonsense NaN',
+    ].join('\n')
+    expect([...unlabelledSamples(text)]).toEqual([
+      ['mlship_inference_queue_depth', 12],
+      ['mlship_process_cpu_seconds_total', 3.25],
+    ])
   })
 
   it('computes CPU as percent of one core over the time between scrapes', () => {

@@ -1,6 +1,5 @@
 import {request} from 'undici'
 
-import {readSample} from '../../monitoring/exposition.js'
 
 /** The server's own view of the load, read from its /metrics (null: not reported). */
 export interface ServerGauges {
@@ -30,19 +29,37 @@ export interface GaugeCounters {
   batchRequestsCount?: number
 }
 
+/**
+ * The unlabelled samples of the Prometheus text format, by name (the gauges read here have no labels). Comment lines
+ * and labelled samples are skipped; a value that is not a number is left out.
+ */
+export function unlabelledSamples(text: string): Map<string, number> {
+  const samples = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue
+    const match = /^([a-zA-Z_:][\w:]*)\s+(\S+)(?:\s+-?\d+)?$/.exec(line.trim())
+    if (!match) continue
+    const value = Number(match[2])
+    if (!Number.isNaN(value)) samples.set(match[1]!, value)
+  }
+  return samples
+}
+
 /** Reads the gauges from an mlship /metrics text; rates and means are over the time since `previous`. */
 export function readGauges(
   text: string,
   at: number,
   previous?: GaugeCounters,
 ): {gauges: ServerGauges; counters: GaugeCounters} {
+  const samples = unlabelledSamples(text)
+  const readSample = (name: string) => samples.get(name)
   const counters: GaugeCounters = {
     at,
-    batchRequestsCount: readSample(text, 'mlship_inference_batch_requests_count'),
-    batchRequestsSum: readSample(text, 'mlship_inference_batch_requests_sum'),
-    batchRowsCount: readSample(text, 'mlship_inference_batch_size_count'),
-    batchRowsSum: readSample(text, 'mlship_inference_batch_size_sum'),
-    cpuSeconds: readSample(text, 'mlship_process_cpu_seconds_total'),
+    batchRequestsCount: readSample('mlship_inference_batch_requests_count'),
+    batchRequestsSum: readSample('mlship_inference_batch_requests_sum'),
+    batchRowsCount: readSample('mlship_inference_batch_size_count'),
+    batchRowsSum: readSample('mlship_inference_batch_size_sum'),
+    cpuSeconds: readSample('mlship_process_cpu_seconds_total'),
   }
   const mean = (sum: keyof GaugeCounters, count: keyof GaugeCounters): number | null => {
     const [s1, c1, s0, c0] = [counters[sum], counters[count], previous?.[sum], previous?.[count]]
@@ -52,7 +69,7 @@ export function readGauges(
   let cpuPercent: number | null = null
   if (counters.cpuSeconds !== undefined && previous?.cpuSeconds !== undefined && at > previous.at)
     cpuPercent = Math.max(0, round1(((counters.cpuSeconds - previous.cpuSeconds) * 100_000) / (at - previous.at)))
-  const inFlight = readSample(text, 'mlship_http_requests_in_flight')
+  const inFlight = readSample('mlship_http_requests_in_flight')
   return {
     counters,
     gauges: {
@@ -61,8 +78,8 @@ export function readGauges(
       batchRows: mean('batchRowsSum', 'batchRowsCount'),
       cpuPercent,
       inFlight: inFlight === undefined ? null : Math.max(0, inFlight - 1),
-      memoryBytes: readSample(text, 'mlship_process_resident_memory_bytes') ?? null,
-      queueDepth: readSample(text, 'mlship_inference_queue_depth') ?? null,
+      memoryBytes: readSample('mlship_process_resident_memory_bytes') ?? null,
+      queueDepth: readSample('mlship_inference_queue_depth') ?? null,
     },
   }
 }
