@@ -1,6 +1,5 @@
 import {request} from 'undici'
 
-
 /** The server's own view of the load, read from its /metrics (null: not reported). */
 export interface ServerGauges {
   /** Wall-clock time of the scrape (ms since the epoch). */
