@@ -289,14 +289,12 @@ ${BaseCommand.exitCodesHelp}`
     devices: BenchDevice[],
     starter: TargetStarter,
   ): Promise<BenchResult> {
-    // The page's URL is how the session is used at all: said on stderr even with --json (stdout stays one document).
-    const say = (line: string) => process.stderr.write(`${line}\n`)
     // Loaded only for --ui: the page's server, its bundler and the browser opener stay out of every other start-up.
     const {runBenchUi} = await import('../bench/ui/bench-ui.js')
     const {onDesktop, openInDesktopBrowser} = await import('../bench/ui/open-browser.js')
     const stop = new AbortController()
     const onSignal = () => {
-      say('\nStopping: the load, the servers and the page (Ctrl-C again to exit at once)...')
+      this.logToStderr('\nStopping: the load, the servers and the page (Ctrl-C again to exit at once)...')
       stop.abort()
       process.once('SIGINT', () => process.exit(130))
     }
@@ -330,15 +328,15 @@ ${BaseCommand.exitCodesHelp}`
           warmupMs: flags.warmup * 1000,
         },
         {
-          onNote: (message) => say(message),
+          onNote: (message) => this.logToStderr(message),
           onReady: (url) => {
-            say(`Live page: ${url}  (Ctrl-C stops the load, the servers and the page)`)
+            this.logToStderr(`Live page: ${url}  (Ctrl-C stops the load, the servers and the page)`)
             if (flags.open && onDesktop(process.env, process.platform)) {
-              openInDesktopBrowser(url).catch(() => say(`Could not open a browser: open ${url} by hand.`))
+              openInDesktopBrowser(url).catch(() => this.logToStderr(`Could not open a browser: open ${url} by hand.`))
             }
           },
           onTargetReady: (target) => {
-            say(
+            this.logToStderr(
               `Serving ${target.url}${target.device ? ` on ${target.device}` : ''}` +
                 (target.timeToReadyMs === null ? '' : `, ready in ${(target.timeToReadyMs / 1000).toFixed(2)} s`),
             )
@@ -352,7 +350,7 @@ ${BaseCommand.exitCodesHelp}`
     this.log(renderReport(result, {color: process.stdout.isTTY}))
     if (flags.html) {
       await writeFile(flags.html, renderHtmlReport(result))
-      say(`HTML report: ${flags.html}`)
+      this.logToStderr(`HTML report: ${flags.html}`)
     }
     return result
   }
