@@ -182,6 +182,11 @@ export const monitoringSchema = z.strictObject({
         .default(0.2)
         .describe('Population stability index above which drift is reported.'),
       window: positiveInt.default(1000).describe('Rows in the sliding window compared with the baseline.'),
+      reference_rows: positiveInt
+        .optional()
+        .describe(
+          'Without a monitoring.baseline: the first N rows served become the reference that drift is measured against (opt-in; `mlship baseline` from training data is better).',
+        ),
     })
     .default({threshold: 0.2, window: 1000}),
   baseline: z

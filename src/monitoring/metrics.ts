@@ -26,6 +26,8 @@ export interface ServingMetrics {
   readonly modelInfo: Gauge<'name' | 'version'>
   readonly predictions: Counter<'output' | 'class'>
   readonly predictionValues: Histogram<'output'>
+  readonly predictionConfidence: Histogram<'output'>
+  readonly predictionMargin: Histogram<'output'>
   readonly nonFiniteOutputs: Counter<'output'>
   readonly featureDrift: Gauge<'tensor' | 'feature' | 'kind'>
   readonly predictionLogDropped: Counter
@@ -45,6 +47,8 @@ export interface CreateMetricsOptions {
 // Latencies of a model server span sub-millisecond cache hits to multi-second overloads.
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+// Probabilities: fine steps near 1, where a confident model's predictions gather.
+const CONFIDENCE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1]
 export const DEFAULT_PREDICTION_BUCKETS = [-1000, -100, -10, -1, -0.1, 0, 0.1, 0.25, 0.5, 0.75, 1, 10, 100, 1000]
 
 export function createServingMetrics(options: CreateMetricsOptions = {}): ServingMetrics {
@@ -140,6 +144,20 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
       name: 'mlship_prediction_log_dropped_total',
       registers,
     }),
+    predictionConfidence: new Histogram({
+      buckets: CONFIDENCE_BUCKETS,
+      help: 'Top class probability of each prediction, for outputs whose rows are probabilities (model confidence).',
+      labelNames: ['output'] as const,
+      name: 'mlship_prediction_confidence',
+      registers,
+    }),
+    predictionMargin: new Histogram({
+      buckets: CONFIDENCE_BUCKETS,
+      help: 'Top class probability minus the runner-up of each prediction (small margins: the model hesitates).',
+      labelNames: ['output'] as const,
+      name: 'mlship_prediction_margin',
+      registers,
+    }),
     predictionValues: new Histogram({
       buckets: options.predictionBuckets ?? DEFAULT_PREDICTION_BUCKETS,
       help: 'Distribution of predicted values of regression outputs.',
@@ -148,7 +166,7 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
       registers,
     }),
     predictions: new Counter({
-      help: 'Predictions per predicted class (argmax, or the value of an integer label output).',
+      help: 'Predictions per predicted class (argmax by label, or by index for unlabelled probabilities; or the value of an integer label output).',
       labelNames: ['output', 'class'] as const,
       name: 'mlship_predictions_total',
       registers,

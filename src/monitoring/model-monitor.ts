@@ -1,12 +1,15 @@
-import type {MonitoringConfig} from '../config/schema.js'
+import type {FeatureBaseline, MonitoringConfig} from '../config/schema.js'
 import {type DriftEvent, DriftMonitor} from './drift.js'
 import type {ServingMetrics} from './metrics.js'
+import {type ReferenceTensor, ReferenceWindow} from './reference-window.js'
 import {isFloatType, rowLayout, type TensorLike, type TensorMap, toNumber} from './tensor.js'
 
 export interface MonitoredOutput {
   name: string
   dtype: string
   labels?: readonly string[]
+  /** Needed only for the reference window (monitoring.drift.reference_rows). */
+  shape?: readonly (number | string)[]
 }
 
 export interface ModelMonitorLogger {
@@ -17,34 +20,55 @@ export interface ModelMonitorLogger {
 export interface ModelMonitorOptions {
   metrics: ServingMetrics
   outputs: readonly MonitoredOutput[]
+  /** The model's inputs: needed only for the reference window (monitoring.drift.reference_rows). */
+  inputs?: readonly ReferenceTensor[]
   monitoring: MonitoringConfig
   logger?: ModelMonitorLogger
 }
 
 // An integer or string output with more distinct values than this is not a class label: stop adding series.
 const MAX_CLASSES = 100
+// float32 softmax rows sum to 1 within about 1e-7 per class; logits and embeddings miss by far more.
+const PROBABILITY_TOLERANCE = 1e-3
 
 /**
  * Model metrics, fed with every prediction served: the distribution of predictions (per class for classifiers, a
- * histogram for regression outputs), non-finite outputs, and per-feature drift against the model.yaml baseline, with
- * a warning log line when a feature crosses `monitoring.drift.threshold`.
+ * histogram for regression outputs), the model's confidence (top probability and margin) where an output's rows are
+ * probabilities, non-finite outputs, and per-feature drift against the model.yaml baseline, or without one, against
+ * the first rows served (monitoring.drift.reference_rows, opt-in), with a warning log line when a feature crosses
+ * `monitoring.drift.threshold`.
  */
 export class ModelMonitor {
-  readonly drift: DriftMonitor | undefined
+  private driftMonitor: DriftMonitor | undefined
+  private reference: ReferenceWindow | undefined
   private readonly classesSeen = new Map<string, Set<string>>()
 
   constructor(private readonly options: ModelMonitorOptions) {
     const {baseline, drift} = options.monitoring
     if (baseline && (baseline.features.length > 0 || (baseline.outputs?.length ?? 0) > 0)) {
-      this.drift = new DriftMonitor({
-        inputs: baseline.features,
-        onEvent: (event) => this.logDrift(event),
-        outputs: baseline.outputs ?? [],
-        threshold: drift.threshold,
-        window: drift.window,
+      this.startDrift(baseline.features, baseline.outputs ?? [])
+    } else if (drift.reference_rows !== undefined) {
+      const reference = new ReferenceWindow({
+        inputs: options.inputs ?? [],
+        outputs: options.outputs.map((o) => ({dtype: o.dtype, name: o.name, shape: o.shape ?? []})),
+        rows: drift.reference_rows,
       })
-      options.metrics.onScrape(() => this.refreshDrift())
+      if (reference.watchable) this.reference = reference
+      else
+        options.logger?.warn(
+          {drift: {skipped: reference.skipped}},
+          'drift: monitoring.drift.reference_rows is set, but no input or output has features to watch',
+        )
     }
+  }
+
+  get drift(): DriftMonitor | undefined {
+    return this.driftMonitor
+  }
+
+  /** Rows still to collect before drift against the first rows served starts (0 when it runs, or is not asked for). */
+  get referenceRowsMissing(): number {
+    return this.reference ? Math.max(0, this.options.monitoring.drift.reference_rows! - this.reference.rows) : 0
   }
 
   observe(inputs: TensorMap, outputs: TensorMap): void {
@@ -52,31 +76,81 @@ export class ModelMonitor {
       const tensor = outputs[spec.name]
       if (tensor) this.observeOutput(spec, tensor)
     }
-    this.drift?.observe(inputs, outputs)
+    if (this.reference) {
+      if (this.reference.add(inputs, outputs)) this.referenceComplete(this.reference)
+      return
+    }
+    this.driftMonitor?.observe(inputs, outputs)
+  }
+
+  private startDrift(inputs: readonly FeatureBaseline[], outputs: readonly FeatureBaseline[]): void {
+    const {drift} = this.options.monitoring
+    this.driftMonitor = new DriftMonitor({
+      inputs,
+      onEvent: (event) => this.logDrift(event),
+      outputs,
+      threshold: drift.threshold,
+      window: drift.window,
+    })
+    this.options.metrics.onScrape(() => this.refreshDrift())
+  }
+
+  private referenceComplete(reference: ReferenceWindow): void {
+    this.reference = undefined
+    const {inputs, outputs} = reference.baseline()
+    this.startDrift(inputs, outputs)
+    this.options.logger?.info(
+      {drift: {features: inputs.length + outputs.length, reference_rows: reference.rows, skipped: reference.skipped}},
+      `drift: the first ${reference.rows} rows served are the reference now (no monitoring.baseline); drift of the rows that follow is measured against them`,
+    )
   }
 
   private observeOutput(spec: MonitoredOutput, tensor: TensorLike): void {
     const {metrics} = this.options
     const {rows, rowSize} = rowLayout(tensor)
     const data = tensor.data
-    if (isFloatType(tensor.dtype)) {
+    const float = isFloatType(tensor.dtype)
+    if (float) {
       let nonFinite = 0
       for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) nonFinite++
       if (nonFinite > 0) metrics.nonFiniteOutputs.inc({output: spec.name}, nonFinite)
     }
 
-    if (spec.labels && rowSize === spec.labels.length && rowSize > 1) {
-      // Scores per class: the prediction is the argmax.
+    const labelled = spec.labels !== undefined && rowSize === spec.labels.length
+    if (rowSize > 1 && (labelled || float)) {
+      // Scores per class: the prediction is the argmax, named by its label, or by its index where the output's rows
+      // are probabilities without labels. Where a row is a probability distribution, the top probability and its
+      // margin over the runner-up say how sure the model was.
       for (let row = 0; row < rows; row++) {
         const offset = row * rowSize
         let best = 0
-        for (let i = 1; i < rowSize; i++) if (toNumber(data[offset + i]) > toNumber(data[offset + best])) best = i
-        metrics.predictions.inc({class: spec.labels[best]!, output: spec.name})
+        let second = -1
+        let sum = 0
+        let probabilities = true
+        for (let i = 0; i < rowSize; i++) {
+          const value = toNumber(data[offset + i])
+          sum += value
+          if (!(value >= -PROBABILITY_TOLERANCE && value <= 1 + PROBABILITY_TOLERANCE)) probabilities = false
+          if (i === 0) continue
+          if (value > toNumber(data[offset + best])) {
+            second = best
+            best = i
+          } else if (second === -1 || value > toNumber(data[offset + second])) second = i
+        }
+        probabilities &&= Math.abs(sum - 1) <= PROBABILITY_TOLERANCE * rowSize
+        if (!labelled && !probabilities) continue // not class scores (an embedding, several targets)
+        const klass = labelled ? spec.labels![best]! : this.boundedClass(spec.name, String(best))
+        metrics.predictions.inc({class: klass, output: spec.name})
+        if (probabilities) {
+          const top = toNumber(data[offset + best])
+          metrics.predictionConfidence.observe({output: spec.name}, top)
+          metrics.predictionMargin.observe({output: spec.name}, top - toNumber(data[offset + second]))
+        }
       }
       return
     }
     if (rowSize !== 1) return // vectors without labels (embeddings, multi-target): no per-row class or value
-    if (isFloatType(tensor.dtype)) {
+    if (float) {
       for (let row = 0; row < rows; row++) {
         const value = data[row] as number
         if (Number.isFinite(value)) metrics.predictionValues.observe({output: spec.name}, value)
@@ -102,9 +176,9 @@ export class ModelMonitor {
   }
 
   private refreshDrift(): void {
-    if (!this.drift) return
+    if (!this.driftMonitor) return
     const gauge = this.options.metrics.featureDrift
-    for (const score of this.drift.scores()) {
+    for (const score of this.driftMonitor.scores()) {
       if (score.psi !== null) gauge.set({feature: score.name, kind: score.kind, tensor: score.tensor}, score.psi)
     }
   }

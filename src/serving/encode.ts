@@ -127,4 +127,3 @@ export function rowLabels(tensor: HostTensor, spec: OutputSpec | undefined): str
 export function v2OutputJson(name: string, tensor: HostTensor): string {
   return `{"name":${JSON.stringify(name)},"datatype":"${V2_DATATYPE[tensor.dtype]}","shape":${JSON.stringify(tensor.dims)},"data":${flatJson(tensor)}}`
 }
-

@@ -24,6 +24,8 @@ export interface ScaleSummary {
   cache: boolean
   metrics: boolean
   driftFeatures: number
+  /** Rows to serve before drift against them starts (monitoring.drift.reference_rows, without a baseline). */
+  driftReferenceRows?: number
   predictionLog?: string
 }
 
@@ -94,6 +96,7 @@ export class ScaleLayer {
       logger: {info: (f, m) => this.logger?.info(f, m), warn: (f, m) => this.logger?.warn(f, m)},
       metrics,
       monitoring: config.monitoring,
+      inputs: context.signature.inputs,
       outputs: context.signature.outputs,
     })
     const logConfig = config.monitoring.prediction_log
@@ -117,6 +120,7 @@ export class ScaleLayer {
       },
       cache: config.serving.cache.enabled,
       driftFeatures: this.monitor.drift?.featureCount ?? 0,
+      ...(this.monitor.referenceRowsMissing > 0 ? {driftReferenceRows: this.monitor.referenceRowsMissing} : {}),
       maxQueue: config.serving.max_queue,
       ...(config.serving.max_queue_delay_ms === undefined ? {} : {maxQueueDelayMs: config.serving.max_queue_delay_ms}),
       metrics: config.monitoring.metrics,
