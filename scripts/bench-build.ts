@@ -4,6 +4,7 @@
  *
  *   npm run bench:build -- [--base-image IMAGE] [--runs N] [--json]
  *
+ * Writes the BENCHMARKS.md section "Images and builds" (scripts/lib/benchmarks-md.ts); --json prints the figures too.
  * Needs a Docker engine and a Node.js base image (MLSHIP_TEST_BASE_IMAGE from scripts/test-env.sh, else
  * node:20-bookworm-slim). Everything it creates is removed at the end. Targets (issue 5): rebuilds <= 5 s, size
  * above base <= 60 MB + the model, run-to-ready <= 1.5 s.
@@ -17,6 +18,7 @@ import {buildImage, type BuildImageResult} from '../src/build/build-image.js'
 import {removeContainer, runContainer, waitReady} from '../src/container/container.js'
 import {connectEngine} from '../src/docker/engine.js'
 import {examplesDir} from '../src/util/paths.js'
+import {markdownTable, writeBenchmarkSection} from './lib/benchmarks-md.js'
 
 const {values} = parseArgs({
   options: {
@@ -130,23 +132,31 @@ try {
     startToReadyMs: {median: Math.round(median(readyOnly))},
   }
 
-  if (values.json) {
-    console.log(JSON.stringify(summary, null, 2))
-  } else {
-    console.log(
-      `Image build benchmark, ${summary.date}, ${summary.machine}, Docker ${summary.docker}, base ${baseImage}\n`,
-    )
-    console.log('| build | seconds | steps cached | layers |')
-    console.log('| --- | ---: | --- | --- |')
-    for (const row of rows)
-      console.log(`| ${row.what} | ${row.seconds.toFixed(2)} | ${row.cachedSteps} | ${row.note} |`)
-    console.log(
-      `\nimage ${summary.imageSizeMB} MB, ${summary.imageSizeAboveBaseMB} MB above the base image (model ${modelBytes} bytes); build context ${summary.contextMB} MB`,
-    )
-    console.log(
-      `docker run -> ready (create + start + first 200 on /ready), ${runs} runs: median ${summary.runToReadyMs.median} ms, min ${summary.runToReadyMs.min} ms, max ${summary.runToReadyMs.max} ms (start -> ready: ${summary.startToReadyMs.median} ms)`,
-    )
-  }
+  if (values.json) console.log(JSON.stringify(summary, null, 2))
+  const table = markdownTable(
+    ['build', 'seconds', 'steps cached', 'layers'],
+    rows.map((row) => [row.what, row.seconds.toFixed(2), row.cachedSteps, row.note]),
+    '--- | ---: | --- | ---',
+  )
+  const body = [
+    `Base image \`${baseImage}\`, Docker ${summary.docker}; the iris example (model ${modelBytes} bytes).`,
+    '',
+    table,
+    '',
+    `Image ${summary.imageSizeMB} MB, ${summary.imageSizeAboveBaseMB} MB above the base image; build context ` +
+      `${summary.contextMB} MB. \`docker run\` -> ready (create + start + first 200 on /ready), ${runs} runs: median ` +
+      `${summary.runToReadyMs.median} ms (min ${summary.runToReadyMs.min}, max ${summary.runToReadyMs.max}); start -> ` +
+      `ready ${summary.startToReadyMs.median} ms.`,
+    '',
+    'Targets (issue 5): rebuilds <= 5 s, size above the base <= 60 MB + the model, `docker run` -> ready <= 1.5 s.',
+  ].join('\n')
+  if (!values.json) console.log(body)
+  await writeBenchmarkSection({
+    body,
+    command: `npm run bench:build${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    id: 'build',
+    title: 'Images and builds',
+  })
 } finally {
   for (const image of images)
     await engine.docker

@@ -1,12 +1,14 @@
-// Renders the JSON results of scripts/bench-knee.sh as a markdown table: one row per stack.
-// usage: tsx scripts/bench-knee-report.ts DIR
+// Renders the JSON results of scripts/bench-knee.sh as a markdown table, one row per stack, prints it and writes it as
+// the BENCHMARKS.md section "Knee of each stack" (scripts/lib/benchmarks-md.ts).
+// usage: tsx scripts/bench-knee-report.ts DIR COMMAND
 import {existsSync, readFileSync} from 'node:fs'
-import {cpus} from 'node:os'
 import path from 'node:path'
 
 import type {BenchResult} from '../src/bench/bench.js'
+import {writeBenchmarkSection} from './lib/benchmarks-md.js'
 
 const dir = process.argv[2] ?? '.'
+const command = process.argv[3] ?? 'npm run bench:knee'
 const stacks: Array<[string, string]> = [
   ['ceiling.json', 'generator ceiling: node:http doing no work, separate process'],
   ['local.json', 'mlship, in-process (`--local`)'],
@@ -42,19 +44,21 @@ for (const [file, label] of stacks) {
   }
 }
 
-const when = new Date().toISOString().slice(0, 16).replace('T', ' ')
-console.log(
-  `Measured ${when} UTC on ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), one run, one after the other.`,
-)
+const lines = ['One sweep per stack, one after the other.']
 if (settings && slo) {
-  console.log(
-    `Open loop, ${settings.arrival} arrivals, ${settings.warmupS} s warm-up + ${settings.durationS} s per step, ${settings.connections} connections; ` +
-      `knee = highest offered rate with p99 < ${slo.p99Ms} ms, errors < ${slo.maxErrorRate * 100}% and achieved >= ${slo.minAchievedRatio * 100}% of offered.`,
+  lines.push(
+    `Open loop, ${settings.arrival} arrivals, ${settings.warmupS} s warm-up + ${settings.durationS} s per step, ` +
+      `${settings.connections} connections; knee = highest offered rate with p99 < ${slo.p99Ms} ms, errors < ` +
+      `${slo.maxErrorRate * 100}% and achieved >= ${slo.minAchievedRatio * 100}% of offered. The generator shares the ` +
+      'CPUs with the server under test: a knee near the generator ceiling is the machine, not the server.',
   )
 }
-console.log('')
-console.log(
+lines.push(
+  '',
   '| stack | knee (req/s) | first degraded (req/s) | limited by | p50 at knee (ms) | p99 at knee (ms) | time to ready | image |',
+  '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
+  ...rows,
 )
-console.log('| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |')
-for (const row of rows) console.log(row)
+const body = lines.join('\n')
+console.log(body)
+await writeBenchmarkSection({body, command, id: 'knee', title: 'Knee of each stack (mlship bench)'})

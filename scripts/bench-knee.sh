@@ -5,7 +5,7 @@
 #   3. mlship, in the container `mlship build` makes (skipped, and said, when no Docker engine answers),
 #   4. the seed's stack: Flask served by gunicorn with 2 workers, the same model in scikit-learn (--url).
 # Every stack gets the same body (bench/peers/iris-one-row.json), the same SLO and the same sweep; the markdown
-# table goes to stdout, the JSON results stay in $BENCH_OUT.
+# table goes to stdout and to the BENCHMARKS.md section "Knee of each stack", the JSON results stay in $BENCH_OUT.
 #
 # usage: npm run bench:knee            (BENCH_DURATION=5 s per step, BENCH_MAX_DURATION=90 s per sweep)
 #        BENCH_DURATION=2 BENCH_MAX_DURATION=30 BENCH_START_RATE=400 npm run bench:knee   (a quick smoke run)
@@ -65,4 +65,8 @@ else
 fi
 kill "${pids[-1]}" 2>/dev/null
 
-node --import tsx --no-warnings scripts/bench-knee-report.ts "$out"
+settings=""
+for name in BENCH_DURATION BENCH_MAX_DURATION BENCH_START_RATE BENCH_BASE_IMAGE; do
+  [ -n "${!name:-}" ] && settings+="$name=${!name} "
+done
+node --import tsx --no-warnings scripts/bench-knee-report.ts "$out" "${settings}npm run bench:knee"

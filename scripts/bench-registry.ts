@@ -8,6 +8,7 @@
  * push is really cold: no layer can be mounted from another repository or skipped because an earlier run left it.
  * The images are built before each timed push (the build benchmark is `npm run bench:build`), so push times are
  * the push alone: up-to-date check, immutability check, engine push, latest tag. Everything is removed at the end.
+ * Writes the BENCHMARKS.md section "Registry" (scripts/lib/benchmarks-md.ts); --json prints the figures too.
  */
 import {execa} from 'execa'
 import {cp, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
@@ -23,6 +24,7 @@ import {rollbackRegistry} from '../src/registry/rollback.js'
 import {removeLocalReferences, retag} from '../src/registry/test-support/env.js'
 import {formatBytes} from '../src/util/bytes.js'
 import {examplesDir} from '../src/util/paths.js'
+import {markdownTable, writeBenchmarkSection} from './lib/benchmarks-md.js'
 
 const {values} = parseArgs({
   options: {
@@ -118,16 +120,26 @@ try {
     process.stdout.write(
       `${JSON.stringify({baseImage, date: new Date().toISOString(), machine: machine(), rows}, null, 2)}\n`,
     )
-  } else {
-    process.stdout.write(`\n${machine()}, base image ${baseImage}, registry docker-registry on ${host}\n\n`)
-    process.stdout.write(
-      '| what | seconds | layers uploaded | layers re-used | note |\n| --- | ---: | --- | ---: | --- |\n',
-    )
-    for (const row of rows)
-      process.stdout.write(
-        `| ${row.what} | ${row.seconds.toFixed(2)} | ${row.uploaded} | ${row.reused} | ${row.note} |\n`,
-      )
   }
+  const body = [
+    `Base image \`${baseImage}\`; a registry of its own (docker-registry on ${host}, empty at the start, no auth).`,
+    '',
+    markdownTable(
+      ['what', 'seconds', 'layers uploaded', 'layers re-used', 'note'],
+      rows.map((row) => [row.what, row.seconds.toFixed(2), row.uploaded, String(row.reused), row.note]),
+      '--- | ---: | --- | ---: | ---',
+    ),
+    '',
+    '"seconds" is the push alone (the engine push and the `latest` tag by the Registry API); rollback moves `latest` ' +
+      'by a PUT of the old manifest, no layer.',
+  ].join('\n')
+  if (!values.json) process.stdout.write(`${body}\n`)
+  await writeBenchmarkSection({
+    body,
+    command: `npm run bench:registry${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    id: 'registry',
+    title: 'Registry',
+  })
 } finally {
   registry.kill('SIGTERM')
   await registry.catch(() => undefined)

@@ -1,5 +1,5 @@
 /**
- * Serving-at-scale benchmarks (issue 4), written to BENCHMARKS.md "Serving at scale" by hand from their output:
+ * Serving-at-scale benchmarks (issue 4); each writes its own BENCHMARKS.md section (scripts/lib/benchmarks-md.ts):
  *
  *   npm run bench:batching      batching gain on examples/digits-mlp: the highest open-loop rate with p99 < 100 ms,
  *                               batching off vs on, and the outputs of both compared byte for byte
@@ -26,6 +26,7 @@ import {parse, stringify} from 'yaml'
 import {LoadGenerator} from '../src/bench/generator.js'
 import {DEFAULT_SLO, type StepResult} from '../src/bench/step-result.js'
 import {readSample} from '../src/monitoring/test-support/exposition.js'
+import {markdownTable, writeBenchmarkSection} from './lib/benchmarks-md.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const args = process.argv.slice(2)
@@ -482,6 +483,125 @@ async function metricsCostBench(work: string, generator: LoadGenerator) {
   }
 }
 
+/** The command that reproduces a section: the npm script of that benchmark, with the flags this run was given. */
+function commandOf(name: 'batching' | 'overload' | 'metrics-cost'): string {
+  const flags = args.filter((a) => !['batching', 'overload', 'metrics-cost', 'all'].includes(a))
+  return `npm run bench:${name}${flags.length > 0 ? ` -- ${flags.join(' ')}` : ''}`
+}
+
+const rate = (rps: number) => `${Math.round(rps).toLocaleString('en-US')} req/s`
+
+async function writeBatchingSection(result: Awaited<ReturnType<typeof batchingBench>>): Promise<void> {
+  const row = (name: string, k: ReturnType<typeof summary>) => [
+    name,
+    rate(k.achievedRps),
+    `${k.p50Ms} / ${k.p99Ms} ms`,
+    k.generatorLimited ? 'yes' : 'no',
+  ]
+  const body = [
+    'examples/digits-mlp, one 64-pixel row a request, two servers side by side (batching off; on with 32 rows at most ' +
+      'and `max_delay_ms` 5), neither with `max_queue_delay_ms`. Knee: the highest offered rate (Poisson, ' +
+      `${STEP_S} s steps) with p99 < 100 ms, errors < 0.1% and >= 95% answered.`,
+    '',
+    markdownTable(
+      ['examples/digits-mlp', 'knee (2xx)', 'p50 / p99 at the knee', 'generator-limited'],
+      [row('batching off', result.knee.unbatched), row('batching on', result.knee.batched)],
+      '--- | ---: | ---: | ---',
+    ),
+    '',
+    `**Gain: ${result.knee.gain}x**; ${result.meanRowsPerBatch} rows per inference on average over the run. Outputs: ` +
+      `the ${result.outputs.requests} held-out rows sent to both servers gave ` +
+      `${result.outputs.identical ? 'byte-identical answers' : 'DIFFERENT answers'}.` +
+      (result.capacity
+        ? ` Capacity at ${rate(result.capacity.offeredRps)} offered: ${rate(result.capacity.batchingOff)} -> ` +
+          `${rate(result.capacity.batchingOn)} (${result.capacity.gain}x).`
+        : ''),
+  ].join('\n')
+  await writeBenchmarkSection({body, command: commandOf('batching'), id: 'scale-batching', title: 'Batching gain'})
+}
+
+async function writeOverloadSection(result: Awaited<ReturnType<typeof overloadBench>>): Promise<void> {
+  const refused = (s: ReturnType<typeof summary>) =>
+    Object.entries(s.errors)
+      .map(([status, n]) => `${n} x ${status}`)
+      .join(', ') || '0'
+  const body = [
+    'examples/digits-mlp as shipped (`max_queue` 256, `max_queue_delay_ms` 25), batching off; on two CPUs or more the ' +
+      'server runs on the last one and the load generator on the others (`--shared-cpus` turns that off). S is the ' +
+      'best 2xx rate of a capacity probe after a warm-up.',
+    '',
+    markdownTable(
+      ['phase', 'offered', 'answered 2xx', 'refused', 'p99 of accepted'],
+      [
+        [
+          'saturation S',
+          rate(result.atSaturation.offeredRps),
+          rate(result.atSaturation.achievedRps),
+          refused(result.atSaturation),
+          `${result.atSaturation.acceptedP99Ms} ms`,
+        ],
+        [
+          '2 x S',
+          rate(result.overload.offeredRps),
+          rate(result.overload.achievedRps),
+          refused(result.overload),
+          `${result.overload.acceptedP99Ms} ms`,
+        ],
+        [
+          'S / 2 after',
+          rate(result.after.offeredRps),
+          rate(result.after.achievedRps),
+          refused(result.after),
+          `${result.after.acceptedP99Ms} ms`,
+        ],
+      ],
+      '--- | ---: | ---: | ---: | ---:',
+    ),
+    '',
+    `Kept at 2 x S: **${(result.throughputKept * 100).toFixed(1)}%** of the 2xx rate at S ` +
+      `(${(result.throughputKeptOfProbe * 100).toFixed(1)}% of the probe's S); p99 of accepted requests ` +
+      `**${result.acceptedP99Ratio}x** its value at S; refusals answered in p50 ${result.overload.refusedP50Ms ?? '-'} / ` +
+      `p99 ${result.overload.refusedP99Ms ?? '-'} ms from their scheduled send time. Server RSS ` +
+      `${result.rssMiB.atSaturation} -> max ${result.rssMiB.maxDuringOverload} -> ${result.rssMiB.end} MiB; back to ` +
+      `normal ${result.backToNormalMs ?? 'never'} ms after the load dropped; alive at the end: ${result.alive}.`,
+    '',
+    'Targets: >= 90% of the saturation throughput kept, accepted p99 < 2x, no crash, memory bounded, normal again ' +
+      'within 5 s.',
+  ].join('\n')
+  await writeBenchmarkSection({
+    body,
+    command: commandOf('overload'),
+    id: 'scale-overload',
+    title: 'Overload (2x saturation)',
+  })
+}
+
+async function writeMetricsCostSection(result: Awaited<ReturnType<typeof metricsCostBench>>): Promise<void> {
+  const rounds = (runs: Array<{cpuMsPerRequest: number}>) => runs.map((r) => r.cpuMsPerRequest).join(', ')
+  const body = [
+    `examples/iris at ${rate(result.offeredRps)}, two servers (\`monitoring.metrics\` true and false), ` +
+      `${result.runs.on.length} rounds of ${STEP_S} s each, alternated. The cost is the server's CPU time per request ` +
+      '(utime + stime from /proc over the step).',
+    '',
+    markdownTable(
+      ['examples/iris', 'server CPU per request (mean)', 'rounds'],
+      [
+        ['`monitoring.metrics: true`', `${result.cpuMsPerRequest.metricsOn} ms`, rounds(result.runs.on)],
+        ['`monitoring.metrics: false`', `${result.cpuMsPerRequest.metricsOff} ms`, rounds(result.runs.off)],
+      ],
+      '--- | ---: | ---',
+    ),
+    '',
+    `**/metrics costs ${result.costPercent}%** more CPU per request (target: within 5%).`,
+  ].join('\n')
+  await writeBenchmarkSection({
+    body,
+    command: commandOf('metrics-cost'),
+    id: 'scale-metrics-cost',
+    title: '/metrics cost',
+  })
+}
+
 const mib = (bytes: number) => Math.round(bytes / 1024 / 1024)
 
 function summary(s: StepResult) {
@@ -515,15 +635,22 @@ async function main() {
       const batching = await batchingBench(work, generator)
       saturationRps = batching.saturationRps
       results.batching = batching
+      await writeBatchingSection(batching)
     }
     if (which === 'overload' || which === 'all') {
-      results.overload = await overloadBench(
+      const overload = await overloadBench(
         work,
         generator,
         knownSaturation ?? (args.includes('--overload-batching') ? saturationRps : undefined),
       )
+      results.overload = overload
+      await writeOverloadSection(overload)
     }
-    if (which === 'metrics-cost' || which === 'all') results.metricsCost = await metricsCostBench(work, generator)
+    if (which === 'metrics-cost' || which === 'all') {
+      const metricsCost = await metricsCostBench(work, generator)
+      results.metricsCost = metricsCost
+      await writeMetricsCostSection(metricsCost)
+    }
   } finally {
     await generator.close()
     await rm(work, {force: true, recursive: true})
