@@ -15,7 +15,9 @@ export default defineConfig({
           // bypasses.
           disableConsoleIntercept: true,
           exclude: ['**/*.integration.test.ts', '**/*.component.test.ts', 'node_modules/**', 'dist/**'],
-          hookTimeout: 30_000,
+          // A timeout only catches a hang: the assertions do not depend on time, and with the CPUs saturated by other
+          // work a test that spawns the CLI or compiles the Kubernetes schemas takes several times as long.
+          hookTimeout: 120_000,
           include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts'],
           // Files share a worker's module cache: loading oclif's commands (each imports onnxruntime, fastify,
           // dockerode...) and the serving app once per worker instead of once per file halves the run's CPU time.
@@ -23,7 +25,7 @@ export default defineConfig({
           // codes).
           isolate: false,
           name: 'unit',
-          testTimeout: 30_000,
+          testTimeout: 120_000,
         },
       },
       {
