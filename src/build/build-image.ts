@@ -13,6 +13,12 @@ export interface BuildImageOptions extends WriteContextOptions {
   tags?: string[]
   /** Build every step again, and build even when an image with the same input digest exists. */
   noCache?: boolean
+  /**
+   * When `baseImage` is not given: an image of this model built from the same inputs on another base image (by
+   * `mlship build --base-image X`) counts as up to date too, rather than a rebuild from build.base_image. For the
+   * commands that need an image (serve, push), not for `mlship build` itself.
+   */
+  reuseOtherBase?: boolean
   onProgress?: (event: BuildProgressEvent) => void
 }
 
@@ -83,7 +89,24 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       }
     }
 
-    const {imageId, steps} = await runBuild(options, context, tags)
+    const otherBases = options.baseImage === undefined ? await builtBases(options.engine, context) : []
+    if (!options.noCache && options.reuseOtherBase) {
+      for (const baseImage of otherBases) {
+        const other = await writeBuildContext({...options, baseImage})
+        try {
+          const existing = await upToDateImage(options.engine, other.inputDigest)
+          if (existing) {
+            await tagAll(options.engine, existing, tags)
+            options.onProgress?.({imageId: existing, type: 'up-to-date'})
+            return await result(options.engine, other, existing, tags, started, {cached: 0, total: 0}, true)
+          }
+        } finally {
+          await other.dispose()
+        }
+      }
+    }
+
+    const {imageId, steps} = await runBuild(options, context, tags, otherBases)
     return await result(options.engine, context, imageId, tags, started, steps, false)
   } finally {
     await context.dispose()
@@ -98,6 +121,29 @@ function assertTags(tags: string[]): void {
       suggestions: ['A tag looks like "iris-classifier:1.0.0" or "registry:5000/team/iris:1.0.0".'],
     })
   }
+}
+
+// Each candidate base costs a build context (about a second): the few most recent are enough.
+const MAX_OTHER_BASES = 3
+
+/**
+ * The base images that images of this model (name and version, device and platform) were built on, newest first,
+ * other than the context's own: where `mlship build --base-image` put it.
+ */
+async function builtBases(engine: DockerEngine, context: BuildContext): Promise<string[]> {
+  const labels = context.values.labels
+  const images = await engine.docker.listImages({
+    filters: {
+      label: [LABELS.modelName, LABELS.modelVersion, LABELS.device, LABELS.platform].map(
+        (key) => `${key}=${labels[key]}`,
+      ),
+    },
+  })
+  const bases = images
+    .sort((a, b) => b.Created - a.Created)
+    .map((image) => (image.Labels as Record<string, string> | null)?.[LABELS.baseName])
+    .filter((base): base is string => base !== undefined && base !== context.values.baseImage)
+  return [...new Set(bases)].slice(0, MAX_OTHER_BASES)
 }
 
 /** An image built from exactly these inputs (same input digest label), whatever it is tagged: no need to build. */
@@ -137,6 +183,7 @@ async function runBuild(
   options: BuildImageOptions,
   context: BuildContext,
   tags: string[],
+  otherBases: string[],
 ): Promise<{imageId: string; steps: {total: number; cached: number}}> {
   const {engine} = options
   const platform = context.values.platform
@@ -186,7 +233,7 @@ async function runBuild(
     const stream = await engine.docker.buildImage(packContext(context.contextDir), buildOptions)
     await followEngineStream(stream as AsyncIterable<Buffer>, onEvent)
   } catch (error) {
-    throw buildFailed(error, state)
+    throw buildFailed(error, state, otherBases)
   }
   if (!imageId) throw buildFailed(new Error('the engine did not report the id of the image it built'), state)
   return {
@@ -195,7 +242,7 @@ async function runBuild(
   }
 }
 
-function buildFailed(error: unknown, state: StepState): MlshipError {
+function buildFailed(error: unknown, state: StepState, otherBases: string[] = []): MlshipError {
   const message = error instanceof EngineStreamError ? error.message : engineMessage(error)
   const step = state.index > 0 ? `step ${state.index}/${state.total} (${state.instruction})` : 'before the first step'
   const output = state.output.slice(-10)
@@ -207,6 +254,9 @@ function buildFailed(error: unknown, state: StepState): MlshipError {
         /pull access denied|not found|no such host|manifest unknown|repository does not exist/i.test(message)
       ? [
           'The base image is neither on this machine nor reachable. Pull it while you have network access, or pass one that is here with --base-image (or build.base_image in model.yaml).',
+          ...(otherBases.length > 0
+            ? [`Images of this model were built on ${otherBases.join(', ')}: --base-image ${otherBases[0]} uses it.`]
+            : []),
         ]
       : ['Read the engine message above; run again with --no-cache if a cached layer is suspect.']
   return new MlshipError(

@@ -203,11 +203,20 @@ async function unhealthy(options: WaitReadyOptions, why: string): Promise<Mlship
       code: 'CONTAINER_UNHEALTHY',
       details: {container: options.container.id, image: options.container.image, logs, reason: why},
       exitCode: ExitCode.containerUnhealthy,
-      suggestions: [
-        'Read the log lines above; `mlship serve --local` runs the same server without Docker, which can be easier to debug.',
-      ],
+      suggestions: logSuggestions(logs, options.container.image),
     },
   )
+}
+
+/** What to do next about a container that failed: its log lines when it wrote some, else how to see what it does. */
+export function logSuggestions(logs: string, image: string): string[] {
+  const local = '`mlship serve --local` runs the same server without Docker, which can be easier to debug.'
+  return logs
+    ? [`Read the log lines above; ${local}`]
+    : [
+        `The container wrote no log line at all: is ${image} an mlship image? \`docker run --rm ${image}\` shows what it does.`,
+        local,
+      ]
 }
 
 /** The last lines a container wrote to stdout and stderr. */

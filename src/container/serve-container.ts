@@ -4,6 +4,7 @@ import type {DockerEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {
   containerLogTail,
+  logSuggestions,
   followLogs,
   inspectImage,
   removeContainer,
@@ -66,6 +67,8 @@ export async function startServedContainer(options: ServeContainerOptions): Prom
       noCache: options.build?.noCache,
       onProgress: options.onBuildProgress,
       platform: options.build?.platform,
+      // `mlship build --base-image X` then `mlship serve`: the image built on X is the one to serve.
+      reuseOtherBase: true,
     })
     image = build.tags[0]!
   }
@@ -186,9 +189,7 @@ export async function serveInContainer(options: ServeInContainerOptions): Promis
         code: 'CONTAINER_EXITED',
         details: {exitCode: state.ExitCode, logs, oomKilled: state.OOMKilled},
         exitCode: ExitCode.containerUnhealthy,
-        suggestions: [
-          'Read its last log lines above (`DEBUG=mlship:*` shows more); `mlship serve --local` runs the same server without Docker.',
-        ],
+        suggestions: logSuggestions(logs, served.image),
       },
     )
   } finally {

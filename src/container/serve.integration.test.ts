@@ -3,6 +3,8 @@
  * becomes ready (exit 5, removed), and the zero-downtime replacement the registry's rollback uses.
  */
 import {runCommand} from '@oclif/test'
+import {cp, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import {PassThrough} from 'node:stream'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -47,7 +49,15 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
     const {stdout} = await runCommand(['serve', '--image', image, '--detach', '--port', '0', '--json'], {
       root: repoRoot,
     })
-    const result = JSON.parse(stdout)
+    // JSON lines: "ready" once it answers, then "detached".
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as ServeLine)
+    expect(lines).toHaveLength(2)
+    const [ready, result] = lines as [ServeLine, ServeLine]
+    expect(ready).toMatchObject({event: 'ready', image})
+    expect(result).toMatchObject({event: 'detached'})
     cleanup.container(result.container.id)
     expect(result).toMatchObject({detached: true, image, mode: 'container'})
     expect(result.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
@@ -111,13 +121,17 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
     expect((await external).stoppedBy).toBe('external')
   })
 
-  it('exits 5 with the last log lines when the container never becomes ready, and removes it', async () => {
+  it('exits 5 when the container never becomes ready, removes it, and does not point at log lines it lacks', async () => {
     const {stdout} = await runCommand(['serve', '--image', baseImage, '--port', '0', '--timeout', '20', '--json'], {
       root: repoRoot,
     })
     const {error} = JSON.parse(stdout)
     expect(error).toMatchObject({code: 'CONTAINER_UNHEALTHY', exitCode: 5})
-    expect(error.message).toMatch(/did not become ready: the container exited with code \d+ before it was ready/)
+    expect(error.message).toMatch(/did not become ready: the container exited with code \d+ before it was ready\.$/)
+    // The base image's own command exits without a word: no "log lines above" to read.
+    expect(error.details.logs).toBe('')
+    expect(error.suggestions.join(' ')).not.toContain('log lines above')
+    expect(error.suggestions[0]).toContain(`The container wrote no log line at all: is ${baseImage} an mlship image?`)
     expect(process.exitCode).toBe(5)
     const gone = await docker.docker
       .getContainer(error.details.container)
@@ -126,12 +140,40 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
     expect(gone).toBe(404)
   })
 
+  it('serves the image `mlship build --base-image` made, without a --base-image of its own', async () => {
+    // Given an image of a model built on a base image that model.yaml does not name
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-serve-base-'))
+    await cp(path.join(examplesDir(), 'iris'), dir, {recursive: true})
+    const yaml = path.join(dir, 'model.yaml')
+    await writeFile(yaml, (await readFile(yaml, 'utf8')).replace(/^name: .*$/m, `name: ${name}-base`))
+    const built = await buildImage({baseImage, dir, engine: docker, tags: [cleanup.image(`${name}-base:1.0.0`)]})
+    cleanup.image(`${name}-base:latest`)
+    try {
+      // When it is served without --base-image
+      const served = await serveInContainer({detach: true, dir, engine: docker, port: 0})
+      cleanup.container(served.container.id)
+
+      // Then that image is served, not one rebuilt from build.base_image
+      expect(served.build).toMatchObject({imageId: built.imageId, upToDate: true})
+      expect((await fetch(`${served.url}/health`)).status).toBe(200)
+    } finally {
+      await rm(dir, {force: true, recursive: true})
+    }
+  })
+
   it('exits 2 naming the image when --image does not exist', async () => {
     const {error} = await runCommand(['serve', '--image', `${name}:missing`], {root: repoRoot})
     expect(error?.oclif?.exit).toBe(2)
     expect(error?.message).toContain(`No image ${name}:missing`)
   })
 })
+
+interface ServeLine {
+  event: string
+  url: string
+  image: string
+  container: {id: string}
+}
 
 async function waitFor(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
   const started = Date.now()
