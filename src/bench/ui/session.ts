@@ -542,7 +542,7 @@ export class BenchUiSession {
 }
 
 /** Which devices get a server: those asked for and usable; a GPU that is not usable says why, as bench does. */
-async function deviceStates(
+export async function deviceStates(
   options: Pick<BenchUiOptions, 'devices' | 'starter'>,
   hooks: SessionHooks,
 ): Promise<Record<BenchDevice, DeviceState>> {

@@ -52,6 +52,16 @@ async function follow(url: string) {
       return ended
     },
     events,
+    /** Waits for `count` more windows from now. */
+    windows: (count: number) => {
+      let left = count
+      return new Promise<void>((resolve) =>
+        waiters.push({
+          resolve: () => resolve(),
+          test: (e) => e.type === 'window' && --left <= 0,
+        }),
+      )
+    },
     next: <T extends WireEvent>(test: (e: WireEvent) => boolean) =>
       new Promise<T>((resolve) => {
         const seen = events.find(test)
@@ -201,8 +211,7 @@ describe('bench --ui: the session behind the page, over HTTP', () => {
     await stream.next((e) => e.type === 'state' && !e.state.sweeping && e.state.rate === 120)
 
     // (held for over a second, the live segment at 120 req/s counts as a step of the session)
-    const resumed = stream.events.length
-    await stream.next((e) => e.type === 'window' && stream.events.indexOf(e) > resumed + 12)
+    await stream.windows(8)
 
     // The session saved as the --html report
     const report = await request(new URL('/api/report', pageUrl))
@@ -225,5 +234,88 @@ describe('bench --ui: the session behind the page, over HTTP', () => {
     expect(result.gpu).toMatchObject({requested: false, usable: false})
     // The page is gone
     await expect(request(pageUrl)).rejects.toThrow()
+  })
+
+  it('keeps a server warm on each device and moves the load between them at once', async () => {
+    // Given two servers of the test's own standing for the CPU and the GPU servers mlship would start
+    const gpuHits = {count: 0}
+    const gpu = createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        gpuHits.count++
+        res.end('{"predictions": [1]}')
+      })
+    })
+    await new Promise<void>((resolve) => gpu.listen(0, '127.0.0.1', resolve))
+    const gpuEndpoint = `http://127.0.0.1:${(gpu.address() as AddressInfo).port}/predict`
+    const starter: TargetStarter = {
+      gpuUnavailableReason: () => Promise.resolve(null),
+      kind: 'local',
+      start: (device) =>
+        Promise.resolve({
+          close: () => Promise.resolve(),
+          device,
+          executionProvider: device === 'gpu' ? 'cuda' : 'cpu',
+          imageSizeBytes: null,
+          kind: 'local' as const,
+          timeToReadyMs: 1,
+          url: device === 'gpu' ? gpuEndpoint : endpoint,
+        }),
+    }
+    const stop = new AbortController()
+    let announce: (url: string) => void = () => {}
+    const ready = new Promise<string>((resolve) => (announce = resolve))
+    const session = runBenchUi(
+      {
+        arrival: 'constant',
+        connections: 8,
+        devices: ['cpu', 'gpu'],
+        durationMs: 500,
+        lateThresholdMs: 10,
+        maxRate: 1000,
+        method: 'POST',
+        payloadFile: payload,
+        port: 0,
+        rate: 50,
+        signal: stop.signal,
+        slo: DEFAULT_SLO,
+        starter,
+        sweep: {},
+        timeoutMs: 2000,
+        warmupMs: 200,
+        windowMs: 250,
+      },
+      {onReady: (url) => announce(url)},
+    )
+    try {
+      const pageUrl = await ready
+      const stream = await follow(new URL('/events', pageUrl).toString())
+      const snapshot = await stream.next<Extract<WireEvent, {type: 'snapshot'}>>((e) => e.type === 'snapshot')
+      expect(snapshot.config.devices.gpu).toMatchObject({available: true, executionProvider: 'cuda'})
+      await stream.next((e) => e.type === 'window' && e.window.target === 'cpu' && e.window.achievedRps > 0)
+
+      // When the switch goes to the GPU
+      const before = gpuHits.count
+      expect(await post(new URL('/api/device', pageUrl).toString(), {device: 'gpu'})).toMatchObject({
+        body: {device: 'gpu'},
+        status: 200,
+      })
+
+      // Then the load moves there at once, and the switch is marked on the charts
+      await stream.next((e) => e.type === 'window' && e.window.target === 'gpu' && e.window.achievedRps >= 40)
+      expect(gpuHits.count).toBeGreaterThan(before)
+      expect(stream.events.some((e) => e.type === 'marker' && e.marker.label === 'switched to GPU')).toBe(true)
+      // (held there for over a second: a step of the GPU's run)
+      await stream.windows(8)
+    } finally {
+      stop.abort()
+      const result = await session
+      gpu.closeAllConnections()
+      await new Promise((resolve) => gpu.close(resolve))
+      // One run per device, the GPU's with the rate held there
+      expect(result.runs.map((run) => run.device)).toEqual(['cpu', 'gpu'])
+      expect(result.runs[1]!.steps.map((step) => step.offeredRps)).toEqual([50])
+      expect(result.gpu).toMatchObject({requested: true, usable: true})
+    }
   })
 })
