@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import path from 'node:path'
 
 import {BaseCommand} from '../base-command.js'
 import {
@@ -13,7 +14,10 @@ import {describeImageFiles} from '../build/image-files.js'
 import {buildProgressRenderer} from '../build/progress.js'
 import {PLATFORMS} from '../config/schema.js'
 import {connectEngine} from '../docker/engine.js'
+import {buildNodeFolder, type BuildNodeFolderResult} from '../edge/node-folder.js'
+import {ExitCode, MlshipError} from '../errors.js'
 import {modelDirArg} from '../flags/model-dir.js'
+import {type BuildWebResult, buildWebBundle} from '../web/build-web.js'
 
 export type BuildCommandResult =
   | ({mode: 'build'} & BuildImageResult)
@@ -27,6 +31,8 @@ export type BuildCommandResult =
       inputDigest: string
       tags: string[]
     }
+  | ({mode: 'web'} & BuildWebResult)
+  | ({mode: 'node'} & BuildNodeFolderResult)
 
 export default class Build extends BaseCommand<BuildCommandResult> {
   static override args = {
@@ -36,6 +42,8 @@ export default class Build extends BaseCommand<BuildCommandResult> {
   static override description = `Builds a production image of the model: the bundled serving app, onnxruntime-node for the target platform only, the model and model.yaml, on a Node.js base image. The build needs no network: everything is in the build context.
 
 Layers are ordered so that a new model re-uses the runtime layers and a new model.yaml re-uses the model layer; an image whose inputs did not change at all is not rebuilt. Tags name:version and name:latest unless --tag is given.
+
+--target web writes a static folder that runs the model in a browser, offline (index.html, predict.js, the model, onnxruntime-web's WebAssembly runtime); the model is loaded once in onnxruntime-web first, and one the browser cannot run is refused with the operator named (exit 2). --target node writes the image's contents as a folder that runs with plain Node.js on a device without Docker (start.sh), with onnxruntime's native files for --platform only.
 
 ${BaseCommand.exitCodesHelp}`
 
@@ -52,6 +60,14 @@ ${BaseCommand.exitCodesHelp}`
     {
       command: '<%= config.bin %> <%= command.id %> --output ./context',
       description: 'Write the build context for `docker build ./context`.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --target web --output iris-web',
+      description: 'A static folder that runs the model in the browser (serve it: mlship serve iris-web --target web).',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/iris --target node --platform linux/arm64',
+      description: 'A folder for a Raspberry Pi class device: copy it over and run ./start.sh (Node.js 20.12+).',
     },
     {
       command: '<%= config.bin %> <%= command.id %> --gpu',
@@ -75,18 +91,29 @@ ${BaseCommand.exitCodesHelp}`
       options: [...PLATFORMS],
     }),
     print: Flags.boolean({description: 'Print the Dockerfile and build nothing.'}),
+    target: Flags.option({
+      default: 'image',
+      description:
+        'What to build: the Docker image, a static folder for the browser (web), or a folder for plain Node.js (node).',
+      options: ['image', 'web', 'node'] as const,
+    })(),
     tag: Flags.string({
       char: 't',
       description: 'Image reference to tag (repeatable). Default: name:version and name:latest.',
       multiple: true,
     }),
     verbose: Flags.boolean({description: 'Show the output of every build step.'}),
+    webgpu: Flags.boolean({
+      description: '--target web: carry the WebGPU runtime (tried first; WebAssembly is its fallback, said loudly).',
+    }),
   }
 
   static override summary = 'Build the Docker image of a model, offline and fast.'
 
   async run(): Promise<BuildCommandResult> {
     const {args, flags} = await this.parse(Build)
+    if (flags.target !== 'image') return this.buildEdge(args.dir, {...flags, target: flags.target})
+    if (flags.webgpu) throw usage('--webgpu is for --target web')
     const common = {
       baseImage: flags['base-image'],
       dir: args.dir,
@@ -157,6 +184,50 @@ ${BaseCommand.exitCodesHelp}`
     this.log(`\nRun it: mlship serve ${args.dir} --image ${result.tags[0]}`)
     return {mode: 'build', ...result}
   }
+
+  private async buildEdge(dir: string, flags: EdgeFlags): Promise<BuildCommandResult> {
+    const imageOnly = (['print', 'gpu', 'tag', 'base-image', 'no-cache'] as const).filter((name) => Boolean(flags[name]))
+    if (imageOnly.length > 0) throw usage(`--${imageOnly[0]} is for the image; --target ${flags.target} builds none`)
+    if (flags.target === 'web') {
+      if (flags.platform) throw usage('--platform is for the image and --target node; a web bundle runs anywhere')
+      const result = await buildWebBundle({backend: flags.webgpu ? 'webgpu' : 'wasm', dir, outputDir: flags.output})
+      this.log(`Wrote the web bundle of ${result.name}@${result.version} to ${result.outputDir}`)
+      for (const file of result.files) this.log(`  ${file.path.padEnd(44)} ${mb(file.bytes).padStart(9)}`)
+      const {sizes} = result
+      this.log(
+        `  size     ${mb(sizes.totalBytes)} to download: runtime ${mb(sizes.runtimeBytes)} (onnxruntime-web ${result.onnxruntimeWeb}, ${result.backend === 'webgpu' ? 'WebGPU + WebAssembly' : 'WebAssembly SIMD'}), model ${mb(sizes.modelBytes)}, page ${mb(sizes.pageBytes)}`,
+      )
+      this.log(`  checked  loads and runs in onnxruntime-web (${result.check.loadMs.toFixed(0)} ms here, one thread)`)
+      this.log(`\nServe it: mlship serve ${result.outputDir} --target web`)
+      return {mode: 'web', ...result}
+    }
+    if (flags.webgpu) throw usage('--webgpu is for --target web')
+    const result = await buildNodeFolder({
+      dir,
+      outputDir: flags.output,
+      platform: flags.platform as (typeof PLATFORMS)[number] | undefined,
+    })
+    this.log(`Wrote ${result.name}@${result.version} for plain Node.js on ${result.platform} to ${result.outputDir}`)
+    this.log(`  size     ${mb(result.sizeBytes)} in ${result.files.length} files (onnxruntime-node ${result.onnxruntimeVersion})`)
+    this.log(`\nCopy the folder to the device and run: ${path.basename(result.outputDir)}/start.sh  (Node.js 20.12+)`)
+    return {mode: 'node', ...result}
+  }
+}
+
+interface EdgeFlags {
+  target: 'web' | 'node'
+  output?: string
+  platform?: string
+  webgpu: boolean
+  print: boolean
+  gpu?: boolean
+  tag?: string[]
+  'base-image'?: string
+  'no-cache': boolean
+}
+
+function usage(message: string): MlshipError {
+  return new MlshipError(message, {code: 'FLAG_INVALID', exitCode: ExitCode.usage})
 }
 
 function filesText(files: Parameters<typeof describeImageFiles>[0]): string {

@@ -1,7 +1,10 @@
 import type {Dimension, InputSpec, OutputSpec, Signature, TensorDtype} from '../config/schema.js'
 import {TENSOR_DTYPES} from '../config/schema.js'
 import {ModelError} from '../errors.js'
+import {formatShape, isDynamic} from './shape.js'
 import {openSession} from './session.js'
+
+export {formatShape, isDynamic} from './shape.js'
 
 interface OrtValueMetadata {
   name: string
@@ -54,13 +57,6 @@ function tensorFromMetadata(
   }
 }
 
-export function isDynamic(dim: Dimension): boolean {
-  return typeof dim === 'string' || dim < 0
-}
-
-export function formatShape(shape: readonly Dimension[]): string {
-  return `[${shape.map((d) => (typeof d === 'number' && d < 0 ? '?' : String(d))).join(', ')}]`
-}
 
 export interface SignatureMismatch {
   keyPath: string

@@ -1,5 +1,5 @@
 import type {Dimension, InputSpec, Signature, TensorDtype} from '../config/schema.js'
-import {formatShape, isDynamic} from '../model/signature.js'
+import {formatShape, isDynamic} from '../model/shape.js'
 import {badRequest} from './request-error.js'
 import {
   allocate,

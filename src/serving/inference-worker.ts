@@ -11,9 +11,9 @@ import ort from 'onnxruntime-node'
 
 import {errorMessage} from '../errors.js'
 import {openSession} from '../model/session.js'
-import type {TensorDtype} from '../config/schema.js'
 import {describeRunError, isInputFault} from './inference-errors.js'
-import {type TensorMap, transferList} from './tensors.js'
+import {fromOrtResults, toOrtFeeds} from './ort-tensors.js'
+import {transferList} from './tensors.js'
 import type {JobResult, RunJob, WorkerData, WorkerReply, WorkerRequest} from './worker-protocol.js'
 
 /** Below this size a buffer is cheaper to copy than to transfer. */
@@ -57,18 +57,12 @@ async function main(): Promise<void> {
 
   const runOne = async (job: RunJob): Promise<{result: JobResult; transfer: ArrayBuffer[]}> => {
     try {
-      const feeds: Record<string, ort.Tensor> = {}
-      for (const [name, t] of Object.entries(job.feeds)) {
-        feeds[name] = new ort.Tensor(t.dtype, t.data, t.dims)
-      }
+      const feeds = toOrtFeeds(job.feeds, ort.Tensor)
       // onnxruntime would also print a failed run to stderr, outside the server's JSON log lines: the server says it.
       const results = job.outputs
         ? await session.run(feeds, job.outputs as string[], RUN_OPTIONS)
         : await session.run(feeds, RUN_OPTIONS)
-      const outputs: TensorMap = {}
-      for (const [name, tensor] of Object.entries(results)) {
-        outputs[name] = {data: tensor.data, dims: [...tensor.dims], dtype: tensor.type as TensorDtype}
-      }
+      const outputs = fromOrtResults(results)
       return {result: {id: job.id, outputs}, transfer: transferList(outputs, TRANSFER_MIN_BYTES)}
     } catch (error) {
       const message = errorMessage(error)

@@ -1,0 +1,105 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * The script of the bundle's index.html (inlined into it by the build): wires the form and the JSON box generated from
+ * the signature to predict.js, and shows what the user needs to see: the runtime the page got, each answer with its
+ * labels, and the latency of each prediction. Everything a test waits on has a data-testid.
+ */
+import type {WebPredictResponse} from '../config.js'
+import {predict, ready} from './predict.js'
+
+const byTestId = <T extends HTMLElement>(id: string): T => {
+  const element = document.querySelector<T>(`[data-testid="${id}"]`)
+  if (!element) throw new Error(`index.html has no [data-testid="${id}"]`)
+  return element
+}
+
+const runtime = byTestId('runtime')
+const warning = byTestId('runtime-warning')
+const result = byTestId('result')
+const latency = byTestId('latency')
+const labels = byTestId('labels')
+const responseText = byTestId('response')
+const errorText = byTestId('error')
+let count = 0
+
+ready.then(
+  (info) => {
+    const threads = `${info.threads} thread${info.threads === 1 ? '' : 's'}`
+    const isolation = info.crossOriginIsolated ? '' : ' (the page is not cross-origin isolated: one thread)'
+    runtime.textContent =
+      `Ready: ${info.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly (SIMD)'}, ${threads}${isolation}, ` +
+      `model loaded in ${info.loadMs.toFixed(0)} ms, onnxruntime-web ${info.onnxruntimeWeb}.`
+    runtime.dataset.state = 'ready'
+    runtime.dataset.backend = info.backend
+    if (info.fallbackReason) {
+      warning.textContent = `WebGPU was asked for and is not used: ${info.fallbackReason}. Running on WebAssembly (CPU).`
+      warning.hidden = false
+    }
+    for (const button of document.querySelectorAll<HTMLButtonElement>('button[type=submit]')) button.disabled = false
+  },
+  (error: unknown) => {
+    runtime.textContent = `The model could not be loaded: ${error instanceof Error ? error.message : String(error)}`
+    runtime.dataset.state = 'failed'
+  },
+)
+
+async function run(body: unknown): Promise<void> {
+  const started = performance.now()
+  try {
+    show(await predict(body), performance.now() - started)
+  } catch (error) {
+    const status = (error as {status?: number}).status
+    showError(status === undefined ? String(error) : `${status}: ${(error as Error).message}`, {
+      error: (error as Error).message,
+    })
+  }
+}
+
+function show(answer: WebPredictResponse, roundTripMs: number): void {
+  count++
+  latency.textContent = `${answer.latency_ms.toFixed(3)} ms in the model's terms (latency_ms), ${roundTripMs.toFixed(3)} ms for the whole call`
+  labels.textContent = answer.labels ? answer.labels.join(', ') : ''
+  responseText.textContent = JSON.stringify(answer, null, 1)
+  errorText.hidden = true
+  errorText.textContent = ''
+  result.dataset.state = 'ok'
+  result.dataset.count = String(count)
+}
+
+function showError(message: string, body: unknown): void {
+  count++
+  latency.textContent = ''
+  labels.textContent = ''
+  responseText.textContent = JSON.stringify(body, null, 1)
+  errorText.textContent = message
+  errorText.hidden = false
+  result.dataset.state = 'error'
+  result.dataset.count = String(count)
+}
+
+const form = document.querySelector<HTMLFormElement>('[data-testid="form"]')
+form?.addEventListener('submit', (event) => {
+  event.preventDefault()
+  const values = [...form.querySelectorAll<HTMLInputElement>('input[data-index]')].map((field) => {
+    const text = field.value.trim()
+    // What the user typed goes to the decoder as JSON would: a number when it reads as one, else the text, so a
+    // mistake gets the server's own message.
+    return text === '' ? null : Number.isFinite(Number(text)) ? Number(text) : text
+  })
+  void run({features: [values]})
+})
+
+const jsonForm = byTestId<HTMLFormElement>('json-form')
+jsonForm.addEventListener('submit', (event) => {
+  event.preventDefault()
+  const text = byTestId<HTMLTextAreaElement>('json').value
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch (error) {
+    showError(`400: malformed JSON: ${(error as Error).message}`, {error: `malformed JSON: ${(error as Error).message}`})
+    return
+  }
+  void run(body)
+})

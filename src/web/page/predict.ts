@@ -1,0 +1,67 @@
+/// <reference lib="dom" />
+/**
+ * predict.js of the web bundle: an ES module that loads the model once and answers like POST /predict.
+ *
+ *   import {ready, predict} from './predict.js'
+ *   await ready                                   // the runtime it got: backend, threads, load time
+ *   const answer = await predict({features: [[5.1, 3.5, 1.4, 0.2]]})
+ *
+ * `mlship build --target web` bundles it with esbuild: `onnxruntime-web` becomes the runtime file beside it
+ * (./runtime/ort.*.min.mjs) and __MLSHIP_WEB_CONFIG__ the model's name, version and signature. The page's URL may
+ * override the runtime for experiments: ?mlship-backend=wasm|webgpu, ?mlship-threads=N.
+ */
+import * as ort from 'onnxruntime-web'
+
+import type {RuntimeInfo, WebBackend, WebBundleConfig, WebPredictResponse} from '../config.js'
+import {createPredictor, PredictError} from './predictor.js'
+
+declare const __MLSHIP_WEB_CONFIG__: WebBundleConfig
+
+const config = __MLSHIP_WEB_CONFIG__
+const parameters = new URLSearchParams(globalThis.location?.search ?? '')
+const askedBackend = parameters.get('mlship-backend')
+const askedThreads = Number(parameters.get('mlship-threads') ?? Number.NaN)
+// onnxruntime-web's own default: half the cores, at most four (more rarely helps one small inference).
+const defaultThreads = Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2))
+
+const predictor = createPredictor(ort, config, {
+  backend: askedBackend === 'wasm' || askedBackend === 'webgpu' ? (askedBackend as WebBackend) : undefined,
+  crossOriginIsolated: globalThis.crossOriginIsolated,
+  hasWebGpu: 'gpu' in navigator && Boolean((navigator as {gpu?: unknown}).gpu),
+  async loadModel() {
+    const url = new URL(config.modelFile, import.meta.url)
+    let response: Response
+    try {
+      response = await fetch(url)
+    } catch (error) {
+      throw new Error(
+        `cannot fetch the model ${url.href} (${String(error)}): serve this folder over HTTP (mlship serve --target web), a page opened from the disk cannot fetch it`,
+        {cause: error},
+      )
+    }
+    if (!response.ok) throw new Error(`cannot fetch the model ${url.href}: HTTP ${response.status}`)
+    return new Uint8Array(await response.arrayBuffer())
+  },
+  now: () => performance.now(),
+  threads: Number.isInteger(askedThreads) && askedThreads > 0 ? askedThreads : defaultThreads,
+  warn: (message) => console.warn(message),
+  wasmPaths: new URL('./runtime/', import.meta.url).href,
+})
+
+/** Resolves when the model is loaded and warmed up, with the runtime the page got; rejects if it cannot load. */
+export const ready: Promise<RuntimeInfo> = predictor.ready
+
+/** The /predict contract in the page: the same request, the same answer, the same 400 messages (PredictError). */
+export function predict(body: unknown): Promise<WebPredictResponse> {
+  return predictor.predict(body)
+}
+
+/** The model this bundle carries. */
+export const model = {
+  description: config.description,
+  name: config.name,
+  signature: config.signature,
+  version: config.version,
+}
+
+export {PredictError}
