@@ -13,8 +13,10 @@ import {localTarget} from '../bench/local-target.js'
 import {type BenchDevice, endpointUrl, urlTarget} from '../bench/target.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {modelDirArg} from '../flags/model-dir.js'
+import {renderWebBenchHtml, renderWebBenchText} from '../web/bench-report.js'
+import {runWebBench, type WebBenchResult} from '../web/bench-web.js'
 
-export default class Bench extends BaseCommand<BenchResult> {
+export default class Bench extends BaseCommand<BenchResult | WebBenchResult> {
   static override args = {
     dir: modelDirArg('Directory with model.yaml: the model to serve, and where payloads come from.'),
   }
@@ -24,6 +26,8 @@ export default class Bench extends BaseCommand<BenchResult> {
 Open-loop load test: requests go out on a schedule whether or not earlier ones have answered, and each latency is measured from its scheduled send time (coordinated omission corrected), into an HDR histogram; the warm-up is discarded.
 
 Without --rate it sweeps: the offered rate doubles until a step degrades, then a bisection refines the knee, the highest rate with p99 under the SLO, errors under 0.1% and at least 95% of the offered rate answered. With --rate it runs one step.
+
+--target web measures edge against cloud: the model's web bundle in headless Chromium (Debian's chromium, or MLSHIP_CHROMIUM), loaded from cold --loads times (page-load-to-first-prediction), then predicting on a schedule at --rate (default 20/s) for --duration; the model's server runs in this process and is measured at the same rate with the same body, and both are printed side by side.
 
 When the generator itself cannot keep its schedule (requests sent late), the result says so instead of blaming the server: on a machine with few cores the generator and a local server share the CPUs.
 
@@ -66,6 +70,10 @@ ${BaseCommand.exitCodesHelp}`
       description: 'Gate a release in CI: exit 7 when the knee is under 1000 req/s.',
     },
     {
+      command: '<%= config.bin %> <%= command.id %> examples/digits-mlp --target web --html edge.html',
+      description: 'The model in the browser against its server: per-prediction p50/p99 and cold start, side by side.',
+    },
+    {
       command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080 --html report.html',
       description: 'Also write a self-contained HTML report with plots.',
     },
@@ -101,6 +109,11 @@ ${BaseCommand.exitCodesHelp}`
       min: 0,
     }),
     image: Flags.string({description: 'Container target: run this image instead of building one (CPU runs).'}),
+    loads: Flags.integer({
+      default: 3,
+      description: '--target web: cold page loads measured for page-load-to-first-prediction (the median is reported).',
+      min: 1,
+    }),
     local: Flags.boolean({
       default: false,
       description: 'Serve the model in this process (no Docker) and benchmark that.',
@@ -146,6 +159,12 @@ ${BaseCommand.exitCodesHelp}`
       description: 'First rate of the sweep (req/s).',
       min: 1,
     }),
+    target: Flags.option({
+      default: 'server',
+      description:
+        'server: load-test a model server; web: the model in headless Chromium against its server (edge vs cloud).',
+      options: ['server', 'web'] as const,
+    })(),
     timeout: Flags.integer({
       default: 5000,
       description: 'Milliseconds after its scheduled time at which a request is aborted and counted as a timeout.',
@@ -161,6 +180,9 @@ ${BaseCommand.exitCodesHelp}`
       description: '--local: inference worker threads (default: serving.workers of model.yaml).',
       min: 1,
     }),
+    webgpu: Flags.boolean({
+      description: '--target web: bundle the WebGPU runtime (tried first; WebAssembly is its fallback, said loudly).',
+    }),
     warmup: Flags.integer({
       default: 1,
       description: 'Seconds of load before each step is measured (not recorded).',
@@ -170,8 +192,9 @@ ${BaseCommand.exitCodesHelp}`
 
   static override summary = 'Load-test a model server and find where it degrades.'
 
-  async run(): Promise<BenchResult> {
+  async run(): Promise<BenchResult | WebBenchResult> {
     const {args, flags} = await this.parse(Bench)
+    if (flags.target === 'web') return this.benchWeb(args.dir, flags)
     const devices = parseDevices(flags.devices)
     const starter = this.starter(args.dir, flags, devices)
     if (flags.ui) return this.runUi(args.dir, flags, devices, starter)
@@ -350,6 +373,54 @@ ${BaseCommand.exitCodesHelp}`
     this.log(renderReport(result, {color: process.stdout.isTTY}))
     if (flags.html) {
       await writeFile(flags.html, renderHtmlReport(result))
+      this.logToStderr(`HTML report: ${flags.html}`)
+    }
+    return result
+  }
+
+  private async benchWeb(
+    dir: string,
+    flags: {
+      rate?: number
+      duration: number
+      warmup: number
+      loads: number
+      webgpu: boolean
+      workers?: number
+      html?: string
+      url?: string
+      local: boolean
+      image?: string
+    },
+  ): Promise<WebBenchResult> {
+    if (flags.url || flags.local || flags.image) {
+      throw new MlshipError('--target web starts its own page and server: leave out --url, --local and --image', {
+        code: 'BENCH_USAGE',
+        exitCode: ExitCode.usage,
+      })
+    }
+    const stop = new AbortController()
+    const onSignal = () => stop.abort()
+    process.once('SIGINT', onSignal)
+    let result: WebBenchResult
+    try {
+      result = await runWebBench({
+        backend: flags.webgpu ? 'webgpu' : 'wasm',
+        dir,
+        durationMs: flags.duration * 1000,
+        loads: flags.loads,
+        onNote: (message) => this.logToStderr(message),
+        rate: flags.rate ?? 20,
+        signal: stop.signal,
+        warmupMs: flags.warmup * 1000,
+        workers: flags.workers,
+      })
+    } finally {
+      process.off('SIGINT', onSignal)
+    }
+    this.log(renderWebBenchText(result))
+    if (flags.html) {
+      await writeFile(flags.html, renderWebBenchHtml(result))
       this.logToStderr(`HTML report: ${flags.html}`)
     }
     return result

@@ -186,7 +186,9 @@ ${BaseCommand.exitCodesHelp}`
   }
 
   private async buildEdge(dir: string, flags: EdgeFlags): Promise<BuildCommandResult> {
-    const imageOnly = (['print', 'gpu', 'tag', 'base-image', 'no-cache'] as const).filter((name) => Boolean(flags[name]))
+    const imageOnly = (['print', 'gpu', 'tag', 'base-image', 'no-cache'] as const).filter((name) =>
+      Boolean(flags[name]),
+    )
     if (imageOnly.length > 0) throw usage(`--${imageOnly[0]} is for the image; --target ${flags.target} builds none`)
     if (flags.target === 'web') {
       if (flags.platform) throw usage('--platform is for the image and --target node; a web bundle runs anywhere')
@@ -208,7 +210,9 @@ ${BaseCommand.exitCodesHelp}`
       platform: flags.platform as (typeof PLATFORMS)[number] | undefined,
     })
     this.log(`Wrote ${result.name}@${result.version} for plain Node.js on ${result.platform} to ${result.outputDir}`)
-    this.log(`  size     ${mb(result.sizeBytes)} in ${result.files.length} files (onnxruntime-node ${result.onnxruntimeVersion})`)
+    this.log(
+      `  size     ${mb(result.sizeBytes)} in ${result.files.length} files (onnxruntime-node ${result.onnxruntimeVersion})`,
+    )
     this.log(`\nCopy the folder to the device and run: ${path.basename(result.outputDir)}/start.sh  (Node.js 20.12+)`)
     return {mode: 'node', ...result}
   }

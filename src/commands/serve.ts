@@ -7,9 +7,10 @@ import {serveInContainer, type ServeInContainerResult} from '../container/serve-
 import {connectEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {serveLocal, type ServeLocalResult} from '../serving/serve-local.js'
+import {serveWeb, type ServeWebResult} from '../web/serve-web.js'
 import {modelDirArg} from '../flags/model-dir.js'
 
-export type ServeResult = ServeLocalResult | ServeInContainerResult
+export type ServeResult = ServeLocalResult | ServeInContainerResult | ServeWebResult
 
 /** A line of `serve --json`: the server is ready, has stopped, or runs detached. */
 export type ServeEvent =
@@ -21,6 +22,8 @@ export default class Serve extends BaseCommand<ServeResult> {
   }
 
   static override description = `Serves the model of DIR/model.yaml over HTTP: the seed contract (POST /predict, GET /health), the Open Inference Protocol (KServe v2) under /v2, GET /ready, GET /openapi.json and an API page at /docs. Without --local it builds the image if needed (as mlship build does; an unchanged model re-uses its image), runs it on the Docker engine with the port published on 127.0.0.1, waits until it is ready, prints the URL and follows its logs; --detach leaves it running. With --local the server runs in this process (no Docker needed). Either way Ctrl-C stops it gracefully (requests in flight finish).
+
+--target web serves the model in the browser instead: DIR is a folder \`mlship build --target web\` wrote (or a model directory, whose bundle is built first), served on 127.0.0.1 with the headers that make the page cross-origin isolated (COOP and COEP), so onnxruntime-web may use several threads.
 
 Inference runs in worker threads, one onnxruntime session each, sized from the CPUs this process may use (serving.workers in model.yaml). Logs are JSON lines on stdout (on stderr with --json); LOG_LEVEL sets the level.
 
@@ -48,6 +51,10 @@ ${BaseCommand.exitCodesHelp}`
       description: 'Run a built image with the GPUs passed through.',
     },
     {
+      command: '<%= config.bin %> <%= command.id %> iris-web --target web',
+      description: 'Serve a web bundle (mlship build --target web) and open the URL it prints in a browser.',
+    },
+    {
       command: `curl -s -XPOST localhost:8080/predict -H 'content-type: application/json' -d '{"features": [[5.1, 3.5, 1.4, 0.2]]}'`,
       description: 'Ask it for a prediction.',
     },
@@ -63,6 +70,16 @@ ${BaseCommand.exitCodesHelp}`
         'Interface to listen on (default: serving.host of model.yaml, else 127.0.0.1: this machine only); --host 0.0.0.0 shares the server with the network.',
     }),
     local: Flags.boolean({description: 'Run the server in this process instead of a container.', default: false}),
+    target: Flags.option({
+      default: 'server',
+      description: 'server: the model server (in a container, or --local); web: the browser bundle, as static files.',
+      options: ['server', 'web'] as const,
+    })(),
+    isolation: Flags.boolean({
+      allowNo: true,
+      default: true,
+      description: '--target web: send the cross-origin isolation headers (--no-isolation: the page runs one thread).',
+    }),
     // Container mode (issue 5): the image `mlship build` makes, run on the Docker engine.
     'base-image': Flags.string({description: 'Container mode: base image for the build (as in `mlship build`).'}),
     detach: Flags.boolean({char: 'd', description: 'Container mode: leave the container running and print its id.'}),
@@ -103,6 +120,8 @@ ${BaseCommand.exitCodesHelp}`
 
   async run(): Promise<ServeResult> {
     const {args, flags} = await this.parse(Serve)
+    if (flags.target === 'web') return this.serveWebBundle(args.dir, flags)
+    if (!flags.isolation) throw usage('--no-isolation is for --target web')
     if (!flags.local) return this.serveContainer(args.dir, flags)
     return serveLocal({
       device: flags.device,
@@ -122,6 +141,28 @@ ${BaseCommand.exitCodesHelp}`
       onStopping: (signal) => this.logToStderr(`\n${signal}: stopping (requests in flight finish)...`),
       port: flags.port,
       workers: flags.workers,
+    })
+  }
+
+  private async serveWebBundle(
+    dir: string,
+    flags: {host?: string; port?: number; isolation: boolean; local: boolean; image?: string; detach: boolean},
+  ): Promise<ServeWebResult> {
+    if (flags.local || flags.image || flags.detach) throw usage('--local, --image and --detach are for --target server')
+    return serveWeb({
+      dir,
+      host: flags.host,
+      isolate: flags.isolation,
+      onListening: (info) => {
+        if (this.jsonEnabled()) this.logJson({event: 'ready', ...info} satisfies ServeEvent)
+        this.log(
+          `Serving the web bundle of ${info.name}@${info.version} at ${info.url}  (${(info.totalBytes / 1e6).toFixed(1)} MB, ${info.backend === 'webgpu' ? 'WebGPU + WebAssembly' : 'WebAssembly'}${info.crossOriginIsolated ? ', cross-origin isolated: threads allowed' : ', not isolated: one thread'})`,
+        )
+        if (info.built) this.logToStderr(`Built it first into ${info.bundleDir} (removed when this stops).`)
+        this.log('Open the URL in a browser; the model runs there. Press Ctrl-C to stop.')
+      },
+      onStopping: (signal) => this.logToStderr(`\n${signal}: stopping.`),
+      port: flags.port,
     })
   }
 
@@ -196,6 +237,10 @@ ${BaseCommand.exitCodesHelp}`
     }
     return result
   }
+}
+
+function usage(message: string): MlshipError {
+  return new MlshipError(message, {code: 'FLAG_INVALID', exitCode: ExitCode.usage})
 }
 
 interface ContainerFlags {

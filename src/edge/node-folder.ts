@@ -35,8 +35,8 @@ export interface BuildNodeFolderResult {
 
 /**
  * `mlship build --target node`: the image's contents as a plain folder, for a device with Node.js and no Docker (a
- * Raspberry Pi class board). It is the same build context `mlship build` makes (the same bundled server, onnxruntime-node
- * with the native files of one platform only, the model and model.yaml), laid out to run in place:
+ * Raspberry Pi class board). It is the same build context `mlship build` makes (the same bundled server,
+ * onnxruntime-node with the native files of one platform only, the model and model.yaml), laid out to run in place:
  *   start.sh        sets MLSHIP_MODEL_DIR and runs node server/main.js (PORT, HOST as in the image)
  *   server/         the bundled serving app
  *   node_modules/   onnxruntime-node for linux/<arch> only, onnxruntime-common
@@ -45,7 +45,12 @@ export interface BuildNodeFolderResult {
 export async function buildNodeFolder(options: BuildNodeFolderOptions): Promise<BuildNodeFolderResult> {
   const staging = await mkdirStaging(options.outputDir)
   try {
-    const context = await writeBuildContext({dir: options.dir, gpu: false, outputDir: staging, platform: options.platform})
+    const context = await writeBuildContext({
+      dir: options.dir,
+      gpu: false,
+      outputDir: staging,
+      platform: options.platform,
+    })
     const outputDir = path.resolve(options.outputDir ?? `${context.name}-node`)
     await prepareFolder(outputDir)
     await rename(path.join(staging, 'runtime', 'server'), path.join(outputDir, 'server'))

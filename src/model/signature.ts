@@ -57,7 +57,6 @@ function tensorFromMetadata(
   }
 }
 
-
 export interface SignatureMismatch {
   keyPath: string
   message: string

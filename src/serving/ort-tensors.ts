@@ -1,7 +1,7 @@
 import type {InferenceSession, Tensor} from 'onnxruntime-common'
 
 import type {TensorDtype} from '../config/schema.js'
-import type {TensorData, TensorMap} from './tensors.js'
+import type {TensorMap} from './tensors.js'
 
 /** onnxruntime's Tensor class: onnxruntime-node's in the server, onnxruntime-web's in the browser. */
 export type OrtTensorClass = new (type: Tensor.Type, data: Tensor.DataType, dims?: readonly number[]) => Tensor
@@ -20,7 +20,7 @@ export function toOrtFeeds(feeds: TensorMap, TensorClass: OrtTensorClass): Recor
 export function fromOrtResults(results: InferenceSession.OnnxValueMapType): TensorMap {
   const outputs: TensorMap = {}
   for (const [name, tensor] of Object.entries(results)) {
-    outputs[name] = {data: tensor.data as TensorData, dims: [...tensor.dims], dtype: tensor.type as TensorDtype}
+    outputs[name] = {data: tensor.data, dims: [...tensor.dims], dtype: tensor.type as TensorDtype}
   }
   return outputs
 }

@@ -66,7 +66,9 @@ export async function buildWebBundle(options: BuildWebOptions): Promise<BuildWeb
         {
           code: 'WEB_EXTERNAL_DATA',
           details: {file: project.modelPath},
-          suggestions: ['Save the model with its weights inside the .onnx file (onnx.save(model, path) with save_as_external_data=False).'],
+          suggestions: [
+            'Save the model with its weights inside the .onnx file (onnx.save(model, path) with save_as_external_data=False).',
+          ],
         },
       )
     }

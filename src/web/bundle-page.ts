@@ -15,7 +15,11 @@ function pageSource(name: 'app' | 'predict'): string {
 
 /** Imports that stay imports in the output, rewritten to the files beside it. */
 function externalPaths(map: Record<string, string>): Plugin {
-  const filter = new RegExp(`^(${Object.keys(map).map((k) => k.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`)
+  const filter = new RegExp(
+    `^(${Object.keys(map)
+      .map((k) => k.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
+      .join('|')})$`,
+  )
   return {
     name: 'mlship-web-externals',
     setup(build) {
@@ -45,7 +49,9 @@ async function bundle(entry: string, plugin: Plugin, define: Record<string, stri
     throw new MlshipError(`Bundling the web page failed: ${errorMessage(error)}`, {
       cause: error,
       code: 'BUNDLE_FAILED',
-      suggestions: ['This is a bug in mlship (its web page does not bundle). Run again with DEBUG=mlship:* and report it.'],
+      suggestions: [
+        'This is a bug in mlship (its web page does not bundle). Run again with DEBUG=mlship:* and report it.',
+      ],
     })
   }
 }
@@ -55,11 +61,9 @@ async function bundle(entry: string, plugin: Plugin, define: Record<string, stri
  * model's configuration written in and onnxruntime-web imported from the runtime file beside it.
  */
 export function bundlePredictModule(config: WebBundleConfig, runtimeModule: string): Promise<string> {
-  return bundle(
-    pageSource('predict'),
-    externalPaths({'onnxruntime-web': `./runtime/${runtimeModule}`}),
-    {__MLSHIP_WEB_CONFIG__: JSON.stringify(config)},
-  )
+  return bundle(pageSource('predict'), externalPaths({'onnxruntime-web': `./runtime/${runtimeModule}`}), {
+    __MLSHIP_WEB_CONFIG__: JSON.stringify(config),
+  })
 }
 
 /** The page's script, inlined into index.html: it imports ./predict.js. */

@@ -63,12 +63,15 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
     })
   }).catch((error: unknown) => {
     const code = (error as NodeJS.ErrnoException).code
-    throw new MlshipError(`cannot listen on ${host}:${port}: ${code === 'EADDRINUSE' ? 'the port is in use' : errorMessage(error)}`, {
-      cause: error,
-      code: 'LISTEN_FAILED',
-      exitCode: ExitCode.usage,
-      suggestions: ['Pick another port with --port (0 picks a free one).'],
-    })
+    throw new MlshipError(
+      `cannot listen on ${host}:${port}: ${code === 'EADDRINUSE' ? 'the port is in use' : errorMessage(error)}`,
+      {
+        cause: error,
+        code: 'LISTEN_FAILED',
+        exitCode: ExitCode.usage,
+        suggestions: ['Pick another port with --port (0 picks a free one).'],
+      },
+    )
   })
   const address = server.address() as AddressInfo
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address

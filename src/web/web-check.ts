@@ -70,7 +70,10 @@ export async function checkWebRuntime(options: {config: WebBundleConfig; modelPa
  * an operator-type pair without a kernel) and "Failed to find kernel for com.microsoft.X(1) (node:'x' ...)".
  */
 export function describeWebLoadFailure(raw: string): WebLoadFailure {
-  const message = raw.replace(/^Can't create a session\. ERROR_CODE: \d+, ERROR_MESSAGE: /, '').split('\n')[0]!.trim()
+  const message = raw
+    .replace(/^Can't create a session\. ERROR_CODE: \d+, ERROR_MESSAGE: /, '')
+    .split('\n')[0]!
+    .trim()
   const notImplemented = /Could not find an implementation for ([\w.]+)\((\d+)\) node with name '([^']*)'/.exec(message)
   const noKernel = /Failed to find kernel for ([\w.]+)\((\d+)\) \(node:'([^']*)'/.exec(message)
   const match = notImplemented ?? noKernel

@@ -8,8 +8,8 @@
 import type {WebPredictResponse} from '../config.js'
 import {predict, ready} from './predict.js'
 
-const byTestId = <T extends HTMLElement>(id: string): T => {
-  const element = document.querySelector<T>(`[data-testid="${id}"]`)
+const byTestId = (id: string): HTMLElement => {
+  const element = document.querySelector<HTMLElement>(`[data-testid="${id}"]`)
   if (!element) throw new Error(`index.html has no [data-testid="${id}"]`)
   return element
 }
@@ -90,15 +90,17 @@ form?.addEventListener('submit', (event) => {
   void run({features: [values]})
 })
 
-const jsonForm = byTestId<HTMLFormElement>('json-form')
+const jsonForm = byTestId('json-form')
 jsonForm.addEventListener('submit', (event) => {
   event.preventDefault()
-  const text = byTestId<HTMLTextAreaElement>('json').value
+  const text = (byTestId('json') as HTMLTextAreaElement).value
   let body: unknown
   try {
     body = JSON.parse(text)
   } catch (error) {
-    showError(`400: malformed JSON: ${(error as Error).message}`, {error: `malformed JSON: ${(error as Error).message}`})
+    showError(`400: malformed JSON: ${(error as Error).message}`, {
+      error: `malformed JSON: ${(error as Error).message}`,
+    })
     return
   }
   void run(body)

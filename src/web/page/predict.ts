@@ -12,20 +12,21 @@
  */
 import * as ort from 'onnxruntime-web'
 
-import type {RuntimeInfo, WebBackend, WebBundleConfig, WebPredictResponse} from '../config.js'
+import type {RuntimeInfo, WebBundleConfig, WebPredictResponse} from '../config.js'
 import {createPredictor, PredictError} from './predictor.js'
 
 declare const __MLSHIP_WEB_CONFIG__: WebBundleConfig
 
 const config = __MLSHIP_WEB_CONFIG__
-const parameters = new URLSearchParams(globalThis.location?.search ?? '')
+// A worker or another non-window global has no location: no overrides there.
+const parameters = new URLSearchParams((globalThis as {location?: Location}).location?.search ?? '')
 const askedBackend = parameters.get('mlship-backend')
 const askedThreads = Number(parameters.get('mlship-threads') ?? Number.NaN)
 // onnxruntime-web's own default: half the cores, at most four (more rarely helps one small inference).
 const defaultThreads = Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2))
 
 const predictor = createPredictor(ort, config, {
-  backend: askedBackend === 'wasm' || askedBackend === 'webgpu' ? (askedBackend as WebBackend) : undefined,
+  backend: askedBackend === 'wasm' || askedBackend === 'webgpu' ? askedBackend : undefined,
   crossOriginIsolated: globalThis.crossOriginIsolated,
   hasWebGpu: 'gpu' in navigator && Boolean((navigator as {gpu?: unknown}).gpu),
   async loadModel() {
