@@ -194,10 +194,10 @@ ${BaseCommand.exitCodesHelp}`
       if (flags.platform) throw usage('--platform is for the image and --target node; a web bundle runs anywhere')
       const result = await buildWebBundle({backend: flags.webgpu ? 'webgpu' : 'wasm', dir, outputDir: flags.output})
       this.log(`Wrote the web bundle of ${result.name}@${result.version} to ${result.outputDir}`)
-      for (const file of result.files) this.log(`  ${file.path.padEnd(44)} ${mb(file.bytes).padStart(9)}`)
+      for (const file of result.files) this.log(`  ${file.path.padEnd(44)} ${size(file.bytes).padStart(9)}`)
       const {sizes} = result
       this.log(
-        `  size     ${mb(sizes.totalBytes)} to download: runtime ${mb(sizes.runtimeBytes)} (onnxruntime-web ${result.onnxruntimeWeb}, ${result.backend === 'webgpu' ? 'WebGPU + WebAssembly' : 'WebAssembly SIMD'}), model ${mb(sizes.modelBytes)}, page ${mb(sizes.pageBytes)}`,
+        `  size     ${size(sizes.totalBytes)} to download: runtime ${size(sizes.runtimeBytes)} (onnxruntime-web ${result.onnxruntimeWeb}, ${result.backend === 'webgpu' ? 'WebGPU + WebAssembly' : 'WebAssembly SIMD'}), model ${size(sizes.modelBytes)}, page ${size(sizes.pageBytes)}`,
       )
       this.log(`  checked  loads and runs in onnxruntime-web (${result.check.loadMs.toFixed(0)} ms here, one thread)`)
       this.log(`\nServe it: mlship serve ${result.outputDir} --target web`)
@@ -238,6 +238,13 @@ function filesText(files: Parameters<typeof describeImageFiles>[0]): string {
   return `\nFrom the model directory (nothing else of it goes into the image):\n${describeImageFiles(files)
     .map((line) => `  ${line}`)
     .join('\n')}`
+}
+
+/** Sizes of files a browser downloads: B, kB or MB (10^3, 10^6). */
+function size(bytes: number): string {
+  if (bytes < 1e3) return `${bytes} B`
+  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} kB`
+  return mb(bytes)
 }
 
 /** Megabytes as `docker images` counts them (10^6 bytes). */

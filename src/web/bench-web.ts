@@ -93,7 +93,7 @@ try {
 
 /** Runs in the page: predictions on a constant schedule, each latency from its scheduled time (µs precision). */
 async function runSchedule(arg: {rate: number; durationMs: number; warmupMs: number; bodies: string[]}) {
-  const predict = (window as unknown as {__mlshipPredict: (body: unknown) => Promise<unknown>}).__mlshipPredict
+  const predict = (globalThis as unknown as {__mlshipPredict: (body: unknown) => Promise<unknown>}).__mlshipPredict
   const bodies = arg.bodies.map((b) => JSON.parse(b) as unknown)
   const gap = 1000 / arg.rate
   const start = performance.now() + 20
@@ -166,7 +166,7 @@ export async function runWebBench(options: WebBenchOptions): Promise<WebBenchRes
       const page = await chromium.newPage()
       try {
         await page.goto(`${staticServer.url}${HARNESS_PATH}`)
-        const handle = await page.waitForFunction(() => (window as {__mlshipFirst?: unknown}).__mlshipFirst, null, {
+        const handle = await page.waitForFunction(() => (globalThis as {__mlshipFirst?: unknown}).__mlshipFirst, null, {
           timeout: 120_000,
         })
         const first = (await handle.jsonValue()) as (typeof loads)[number] & {error?: string}

@@ -99,7 +99,7 @@ describe.skipIf(!chromium)('web bundles in headless Chromium', () => {
     const {bundle, server} = served.iris!
     const {page, requests} = await openPage(`${bundle.url}/`)
     try {
-      expect(await page.evaluate(() => crossOriginIsolated)).toBe(true)
+      expect(await page.evaluate('crossOriginIsolated')).toBe(true)
       expect(await page.getByTestId('runtime').textContent()).toContain('WebAssembly (SIMD)')
 
       const example = JSON.parse(await page.getByTestId('json').inputValue())
@@ -179,7 +179,7 @@ describe.skipIf(!chromium)('web bundles in headless Chromium', () => {
   it('without the isolation headers the page says so and runs one thread, whatever it asks for', async () => {
     const {page} = await openPage(`${notIsolated.url}/?mlship-threads=2`)
     try {
-      expect(await page.evaluate(() => crossOriginIsolated)).toBe(false)
+      expect(await page.evaluate('crossOriginIsolated')).toBe(false)
       expect(await page.getByTestId('runtime').textContent()).toContain('not cross-origin isolated: one thread')
       expect((await submit(page, 'predict-json')).state).toBe('ok')
     } finally {

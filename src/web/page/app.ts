@@ -1,15 +1,16 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /**
  * The script of the bundle's index.html (inlined into it by the build): wires the form and the JSON box generated from
  * the signature to predict.js, and shows what the user needs to see: the runtime the page got, each answer with its
  * labels, and the latency of each prediction. Everything a test waits on has a data-testid.
  */
 import type {WebPredictResponse} from '../config.js'
+import {type PageElement, pageGlobals} from './dom.js'
 import {predict, ready} from './predict.js'
 
-const byTestId = (id: string): HTMLElement => {
-  const element = document.querySelector<HTMLElement>(`[data-testid="${id}"]`)
+const document = pageGlobals().document!
+
+const byTestId = (id: string): PageElement => {
+  const element = document.querySelector(`[data-testid="${id}"]`)
   if (!element) throw new Error(`index.html has no [data-testid="${id}"]`)
   return element
 }
@@ -36,7 +37,7 @@ ready.then(
       warning.textContent = `WebGPU was asked for and is not used: ${info.fallbackReason}. Running on WebAssembly (CPU).`
       warning.hidden = false
     }
-    for (const button of document.querySelectorAll<HTMLButtonElement>('button[type=submit]')) button.disabled = false
+    for (const button of document.querySelectorAll('button[type=submit]')) button.disabled = false
   },
   (error: unknown) => {
     runtime.textContent = `The model could not be loaded: ${error instanceof Error ? error.message : String(error)}`
@@ -78,10 +79,10 @@ function showError(message: string, body: unknown): void {
   result.dataset.count = String(count)
 }
 
-const form = document.querySelector<HTMLFormElement>('[data-testid="form"]')
+const form = document.querySelector('[data-testid="form"]')
 form?.addEventListener('submit', (event) => {
   event.preventDefault()
-  const values = [...form.querySelectorAll<HTMLInputElement>('input[data-index]')].map((field) => {
+  const values = [...form.querySelectorAll('input[data-index]')].map((field) => {
     const text = field.value.trim()
     // What the user typed goes to the decoder as JSON would: a number when it reads as one, else the text, so a
     // mistake gets the server's own message.
@@ -90,10 +91,9 @@ form?.addEventListener('submit', (event) => {
   void run({features: [values]})
 })
 
-const jsonForm = byTestId('json-form')
-jsonForm.addEventListener('submit', (event) => {
+byTestId('json-form').addEventListener('submit', (event) => {
   event.preventDefault()
-  const text = (byTestId('json') as HTMLTextAreaElement).value
+  const text = byTestId('json').value
   let body: unknown
   try {
     body = JSON.parse(text)

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * predict.js of the web bundle: an ES module that loads the model once and answers like POST /predict.
  *
@@ -13,22 +12,24 @@
 import * as ort from 'onnxruntime-web'
 
 import type {RuntimeInfo, WebBundleConfig, WebPredictResponse} from '../config.js'
+import {pageGlobals} from './dom.js'
 import {createPredictor, PredictError} from './predictor.js'
 
 declare const __MLSHIP_WEB_CONFIG__: WebBundleConfig
 
 const config = __MLSHIP_WEB_CONFIG__
-// A worker or another non-window global has no location: no overrides there.
-const parameters = new URLSearchParams((globalThis as {location?: Location}).location?.search ?? '')
+const page = pageGlobals()
+// A worker has no location: no overrides there.
+const parameters = new URLSearchParams(page.location?.search ?? '')
 const askedBackend = parameters.get('mlship-backend')
 const askedThreads = Number(parameters.get('mlship-threads') ?? Number.NaN)
 // onnxruntime-web's own default: half the cores, at most four (more rarely helps one small inference).
-const defaultThreads = Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2))
+const defaultThreads = Math.min(4, Math.ceil((page.navigator?.hardwareConcurrency ?? 1) / 2))
 
 const predictor = createPredictor(ort, config, {
   backend: askedBackend === 'wasm' || askedBackend === 'webgpu' ? askedBackend : undefined,
-  crossOriginIsolated: globalThis.crossOriginIsolated,
-  hasWebGpu: 'gpu' in navigator && Boolean((navigator as {gpu?: unknown}).gpu),
+  crossOriginIsolated: page.crossOriginIsolated === true,
+  hasWebGpu: page.navigator?.gpu !== undefined,
   async loadModel() {
     const url = new URL(config.modelFile, import.meta.url)
     let response: Response
