@@ -391,10 +391,11 @@ ${BaseCommand.exitCodesHelp}`
       url?: string
       local: boolean
       image?: string
+      ui: boolean
     },
   ): Promise<WebBenchResult> {
-    if (flags.url || flags.local || flags.image) {
-      throw new MlshipError('--target web starts its own page and server: leave out --url, --local and --image', {
+    if (flags.url || flags.local || flags.image || flags.ui) {
+      throw new MlshipError('--target web starts its own page and server: leave out --url, --local, --image and --ui', {
         code: 'BENCH_USAGE',
         exitCode: ExitCode.usage,
       })
