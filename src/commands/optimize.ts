@@ -103,6 +103,11 @@ ${BaseCommand.exitCodesHelp}`
 const percent = (share: number) => `${(share * 100).toFixed(2)}%`
 const number = (value: number) => (value >= 0.01 || value === 0 ? value.toPrecision(3) : value.toExponential(2))
 
+/** Times before and after as "2.50x faster" or "1.25x slower". */
+function speedRatio(before: number, after: number): string {
+  return before >= after ? `${(before / after).toFixed(2)}x faster` : `${(after / before).toFixed(2)}x slower`
+}
+
 export function renderResult(result: OptimizeResult): string {
   const lines: string[] = []
   const {accuracy} = result
@@ -145,7 +150,7 @@ export function renderResult(result: OptimizeResult): string {
         'batch-1 latency (median)',
         `${speed.original.latencyMs.toFixed(3)} ms`,
         `${speed.optimized.latencyMs.toFixed(3)} ms`,
-        `${(speed.original.latencyMs / speed.optimized.latencyMs).toFixed(2)}x faster`,
+        speedRatio(speed.original.latencyMs, speed.optimized.latencyMs),
       ],
       [
         `batch-${speed.batch} throughput`,
@@ -157,7 +162,7 @@ export function renderResult(result: OptimizeResult): string {
         'load time (median of 3)',
         `${speed.original.loadMs.toFixed(0)} ms`,
         `${speed.optimized.loadMs.toFixed(0)} ms`,
-        `${(speed.original.loadMs / speed.optimized.loadMs).toFixed(2)}x faster`,
+        speedRatio(speed.original.loadMs, speed.optimized.loadMs),
       ],
     )
   }

@@ -1,5 +1,6 @@
-import ort from 'onnxruntime-node'
+import {stat} from 'node:fs/promises'
 import path from 'node:path'
+import ort from 'onnxruntime-node'
 
 import {fixedRowSize, tensorData} from '../baseline/baseline.js'
 import {type DataInput, type DataRow, dataFormat, readDataRows} from '../baseline/read-data.js'
@@ -45,25 +46,22 @@ export async function gateData(options: GateDataOptions): Promise<GateData> {
   if (options.data) {
     const file = path.resolve(options.data)
     dataFormat(file)
+    // Checked first: the CSV reader's stream would not pass a missing file on to the loop below.
+    await stat(file).catch(() => {
+      throw new ConfigError(`${file}: no such file`, {
+        code: 'DATA_NOT_FOUND',
+        details: {file},
+        suggestions: ['Pass held-out rows with --data FILE (.csv or .jsonl).'],
+      })
+    })
     const rows: DataRow[] = []
     let truncated = false
-    try {
-      for await (const row of readDataRows({file, ignoreColumns: options.ignoreColumns, inputs})) {
-        if (rows.length >= maxRows) {
-          truncated = true
-          break
-        }
-        rows.push(row)
+    for await (const row of readDataRows({file, ignoreColumns: options.ignoreColumns, inputs})) {
+      if (rows.length >= maxRows) {
+        truncated = true
+        break
       }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new ConfigError(`${file}: no such file`, {
-          code: 'DATA_NOT_FOUND',
-          details: {file},
-          suggestions: ['Pass held-out rows with --data FILE (.csv or .jsonl).'],
-        })
-      }
-      throw error
+      rows.push(row)
     }
     if (rows.length === 0) throw new ConfigError(`${file}: no data rows`, {code: 'DATA_INVALID', details: {file}})
     return {inputs, rows, source: file, truncated}

@@ -81,7 +81,9 @@ export async function convertToFloat16(
   nameNodes(model.graph!)
   const types = await valueElementTypes(model, options)
   const keep = new Set(
-    (model.graph!.node ?? []).filter((node) => float32BySpecification(node)).map((node) => node.name ?? ''),
+    (model.graph!.node ?? [])
+      .filter((node) => float32BySpecification(node) || floatToFloatCast(node, types))
+      .map((node) => node.name ?? ''),
   )
   let conversion = convertFloat16(model, types, keep)
   for (let round = 0; round < MAX_PROBE_ROUNDS; round++) {
@@ -138,12 +140,13 @@ export function float16Islands(
     for (const node of graph.node ?? []) {
       const name = node.name ?? ''
       if (float32.has(name)) continue
-      const reads = (node.input ?? []).filter((input) => input && isFloat(input) && !initializers.has(input))
+      // Weights (initializers, Constant nodes) are no neighbours: they are stored in float16 either way.
+      const reads = (node.input ?? []).filter(
+        (input) => input && isFloat(input) && !initializers.has(input) && producers.get(input)?.opType !== 'Constant',
+      )
       const writes = (node.output ?? []).filter((output) => isFloat(output))
       if (reads.length === 0 || writes.length === 0) continue
-      const fromFloat32 = reads.every(
-        (input) => producers.get(input)?.opType !== 'Constant' && inFloat32(producers.get(input)),
-      )
+      const fromFloat32 = reads.every((input) => inFloat32(producers.get(input)))
       const toFloat32 = writes.every(
         (output) => graphOutputs.has(output) || (consumers.get(output) ?? []).every((c) => float32.has(c.name ?? '')),
       )
@@ -155,6 +158,15 @@ export function float16Islands(
     }
   }
   return found
+}
+
+/**
+ * A Cast from float32 to float32 (an exporter's no-op) would become one from float16 to float16, which onnxruntime's
+ * cast insertion mishandles (it retypes the Cast's output): it stays float32, between casts of ours.
+ */
+function floatToFloatCast(node: NodeProto, types: ReadonlyMap<string, number>): boolean {
+  const to = int64(node.attribute?.find((a) => a.name === 'to')?.i)
+  return node.opType === 'Cast' && to === DataType.float && types.get(node.input?.[0] ?? '') === DataType.float
 }
 
 function float32BySpecification(node: NodeProto): boolean {

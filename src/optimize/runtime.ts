@@ -26,20 +26,26 @@ const ELEMENT_TYPES: Readonly<Record<string, number>> = {
   uint8: DataType.uint8,
 }
 
-/** Opens a session on model bytes; a model onnxruntime refuses becomes a ModelError that says what was being made. */
+/**
+ * Opens a session on a model (bytes or a file); a model onnxruntime refuses becomes a ModelError that says what was
+ * being made.
+ */
 export async function createSession(
-  bytes: Uint8Array,
+  model: Uint8Array | string,
   options: RuntimeOptions & {level?: OptimizationLevel; savePath?: string; intraOpThreads?: number; what: string},
 ): Promise<ort.InferenceSession> {
+  const settings: ort.InferenceSession.SessionOptions = {
+    executionProviders: [options.device],
+    graphOptimizationLevel: options.level ?? 'all',
+    interOpNumThreads: 1,
+    intraOpNumThreads: options.intraOpThreads ?? 1,
+    logSeverityLevel: 3,
+    ...(options.savePath ? {optimizedModelFilePath: options.savePath} : {}),
+  }
   try {
-    return await ort.InferenceSession.create(bytes, {
-      executionProviders: [options.device],
-      graphOptimizationLevel: options.level ?? 'all',
-      interOpNumThreads: 1,
-      intraOpNumThreads: options.intraOpThreads ?? 1,
-      logSeverityLevel: 3,
-      ...(options.savePath ? {optimizedModelFilePath: options.savePath} : {}),
-    })
+    return typeof model === 'string'
+      ? await ort.InferenceSession.create(model, settings)
+      : await ort.InferenceSession.create(model, settings)
   } catch (error) {
     throw new ModelError(`onnxruntime cannot load ${options.what}: ${firstLine(errorMessage(error))}`, {
       cause: error,
