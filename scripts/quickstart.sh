@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export ONNXRUNTIME_NODE_INSTALL=skip
-[ -x node_modules/.bin/tsc ] && [ -f dist/commands/serve.js ] || npm ci --no-audit --no-fund
+# .npmrc's ignore-scripts=true also skips this package's own prepare step: build explicitly.
+[ -x node_modules/.bin/tsc ] || npm ci --no-audit --no-fund
+[ -f dist/commands/serve.js ] || npm run build
 mlship() { node bin/run.js "$@"; }
 
 port="${PORT:-8080}"

@@ -15,6 +15,8 @@ for env_script in scripts/test-env.sh scripts/test-registry.sh scripts/test-brow
 done
 
 npm ci --no-audit --no-fund
+# .npmrc's ignore-scripts=true skips prepare too; some tests run the built CLI (bin/run.js).
+npm run build
 npm run typecheck
 npm run lint
 npm test

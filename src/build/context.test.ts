@@ -231,7 +231,7 @@ describe('writeBuildContext', () => {
     expect((error as MlshipError).exitCode).toBe(2)
     expect((error as MlshipError).message).toContain('libonnxruntime_providers_cuda.so')
     expect((error as MlshipError).suggestions.join('\n')).toContain(
-      'npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12',
+      'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --ignore-scripts=false',
     )
   })
 

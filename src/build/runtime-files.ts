@@ -103,8 +103,8 @@ async function cudaProviderFiles(nativeDir: string, options: RuntimeFilesOptions
         details: {dir, missing},
         suggestions: [
           'On a machine with internet access, in the project that has mlship installed, fetch the CUDA 12 binaries:\n' +
-            '    npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12\n' +
-            `  (the same as ONNXRUNTIME_NODE_INSTALL=cuda12; the command-line flag also overrides an .npmrc that says skip). ` +
+            '    ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --ignore-scripts=false\n' +
+            `  (--ignore-scripts=false overrides the ignore-scripts=true of mlship's own .npmrc). ` +
             `It downloads ${CUDA_PROVIDER_FILES.join(', ')} into node_modules/onnxruntime-node/bin/napi-v6/linux/x64/.`,
           'Or copy those files from such a machine into a folder here and set MLSHIP_ONNXRUNTIME_CUDA_DIR to it.',
           'Then run the build again; nothing is downloaded during the build.',

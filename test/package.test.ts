@@ -1,0 +1,47 @@
+/**
+ * What `npm ci` on a fresh machine relies on: the Node.js versions package.json promises are the ones every runtime
+ * dependency supports (no EBADENGINE), and the project's .npmrc keeps dependency install scripts (onnxruntime-node's
+ * CUDA download) from running with keys npm knows (no "Unknown project config" warning, npm 10 and 11 alike).
+ */
+import {execa} from 'execa'
+import {readFile} from 'node:fs/promises'
+import path from 'node:path'
+import semver from 'semver'
+import {describe, expect, it} from 'vitest'
+
+const root = path.resolve(import.meta.dirname, '..')
+
+interface LockPackage {
+  version?: string
+  dev?: boolean
+  engines?: {node?: string} | string[]
+}
+
+describe('package.json engines', () => {
+  it('is supported by every runtime dependency, at the lowest version of each range it names', async () => {
+    const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {engines: {node: string}}
+    const lock = JSON.parse(await readFile(path.join(root, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, LockPackage>
+    }
+    const lowest = pkg.engines.node.split('||').map((range) => semver.minVersion(range.trim())!.version)
+    expect(lowest.length).toBeGreaterThan(0)
+    const unsupported: string[] = []
+    for (const [where, entry] of Object.entries(lock.packages)) {
+      const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node
+      if (where === '' || entry.dev || !range) continue
+      for (const node of lowest) {
+        if (!semver.satisfies(node, range))
+          unsupported.push(`${where}@${entry.version} needs node ${range}, not ${node}`)
+      }
+    }
+    expect(unsupported).toEqual([])
+  })
+})
+
+describe('.npmrc', () => {
+  it('turns dependency install scripts off with a key npm knows, so npm says nothing about it', async () => {
+    const {stderr, stdout} = await execa('npm', ['config', 'get', 'ignore-scripts'], {cwd: root})
+    expect(stdout.trim()).toBe('true')
+    expect(stderr).not.toMatch(/Unknown (project|env|user|cli) config/)
+  })
+})
