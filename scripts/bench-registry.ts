@@ -64,7 +64,7 @@ async function timedPush(what: string, version: string, note: string): Promise<P
   // Build first, untimed: the push then finds the image up to date, as after `mlship build` in CI.
   const reference = `${host}/${target.repository}:${version}`
   await buildImage({baseImage, dir: modelDir, engine, tags: [reference]})
-  const result = await push({baseImage, dir: modelDir, engine, target})
+  const result = await push({baseImages: {all: baseImage, byPlatform: {}}, dir: modelDir, engine, target})
   rows.push({
     note,
     reused: result.layers.reused,

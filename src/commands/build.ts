@@ -11,16 +11,24 @@ import {
 } from '../build/build-image.js'
 import {planBuild, writeBuildContext} from '../build/context.js'
 import {describeImageFiles} from '../build/image-files.js'
+import {
+  baseImageFor,
+  buildPlatformImages,
+  parseBaseImages,
+  parsePlatforms,
+  type PlatformImage,
+} from '../build/platforms.js'
 import {buildProgressRenderer} from '../build/progress.js'
-import {PLATFORMS} from '../config/schema.js'
 import {connectEngine} from '../docker/engine.js'
 import {buildNodeFolder, type BuildNodeFolderResult} from '../edge/node-folder.js'
 import {ExitCode, MlshipError} from '../errors.js'
+import {platformFlags} from '../flags/platform.js'
 import {modelDirArg} from '../flags/model-dir.js'
 import {type BuildWebResult, buildWebBundle} from '../web/build-web.js'
 
 export type BuildCommandResult =
   | ({mode: 'build'} & BuildImageResult)
+  | {mode: 'platforms'; images: PlatformImage[]}
   | {mode: 'print'; dockerfile: string; files: ImageFileSummary[]}
   | {
       mode: 'output'
@@ -76,19 +84,12 @@ ${BaseCommand.exitCodesHelp}`
   ]
 
   static override flags = {
-    'base-image': Flags.string({
-      description:
-        'Base image (default: build.base_image in model.yaml, node:20-bookworm-slim; with --gpu, build.gpu_base_image).',
-    }),
+    ...platformFlags(),
     gpu: Flags.boolean({allowNo: true, description: 'Build the CUDA variant (default: build.gpu in model.yaml).'}),
     'no-cache': Flags.boolean({description: 'Build every step again, even when an identical image exists.'}),
     output: Flags.string({
       char: 'o',
       description: 'Write the build context (Dockerfile included) to this new folder and build nothing.',
-    }),
-    platform: Flags.string({
-      description: 'Target platform (default: build.platform in model.yaml).',
-      options: [...PLATFORMS],
     }),
     print: Flags.boolean({description: 'Print the Dockerfile and build nothing.'}),
     target: Flags.option({
@@ -114,11 +115,15 @@ ${BaseCommand.exitCodesHelp}`
     const {args, flags} = await this.parse(Build)
     if (flags.target !== 'image') return this.buildEdge(args.dir, {...flags, target: flags.target})
     if (flags.webgpu) throw usage('--webgpu is for --target web')
+    const platforms = flags.platform ? parsePlatforms(flags.platform) : undefined
+    const baseImages = parseBaseImages(flags['base-image'])
+    if (platforms && platforms.length > 1) return this.buildPlatforms(args.dir, platforms, baseImages, flags)
+    const platform = platforms?.[0]
     const common = {
-      baseImage: flags['base-image'],
+      baseImage: platform ? baseImageFor(baseImages, platform) : baseImages.all,
       dir: args.dir,
       gpu: flags.gpu,
-      platform: flags.platform as (typeof PLATFORMS)[number] | undefined,
+      platform,
     }
 
     if (flags.print) {
@@ -207,7 +212,7 @@ ${BaseCommand.exitCodesHelp}`
     const result = await buildNodeFolder({
       dir,
       outputDir: flags.output,
-      platform: flags.platform as (typeof PLATFORMS)[number] | undefined,
+      platform: nodePlatform(flags.platform),
     })
     this.log(`Wrote ${result.name}@${result.version} for plain Node.js on ${result.platform} to ${result.outputDir}`)
     this.log(
@@ -215,6 +220,49 @@ ${BaseCommand.exitCodesHelp}`
     )
     this.log(`\nCopy the folder to the device and run: ${path.basename(result.outputDir)}/start.sh  (Node.js 20.12+)`)
     return {mode: 'node', ...result}
+  }
+
+  /** Several platforms: one image each, tagged with the platform (`name:1.0.0-arm64`); see src/build/platforms.ts. */
+  private async buildPlatforms(
+    dir: string,
+    platforms: ReturnType<typeof parsePlatforms>,
+    baseImages: ReturnType<typeof parseBaseImages>,
+    flags: {gpu?: boolean; 'no-cache'?: boolean; output?: string; print?: boolean; tag?: string[]; verbose?: boolean},
+  ): Promise<BuildCommandResult> {
+    if (flags.print || flags.output) {
+      throw new MlshipError(
+        `--${flags.print ? 'print' : 'output'} shows one platform's build, and --platform names several`,
+        {
+          code: 'PLATFORM_ONE_ONLY',
+          exitCode: ExitCode.usage,
+          suggestions: [`Run it once per platform: --platform ${platforms[0]!}, then --platform ${platforms[1]!}.`],
+        },
+      )
+    }
+    const engine = await connectEngine({withoutDocker: `mlship build ${dir} --output DIR`})
+    const showProgress = !this.jsonEnabled() && process.stderr.isTTY
+    const progress = showProgress ? buildProgressRenderer(process.stderr, {verbose: flags.verbose}) : undefined
+    let images: PlatformImage[]
+    try {
+      images = await buildPlatformImages({
+        baseImages,
+        dir,
+        engine,
+        gpu: flags.gpu,
+        noCache: flags['no-cache'],
+        onProgress: progress?.onProgress,
+        platforms,
+        tags: flags.tag,
+      })
+    } finally {
+      progress?.finish()
+    }
+    for (const image of images) {
+      this.log(`${image.upToDate ? 'Up to date' : 'Built'} ${image.platform}: ${image.tags.join(', ')}`)
+      this.log(`  image    ${image.imageId}, ${mb(image.sizeBytes)} on ${image.baseImage}`)
+    }
+    this.log(`\nPush them under one tag (an OCI image index): mlship push ${dir} --platform ${platforms.join(',')}`)
+    return {images, mode: 'platforms'}
   }
 }
 
@@ -226,8 +274,16 @@ interface EdgeFlags {
   print: boolean
   gpu?: boolean
   tag?: string[]
-  'base-image'?: string
+  'base-image'?: string[]
   'no-cache': boolean
+}
+
+/** --target node runs on one platform. */
+function nodePlatform(value: string | undefined) {
+  if (!value) return undefined
+  const platforms = parsePlatforms(value)
+  if (platforms.length > 1) throw usage('--target node builds for one --platform')
+  return platforms[0]
 }
 
 function usage(message: string): MlshipError {

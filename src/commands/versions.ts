@@ -16,7 +16,7 @@ export default class Versions extends BaseCommand<VersionsResult> {
     }),
   }
 
-  static override description = `Lists the versions of the model's image in the registry through the Registry HTTP API v2 (nothing is pulled): each version's manifest digest, creation time, stored size and tags, and which one \`latest\` points to.
+  static override description = `Lists the versions of the model's image in the registry through the Registry HTTP API v2 (nothing is pulled): each version's manifest digest, creation time, stored size, platforms (each platform of a multi-platform index) and tags, and which one \`latest\` points to.
 
 ${BaseCommand.exitCodesHelp}`
 
@@ -49,13 +49,14 @@ ${BaseCommand.exitCodesHelp}`
     }
     this.log(
       renderTable(
-        ['', 'VERSION', 'DIGEST', 'CREATED', 'SIZE', 'MODEL', 'TAGS'],
+        ['', 'VERSION', 'DIGEST', 'CREATED', 'SIZE', 'PLATFORMS', 'MODEL', 'TAGS'],
         result.versions.map((v) => [
           v.latest ? '*' : '',
           v.version,
           v.digest.slice(0, 19),
           v.created ? v.created.replace('T', ' ').replace(/\.\d+Z$|Z$/, 'Z') : '',
           formatBytes(v.sizeBytes),
+          v.platforms.map((p) => p.platform).join(','),
           v.modelSha256 ? v.modelSha256.slice(0, 12) : '',
           v.tags.filter((t) => t !== v.version).join(', '),
         ]),

@@ -144,7 +144,7 @@ describe('tagOnce', () => {
       expect(lost).toHaveLength(1)
       expect(lost[0]!.reason).toMatchObject({exitCode: 6})
       expect(['VERSION_EXISTS', 'VERSION_BUSY']).toContain((lost[0]!.reason as MlshipError).code)
-      const winner = outcomes[0]!.status === 'fulfilled' ? a : b
+      const winner = outcomes[0].status === 'fulfilled' ? a : b
       expect(registry.tagMap.get('1.0.0')).toBe(sha256Digest(winner.raw))
       expect([...registry.tagMap.keys()]).toEqual(['1.0.0'])
     }

@@ -7,7 +7,9 @@ import {
   type RetryOptions,
 } from './client.js'
 import type {RegistryCredentials} from './credentials.js'
+import {platformOf} from './image-index.js'
 import {compareSemver, imageName, isSemver, isTag, type RegistryTarget} from './reference.js'
+import {isInternalTag} from './tag-once.js'
 
 export interface VersionEntry {
   version: string
@@ -22,6 +24,8 @@ export interface VersionEntry {
   /** Every tag pointing to the same manifest (the version itself, latest, a git sha...). */
   tags: string[]
   latest: boolean
+  /** The platforms it runs on: each platform image of an index with its digest, or the one image's platform. */
+  platforms: Array<{platform: string; digest: string}>
 }
 
 export interface VersionsResult {
@@ -46,6 +50,9 @@ export interface ListVersionsOptions {
 
 interface ImageConfigBlob {
   created?: string
+  architecture?: string
+  os?: string
+  variant?: string
   config?: {Labels?: Record<string, string> | null}
 }
 
@@ -54,6 +61,7 @@ interface ImageDetails {
   sizeBytes: number
   modelSha256?: string
   revision?: string
+  platforms: Array<{platform: string; digest: string}>
 }
 
 /** Reads tags, manifests and config blobs through the Registry HTTP API v2: nothing is pulled. */
@@ -91,7 +99,8 @@ export async function listVersions(options: ListVersionsOptions): Promise<Versio
   for (const {manifest, tag} of fetched) {
     if (!manifest) continue
     if (!isSemver(tag)) {
-      otherTags.push({digest: manifest.digest, tag})
+      // mlship's own claim and temporary push tags are bookkeeping, not anything to pull.
+      if (!isInternalTag(tag)) otherTags.push({digest: manifest.digest, tag})
       continue
     }
     const detail = details.get(manifest.digest)!
@@ -100,6 +109,7 @@ export async function listVersions(options: ListVersionsOptions): Promise<Versio
       digest: manifest.digest,
       latest: manifest.digest === latest,
       modelSha256: detail.modelSha256,
+      platforms: detail.platforms,
       revision: detail.revision,
       sizeBytes: detail.sizeBytes,
       tags: [...byDigest.get(manifest.digest)!.tags].sort(),
@@ -119,24 +129,36 @@ export async function listVersions(options: ListVersionsOptions): Promise<Versio
   }
 }
 
-/** Creation time and stored size of an image; for a multi-platform index, its first platform's image. */
+/**
+ * Creation time, stored size and platforms of an image; for a multi-platform index, the platforms its entries name
+ * and the time, labels and size of its first platform's image.
+ */
 async function describeManifest(client: RegistryClient, fetched: FetchedManifest): Promise<ImageDetails> {
   let manifest: ImageManifest = fetched.manifest
-  let sizeBytes = 0
+  let platforms: ImageDetails['platforms'] = []
   if (isIndex(fetched.mediaType, manifest)) {
-    const first = manifest.manifests?.find((m) => m.platform?.os !== 'unknown') ?? manifest.manifests?.[0]
-    if (!first) return {sizeBytes: 0}
+    // Attestation manifests (buildx) are listed with the platform unknown/unknown: not a platform to run on.
+    const images = (manifest.manifests ?? []).filter((m) => m.platform?.os !== 'unknown')
+    platforms = images.flatMap((m) => {
+      const platform = platformOf(m)
+      return platform ? [{digest: m.digest, platform}] : []
+    })
+    const first = images[0] ?? manifest.manifests?.[0]
+    if (!first) return {platforms, sizeBytes: 0}
     const child = await client.manifest(first.digest)
-    if (!child) return {sizeBytes: 0}
+    if (!child) return {platforms, sizeBytes: 0}
     manifest = child.manifest
   }
-  sizeBytes += (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, layer) => sum + layer.size, 0)
-  if (!manifest.config) return {sizeBytes}
+  const sizeBytes = (manifest.config?.size ?? 0) + (manifest.layers ?? []).reduce((sum, layer) => sum + layer.size, 0)
+  if (!manifest.config) return {platforms, sizeBytes}
   const config = await client.blobJson<ImageConfigBlob>(manifest.config.digest).catch(() => undefined)
   const labels = config?.config?.Labels ?? {}
+  if (platforms.length === 0 && config?.os && config.architecture)
+    platforms = [{digest: fetched.digest, platform: `${config.os}/${config.architecture}`}]
   return {
     created: config?.created,
     modelSha256: labels[LABELS.modelSha256],
+    platforms,
     revision: labels[LABELS.revision],
     sizeBytes,
   }
