@@ -13,7 +13,7 @@ afterEach(() => {
 describe('--json: one small error object on stdout, whatever went wrong', () => {
   it.each([
     [['build', iris, '--bogus'], 'Nonexistent flag: --bogus'],
-    [['build', iris, '--platform', 'windows/386'], 'Expected --platform=windows/386 to be one of'],
+    [['build', iris, '--platform', 'windows/386'], '--platform "windows/386": unknown platform "windows/386"'],
     [['predict', iris, '--input', 'rows.csv'], 'All of the following must be provided when using --input: --output'],
     [['push', iris, 'extra-arg'], 'Unexpected argument: extra-arg'],
     [['bench', iris, '--rate', 'fast'], 'Expected an integer but received: fast'],

@@ -1,5 +1,6 @@
-import {Flags} from '@oclif/core'
+import {Errors, Flags} from '@oclif/core'
 
+import {parsePlatforms} from '../build/platforms.js'
 import {PLATFORMS} from '../config/schema.js'
 
 /** --platform and --base-image, shared by build and push (push shows them under BUILD). */
@@ -14,6 +15,16 @@ export function platformFlags(helpGroup?: string) {
       multipleNonGreedy: true,
     }),
     platform: Flags.string({
+      // Checked while the flags are parsed, so a bad value is a usage error like any other bad flag value.
+      async parse(input) {
+        try {
+          parsePlatforms(input)
+        } catch (error) {
+          // oclif's own usage error: reported like any other bad flag value (INVALID_USAGE, exit 2).
+          throw new Errors.CLIError((error as Error).message, {exit: 2})
+        }
+        return input
+      },
       description: `Target platform, or several separated by commas (${PLATFORMS.join(',')}): one image each, pushed under one tag as an OCI image index. Default: build.platform in model.yaml.`,
       helpGroup,
     }),
