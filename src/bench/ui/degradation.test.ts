@@ -143,6 +143,17 @@ describe('DegradationWatch', () => {
     expect(watch.observe(idle).recovered).toBe(4000)
   })
 
+  it('leaves the warm-up after each change of rate unjudged, as bench leaves it out of a step', () => {
+    const watch = new DegradationWatch({slo: DEFAULT_SLO, tipAfter: 2, warmupWindows: 1})
+    // The first window of the session (a thread just started) is slow, and so is the one after the change
+    expect(watch.observe(window(1000, 100, {}, 400))).toEqual({})
+    expect(watch.observe(window(2000, 100, {}, 400))).toEqual({})
+    expect(watch.current).toBeNull()
+    watch.observe(window(3000, 3000, {}, 400))
+    watch.observe(window(4000, 3000, {}, 400))
+    expect(watch.observe(window(5000, 3000, {}, 400)).tipped).toMatchObject({at: 3000, rate: 3000})
+  })
+
   it('does not tip on one or two bad windows (the second after a rate change)', () => {
     const watch = new DegradationWatch({slo: DEFAULT_SLO})
     watch.observe(window(1000, 500, {}, 300))

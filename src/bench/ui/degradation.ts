@@ -27,6 +27,11 @@ export interface DegradationWatchOptions {
   tipAfter?: number
   /** Consecutive healthy (or idle) windows before it counts as recovered. */
   recoverAfter?: number
+  /**
+   * Windows after a change of rate (and at the start) that are not judged: the warm-up `bench` leaves out of a step
+   * (connections opening, a thread just started, the backlog of the rate before).
+   */
+  warmupWindows?: number
 }
 
 /** Fewer missing answers than this in a window are counting noise, not a server falling behind. */
@@ -74,6 +79,7 @@ export class DegradationWatch {
   private healthyStreak = 0
   private state: Degradation | null = null
   private rate: number | null = null
+  private sinceChange = 0
 
   constructor(private readonly options: DegradationWatchOptions) {
     this.tipAfter = options.tipAfter ?? 3
@@ -87,8 +93,12 @@ export class DegradationWatch {
 
   observe(window: LiveWindow): DegradationChange {
     // A new rate is a new question: its windows make a streak of their own, and may tip again at that rate.
-    if (window.rate !== this.rate) this.streak = []
+    if (window.rate !== this.rate) {
+      this.streak = []
+      this.sinceChange = 0
+    }
     this.rate = window.rate
+    if (++this.sinceChange <= (this.options.warmupWindows ?? 0)) return {}
     // With no load offered, requests still ending are the backlog of a higher rate draining (or timing out): they
     // say nothing about a rate, so they neither tip nor recover.
     if (window.rate === 0 && window.latencyMs.count > 0) return {}

@@ -156,7 +156,7 @@ export class BenchUiSession {
     device: BenchDevice,
     private readonly now: () => number,
   ) {
-    this.watch = new DegradationWatch({slo: options.slo})
+    this.watch = watchFor(options)
     this.startedAt = now()
     this.state = {
       degradation: null,
@@ -321,7 +321,7 @@ export class BenchUiSession {
     this.state.device = device
     this.generator.setTarget(run.target.url, device)
     // The streak so far belongs to the other server.
-    this.watch = new DegradationWatch({slo: this.options.slo})
+    this.watch = watchFor(this.options)
     this.state.degradation = null
     this.state.gaugesUnavailable = run.scraper.unavailable
     this.addMarker({at: this.now(), kind: 'device', label: `switched to ${device.toUpperCase()}`})
@@ -569,4 +569,12 @@ export async function deviceStates(
   else gpu = off('not started: run with --devices cpu,gpu to keep a GPU server warm beside the CPU one')
   const cpu = devices.includes('cpu') || !gpu.available ? on : off('not started: run with --devices cpu,gpu')
   return {cpu, gpu}
+}
+
+/** The degradation watch of a session: bench's SLO, and its warm-up left unjudged after each change. */
+function watchFor(options: Pick<BenchUiOptions, 'slo' | 'warmupMs' | 'windowMs'>): DegradationWatch {
+  return new DegradationWatch({
+    slo: options.slo,
+    warmupWindows: Math.ceil(options.warmupMs / (options.windowMs ?? 1000)),
+  })
 }
