@@ -26,6 +26,16 @@ describe('mlship init', () => {
     expect(JSON.parse(validate.stdout).signature.outputs[0].name).toBe('probabilities')
   })
 
+  it('writes an example row and the labels it is given, so that predict --example names the class', async () => {
+    const init = await runCommand(
+      ['init', dir, '--yes', '--model', irisModel, '--labels', 'setosa,versicolor,virginica'],
+      {root: repoRoot},
+    )
+    expect(init.error).toBeUndefined()
+    const {stdout} = await runCommand(['predict', dir, '--example', '--json'], {root: repoRoot})
+    expect(JSON.parse(stdout)).toMatchObject({labels: [expect.stringMatching(/^(setosa|versicolor|virginica)$/)]})
+  })
+
   it('returns what it wrote as JSON', async () => {
     const {stdout} = await runCommand(['init', dir, '--model', irisModel, '--name', 'flowers', '--json'], {
       root: repoRoot,

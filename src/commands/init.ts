@@ -14,6 +14,8 @@ export default class Init extends BaseCommand<InitResult> {
 
 Asks for what it needs on a terminal; with --yes, or without a terminal (CI), it takes the flags and defaults. Never overwrites a file without --force.
 
+Beyond the model's own signature, model.yaml gets a row of zeros as the example of each input whose shape allows one (for docs, \`mlship predict --example\` and the workflow's smoke test), labels for an output of class scores when you give them (--labels, or asked on a terminal), and a registry: section (--registry, asked, or ghcr.io/OWNER/NAME for a GitHub origin). The workflow installs mlship from the repository variable MLSHIP_PACKAGE, by default from where this mlship came from, and pushes to the repository variable MLSHIP_REGISTRY, else model.yaml's registry:, else ghcr.io.
+
 ${BaseCommand.exitCodesHelp}`
 
   static override examples = [
@@ -37,8 +39,20 @@ ${BaseCommand.exitCodesHelp}`
       options: [...EXAMPLES],
     }),
     force: Flags.boolean({char: 'f', description: 'Overwrite existing files.'}),
+    labels: Flags.string({
+      description:
+        'Class labels of the output that holds class scores ([batch, K] floats), comma-separated, one per class.',
+    }),
+    'mlship-package': Flags.string({
+      description:
+        'What the generated workflow installs as mlship (an npm install spec). Default: where this mlship came from.',
+    }),
     model: Flags.string({char: 'm', description: 'The ONNX model file.'}),
     name: Flags.string({char: 'n', description: 'Model name (also the image name). Default: the directory name.'}),
+    registry: Flags.string({
+      description:
+        'Registry for `mlship push`, host/repository (model.yaml registry: section). Default: ghcr.io/OWNER/NAME where the origin of DIR is on GitHub.',
+    }),
     version: Flags.string({char: 'v', description: 'Model version (semver). Default: 1.0.0.'}),
     yes: Flags.boolean({char: 'y', description: 'Take defaults, ask nothing.'}),
   }
@@ -54,9 +68,12 @@ ${BaseCommand.exitCodesHelp}`
       dryRun: flags['dry-run'],
       example: flags.example,
       force: flags.force,
+      labels: flags.labels?.split(','),
+      mlshipPackage: flags['mlship-package'],
       mlshipVersion: this.config.version,
       model: flags.model,
       name: flags.name,
+      registry: flags.registry,
       prompter: interactive && !flags.example ? inquirerPrompter() : undefined,
       version: flags.version,
     })
@@ -72,6 +89,14 @@ ${BaseCommand.exitCodesHelp}`
     } else {
       for (const file of result.files) this.log(`${file.action.padEnd(9)} ${file.path}`)
       this.log(`\n${result.name}@${result.version} is ready in ${result.dir}. Next: mlship validate ${args.dir}`)
+      if (!result.registry)
+        this.log(
+          'No registry: section: `mlship push` needs --registry, and the workflow pushes to ghcr.io/<owner>/<name> unless the repository variable MLSHIP_REGISTRY says otherwise.',
+        )
+      if (!result.mlshipPackage)
+        this.log(
+          'The workflow needs the repository variable MLSHIP_PACKAGE: what `npm install --global` installs as mlship (e.g. github:OWNER/mlship#v0.1.0).',
+        )
     }
     return result
   }

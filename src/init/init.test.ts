@@ -1,7 +1,9 @@
+import {execa} from 'execa'
 import {copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {parse as parseYaml} from 'yaml'
 
 import {loadConfig} from '../config/load.js'
 import {readModelSignature} from '../model/signature.js'
@@ -52,12 +54,17 @@ describe('initProject', () => {
       'create .github/workflows/mlship.yml',
     ])
     const text = await readFile(path.join(dir, 'model.yaml'), 'utf8')
-    expect(text.split('\n')[0]).toBe(
-      '# yaml-language-server: $schema=https://unpkg.com/mlship@0.1.0/schema/model.schema.json',
-    )
+    // The schema this mlship ships, as a path editors resolve offline from model.yaml's folder.
+    const schema = /^# yaml-language-server: \$schema=(.+)$/.exec(text.split('\n')[0]!)?.[1]
+    expect(path.resolve(dir, schema!)).toBe(path.join(repoRoot, 'schema/model.schema.json'))
     const loaded = await loadConfig(dir)
     expect(loaded.config).toMatchObject({model: {file: 'model.onnx'}, name: 'flowers', version: '2.0.0'})
-    expect(loaded.config.signature).toEqual(await readModelSignature(irisModel))
+    // The model's signature, with a row of zeros as the example of its input; no labels unless given.
+    const signature = await readModelSignature(irisModel)
+    expect(loaded.config.signature).toEqual({
+      ...signature,
+      inputs: [{...signature.inputs[0], example: [[0, 0, 0, 0]]}],
+    })
     expect((await stat(path.join(dir, 'model.onnx'))).size).toBe((await stat(irisModel)).size)
     const workflow = await readFile(path.join(dir, '.github/workflows/mlship.yml'), 'utf8')
     expect(workflow).toContain("tags: ['v*.*.*']")
@@ -85,12 +92,13 @@ describe('initProject', () => {
       Description: 'lab model',
       'Model file': path.join(dir, 'iris.onnx'),
       'Model name': 'lab-iris',
+      Registry: '',
       Version: '0.3.0',
       'Write this signature': false,
     })
     const result = await initProject({dir, mlshipVersion: '0.1.0', prompter})
 
-    expect(prompter.asked).toHaveLength(5)
+    expect(prompter.asked).toHaveLength(6)
     expect(prompter.asked[4]).toContain('input   features  float32  [batch, 4]')
     const loaded = await loadConfig(dir)
     expect(loaded.config).toMatchObject({description: 'lab model', name: 'lab-iris', version: '0.3.0'})
@@ -153,10 +161,94 @@ describe('initProject', () => {
     )
     const loaded = await loadConfig(dir)
     expect(loaded.config.name).toBe('iris-classifier')
-    expect((await readFile(loaded.file, 'utf8')).split('\n')[0]).toContain(
-      'https://unpkg.com/mlship@0.1.0/schema/model.schema.json',
-    )
+    const schema = /\$schema=(.+)$/.exec((await readFile(loaded.file, 'utf8')).split('\n')[0]!)?.[1]
+    expect(path.resolve(dir, schema!)).toBe(path.join(repoRoot, 'schema/model.schema.json'))
     expect(loaded.config.signature?.outputs[0]?.labels).toEqual(['setosa', 'versicolor', 'virginica'])
+  })
+
+  it('offers labels for an output of class scores on a TTY, and writes them into the signature', async () => {
+    await copyFile(irisModel, path.join(dir, 'iris.onnx'))
+    const answers = {
+      Description: '',
+      'Model file': path.join(dir, 'iris.onnx'),
+      'Model name': 'lab-iris',
+      Registry: 'ghcr.io/acme/lab-iris',
+      Version: '1.0.0',
+      'Write this signature': true,
+      'looks like scores of 3 classes': 'setosa, versicolor, virginica',
+    }
+    const prompter = scriptedPrompter(answers)
+    const result = await initProject({dir, mlshipVersion: '0.1.0', prompter})
+
+    expect(prompter.asked.find((q) => q.includes('classes'))).toBe(
+      'Output "probabilities" [batch, 3] looks like scores of 3 classes: their labels, comma-separated (empty: none)',
+    )
+    const {config} = await loadConfig(dir)
+    expect(config.signature?.outputs[0]).toMatchObject({labels: ['setosa', 'versicolor', 'virginica']})
+    expect(config.registry).toEqual({host: 'ghcr.io', repository: 'acme/lab-iris'})
+    expect(result.registry).toBe('ghcr.io/acme/lab-iris')
+
+    // A wrong number of labels is refused by the prompt's validator, as by the flag.
+    await expect(
+      initProject({
+        dir,
+        force: true,
+        mlshipVersion: '0.1.0',
+        prompter: scriptedPrompter({...answers, 'looks like scores of 3 classes': 'a, b'}),
+      }),
+    ).rejects.toThrow('prompt validation failed: expected 3 labels, one per class, got 2')
+    await expect(
+      initProject({dir, force: true, labels: ['a', 'a', 'b'], mlshipVersion: '0.1.0', model: irisModel}),
+    ).rejects.toThrow('--labels: two labels are the same')
+  })
+
+  it('takes labels and the registry as flags, and refuses ones that do not fit', async () => {
+    const result = await initProject({
+      dir,
+      labels: ['setosa', 'versicolor', 'virginica'],
+      mlshipVersion: '0.1.0',
+      model: irisModel,
+      registry: '127.0.0.1:5000/team/flowers',
+    })
+    expect(result.signature.outputs[0]?.labels).toEqual(['setosa', 'versicolor', 'virginica'])
+    const {config} = await loadConfig(dir)
+    expect(config.registry).toEqual({host: '127.0.0.1:5000', repository: 'team/flowers'})
+    await expect(
+      initProject({dir, force: true, mlshipVersion: '0.1.0', model: irisModel, registry: 'Not A Registry'}),
+    ).rejects.toThrow(/--registry: "Not A Registry" is not host\/repository/)
+  })
+
+  it('points the registry at ghcr.io when the directory is a clone of a GitHub repository', async () => {
+    await execa('git', ['-C', dir, 'init', '-q'])
+    await execa('git', ['-C', dir, 'remote', 'add', 'origin', 'git@github.com:Acme-Labs/models.git'])
+    await initProject({dir, mlshipVersion: '0.1.0', model: irisModel, name: 'flowers'})
+    expect((await loadConfig(dir)).config.registry).toEqual({host: 'ghcr.io', repository: 'acme-labs/flowers'})
+  })
+
+  it('writes a workflow that installs mlship from a variable or where it came from, and pushes to a registry', async () => {
+    await initProject({dir, mlshipPackage: 'github:acme/mlship#v0.1.0', mlshipVersion: '0.1.0', model: irisModel})
+    const text = await readFile(path.join(dir, '.github/workflows/mlship.yml'), 'utf8')
+    const workflow = parseYaml(text) as {
+      jobs: {release: {steps: Array<{name?: string; run?: string; env?: Record<string, string>}>}}
+    }
+    const steps = workflow.jobs.release.steps
+    const install = steps.find((step) => step.name === 'Install mlship')!
+    expect(install.env).toMatchObject({
+      MLSHIP_PACKAGE: '${{ vars.MLSHIP_PACKAGE }}',
+      MLSHIP_PACKAGE_DEFAULT: 'github:acme/mlship#v0.1.0',
+      ONNXRUNTIME_NODE_INSTALL: 'skip',
+    })
+    expect(install.run).toContain('npm install --global "$package"')
+    const push = steps.find((step) => step.name === 'Push')!
+    expect(push.env).toMatchObject({MLSHIP_REGISTRY: '${{ vars.MLSHIP_REGISTRY }}'})
+    expect(push.run).toContain('mlship push ${registry:+--registry "$registry"}')
+    expect(text).not.toContain('unpkg.com')
+    // The smoke test predicts the example of model.yaml: init wrote one.
+    expect(steps.find((step) => step.name === 'Smoke test the image')?.run).toContain('--example')
+
+    await expect(
+      initProject({dir, force: true, mlshipPackage: "x'; rm -rf /", mlshipVersion: '0.1.0', model: irisModel}),
+    ).rejects.toMatchObject({code: 'INVALID_FLAG'})
   })
 
   it('refuses an unknown example and lists the known ones', async () => {

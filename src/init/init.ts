@@ -1,13 +1,15 @@
+import {execa} from 'execa'
 import {copyFile, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import Handlebars from 'handlebars'
 
 import {parseConfigText} from '../config/load.js'
-import {imageNameSchema, type ModelConfigInput, semverSchema, type Signature} from '../config/schema.js'
-import {renderModelYaml, schemaUrlFor} from '../config/write.js'
+import {imageNameSchema, type ModelConfigInput, registrySchema, semverSchema, type Signature} from '../config/schema.js'
+import {renderModelYaml, schemaReferenceFor} from '../config/write.js'
 import {ConfigError, MlshipError, ExitCode} from '../errors.js'
 import {readModelSignature} from '../model/signature.js'
-import {examplesDir, templatesDir} from '../util/paths.js'
+import {examplesDir, packageRoot, templatesDir} from '../util/paths.js'
+import {classifierOutput, exampleRow, parseLabels} from './signature-extras.js'
 
 /** Asks the user; an implementation with @inquirer/prompts is used on a TTY, tests inject their own. */
 export interface Prompter {
@@ -25,6 +27,12 @@ export interface InitOptions {
   example?: string
   force?: boolean
   dryRun?: boolean
+  /** Labels of the classes of the first output that looks like class scores ([batch, K] floats). */
+  labels?: string[]
+  /** Where `mlship push` pushes, host/repository; default: ghcr.io/OWNER/NAME for a GitHub origin of DIR. */
+  registry?: string
+  /** What the workflow installs as mlship (an npm install spec); default: where this mlship came from. */
+  mlshipPackage?: string
   /** Present only when the user can be asked (a TTY without --yes). */
   prompter?: Prompter
   mlshipVersion: string
@@ -46,6 +54,10 @@ export interface InitResult {
   files: PlannedFile[]
   /** The contents of the text files, for --dry-run. */
   contents: Record<string, string>
+  /** host/repository of the registry: section written, if one was. */
+  registry?: string
+  /** What the workflow installs as mlship ('' when it needs the MLSHIP_PACKAGE repository variable). */
+  mlshipPackage: string
 }
 
 interface FileToWrite {
@@ -78,12 +90,21 @@ export function defaultNameFor(dir: string): string {
 
 export async function initProject(options: InitOptions): Promise<InitResult> {
   const dir = path.resolve(options.dir)
-  const files = options.example
-    ? await exampleFiles(options.example, options.mlshipVersion)
-    : await ownModelFiles(dir, options)
+  const files = options.example ? await exampleFiles(options.example, dir) : await ownModelFiles(dir, options)
   const configText = files.find((f) => f.relativePath === 'model.yaml')!.content!
   const summary = await summarize(dir, configText, files)
-  const withCommon = [...files, ...commonFiles(summary.name, options.mlshipVersion, await readInitTemplates())]
+  const mlshipPackage = options.mlshipPackage ?? (await installedMlshipPackage(options.mlshipVersion))
+  if (!validPackageSpec(mlshipPackage)) {
+    throw new ConfigError(
+      `--mlship-package "${mlshipPackage}": expected an npm install spec without spaces or quotes`,
+      {
+        code: 'INVALID_FLAG',
+        suggestions: ['For example github:OWNER/mlship#v0.1.0, or mlship@0.1.0 once it is published.'],
+      },
+    )
+  }
+  const workflow = {mlshipPackage, name: summary.name}
+  const withCommon = [...files, ...commonFiles(workflow, await readInitTemplates())]
 
   const planned: PlannedFile[] = []
   const existing: string[] = []
@@ -123,7 +144,7 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
     }
   }
 
-  return {contents, dir, dryRun: Boolean(options.dryRun), files: planned, ...summary}
+  return {contents, dir, dryRun: Boolean(options.dryRun), files: planned, mlshipPackage, ...summary}
 }
 
 async function summarize(dir: string, configText: string, files: FileToWrite[]) {
@@ -131,10 +152,11 @@ async function summarize(dir: string, configText: string, files: FileToWrite[]) 
   const modelFile = files.find((f) => f.relativePath === config.model.file)
   const signature =
     config.signature ?? (await readModelSignature(modelFile?.copyFrom ?? path.join(dir, config.model.file)))
-  return {model: config.model.file, name: config.name, signature, version: config.version}
+  const registry = config.registry ? `${config.registry.host}/${config.registry.repository}` : undefined
+  return {model: config.model.file, name: config.name, registry, signature, version: config.version}
 }
 
-async function exampleFiles(example: string, mlshipVersion: string): Promise<FileToWrite[]> {
+async function exampleFiles(example: string, dir: string): Promise<FileToWrite[]> {
   if (!(EXAMPLES as readonly string[]).includes(example)) {
     throw new ConfigError(`unknown example "${example}"`, {
       code: 'UNKNOWN_EXAMPLE',
@@ -149,10 +171,10 @@ async function exampleFiles(example: string, mlshipVersion: string): Promise<Fil
     files.map(async (entry): Promise<FileToWrite> => {
       const from = path.join(source, entry.name)
       if (entry.name !== 'model.yaml') return {copyFrom: from, relativePath: entry.name}
-      // In the repository the schema line points at the checked-out schema; in the user's copy, at the published one.
+      // The schema line points at the schema of this mlship, relative to where the copy goes.
       const text = (await readFile(from, 'utf8')).replace(
         /^# yaml-language-server: \$schema=.*$/m,
-        `# yaml-language-server: $schema=${schemaUrlFor(mlshipVersion)}`,
+        `# yaml-language-server: $schema=${schemaReferenceFor(dir)}`,
       )
       return {content: text, relativePath: entry.name}
     }),
@@ -201,6 +223,8 @@ async function ownModelFiles(dir: string, options: InitOptions): Promise<FileToW
       message: `${describeSignature(signature)}\nWrite this signature into model.yaml?`,
     })
   }
+  const written = includeSignature ? await signatureExtras(signature, options) : signature
+  const registry = await askRegistry(dir, name, options)
 
   // The model travels with model.yaml: a model outside DIR is copied in, so the directory is a complete build context.
   const inside = !path.relative(dir, modelSource).startsWith('..') && !path.isAbsolute(path.relative(dir, modelSource))
@@ -211,20 +235,126 @@ async function ownModelFiles(dir: string, options: InitOptions): Promise<FileToW
     version,
     ...(description ? {description} : {}),
     model: {file: modelRelative, format: 'onnx'},
-    ...(includeSignature ? {signature} : {}),
+    ...(includeSignature ? {signature: written} : {}),
     serving: {port: 8080},
+    ...(registry ? {registry} : {}),
   }
   const files: FileToWrite[] = [
-    {content: renderModelYaml(config, {mlshipVersion: options.mlshipVersion}), relativePath: 'model.yaml'},
+    {content: renderModelYaml(config, {schema: schemaReferenceFor(dir)}), relativePath: 'model.yaml'},
   ]
   if (!inside) files.push({copyFrom: modelSource, relativePath: modelRelative})
   return files
 }
 
 // No .dockerignore: `mlship build` copies only the model, its external data and model.yaml into the image.
-function commonFiles(name: string, mlshipVersion: string, templates: {workflow: string}): FileToWrite[] {
+function commonFiles(values: {name: string; mlshipPackage: string}, templates: {workflow: string}): FileToWrite[] {
   const workflow = Handlebars.compile(templates.workflow, {noEscape: true, strict: true})
-  return [{content: workflow({dir: '.', mlshipVersion, name}), relativePath: '.github/workflows/mlship.yml'}]
+  return [{content: workflow({dir: '.', ...values}), relativePath: '.github/workflows/mlship.yml'}]
+}
+
+/**
+ * What a model.yaml can say beyond the model's own signature: labels for an output of class scores (a flag, or asked
+ * on a terminal) and a row of zeros as the example of each input whose shape allows one (docs, `predict --example`,
+ * the workflow's smoke test).
+ */
+async function signatureExtras(signature: Signature, options: InitOptions): Promise<Signature> {
+  const inputs = signature.inputs.map((input) => {
+    const example = input.example ?? exampleRow(input)
+    return example === undefined ? input : {...input, example}
+  })
+  const classifier = classifierOutput(signature)
+  let labels = options.labels
+  if (labels !== undefined) {
+    const parsed = classifier ? parseLabels(labels.join(','), classifier.classes) : 'no output looks like class scores'
+    if (typeof parsed === 'string') throw new ConfigError(`--labels: ${parsed}`, {code: 'INVALID_FLAG'})
+    labels = parsed
+  } else if (classifier && !classifier.output.labels && options.prompter) {
+    const {output, classes} = classifier
+    const answer = await options.prompter.input({
+      default: '',
+      message: `Output "${output.name}" [${output.shape.join(', ')}] looks like scores of ${classes} classes: their labels, comma-separated (empty: none)`,
+      validate: (value) => {
+        if (value.trim() === '') return true
+        const parsed = parseLabels(value, classes)
+        return typeof parsed === 'string' ? parsed : true
+      },
+    })
+    if (answer.trim() !== '') labels = parseLabels(answer, classes) as string[]
+  }
+  const outputs = signature.outputs.map((output, index) =>
+    labels && index === classifier?.index ? {...output, labels} : output,
+  )
+  return {inputs, outputs}
+}
+
+/** --registry, else asked on a terminal, else ghcr.io/OWNER/NAME where DIR's origin is on GitHub, else none. */
+async function askRegistry(
+  dir: string,
+  name: string,
+  options: InitOptions,
+): Promise<{host: string; repository: string} | undefined> {
+  if (options.registry !== undefined) {
+    const parsed = parseRegistry(options.registry)
+    if (typeof parsed === 'string') throw new ConfigError(`--registry: ${parsed}`, {code: 'INVALID_FLAG'})
+    return parsed
+  }
+  const detected = await githubRegistry(dir, name)
+  if (!options.prompter) return detected ? (parseRegistry(detected) as {host: string; repository: string}) : undefined
+  const answer = await options.prompter.input({
+    default: detected ?? '',
+    message: 'Registry that `mlship push` pushes to, host/repository (empty: none)',
+    validate: (value) => {
+      if (value.trim() === '') return true
+      const parsed = parseRegistry(value)
+      return typeof parsed === 'string' ? parsed : true
+    },
+  })
+  return answer.trim() === '' ? undefined : (parseRegistry(answer) as {host: string; repository: string})
+}
+
+/** "ghcr.io/acme/iris" -> {host: "ghcr.io", repository: "acme/iris"}, or what is wrong with it. */
+function parseRegistry(value: string): {host: string; repository: string} | string {
+  const trimmed = value.trim().replace(/\/+$/, '')
+  const slash = trimmed.indexOf('/')
+  if (slash === -1) return `"${value}" is not host/repository, e.g. ghcr.io/acme/iris-classifier`
+  const parsed = registrySchema.safeParse({host: trimmed.slice(0, slash), repository: trimmed.slice(slash + 1)})
+  return parsed.success
+    ? parsed.data
+    : `"${value}" is not host/repository (${parsed.error.issues.map((issue) => issue.message).join('; ')})`
+}
+
+/** ghcr.io/OWNER/NAME when DIR is in a git work tree whose origin is on github.com. */
+async function githubRegistry(dir: string, name: string): Promise<string | undefined> {
+  const remote = await gitOutput(dir, 'config', '--get', 'remote.origin.url')
+  const owner = remote ? /github\.com[:/]([A-Za-z0-9-]+)\//.exec(remote)?.[1] : undefined
+  return owner ? `ghcr.io/${owner.toLowerCase()}/${name}` : undefined
+}
+
+/**
+ * What `npm install --global` should install in CI to get this mlship: mlship@VERSION when it was installed from a
+ * registry; the commit (or tag) of its GitHub origin when it runs from a clone; '' when neither is known.
+ */
+async function installedMlshipPackage(version: string): Promise<string> {
+  const root = packageRoot()
+  if (root.split(path.sep).includes('node_modules')) return `mlship@${version}`
+  const remote = await gitOutput(root, 'config', '--get', 'remote.origin.url')
+  const github = remote ? /github\.com[:/]([A-Za-z0-9-]+\/[A-Za-z0-9._-]+?)(?:\.git)?$/.exec(remote)?.[1] : undefined
+  if (!github) return ''
+  const ref =
+    (await gitOutput(root, 'describe', '--tags', '--exact-match', 'HEAD')) ??
+    (await gitOutput(root, 'rev-parse', 'HEAD'))
+  return ref ? `github:${github}#${ref}` : ''
+}
+
+/** The spec goes between single quotes in the workflow and to npm: nothing that could end either. */
+function validPackageSpec(spec: string): boolean {
+  return spec === '' || /^[A-Za-z0-9@:/._#+~=-]+$/.test(spec)
+}
+
+async function gitOutput(dir: string, ...args: string[]): Promise<string | undefined> {
+  const result = await execa('git', ['-C', dir, ...args], {reject: false, timeout: 5000})
+  const output = result.exitCode === 0 ? result.stdout.trim() : ''
+  return output || undefined
 }
 
 async function readInitTemplates(): Promise<{workflow: string}> {
