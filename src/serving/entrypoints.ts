@@ -4,10 +4,10 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 /**
- * What the serving app is bundled from (esbuild, for the image that `mlship build` makes): the process entry and the
- * inference worker, bundled as two files side by side (`main.js` and `inference-worker.js`), because the server starts
- * the worker from `new URL('./inference-worker.js', import.meta.url)`. Output name (without .js) -> absolute source
- * file, from src/ (tsx) or dist/ (compiled) alike.
+ * What the serving app is bundled from (esbuild, for the image that `mlship build` makes): the process entry and its
+ * two worker threads, bundled as files side by side (`main.js`, `inference-worker.js`, `decode-worker.js`), because
+ * the server starts each worker from `new URL('./<name>.js', import.meta.url)`. Output name (without .js) -> absolute
+ * source file, from src/ (tsx) or dist/ (compiled) alike.
  */
 export function serverEntryPoints(): Record<string, string> {
   const here = path.dirname(fileURLToPath(import.meta.url))
@@ -15,7 +15,11 @@ export function serverEntryPoints(): Record<string, string> {
     const ts = path.join(here, `${name}.ts`)
     return existsSync(ts) ? ts : path.join(here, `${name}.js`)
   }
-  return {'inference-worker': source('inference-worker'), main: source('main')}
+  return {
+    'decode-worker': source('decode-worker'),
+    'inference-worker': source('inference-worker'),
+    main: source('main'),
+  }
 }
 
 /**

@@ -5,7 +5,6 @@
  *
  * Bundled as its own file beside the server (see entrypoints.ts), so it must not import anything CLI-only.
  */
-import os from 'node:os'
 import {parentPort, workerData} from 'node:worker_threads'
 import ort from 'onnxruntime-node'
 
@@ -13,18 +12,12 @@ import {errorMessage} from '../errors.js'
 import {openSession} from '../model/session.js'
 import {describeRunError, isInputFault} from './inference-errors.js'
 import {fromOrtResults, toOrtFeeds} from './ort-tensors.js'
+import {lowerThreadPriority} from './thread-priority.js'
 import {transferList} from './tensors.js'
 import type {JobResult, RunJob, WorkerData, WorkerReply, WorkerRequest} from './worker-protocol.js'
 
 /** Below this size a buffer is cheaper to copy than to transfer. */
 const TRANSFER_MIN_BYTES = 64 * 1024
-
-/**
- * The nice value of inference threads: below the HTTP thread's, so that when inference saturates the CPUs the event
- * loop still reads requests, refuses what the queue cannot take and writes answers at once, instead of waiting for
- * its turn behind a busy worker. Inference gets all the CPU the event loop leaves.
- */
-const INFERENCE_NICE = 5
 
 /** Fatal only: onnxruntime's own log of a failed run goes to stderr as a coloured text line. */
 const RUN_OPTIONS: ort.InferenceSession.RunOptions = {logSeverityLevel: 4}
@@ -33,7 +26,7 @@ async function main(): Promise<void> {
   const port = parentPort
   if (!port) throw new Error('inference-worker.js runs as a worker thread')
   const options = workerData as WorkerData
-  lowerPriority()
+  lowerThreadPriority()
   let session: ort.InferenceSession
   try {
     session = await openSession(options.modelPath, {
@@ -95,20 +88,6 @@ async function main(): Promise<void> {
   port.on('message', (request: WorkerRequest) => {
     if (request.type === 'run') chain = chain.then(() => runJobs(request.jobs))
   })
-}
-
-/**
- * On Linux the nice value belongs to each thread and setpriority(0) means the calling one, so this lowers this worker
- * (and the onnxruntime threads it starts, which inherit it) and not the event loop. Never fatal: some sandboxes
- * forbid it, and the server works without it.
- */
-function lowerPriority(): void {
-  try {
-    const current = os.getPriority()
-    if (current < INFERENCE_NICE) os.setPriority(INFERENCE_NICE)
-  } catch {
-    // Not permitted here (a restricted container): inference keeps the HTTP thread's priority.
-  }
 }
 
 void main()

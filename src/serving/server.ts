@@ -19,7 +19,11 @@ import {decodeNested} from './decode.js'
 import {assertCudaUsable, chooseDevice, type Device} from './device.js'
 import {RequestError} from './request-error.js'
 import {docsRoutes} from './routes/docs.js'
+import {type BodyDecoder, DecodePool} from './decode-pool.js'
+import type {BodyKind} from './decode-protocol.js'
+import {predecoded} from './decoded-body.js'
 import {ServingHttp} from './http-server.js'
+import {parseJsonBody} from './json-body.js'
 import {loadSheddingGate, scalePlugin} from './scale-plugin.js'
 import {healthRoutes} from './routes/health.js'
 import {indexRoutes} from './routes/index.js'
@@ -77,7 +81,15 @@ export interface StartServerOptions {
    * monitoring and GET /metrics, configured by model.yaml. On by default; false serves the bare backend.
    */
   scale?: ScaleLayerOptions | false
+  /**
+   * Inference bodies of `thresholdBytes` (default 256 KiB) or more are parsed and decoded by `threads` decode threads
+   * (default: half the CPUs, at most 2), off the event loop; false parses every body on the event loop (benchmarks
+   * compare the two).
+   */
+  largeBodies?: {thresholdBytes?: number; threads?: number; wrap?: (decoder: BodyDecoder) => BodyDecoder} | false
 }
+
+const LARGE_BODY_BYTES = 256 * 1024
 
 export interface RunningServer {
   /** http://host:port of the listening server. */
@@ -124,13 +136,28 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     ...(gate ? {gate} : {}),
   })
   let app: FastifyInstance
+  let decodePool: BodyDecoder | undefined
   try {
+    const large = options.largeBodies === false ? undefined : (options.largeBodies ?? {})
+    if (large) {
+      const pool = await DecodePool.start({
+        limits: context.limits,
+        outputNames: context.outputNames,
+        signature: context.signature,
+        threads: large.threads ?? Math.max(1, Math.min(2, Math.floor(usableCpus() / 2))),
+      })
+      decodePool = large.wrap ? large.wrap(pool) : pool
+    }
     app = await buildApp(context, {
       connections,
+      ...(decodePool
+        ? {largeBodies: {pool: decodePool, thresholdBytes: large?.thresholdBytes ?? LARGE_BODY_BYTES}}
+        : {}),
       logger,
       plugins: [...(scale ? [scalePlugin(scale)] : []), ...(options.plugins ?? [])],
     })
   } catch (error) {
+    await decodePool?.close()
     await context.backend.close()
     throw error
   }
@@ -142,6 +169,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await app.listen({host, port})
   } catch (error) {
     await app.close()
+    await decodePool?.close()
     await context.backend.close()
     throw listenError(error, host, port)
   }
@@ -180,6 +208,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           clearTimeout(grace)
           clearTimeout(deadline)
         }
+        await decodePool?.close()
         await context.backend.close()
         gate?.flush()
       })()
@@ -288,6 +317,15 @@ export interface BuildAppOptions {
   plugins?: Array<FastifyPluginAsync<RoutePluginOptions>>
   /** The HTTP server and its connection policy (timeouts, lingering close, load shedding at the door). */
   connections?: ServingHttp
+  /** Inference bodies of `thresholdBytes` or more are parsed and decoded by these threads, not the event loop. */
+  largeBodies?: {pool: BodyDecoder; thresholdBytes: number}
+}
+
+/** The contract of an inference route (by its pattern), whose large bodies can be decoded off the event loop. */
+function bodyKind(route: string | undefined): BodyKind | undefined {
+  if (route === '/predict') return 'seed'
+  if (route === '/v2/models/:name/infer' || route === '/v2/models/:name/versions/:version/infer') return 'v2'
+  return undefined
 }
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
@@ -385,6 +423,27 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
 
   // JSON only: anything else is 415 (fastify would otherwise take text/plain).
   app.removeContentTypeParser('text/plain')
+  // One JSON parser for every body: small ones are parsed here, on the event loop; a large inference body (megabytes
+  // of numbers take JSON.parse tens of milliseconds) goes to a decode thread, which hands back its tensors, so that
+  // /health and the other requests never wait behind it.
+  app.removeContentTypeParser('application/json')
+  const {largeBodies} = options
+  app.addContentTypeParser('application/json', {parseAs: 'buffer'}, (request, body: Buffer, done) => {
+    const kind =
+      largeBodies && body.length >= largeBodies.thresholdBytes ? bodyKind(request.routeOptions.url) : undefined
+    if (kind && largeBodies) {
+      largeBodies.pool.decode(kind, body).then(
+        (decoded) => done(null, predecoded(decoded)),
+        (error: unknown) => done(error as Error),
+      )
+      return
+    }
+    try {
+      done(null, parseJsonBody(body.toString('utf8')))
+    } catch (error) {
+      done(error as Error)
+    }
+  })
 
   app.setNotFoundHandler((request, reply) => {
     void reply

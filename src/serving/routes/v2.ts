@@ -1,8 +1,9 @@
-import type {FastifyPluginAsync, FastifyReply} from 'fastify'
+import type {FastifyPluginAsync, FastifyReply, FastifyRequest} from 'fastify'
 
 import {formatShape} from '../../model/signature.js'
 import type {RoutePluginOptions, ServingContext} from '../context.js'
 import {decodeV2Body} from '../decode.js'
+import {isPredecoded} from '../decoded-body.js'
 import {RequestError} from '../request-error.js'
 import {v2ResponseJson} from '../responses.js'
 import {V2_DATATYPE} from '../tensors.js'
@@ -38,9 +39,14 @@ export const v2Routes: FastifyPluginAsync<RoutePluginOptions> = async (app, {con
       const ready = context.state.phase === 'ready'
       return send(reply.code(ready ? 200 : 503), JSON.stringify({name: modelName, ready}))
     })
-    app.post<{Params: ModelParams}>(`${url}/infer`, async (request, reply) => {
+    // The model is checked before the body is read: a body for another model is never parsed.
+    const onRequest = (request: FastifyRequest<{Params: ModelParams}>, _reply: FastifyReply, done: () => void) => {
       checkModel(context, request.params)
-      const decoded = decodeV2Body(request.body, signature, limits, outputNames)
+      done()
+    }
+    app.post<{Params: ModelParams}>(`${url}/infer`, {onRequest}, async (request, reply) => {
+      const {body} = request
+      const decoded = isPredecoded(body) ? body : decodeV2Body(body, signature, limits, outputNames)
       const outputs = await backend.run(decoded.feeds, decoded.outputs ? {outputs: decoded.outputs} : {})
       const id = decoded.id ?? request.id
       return send(

@@ -1,0 +1,234 @@
+/**
+ * /health while large bodies are read and parsed (issue 16, item 9), written to BENCHMARKS.md "Health under large
+ * bodies":
+ *
+ *   npm run bench:large-bodies [-- --quick] [--rounds N] [--seconds S] [--json FILE]
+ *
+ * The server (examples/iris, in a child process, as `serve --local` runs it) gets 32, then 64, clients that each send
+ * a ~9 MB JSON body again and again, while a probe in another process asks GET /health every 5 ms, one request at a
+ * time (bench/peers/health-probe.mjs). The bodies are the seed contract's, with more rows than serving.max_batch_size:
+ * the server reads and parses each in full, then refuses it (400), so what is measured is reading and parsing alone.
+ * Side by side in each round: large bodies decoded by a decode thread (the default) and every body parsed on the event
+ * loop (`largeBodies: false`, what the server did before). Medians of the rounds.
+ */
+import {execFile, spawn, type ChildProcess} from 'node:child_process'
+import http from 'node:http'
+import path from 'node:path'
+import {promisify} from 'node:util'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+
+import {median, writeBenchmarkSection} from './lib/benchmarks-md.js'
+
+const root = path.resolve(import.meta.dirname, '..')
+const args = process.argv.slice(2)
+const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
+const quick = args.includes('--quick')
+const rounds = Number(flag('--rounds') ?? (quick ? 1 : 3))
+const seconds = Number(flag('--seconds') ?? (quick ? 4 : 10))
+const jsonOut = flag('--json')
+const CONCURRENCY = [32, 64]
+const BODY_BYTES = 9 * 1024 * 1024
+const log = (line: string) => process.stderr.write(`${line}\n`)
+
+type Mode = 'decode thread' | 'event loop'
+
+/** How late the server's event loop ran its timers (perf_hooks.monitorEventLoopDelay): how long it was blocked. */
+interface LoopDelay {
+  p99_ms: number
+  max_ms: number
+}
+
+interface Server {
+  url: string
+  child: ChildProcess
+  /** Stops the server; resolves to its event-loop delay over its life. */
+  stop(): Promise<LoopDelay>
+}
+
+/** The serving app in a child process: its own event loop, as in production, apart from the clients and the probe. */
+async function startServer(mode: Mode): Promise<Server> {
+  const largeBodies = mode === 'decode thread' ? '{}' : 'false'
+  const script = `
+    import {startServer} from ${JSON.stringify(path.join(root, 'src/serving/server.ts'))}
+    const server = await startServer({dir: ${JSON.stringify(path.join(root, 'examples/iris'))}, host: '127.0.0.1',
+      port: 0, logger: false, largeBodies: ${largeBodies}, scale: {processMetrics: false}})
+    const {monitorEventLoopDelay} = await import('node:perf_hooks')
+    const delay = monitorEventLoopDelay({resolution: 5})
+    delay.enable()
+    process.stdout.write(server.url + '\\n')
+    process.on('SIGTERM', () => {
+      delay.disable()
+      const ms = (ns) => Math.round(ns / 1e4) / 100
+      process.stdout.write(JSON.stringify({p99_ms: ms(delay.percentile(99)), max_ms: ms(delay.max)}) + '\\n')
+      void server.close().then(() => process.exit(0))
+    })`
+  // A file, not --input-type=module -e: worker threads inherit the flag, and their bootstrap is not a module.
+  const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'mlship-bench-bodies-')), 'server.mts')
+  await writeFile(file, script)
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {cwd: root, stdio: ['ignore', 'pipe', 'inherit']})
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', () => {
+      if (out.includes('\n')) resolve(out.split('\n')[0]!)
+    })
+    child.once('exit', (code) => reject(new Error(`the server exited with ${code} before it listened`)))
+  })
+  return {
+    child,
+    stop: async () => {
+      child.kill('SIGTERM')
+      await new Promise((resolve) => child.once('exit', resolve))
+      await rm(path.dirname(file), {force: true, recursive: true})
+      return JSON.parse(out.split('\n')[1]!) as LoopDelay
+    },
+    url,
+  }
+}
+
+/** A seed-contract body of about BODY_BYTES: iris rows, far more than serving.max_batch_size (1024). */
+function largeBody(): Buffer {
+  const row = '[5.1,3.5,1.4,0.2],'
+  const rows = Math.floor((BODY_BYTES - 20) / row.length)
+  return Buffer.from(`{"features":[${row.repeat(rows - 1)}[5.1,3.5,1.4,0.2]]}`)
+}
+
+/** `clients` connections, each sending the body again and again until the deadline; returns the answers by status. */
+async function sendBodies(url: string, body: Buffer, clients: number, until: number): Promise<Map<number, number>> {
+  const agent = new http.Agent({keepAlive: true, maxSockets: clients})
+  const statuses = new Map<number, number>()
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const request = http.request(
+        `${url}/predict`,
+        {agent, headers: {'content-length': body.length, 'content-type': 'application/json'}, method: 'POST'},
+        (response) => {
+          response.resume()
+          response.on('end', () => {
+            statuses.set(response.statusCode ?? 0, (statuses.get(response.statusCode ?? 0) ?? 0) + 1)
+            resolve()
+          })
+        },
+      )
+      request.on('error', () => {
+        statuses.set(0, (statuses.get(0) ?? 0) + 1)
+        resolve()
+      })
+      request.end(body)
+    })
+  await Promise.all(
+    Array.from({length: clients}, async () => {
+      while (Date.now() < until) await one()
+    }),
+  )
+  agent.destroy()
+  return statuses
+}
+
+interface Probe {
+  n: number
+  p50_ms: number
+  p99_ms: number
+  max_ms: number
+  failed: number
+}
+
+interface Run {
+  mode: Mode
+  clients: number
+  health: Probe
+  loop: LoopDelay
+  bodiesPerSecond: number
+  statuses: Record<string, number>
+}
+
+async function measure(mode: Mode, clients: number, body: Buffer): Promise<Run> {
+  const server = await startServer(mode)
+  let result: Omit<Run, 'loop'>
+  try {
+    const started = Date.now()
+    const probe = promisify(execFile)(process.execPath, [
+      path.join(root, 'bench/peers/health-probe.mjs'),
+      `${server.url}/health`,
+      String(seconds),
+    ])
+    const statuses = await sendBodies(server.url, body, clients, started + seconds * 1000)
+    const elapsed = (Date.now() - started) / 1000
+    const health = JSON.parse((await probe).stdout) as Probe
+    const answered = [...statuses.values()].reduce((a, b) => a + b, 0)
+    result = {
+      bodiesPerSecond: answered / elapsed,
+      clients,
+      health,
+      mode,
+      statuses: Object.fromEntries([...statuses].map(([status, n]) => [String(status), n])),
+    }
+  } catch (error) {
+    await server.stop()
+    throw error
+  }
+  return {...result, loop: await server.stop()}
+}
+
+async function main(): Promise<void> {
+  const body = largeBody()
+  log(`body: ${(body.length / 2 ** 20).toFixed(1)} MiB; ${rounds} round(s) of ${seconds} s per configuration`)
+  const runs: Run[] = []
+  for (let round = 1; round <= rounds; round++) {
+    for (const clients of CONCURRENCY) {
+      // Interleaved, so that a change in the machine's load falls on both modes alike.
+      for (const mode of ['event loop', 'decode thread'] as const) {
+        const run = await measure(mode, clients, body)
+        log(
+          `round ${round}, ${clients} clients, ${mode}: /health p50 ${run.health.p50_ms} ms, p99 ${run.health.p99_ms} ms, max ${run.health.max_ms} ms (${run.health.n} probes, ${run.health.failed} failed); event loop delay p99 ${run.loop.p99_ms} ms, max ${run.loop.max_ms} ms; ${run.bodiesPerSecond.toFixed(1)} bodies/s ${JSON.stringify(run.statuses)}`,
+        )
+        runs.push(run)
+      }
+    }
+  }
+  if (jsonOut) await writeFile(jsonOut, JSON.stringify(runs, null, 2))
+
+  const rows: string[] = []
+  for (const clients of CONCURRENCY) {
+    const of = (mode: Mode) => runs.filter((r) => r.clients === clients && r.mode === mode)
+    const loop = of('event loop')
+    const thread = of('decode thread')
+    const cell = (list: Run[], pick: (r: Run) => number) => median(list.map(pick)).toFixed(1)
+    for (const [mode, list] of [
+      ['every body parsed on the event loop (before)', loop],
+      ['large bodies decoded by a decode thread (now)', thread],
+    ] as const) {
+      rows.push(
+        `| ${clients} | ${mode} | ${cell(list, (r) => r.health.p50_ms)} | ${cell(list, (r) => r.health.p99_ms)} | ${cell(list, (r) => r.health.max_ms)} | ${cell(list, (r) => r.loop.p99_ms)} | ${cell(list, (r) => r.loop.max_ms)} | ${cell(list, (r) => r.bodiesPerSecond)} |`,
+      )
+    }
+    const ratio = median(loop.map((r) => r.health.p99_ms)) / median(thread.map((r) => r.health.p99_ms))
+    rows.push(`| ${clients} | /health p99, before / now | | ${ratio.toFixed(1)}x | | | | |`)
+  }
+  const bodyText = `
+${CONCURRENCY.join(' and ')} clients each send a ${(body.length / 2 ** 20).toFixed(1)} MiB JSON body (examples/iris rows,
+more than serving.max_batch_size, so the server reads and parses each in full and then refuses it with 400) again and
+again for ${seconds} s, while a probe in another process asks \`GET /health\` every 5 ms, one request at a time. The
+server runs in a child process; both modes side by side in each of ${rounds} round(s), medians of the rounds.
+
+| clients | bodies | /health p50 ms | /health p99 ms | /health max ms | event loop delay p99 ms | event loop delay max ms | bodies answered/s |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}
+
+The event loop delay is the server's own (perf_hooks.monitorEventLoopDelay over the run): how long its event loop was
+blocked, whatever the machine's load did to the probe. Parsing a body of megabytes of numbers takes JSON.parse tens to
+hundreds of milliseconds; on the event loop, every /health behind
+it waits (and the HEALTHCHECK's 3 s timeout can pass with 64 such bodies queued). A body of 256 KiB or more on an
+inference route now goes, as bytes, to a decode thread (below the event loop's CPU priority) that parses and decodes it
+into tensors and hands them back; the event loop only reads the bytes.
+`
+  await writeBenchmarkSection({
+    body: bodyText,
+    command: `npm run bench:large-bodies${quick ? ' -- --quick' : ''}`,
+    id: 'large-bodies',
+    title: 'Health under large bodies (issue 16)',
+  })
+}
+
+await main()

@@ -1,0 +1,113 @@
+import type {Worker} from 'node:worker_threads'
+
+import {siblingModule, startModuleWorker} from '../worker-thread.js'
+import type {BodyKind, DecodedRequest, DecodeJob, DecodeReply, DecodeWorkerData} from './decode-protocol.js'
+import {RequestError} from './request-error.js'
+
+export interface DecodePoolOptions extends DecodeWorkerData {
+  /** Decode threads. */
+  threads: number
+  /** Where the worker script is; beside this module by default. */
+  workerUrl?: URL
+}
+
+interface Pending {
+  resolve: (decoded: DecodedRequest) => void
+  reject: (error: Error) => void
+}
+
+interface Thread {
+  worker: Worker
+  jobs: Map<number, Pending>
+}
+
+/** What the server needs of a decoder of large bodies (the pool below; tests wrap it). */
+export interface BodyDecoder {
+  decode(kind: BodyKind, body: Buffer): Promise<DecodedRequest>
+  close(): Promise<void>
+}
+
+/**
+ * Threads that parse and decode large request bodies off the event loop (see decode-worker.ts). A body goes to the
+ * thread with the fewest bodies outstanding; each thread decodes one at a time, so at most `threads` bodies are being
+ * parsed at once and the rest wait, their bytes already read.
+ */
+export class DecodePool implements BodyDecoder {
+  private readonly threads: Thread[] = []
+  private nextId = 1
+  private closing = false
+
+  private constructor(private readonly options: DecodePoolOptions) {}
+
+  static async start(options: DecodePoolOptions): Promise<DecodePool> {
+    const pool = new DecodePool(options)
+    await Promise.all(Array.from({length: options.threads}, (_, index) => pool.spawn(index)))
+    return pool
+  }
+
+  /** Bodies being decoded or waiting for a thread. */
+  get pending(): number {
+    let n = 0
+    for (const thread of this.threads) n += thread.jobs.size
+    return n
+  }
+
+  /** The tensors of a body, or the RequestError (400, ...) it would get on the event loop. */
+  decode(kind: BodyKind, body: Buffer): Promise<DecodedRequest> {
+    let thread = this.threads[0]!
+    for (const other of this.threads) if (other.jobs.size < thread.jobs.size) thread = other
+    const id = this.nextId++
+    // The body's own buffer moves to the thread (no copy) when the body is all of it, as a large body is.
+    const bytes =
+      body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
+        ? new Uint8Array(body.buffer)
+        : Uint8Array.from(body)
+    return new Promise<DecodedRequest>((resolve, reject) => {
+      thread.jobs.set(id, {reject, resolve})
+      const job: DecodeJob = {body: bytes, id, kind}
+      thread.worker.postMessage(job, [bytes.buffer as ArrayBuffer])
+    })
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    await Promise.all(this.threads.map((thread) => thread.worker.terminate()))
+  }
+
+  private spawn(index: number): Promise<void> {
+    const url = this.options.workerUrl ?? siblingModule(import.meta.url, 'decode-worker')
+    const data: DecodeWorkerData = {
+      limits: this.options.limits,
+      outputNames: this.options.outputNames,
+      signature: this.options.signature,
+    }
+    const worker = startModuleWorker(url, {name: `mlship-decode-${index}`, workerData: data})
+    const thread: Thread = {jobs: new Map(), worker}
+    this.threads[index] = thread
+    worker.on('message', (reply: DecodeReply) => {
+      const pending = thread.jobs.get(reply.id)
+      if (!pending) return
+      thread.jobs.delete(reply.id)
+      if ('decoded' in reply) pending.resolve(reply.decoded)
+      else if (reply.error.statusCode < 500)
+        pending.reject(new RequestError(reply.error.statusCode, reply.error.message))
+      else pending.reject(new Error(`decoding the request failed: ${reply.error.message}`))
+    })
+    let lastError: string | undefined
+    worker.on('error', (error) => (lastError = error.message))
+    worker.on('exit', (code) => {
+      const jobs = [...thread.jobs.values()]
+      thread.jobs.clear()
+      for (const job of jobs)
+        job.reject(
+          new Error(`the decode thread stopped unexpectedly (exit code ${code})${lastError ? `: ${lastError}` : ''}`),
+        )
+      // Replaced at once: the next large body must find a thread.
+      if (!this.closing) void this.spawn(index).catch(() => undefined)
+    })
+    return new Promise<void>((resolve, reject) => {
+      worker.once('online', () => resolve())
+      worker.once('error', reject)
+    })
+  }
+}

@@ -1,0 +1,30 @@
+import type {Signature} from '../config/schema.js'
+import type {DecodeLimits} from './decode.js'
+import type {TensorMap} from './tensors.js'
+
+/** Which contract a body follows: the seed's POST /predict, or the v2 protocol's infer. */
+export type BodyKind = 'seed' | 'v2'
+
+/** What the pool hands a decode thread when it starts it. */
+export interface DecodeWorkerData {
+  signature: Signature
+  limits: DecodeLimits
+  outputNames: string[]
+}
+
+export interface DecodeJob {
+  id: number
+  kind: BodyKind
+  /** The raw body (UTF-8 JSON), transferred. */
+  body: Uint8Array
+}
+
+/** A body decoded into the tensors of the request (and, for v2, its id and the outputs asked for). */
+export interface DecodedRequest {
+  feeds: TensorMap
+  id?: string
+  outputs?: string[]
+}
+
+export type DecodeReply =
+  {id: number; decoded: DecodedRequest} | {id: number; error: {statusCode: number; message: string}}
