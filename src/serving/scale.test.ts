@@ -5,7 +5,7 @@ import pino from 'pino'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {readSample, sumSamples} from '../monitoring/test-support/exposition.js'
-import {type RunningServer, startServer} from './server.js'
+import {startServer} from './server.js'
 import {
   digitsConfig,
   digitsRows as csvRows,
