@@ -52,7 +52,8 @@ const sampleMs = quick ? 2000 : 10_000
 // Growth from minute 5 of 30 (a sixth of the run) to the end; each end a median over a minute (a fifteenth) around it.
 // A 2-minute run is still settling in its first minute (the knee sweep before it, lazy allocations): from its middle.
 const fromMs = quick ? durationMs / 2 : durationMs / 6
-const spanMs = Math.max(durationMs / 15, 2 * sampleMs)
+// --quick: half a minute each end (15 samples), so that the heap's saw-tooth between collections evens out.
+const spanMs = quick ? durationMs / 4 : durationMs / 15
 const limitPercent = 5
 const dir = path.resolve(values.dir ?? path.join(root, 'examples/iris'))
 const targetName = local ? 'local' : 'container'
