@@ -69,67 +69,61 @@ export interface WebBenchResult {
 
 const HARNESS_PATH = '/__mlship/bench.html'
 
+/** What the harness's __mlshipRun returns: the latencies of the measured predictions, ms. */
+interface ScheduleResult {
+  errors: number
+  late: number
+  latencies: number[]
+}
+
 /**
  * The harness page: imports the bundle's predict.js like any page would, predicts the body once, and records when
- * (performance.now() counts from the navigation's start).
+ * (performance.now() counts from the navigation's start). Then __mlshipRun({rate, durationMs, warmupMs, bodies})
+ * predicts on a constant schedule, each latency from its scheduled time. Plain JavaScript in a string: a function
+ * handed to page.evaluate would carry whatever helpers the TypeScript toolchain wrapped it in.
  */
 function harnessPage(body: string): string {
   return `<!doctype html><meta charset="utf-8"><title>mlship bench</title><link rel="icon" href="data:,">
 <script type="application/json" id="body">${body.replaceAll('<', '\\u003c')}</script>
 <script type="module">
 import {ready, predict} from '/predict.js'
+// scheduler.postTask's delay is not clamped the way nested setTimeouts are (4 ms after five levels).
+const sleep = (ms) => globalThis.scheduler
+  ? globalThis.scheduler.postTask(() => undefined, {delay: ms})
+  : new Promise((resolve) => setTimeout(resolve, ms))
+window.__mlshipRun = async ({rate, durationMs, warmupMs, bodies}) => {
+  const parsed = bodies.map((b) => JSON.parse(b))
+  const gap = 1000 / rate
+  const start = performance.now() + 20
+  const latencies = []
+  let late = 0
+  let errors = 0
+  const pending = []
+  for (let i = 0; ; i++) {
+    const scheduled = start + i * gap
+    if (scheduled - start >= warmupMs + durationMs) break
+    const wait = scheduled - performance.now()
+    if (wait > 0) await sleep(wait)
+    const measured = scheduled - start >= warmupMs
+    if (measured && performance.now() - scheduled > 10) late++
+    pending.push(predict(parsed[i % parsed.length]).then(
+      () => { if (measured) latencies.push(performance.now() - scheduled) },
+      () => { if (measured) errors++ },
+    ))
+  }
+  await Promise.all(pending)
+  return {errors, late, latencies}
+}
 const body = JSON.parse(document.getElementById('body').textContent)
 try {
   const runtime = await ready
   const readyMs = performance.now()
   await predict(body)
   window.__mlshipFirst = {firstPredictionMs: performance.now(), readyMs, runtime}
-  window.__mlshipPredict = predict
 } catch (error) {
   window.__mlshipFirst = {error: String(error && error.message || error)}
 }
 </script>`
-}
-
-/** Runs in the page: predictions on a constant schedule, each latency from its scheduled time (µs precision). */
-async function runSchedule(arg: {rate: number; durationMs: number; warmupMs: number; bodies: string[]}) {
-  const predict = (globalThis as unknown as {__mlshipPredict: (body: unknown) => Promise<unknown>}).__mlshipPredict
-  const bodies = arg.bodies.map((b) => JSON.parse(b) as unknown)
-  const gap = 1000 / arg.rate
-  const start = performance.now() + 20
-  const total = arg.warmupMs + arg.durationMs
-  const latencies: number[] = []
-  let late = 0
-  let errors = 0
-  const pending: Array<Promise<void>> = []
-  // scheduler.postTask's delay is not clamped the way nested setTimeouts are (4 ms after five levels).
-  const sleep = (ms: number) => {
-    const scheduler = (globalThis as {scheduler?: {postTask(f: () => void, o: {delay: number}): Promise<void>}})
-      .scheduler
-    return scheduler
-      ? scheduler.postTask(() => undefined, {delay: ms})
-      : new Promise<void>((resolve) => setTimeout(resolve, ms))
-  }
-  for (let i = 0; ; i++) {
-    const scheduled = start + i * gap
-    if (scheduled - start >= total) break
-    const wait = scheduled - performance.now()
-    if (wait > 0) await sleep(wait)
-    const measured = scheduled - start >= arg.warmupMs
-    if (measured && performance.now() - scheduled > 10) late++
-    pending.push(
-      predict(bodies[i % bodies.length]).then(
-        () => {
-          if (measured) latencies.push(performance.now() - scheduled)
-        },
-        () => {
-          if (measured) errors++
-        },
-      ),
-    )
-  }
-  await Promise.all(pending)
-  return {errors, late, latencies}
 }
 
 /**
@@ -160,15 +154,13 @@ export async function runWebBench(options: WebBenchOptions): Promise<WebBenchRes
     if (!options.chromium) closers.push(() => chromium.close())
 
     const loads: Array<{firstPredictionMs: number; readyMs: number; runtime: RuntimeInfo}> = []
-    let measured: {errors: number; late: number; latencies: number[]} | undefined
+    let measured: ScheduleResult | undefined
     for (let i = 0; i < options.loads; i++) {
       if (options.signal?.aborted) throw interrupted()
       const page = await chromium.newPage()
       try {
         await page.goto(`${staticServer.url}${HARNESS_PATH}`)
-        const handle = await page.waitForFunction(() => (globalThis as {__mlshipFirst?: unknown}).__mlshipFirst, null, {
-          timeout: 120_000,
-        })
+        const handle = await page.waitForFunction('window.__mlshipFirst', null, {timeout: 120_000})
         const first = (await handle.jsonValue()) as (typeof loads)[number] & {error?: string}
         if (first.error) {
           throw new MlshipError(`The page could not predict: ${first.error}`, {code: 'WEB_BENCH_FAILED'})
@@ -178,12 +170,13 @@ export async function runWebBench(options: WebBenchOptions): Promise<WebBenchRes
           options.onNote?.(
             `Predicting in the page at ${options.rate}/s for ${(options.durationMs / 1000).toFixed(0)} s...`,
           )
-          measured = await page.evaluate(runSchedule, {
+          const schedule = {
             bodies: payloads.bodies,
             durationMs: options.durationMs,
             rate: options.rate,
             warmupMs: options.warmupMs,
-          })
+          }
+          measured = await page.evaluate<ScheduleResult>(`window.__mlshipRun(${JSON.stringify(schedule)})`)
         }
       } finally {
         await page.close()

@@ -1,6 +1,7 @@
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import ts from 'typescript'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {examplesDir} from '../util/paths.js'
@@ -43,6 +44,39 @@ describe('buildWebBundle', () => {
     const types = await readFile(path.join(out, 'predict.d.ts'), 'utf8')
     expect(types).toContain('export declare function predict(body: PredictRequest): Promise<PredictResponse>')
     expect(types).toContain('labels?: Array<"setosa" | "versicolor" | "virginica">')
+  })
+
+  it('types predict.js for a TypeScript page: a good call compiles, a wrong body does not', async () => {
+    const out = path.join(dir, 'typed')
+    await buildWebBundle({dir: IRIS, outputDir: out})
+    const page = path.join(out, 'page.ts')
+    await writeFile(
+      page,
+      [
+        "import {predict, ready, PredictError} from './predict.js'",
+        'const info = await ready',
+        'const threads: number = info.threads',
+        'const answer = await predict({features: [[5.1, 3.5, 1.4, 0.2]]})',
+        "const label: 'setosa' | 'versicolor' | 'virginica' | undefined = answer.labels?.[0]",
+        'const status: number = new PredictError().status',
+        '// @ts-expect-error: four features per row',
+        'await predict({features: [[5.1, 3.5]]})',
+        'export {label, status, threads}',
+        '',
+      ].join('\n'),
+    )
+    const program = ts.createProgram([page], {
+      module: ts.ModuleKind.ESNext,
+      moduleResolution: ts.ModuleResolutionKind.Bundler,
+      lib: ['lib.es2022.d.ts'],
+      noEmit: true,
+      skipLibCheck: true,
+      strict: true,
+      types: [],
+      target: ts.ScriptTarget.ES2022,
+    })
+    const problems = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
+    expect(problems).toEqual([])
   })
 
   it('carries the WebGPU runtime instead with backend webgpu (the CPU fallback is inside it)', async () => {
