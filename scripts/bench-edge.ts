@@ -34,7 +34,8 @@ const runs = quick ? 1 : Number(values.runs)
 const durationMs = (quick ? 2 : Number(values.duration)) * 1000
 const rate = Number(values.rate)
 const log = (line: string) => process.stderr.write(`${line}\n`)
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
+const mb = (bytes: number) =>
+  bytes < 1e3 ? `${bytes} B` : bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2))
 
 const chromium = await launchChromium()
