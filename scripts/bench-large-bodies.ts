@@ -218,10 +218,10 @@ ${rows.join('\n')}
 
 The event loop delay is the server's own (perf_hooks.monitorEventLoopDelay over the run): how long its event loop was
 blocked, whatever the machine's load did to the probe. Parsing a body of megabytes of numbers takes JSON.parse tens to
-hundreds of milliseconds; on the event loop, every /health behind
-it waits (and the HEALTHCHECK's 3 s timeout can pass with 64 such bodies queued). A body of 256 KiB or more on an
-inference route now goes, as bytes, to a decode thread (below the event loop's CPU priority) that parses and decodes it
-into tensors and hands them back; the event loop only reads the bytes.
+hundreds of milliseconds; on the event loop, every /health behind it waits (and the HEALTHCHECK's 3 s timeout passes
+with 64 such bodies queued). A body of 256 KiB or more on an inference route now goes, as bytes, to a decode thread
+(below the event loop's CPU priority) that parses and decodes it into tensors and hands them back; the event loop only
+reads the bytes.
 `
   await writeBenchmarkSection({
     body: bodyText,
