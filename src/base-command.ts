@@ -1,6 +1,6 @@
 import {Command, Errors, ux} from '@oclif/core'
 
-import {ExitCode, exitCodeHelp, isMlshipError} from './errors.js'
+import {ExitCode, exitCodeHelp, isMlshipError, THIS_COMMAND} from './errors.js'
 
 /** What every failing command prints on stdout under --json: small, the same shape for every kind of error. */
 export interface JsonError {
@@ -49,7 +49,7 @@ export abstract class BaseCommand<T> extends Command {
       throw new Errors.CLIError(error.message, {
         code: error.code,
         exit: error.exitCode,
-        suggestions: error.suggestions,
+        suggestions: forCommand(error.suggestions, this.id),
       })
     }
 
@@ -87,7 +87,7 @@ export function jsonError(error: CaughtError, commandId?: string): JsonError {
         exitCode: error.exitCode,
         message: error.message,
         name: error.name,
-        suggestions: error.suggestions,
+        suggestions: forCommand(error.suggestions, commandId),
       },
     }
   }
@@ -110,4 +110,9 @@ export function jsonError(error: CaughtError, commandId?: string): JsonError {
     }
   }
   return {error: {code: 'UNEXPECTED', exitCode: ExitCode.unexpected, message: error.message, name: error.name}}
+}
+
+/** Suggestions with THIS_COMMAND spelled out as the command that failed. */
+function forCommand(suggestions: string[], commandId: string | undefined): string[] {
+  return commandId ? suggestions.map((text) => text.replaceAll(THIS_COMMAND, `mlship ${commandId}`)) : suggestions
 }

@@ -31,6 +31,12 @@ export function exitCodeHelp(): string {
   return EXIT_CODE_TABLE.map(({code, meaning}) => `  ${code}  ${meaning}`).join('\n')
 }
 
+/**
+ * In a suggestion, stands for the command that failed: a command writes its own name there (`mlship versions`), so
+ * an error raised deep in a shared service still tells the user what to run.
+ */
+export const THIS_COMMAND = 'mlship <this command>'
+
 export interface MlshipErrorOptions {
   exitCode?: ExitCodeValue
   /** A short machine-readable identifier, stable across releases (e.g. CONFIG_INVALID). */

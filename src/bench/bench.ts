@@ -1,4 +1,5 @@
 import {errorMessage, ExitCode, isMlshipError, MlshipError} from '../errors.js'
+import {loadConfig} from '../config/load.js'
 import {loadModelProject} from '../model/load-model.js'
 import {LoadGenerator} from './generator.js'
 import type {LoadStepOptions, StepProgress} from './load-step.js'
@@ -63,6 +64,8 @@ export interface DeviceRun {
 export interface BenchResult {
   schemaVersion: 1
   mode: 'sweep' | 'fixed-rate'
+  /** The model of DIR's model.yaml; null where there is none (a --url target without one). */
+  model?: {name: string; version: string} | null
   target: {kind: BenchTarget['kind']; url: string; method: string}
   payload: {source: string; bodies: number; batchSize: number | null}
   slo: Slo
@@ -214,6 +217,7 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
   return {
     gpu,
     mode: options.rate === undefined ? 'sweep' : 'fixed-rate',
+    model: await modelOf(options.dir),
     payload: {batchSize: payloads.batchSize, bodies: payloads.bodies.length, source: payloads.source},
     runs,
     schemaVersion: 1,
@@ -229,6 +233,16 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
     },
     slo: options.slo,
     target: {kind: options.starter.kind, method: options.method, url},
+  }
+}
+
+/** The model of DIR's model.yaml (the one a local or container target serves), for the reports' titles. */
+async function modelOf(dir: string | undefined): Promise<{name: string; version: string} | null> {
+  try {
+    const {config} = await loadConfig(dir ?? '.')
+    return {name: config.name, version: config.version}
+  } catch {
+    return null
   }
 }
 

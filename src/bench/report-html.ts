@@ -9,7 +9,8 @@ import type {StepResult} from './step-result.js'
  */
 export function renderHtmlReport(result: BenchResult, generatedAt = new Date()): string {
   const runs = result.runs.filter((run) => run.steps.length > 0)
-  const title = `mlship bench: ${result.target.method} ${result.target.url}`
+  const model = result.model ? `${result.model.name} ${result.model.version}, ` : ''
+  const title = `mlship bench: ${model}${result.target.method} ${result.target.url}`
   const knees = runs
     .map(
       (run) =>

@@ -86,4 +86,10 @@ describe('bench reports', () => {
     expect(html).toContain('<title>gpu p99</title>')
     expect(html).toContain('knee 400/s')
   })
+
+  it('names the model and its version in the HTML report, where model.yaml gave them', () => {
+    const html = renderHtmlReport({...result, model: {name: 'iris-classifier', version: '1.2.0'}}, new Date(0))
+    expect(html).toMatch(/<title>mlship bench: iris-classifier 1\.2\.0, POST http/)
+    expect(html).toMatch(/<h1>mlship bench: iris-classifier 1\.2\.0, POST http/)
+  })
 })

@@ -105,7 +105,12 @@ describe('mlship bench --url', () => {
       '0',
       '--json',
     ])
-    expect(JSON.parse(stdout)).toMatchObject({mode: 'fixed-rate', runs: [expect.any(Object)], schemaVersion: 1})
+    expect(JSON.parse(stdout)).toMatchObject({
+      mode: 'fixed-rate',
+      model: {name: 'iris-classifier', version: '1.0.0'},
+      runs: [expect.any(Object)],
+      schemaVersion: 1,
+    })
     expect(stderr).toContain(`Benchmarking ${origin}/predict`)
   })
 

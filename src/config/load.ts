@@ -166,7 +166,15 @@ function describeIssue(issue: z.core.$ZodIssue, doc: Document, issuePath: PathKe
   switch (issue.code) {
     case 'invalid_type': {
       if (!present) return `missing required key (expected ${issue.expected})`
-      const got = doc.getIn(issuePath)
+      const got = doc.getIn(issuePath, true)
+      // `version: 1.0` is the number 1 to YAML: say what was written and how to make it text.
+      if (
+        issue.expected === 'string' &&
+        isScalar(got) &&
+        typeof got.value !== 'string' &&
+        typeof got.source === 'string'
+      )
+        return `expected a string, got ${got.source} (YAML reads it as a ${typeof got.value}: write "${got.source}" in quotes)`
       return `expected ${issue.expected}, got ${describeValue(got)}`
     }
     case 'invalid_value': {

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {ExitCode, MlshipError, errorMessage} from '../errors.js'
+import {ExitCode, MlshipError, errorMessage, THIS_COMMAND} from '../errors.js'
 import type {RegistryCredentials} from './credentials.js'
 import {assertDigest, assertManifestReference, assertRegistryTarget, registryBaseUrl} from './reference.js'
 
@@ -383,7 +383,7 @@ export function registryAuthError(host: string, username: string | undefined, re
       exitCode: ExitCode.registry,
       suggestions: [
         `Run \`mlship login ${host}\` (or \`docker login ${host}\`) with the right username and password or token.`,
-        'In CI: echo "$REGISTRY_PASSWORD" | mlship push --username "$REGISTRY_USERNAME" --password-stdin',
+        `In CI: echo "$REGISTRY_PASSWORD" | ${THIS_COMMAND} --username "$REGISTRY_USERNAME" --password-stdin`,
       ],
     },
   )
