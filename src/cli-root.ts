@@ -31,8 +31,21 @@ export function compiledCliOptions(distDir: string | URL): CompiledCliOptions {
   const pjson = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as Interfaces.PJSON
   const commands = pjson.oclif.commands
   if (typeof commands !== 'string') throw new Error('package.json: oclif.commands must be the commands folder')
+  // Paths in package.json are relative to the package root; oclif resolves them from its root, dist/.
+  const fromRoot = (file: string) => `./${path.relative(root, path.join(packageRoot, file))}`
+  // mlship's hooks are file paths (a string, or a list of them); other forms pass through as they are.
+  const hooks = Object.fromEntries(
+    Object.entries(pjson.oclif.hooks ?? {}).map(([event, files]) => [
+      event,
+      typeof files === 'string'
+        ? fromRoot(files)
+        : Array.isArray(files)
+          ? files.map((file) => (typeof file === 'string' ? fromRoot(file) : file))
+          : files,
+    ]),
+  )
   return {
-    pjson: {...pjson, oclif: {...pjson.oclif, commands: `./${path.relative(root, path.join(packageRoot, commands))}`}},
+    pjson: {...pjson, oclif: {...pjson.oclif, commands: fromRoot(commands), hooks}},
     root,
   }
 }
