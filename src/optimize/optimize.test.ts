@@ -314,6 +314,13 @@ describe('what mlship optimize refuses before doing any work', () => {
     expect(existsSync(`${dir}-fp16`)).toBe(false)
   })
 
+  it('--gpu with int8, which is a CPU method', async () => {
+    const dir = await copyDigits()
+    const error = await refusal(optimizeModel({dir, gpu: true, method: 'int8', speed: false}))
+    expect(error).toMatchObject({code: 'USAGE', exitCode: 2})
+    expect(error.suggestions.join(' ')).toContain('--method fp16 --gpu')
+  })
+
   it('a model with nothing to check against', async () => {
     const dir = path.join(work, 'bare')
     const {model, features} = quantisationSensitiveModel()

@@ -107,6 +107,13 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
   const progress = options.onProgress ?? (() => undefined)
   const project = await loadModelProject(options.dir)
   const device = options.gpu ? 'cuda' : 'cpu'
+  if (device === 'cuda' && options.method === 'int8') {
+    throw new ConfigError(
+      '--method int8 --gpu: dynamic int8 quantisation is for the CPU (onnxruntime runs it with integer CPU kernels; ' +
+        'on a GPU its nodes would run on the CPU with copies in between)',
+      {code: 'USAGE', suggestions: ['On a GPU, use --method fp16 --gpu (or --method graph --gpu).']},
+    )
+  }
   if (device === 'cuda') assertCudaUsable({device, source: 'the --gpu flag'})
   const minAgreement = options.minAgreement ?? DEFAULT_MIN_AGREEMENT
   if (!(minAgreement >= 0 && minAgreement <= 1)) {
