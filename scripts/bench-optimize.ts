@@ -45,6 +45,7 @@ const work = await mkdtemp(path.join(os.tmpdir(), 'mlship-bench-optimize-'))
 interface Row {
   model: string
   method: string
+  loadMs: number
   sizeBytes: number
   sizeRatio: number
   agreement: number
@@ -54,6 +55,7 @@ interface Row {
   throughputRatio: number
 }
 const rows: Row[] = []
+const float16Nodes: string[] = []
 
 async function largerModelDir(): Promise<string> {
   const dir = path.join(root, 'tmp', 'bench-optimize', 'larger-mlp')
@@ -89,31 +91,46 @@ async function benchModel(name: string, sourceDir: string): Promise<void> {
   const sessions = await Promise.all(
     files.map((file) => createSession(file, {device: 'cpu', intraOpThreads: 1, what: file})),
   )
-  const perRun: Array<Array<{latencyMs: number; rowsPerSecond: number}>> = []
+  const perRun: Array<Array<{latencyMs: number; rowsPerSecond: number; loadMs: number}>> = []
   try {
     for (let run = 0; run < runs; run++) {
       log(`${name}: speed run ${run + 1} of ${runs}`)
-      perRun.push(
-        await measureSpeed(
-          sessions.map((session) => ({batch, one, session})),
-          speed,
-        ),
+      const samples = await measureSpeed(
+        sessions.map((session) => ({batch, one, session})),
+        speed,
       )
+      // Load time: one session made from each file per run (what a server worker does at start).
+      const loads: number[] = []
+      for (const file of files) {
+        const start = performance.now()
+        const session = await createSession(file, {device: 'cpu', intraOpThreads: 1, what: file})
+        loads.push(performance.now() - start)
+        await session.release()
+      }
+      perRun.push(samples.map((sample, i) => ({...sample, loadMs: loads[i]!})))
     }
   } finally {
     for (const session of sessions) await session.release()
   }
-  const float32 = {
-    latencyMs: median(perRun.map((r) => r[0]!.latencyMs)),
-    rowsPerSecond: median(perRun.map((r) => r[0]!.rowsPerSecond)),
-  }
+  const fp16 = results.fp16!.fp16!
+  const count = (ops: Record<string, number>) => Object.values(ops).reduce((a, b) => a + b, 0)
+  const listed = (ops: Record<string, number>) =>
+    Object.entries(ops)
+      .map(([op, n]) => `${op} x${n}`)
+      .join(', ') || 'none'
+  float16Nodes.push(
+    `${name}: ${count(fp16.float16Ops)} of ${count(fp16.float16Ops) + count(fp16.float32Ops)} nodes in float16 ` +
+      `(${listed(fp16.float16Ops)}); float32: ${listed(fp16.float32Ops)}.`,
+  )
+  const at = (i: number, key: 'latencyMs' | 'rowsPerSecond' | 'loadMs') => median(perRun.map((r) => r[i]![key]))
   rows.push({
     agreement: 1,
-    latencyMs: float32.latencyMs,
+    latencyMs: at(0, 'latencyMs'),
     latencyRatio: 1,
+    loadMs: at(0, 'loadMs'),
     method: 'float32',
     model: name,
-    rowsPerSecond: float32.rowsPerSecond,
+    rowsPerSecond: at(0, 'rowsPerSecond'),
     sizeBytes: results.int8!.source.sizeBytes,
     sizeRatio: 1,
     throughputRatio: 1,
@@ -122,11 +139,12 @@ async function benchModel(name: string, sourceDir: string): Promise<void> {
     const result = results[method]!
     rows.push({
       agreement: result.accuracy.agreement!,
-      latencyMs: median(perRun.map((r) => r[i + 1]!.latencyMs)),
+      latencyMs: at(i + 1, 'latencyMs'),
       latencyRatio: median(perRun.map((r) => r[0]!.latencyMs / r[i + 1]!.latencyMs)),
+      loadMs: at(i + 1, 'loadMs'),
       method,
       model: name,
-      rowsPerSecond: median(perRun.map((r) => r[i + 1]!.rowsPerSecond)),
+      rowsPerSecond: at(i + 1, 'rowsPerSecond'),
       sizeBytes: result.output.sizeBytes,
       sizeRatio: result.output.sizeBytes / result.source.sizeBytes,
       throughputRatio: median(perRun.map((r) => r[i + 1]!.rowsPerSecond / r[0]!.rowsPerSecond)),
@@ -153,6 +171,7 @@ const table = markdownTable(
     'vs float32',
     'batch-32 rows/s',
     'vs float32',
+    'load',
   ],
   rows.map((r) => [
     r.model,
@@ -164,8 +183,9 @@ const table = markdownTable(
     r.method === 'float32' ? '-' : `${r.latencyRatio.toFixed(2)}x`,
     Math.round(r.rowsPerSecond).toString(),
     r.method === 'float32' ? '-' : `${r.throughputRatio.toFixed(2)}x`,
+    `${Math.round(r.loadMs)} ms`,
   ]),
-  '--- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---:',
+  '--- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---:',
 )
 process.stderr.write(`\n${table}\n`)
 if (!quick) {
@@ -182,11 +202,16 @@ if (!quick) {
       table,
       '',
       'int8 weights are 7-bit symmetric per output column and activations are quantised per call; onnxruntime fuses ' +
-        'each quantised MatMul/Gemm into DynamicQuantizeMatMul, an integer GEMM (VNNI on this CPU). fp16 keeps every ' +
-        'Gemm, MatMul and Softmax in float32 here, because the CPU provider has no float16 kernel for them: the file ' +
-        'halves, the arithmetic stays float32 (onnxruntime widens the weights at load), so it is not faster on a ' +
-        'CPU; float16 pays on GPUs. graph is what onnxruntime does itself when it loads a model, saved ahead: same ' +
-        'speed, a shorter load.',
+        'each quantised MatMul/Gemm into DynamicQuantizeMatMul, an integer GEMM (VNNI on this CPU). fp16 keeps in ' +
+        "float32 what onnxruntime's CPU provider has no float16 kernel for, which on this CPU is nearly everything: " +
+        'the file halves, the arithmetic stays float32 (onnxruntime widens the weights at load), so it is not faster ' +
+        'on a CPU; float16 pays on GPUs. graph is what onnxruntime does itself when it loads a model, saved ahead: ' +
+        'the same arithmetic, a shorter load (load: one session made from the file, median over the runs).',
+      '',
+      ...float16Nodes.map((line) => `- fp16 ${line}`),
+      '',
+      'Read the ratios with the load average of the stamp: on a busy machine a long call (float32 at batch 32) is ' +
+        'preempted more often than a short one, and the ratios grow.',
     ].join('\n'),
     command: 'npm run bench:optimize',
     id: 'optimize',
