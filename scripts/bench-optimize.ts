@@ -206,7 +206,8 @@ if (!quick) {
         "float32 what onnxruntime's CPU provider has no float16 kernel for, which on this CPU is nearly everything: " +
         'the file halves, the arithmetic stays float32 (onnxruntime widens the weights at load), so it is not faster ' +
         'on a CPU; float16 pays on GPUs. graph is what onnxruntime does itself when it loads a model, saved ahead: ' +
-        'the same arithmetic, a shorter load (load: one session made from the file, median over the runs).',
+        'the same arithmetic; what it can save is load time (load: one session made from the file, median over the ' +
+        'runs).',
       '',
       ...float16Nodes.map((line) => `- fp16 ${line}`),
       '',

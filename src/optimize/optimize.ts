@@ -138,7 +138,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
       optimized = await savedByRuntime(sourceBytes, {device, level: GRAPH_LEVEL, what: 'the model'})
       notes.push(
         'onnxruntime applies these graph optimisations itself whenever it loads a model (the server loads with all ' +
-          'of them on), so a pre-optimised model answers at the same speed and mainly loads faster.',
+          'of them on), so a pre-optimised model computes the same way; what it can save is load time.',
       )
       break
     }
