@@ -59,6 +59,8 @@ export function containerTarget(options: ContainerTargetOptions): TargetStarter 
           dir: options.dir,
           engine: connected,
           gpu,
+          // `mlship build --base-image X` then `mlship bench`: the image built on X is the one to measure.
+          reuseOtherBase: true,
           tags: [tag],
         })
         image = tag

@@ -124,6 +124,8 @@ export async function push(options: PushOptions): Promise<PushResult> {
     gpu: options.gpu,
     onProgress: (event) => progress({event, type: 'build'}),
     platforms,
+    // `mlship build --base-image X` then `mlship push`: the image built on X is the one to push.
+    reuseOtherBase: true,
     tags: [imageReference(target, version)],
   })
   const buildSeconds = (performance.now() - buildStarted) / 1000
