@@ -1,13 +1,13 @@
 import {readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import ort from 'onnxruntime-node'
+import type ort from 'onnxruntime-node'
 import {Document, isMap, isSeq, parseDocument, visit} from 'yaml'
 
 import {parseConfigText} from '../config/load.js'
 import type {FeatureBaseline, InputSpec, OutputSpec, TensorDtype} from '../config/schema.js'
 import {ConfigError, errorMessage, ModelError} from '../errors.js'
 import {loadModelProject} from '../model/load-model.js'
-import {openSession} from '../model/session.js'
+import {onnxruntime, openSession} from '../model/session.js'
 import {isDynamic} from '../model/signature.js'
 import {DEFAULT_BASELINE_BINS, FeatureAccumulator} from '../monitoring/baseline-stats.js'
 import {type DataHeader, type DataInput, type DataRow, dataFormat, readDataRows} from './read-data.js'
@@ -164,12 +164,13 @@ async function summariseOutputs(
   outputs: readonly OutputSpec[],
   stats: Map<string, FeatureAccumulator[]>,
 ): Promise<void> {
+  const {Tensor} = await onnxruntime()
   const feeds: Record<string, ort.Tensor> = {}
   for (const input of inputs) {
     const spec = specs.find((s) => s.name === input.name)!
     const values = rows.flatMap((row) => row.values[input.name]!)
     const dims = spec.shape.length === 0 ? [] : [rows.length, ...spec.shape.slice(1).map(Number)]
-    feeds[input.name] = new ort.Tensor(spec.dtype, tensorData(spec.dtype, values), dims)
+    feeds[input.name] = new Tensor(spec.dtype, tensorData(spec.dtype, values), dims)
   }
   let results: ort.InferenceSession.OnnxValueMapType
   try {

@@ -1,4 +1,3 @@
-import {parse} from 'csv-parse'
 import {createReadStream} from 'node:fs'
 import {createInterface} from 'node:readline'
 
@@ -71,6 +70,7 @@ async function* readCsv(options: ReadDataOptions, header: DataHeader): AsyncGene
   }
   const input = inputs[0]!
   const ignore = new Set(options.ignoreColumns ?? [])
+  const {parse} = await import('csv-parse')
   const parser = createReadStream(file).pipe(
     parse({info: true, relax_column_count: false, skip_empty_lines: true, trim: true}),
   )

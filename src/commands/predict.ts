@@ -1,5 +1,4 @@
 import {Flags} from '@oclif/core'
-import cliProgress from 'cli-progress'
 
 import {BaseCommand} from '../base-command.js'
 import {ExitCode, MlshipError} from '../errors.js'
@@ -134,7 +133,8 @@ ${BaseCommand.exitCodesHelp}`
     },
   ): Promise<PredictBatchResult> {
     const tty = process.stderr.isTTY && !this.jsonEnabled()
-    const bar = tty
+    const cliProgress = tty ? (await import('cli-progress')).default : undefined
+    const bar = cliProgress
       ? new cliProgress.SingleBar(
           {format: 'predict [{bar}] {percentage}% | {rows} rows | {failed} failed | {speed} rows/s', hideCursor: true},
           cliProgress.Presets.shades_classic,

@@ -17,12 +17,16 @@ export interface InspectResult {
 /** Loads model.yaml and the model, checks one against the other, and describes the result. */
 export async function inspectModel(dirOrFile: string): Promise<InspectResult> {
   const project = await loadModelProject(dirOrFile)
-  const [sha256, info] = await Promise.all([sha256File(project.modelPath), stat(project.modelPath)])
+  const [sha256, info, onnxruntime] = await Promise.all([
+    sha256File(project.modelPath),
+    stat(project.modelPath),
+    ortVersion(),
+  ])
   return {
     config: project.config,
     dir: project.dir,
     file: project.file,
-    model: {onnxruntime: ortVersion(), path: project.modelPath, sha256, sizeBytes: info.size},
+    model: {onnxruntime, path: project.modelPath, sha256, sizeBytes: info.size},
     signature: project.signature,
     signatureSource: project.signatureSource,
   }

@@ -1,5 +1,5 @@
 import {stat} from 'node:fs/promises'
-import ort from 'onnxruntime-node'
+import type ort from 'onnxruntime-node'
 
 import {errorMessage, ModelError} from '../errors.js'
 import {keepOnnxruntimeTelemetryOff} from './telemetry.js'
@@ -20,8 +20,9 @@ export interface OpenSessionOptions {
 export async function openSession(modelPath: string, options: OpenSessionOptions = {}): Promise<ort.InferenceSession> {
   await assertModelFile(modelPath)
   keepOnnxruntimeTelemetryOff()
+  const {InferenceSession} = await onnxruntime()
   try {
-    return await ort.InferenceSession.create(modelPath, {
+    return await InferenceSession.create(modelPath, {
       executionProviders: options.executionProviders ?? ['cpu'],
       graphOptimizationLevel: 'all',
       interOpNumThreads: options.interOpNumThreads ?? 1,
@@ -35,7 +36,7 @@ export async function openSession(modelPath: string, options: OpenSessionOptions
       details: {file: modelPath},
       suggestions: [
         'Check that the file is a complete ONNX model exported for an opset this onnxruntime supports (onnxruntime-node ' +
-          ortVersion() +
+          (await ortVersion()) +
           ').',
       ],
     })
@@ -82,6 +83,15 @@ function describeLoadFailure(message: string, modelPath: string): string {
   return `onnxruntime cannot load it: ${cause ?? message}`
 }
 
-export function ortVersion(): string {
-  return ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown'
+/**
+ * onnxruntime-node, imported when the first model is opened rather than when this module loads: its native library
+ * is the largest part of a command's start-up, and most commands never open a model (test/startup.test.ts).
+ */
+export async function onnxruntime(): Promise<typeof ort> {
+  return (await import('onnxruntime-node')).default
+}
+
+export async function ortVersion(): Promise<string> {
+  const {env} = await onnxruntime()
+  return env.versions?.node ?? env.versions?.common ?? 'unknown'
 }

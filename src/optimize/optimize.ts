@@ -223,7 +223,7 @@ export async function optimizeModel(options: OptimizeOptions): Promise<OptimizeR
       ...(o.exact_agreement === undefined ? {} : {exact_agreement: significant(o.exact_agreement)}),
     })),
     ...(accuracy.forced ? {forced: true} : {}),
-    onnxruntime: ortVersion(),
+    onnxruntime: await ortVersion(),
     created: (options.created ?? new Date()).toISOString(),
   }
   const output = await writeOutput(project, target, optimized, optimization, Boolean(options.inPlace))

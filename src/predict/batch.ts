@@ -1,4 +1,3 @@
-import {parse as parseCsv} from 'csv-parse'
 import {createReadStream, createWriteStream} from 'node:fs'
 import {stat} from 'node:fs/promises'
 import path from 'node:path'
@@ -370,6 +369,7 @@ async function* readRecords(
     }
     return
   }
+  const {parse: parseCsv} = await import('csv-parse')
   const parser = stream.pipe(parseCsv({info: true, relax_column_count: true, skip_empty_lines: true, trim: true}))
   let first = true
   for await (const {info, record} of parser as AsyncIterable<{record: string[]; info: {lines: number}}>) {

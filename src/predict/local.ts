@@ -1,7 +1,7 @@
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
 import type {InferenceBackend} from '../serving/backend.js'
 import {assertCudaUsable, chooseDevice, type Device} from '../serving/device.js'
-import {resolveSettings, type ServingOverrides} from '../serving/server.js'
+import {resolveSettings, type ServingOverrides} from '../serving/settings.js'
 import type {ServingSettings} from '../serving/context.js'
 import {WorkerPool} from '../serving/worker-pool.js'
 
