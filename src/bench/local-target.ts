@@ -1,8 +1,5 @@
-import pino from 'pino'
-
 import {errorMessage} from '../errors.js'
 import {assertCudaUsable, chooseDevice} from '../serving/device.js'
-import {startServer} from '../serving/server.js'
 import type {TargetStarter} from './bench.js'
 import type {BenchDevice, BenchTarget} from './target.js'
 
@@ -31,6 +28,9 @@ export function localTarget(options: LocalTargetOptions): TargetStarter {
     },
     kind: 'local',
     start: async (device: BenchDevice): Promise<BenchTarget> => {
+      // The serving app (fastify, prom-client, pino) loads when a local target starts, not with `mlship bench`;
+      // before the clock starts, as it was when it loaded with the command.
+      const [{startServer}, {default: pino}] = await Promise.all([import('../serving/server.js'), import('pino')])
       const started = performance.now()
       const server = await startServer({
         device: device === 'gpu' ? 'cuda' : 'cpu',

@@ -1,5 +1,5 @@
 import type {ResolvedModel} from '../model/load-model.js'
-import {warmUpFeeds} from '../serving/server.js'
+import {warmUpFeeds} from '../serving/warm-up.js'
 import {WorkerPool} from '../serving/worker-pool.js'
 
 /**

@@ -1,7 +1,7 @@
 import {existsSync} from 'node:fs'
 
 import type {Device} from './device.js'
-import {type RunningServer, startServer} from './server.js'
+import type {RunningServer} from './server.js'
 
 export interface ServeLocalOptions {
   dir: string
@@ -40,6 +40,8 @@ export interface ServeLocalResult extends ServeLocalInfo {
 
 /** `mlship serve --local`: runs the server in this process until a signal, then stops it gracefully. */
 export async function serveLocal(options: ServeLocalOptions): Promise<ServeLocalResult> {
+  // The serving app (fastify, prom-client, pino) loads when a server starts, not with `mlship serve`.
+  const {startServer} = await import('./server.js')
   const server = await startServer({
     device: options.device,
     dir: options.dir,

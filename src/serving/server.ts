@@ -10,12 +10,10 @@ import Fastify, {
 } from 'fastify'
 import pino, {type Logger} from 'pino'
 
-import type {ServingConfig} from '../config/schema.js'
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
 import type {InferenceBackend} from './backend.js'
 import type {RoutePluginOptions, ServerPhase, ServingContext, ServingSettings} from './context.js'
-import {decodeNested} from './decode.js'
 import {assertCudaUsable, chooseDevice, type Device} from './device.js'
 import {RequestError} from './request-error.js'
 import {docsRoutes} from './routes/docs.js'
@@ -29,20 +27,11 @@ import {healthRoutes} from './routes/health.js'
 import {indexRoutes} from './routes/index.js'
 import {predictRoutes} from './routes/predict.js'
 import {v2Routes} from './routes/v2.js'
-import {resolveWorkerCount, usableCpus} from './cpus.js'
 import {ScaleLayer, type ScaleLayerOptions} from './scale.js'
-import {allocate, elementCount, type TensorMap} from './tensors.js'
+import {resolveSettings, type ServingOverrides} from './settings.js'
+import type {TensorMap} from './tensors.js'
+import {warmUpFeeds} from './warm-up.js'
 import {WorkerPool, type WorkerPoolOptions} from './worker-pool.js'
-
-export interface ServingOverrides {
-  workers?: 'auto' | number
-  intraOpThreads?: number
-  maxBatchSize?: number
-  bodyLimitBytes?: number
-  bodyTimeoutMs?: number
-  requestTimeoutMs?: number
-  logLevel?: ServingConfig['log_level']
-}
 
 export interface StartServerOptions {
   /** The model directory, or the path of its model.yaml. Ignored when `project` is given. */
@@ -275,30 +264,6 @@ export async function createServingContext(options: StartServerOptions): Promise
     }
   }
   return {...base, backend}
-}
-
-export function resolveSettings(
-  serving: ServingConfig,
-  overrides: ServingOverrides,
-  env: NodeJS.ProcessEnv,
-): Omit<ServingSettings, 'dataDir'> {
-  const envLevel = env.LOG_LEVEL?.trim().toLowerCase()
-  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
-  if (envLevel && !levels.includes(envLevel)) {
-    throw new MlshipError(`LOG_LEVEL="${env.LOG_LEVEL}" is not a log level: use one of ${levels.join(', ')}`, {
-      code: 'LOG_LEVEL_INVALID',
-      exitCode: ExitCode.usage,
-    })
-  }
-  return {
-    bodyLimitBytes: overrides.bodyLimitBytes ?? serving.body_limit_bytes,
-    bodyTimeoutMs: overrides.bodyTimeoutMs ?? serving.body_timeout_ms,
-    intraOpThreads: overrides.intraOpThreads ?? serving.intra_op_threads,
-    logLevel: overrides.logLevel ?? (envLevel as ServingConfig['log_level'] | undefined) ?? serving.log_level,
-    maxBatchSize: overrides.maxBatchSize ?? serving.max_batch_size,
-    requestTimeoutMs: overrides.requestTimeoutMs ?? serving.request_timeout_ms,
-    workers: resolveWorkerCount(overrides.workers ?? serving.workers, usableCpus()),
-  }
 }
 
 /**
@@ -544,26 +509,6 @@ async function warmUp(context: ServingContext, logger: Logger | undefined): Prom
   } catch (error) {
     logger?.warn({err: errorMessage(error)}, 'the warm-up inference failed; serving anyway')
   }
-}
-
-export function warmUpFeeds(context: Pick<ServingContext, 'signature'>): TensorMap {
-  const inputs = context.signature.inputs
-  if (inputs.every((input) => input.example !== undefined)) {
-    try {
-      const feeds: TensorMap = {}
-      for (const input of inputs)
-        feeds[input.name] = decodeNested(input, input.example, {maxBatchSize: Number.MAX_SAFE_INTEGER})
-      return feeds
-    } catch {
-      // An example that does not fit its input: fall back to zeros (`mlship validate` reports the example).
-    }
-  }
-  const feeds: TensorMap = {}
-  for (const input of inputs) {
-    const dims = input.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1))
-    feeds[input.name] = {data: allocate(input.dtype, elementCount(dims)), dims, dtype: input.dtype}
-  }
-  return feeds
 }
 
 function cloneFeeds(feeds: TensorMap): TensorMap {
