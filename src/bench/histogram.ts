@@ -1,10 +1,20 @@
-import * as hdr from 'hdr-histogram-js'
+import {createRequire} from 'node:module'
+
+import type * as HdrHistogram from 'hdr-histogram-js'
 
 /**
  * Latencies are recorded in microseconds in an HDR histogram (3 significant digits: 0.1% error at any magnitude,
  * from 1 µs up to an hour), so p99.9 of a long run costs no more memory than p50 of a short one.
  */
-export type Histogram = hdr.Histogram
+export type Histogram = HdrHistogram.Histogram
+
+/**
+ * hdr-histogram-js, loaded by the first histogram rather than with the module: `mlship bench` imports this module to
+ * start, and the package costs 45 ms to load. Required, not imported, because histograms are made synchronously.
+ */
+function hdr(): typeof HdrHistogram {
+  return createRequire(import.meta.url)('hdr-histogram-js') as typeof HdrHistogram
+}
 
 export interface LatencySummary {
   /** Requests recorded. */
@@ -19,7 +29,7 @@ export interface LatencySummary {
 }
 
 export function createHistogram(): Histogram {
-  return hdr.build({
+  return hdr().build({
     autoResize: true,
     bitBucketSize: 32,
     highestTrackableValue: 3_600_000_000,
@@ -52,9 +62,9 @@ export function summarize(histogram: Histogram): LatencySummary {
 
 /** A histogram crosses a worker boundary as the standard compressed HdrHistogram encoding. */
 export function encodeHistogram(histogram: Histogram): string {
-  return hdr.encodeIntoCompressedBase64(histogram)
+  return hdr().encodeIntoCompressedBase64(histogram)
 }
 
 export function decodeHistogram(encoded: string): Histogram {
-  return hdr.decodeFromCompressedBase64(encoded, 32, false)
+  return hdr().decodeFromCompressedBase64(encoded, 32, false)
 }

@@ -1,4 +1,3 @@
-import {request} from 'undici'
 
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 
@@ -62,6 +61,7 @@ export interface ProbeOptions {
  * as a sweep of 100% errors.
  */
 export async function probeEndpoint(options: ProbeOptions): Promise<void> {
+  const {request} = await import('undici')
   let status: number
   let text: string
   try {
@@ -110,6 +110,7 @@ function describeNetworkError(error: unknown): string {
  * and that is said, not guessed.
  */
 export async function reportedExecutionProvider(url: string): Promise<string | null> {
+  const {request} = await import('undici')
   try {
     const response = await request(new URL('/', url), {signal: AbortSignal.timeout(5000)})
     if (response.statusCode !== 200) {

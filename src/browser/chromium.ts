@@ -1,7 +1,7 @@
 import {constants as fsConstants} from 'node:fs'
 import {access} from 'node:fs/promises'
 
-import {type Browser, type BrowserContextOptions, chromium, type Page} from 'playwright-core'
+import type {Browser, BrowserContextOptions, Page} from 'playwright-core'
 
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 
@@ -54,6 +54,7 @@ export interface HeadlessChromium {
  */
 export async function launchChromium(options: LaunchChromiumOptions = {}): Promise<HeadlessChromium> {
   const executablePath = options.executablePath ?? chromiumPath(options.env)
+  const {chromium} = await import('playwright-core')
   await assertExecutable(executablePath)
   let browser: Browser
   try {

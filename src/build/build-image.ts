@@ -230,7 +230,7 @@ async function runBuild(
   }
 
   try {
-    const stream = await engine.docker.buildImage(packContext(context.contextDir), buildOptions)
+    const stream = await engine.docker.buildImage(await packContext(context.contextDir), buildOptions)
     await followEngineStream(stream as AsyncIterable<Buffer>, onEvent)
   } catch (error) {
     throw buildFailed(error, state, otherBases)

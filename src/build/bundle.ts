@@ -1,4 +1,3 @@
-import {build as esbuild} from 'esbuild'
 import {copyFile, mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -22,6 +21,7 @@ export const BUNDLE_EXTERNAL = ['onnxruntime-node', 'onnxruntime-common', '*.nod
  */
 export async function bundleServer(options: BundleServerOptions): Promise<string[]> {
   await mkdir(options.outDir, {recursive: true})
+  const {build: esbuild} = await import('esbuild')
   try {
     await esbuild({
       // CommonJS dependencies call require(): give the ES module bundle one.

@@ -282,7 +282,7 @@ describe('packContext', () => {
     await writeFile(path.join(dir, 'sub', 'a.log'), 'log')
     await writeFile(path.join(dir, 'sub', 'keep.txt'), 'keep')
     const chunks: Buffer[] = []
-    for await (const chunk of packContext(dir)) chunks.push(chunk as Buffer)
+    for await (const chunk of await packContext(dir)) chunks.push(chunk as Buffer)
     const tar = Buffer.concat(chunks).toString('latin1')
     expect(tar).toContain('Dockerfile')
     expect(tar).toContain('sub/keep.txt')

@@ -4,7 +4,6 @@ import {copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writ
 import os from 'node:os'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
-import tar from 'tar-fs'
 
 import {ConfigError, errorMessage} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
@@ -232,7 +231,8 @@ async function digestContext(contextDir: string): Promise<{digest: string; fileC
  * does. Owners and modes are normalised: files are root's and world-readable, so the non-root user of the image can
  * read them and builds on different machines give the same layers.
  */
-export function packContext(contextDir: string, patterns?: string): Readable {
+export async function packContext(contextDir: string, patterns?: string): Promise<Readable> {
+  const {default: tar} = await import('tar-fs')
   const ignoreFile = path.join(contextDir, '.dockerignore')
   const text = patterns ?? (existsSync(ignoreFile) ? readFileSyncSafe(ignoreFile) : '')
   const matcher = createIgnore().add(text.split(/\r?\n/))
@@ -253,7 +253,7 @@ export function packContext(contextDir: string, patterns?: string): Readable {
 
 function readFileSyncSafe(file: string): string {
   try {
-    // Synchronous on purpose: packContext returns a stream at once, and .dockerignore is a few lines.
+    // .dockerignore is a few lines.
     return readFileSync(file, 'utf8')
   } catch (error) {
     throw new ConfigError(`${file}: cannot be read (${errorMessage(error)})`)

@@ -1,4 +1,3 @@
-import Handlebars from 'handlebars'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -124,6 +123,7 @@ export async function renderDockerfile(
 ): Promise<string> {
   assertDockerfileValues(values, options.configFile)
   const source = await readFile(options.template ?? dockerfileTemplatePath(), 'utf8')
+  const {default: Handlebars} = await import('handlebars')
   const template = Handlebars.compile(source, {noEscape: true, strict: true})
   const rendered = template({
     arch: platformArch(values.platform),

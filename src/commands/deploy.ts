@@ -5,7 +5,6 @@ import {BaseCommand} from '../base-command.js'
 import type {ApplyProgress} from '../deploy/cluster.js'
 import {type DeploySummary, deploy} from '../deploy/deploy.js'
 import {fixedImageResolver, type ImageResolver, registryImageResolver} from '../deploy/image.js'
-import {kubeconfigCluster} from '../deploy/kube-cluster.js'
 import {yamlStream} from '../deploy/manifest-files.js'
 import {describeRef, type KubernetesObject} from '../deploy/objects.js'
 import type {DeployFormat, RolloutAction} from '../deploy/rollout.js'
@@ -134,12 +133,14 @@ ${BaseCommand.exitCodesHelp}`
 
     const images = flags.image ? fixedImageResolver(flags.image) : this.registryImages(args.dir, flags)
     const progress = this.jsonEnabled() ? undefined : (event: ApplyProgress) => this.logToStderr(describe(event))
+    // The Kubernetes client (half a second to load) only for --apply: rendering manifests does not need it.
+    const kube = flags.apply ? await import('../deploy/kube-cluster.js') : undefined
     const {objects, summary} = await deploy({
       action,
-      ...(flags.apply
+      ...(kube
         ? {
             apply: {
-              cluster: kubeconfigCluster({context: flags.context, kubeconfig: flags.kubeconfig}),
+              cluster: kube.kubeconfigCluster({context: flags.context, kubeconfig: flags.kubeconfig}),
               onProgress: progress,
               timeoutMs: flags.timeout * 1000,
             },

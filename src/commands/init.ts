@@ -1,5 +1,4 @@
 import {Flags} from '@oclif/core'
-import {confirm, input} from '@inquirer/prompts'
 
 import {BaseCommand} from '../base-command.js'
 import {EXAMPLES, type InitResult, initProject, type Prompter} from '../init/init.js'
@@ -104,7 +103,7 @@ ${BaseCommand.exitCodesHelp}`
 
 function inquirerPrompter(): Prompter {
   return {
-    confirm: (options) => confirm(options),
-    input: (options) => input({...options, validate: options.validate}),
+    confirm: async (options) => (await import('@inquirer/prompts')).confirm(options),
+    input: async (options) => (await import('@inquirer/prompts')).input({...options, validate: options.validate}),
   }
 }

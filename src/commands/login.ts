@@ -1,4 +1,3 @@
-import {input, password as passwordPrompt} from '@inquirer/prompts'
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
@@ -51,15 +50,20 @@ ${BaseCommand.exitCodesHelp}`
       })
     }
 
+    // The prompts load only when a question is asked: CI logs in with --username and --password-stdin.
     let username = flags.username
-    if (!username && interactive)
+    if (!username && interactive) {
+      const {input} = await import('@inquirer/prompts')
       username = await input({message: `Username for ${host}:`, validate: (v) => v.trim() !== '' || 'a username'})
+    }
     if (!username) throw missing('--username', host)
 
     let secret: string | undefined
     if (flags['password-stdin']) secret = await readStdinSecret()
-    else if (interactive)
-      secret = await passwordPrompt({mask: true, message: `Password or token for ${username}@${host}:`})
+    else if (interactive) {
+      const {password} = await import('@inquirer/prompts')
+      secret = await password({mask: true, message: `Password or token for ${username}@${host}:`})
+    }
     if (!secret) throw missing('--password-stdin', host)
 
     const result = await login({host, password: secret, username})

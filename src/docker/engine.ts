@@ -1,4 +1,4 @@
-import Docker from 'dockerode'
+import type Docker from 'dockerode'
 
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 import {type DialingModem, redactRegistryHeaders} from './secret-headers.js'
@@ -44,9 +44,11 @@ export function engineEndpoint(env: NodeJS.ProcessEnv = process.env): string {
 export async function connectEngine(options: ConnectEngineOptions = {}): Promise<DockerEngine> {
   const env = options.env ?? process.env
   const endpoint = engineEndpoint(env)
+  // dockerode (and its ssh2, protobufjs, grpc) loads when a command reaches the engine, not with the command.
+  const {default: DockerClient} = await import('dockerode')
   let docker: Docker
   try {
-    docker = new Docker(modemOptions(env))
+    docker = new DockerClient(modemOptions(env))
     redactRegistryHeaders(docker.modem as unknown as DialingModem)
   } catch (error) {
     throw engineUnavailable(endpoint, error, options.withoutDocker)

@@ -1,7 +1,5 @@
-import {execa} from 'execa'
 import {copyFile, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import Handlebars from 'handlebars'
 
 import {parseConfigText} from '../config/load.js'
 import {imageNameSchema, type ModelConfigInput, registrySchema, semverSchema, type Signature} from '../config/schema.js'
@@ -247,9 +245,8 @@ async function ownModelFiles(dir: string, options: InitOptions): Promise<FileToW
 }
 
 // No .dockerignore: `mlship build` copies only the model, its external data and model.yaml into the image.
-function commonFiles(values: {name: string; mlshipPackage: string}, templates: {workflow: string}): FileToWrite[] {
-  const workflow = Handlebars.compile(templates.workflow, {noEscape: true, strict: true})
-  return [{content: workflow({dir: '.', ...values}), relativePath: '.github/workflows/mlship.yml'}]
+function commonFiles(values: {name: string; mlshipPackage: string}, templates: InitTemplates): FileToWrite[] {
+  return [{content: templates.workflow({dir: '.', ...values}), relativePath: '.github/workflows/mlship.yml'}]
 }
 
 /**
@@ -352,13 +349,20 @@ function validPackageSpec(spec: string): boolean {
 }
 
 async function gitOutput(dir: string, ...args: string[]): Promise<string | undefined> {
+  const {execa} = await import('execa')
   const result = await execa('git', ['-C', dir, ...args], {reject: false, timeout: 5000})
   const output = result.exitCode === 0 ? result.stdout.trim() : ''
   return output || undefined
 }
 
-async function readInitTemplates(): Promise<{workflow: string}> {
-  return {workflow: await readFile(path.join(templatesDir(), 'init', 'github-workflow.yml.hbs'), 'utf8')}
+interface InitTemplates {
+  workflow: (values: {dir: string; name: string; mlshipPackage: string}) => string
+}
+
+async function readInitTemplates(): Promise<InitTemplates> {
+  const source = await readFile(path.join(templatesDir(), 'init', 'github-workflow.yml.hbs'), 'utf8')
+  const {default: Handlebars} = await import('handlebars')
+  return {workflow: Handlebars.compile(source, {noEscape: true, strict: true})}
 }
 
 async function ask(

@@ -1,4 +1,3 @@
-import {execa} from 'execa'
 import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -166,6 +165,7 @@ async function helperGet(
   options: DockerConfigOptions,
 ): Promise<RegistryCredentials | undefined> {
   const program = `docker-credential-${helper}`
+  const {execa} = await import('execa')
   const result = await execa(program, ['get'], {
     env: helperEnv(options),
     input: serverUrl,
@@ -203,6 +203,7 @@ async function helperStore(
   const payload = credentials.identityToken
     ? {Secret: credentials.identityToken, ServerURL: serverUrl, Username: TOKEN_USERNAME}
     : {Secret: credentials.password ?? '', ServerURL: serverUrl, Username: credentials.username}
+  const {execa} = await import('execa')
   const result = await execa(program, ['store'], {
     env: helperEnv(options),
     input: JSON.stringify(payload),
