@@ -1,0 +1,139 @@
+/**
+ * Start-up stays fast (issue 22): the built CLI answers `--version` and `--help` from its command manifest without
+ * loading any of mlship's code, importing a command module loads nothing heavy (heavy packages are imported inside the
+ * code path that uses them), and the commands that open the model load onnxruntime and nothing else heavy.
+ *
+ * Not timed: it looks at which modules each process loaded (test-support/trace-imports.mjs), which a busy machine does
+ * not change. The times are measured by `npm run bench:startup` (BENCHMARKS.md).
+ *
+ * When it fails it names the package and the chain of imports that loaded it. Make the last import of mlship's code in
+ * that chain lazy, where the package is used, and keep the types static:
+ *
+ *   import type {KubeConfig} from '@kubernetes/client-node'
+ *   ...
+ *   const {KubeConfig} = await import('@kubernetes/client-node')
+ *
+ * A package that costs next to nothing to import can join EAGER_PACKAGES instead, with its measured cost.
+ */
+import {execFile} from 'node:child_process'
+import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {promisify} from 'node:util'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {buildCliCopy, type CliCopy, productionEnv} from './test-support/cli-copy.js'
+import {ImportGraph, type ImportPolicy, unwantedImports, type UnwantedImport} from './test-support/import-graph.js'
+
+const repo = path.resolve(import.meta.dirname, '..')
+const tracer = path.join(import.meta.dirname, 'test-support', 'trace-imports.mjs')
+const iris = path.join(repo, 'examples', 'iris')
+
+/**
+ * The packages a command module may load as it is imported, and why. Milliseconds: CPU time to import each alone on
+ * the development machine (`node -e 0` takes 40).
+ */
+const EAGER_PACKAGES = new Map([
+  ['@oclif/core', 'the CLI framework (90 ms; it is loaded before any command)'],
+  ['@oclif/plugin-help', 'the CLI framework: `mlship help`'],
+  ['yaml', 'reading model.yaml, the first thing almost every command does (40 ms)'],
+  ['zod', 'checking model.yaml against its schema (65 ms)'],
+  ['fastest-levenshtein', "model.yaml's did-you-mean suggestions (4 ms)"],
+  ['@balena/dockerignore', "the image's secret-file patterns, matched synchronously (6 ms)"],
+  ['asciichart', "the bench report's charts (4 ms)"],
+  ['lru-cache', "the serving app's prediction cache (4 ms)"],
+])
+
+/** What a process that answers from the manifest alone may load: oclif, and the module that points it at dist/. */
+function manifestOnly(cli: CliCopy): ImportPolicy {
+  const own = new Set([cli.bin, path.join(cli.root, 'dist', 'cli-root.js')])
+  return {ownModule: (file) => own.has(file), packages: new Set(['@oclif/core', '@oclif/plugin-help'])}
+}
+
+const eagerOnly = (...more: string[]): ImportPolicy => ({packages: new Set([...EAGER_PACKAGES.keys(), ...more])})
+
+describe('start-up of the built CLI', () => {
+  let cli: CliCopy
+  let traces: string
+
+  beforeAll(async () => {
+    cli = await buildCliCopy()
+    traces = await mkdtemp(path.join(tmpdir(), 'mlship-import-trace-'))
+  }, 120_000)
+
+  afterAll(async () => {
+    await cli?.remove()
+    if (traces) await rm(traces, {force: true, recursive: true})
+  })
+
+  /** Runs node with the tracer on `args`; fails with the process's output unless it exits 0. */
+  async function traced(name: string, args: string[]): Promise<ImportGraph> {
+    const file = path.join(traces, `${name.replaceAll(/\W+/g, '-')}.tsv`)
+    await writeFile(file, '')
+    try {
+      await promisify(execFile)(process.execPath, ['--import', tracer, ...args], {
+        cwd: repo,
+        env: productionEnv({MLSHIP_TRACE_IMPORTS: file}),
+        maxBuffer: 16 * 1024 * 1024,
+      })
+    } catch (error) {
+      const {stderr, stdout} = error as {stderr?: string; stdout?: string}
+      throw new Error(`${name} failed:\n${stderr ?? ''}${stdout ?? ''}`, {cause: error})
+    }
+    return ImportGraph.parse(await readFile(file, 'utf8'))
+  }
+
+  function report(what: string, unwanted: UnwantedImport[]): string {
+    if (unwanted.length === 0) return ''
+    const lines = unwanted.map(
+      ({chain, what: module}) =>
+        `  ${module.startsWith('/') ? cli.describe(module) : module}, through\n` +
+        chain.map((file, i) => `    ${i === 0 ? '' : '-> '}${cli.describe(file)}`).join('\n'),
+    )
+    return (
+      `${what} loads what it should not:\n${lines.join('\n')}\n` +
+      'Import it where it is used (`await import(...)`, types with `import type`); see test/startup.test.ts.'
+    )
+  }
+
+  it('has a manifest that lists every command of src/commands', async () => {
+    const files = (await readdir(path.join(repo, 'src', 'commands')))
+      .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
+      .map((file) => file.replace(/\.ts$/, ''))
+
+    expect(cli.commands).toEqual(files.sort())
+  })
+
+  it('answers --version and --help, for itself and every command, from the manifest alone', async () => {
+    const runs = [['--version'], ['--help'], ...cli.commands.map((id) => [id, '--help'])]
+    const problems: string[] = []
+    for (const args of runs) {
+      const graph = await traced(args.join(' '), [cli.bin, ...args])
+      problems.push(report(`\`mlship ${args.join(' ')}\``, unwantedImports(graph, manifestOnly(cli))))
+    }
+
+    expect(problems.filter(Boolean).join('\n\n')).toBe('')
+  })
+
+  it('imports nothing heavy when a command module loads', async () => {
+    const modules = cli.commands.map((id) => path.join(cli.root, 'dist', 'commands', `${id}.js`))
+    const importAll = `for (const module of ${JSON.stringify(modules)}) await import(module)`
+    const graph = await traced('import every command', ['--input-type=module', '-e', importAll])
+    const problems = cli.commands.map((id, i) =>
+      report(`\`mlship ${id}\`, as its module loads,`, unwantedImports(graph, eagerOnly(), [modules[i]!])),
+    )
+
+    expect(problems.filter(Boolean).join('\n\n')).toBe('')
+  })
+
+  it.each([
+    {args: ['validate', iris], more: ['onnxruntime-node']},
+    {args: ['predict', iris, '--example'], more: ['onnxruntime-node']},
+    {args: ['build', iris, '--print'], more: ['onnxruntime-node', 'handlebars']},
+  ])('runs `mlship $args.0` loading only what it uses: $more', async ({args, more}) => {
+    const graph = await traced(args.join(' '), [cli.bin, ...args])
+    const what = `\`mlship ${args.map((arg) => (arg === iris ? 'examples/iris' : arg)).join(' ')}\``
+
+    expect(report(what, unwantedImports(graph, eagerOnly(...more)))).toBe('')
+  })
+})
