@@ -16,6 +16,12 @@ describe('compiledCliOptions', () => {
     expect(options.pjson.oclif.bin).toBe('mlship')
   })
 
+  it('gives hooks relative to dist/, as oclif reads them from its root', () => {
+    const options = compiledCliOptions(path.join(packageRoot, 'dist'))
+
+    expect(options.pjson.oclif.hooks?.command_not_found).toEqual(['./hooks/command-not-found'])
+  })
+
   it('takes the file URL that bin/run.js passes', () => {
     const options = compiledCliOptions(pathToFileURL(path.join(packageRoot, 'dist') + '/'))
 

@@ -29,23 +29,25 @@ export function compiledCliOptions(distDir: string | URL): CompiledCliOptions {
   const root = path.resolve(typeof distDir === 'string' ? distDir : fileURLToPath(distDir))
   const packageRoot = path.dirname(root)
   const pjson = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as Interfaces.PJSON
-  const commands = pjson.oclif.commands
+  const {commands, helpClass, hooks} = pjson.oclif
   if (typeof commands !== 'string') throw new Error('package.json: oclif.commands must be the commands folder')
-  // Paths in package.json are relative to the package root; oclif resolves them from its root, dist/.
-  const fromRoot = (file: string) => `./${path.relative(root, path.join(packageRoot, file))}`
-  // mlship's hooks are file paths (a string, or a list of them); other forms pass through as they are.
-  const hooks = Object.fromEntries(
-    Object.entries(pjson.oclif.hooks ?? {}).map(([event, files]) => [
-      event,
-      typeof files === 'string'
-        ? fromRoot(files)
-        : Array.isArray(files)
-          ? files.map((file) => (typeof file === 'string' ? fromRoot(file) : file))
-          : files,
-    ]),
+  // package.json names files from the package root; oclif resolves them from its root, dist/.
+  const fromDist = (file: string) => `./${path.relative(root, path.join(packageRoot, file))}`
+  const relocate = <T extends {target: string}>(entry: string | T) =>
+    typeof entry === 'string' ? fromDist(entry) : {...entry, target: fromDist(entry.target)}
+  const hooksFromDist = Object.fromEntries(
+    Object.entries(hooks ?? {}).map(([event, hook]) => [event, (Array.isArray(hook) ? hook : [hook]).map(relocate)]),
   )
   return {
-    pjson: {...pjson, oclif: {...pjson.oclif, commands: fromRoot(commands), hooks}},
+    pjson: {
+      ...pjson,
+      oclif: {
+        ...pjson.oclif,
+        commands: fromDist(commands),
+        ...(helpClass ? {helpClass: relocate(helpClass)} : {}),
+        hooks: hooksFromDist,
+      },
+    },
     root,
   }
 }
