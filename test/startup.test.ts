@@ -15,11 +15,10 @@
  *
  * A package that costs next to nothing to import can join EAGER_PACKAGES instead, with its measured cost.
  */
-import {execFile} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {buildCliCopy, type CliCopy, productionEnv} from './test-support/cli-copy.js'
@@ -66,19 +65,17 @@ describe('start-up of the built CLI', () => {
     if (traces) await rm(traces, {force: true, recursive: true})
   })
 
-  /** Runs node with the tracer on `args`; fails with the process's output unless it exits 0. */
-  async function traced(name: string, args: string[]): Promise<ImportGraph> {
+  /** Runs node with the tracer on `args`; fails with the process's output unless it exits with `exitCode`. */
+  async function traced(name: string, args: string[], exitCode = 0): Promise<ImportGraph> {
     const file = path.join(traces, `${name.replaceAll(/\W+/g, '-')}.tsv`)
     await writeFile(file, '')
-    try {
-      await promisify(execFile)(process.execPath, ['--import', tracer, ...args], {
-        cwd: repo,
-        env: productionEnv({MLSHIP_TRACE_IMPORTS: file}),
-        maxBuffer: 16 * 1024 * 1024,
-      })
-    } catch (error) {
-      const {stderr, stdout} = error as {stderr?: string; stdout?: string}
-      throw new Error(`${name} failed:\n${stderr ?? ''}${stdout ?? ''}`, {cause: error})
+    const child = spawnSync(process.execPath, ['--import', tracer, ...args], {
+      cwd: repo,
+      encoding: 'utf8',
+      env: productionEnv({MLSHIP_TRACE_IMPORTS: file}),
+    })
+    if (child.status !== exitCode) {
+      throw new Error(`${name} exited with ${child.status} (expected ${exitCode}):\n${child.stderr}${child.stdout}`)
     }
     return ImportGraph.parse(await readFile(file, 'utf8'))
   }
@@ -115,6 +112,20 @@ describe('start-up of the built CLI', () => {
     expect(problems.filter(Boolean).join('\n\n')).toBe('')
   })
 
+  it('answers a mistyped command from the manifest and the command_not_found hook', async () => {
+    const graph = await traced('buidl', [cli.bin, 'buidl'], 2)
+    const hook = path.join(cli.root, 'dist', 'hooks', 'command-not-found.js')
+    const policy = manifestOnly(cli)
+    const withHook: ImportPolicy = {
+      ownModule: (file) =>
+        policy.ownModule!(file) || file === hook || file === path.join(cli.root, 'dist', 'errors.js'),
+      packages: new Set([...policy.packages, 'fastest-levenshtein']),
+    }
+
+    expect(graph.chains().has(hook)).toBe(true)
+    expect(report('`mlship buidl`', unwantedImports(graph, withHook))).toBe('')
+  })
+
   it('imports nothing heavy when a command module loads', async () => {
     const modules = cli.commands.map((id) => path.join(cli.root, 'dist', 'commands', `${id}.js`))
     const importAll = `for (const module of ${JSON.stringify(modules)}) await import(module)`
@@ -127,13 +138,12 @@ describe('start-up of the built CLI', () => {
   })
 
   it.each([
-    {args: ['validate', iris], more: ['onnxruntime-node']},
-    {args: ['predict', iris, '--example'], more: ['onnxruntime-node']},
-    {args: ['build', iris, '--print'], more: ['onnxruntime-node', 'handlebars']},
-  ])('runs `mlship $args.0` loading only what it uses: $more', async ({args, more}) => {
-    const graph = await traced(args.join(' '), [cli.bin, ...args])
-    const what = `\`mlship ${args.map((arg) => (arg === iris ? 'examples/iris' : arg)).join(' ')}\``
+    {args: ['validate', iris], more: ['onnxruntime-node'], name: 'validate examples/iris'},
+    {args: ['predict', iris, '--example'], more: ['onnxruntime-node'], name: 'predict examples/iris --example'},
+    {args: ['build', iris, '--print'], more: ['onnxruntime-node', 'handlebars'], name: 'build examples/iris --print'},
+  ])('runs `mlship $name` loading only what it uses: $more', async ({args, more, name}) => {
+    const graph = await traced(name, [cli.bin, ...args])
 
-    expect(report(what, unwantedImports(graph, eagerOnly(...more)))).toBe('')
+    expect(report(`\`mlship ${name}\``, unwantedImports(graph, eagerOnly(...more)))).toBe('')
   })
 })

@@ -1,4 +1,3 @@
-
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 
 export type BenchDevice = 'cpu' | 'gpu'

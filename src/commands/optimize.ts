@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {OPTIMIZATION_METHODS, type OptimizationMethod} from '../config/schema.js'
+import {DEFAULT_MIN_AGREEMENT, OPTIMIZATION_METHODS, type OptimizationMethod} from '../config/schema.js'
 import {modelDirArg} from '../flags/model-dir.js'
-import {DEFAULT_MIN_AGREEMENT, optimizeModel, type OptimizeResult} from '../optimize/optimize.js'
+import type {OptimizeResult} from '../optimize/optimize.js'
 import {formatBytes} from '../util/bytes.js'
 import {renderTable} from '../util/table.js'
 
@@ -83,6 +83,8 @@ ${BaseCommand.exitCodesHelp}`
     if (!Number.isFinite(minAgreement) || minAgreement < 0 || minAgreement > 100) {
       this.error(`--min-agreement ${flags['min-agreement']} is not a percentage between 0 and 100`, {exit: 2})
     }
+    // onnx-proto and onnxruntime load with the optimiser, when it runs: `mlship optimize --help` needs neither.
+    const {optimizeModel} = await import('../optimize/optimize.js')
     const result = await optimizeModel({
       data: flags.data,
       dir: args.dir,

@@ -219,6 +219,8 @@ export const monitoringSchema = z.strictObject({
 
 export const OPTIMIZATION_METHODS = ['graph', 'fp16', 'int8'] as const
 export type OptimizationMethod = (typeof OPTIMIZATION_METHODS)[number]
+/** `mlship optimize`'s accuracy gate: the least share of rows whose argmax agrees with the source model. */
+export const DEFAULT_MIN_AGREEMENT = 0.99
 
 export const outputAgreementSchema = z.strictObject({
   name: z.string().min(1),

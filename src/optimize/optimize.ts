@@ -5,7 +5,7 @@ import path from 'node:path'
 import {Document, parseDocument, visit} from 'yaml'
 
 import {parseConfigText} from '../config/load.js'
-import {type OptimizationMethod, type Optimization} from '../config/schema.js'
+import {DEFAULT_MIN_AGREEMENT, type OptimizationMethod, type Optimization} from '../config/schema.js'
 import {ConfigError, ExitCode, MlshipError, ModelError} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
 import {ortVersion} from '../model/session.js'
@@ -17,8 +17,6 @@ import {type Int8Result, quantizeInt8} from './int8.js'
 import {encodeOnnxModel, readOnnxModel} from './onnx-model.js'
 import {createSession, savedByRuntime} from './runtime.js'
 import {measureSpeed, median, type SpeedOptions, type SpeedSample, THROUGHPUT_BATCH} from './speed.js'
-
-export const DEFAULT_MIN_AGREEMENT = 0.99
 
 /**
  * The level of the offline graph optimisation: 'extended' (constant folding, redundant nodes, operator fusions) is

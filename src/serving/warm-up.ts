@@ -4,7 +4,7 @@ import {allocate, elementCount, type TensorMap} from './tensors.js'
 
 /**
  * The inputs of the warm-up inference: model.yaml's examples where every input has one, zeros of the input shapes
- * otherwise. Apart from the server (server.ts) so that `mlship deploy`, which times a model load, does not load fastify.
+ * otherwise. Apart from the server (server.ts) so that `mlship deploy`, which times a model load, needs no fastify.
  */
 export function warmUpFeeds(context: Pick<ServingContext, 'signature'>): TensorMap {
   const inputs = context.signature.inputs

@@ -76,7 +76,11 @@ export interface ImportPolicy {
  * directly without the policy allowing it, and each of mlship's own files the policy does not allow, once each, with
  * the shortest chain that reached it.
  */
-export function unwantedImports(graph: ImportGraph, policy: ImportPolicy, starts?: readonly string[]): UnwantedImport[] {
+export function unwantedImports(
+  graph: ImportGraph,
+  policy: ImportPolicy,
+  starts?: readonly string[],
+): UnwantedImport[] {
   const found = new Map<string, string[]>()
   // Breadth first, so the chain kept for each is a shortest one.
   for (const [module, chain] of graph.chains(starts)) {
