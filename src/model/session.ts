@@ -1,5 +1,5 @@
 import {stat} from 'node:fs/promises'
-import type ort from 'onnxruntime-node'
+import type * as ort from 'onnxruntime-node'
 
 import {errorMessage, ModelError} from '../errors.js'
 import {keepOnnxruntimeTelemetryOff} from './telemetry.js'
@@ -85,10 +85,11 @@ function describeLoadFailure(message: string, modelPath: string): string {
 
 /**
  * onnxruntime-node, imported when the first model is opened rather than when this module loads: its native library
- * is the largest part of a command's start-up, and most commands never open a model (test/startup.test.ts).
+ * takes tens of milliseconds to load, and most commands never open a model (test/startup.test.ts). The module's
+ * named exports, not its default: a test runner may give a CommonJS module marked __esModule no default.
  */
 export async function onnxruntime(): Promise<typeof ort> {
-  return (await import('onnxruntime-node')).default
+  return import('onnxruntime-node')
 }
 
 export async function ortVersion(): Promise<string> {
