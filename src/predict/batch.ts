@@ -352,6 +352,9 @@ async function* readRecords(
   format: BatchFormat,
   counts: {bytesRead: number},
 ): AsyncGenerator<InputRecord> {
+  // csv-parse before the stream exists: the 'data' listener below sets it flowing at once, and no chunk may pass
+  // before the parser is piped in.
+  const csv = format === 'jsonl' ? undefined : await import('csv-parse')
   const stream = createReadStream(file)
   stream.on('data', (chunk) => {
     counts.bytesRead += chunk.length
@@ -369,8 +372,7 @@ async function* readRecords(
     }
     return
   }
-  const {parse: parseCsv} = await import('csv-parse')
-  const parser = stream.pipe(parseCsv({info: true, relax_column_count: true, skip_empty_lines: true, trim: true}))
+  const parser = stream.pipe(csv!.parse({info: true, relax_column_count: true, skip_empty_lines: true, trim: true}))
   let first = true
   for await (const {info, record} of parser as AsyncIterable<{record: string[]; info: {lines: number}}>) {
     const cells = record.map(csvCell)
