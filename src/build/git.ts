@@ -24,8 +24,10 @@ export async function gitInfo(dir: string): Promise<GitInfo> {
   }
   const revision = await git('rev-parse', 'HEAD')
   if (!revision || !/^[0-9a-f]{40,64}$/.test(revision)) return {}
-  const remote = await git('config', '--get', 'remote.origin.url')
-  const status = await git('status', '--porcelain', '--untracked-files=no', '--', '.')
+  const [remote, status] = await Promise.all([
+    git('config', '--get', 'remote.origin.url'),
+    git('status', '--porcelain', '--untracked-files=no', '--', '.'),
+  ])
   return {
     dirty: status !== undefined && status.length > 0,
     revision,
