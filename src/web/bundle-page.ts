@@ -1,4 +1,4 @@
-import {build as esbuild, type Plugin} from 'esbuild'
+import type {Plugin} from 'esbuild'
 import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -29,6 +29,7 @@ function externalPaths(map: Record<string, string>): Plugin {
 }
 
 async function bundle(entry: string, plugin: Plugin, define: Record<string, string>): Promise<string> {
+  const {build: esbuild} = await import('esbuild')
   try {
     const result = await esbuild({
       bundle: true,

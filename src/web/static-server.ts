@@ -1,8 +1,6 @@
 import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 
-import sirv from 'sirv'
-
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 
 /**
@@ -34,6 +32,7 @@ export interface StaticServer {
 /** Serves a folder over HTTP (sirv: correct types for .mjs and .wasm, ETags), with the isolation headers. */
 export async function startStaticServer(options: StaticServerOptions): Promise<StaticServer> {
   const isolate = options.isolate ?? true
+  const {default: sirv} = await import('sirv')
   const files = sirv(options.dir, {
     dev: true,
     dotfiles: false,
