@@ -1,7 +1,8 @@
 import {cp, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {existsSync} from 'node:fs'
+import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 
 import {isMlshipError, type MlshipError} from '../errors.js'
 import {type ApplyProgress, type Clock, rolloutStatus} from './cluster.js'
@@ -177,6 +178,28 @@ describe('deploy --apply through @kubernetes/client-node, against an API server 
     expect(unreachable).toMatchObject({code: 'KUBE_UNREACHABLE', exitCode: 8})
     api = await startFakeApiServer() // for afterEach
   })
+
+  // @kubernetes/client-node falls back to http://localhost:8080 when it finds no configuration at all.
+  it.skipIf(existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token'))(
+    'says there is no kubeconfig (exit 8) when KUBECONFIG, ~/.kube/config and a service account are all missing',
+    async () => {
+      vi.stubEnv('KUBECONFIG', '')
+      vi.stubEnv('HOME', dir)
+      try {
+        let error: unknown
+        try {
+          kubeconfigCluster()
+        } catch (caught) {
+          error = caught
+        }
+        expect(error).toMatchObject({code: 'KUBE_NO_CONFIG', exitCode: 8})
+        expect((error as MlshipError).message).toMatch(/no kubeconfig/)
+        expect((error as MlshipError).message).not.toMatch(/localhost/)
+      } finally {
+        vi.unstubAllEnvs()
+      }
+    },
+  )
 })
 
 describe('rolloutStatus', () => {

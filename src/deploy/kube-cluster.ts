@@ -27,6 +27,12 @@ export function kubeconfigCluster(options: KubeconfigOptions = {}): KubernetesCl
   } catch (error) {
     throw clusterError(`cannot read the kubeconfig: ${errorMessage(error)}`, 'KUBECONFIG_INVALID', error)
   }
+  if (!options.kubeconfig && isLibraryFallback(config)) {
+    throw clusterError(
+      'no kubeconfig: KUBECONFIG is not set, ~/.kube/config does not exist, and this is not a pod with a service account',
+      'KUBE_NO_CONFIG',
+    )
+  }
   if (options.context) {
     const names = config.getContexts().map((c) => c.name)
     if (!names.includes(options.context)) {
@@ -82,6 +88,21 @@ export function kubeconfigCluster(options: KubeconfigOptions = {}): KubernetesCl
       }
     },
   }
+}
+
+/**
+ * With no KUBECONFIG, no ~/.kube/config and no service account, loadFromDefault does not fail: it makes a context
+ * "loaded-context" for http://localhost:8080 (the long-gone insecure port), whose first request then fails with a
+ * message about TLS. That configuration is recognised here, so the user hears that there is no kubeconfig.
+ */
+function isLibraryFallback(config: KubeConfig): boolean {
+  const cluster = config.getCurrentCluster()
+  return (
+    config.getCurrentContext() === 'loaded-context' &&
+    cluster?.name === 'cluster' &&
+    cluster.server === 'http://localhost:8080' &&
+    config.getCurrentUser()?.name === 'user'
+  )
 }
 
 function clusterError(message: string, code: string, cause?: unknown, suggestions?: string[]): MlshipError {
