@@ -3,9 +3,10 @@
  * pod's restrictions (read-only root, tmpfs for the emptyDirs, no capabilities, no privilege escalation, the pod's
  * user, its CPU limit), and the registry the manifests resolve the image digest in. No cluster runs here.
  */
+import {build as esbuild} from 'esbuild'
 import {execa} from 'execa'
 import {cp, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {availableParallelism, tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -118,6 +119,55 @@ describe.skipIf(!engine)('the image under the restrictions of its pod', () => {
     expect(inspected!.Config.User).toBe('1000:1000')
     expect(inspected!.HostConfig).toMatchObject({CapDrop: ['ALL'], NanoCpus: 1e9, ReadonlyRootfs: true})
     expect(inspected!.HostConfig.SecurityOpt).toContain('no-new-privileges')
+  })
+})
+
+/**
+ * On a 2-core machine `workers: auto` is 1 with `--cpus 1` and without it alike (one per CPU but one), so the test
+ * above cannot tell a quota that was read from one that was not: here the CPU count itself is read inside a container.
+ */
+describe.skipIf(!engine)('the CPUs the server sizes itself from, inside a container', () => {
+  const docker = engine as DockerEngine
+  let dir: string
+  let baseImage: string
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'mlship-deploy-cpus-'))
+    baseImage = await baseImageForTests(docker)
+    await esbuild({
+      bundle: true,
+      entryPoints: [path.join(repoRoot, 'src/serving/cpus.ts')],
+      format: 'esm',
+      outfile: path.join(dir, 'cpus.mjs'),
+      platform: 'node',
+    })
+    await writeFile(path.join(dir, 'print.mjs'), "import {usableCpus} from './cpus.mjs'\nconsole.log(usableCpus())\n")
+  })
+  afterAll(async () => {
+    if (dir) await rm(dir, {force: true, recursive: true})
+  })
+
+  const usableIn = async (flags: string[]) =>
+    Number(
+      (
+        await execa('docker', [
+          'run',
+          '--rm',
+          ...flags,
+          '--volume',
+          `${dir}:/probe:ro`,
+          '--entrypoint',
+          'node',
+          baseImage,
+          '/probe/print.mjs',
+        ])
+      ).stdout.trim(),
+    )
+
+  it("follows the container's CPU quota (cgroup cpu.max), not the host's cores", async () => {
+    const host = availableParallelism()
+    expect(await usableIn(['--cpus', '1'])).toBe(1)
+    expect(await usableIn(['--cpus', '1.5'])).toBe(Math.min(2, host))
+    expect(await usableIn([])).toBe(host)
   })
 })
 
