@@ -6,7 +6,7 @@ import type {Signature} from '../config/schema.js'
 import {decodeSeedBody} from '../serving/decode.js'
 import {RequestError} from '../serving/request-error.js'
 import {seedResponseJson} from '../serving/responses.js'
-import {openLocalModel} from './local.js'
+import {openModelInThread} from './local.js'
 import type {Device} from '../serving/device.js'
 
 export interface PredictOneOptions {
@@ -38,7 +38,7 @@ export async function predictOne(options: PredictOneOptions): Promise<PredictOne
     const signature = options.example ? (await loadConfig(options.dir ?? '.')).config.signature : undefined
     return predictRemote(options.url, await requestBody(options, signature))
   }
-  const model = await openLocalModel({dir: options.dir ?? '.', device: options.device, serving: {workers: 1}})
+  const model = await openModelInThread({dir: options.dir ?? '.', device: options.device})
   try {
     const body = await requestBody(options, model.project.signature)
     const start = performance.now()
