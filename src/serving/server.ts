@@ -14,6 +14,7 @@ import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
 import type {InferenceBackend} from './backend.js'
 import type {RoutePluginOptions, ServerPhase, ServingContext} from './context.js'
+import {servingAuth, type ServingAuthOptions} from './auth/plugin.js'
 import {assertCudaUsable, chooseDevice, type Device} from './device.js'
 import {usableCpus} from './cpus.js'
 import {RequestError} from './request-error.js'
@@ -77,6 +78,8 @@ export interface StartServerOptions {
    * compare the two).
    */
   largeBodies?: {thresholdBytes?: number; threads?: number; wrap?: (decoder: BodyDecoder) => BodyDecoder} | false
+  /** serving.auth: keys minted in this process (accepted besides the configured ones), its clocks in tests. */
+  auth?: Omit<ServingAuthOptions, 'env' | 'registry'>
 }
 
 const LARGE_BODY_BYTES = 256 * 1024
@@ -144,7 +147,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         ? {largeBodies: {pool: decodePool, thresholdBytes: large?.thresholdBytes ?? LARGE_BODY_BYTES}}
         : {}),
       logger,
-      plugins: [...(scale ? [scalePlugin(scale)] : []), ...(options.plugins ?? [])],
+      plugins: [
+        ...(scale ? [scalePlugin(scale)] : []),
+        servingAuth({...options.auth, env: options.env, registry: scale?.metrics.registry}),
+        ...(options.plugins ?? []),
+      ],
     })
   } catch (error) {
     await decodePool?.close()
