@@ -435,6 +435,11 @@ export const deploySchema = z
       .optional()
       .describe('A Gateway API HTTPRoute to the Service; canary rollouts (--canary) split traffic with it.'),
     network_policy: z.boolean().default(true).describe('A NetworkPolicy that admits traffic to the serving port only.'),
+    api_keys_secret: subdomainSchema
+      .optional()
+      .describe(
+        'With serving.auth on: the Secret in the namespace whose "api-keys" entry holds the API keys (one per line), mounted read-only into the pods and re-read when it changes; default: NAME-api-keys. mlship never writes it: kubectl create secret generic NAME-api-keys --from-file=api-keys=keys.txt',
+      ),
     labels: z
       .record(
         qualifiedNameSchema,
