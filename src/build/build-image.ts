@@ -3,9 +3,15 @@ import {engineMessage, engineStatus} from '../docker/engine.js'
 import {EngineStreamError, type EngineStreamEvent, followEngineStream} from '../docker/stream.js'
 import {imageReferenceSchema} from '../config/schema.js'
 import {ConfigError, errorMessage, ExitCode, MlshipError} from '../errors.js'
-import {type BuildContext, packContext, type WriteContextOptions, writeBuildContext} from './context.js'
+import {createHash} from 'node:crypto'
+import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {type BuildContext, packContext, placeFile, type WriteContextOptions, writeBuildContext} from './context.js'
 import type {ImageFile} from './image-files.js'
 import {LABELS} from './labels.js'
+import {type BuildStage, splitStages, STAGE_LABEL, stageDockerfile, stageSteps} from './stages.js'
 
 export interface BuildImageOptions extends WriteContextOptions {
   engine: DockerEngine
@@ -80,6 +86,11 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     assertTags(tags)
     options.onProgress?.({fileCount: context.fileCount, sizeBytes: context.sizeBytes, type: 'context'})
 
+    // Which base images earlier builds of this model used: only a failed build (for its advice) and reuseOtherBase
+    // need them, so the lookup runs beside the rest.
+    const otherBases =
+      options.baseImage === undefined ? builtBases(options.engine, context) : Promise.resolve<string[]>([])
+    otherBases.catch(() => undefined)
     if (!options.noCache) {
       const existing = await upToDateImage(options.engine, context.inputDigest)
       if (existing) {
@@ -89,9 +100,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       }
     }
 
-    const otherBases = options.baseImage === undefined ? await builtBases(options.engine, context) : []
     if (!options.noCache && options.reuseOtherBase) {
-      for (const baseImage of otherBases) {
+      for (const baseImage of await otherBases) {
         const other = await writeBuildContext({...options, baseImage})
         try {
           const existing = await upToDateImage(options.engine, other.inputDigest)
@@ -106,7 +116,10 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       }
     }
 
-    const {imageId, steps} = await runBuild(options, context, tags, otherBases)
+    const stages = splitStages(context.dockerfile)
+    const {imageId, steps} = stages
+      ? await runStagedBuild(options, context, stages, tags, otherBases)
+      : await runBuild(options, context.contextDir, {otherBases, platform: context.values.platform, tags})
     return await result(options.engine, context, imageId, tags, started, steps, false)
   } finally {
     await context.dispose()
@@ -179,24 +192,32 @@ interface StepState {
 
 const STEP_LINE = /^Step (\d+)\/(\d+) : (.*)$/
 
+interface EngineBuild {
+  tags: string[]
+  platform: string
+  otherBases: Promise<string[]>
+  /** Steps of earlier stages, and the steps of every stage together: how this build's steps are numbered. */
+  stepOffset?: number
+  stepTotal?: number
+}
+
 async function runBuild(
   options: BuildImageOptions,
-  context: BuildContext,
-  tags: string[],
-  otherBases: string[],
+  contextDir: string,
+  build: EngineBuild,
 ): Promise<{imageId: string; steps: {total: number; cached: number}}> {
   const {engine} = options
-  const platform = context.values.platform
   const enginePlatform = `${engine.info.os}/${engine.info.arch}`
   const buildOptions: Record<string, unknown> = {
     forcerm: true,
     nocache: Boolean(options.noCache),
     rm: true,
-    t: tags,
+    t: build.tags,
   }
   // Only ask for a platform when it differs from the engine's: the classic builder then resolves FROM for it.
-  if (platform !== enginePlatform) buildOptions.platform = platform
+  if (build.platform !== enginePlatform) buildOptions.platform = build.platform
 
+  const offset = build.stepOffset ?? 0
   const state: StepState = {cached: 0, index: 0, instruction: '', output: [], total: 0}
   let imageId: string | undefined
   const onEvent = (event: EngineStreamEvent) => {
@@ -208,8 +229,8 @@ async function runBuild(
       if (!trimmed) continue
       const step = STEP_LINE.exec(trimmed)
       if (step) {
-        state.index = Number(step[1])
-        state.total = Number(step[2])
+        state.index = offset + Number(step[1])
+        state.total = build.stepTotal ?? Number(step[2])
         state.instruction = step[3]!
         state.output = []
         options.onProgress?.({index: state.index, instruction: state.instruction, total: state.total, type: 'step'})
@@ -230,16 +251,131 @@ async function runBuild(
   }
 
   try {
-    const stream = await engine.docker.buildImage(await packContext(context.contextDir), buildOptions)
+    const stream = await engine.docker.buildImage(await packContext(contextDir), buildOptions)
     await followEngineStream(stream as AsyncIterable<Buffer>, onEvent)
   } catch (error) {
-    throw buildFailed(error, state, otherBases)
+    throw buildFailed(error, state, await build.otherBases.catch(() => []))
   }
   if (!imageId) throw buildFailed(new Error('the engine did not report the id of the image it built'), state)
   return {
     imageId: imageId.startsWith('sha256:') ? imageId : `sha256:${imageId}`,
     steps: {cached: state.cached, total: state.total},
   }
+}
+
+/**
+ * Builds the image in its three stages (stages.ts), each FROM the one before. The runtime and model stages are
+ * looked up first by the digest of their inputs (the base image's id, their instructions, their files) and built only
+ * when missing; the config stage is always built, from a context holding model.yaml alone. A stage found counts its
+ * steps as cached.
+ */
+async function runStagedBuild(
+  options: BuildImageOptions,
+  context: BuildContext,
+  stages: BuildStage[],
+  tags: string[],
+  otherBases: Promise<string[]>,
+): Promise<{imageId: string; steps: {total: number; cached: number}}> {
+  const {engine} = options
+  const readByLater = stages.flatMap((stage) => stage.sources ?? [])
+  const owns = (stage: BuildStage, entry: string) =>
+    stage.sources
+      ? stage.sources.some((source) => covers(source, entry))
+      : !readByLater.some((source) => covers(source, entry))
+  let digest = `${context.values.platform}\0${await imageIdOf(engine, context.values.baseImage)}`
+  const plans = stages.map((stage, index) => {
+    const last = index === stages.length - 1
+    const files = [...context.fileDigests.keys()].filter((file) => owns(stage, file))
+    digest = stageDigest(digest, stage, files, context.fileDigests)
+    return {
+      files,
+      label: last ? undefined : `${stage.name}:${digest}`,
+      stage,
+      steps: stageSteps(stage, index > 0, !last),
+    }
+  })
+  const total = plans.reduce((n, plan) => n + plan.steps.length, 0)
+  // A stage found stands for the stages before it too (its digest covers theirs): start after the last one found.
+  const found = await Promise.all(
+    plans.map(async (plan) =>
+      plan.label === undefined || options.noCache ? undefined : await stageImage(engine, plan.label),
+    ),
+  )
+  const resume = found.findLastIndex((id) => id !== undefined)
+  let parent = resume >= 0 ? found[resume] : undefined
+  let offset = 0
+  let cached = 0
+  for (const plan of plans.slice(0, resume + 1)) {
+    plan.steps.forEach((instruction, i) => {
+      options.onProgress?.({index: offset + i + 1, instruction, total, type: 'step'})
+      options.onProgress?.({index: offset + i + 1, type: 'cached'})
+    })
+    cached += plan.steps.length
+    offset += plan.steps.length
+  }
+  // Folders too: an empty one (data/, the server's writable folder) is copied as it is.
+  const folders = (await readdir(context.contextDir, {recursive: true, withFileTypes: true}))
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => `${toPosix(path.relative(context.contextDir, path.join(entry.parentPath, entry.name)))}/`)
+  for (const plan of plans.slice(resume + 1)) {
+    const last = plan.label === undefined
+    const dir = await mkdtemp(path.join(os.tmpdir(), `mlship-stage-${plan.stage.name}-`))
+    try {
+      for (const folder of folders.filter((f) => owns(plan.stage, f)))
+        await mkdir(path.join(dir, folder), {recursive: true})
+      for (const file of plan.files) await placeFile(path.join(context.contextDir, file), path.join(dir, file), true)
+      await writeFile(path.join(dir, 'Dockerfile'), stageDockerfile(plan.stage, parent, plan.label))
+      const built = await runBuild(options, dir, {
+        otherBases,
+        platform: context.values.platform,
+        stepOffset: offset,
+        stepTotal: total,
+        tags: last ? tags : [],
+      })
+      cached += built.steps.cached
+      parent = built.imageId
+    } finally {
+      await rm(dir, {force: true, recursive: true})
+    }
+    offset += plan.steps.length
+  }
+  return {imageId: parent!, steps: {cached, total}}
+}
+
+function toPosix(p: string): string {
+  return p.split(path.sep).join('/')
+}
+
+/** A context path a COPY source names: the file itself, or a file inside a folder it names. */
+function covers(source: string, file: string): boolean {
+  const clean = source.replace(/^\.\//, '')
+  return clean.endsWith('/') ? file.startsWith(clean) : file === clean || file.startsWith(`${clean}/`)
+}
+
+function stageDigest(before: string, stage: BuildStage, files: string[], fileDigests: Map<string, string>): string {
+  const hash = createHash('sha256').update(`${before}\0${stage.name}\0${stage.text}\0`)
+  for (const file of [...files].sort()) hash.update(`${file}\0${fileDigests.get(file)}\n`)
+  return `sha256:${hash.digest('hex')}`
+}
+
+/** The local id of an image, or its reference when the engine does not have it (the build will say so). */
+async function imageIdOf(engine: DockerEngine, reference: string): Promise<string> {
+  try {
+    return (await engine.docker.getImage(reference).inspect()).Id
+  } catch (error) {
+    if (engineStatus(error) === 'not-found') return reference
+    throw new MlshipError(`Cannot inspect the base image ${reference}: ${errorMessage(error)}`, {cause: error})
+  }
+}
+
+/**
+ * A stage image built earlier from the same inputs. Every image built FROM it inherits its label (the steps of later
+ * stages, the final images): the stage image is the one whose parent does not carry the label.
+ */
+async function stageImage(engine: DockerEngine, label: string): Promise<string | undefined> {
+  const images = await engine.docker.listImages({all: true, filters: {label: [`${STAGE_LABEL}=${label}`]}})
+  const labelled = new Set(images.map((image) => image.Id))
+  return images.filter((image) => !labelled.has(image.ParentId)).sort((a, b) => b.Created - a.Created)[0]?.Id
 }
 
 function buildFailed(error: unknown, state: StepState, otherBases: string[] = []): MlshipError {
@@ -280,15 +416,17 @@ async function result(
   steps: {total: number; cached: number},
   upToDate: boolean,
 ): Promise<BuildImageResult> {
-  const image = await engine.docker.getImage(imageId).inspect()
-  let sizeAboveBaseBytes: number | undefined
-  try {
-    const base = await engine.docker.getImage(context.values.baseImage).inspect()
-    sizeAboveBaseBytes = image.Size - base.Size
-  } catch (error) {
-    if (engineStatus(error) !== 'not-found')
-      throw new MlshipError(`Cannot inspect the base image: ${errorMessage(error)}`, {cause: error})
-  }
+  const [image, base] = await Promise.all([
+    engine.docker.getImage(imageId).inspect(),
+    engine.docker
+      .getImage(context.values.baseImage)
+      .inspect()
+      .catch((error: unknown) => {
+        if (engineStatus(error) === 'not-found') return undefined
+        throw new MlshipError(`Cannot inspect the base image: ${errorMessage(error)}`, {cause: error})
+      }),
+  ])
+  const sizeAboveBaseBytes = base ? image.Size - base.Size : undefined
   return {
     baseImage: context.values.baseImage,
     buildSeconds: Math.round((performance.now() - started) / 10) / 100,

@@ -1,4 +1,6 @@
-import {copyFile, mkdir, writeFile} from 'node:fs/promises'
+import type {BuildOptions} from 'esbuild'
+import {createHash, randomUUID} from 'node:crypto'
+import {copyFile, mkdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {errorMessage, MlshipError} from '../errors.js'
@@ -9,10 +11,34 @@ export interface BundleServerOptions {
   outDir: string
   /** Files copied next to the bundle as they are (e.g. the healthcheck script, static assets): name -> source. */
   extraFiles?: Record<string, string>
+  /**
+   * Keep the bundle here (a folder of the cache, see src/util/cache-dir.ts) and use it again while none of the files
+   * it was bundled from changed: bundling takes most of a rebuild's second otherwise.
+   */
+  cacheDir?: string
+  /** Time as an input: a source file modified within 2 s of now is not trusted to the cache (default Date.now). */
+  now?: () => number
 }
 
 /** Packages that stay outside the bundle: native code is loaded from node_modules in the image. */
 export const BUNDLE_EXTERNAL = ['onnxruntime-node', 'onnxruntime-common', '*.node']
+
+const BUNDLE_OPTIONS = {
+  // CommonJS dependencies call require(): give the ES module bundle one.
+  banner: {
+    js: "import {createRequire as __mlshipCreateRequire} from 'node:module';const require=__mlshipCreateRequire(import.meta.url);",
+  },
+  bundle: true,
+  entryNames: '[name]',
+  external: BUNDLE_EXTERNAL,
+  format: 'esm',
+  keepNames: true,
+  legalComments: 'none',
+  logLevel: 'silent',
+  minify: true,
+  platform: 'node',
+  target: 'node20',
+} satisfies BuildOptions
 
 /**
  * Bundles the serving app into a few ES module files with esbuild, so that the image carries no node_modules tree
@@ -21,27 +47,82 @@ export const BUNDLE_EXTERNAL = ['onnxruntime-node', 'onnxruntime-common', '*.nod
  */
 export async function bundleServer(options: BundleServerOptions): Promise<string[]> {
   await mkdir(options.outDir, {recursive: true})
-  const {build: esbuild} = await import('esbuild')
+  const outputs = Object.keys(options.entryPoints).map((name) => `${name}.js`)
+  const esbuild = await import('esbuild')
+  const cache =
+    options.cacheDir === undefined
+      ? undefined
+      : {
+          dir: entryDir(options.cacheDir, options.entryPoints, esbuild.version),
+          now: options.now ?? Date.now,
+        }
+  const cached = cache && (await cachedBundle(cache.dir))
+  if (cached) {
+    for (const name of outputs) await copyFile(path.join(cached, name), path.join(options.outDir, name))
+  } else {
+    await runEsbuild(esbuild.build, options.entryPoints, options.outDir, cache)
+  }
+  await writeFile(path.join(options.outDir, 'package.json'), `${JSON.stringify({type: 'module'})}\n`)
+  const names = [...outputs, 'package.json']
+  for (const [name, from] of Object.entries(options.extraFiles ?? {})) {
+    await mkdir(path.dirname(path.join(options.outDir, name)), {recursive: true})
+    await copyFile(from, path.join(options.outDir, name))
+    names.push(name)
+  }
+  return names
+}
+
+/** One source file of a bundle, as it was when bundled. */
+interface BundleInput {
+  file: string
+  size: number
+  mtimeNs: string
+}
+
+const INPUTS_FILE = 'inputs.json'
+const RACY_MS = 2000
+
+/** The cache entry of these entry points (esbuild's version and options included in its name). */
+function entryDir(cacheDir: string, entryPoints: Record<string, string>, esbuildVersion: string): string {
+  const key = createHash('sha256')
+    .update(JSON.stringify({entryPoints, esbuildVersion, options: BUNDLE_OPTIONS}))
+    .digest('hex')
+    .slice(0, 32)
+  return path.join(cacheDir, 'server-bundle', key)
+}
+
+/** The folder of a cached bundle whose every source file is unchanged, or undefined. */
+async function cachedBundle(dir: string): Promise<string | undefined> {
   try {
-    await esbuild({
-      // CommonJS dependencies call require(): give the ES module bundle one.
-      banner: {
-        js: "import {createRequire as __mlshipCreateRequire} from 'node:module';const require=__mlshipCreateRequire(import.meta.url);",
-      },
-      bundle: true,
-      entryNames: '[name]',
-      entryPoints: options.entryPoints,
-      external: BUNDLE_EXTERNAL,
-      format: 'esm',
-      keepNames: true,
-      legalComments: 'none',
-      logLevel: 'silent',
-      minify: true,
-      outdir: options.outDir,
-      platform: 'node',
-      target: 'node20',
+    const inputs = JSON.parse(await readFile(path.join(dir, INPUTS_FILE), 'utf8')) as BundleInput[]
+    for (const input of inputs) {
+      const info = await stat(input.file, {bigint: true})
+      if (info.size !== BigInt(input.size) || info.mtimeNs.toString() !== input.mtimeNs) return undefined
+    }
+    return dir
+  } catch {
+    return undefined
+  }
+}
+
+async function runEsbuild(
+  esbuild: typeof import('esbuild').build,
+  entryPoints: Record<string, string>,
+  outDir: string,
+  cache: {dir: string; now: () => number} | undefined,
+): Promise<void> {
+  let metafile
+  try {
+    const workingDir = process.cwd()
+    const result = await esbuild({
+      ...BUNDLE_OPTIONS,
+      absWorkingDir: workingDir,
+      entryPoints,
+      metafile: cache !== undefined,
+      outdir: outDir,
       write: true,
     })
+    metafile = result.metafile && {inputs: Object.keys(result.metafile.inputs), workingDir}
   } catch (error) {
     throw new MlshipError(`Bundling the serving app failed: ${errorMessage(error)}`, {
       cause: error,
@@ -51,12 +132,36 @@ export async function bundleServer(options: BundleServerOptions): Promise<string
       ],
     })
   }
-  await writeFile(path.join(options.outDir, 'package.json'), `${JSON.stringify({type: 'module'})}\n`)
-  const names = [...Object.keys(options.entryPoints).map((name) => `${name}.js`), 'package.json']
-  for (const [name, from] of Object.entries(options.extraFiles ?? {})) {
-    await mkdir(path.dirname(path.join(options.outDir, name)), {recursive: true})
-    await copyFile(from, path.join(options.outDir, name))
-    names.push(name)
+  if (cache && metafile) await storeBundle(cache, Object.keys(entryPoints), outDir, metafile)
+}
+
+/**
+ * Keeps a copy of the bundle with the size and modification time of every file it was made from. Written into a
+ * temporary folder and renamed into place, so that a concurrent build sees a whole entry or none; a cache that
+ * cannot be written is no error.
+ */
+async function storeBundle(
+  {dir, now}: {dir: string; now: () => number},
+  names: string[],
+  outDir: string,
+  metafile: {inputs: string[]; workingDir: string},
+): Promise<void> {
+  const temporary = `${dir}.${process.pid}.${randomUUID()}`
+  try {
+    const inputs: BundleInput[] = []
+    for (const relative of metafile.inputs) {
+      const file = path.resolve(metafile.workingDir, relative)
+      const info = await stat(file, {bigint: true})
+      // A file changed just now could change again within the same mtime tick, unseen: keep nothing this time.
+      if (now() - Number(info.mtimeMs) < RACY_MS) return
+      inputs.push({file, mtimeNs: info.mtimeNs.toString(), size: Number(info.size)})
+    }
+    await mkdir(temporary, {recursive: true})
+    for (const name of names) await copyFile(path.join(outDir, `${name}.js`), path.join(temporary, `${name}.js`))
+    await writeFile(path.join(temporary, INPUTS_FILE), JSON.stringify(inputs))
+    await rm(dir, {force: true, recursive: true})
+    await rename(temporary, dir)
+  } catch {
+    await rm(temporary, {force: true, recursive: true}).catch(() => undefined)
   }
-  return names
 }

@@ -1,4 +1,4 @@
-import {cp, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, symlink, writeFile} from 'node:fs/promises'
+import {cp, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, symlink, utimes, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
@@ -287,5 +287,45 @@ describe('packContext', () => {
     expect(tar).toContain('Dockerfile')
     expect(tar).toContain('sub/keep.txt')
     expect(tar).not.toContain('a.log')
+  })
+})
+
+describe('the build cache', () => {
+  it('re-uses the bundled server after a model.yaml-only change, and bundles again after a source change', async () => {
+    const cacheDir = path.join(work, 'cache')
+    // Sources modified long enough ago to be trusted to the cache (a file changed within 2 s is not).
+    const settle = (file: string, minutesAgo: number) =>
+      utimes(file, new Date(Date.now() - minutesAgo * 60_000), new Date(Date.now() - minutesAgo * 60_000))
+    await settle(entry, 60)
+    const build = async () => {
+      const context = await writeBuildContext({cacheDir, dir: modelDir, entryPoints: {main: entry}})
+      try {
+        return await readFile(path.join(context.contextDir, 'runtime/server/main.js'), 'utf8')
+      } finally {
+        await context.dispose()
+      }
+    }
+    const first = await build()
+    const [entryKey] = await readdir(path.join(cacheDir, 'server-bundle'))
+    const cachedMain = path.join(cacheDir, 'server-bundle', entryKey!, 'main.js')
+    expect(await readFile(cachedMain, 'utf8')).toBe(first)
+
+    // The next build copies the cached bundle rather than running esbuild: a marker planted in it shows up.
+    await writeFile(cachedMain, `${first}// planted in the cache\n`)
+    const configFile = path.join(modelDir, 'model.yaml')
+    await writeFile(configFile, (await readFile(configFile, 'utf8')).replace(/^description: .*$/m, 'description: new'))
+    expect(await build()).toContain('// planted in the cache')
+
+    await writeFile(entry, "import ort from 'onnxruntime-node'\nconsole.log('a changed source', ort.env.versions)\n")
+    await settle(entry, 30)
+    const changed = await build()
+    expect(changed).not.toContain('// planted in the cache')
+    expect(changed).toContain('a changed source')
+  })
+
+  it('keeps nothing with cacheDir false', async () => {
+    const context = await writeBuildContext({cacheDir: false, dir: modelDir, entryPoints: {main: entry}})
+    await context.dispose()
+    expect(await readdir(work)).not.toContain('cache')
   })
 })

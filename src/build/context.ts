@@ -7,7 +7,8 @@ import type {Readable} from 'node:stream'
 
 import {ConfigError, errorMessage} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
-import {sha256File} from '../util/hash.js'
+import {cacheDir} from '../util/cache-dir.js'
+import {FileDigests} from '../util/file-digests.js'
 import {packageRoot, templatesDir} from '../util/paths.js'
 import {openApiDocument} from '../serving/openapi.js'
 import {bundleServer} from './bundle.js'
@@ -28,6 +29,15 @@ export interface BuildPlanOptions {
   template?: string
   /** Where onnxruntime-node's CUDA provider files are, when not in onnxruntime-node's own bin folder. */
   cudaProviderDir?: string
+  /**
+   * Where file digests and the bundled serving app are kept between builds (src/util/cache-dir.ts decides by
+   * default); false keeps nothing.
+   */
+  cacheDir?: string | false
+}
+
+function openDigests(options: BuildPlanOptions): Promise<FileDigests> {
+  return FileDigests.open({dir: options.cacheDir === false ? undefined : (options.cacheDir ?? cacheDir())})
 }
 
 /** What a build will do: the resolved project, the values and the rendered Dockerfile. Nothing is written yet. */
@@ -44,15 +54,24 @@ export interface BuildPlan {
 }
 
 export async function planBuild(options: BuildPlanOptions): Promise<BuildPlan> {
+  const digests = await openDigests(options)
+  const plan = await planWith(options, digests)
+  await digests.save()
+  return plan
+}
+
+async function planWith(options: BuildPlanOptions, digests: FileDigests): Promise<BuildPlan> {
   const project = await loadModelProject(options.dir)
   const {config} = project
   const gpu = options.gpu ?? config.build.gpu
   const platform = options.platform ?? config.build.platform
   const baseImage = options.baseImage ?? (gpu ? config.build.gpu_base_image : config.build.base_image)
-  const files = await imageFiles(project)
-  const modelSha256 = await sha256File(project.modelPath)
-  const git = await gitInfo(project.dir)
-  const mlshipVersion = await packageVersion()
+  const [files, modelSha256, git, mlshipVersion] = await Promise.all([
+    imageFiles(project),
+    digests.sha256(project.modelPath),
+    gitInfo(project.dir, {dirty: false}),
+    packageVersion(),
+  ])
   const values: DockerfileValues = {
     baseImage,
     env: config.build.env,
@@ -66,7 +85,6 @@ export async function planBuild(options: BuildPlanOptions): Promise<BuildPlan> {
       modelSha256,
       // The same document the server answers on /openapi.json, so a registry client can read it without pulling.
       openapi: openApiDocument({
-        auth: config.serving.auth,
         description: config.description,
         maxBatchSize: config.serving.max_batch_size,
         name: config.name,
@@ -105,6 +123,8 @@ export interface BuildContext extends BuildPlan {
   fileCount: number
   /** sha256 over the Dockerfile and every file of the context (path, mode, content): equal digests, equal images. */
   inputDigest: string
+  /** Each file of the context but the Dockerfile: path (posix, relative) -> "x" or "-" (executable), NUL, sha256. */
+  fileDigests: Map<string, string>
   onnxruntimeVersion: string
   dispose(): Promise<void>
 }
@@ -115,7 +135,8 @@ export interface BuildContext extends BuildPlan {
  * layout matches the COPY steps of the template: runtime/, model/, config/.
  */
 export async function writeBuildContext(options: WriteContextOptions): Promise<BuildContext> {
-  const plan = await planBuild(options)
+  const digests = await openDigests(options)
+  const plan = await planWith(options, digests)
   const {project} = plan
   const temporary = options.outputDir === undefined
   const contextDir = temporary
@@ -144,7 +165,9 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
 
     const serverDir = path.join(contextDir, 'runtime', 'server')
     const server = options.entryPoints ? {entryPoints: options.entryPoints, extraFiles: {}} : serverBundleInput()
+    const cache = options.cacheDir === false ? undefined : (options.cacheDir ?? cacheDir())
     await bundleServer({
+      ...(cache ? {cacheDir: cache} : {}),
       entryPoints: server.entryPoints,
       extraFiles: {...server.extraFiles, 'healthcheck.cjs': path.join(templatesDir(), 'build', 'healthcheck.cjs')},
       outDir: serverDir,
@@ -153,7 +176,9 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
 
     // The digest covers every input; it and the build time then go into the same LABEL instruction as the other
     // labels (one build step rather than one per label the engine API would add).
-    const {digest, fileCount, sizeBytes} = await digestContext(contextDir)
+    const {digest, fileCount, fileDigests, sizeBytes} = await digestContext(contextDir, digests)
+    await digests.save()
+    fileDigests.delete('Dockerfile')
     const values = {
       ...plan.values,
       labels: {
@@ -171,6 +196,7 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
       contextDir,
       dispose,
       fileCount,
+      fileDigests,
       inputDigest: digest,
       onnxruntimeVersion: runtime.onnxruntimeVersion,
       sizeBytes,
@@ -195,7 +221,7 @@ async function prepareOutputDir(dir: string): Promise<void> {
   await mkdir(dir, {recursive: true})
 }
 
-async function placeFile(from: string, to: string, preferLink: boolean): Promise<void> {
+export async function placeFile(from: string, to: string, preferLink: boolean): Promise<void> {
   await mkdir(path.dirname(to), {recursive: true})
   if (preferLink) {
     try {
@@ -208,8 +234,12 @@ async function placeFile(from: string, to: string, preferLink: boolean): Promise
   await copyFile(from, to, fsConstants.COPYFILE_FICLONE)
 }
 
-async function digestContext(contextDir: string): Promise<{digest: string; fileCount: number; sizeBytes: number}> {
+async function digestContext(
+  contextDir: string,
+  digests: FileDigests,
+): Promise<{digest: string; fileCount: number; fileDigests: Map<string, string>; sizeBytes: number}> {
   const hash = createHash('sha256')
+  const fileDigests = new Map<string, string>()
   let fileCount = 0
   let sizeBytes = 0
   const files = (await readdir(contextDir, {recursive: true, withFileTypes: true}))
@@ -218,13 +248,14 @@ async function digestContext(contextDir: string): Promise<{digest: string; fileC
     .sort()
   for (const file of files) {
     const info = await lstat(file)
-    hash.update(
-      `${toPosix(path.relative(contextDir, file))}\0${info.mode & 0o111 ? 'x' : '-'}\0${await sha256File(file)}\n`,
-    )
+    const relative = toPosix(path.relative(contextDir, file))
+    const content = `${info.mode & 0o111 ? 'x' : '-'}\0${await digests.sha256(file)}`
+    hash.update(`${relative}\0${content}\n`)
+    fileDigests.set(relative, content)
     fileCount++
     sizeBytes += info.size
   }
-  return {digest: `sha256:${hash.digest('hex')}`, fileCount, sizeBytes}
+  return {digest: `sha256:${hash.digest('hex')}`, fileCount, fileDigests, sizeBytes}
 }
 
 /**

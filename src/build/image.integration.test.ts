@@ -204,6 +204,8 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     const afterConfig = await layers(configOnly.imageId)
     expect(afterConfig.slice(0, -1)).toEqual(before.slice(0, -1))
     expect(afterConfig.at(-1)).not.toBe(before.at(-1))
+    // Only the config stage is built (FROM the model stage, COPY config/, LABEL): the others are found by label.
+    expect(configOnly.steps.total - configOnly.steps.cached).toBe(3)
     expect(configOnly.buildSeconds).toBeLessThan(15)
 
     // Another model file: an ONNX model is a protobuf, and an unknown field appended to it (field 99, varint 1)
@@ -221,6 +223,8 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     const afterModel = await layers(modelOnly.imageId)
     expect(afterModel.slice(0, -2)).toEqual(afterConfig.slice(0, -2))
     expect(afterModel.at(-2)).not.toBe(afterConfig.at(-2))
+    // The runtime stage is found by label; the model and config stages are built.
+    expect(modelOnly.steps.total - modelOnly.steps.cached).toBeLessThanOrEqual(6)
   })
 
   it('reports the failing step and the engine message of a broken Dockerfile step (exit 4)', async () => {
