@@ -7,7 +7,9 @@
  *                               RSS sampled, time back to normal after the load drops
  *   npm run bench:metrics-cost  examples/iris at the same rate, /metrics on vs off, alternated: the server's CPU time
  *                               per request (the inverse of its CPU-bound throughput) and throughput
- *   npm run bench:scale         all three
+ *   npm run bench:auth-cost     examples/iris at the same rate, serving.auth on vs off, alternated: the server's CPU
+ *                               time per request, as for /metrics (issue 21)
+ *   npm run bench:scale         batching, overload and metrics-cost
  *
  * Flags: --quick (short steps, for a smoke run on a busy machine), --json FILE (write the results), --workers N,
  * --start RATE (first rate of the knee search, default 100/s; the overload probe starts at 4x it), --saturation RATE
@@ -17,6 +19,7 @@
  * src/bench in a worker thread of this one; everything stays on 127.0.0.1, every step is bounded in time.
  */
 import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {createServer} from 'node:net'
 import os from 'node:os'
@@ -26,7 +29,8 @@ import {parse, stringify} from 'yaml'
 import {LoadGenerator} from '../src/bench/generator.js'
 import {DEFAULT_SLO, type StepResult} from '../src/bench/step-result.js'
 import {readSample} from '../src/monitoring/test-support/exposition.js'
-import {markdownTable, writeBenchmarkSection} from './lib/benchmarks-md.js'
+import {ApiKeySet} from '../src/serving/auth/keys.js'
+import {markdownTable, median, writeBenchmarkSection} from './lib/benchmarks-md.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const args = process.argv.slice(2)
@@ -35,7 +39,9 @@ const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : und
 const workersFlag = args.includes('--workers') ? Number(args[args.indexOf('--workers') + 1]) : undefined
 const knownSaturation = args.includes('--saturation') ? Number(args[args.indexOf('--saturation') + 1]) : undefined
 const startRate = args.includes('--start') ? Number(args[args.indexOf('--start') + 1]) : 100
-const which = args.find((a) => ['batching', 'overload', 'metrics-cost', 'all'].includes(a)) ?? 'all'
+const MODES = ['batching', 'overload', 'metrics-cost', 'auth-cost', 'all'] as const
+type Mode = Exclude<(typeof MODES)[number], 'all'>
+const which = args.find((a) => (MODES as readonly string[]).includes(a)) ?? 'all'
 
 const STEP_S = quick ? 3 : 10
 const WARMUP_S = 1
@@ -108,13 +114,13 @@ function pinThisProcess(cpus: string): string {
   return current.trim().split(': ').at(-1)!
 }
 
-async function startChild(dir: string, cpus?: string): Promise<Server> {
+async function startChild(dir: string, cpus?: string, env: NodeJS.ProcessEnv = {}): Promise<Server> {
   const port = await freePort()
   const command = [process.execPath, '--import', 'tsx', path.join(root, 'src/serving/main.ts')]
   const [file, ...argv] = cpus ? ['taskset', '--cpu-list', cpus, ...command] : command
   const child = spawn(file!, argv, {
     cwd: root,
-    env: {...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'info', MLSHIP_MODEL_DIR: dir, PORT: String(port)},
+    env: {...process.env, ...env, HOST: '127.0.0.1', LOG_LEVEL: 'info', MLSHIP_MODEL_DIR: dir, PORT: String(port)},
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   const url = `http://127.0.0.1:${port}`
@@ -170,6 +176,7 @@ async function step(
   rate: number,
   seconds = STEP_S,
   onProgress?: (p: {elapsedMs: number; p99Ms: number; throughputRps: number; phase: string}) => void,
+  headers: Record<string, string> = {},
 ): Promise<StepResult> {
   return generator.step(
     {
@@ -177,7 +184,7 @@ async function step(
       bodies,
       connections: 1024,
       durationMs: seconds * 1000,
-      headers: {'content-type': 'application/json'},
+      headers: {...headers, 'content-type': 'application/json'},
       lateThresholdMs: 5,
       method: 'POST',
       progressIntervalMs: onProgress ? 500 : 0,
@@ -437,55 +444,123 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
+interface CostRun {
+  achievedRps: number
+  cpuMsPerRequest: number
+}
+
+/**
+ * What a feature costs: two servers, with it and without, at the same rate below the knee, where both keep up: the
+ * server's CPU time per request is the cost, and on a server bound by its CPU, throughput is its inverse. Alternated,
+ * so that drift in the machine hits both alike.
+ */
+async function cpuCost(
+  generator: LoadGenerator,
+  servers: {on: Server; off: Server},
+  options: {feature: string; rate: number; headers?: Record<string, string>},
+) {
+  const bodies = irisBodies()
+  // A step each, not counted: the first requests of a server pay for its JIT and its connections.
+  for (const server of [servers.on, servers.off]) {
+    await step(generator, server.url, bodies, options.rate, quick ? 1 : 3, undefined, options.headers)
+  }
+  const runs: Record<'on' | 'off', CostRun[]> = {off: [], on: []}
+  for (let round = 0; round < (quick ? 2 : 4); round++) {
+    // Each goes first in every other round: neither always follows the other's load.
+    for (const name of round % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+      const server = servers[name]
+      const before = await cpuSeconds(server.pid)
+      const result = await step(generator, server.url, bodies, options.rate, STEP_S, undefined, options.headers)
+      const cpu = (await cpuSeconds(server.pid)) - before
+      const served = result.achievedRps * (STEP_S + WARMUP_S)
+      runs[name].push({
+        achievedRps: result.achievedRps,
+        cpuMsPerRequest: Math.round(((cpu * 1000) / served) * 1000) / 1000,
+      })
+      log(
+        `  ${options.feature} ${name}: ${fmt(result)}  server CPU ${runs[name].at(-1)!.cpuMsPerRequest} ms per request`,
+      )
+    }
+  }
+  // Medians: on a shared machine one step now and then is ruined by a neighbour, not by the server.
+  const cpuOn = median(runs.on.map((r) => r.cpuMsPerRequest))
+  const cpuOff = median(runs.off.map((r) => r.cpuMsPerRequest))
+  const result = {
+    costPercent: Math.round((cpuOn / cpuOff - 1) * 1000) / 10,
+    cpuMsPerRequest: {off: Math.round(cpuOff * 1000) / 1000, on: Math.round(cpuOn * 1000) / 1000},
+    offeredRps: options.rate,
+    runs,
+    // Every CPU of the machine busy with the server: what it would answer, at most.
+    throughputIfCpuBound: {
+      off: Math.round((os.availableParallelism() * 1000) / cpuOff),
+      on: Math.round((os.availableParallelism() * 1000) / cpuOn),
+    },
+  }
+  log(
+    `  server CPU per request: ${result.cpuMsPerRequest.on} ms with ${options.feature}, ${result.cpuMsPerRequest.off} ms without: ${result.costPercent}% cost`,
+  )
+  return result
+}
+
 async function metricsCostBench(work: string, generator: LoadGenerator) {
   log('/metrics cost, examples/iris: server CPU per request and throughput, metrics on vs off, at the same rate')
-  const bodies = irisBodies()
   const on = await startChild(await variant(work, 'iris', 'metrics-on', (c) => (c.monitoring = {metrics: true})))
   const off = await startChild(await variant(work, 'iris', 'metrics-off', (c) => (c.monitoring = {metrics: false})))
   try {
-    // Below the knee, where both keep up: the server's CPU time per request is what metrics cost, and on a server
-    // bound by its CPU, throughput is its inverse. Alternated, so that drift in the machine hits both alike.
     const rate = Number(process.env.BENCH_METRICS_RATE ?? 2000)
-    const runs: Record<'on' | 'off', Array<{achievedRps: number; cpuMsPerRequest: number}>> = {off: [], on: []}
-    for (let round = 0; round < (quick ? 2 : 4); round++) {
-      for (const [name, server] of [
-        ['on', on],
-        ['off', off],
-      ] as const) {
-        const before = await cpuSeconds(server.pid)
-        const result = await step(generator, server.url, bodies, rate)
-        const cpu = (await cpuSeconds(server.pid)) - before
-        const served = result.achievedRps * (STEP_S + WARMUP_S)
-        runs[name].push({
-          achievedRps: result.achievedRps,
-          cpuMsPerRequest: Math.round(((cpu * 1000) / served) * 1000) / 1000,
-        })
-        log(`  metrics ${name}: ${fmt(result)}  server CPU ${runs[name].at(-1)!.cpuMsPerRequest} ms per request`)
-      }
-    }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
-    const cpuOn = mean(runs.on.map((r) => r.cpuMsPerRequest))
-    const cpuOff = mean(runs.off.map((r) => r.cpuMsPerRequest))
-    const cost = cpuOn / cpuOff - 1
-    const result = {
-      cpuMsPerRequest: {metricsOff: Math.round(cpuOff * 1000) / 1000, metricsOn: Math.round(cpuOn * 1000) / 1000},
-      costPercent: Math.round(cost * 1000) / 10,
-      offeredRps: rate,
-      runs,
-      throughputIfCpuBound: {metricsOff: Math.round(2000 / cpuOff), metricsOn: Math.round(2000 / cpuOn)},
-    }
-    log(
-      `  server CPU per request: ${result.cpuMsPerRequest.metricsOn} ms with metrics, ${result.cpuMsPerRequest.metricsOff} ms without: ${result.costPercent}% cost`,
-    )
-    return result
+    return await cpuCost(generator, {off, on}, {feature: 'metrics', rate})
   } finally {
     await Promise.all([on.stop(), off.stop()])
   }
 }
 
+/**
+ * serving.auth's cost on /predict: one server with keys on (three keys loaded, as during a rotation, so the check
+ * compares against each), one without; both get the same Authorization header, so the requests are the same bytes.
+ */
+async function authCostBench(work: string, generator: LoadGenerator) {
+  log('serving.auth cost, examples/iris: server CPU per request and throughput, keys on vs off, at the same rate')
+  const keys = Array.from({length: 3}, () => randomBytes(32).toString('hex'))
+  const on = await startChild(
+    await variant(work, 'iris', 'auth-on', (c) => (c.serving.auth = {enabled: true})),
+    undefined,
+    {MLSHIP_API_KEYS: keys.join(',')},
+  )
+  const off = await startChild(await variant(work, 'iris', 'auth-off', (c) => (c.serving.auth = {enabled: false})))
+  try {
+    const rate = Number(process.env.BENCH_AUTH_RATE ?? 2000)
+    const cost = await cpuCost(
+      generator,
+      {off, on},
+      {feature: 'auth', headers: {authorization: `Bearer ${keys[1]}`}, rate},
+    )
+    return {...cost, checkMicroseconds: keyCheckMicroseconds(keys)}
+  } finally {
+    await Promise.all([on.stop(), off.stop()])
+  }
+}
+
+/**
+ * The key check alone (what the onRequest hook adds: a SHA-256 of the presented key and a timingSafeEqual against each
+ * loaded key), timed in this process: a figure the machine's noise barely touches, beside the server's CPU per request.
+ */
+function keyCheckMicroseconds(keys: string[]): number {
+  const set = new ApiKeySet(keys)
+  const checks = quick ? 50_000 : 200_000
+  let matched = 0
+  const times: number[] = []
+  for (let round = 0; round < 5; round++) {
+    const started = performance.now()
+    for (let i = 0; i < checks; i++) if (set.match(keys[i % keys.length]!)) matched++
+    times.push(((performance.now() - started) * 1000) / checks)
+  }
+  if (matched !== checks * 5) throw new Error('the key check refused a loaded key')
+  return Math.round(median(times) * 100) / 100
+}
+
 /** The command that reproduces a section: the npm script of that benchmark, with the flags this run was given. */
-function commandOf(name: 'batching' | 'overload' | 'metrics-cost'): string {
-  const flags = args.filter((a) => !['batching', 'overload', 'metrics-cost', 'all'].includes(a))
+function commandOf(name: Mode): string {
+  const flags = args.filter((a) => !(MODES as readonly string[]).includes(a))
   return `npm run bench:${name}${flags.length > 0 ? ` -- ${flags.join(' ')}` : ''}`
 }
 
@@ -580,14 +655,14 @@ async function writeMetricsCostSection(result: Awaited<ReturnType<typeof metrics
   const rounds = (runs: Array<{cpuMsPerRequest: number}>) => runs.map((r) => r.cpuMsPerRequest).join(', ')
   const body = [
     `examples/iris at ${rate(result.offeredRps)}, two servers (\`monitoring.metrics\` true and false), ` +
-      `${result.runs.on.length} rounds of ${STEP_S} s each, alternated. The cost is the server's CPU time per request ` +
-      '(utime + stime from /proc over the step).',
+      `${result.runs.on.length} rounds of ${STEP_S} s each after a warm-up step each, alternated (medians). ` +
+      "The cost is the server's CPU time per request (utime + stime from /proc over the step).",
     '',
     markdownTable(
-      ['examples/iris', 'server CPU per request (mean)', 'rounds'],
+      ['examples/iris', 'server CPU per request (median)', 'rounds'],
       [
-        ['`monitoring.metrics: true`', `${result.cpuMsPerRequest.metricsOn} ms`, rounds(result.runs.on)],
-        ['`monitoring.metrics: false`', `${result.cpuMsPerRequest.metricsOff} ms`, rounds(result.runs.off)],
+        ['`monitoring.metrics: true`', `${result.cpuMsPerRequest.on} ms`, rounds(result.runs.on)],
+        ['`monitoring.metrics: false`', `${result.cpuMsPerRequest.off} ms`, rounds(result.runs.off)],
       ],
       '--- | ---: | ---',
     ),
@@ -599,6 +674,48 @@ async function writeMetricsCostSection(result: Awaited<ReturnType<typeof metrics
     command: commandOf('metrics-cost'),
     id: 'scale-metrics-cost',
     title: '/metrics cost',
+  })
+}
+
+async function writeAuthCostSection(result: Awaited<ReturnType<typeof authCostBench>>): Promise<void> {
+  const rounds = (runs: CostRun[]) => runs.map((r) => r.cpuMsPerRequest).join(', ')
+  const body = [
+    `examples/iris at ${rate(result.offeredRps)}, two servers (\`serving.auth.enabled\` true with three keys in ` +
+      `MLSHIP_API_KEYS, and false), both sent the same \`Authorization: Bearer\` header, ${result.runs.on.length} ` +
+      `rounds of ${STEP_S} s each after a warm-up step each, alternated (medians). The cost is the server's CPU ` +
+      'time per request (utime + stime from /proc over the step); on a server bound by its CPU, throughput is its ' +
+      'inverse.',
+    '',
+    markdownTable(
+      ['examples/iris /predict', 'server CPU per request (median)', 'throughput if CPU-bound', 'rounds'],
+      [
+        [
+          '`serving.auth.enabled: true`',
+          `${result.cpuMsPerRequest.on} ms`,
+          rate(result.throughputIfCpuBound.on),
+          rounds(result.runs.on),
+        ],
+        [
+          '`serving.auth.enabled: false`',
+          `${result.cpuMsPerRequest.off} ms`,
+          rate(result.throughputIfCpuBound.off),
+          rounds(result.runs.off),
+        ],
+      ],
+      '--- | ---: | ---: | ---',
+    ),
+    '',
+    `**API keys cost ${result.costPercent}%** more CPU per request (target: under 3%). The check alone (a SHA-256 ` +
+      'of the presented key and a timingSafeEqual against each of the three keys, in onRequest, before the body is ' +
+      `read) takes ${result.checkMicroseconds} µs, timed in the script's process (median of 5 rounds): ` +
+      `${((result.checkMicroseconds / 1000 / result.cpuMsPerRequest.off) * 100).toFixed(1)}% of the server's CPU ` +
+      'per request without keys.',
+  ].join('\n')
+  await writeBenchmarkSection({
+    body,
+    command: commandOf('auth-cost'),
+    id: 'auth-cost',
+    title: 'API keys cost (issue 21)',
   })
 }
 
@@ -650,6 +767,11 @@ async function main() {
       const metricsCost = await metricsCostBench(work, generator)
       results.metricsCost = metricsCost
       await writeMetricsCostSection(metricsCost)
+    }
+    if (which === 'auth-cost') {
+      const authCost = await authCostBench(work, generator)
+      results.authCost = authCost
+      await writeAuthCostSection(authCost)
     }
   } finally {
     await generator.close()

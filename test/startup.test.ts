@@ -145,5 +145,7 @@ describe('start-up of the built CLI', () => {
     const graph = await traced(name, [cli.bin, ...args])
 
     expect(report(`\`mlship ${name}\``, unwantedImports(graph, eagerOnly(...more)))).toBe('')
+    // The model is opened once: no worker thread loads onnxruntime (and the model) again for one prediction.
+    expect(graph.threadsLoading('onnxruntime-node').size, 'threads that load onnxruntime-node').toBe(1)
   })
 })

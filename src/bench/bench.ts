@@ -116,7 +116,6 @@ export async function resolvePayloads(
 /** Runs the benchmark: per device, start the target, check it answers, then one fixed-rate step or a knee sweep. */
 export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): Promise<BenchResult> {
   const payloads = await resolvePayloads(options, hooks.onNote)
-  const headers = {'content-type': 'application/json'}
   const gpuRequested = options.devices.includes('gpu')
   let gpu: BenchResult['gpu'] = {reason: null, requested: gpuRequested, usable: false}
   const devices = [...options.devices]
@@ -154,6 +153,7 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
       if (device === 'gpu') gpu = {reason: null, requested: true, usable: true}
       try {
         url = target.url
+        const headers = {'content-type': 'application/json', ...target.headers}
         hooks.onTargetReady?.(target)
         await probeEndpoint({body: payloads.bodies[0], headers, method: options.method, url: target.url})
         const runDevice = options.starter.kind === 'url' ? null : device

@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 
 import {buildImage} from '../build/build-image.js'
@@ -5,6 +6,7 @@ import {loadModelProject} from '../model/load-model.js'
 import {connectEngine, type DockerEngine} from '../docker/engine.js'
 import {runContainer, stopContainer, waitReady} from '../container/container.js'
 import {errorMessage} from '../errors.js'
+import {apiKeyHeaders} from '../serving/auth/client.js'
 import type {TargetStarter} from './bench.js'
 import {reportedExecutionProvider, type BenchDevice, type BenchTarget} from './target.js'
 
@@ -29,8 +31,10 @@ export interface ContainerTargetOptions {
  * The model in the container `mlship build` makes: builds it if needed (an up-to-date image is reused at once),
  * runs it with its port published on 127.0.0.1 (a free port), waits until /ready answers, and removes it after.
  * GPU runs use the CUDA variant of the image and pass the GPUs through (DeviceRequests, as `docker run --gpus`).
+ * A model with serving.auth on gets a key minted here, in the variable serving.auth.keys_env names, never shown.
  */
 export function containerTarget(options: ContainerTargetOptions): TargetStarter {
+  const apiKey = randomBytes(32).toString('hex')
   let engine: DockerEngine | undefined
   const connect = async () => (engine ??= await connectEngine({withoutDocker: 'mlship bench --local'}))
   return {
@@ -73,7 +77,7 @@ export function containerTarget(options: ContainerTargetOptions): TargetStarter 
       const container = await runContainer({
         containerPort: project.config.serving.port,
         engine: connected,
-        env: {MLSHIP_DEVICE: gpu ? 'cuda' : 'cpu'},
+        env: {MLSHIP_DEVICE: gpu ? 'cuda' : 'cpu', [project.config.serving.auth.keys_env]: apiKey},
         gpus: gpu ? 'all' : undefined,
         hostPort: 0,
         image,
@@ -85,6 +89,7 @@ export function containerTarget(options: ContainerTargetOptions): TargetStarter 
         throw error
       }
       const timeToReadyMs = Math.round(performance.now() - started)
+      const headers = apiKeyHeaders(project.config.serving.auth.enabled ? apiKey : undefined)
       return {
         close: async () => {
           await stopContainer(connected, container.id, {timeoutSeconds: 10}).catch((error: unknown) => {
@@ -92,7 +97,8 @@ export function containerTarget(options: ContainerTargetOptions): TargetStarter 
           })
         },
         device,
-        executionProvider: await reportedExecutionProvider(container.url),
+        executionProvider: await reportedExecutionProvider(container.url, headers),
+        headers,
         imageSizeBytes,
         kind: 'container',
         timeToReadyMs,

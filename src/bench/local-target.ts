@@ -1,4 +1,7 @@
+import {randomBytes} from 'node:crypto'
+
 import {errorMessage} from '../errors.js'
+import {apiKeyHeaders} from '../serving/auth/client.js'
 import {assertCudaUsable, chooseDevice} from '../serving/device.js'
 import type {TargetStarter} from './bench.js'
 import type {BenchDevice, BenchTarget} from './target.js'
@@ -15,8 +18,10 @@ export interface LocalTargetOptions {
 /**
  * --local: the serving app in this process (the generator has a thread of its own), on 127.0.0.1 and a free port.
  * Time to ready is from the call to the first ready answer: model load, worker threads and the warm-up inference.
+ * A model with serving.auth on is benchmarked as it serves, keys checked: with a key minted here, never shown.
  */
 export function localTarget(options: LocalTargetOptions): TargetStarter {
+  const apiKey = randomBytes(32).toString('hex')
   return {
     gpuUnavailableReason: async () => {
       try {
@@ -33,6 +38,7 @@ export function localTarget(options: LocalTargetOptions): TargetStarter {
       const [{startServer}, {default: pino}] = await Promise.all([import('../serving/server.js'), import('pino')])
       const started = performance.now()
       const server = await startServer({
+        auth: {extraKeys: [apiKey]},
         device: device === 'gpu' ? 'cuda' : 'cpu',
         dir: options.dir,
         host: '127.0.0.1',
@@ -46,6 +52,7 @@ export function localTarget(options: LocalTargetOptions): TargetStarter {
         close: () => server.close(),
         device,
         executionProvider: server.context.backend.info.executionProvider,
+        headers: apiKeyHeaders(server.context.project.config.serving.auth.enabled ? apiKey : undefined),
         imageSizeBytes: null,
         kind: 'local',
         timeToReadyMs,

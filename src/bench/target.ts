@@ -1,4 +1,5 @@
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
+import {apiKeyHeaders, keyRefusal} from '../serving/auth/client.js'
 
 export type BenchDevice = 'cpu' | 'gpu'
 
@@ -15,6 +16,8 @@ export interface BenchTarget {
   imageSizeBytes: number | null
   /** The execution provider the server reports, where it reports one. */
   executionProvider: string | null
+  /** Headers every request to it carries: its API key (serving.auth), where it needs one. */
+  headers: Record<string, string>
   close(): Promise<void>
 }
 
@@ -81,6 +84,13 @@ export async function probeEndpoint(options: ProbeOptions): Promise<void> {
       suggestions: ['Check that the server is running and listening on that address (`curl` it).'],
     })
   }
+  const refusal = keyRefusal({
+    retryAfter: null,
+    sentKey: Object.keys(options.headers).some((h) => h.toLowerCase() === 'authorization'),
+    status,
+    url: options.url,
+  })
+  if (refusal) throw refusal
   if (status < 200 || status >= 300) {
     throw new MlshipError(
       `${options.method} ${options.url} answered ${status} to the benchmark payload: ${text.slice(0, 300)}`,
@@ -108,10 +118,13 @@ function describeNetworkError(error: unknown): string {
  * The execution provider an mlship server reports on `GET /` (`execution_provider`). Other servers report none,
  * and that is said, not guessed.
  */
-export async function reportedExecutionProvider(url: string): Promise<string | null> {
+export async function reportedExecutionProvider(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<string | null> {
   const {request} = await import('undici')
   try {
-    const response = await request(new URL('/', url), {signal: AbortSignal.timeout(5000)})
+    const response = await request(new URL('/', url), {headers, signal: AbortSignal.timeout(5000)})
     if (response.statusCode !== 200) {
       await response.body.dump()
       return null
@@ -123,12 +136,14 @@ export async function reportedExecutionProvider(url: string): Promise<string | n
   }
 }
 
-/** --url: any running server, mlship or not. Nothing to start or stop. */
-export async function urlTarget(url: string): Promise<BenchTarget> {
+/** --url: any running server, mlship or not, with its API key where it needs one. Nothing to start or stop. */
+export async function urlTarget(url: string, apiKey?: string): Promise<BenchTarget> {
+  const headers = apiKeyHeaders(apiKey)
   return {
     close: async () => {},
     device: null,
-    executionProvider: await reportedExecutionProvider(url),
+    executionProvider: await reportedExecutionProvider(url, headers),
+    headers,
     imageSizeBytes: null,
     kind: 'url',
     timeToReadyMs: null,

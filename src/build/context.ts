@@ -85,6 +85,7 @@ async function planWith(options: BuildPlanOptions, digests: FileDigests): Promis
       modelSha256,
       // The same document the server answers on /openapi.json, so a registry client can read it without pulling.
       openapi: openApiDocument({
+        auth: config.serving.auth,
         description: config.description,
         maxBatchSize: config.serving.max_batch_size,
         name: config.name,

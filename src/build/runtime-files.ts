@@ -4,6 +4,7 @@ import {createRequire} from 'node:module'
 import path from 'node:path'
 
 import {ConfigError, ExitCode, MlshipError} from '../errors.js'
+import {CUDA_INSTALL_COMMAND} from '../serving/device.js'
 import {type Platform, platformArch} from './dockerfile.js'
 
 /** A file to put into the build context: `from` on this machine, `to` relative to the context root. */
@@ -103,7 +104,7 @@ async function cudaProviderFiles(nativeDir: string, options: RuntimeFilesOptions
         details: {dir, missing},
         suggestions: [
           'On a machine with internet access, in the project that has mlship installed, fetch the CUDA 12 binaries:\n' +
-            '    ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --ignore-scripts=false\n' +
+            `    ${CUDA_INSTALL_COMMAND}\n` +
             `  (--ignore-scripts=false overrides the ignore-scripts=true of mlship's own .npmrc). ` +
             `It downloads ${CUDA_PROVIDER_FILES.join(', ')} into node_modules/onnxruntime-node/bin/napi-v6/linux/x64/.`,
           'Or copy those files from such a machine into a folder here and set MLSHIP_ONNXRUNTIME_CUDA_DIR to it.',

@@ -12,6 +12,7 @@ import {containerTarget} from '../bench/container-target.js'
 import {localTarget} from '../bench/local-target.js'
 import {type BenchDevice, endpointUrl, urlTarget} from '../bench/target.js'
 import {ExitCode, MlshipError} from '../errors.js'
+import {apiKeyFlags, apiKeyFromFlags} from '../flags/api-key.js'
 import {modelDirArg} from '../flags/model-dir.js'
 import {renderWebBenchHtml, renderWebBenchText} from '../web/bench-report.js'
 import {runWebBench, type WebBenchResult} from '../web/bench-web.js'
@@ -74,12 +75,18 @@ ${BaseCommand.exitCodesHelp}`
       description: 'The model in the browser against its server: per-prediction p50/p99 and cold start, side by side.',
     },
     {
+      command: 'printenv IRIS_KEY | <%= config.bin %> <%= command.id %> --url http://10.0.0.5:8080 --api-key-stdin',
+      description:
+        'A server with API keys on (serving.auth); MLSHIP_API_KEY works too. --local and the container get a key of their own.',
+    },
+    {
       command: '<%= config.bin %> <%= command.id %> --url http://127.0.0.1:8080 --html report.html',
       description: 'Also write a self-contained HTML report with plots.',
     },
   ]
 
   static override flags = {
+    ...apiKeyFlags,
     arrival: Flags.option({
       default: 'constant',
       description: 'Arrival schedule: constant gaps, or Poisson (exponential gaps, same mean rate).',
@@ -196,7 +203,8 @@ ${BaseCommand.exitCodesHelp}`
     const {args, flags} = await this.parse(Bench)
     if (flags.target === 'web') return this.benchWeb(args.dir, flags)
     const devices = parseDevices(flags.devices)
-    const starter = this.starter(args.dir, flags, devices)
+    const apiKey = flags.url ? await apiKeyFromFlags(flags) : undefined
+    const starter = this.starter(args.dir, flags, devices, apiKey)
     if (flags.ui) return this.runUi(args.dir, flags, devices, starter)
     const tty = process.stderr.isTTY
     let live = false
@@ -439,6 +447,7 @@ ${BaseCommand.exitCodesHelp}`
       'base-image'?: string
     },
     devices: BenchDevice[],
+    apiKey: string | undefined,
   ): TargetStarter {
     if ((flags.url || flags.local) && (flags.image || flags['base-image'])) {
       throw new MlshipError(
@@ -461,7 +470,7 @@ ${BaseCommand.exitCodesHelp}`
         )
       }
       const url = endpointUrl(flags.url, {method: flags.method, path: flags.path})
-      return {gpuUnavailableReason: async () => null, kind: 'url', start: () => urlTarget(url)}
+      return {gpuUnavailableReason: async () => null, kind: 'url', start: () => urlTarget(url, apiKey)}
     }
     if (flags.local) return localTarget({dir, path: flags.path, workers: flags.workers})
     return containerTarget({

@@ -215,6 +215,11 @@ function humanSummary(summary: DeploySummary): string {
     `workers    ${summary.workers} per pod (CPU limit ${summary.cpuLimit})`,
     `probes     startup budget ${summary.probes.startupBudgetSeconds} s (model load measured ${summary.probes.measuredLoadSeconds} s)`,
   )
+  if (summary.apiKeys) {
+    lines.push(
+      `api keys   from Secret ${summary.apiKeys.secret} (entry ${summary.apiKeys.key}), which mlship does not write: kubectl create secret generic ${summary.apiKeys.secret} -n ${summary.namespace} --from-file=${summary.apiKeys.key}=KEYS.txt`,
+    )
+  }
   if (summary.files) {
     lines.push(`files      ${summary.files.written.length} in ${summary.files.dir}`)
     if (summary.files.removed.length > 0) lines.push(`removed    ${summary.files.removed.join(', ')}`)

@@ -4,6 +4,7 @@ import {BaseCommand} from '../base-command.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {parseFailureBudget, predictBatch, type PredictBatchResult} from '../predict/batch.js'
 import {predictOne, type PredictOneResult, readInputArgument} from '../predict/predict-one.js'
+import {apiKeyFlags, apiKeyFromFlags} from '../flags/api-key.js'
 import {modelDirArg} from '../flags/model-dir.js'
 
 export type PredictResult = PredictOneResult | PredictBatchResult
@@ -37,6 +38,10 @@ ${BaseCommand.exitCodesHelp}`
       description: 'Ask a running server.',
     },
     {
+      command: `printenv IRIS_KEY | <%= config.bin %> <%= command.id %> --url http://10.0.0.5:8080 --api-key-stdin -i '[[5.1, 3.5, 1.4, 0.2]]'`,
+      description: 'Ask a server that needs an API key (serving.auth); MLSHIP_API_KEY works too.',
+    },
+    {
       command: '<%= config.bin %> <%= command.id %> examples/iris -i @request.json',
       description: 'One prediction, the body read from a file (-i - reads stdin).',
     },
@@ -52,6 +57,7 @@ ${BaseCommand.exitCodesHelp}`
   ]
 
   static override flags = {
+    ...apiKeyFlags,
     'batch-size': Flags.integer({
       description: 'Rows per inference in batch mode (default: serving.max_batch_size, at most 256).',
       min: 1,
@@ -106,7 +112,14 @@ ${BaseCommand.exitCodesHelp}`
         suggestions: [`mlship predict DIR -i '{"features": [[5.1, 3.5, 1.4, 0.2]]}'`],
       })
     }
+    if (flags['api-key-stdin'] && flags['input-json'] === '-') {
+      throw new MlshipError('--api-key-stdin and -i - both read stdin: pass the body with -i @FILE instead', {
+        code: 'PREDICT_USAGE',
+        exitCode: ExitCode.usage,
+      })
+    }
     const result = await predictOne({
+      apiKey: flags.url ? await apiKeyFromFlags(flags) : undefined,
       dir: args.dir,
       example: flags.example,
       input: flags['input-json'] === undefined ? undefined : await readInputArgument(flags['input-json']),

@@ -106,6 +106,54 @@ export const cacheSchema = z.strictObject({
   ttl_seconds: z.number().positive().default(300),
 })
 
+export const AUTH_ROUTE_ACCESS = ['open', 'protected'] as const
+
+export const authSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Require an API key (Authorization: Bearer KEY, or X-API-Key: KEY) on the inference routes. The keys come from the environment or a file, never from model.yaml. Off by default: turn it on for any server other machines can reach.',
+    ),
+  keys_env: z
+    .string()
+    .regex(ENV_NAME, 'an environment variable name such as "MLSHIP_API_KEYS"')
+    .default('MLSHIP_API_KEYS')
+    .describe('The environment variable that holds the API keys: one per line, or separated by commas.'),
+  keys_file: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'A file of API keys, one per line ("#" starts a comment), such as a mounted Kubernetes Secret; MLSHIP_API_KEYS_FILE overrides it. A changed file is picked up while the server runs.',
+    ),
+  reload_interval_s: z
+    .number()
+    .min(1)
+    .max(3600)
+    .default(10)
+    .describe('How often the keys file is read again for changed keys (rotation without a restart).'),
+  metrics: z
+    .enum(AUTH_ROUTE_ACCESS)
+    .default('protected')
+    .describe('GET /metrics: "protected" (a Prometheus scrape sends a key) or "open".'),
+  docs: z
+    .enum(AUTH_ROUTE_ACCESS)
+    .default('open')
+    .describe(
+      'GET /docs, /openapi.json, / and the v2 metadata routes: "open" (the API page works in a browser: its Authorize button takes a key) or "protected".',
+    ),
+  rate_limit: z
+    .strictObject({
+      requests_per_second: z.number().positive().describe('Requests each key may make per second, on average.'),
+      burst: positiveInt
+        .optional()
+        .describe('Requests a key may make at once after a quiet spell; default: one second of its rate.'),
+    })
+    .optional()
+    .describe('A request-rate limit per key; past it the answer is 429 with Retry-After.'),
+})
+
 export const servingSchema = z.strictObject({
   host: z
     .string()
@@ -141,6 +189,7 @@ export const servingSchema = z.strictObject({
   batching: batchingSchema.default(() => batchingSchema.parse({})),
   cache: cacheSchema.default(() => cacheSchema.parse({})),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  auth: authSchema.default(() => authSchema.parse({})).describe('Who may call the model: API keys.'),
 })
 
 export const PLATFORMS = ['linux/amd64', 'linux/arm64'] as const
@@ -386,6 +435,11 @@ export const deploySchema = z
       .optional()
       .describe('A Gateway API HTTPRoute to the Service; canary rollouts (--canary) split traffic with it.'),
     network_policy: z.boolean().default(true).describe('A NetworkPolicy that admits traffic to the serving port only.'),
+    api_keys_secret: subdomainSchema
+      .optional()
+      .describe(
+        'With serving.auth on: the Secret in the namespace whose "api-keys" entry holds the API keys (one per line), mounted read-only into the pods and re-read when it changes; default: NAME-api-keys. mlship never writes it: kubectl create secret generic NAME-api-keys --from-file=api-keys=keys.txt',
+      ),
     labels: z
       .record(
         qualifiedNameSchema,
@@ -465,6 +519,7 @@ export type InputSpec = z.output<typeof inputSpecSchema>
 export type OutputSpec = z.output<typeof outputSpecSchema>
 export type Dimension = number | string
 export type ServingConfig = z.output<typeof servingSchema>
+export type AuthConfig = z.output<typeof authSchema>
 export type MonitoringConfig = z.output<typeof monitoringSchema>
 export type FeatureBaseline = z.output<typeof featureBaselineSchema>
 export type Optimization = z.output<typeof optimizationSchema>

@@ -65,6 +65,35 @@ const deploymentImage = (objects: KubernetesObject[], name: string): string | un
   )?.template.spec.containers[0]?.image
 
 describe('deploy', () => {
+  it('with serving.auth on, mounts the API keys from a Secret it names, and writes no key anywhere', async () => {
+    const key = 'deploy-test-key-9f8e7d6c5b4a3210'
+    const previous = process.env.MLSHIP_API_KEYS
+    process.env.MLSHIP_API_KEYS = key
+    try {
+      await setModelYaml((text) => text.replace('serving:\n', 'serving:\n  auth: {enabled: true}\n'))
+      for (const format of ['kubernetes', 'kserve'] as const) {
+        const {objects, summary} = await deploy(options({format}))
+        for (const object of objects) validateObject(object)
+        const text =
+          JSON.stringify(objects) +
+          (await readManifests(path.join(model, 'deploy'))).map((o) => JSON.stringify(o)).join('')
+        expect(text).not.toContain(key)
+        expect(summary.apiKeys).toEqual({key: 'api-keys', secret: 'iris-classifier-api-keys'})
+        expect(text).toContain('"secretName":"iris-classifier-api-keys"')
+        expect(text).toContain('{"name":"MLSHIP_API_KEYS_FILE","value":"/var/run/secrets/mlship/api-keys/api-keys"}')
+        expect(summary.warnings.join('\n')).toMatch(
+          /serving\.auth\.metrics is protected: Prometheus must send an API key/,
+        )
+      }
+      await setModelYaml((text) => `${text}deploy:\n  api_keys_secret: iris-keys\n`)
+      const {summary} = await deploy(options())
+      expect(summary.apiKeys?.secret).toBe('iris-keys')
+    } finally {
+      if (previous === undefined) Reflect.deleteProperty(process.env, 'MLSHIP_API_KEYS')
+      else process.env.MLSHIP_API_KEYS = previous
+    }
+  })
+
   it('writes one valid file per object of the iris example, and the same bytes when run again', async () => {
     const {summary} = await deploy(options({measureLoad: undefined}))
     const outputDir = path.join(model, 'deploy')

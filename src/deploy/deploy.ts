@@ -4,6 +4,7 @@ import {mebibytes, parseQuantity} from '../config/quantity.js'
 import {type DeployConfig, deploySchema, dnsLabelSchema, type ModelConfig} from '../config/schema.js'
 import {ConfigError} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
+import {KEYS_FILE_ENV} from '../serving/auth/key-sources.js'
 import {resolveWorkerCount} from '../serving/cpus.js'
 import {SHUTDOWN_LIMIT_MS} from '../serving/shutdown.js'
 import {applyAndWait, type ApplyProgress, type ApplyResult, type Clock, type KubernetesCluster} from './cluster.js'
@@ -16,7 +17,16 @@ import {probeTimings} from './probes.js'
 import {renderKserve} from './render-kserve.js'
 import {renderKubernetes} from './render-kubernetes.js'
 import {currentRollout, type CurrentRollout, type DeployFormat, planRollout, type RolloutAction} from './rollout.js'
-import {type Release, RESERVED_LABEL_KEYS, type Rollout, type Workload, type WritableDir} from './workload.js'
+import {
+  API_KEYS_MOUNT_PATH,
+  API_KEYS_SECRET_KEY,
+  type ApiKeysMount,
+  type Release,
+  RESERVED_LABEL_KEYS,
+  type Rollout,
+  type Workload,
+  type WritableDir,
+} from './workload.js'
 
 export interface DeployOptions {
   /** The model directory, or the path of its model.yaml. */
@@ -58,6 +68,8 @@ export interface DeploySummary {
   removed: Array<{kind: string; name: string}>
   files?: WrittenManifests
   applied?: ApplyResult
+  /** serving.auth on: the Secret the pods read their API keys from (the user creates it; mlship never writes keys). */
+  apiKeys?: {secret: string; key: string}
   warnings: string[]
 }
 
@@ -136,6 +148,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
       startupBudgetSeconds: workload.probes.startupBudgetSeconds,
     },
     removed: remove.map((ref) => ({kind: ref.kind, name: ref.name})),
+    ...(workload.apiKeys ? {apiKeys: {key: workload.apiKeys.secretKey, secret: workload.apiKeys.secretName}} : {}),
     stable: rollout.stable,
     warnings,
     workers: workload.workers,
@@ -240,6 +253,7 @@ async function buildWorkload(input: WorkloadInput): Promise<Workload> {
   const memoryRequest = requests.memory ?? limits.memory ?? estimate
   const memoryLimit = limits.memory ?? memoryRequest
 
+  const apiKeys = apiKeysMount(config, deployConfig, input.name, warnings)
   const measure = input.options.measureLoad ?? ((p: ResolvedModel) => measureModelLoad(p))
   const probes = probeTimings(await measure(project), {cpus, gpu: gpus > 0, workers})
 
@@ -286,8 +300,37 @@ async function buildWorkload(input: WorkloadInput): Promise<Workload> {
     terminationGracePeriodSeconds: PRE_STOP_SECONDS + Math.ceil(SHUTDOWN_LIMIT_MS / 1000) + GRACE_MARGIN_SECONDS,
     user: image?.user ? {gid: image.user.gid ?? image.user.uid, uid: image.user.uid} : MLSHIP_IMAGE_USER,
     workers,
-    env: config.monitoring.prediction_log.enabled ? [{name: 'MLSHIP_DATA_DIR', value: DATA_DIR}] : [],
+    env: [
+      ...(config.monitoring.prediction_log.enabled ? [{name: 'MLSHIP_DATA_DIR', value: DATA_DIR}] : []),
+      ...(apiKeys ? [{name: KEYS_FILE_ENV, value: `${apiKeys.mountPath}/${apiKeys.secretKey}`}] : []),
+    ],
     writableDirs: writableDirs(config),
+    ...(apiKeys ? {apiKeys} : {}),
+  }
+}
+
+/**
+ * serving.auth on: the pods read their keys from a Secret mounted as a directory, named by MLSHIP_API_KEYS_FILE. The
+ * manifests name the Secret and never hold a key; the Secret is the user's to create (and to rotate: the server
+ * re-reads the file). Prometheus scrapes /metrics through the pod annotations, so a protected /metrics is said.
+ */
+function apiKeysMount(
+  config: ModelConfig,
+  deployConfig: DeployConfig,
+  name: string,
+  warnings: string[],
+): ApiKeysMount | undefined {
+  const auth = config.serving.auth
+  if (!auth.enabled) return undefined
+  if (config.monitoring.metrics && auth.metrics === 'protected') {
+    warnings.push(
+      `serving.auth.metrics is protected: Prometheus must send an API key when it scrapes /metrics (authorization: {credentials_file: ...} in its scrape config)${deployConfig.autoscaling.metric ? ', or the autoscaler gets no deploy.autoscaling.metric' : ''}; or set serving.auth.metrics: open`,
+    )
+  }
+  return {
+    mountPath: API_KEYS_MOUNT_PATH,
+    secretKey: API_KEYS_SECRET_KEY,
+    secretName: deployConfig.api_keys_secret ?? `${name}-api-keys`,
   }
 }
 

@@ -17,7 +17,7 @@ interface PodTemplate {
         }
         volumeMounts?: Array<{name: string; mountPath: string}>
       }>
-      volumes?: Array<{name: string; emptyDir?: {sizeLimit?: string}}>
+      volumes?: Array<{name: string; emptyDir?: {sizeLimit?: string}; secret?: {secretName: string}}>
     }
   }
 }
@@ -26,9 +26,13 @@ interface PodTemplate {
  * The `docker run` flags that put a container under the restrictions of a rendered Deployment's pod: a read-only
  * root file system with a tmpfs for each emptyDir, every capability dropped, no privilege escalation, the pod's user,
  * its CPU and memory limits, and its environment. What runs under these flags runs in the pod; the integration test
- * and `npm run bench:deploy` check it with the image. The port is published on 127.0.0.1 only.
+ * and `npm run bench:deploy` check it with the image. The port is published on 127.0.0.1 only. A Secret volume (the API
+ * keys of serving.auth) is a read-only bind mount of the folder `secrets` gives for it, the Secret's stand-in.
  */
-export function dockerRunFlags(deployment: KubernetesObject): string[] {
+export function dockerRunFlags(
+  deployment: KubernetesObject,
+  options: {secrets?: Record<string, string>} = {},
+): string[] {
   const spec = (deployment.spec as PodTemplate).template.spec
   const container = spec.containers[0]!
   const security = container.securityContext ?? {}
@@ -36,6 +40,12 @@ export function dockerRunFlags(deployment: KubernetesObject): string[] {
   if (security.readOnlyRootFilesystem) flags.push('--read-only')
   for (const mount of container.volumeMounts ?? []) {
     const volume = spec.volumes?.find((v) => v.name === mount.name)
+    if (volume?.secret) {
+      const folder = options.secrets?.[volume.secret.secretName]
+      if (!folder) throw new Error(`the pod mounts Secret ${volume.secret.secretName}: give a folder for it (secrets)`)
+      flags.push('--volume', `${folder}:${mount.mountPath}:ro`)
+      continue
+    }
     if (!volume?.emptyDir) continue
     const size = volume.emptyDir.sizeLimit ? parseQuantity(volume.emptyDir.sizeLimit) : undefined
     flags.push('--tmpfs', `${mount.mountPath}:rw,mode=1777${size ? `,size=${Math.round(size)}` : ''}`)

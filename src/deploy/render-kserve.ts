@@ -7,7 +7,7 @@ import {
   STABLE_VERSION_ANNOTATION,
   VERSION_LABEL,
   type Workload,
-  writableVolumes,
+  podVolumes,
 } from './workload.js'
 import type {KubernetesObject} from './objects.js'
 
@@ -69,7 +69,7 @@ export function renderKserve(workload: Workload, rollout: Rollout): KubernetesOb
           ...(workload.gpus > 0
             ? {tolerations: [{effect: 'NoSchedule', key: 'nvidia.com/gpu', operator: 'Exists'}]}
             : {}),
-          volumes: writableVolumes(workload),
+          volumes: podVolumes(workload),
         },
       },
     },

@@ -23,7 +23,7 @@ import {
   trackSelector,
   VERSION_LABEL,
   type Workload,
-  writableVolumes,
+  podVolumes,
 } from './workload.js'
 
 const PORT_NAME = 'http'
@@ -132,7 +132,7 @@ function deployment(
             topologyKey,
             whenUnsatisfiable: 'ScheduleAnyway',
           })),
-          volumes: writableVolumes(workload),
+          volumes: podVolumes(workload),
         },
       },
     },

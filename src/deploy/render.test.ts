@@ -114,6 +114,36 @@ describe('renderKubernetes', () => {
     expect(deployment.metadata?.labels).toMatchObject({team: 'ml', 'app.kubernetes.io/version': '1.0.0'})
   })
 
+  it('mounts the Secret of API keys as a read-only directory (its updates reach the pod), in both formats', () => {
+    const apiKeys = {mountPath: '/var/run/secrets/mlship/api-keys', secretKey: 'api-keys', secretName: 'iris-keys'}
+    const keyed = workload({
+      apiKeys,
+      env: [{name: 'MLSHIP_API_KEYS_FILE', value: '/var/run/secrets/mlship/api-keys/api-keys'}],
+    })
+    const deployment = find(renderKubernetes(keyed, {stable}), 'Deployment', 'iris-classifier')
+    const inference = find(renderKserve(keyed, {stable}), 'InferenceService', 'iris-classifier')
+    for (const pod of [deployment.spec.template.spec, inference.spec.predictor]) {
+      expect(pod.volumes).toContainEqual({
+        name: 'api-keys',
+        secret: {items: [{key: 'api-keys', path: 'api-keys'}], secretName: 'iris-keys'},
+      })
+      const container = pod.containers[0]
+      expect(container.volumeMounts).toContainEqual({
+        mountPath: '/var/run/secrets/mlship/api-keys',
+        name: 'api-keys',
+        readOnly: true,
+      })
+      // A subPath mount would never see the Secret change: rotation needs the directory.
+      expect(container.volumeMounts.some((m: {subPath?: string}) => m.subPath)).toBe(false)
+      expect(container.env).toContainEqual({
+        name: 'MLSHIP_API_KEYS_FILE',
+        value: '/var/run/secrets/mlship/api-keys/api-keys',
+      })
+    }
+    expectValid(renderKubernetes(keyed, {stable}))
+    expectValid(renderKserve(keyed, {stable}))
+  })
+
   it('gives a GPU image nvidia.com/gpu, a toleration and a writable CUDA cache', () => {
     const objects = renderKubernetes(workload({gpus: 2}), {stable})
     expectValid(objects)
@@ -266,6 +296,16 @@ describe('probeTimings', () => {
 })
 
 describe('dockerRunFlags', () => {
+  it('mounts a Secret volume read-only from the folder given for it, and refuses without one', () => {
+    const deployment = renderKubernetes(
+      workload({apiKeys: {mountPath: '/var/run/secrets/mlship/api-keys', secretKey: 'api-keys', secretName: 'k'}}),
+      {stable},
+    )[0]!
+    const flags = dockerRunFlags(deployment, {secrets: {k: '/tmp/keys'}})
+    expect(flags.join(' ')).toContain('--volume /tmp/keys:/var/run/secrets/mlship/api-keys:ro')
+    expect(() => dockerRunFlags(deployment)).toThrow(/Secret k/)
+  })
+
   it('mirrors the pod restrictions with docker run flags', () => {
     const deployment = renderKubernetes(
       workload({

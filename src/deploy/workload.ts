@@ -31,6 +31,8 @@ export interface Workload {
   env: Array<{name: string; value: string}>
   /** Directories the server writes to, each an emptyDir (the root file system is read-only). */
   writableDirs: WritableDir[]
+  /** serving.auth on: the Secret of API keys, mounted as a directory (not subPath: its updates reach the pod). */
+  apiKeys?: ApiKeysMount
   replicas: {min: number; max: number}
   autoscaling: {targetCpuUtilization: number; metric?: {name: string; target: number}}
   ingress?: {host: string; className?: string; tlsSecret?: string}
@@ -40,6 +42,18 @@ export interface Workload {
   preStopSeconds: number
   terminationGracePeriodSeconds: number
 }
+
+export interface ApiKeysMount {
+  secretName: string
+  /** The entry of the Secret that holds the keys, one per line: a file of that name in `mountPath`. */
+  secretKey: string
+  mountPath: string
+}
+
+/** Where a pod finds its API keys, and the volume that puts them there. */
+export const API_KEYS_VOLUME = 'api-keys'
+export const API_KEYS_SECRET_KEY = 'api-keys'
+export const API_KEYS_MOUNT_PATH = '/var/run/secrets/mlship/api-keys'
 
 export interface WritableDir {
   /** The volume name (a DNS-1123 label). */
@@ -124,8 +138,22 @@ export function containerSecurityContext(workload: Workload): ISecurityContext {
   }
 }
 
-export function writableVolumes(workload: Workload): IVolume[] {
-  return workload.writableDirs.map((dir) => ({emptyDir: {sizeLimit: dir.sizeLimit}, name: dir.name}))
+/** The pod's volumes: an emptyDir for each writable directory, and the Secret of API keys (serving.auth). */
+export function podVolumes(workload: Workload): IVolume[] {
+  const volumes: IVolume[] = workload.writableDirs.map((dir) => ({
+    emptyDir: {sizeLimit: dir.sizeLimit},
+    name: dir.name,
+  }))
+  if (workload.apiKeys) {
+    volumes.push({
+      name: API_KEYS_VOLUME,
+      secret: {
+        items: [{key: workload.apiKeys.secretKey, path: workload.apiKeys.secretKey}],
+        secretName: workload.apiKeys.secretName,
+      },
+    })
+  }
+  return volumes
 }
 
 export interface ContainerOptions {
@@ -174,7 +202,10 @@ export function serverContainer(workload: Workload, options: ContainerOptions): 
     resources: {limits, requests},
     securityContext: containerSecurityContext(workload),
     ...(options.startupProbe ? {startupProbe: httpProbe(probes.startup, probePort)} : {}),
-    volumeMounts: workload.writableDirs.map((dir) => ({mountPath: dir.path, name: dir.name})),
+    volumeMounts: [
+      ...workload.writableDirs.map((dir) => ({mountPath: dir.path, name: dir.name})),
+      ...(workload.apiKeys ? [{mountPath: workload.apiKeys.mountPath, name: API_KEYS_VOLUME, readOnly: true}] : []),
+    ],
   }
 }
 

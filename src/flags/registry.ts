@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {type ResolvedCredentials, resolveCredentials} from '../registry/credentials.js'
-import {ExitCode, MlshipError} from '../errors.js'
+import {readSecretFromStdin} from './stdin-secret.js'
 
 /** Flags shared by push, versions, rollback and login. */
 export const registryFlags = {
@@ -23,32 +23,15 @@ export const registryFlags = {
 }
 
 export async function readStdinSecret(stdin: NodeJS.ReadableStream = process.stdin): Promise<string> {
-  if ((stdin as {isTTY?: boolean}).isTTY) {
-    throw new MlshipError('--password-stdin reads the password from a pipe, and stdin is a terminal', {
-      code: 'PASSWORD_STDIN_TTY',
-      exitCode: ExitCode.usage,
-      suggestions: [
-        'echo "$REGISTRY_PASSWORD" | mlship push --username "$REGISTRY_USERNAME" --password-stdin',
-        'Or run `mlship login` once.',
-      ],
-    })
-  }
-  const chunks: Buffer[] = []
-  for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk))
-  // Like docker login --password-stdin: one trailing newline (from echo) is not part of the secret.
-  const secret = Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '')
-  if (!secret) {
-    throw new MlshipError('--password-stdin: stdin was empty', {
-      code: 'PASSWORD_STDIN_EMPTY',
-      exitCode: ExitCode.usage,
-      suggestions: [
-        'Pipe the password in: echo "$REGISTRY_PASSWORD" | mlship ... --password-stdin (is the CI secret set?)',
-      ],
-    })
-  }
-  return secret
+  return readSecretFromStdin(
+    {
+      codePrefix: 'PASSWORD_STDIN',
+      examples: ['echo "$REGISTRY_PASSWORD" | mlship push --username "$REGISTRY_USERNAME" --password-stdin'],
+      flag: '--password-stdin',
+      what: 'the registry password',
+    },
+    stdin,
+  )
 }
 
 /** --username/--password-stdin when given, else the docker configuration's credentials for the host. */

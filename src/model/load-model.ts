@@ -1,6 +1,9 @@
+import type {InferenceSession} from 'onnxruntime-node'
+
 import {loadConfig, type LoadedConfig} from '../config/load.js'
 import type {Signature} from '../config/schema.js'
-import {resolveSignature, readModelSignature} from './signature.js'
+import {openSession, type OpenSessionOptions} from './session.js'
+import {resolveSignature, readModelSignature, sessionSignature} from './signature.js'
 
 export interface ResolvedModel extends LoadedConfig {
   /** The signature the server uses (model.yaml's, checked against the model, or the model's own). */
@@ -12,7 +15,33 @@ export interface ResolvedModel extends LoadedConfig {
 /** Loads model.yaml and the model it names, and resolves the serving signature. */
 export async function loadModelProject(dirOrFile = '.'): Promise<ResolvedModel> {
   const loaded = await loadConfig(dirOrFile)
-  const fromModel = await readModelSignature(loaded.modelPath)
+  return resolveProject(loaded, await readModelSignature(loaded.modelPath))
+}
+
+export interface OpenModelProject {
+  project: ResolvedModel
+  /** The session that read the model's signature, open: the caller runs it and releases it. */
+  session: InferenceSession
+}
+
+/**
+ * loadModelProject for a model.yaml already loaded, keeping open the session that read the signature: one prediction
+ * in this process then opens the model, and loads onnxruntime, once.
+ */
+export async function openModelProject(
+  loaded: LoadedConfig,
+  sessionOptions: OpenSessionOptions = {},
+): Promise<OpenModelProject> {
+  const session = await openSession(loaded.modelPath, sessionOptions)
+  try {
+    return {project: resolveProject(loaded, sessionSignature(loaded.modelPath, session)), session}
+  } catch (error) {
+    await session.release()
+    throw error
+  }
+}
+
+function resolveProject(loaded: LoadedConfig, fromModel: Signature): ResolvedModel {
   const signature = resolveSignature(fromModel, loaded.config.signature, {
     configFile: loaded.file,
     modelPath: loaded.modelPath,

@@ -1,3 +1,5 @@
+import type {InferenceSession} from 'onnxruntime-node'
+
 import type {Dimension, InputSpec, OutputSpec, Signature, TensorDtype} from '../config/schema.js'
 import {TENSOR_DTYPES} from '../config/schema.js'
 import {ModelError} from '../errors.js'
@@ -17,14 +19,19 @@ interface OrtValueMetadata {
 export async function readModelSignature(modelPath: string): Promise<Signature> {
   const session = await openSession(modelPath)
   try {
-    return signatureFromMetadata(
-      modelPath,
-      session.inputMetadata as OrtValueMetadata[],
-      session.outputMetadata as OrtValueMetadata[],
-    )
+    return sessionSignature(modelPath, session)
   } finally {
     await session.release()
   }
+}
+
+/** The signature of a model from its open session. */
+export function sessionSignature(modelPath: string, session: InferenceSession): Signature {
+  return signatureFromMetadata(
+    modelPath,
+    session.inputMetadata as OrtValueMetadata[],
+    session.outputMetadata as OrtValueMetadata[],
+  )
 }
 
 export function signatureFromMetadata(

@@ -4,9 +4,10 @@ import {loadConfig} from '../config/load.js'
 import {ExitCode, MlshipError, errorMessage} from '../errors.js'
 import type {Signature} from '../config/schema.js'
 import {decodeSeedBody} from '../serving/decode.js'
+import {apiKeyHeaders, keyRefusal} from '../serving/auth/client.js'
 import {RequestError} from '../serving/request-error.js'
 import {seedResponseJson} from '../serving/responses.js'
-import {openLocalModel} from './local.js'
+import {openModelInThread} from './local.js'
 import type {Device} from '../serving/device.js'
 
 export interface PredictOneOptions {
@@ -18,6 +19,8 @@ export interface PredictOneOptions {
   example?: boolean
   /** Ask a running server instead (its POST /predict). */
   url?: string
+  /** The server's API key (serving.auth), sent with `url`. */
+  apiKey?: string
   device?: Device
 }
 
@@ -36,9 +39,9 @@ export async function predictOne(options: PredictOneOptions): Promise<PredictOne
   if (options.url) {
     // The server has the model; model.yaml is read only for its examples.
     const signature = options.example ? (await loadConfig(options.dir ?? '.')).config.signature : undefined
-    return predictRemote(options.url, await requestBody(options, signature))
+    return predictRemote(options.url, await requestBody(options, signature), options.apiKey)
   }
-  const model = await openLocalModel({dir: options.dir ?? '.', device: options.device, serving: {workers: 1}})
+  const model = await openModelInThread({dir: options.dir ?? '.', device: options.device})
   try {
     const body = await requestBody(options, model.project.signature)
     const start = performance.now()
@@ -148,13 +151,13 @@ function inputError(error: unknown): unknown {
   return error
 }
 
-async function predictRemote(url: string, body: unknown): Promise<PredictOneResult> {
+async function predictRemote(url: string, body: unknown, apiKey: string | undefined): Promise<PredictOneResult> {
   const endpoint = new URL('/predict', url.endsWith('/') ? url : `${url}/`)
   let response: Response
   try {
     response = await fetch(endpoint, {
       body: JSON.stringify(body),
-      headers: {'content-type': 'application/json'},
+      headers: {'content-type': 'application/json', ...apiKeyHeaders(apiKey)},
       method: 'POST',
     })
   } catch (error) {
@@ -167,6 +170,13 @@ async function predictRemote(url: string, body: unknown): Promise<PredictOneResu
     })
   }
   const text = await response.text()
+  const refusal = keyRefusal({
+    retryAfter: response.headers.get('retry-after'),
+    sentKey: apiKey !== undefined,
+    status: response.status,
+    url: endpoint.href,
+  })
+  if (refusal) throw refusal
   let parsed: unknown
   try {
     parsed = JSON.parse(text)

@@ -62,6 +62,53 @@ async function sendAllThenRead(port: number, body: Buffer): Promise<{answer: str
   return {answer, writeError}
 }
 
+interface Answer {
+  status: number
+  headers: string
+  body: string
+}
+
+/**
+ * A keep-alive HTTP/1.1 connection on a raw socket, so that the test decides when each request's bytes leave (an
+ * HTTP client library would send them a turn of the event loop later). `send` resolves with the answer, or with
+ * `cut` (and how) when the connection ends before the whole answer came.
+ */
+async function keepAliveConnection(port: number) {
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  let buffer = ''
+  let failure: string | undefined
+  const waiting: Array<(answer: Answer | {cut: string}) => void> = []
+  socket.setEncoding('latin1')
+  socket.on('error', (error: NodeJS.ErrnoException) => (failure ??= error.code ?? error.message))
+  socket.on('data', (data: string) => {
+    buffer += data
+    for (;;) {
+      const end = buffer.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const headers = buffer.slice(0, end)
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(headers)?.[1] ?? 0)
+      if (buffer.length < end + 4 + length) return
+      const body = buffer.slice(end + 4, end + 4 + length)
+      buffer = buffer.slice(end + 4 + length)
+      waiting.shift()?.({body, headers, status: Number(headers.split(' ')[1])})
+    }
+  })
+  socket.once('close', () => {
+    for (const resolve of waiting.splice(0)) resolve({cut: failure ?? 'closed before the answer'})
+  })
+  return {
+    send(body: string): Promise<Answer | {cut: string}> {
+      const answer = new Promise<Answer | {cut: string}>((resolve) => waiting.push(resolve))
+      socket.write(
+        `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+      )
+      return answer
+    },
+    destroy: () => socket.destroy(),
+  }
+}
+
 describe('connections the server does not let hold it', () => {
   it('answers 408 when a body trickles in slower than serving.body_timeout_ms, and keeps serving', async () => {
     const server = await startServer({
@@ -96,6 +143,67 @@ describe('connections the server does not let hold it', () => {
       expect(client.answer()).not.toMatch(/^HTTP\/1\.1 200/)
     } finally {
       client.stop()
+    }
+  })
+})
+
+describe('shutdown under load', () => {
+  it('answers every request already sent, each answer closing its connection, and stops once they are done', async () => {
+    // Given a server whose backend holds requests until the test lets them go
+    let hold = false
+    let held = 0
+    let threeHeld!: () => void
+    const threeArrived = new Promise<void>((resolve) => (threeHeld = resolve))
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const server = await startServer({
+      dir: IRIS,
+      host: '127.0.0.1',
+      logger: false,
+      port: 0,
+      serving: {workers: 1},
+      wrapBackend: (backend) => ({
+        close: () => backend.close(),
+        info: backend.info,
+        run: async (feeds, options) => {
+          if (hold) {
+            if (++held === 3) threeHeld()
+            await released
+          }
+          return backend.run(feeds, options)
+        },
+      }),
+    })
+    const body = JSON.stringify({features: [[5.1, 3.5, 1.4, 0.2]]})
+    const connections = await Promise.all(Array.from({length: 6}, () => keepAliveConnection(server.port)))
+    try {
+      // and under load: three keep-alive connections with a request in flight, three idle after their first answer
+      const [busy, idle] = [connections.slice(0, 3), connections.slice(3)]
+      for (const connection of idle) expect(await connection.send(body)).toMatchObject({status: 200})
+      hold = true
+      const inFlight = busy.map((connection) => connection.send(body))
+      await threeArrived
+      // When each idle connection sends its next request and, before the server has read it, shutdown begins (the
+      // deadlines out of reach: only the connections closing can end it)
+      const sentJustBefore = idle.map((connection) => connection.send(body))
+      const closed = server.close({deadlineMs: 600_000, lingerMs: 600_000, uploadGraceMs: 600_000})
+      release()
+      // Then no request is cut: each gets its whole answer, which closes its connection (a keep-alive client would
+      // otherwise send its next request on a connection about to close)
+      const answers = await Promise.all([...inFlight, ...sentJustBefore])
+      expect(answers.filter((answer) => 'cut' in answer)).toEqual([])
+      for (const answer of answers as Answer[]) {
+        expect(answer.status).toBe(200)
+        expect(JSON.parse(answer.body)).toHaveProperty('predictions')
+        expect(answer.headers).toMatch(/\r\nconnection: close/i)
+      }
+      // and the server stops as soon as they are done, and accepts no new connection
+      await closed
+      await expect(fetch(`${server.url}/health`)).rejects.toThrow()
+    } finally {
+      for (const connection of connections) connection.destroy()
+      release()
+      await server.close()
     }
   })
 })

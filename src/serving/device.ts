@@ -28,6 +28,14 @@ export function chooseDevice(option: Device | undefined, env: NodeJS.ProcessEnv,
   return buildGpu ? {device: 'cuda', source: 'build.gpu in model.yaml'} : {device: 'cpu', source: 'the default'}
 }
 
+/**
+ * Fetches onnxruntime-node's CUDA 12 execution provider into its binding folder. An install script does that
+ * (onnxruntime-node's script/install.js), and mlship's .npmrc turns install scripts off: the flag turns them back on
+ * for this one command.
+ */
+export const CUDA_INSTALL_COMMAND =
+  'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --ignore-scripts=false'
+
 export interface CudaProbe {
   exists?: (file: string) => boolean
   /** The folder of onnxruntime-node's native binding. */
@@ -59,7 +67,9 @@ export function assertCudaUsable(choice: DeviceChoice, probe: CudaProbe = {}): v
     )
   if (!exists(provider)) {
     throw refuse(`onnxruntime-node's CUDA execution provider is not installed (${provider} is missing)`, [
-      'Install onnxruntime-node with its CUDA 12 binaries: ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node',
+      'In the project that has mlship installed, on a machine with internet access, fetch the CUDA 12 binaries: ' +
+        `${CUDA_INSTALL_COMMAND} (--ignore-scripts=false overrides the ignore-scripts=true of mlship's .npmrc: ` +
+        'a plain npm install runs no install script and fetches nothing).',
     ])
   }
   if (!exists('/proc/driver/nvidia/version') && !exists('/dev/nvidiactl')) {

@@ -1,5 +1,5 @@
 import http, {type IncomingMessage, type ServerResponse} from 'node:http'
-import type {Socket} from 'node:net'
+import net, {type Socket} from 'node:net'
 
 import type {FastifyServerFactory} from 'fastify'
 
@@ -36,13 +36,17 @@ const HEADERS_TIMEOUT_MS = 60_000
  *   does. Closing at once would make the kernel reset the connection under the client's upload, and clients that
  *   write their whole body before they read (Python's requests) or that stream it (fetch with a stream) would see
  *   EPIPE or ECONNRESET instead of the answer.
- * - At shutdown, requests whose body is still arriving are cut (no work has started on them), and once the drain
- *   deadline passes every connection is.
+ * - At shutdown (drain, linger), no new connection is accepted and every answer closes its connection, while requests
+ *   already sent on open connections are still read and answered; requests whose body is still arriving are cut (no
+ *   work has started on them), and once the drain deadline passes every connection is.
  */
 export class ServingHttp {
   private readonly exchanges = new Set<Exchange>()
   private readonly current = new WeakMap<Socket, Exchange>()
   private server: http.Server | undefined
+  private readonly sockets = new Set<Socket>()
+  private onAllClosed: (() => void) | undefined
+  private draining = false
   /** Where a request cut for being too slow is reported; the server points it at its logger. */
   logger: {warn(fields: object, message: string): void} | undefined
 
@@ -61,10 +65,18 @@ export class ServingHttp {
       },
       (request, response) => {
         this.track(request, response)
+        if (this.draining) response.shouldKeepAlive = false
         if (!gate?.(request, response)) handler(request, response)
         else this.discardBody(request)
       },
     )
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket)
+      socket.once('close', () => {
+        this.sockets.delete(socket)
+        if (this.sockets.size === 0) this.onAllClosed?.()
+      })
+    })
     const {connectionTimeout, keepAliveTimeout, maxRequestsPerSocket} = fastifyOptions
     if (typeof keepAliveTimeout === 'number') server.keepAliveTimeout = keepAliveTimeout
     if (typeof connectionTimeout === 'number') server.setTimeout(connectionTimeout)
@@ -112,6 +124,36 @@ export class ServingHttp {
   /** Requests being received or answered now. */
   get inFlight(): number {
     return this.exchanges.size
+  }
+
+  /**
+   * Shutdown has begun: every answer from now on, to the requests in flight too, says `Connection: close` and ends its
+   * connection. Without it a keep-alive client sends its next request on the connection as soon as it has its answer,
+   * and the shutdown, which closes idle connections, cuts that request under it ("other side closed").
+   */
+  drain(): void {
+    this.draining = true
+    for (const {response} of this.exchanges) if (!response.headersSent) response.shouldKeepAlive = false
+    // No new connections. net's close, not http's: http's also closes at once the connections it sees as idle, and
+    // under load those include connections whose next request waits, unread, in the socket's buffer (see linger).
+    if (this.server?.listening) net.Server.prototype.close.call(this.server)
+  }
+
+  /**
+   * Resolves once no connection is open, or after `ms`. While it waits the server still reads and answers requests on
+   * the connections it has (each answer closing its connection, see drain): a connection the server sees as idle may
+   * hold a request it has not read yet (under load, requests wait in the socket's buffer for the event loop), and
+   * closing it at once would reset that request under its client.
+   */
+  async linger(ms: number): Promise<void> {
+    if (this.sockets.size === 0 || ms <= 0) return
+    let timer: NodeJS.Timeout | undefined
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms)
+      this.onAllClosed = resolve
+    })
+    clearTimeout(timer)
+    this.onAllClosed = undefined
   }
 
   /** Cuts every connection whose request is still arriving; returns how many. For shutdown: no work started on them. */

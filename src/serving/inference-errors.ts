@@ -4,6 +4,7 @@
  * dimension the graph cannot reshape or broadcast. Those are answered 422 with onnxruntime's own words; anything else
  * (memory, a device, a bug) stays a 500.
  */
+import {RequestError} from './request-error.js'
 
 // What onnxruntime says when the values of an input, not the server, are at fault.
 const INPUT_FAULTS = [
@@ -41,3 +42,12 @@ export function isInputFault(message: string): boolean {
     INPUT_FAULTS.some((pattern) => pattern.test(message)) && !SERVER_FAULTS.some((pattern) => pattern.test(message))
   )
 }
+
+/** A failed run: the client's values refused by the model are a 422 with onnxruntime's words; the rest a 500. */
+export function runFailure(result: {message: string; inputFault: boolean}): Error {
+  if (result.inputFault) return new RequestError(422, `the model cannot run on this input: ${result.message}`)
+  return new Error(`inference failed: ${result.message}`)
+}
+
+/** Fatal only: onnxruntime's own log of a failed run goes to stderr as a coloured text line; the caller says it. */
+export const QUIET_RUN_OPTIONS = {logSeverityLevel: 4} as const

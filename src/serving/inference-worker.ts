@@ -10,7 +10,7 @@ import ort from 'onnxruntime-node'
 
 import {errorMessage} from '../errors.js'
 import {openSession} from '../model/session.js'
-import {describeRunError, isInputFault} from './inference-errors.js'
+import {describeRunError, isInputFault, QUIET_RUN_OPTIONS} from './inference-errors.js'
 import {fromOrtResults, toOrtFeeds} from './ort-tensors.js'
 import {lowerThreadPriority} from './thread-priority.js'
 import {transferList} from './tensors.js'
@@ -18,9 +18,6 @@ import type {JobResult, RunJob, WorkerData, WorkerReply, WorkerRequest} from './
 
 /** Below this size a buffer is cheaper to copy than to transfer. */
 const TRANSFER_MIN_BYTES = 64 * 1024
-
-/** Fatal only: onnxruntime's own log of a failed run goes to stderr as a coloured text line. */
-const RUN_OPTIONS: ort.InferenceSession.RunOptions = {logSeverityLevel: 4}
 
 async function main(): Promise<void> {
   const port = parentPort
@@ -53,8 +50,8 @@ async function main(): Promise<void> {
       const feeds = toOrtFeeds(job.feeds, ort.Tensor)
       // onnxruntime would also print a failed run to stderr, outside the server's JSON log lines: the server says it.
       const results = job.outputs
-        ? await session.run(feeds, job.outputs as string[], RUN_OPTIONS)
-        : await session.run(feeds, RUN_OPTIONS)
+        ? await session.run(feeds, job.outputs as string[], QUIET_RUN_OPTIONS)
+        : await session.run(feeds, QUIET_RUN_OPTIONS)
       const outputs = fromOrtResults(results)
       return {result: {id: job.id, outputs}, transfer: transferList(outputs, TRANSFER_MIN_BYTES)}
     } catch (error) {

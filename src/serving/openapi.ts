@@ -1,5 +1,6 @@
-import type {InputSpec, OutputSpec, Signature, TensorDtype} from '../config/schema.js'
+import type {AuthConfig, InputSpec, OutputSpec, Signature, TensorDtype} from '../config/schema.js'
 import {formatShape} from '../model/signature.js'
+import {withApiKeySecurity} from './auth/openapi-security.js'
 import {V2_DATATYPE} from './tensors.js'
 
 type JsonSchema = Record<string, unknown>
@@ -10,6 +11,8 @@ export interface OpenApiModel {
   description?: string
   signature: Signature
   maxBatchSize: number
+  /** serving.auth: with keys on, the document has their security schemes (the Authorize button of /docs). */
+  auth?: AuthConfig
 }
 
 /** JSON Schema of one element of a dtype. */
@@ -62,6 +65,11 @@ function outputSchema(spec: OutputSpec): JsonSchema {
 
 /** The OpenAPI 3.1 document of the server, generated from the model's signature. */
 export function openApiDocument(model: OpenApiModel): JsonSchema {
+  const document = signatureDocument(model)
+  return model.auth ? withApiKeySecurity(document, model.auth) : document
+}
+
+function signatureDocument(model: OpenApiModel): JsonSchema {
   const {signature} = model
   const single = signature.inputs.length === 1 ? signature.inputs[0]! : undefined
   const inputsObject: JsonSchema = {
@@ -240,7 +248,7 @@ export function openApiDocument(model: OpenApiModel): JsonSchema {
     },
     openapi: '3.1.0',
     paths: {
-      '/': simple('The routes of this server', 'server'),
+      '/': {get: simple('The routes of this server', 'server')},
       '/health': {
         get: {
           responses: {

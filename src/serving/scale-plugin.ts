@@ -77,9 +77,12 @@ export function scalePlugin(layer: ScaleLayer): FastifyPluginAsync<RoutePluginOp
     const {metrics} = layer
     if (!context.project.config.monitoring.metrics) return
 
-    app.addHook('onRequest', (request, _reply, done) => {
+    app.addHook('onRequest', (request, reply, done) => {
       ;(request as TimedRequest)[STARTED] = process.hrtime.bigint()
       metrics.httpInFlight.inc()
+      // A client that goes away after its whole body has arrived gets neither onResponse (nothing was sent) nor
+      // onRequestAbort (the request was complete): the response's close comes in every case, after onResponse.
+      reply.raw.once('close', () => finish(request, reply.raw.writableFinished ? reply.statusCode : 499))
       done()
     })
     const finish = (request: FastifyRequest, status: number) => {
@@ -94,10 +97,6 @@ export function scalePlugin(layer: ScaleLayer): FastifyPluginAsync<RoutePluginOp
     }
     app.addHook('onResponse', (request, reply, done) => {
       finish(request, reply.statusCode)
-      done()
-    })
-    app.addHook('onRequestAbort', (request, done) => {
-      finish(request, 499)
       done()
     })
 

@@ -1,4 +1,6 @@
+import {once} from 'node:events'
 import {mkdtemp, rm} from 'node:fs/promises'
+import net from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
@@ -53,6 +55,50 @@ describe('/metrics', () => {
       // The scrape in flight counts itself.
       expect(readSample(after, 'mlship_http_requests_in_flight')).toBe(1)
     } finally {
+      await server.close()
+    }
+  })
+
+  it('counts a request out of flight when its client goes away after sending the whole body', async () => {
+    // Given a server whose backend holds the request (not the warm-up) until the test lets it go
+    let hold = false
+    let arrived!: () => void
+    const held = new Promise<void>((resolve) => (arrived = resolve))
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const server = await start(await project('abandoned', {model: {file: IRIS_MODEL}, serving: {workers: 1}}), {
+      wrapBackend: (backend) => ({
+        close: () => backend.close(),
+        info: backend.info,
+        run: async (feeds, options) => {
+          if (hold) {
+            arrived()
+            await released
+          }
+          return backend.run(feeds, options)
+        },
+      }),
+    })
+    hold = true
+    try {
+      // When a client sends a complete request and goes away while it is being answered (a client timeout)
+      const answered = once(server.app.server, 'request').then(([, response]) => once(response as net.Socket, 'close'))
+      const socket = net.connect(server.port, '127.0.0.1')
+      await once(socket, 'connect')
+      const body = JSON.stringify({features: [[5.1, 3.5, 1.4, 0.2]]})
+      socket.end(
+        `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+      )
+      await held
+      socket.destroy()
+      await answered
+      release()
+      // Then it is no longer counted in flight (before: neither hook ran, and the gauge kept it for ever)
+      const text = await scrape(server)
+      expect(readSample(text, 'mlship_http_requests_in_flight')).toBe(1)
+      expect(readSample(text, 'mlship_http_requests_total', {method: 'POST', route: '/predict', status: '499'})).toBe(1)
+    } finally {
+      release()
       await server.close()
     }
   })

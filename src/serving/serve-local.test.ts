@@ -1,9 +1,12 @@
+import {mkdtemp, rm} from 'node:fs/promises'
 import {type AddressInfo} from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
 import {serveLocal} from './serve-local.js'
+import {IRIS_MODEL, writeProject} from './test-support/servers.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const IRIS = path.join(root, 'examples/iris')
@@ -45,5 +48,34 @@ describe('serveLocal', () => {
     })
     expect(shared.host).toBe('0.0.0.0')
     expect(shared.hint).toMatch(/other machines on the network can reach the model and \/metrics/)
+  })
+
+  it('lists the routes with serving.auth.docs protected, and does not warn about a shared server with keys on', async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'mlship-serve-local-'))
+    const variable = `MLSHIP_TEST_KEYS_${process.pid}`
+    process.env[variable] = 'a-key-of-the-test-0123456789'
+    try {
+      const dir = await writeProject(work, 'iris', {
+        model: {file: IRIS_MODEL},
+        serving: {auth: {docs: 'protected', enabled: true, keys_env: variable}},
+      })
+      let unauthenticated: number | undefined
+      const result = await serveLocal({
+        dir,
+        host: '0.0.0.0',
+        port: 0,
+        until: async (server) => {
+          unauthenticated = (await fetch(`${server.url}/`)).status
+          return 'test'
+        },
+        workers: 1,
+      })
+      expect(unauthenticated).toBe(401)
+      expect(result.routes).toContain('POST /predict')
+      expect(result.hint).toBeUndefined()
+    } finally {
+      Reflect.deleteProperty(process.env, variable)
+      await rm(work, {force: true, recursive: true})
+    }
   })
 })

@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 
 import type {Device} from './device.js'
@@ -42,7 +43,10 @@ export interface ServeLocalResult extends ServeLocalInfo {
 export async function serveLocal(options: ServeLocalOptions): Promise<ServeLocalResult> {
   // The serving app (fastify, prom-client, pino) loads when a server starts, not with `mlship serve`.
   const {startServer} = await import('./server.js')
+  // GET / lists the routes below; with serving.auth.docs protected it needs a key, and this one never leaves memory.
+  const ownKey = randomBytes(32).toString('hex')
   const server = await startServer({
+    auth: {extraKeys: [ownKey]},
     device: options.device,
     dir: options.dir,
     host: options.host,
@@ -55,15 +59,15 @@ export async function serveLocal(options: ServeLocalOptions): Promise<ServeLocal
   const hint =
     loopback && (options.insideContainer ?? runsInContainer)()
       ? `listening on ${host} inside a container: a published port does not reach it; --host 0.0.0.0 shares it`
-      : !loopback
-        ? `listening on ${host}: other machines on the network can reach the model and /metrics`
+      : !loopback && !server.context.project.config.serving.auth.enabled
+        ? `listening on ${host}: other machines on the network can reach the model and /metrics, without a key (serving.auth is off)`
         : undefined
   const info: ServeLocalInfo = {
     executionProvider: server.context.backend.info.executionProvider,
     ...(hint ? {hint} : {}),
     host,
     model: server.context.modelName,
-    routes: await listRoutes(server),
+    routes: await listRoutes(server, ownKey),
     url: server.url,
     version: server.context.modelVersion,
     workers: server.context.backend.info.workers,
@@ -75,8 +79,8 @@ export async function serveLocal(options: ServeLocalOptions): Promise<ServeLocal
   return {...info, stoppedBy}
 }
 
-async function listRoutes(server: RunningServer): Promise<string[]> {
-  const response = await server.app.inject({method: 'GET', url: '/'})
+async function listRoutes(server: RunningServer, key: string): Promise<string[]> {
+  const response = await server.app.inject({headers: {authorization: `Bearer ${key}`}, method: 'GET', url: '/'})
   return (JSON.parse(response.body) as {routes: string[]}).routes
 }
 

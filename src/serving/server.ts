@@ -14,6 +14,7 @@ import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
 import type {InferenceBackend} from './backend.js'
 import type {RoutePluginOptions, ServerPhase, ServingContext} from './context.js'
+import {servingAuth, type ServingAuthOptions} from './auth/plugin.js'
 import {assertCudaUsable, chooseDevice, type Device} from './device.js'
 import {usableCpus} from './cpus.js'
 import {RequestError} from './request-error.js'
@@ -77,6 +78,8 @@ export interface StartServerOptions {
    * compare the two).
    */
   largeBodies?: {thresholdBytes?: number; threads?: number; wrap?: (decoder: BodyDecoder) => BodyDecoder} | false
+  /** serving.auth: keys minted in this process (accepted besides the configured ones), its clocks in tests. */
+  auth?: Omit<ServingAuthOptions, 'env' | 'registry'>
 }
 
 const LARGE_BODY_BYTES = 256 * 1024
@@ -92,11 +95,13 @@ export interface RunningServer {
   /** The serving-at-scale layer (metrics, batcher, cache), unless started with `scale: false`. */
   scale?: ScaleLayer
   /**
-   * Graceful: readiness turns 503 at once, no new connections, idle connections close, requests in flight finish, then
-   * workers stop. A request whose body is still arriving gets `uploadGraceMs` (default 2 s) to finish arriving, then
-   * its connection is cut; connections still open `deadlineMs` after the call (default 8 s) are cut too.
+   * Graceful: readiness turns 503 at once, no new connections, and every answer closes its connection; for `lingerMs`
+   * (default 1 s, less once no connection is open) requests already on their way are still read and answered; then
+   * idle connections close, requests in flight finish, and workers stop. A request whose body is still
+   * arriving gets `uploadGraceMs` (default 2 s) to finish arriving, then its connection is cut; connections still
+   * open `deadlineMs` after the call (default 8 s) are cut too.
    */
-  close(options?: {deadlineMs?: number; uploadGraceMs?: number}): Promise<void>
+  close(options?: {deadlineMs?: number; lingerMs?: number; uploadGraceMs?: number}): Promise<void>
 }
 
 /** Loads the model, starts the inference workers, warms up, and listens. */
@@ -144,7 +149,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         ? {largeBodies: {pool: decodePool, thresholdBytes: large?.thresholdBytes ?? LARGE_BODY_BYTES}}
         : {}),
       logger,
-      plugins: [...(scale ? [scalePlugin(scale)] : []), ...(options.plugins ?? [])],
+      plugins: [
+        ...(scale ? [scalePlugin(scale)] : []),
+        servingAuth({...options.auth, env: options.env, registry: scale?.metrics.registry}),
+        ...(options.plugins ?? []),
+      ],
     })
   } catch (error) {
     await decodePool?.close()
@@ -175,22 +184,28 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     close: (closeOptions = {}) => {
       closing ??= (async () => {
         context.state.phase = 'draining'
-        // Keep-alive connections that finish their request while draining would hold the server open: close each
-        // one as soon as it is idle. A request whose body is still arriving has no work started: after a short grace
-        // (an upload under way finishes) it is cut, or a client sending a byte now and then would hold the shutdown
-        // for as long as it likes.
+        connections.drain()
+        // Keep-alive connections that finish their request while draining would hold the server open: every answer
+        // from now on closes its connection (drain), and connections idle since before are closed once the server
+        // has lingered a moment, time to read a request that was already on its way (closing them at once reset
+        // such requests under load). A request whose body is still arriving has no work started: after a short
+        // grace (an upload under way finishes) it is cut, or a client sending a byte now and then would hold the
+        // shutdown for as long as it likes.
+        let lingerOver = false
         let graceOver = false
         const sweepOnce = () => {
-          app.server.closeIdleConnections()
+          if (lingerOver) app.server.closeIdleConnections()
           if (graceOver) connections.closeUnfinishedRequests()
         }
-        sweepOnce()
         const sweep = setInterval(sweepOnce, 50)
         const grace = setTimeout(() => {
           graceOver = true
           sweepOnce()
         }, closeOptions.uploadGraceMs ?? 2000)
         const deadline = setTimeout(() => connections.closeAllConnections(), closeOptions.deadlineMs ?? 8000)
+        await connections.linger(closeOptions.lingerMs ?? 1000)
+        lingerOver = true
+        sweepOnce()
         try {
           await app.close()
         } finally {

@@ -6,6 +6,7 @@ import {ExitCode, MlshipError, ModelError} from '../errors.js'
 import {startModuleWorker} from '../worker-thread.js'
 import type {BackendInfo, InferenceBackend, RunOptions} from './backend.js'
 import type {Device} from './device.js'
+import {runFailure} from './inference-errors.js'
 import {RequestError} from './request-error.js'
 import {type TensorMap, transferList} from './tensors.js'
 import type {RunJob, WorkerData, WorkerReply, WorkerRequest} from './worker-protocol.js'
@@ -245,12 +246,6 @@ export class WorkerPool implements InferenceBackend {
       this.drained = undefined
     }
   }
-}
-
-/** A failed run: the client's values refused by the model are a 422 with onnxruntime's words; the rest a 500. */
-function runFailure(result: {message: string; inputFault: boolean}): Error {
-  if (result.inputFault) return new RequestError(422, `the model cannot run on this input: ${result.message}`)
-  return new Error(`inference failed: ${result.message}`)
 }
 
 function abortError(signal: AbortSignal): Error {

@@ -237,7 +237,7 @@ async function measureServer(
   const target = await localTarget({dir: options.dir, workers: options.workers}).start('cpu')
   const generator = LoadGenerator.start()
   try {
-    const headers = {'content-type': 'application/json'}
+    const headers = {'content-type': 'application/json', ...target.headers}
     await probeEndpoint({body: bodies[0], headers, method: 'POST', url: target.url})
     const step: StepResult = await generator.step(
       {

@@ -16,13 +16,18 @@ export class ImportGraph {
   private readonly edges = new Map<string, Set<string>>()
   /** Modules loaded with no importer: the entry point of each thread. */
   readonly entries: string[] = []
+  /** module -> the threads that loaded it. */
+  private readonly threads = new Map<string, Set<string>>()
 
   /** Parses the lines `<thread> TAB <importer> TAB <imported>` of a trace file. */
   static parse(text: string): ImportGraph {
     const graph = new ImportGraph()
     for (const line of text.split('\n')) {
-      const [, importer, imported] = line.split('\t')
+      const [thread = '', importer, imported] = line.split('\t')
       if (imported === undefined) continue
+      let threads = graph.threads.get(imported)
+      if (!threads) graph.threads.set(imported, (threads = new Set()))
+      threads.add(thread)
       if (importer) graph.add(importer, imported)
       else if (!graph.entries.includes(imported)) graph.entries.push(imported)
     }
@@ -33,6 +38,14 @@ export class ImportGraph {
     let imports = this.edges.get(importer)
     if (!imports) this.edges.set(importer, (imports = new Set()))
     imports.add(imported)
+  }
+
+  /** The threads (by id) that loaded any file of a package. */
+  threadsLoading(pkg: string): Set<string> {
+    const threads = new Set<string>()
+    for (const [module, loadedBy] of this.threads)
+      if (packageOf(module) === pkg) for (const t of loadedBy) threads.add(t)
+    return threads
   }
 
   importsOf(module: string): ReadonlySet<string> {

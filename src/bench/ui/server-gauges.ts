@@ -90,10 +90,15 @@ function round1(x: number): number {
 /** Fetches a /metrics text: the server over HTTP in production, anything with the same contract in tests. */
 export type MetricsFetcher = (url: string) => Promise<{status: number; text: string}>
 
-export const fetchMetrics: MetricsFetcher = async (url) => {
-  const response = await request(url, {signal: AbortSignal.timeout(2000)})
-  return {status: response.statusCode, text: await response.body.text()}
+/** Fetches /metrics over HTTP with the server's API key, where it needs one (serving.auth.metrics protected). */
+export function metricsFetcher(headers: Record<string, string> = {}): MetricsFetcher {
+  return async (url) => {
+    const response = await request(url, {headers, signal: AbortSignal.timeout(2000)})
+    return {status: response.statusCode, text: await response.body.text()}
+  }
 }
+
+export const fetchMetrics: MetricsFetcher = metricsFetcher()
 
 /**
  * Scrapes one server's /metrics, keeping the counters between scrapes. A server without /metrics (not mlship, or
@@ -125,6 +130,10 @@ export class GaugeScraper {
     }
     if (answer.status === 404) {
       this.missing = `${this.metricsUrl} answers 404: not an mlship server, or monitoring.metrics is false in model.yaml`
+      return null
+    }
+    if (answer.status === 401) {
+      this.missing = `${this.metricsUrl} answers 401: it needs an API key (serving.auth.metrics); give the benchmark one with MLSHIP_API_KEY or --api-key-stdin`
       return null
     }
     if (answer.status !== 200) return null

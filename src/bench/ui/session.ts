@@ -7,7 +7,7 @@ import {type StepResult, toStepResult} from '../step-result.js'
 import {DEFAULT_SWEEP, type Knee, sweepForKnee} from '../sweep.js'
 import {type BenchDevice, type BenchTarget, probeEndpoint} from '../target.js'
 import {type Degradation, DegradationWatch} from './degradation.js'
-import {GaugeScraper, metricsUrl, type ServerGauges} from './server-gauges.js'
+import {GaugeScraper, metricsFetcher, metricsUrl, type ServerGauges} from './server-gauges.js'
 
 /** What `bench --ui` needs: bench's own settings (the sweep's among them), the starting rate and the slider's top. */
 export type BenchUiOptions = Pick<
@@ -172,7 +172,8 @@ export class BenchUiSession {
   /** Starts a server on each device asked for (and usable), checks each answers, then the live load on the first. */
   static async start(options: BenchUiOptions, hooks: SessionHooks = {}): Promise<BenchUiSession> {
     const payloads = await resolvePayloads(options, hooks.onNote)
-    const headers = {'content-type': 'application/json'}
+    // Every target of one starter takes the same key (the live load moves between them with the same headers).
+    let headers: Record<string, string> = {'content-type': 'application/json'}
     const devices = await deviceStates(options, hooks)
     const running = new Map<BenchDevice, Running>()
     try {
@@ -195,7 +196,13 @@ export class BenchUiSession {
           }
           throw error
         }
-        running.set(device, {knee: null, scraper: new GaugeScraper(metricsUrl(target.url)), steps: [], target})
+        headers = {'content-type': 'application/json', ...target.headers}
+        running.set(device, {
+          knee: null,
+          scraper: new GaugeScraper(metricsUrl(target.url), metricsFetcher(target.headers)),
+          steps: [],
+          target,
+        })
         hooks.onTargetReady?.(target)
         await probeEndpoint({body: payloads.bodies[0], headers, method: options.method, url: target.url})
         devices[device] = {

@@ -256,6 +256,7 @@ describe('bench --ui: the session behind the page, over HTTP', () => {
           close: () => Promise.resolve(),
           device,
           executionProvider: device === 'gpu' ? 'cuda' : 'cpu',
+          headers: {},
           imageSizeBytes: null,
           kind: 'local' as const,
           timeToReadyMs: 1,

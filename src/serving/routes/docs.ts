@@ -33,6 +33,7 @@ export function docsAssetsDir(env: NodeJS.ProcessEnv = process.env): string | un
 export const docsRoutes: FastifyPluginAsync<RoutePluginOptions> = async (app, {context}) => {
   const document = JSON.stringify(
     openApiDocument({
+      auth: context.project.config.serving.auth,
       description: context.project.config.description,
       maxBatchSize: context.settings.maxBatchSize,
       name: context.modelName,
