@@ -1,7 +1,9 @@
 /**
  * What `npm ci` on a fresh machine relies on: the Node.js versions package.json promises are the ones every runtime
- * dependency supports (no EBADENGINE), and the project's .npmrc keeps dependency install scripts (onnxruntime-node's
- * CUDA download) from running with keys npm knows (no "Unknown project config" warning, npm 10 and 11 alike).
+ * dependency supports, and those its devEngines name (a checkout, where `npm ci` installs the development tools too)
+ * the ones every development dependency supports (no EBADENGINE either way), and the project's .npmrc keeps
+ * dependency install scripts (onnxruntime-node's CUDA download) from running with keys npm knows (no "Unknown project
+ * config" warning, npm 10 and 11 alike).
  */
 import {execa} from 'execa'
 import {readFile} from 'node:fs/promises'
@@ -17,16 +19,25 @@ interface LockPackage {
   engines?: {node?: string} | string[]
 }
 
+/** The lowest version of each range of a `||` list: where a range is most likely to leave a dependency behind. */
+function lowestOfEach(ranges: string): string[] {
+  return ranges.split('||').map((range) => semver.minVersion(range.trim())!.version)
+}
+
+async function readLock(): Promise<Record<string, LockPackage>> {
+  const lock = JSON.parse(await readFile(path.join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, LockPackage>
+  }
+  return lock.packages
+}
+
 describe('package.json engines', () => {
   it('is supported by every runtime dependency, at the lowest version of each range it names', async () => {
     const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {engines: {node: string}}
-    const lock = JSON.parse(await readFile(path.join(root, 'package-lock.json'), 'utf8')) as {
-      packages: Record<string, LockPackage>
-    }
-    const lowest = pkg.engines.node.split('||').map((range) => semver.minVersion(range.trim())!.version)
+    const lowest = lowestOfEach(pkg.engines.node)
     expect(lowest.length).toBeGreaterThan(0)
     const unsupported: string[] = []
-    for (const [where, entry] of Object.entries(lock.packages)) {
+    for (const [where, entry] of Object.entries(await readLock())) {
       const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node
       if (where === '' || entry.dev || !range) continue
       for (const node of lowest) {
@@ -34,6 +45,29 @@ describe('package.json engines', () => {
           unsupported.push(`${where}@${entry.version} needs node ${range}, not ${node}`)
       }
     }
+    expect(unsupported).toEqual([])
+  })
+})
+
+describe('package.json devEngines', () => {
+  it('is supported by every dependency a checkout installs, development tools included', async () => {
+    const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {
+      devEngines?: {runtime?: {name: string; version: string}}
+    }
+    expect(pkg.devEngines?.runtime?.name).toBe('node')
+    const lowest = lowestOfEach(pkg.devEngines!.runtime!.version)
+    // The Node.js running this (CI's) is one of them: npm checks engines against it.
+    expect(semver.satisfies(process.version, pkg.devEngines!.runtime!.version)).toBe(true)
+    const unsupported: string[] = []
+    for (const [where, entry] of Object.entries(await readLock())) {
+      const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node
+      if (where === '' || !range) continue
+      for (const node of [...lowest, process.version]) {
+        if (!semver.satisfies(node, range))
+          unsupported.push(`${where}@${entry.version} needs node ${range}, not ${node}`)
+      }
+    }
+    // Before: kubernetes-models 5 and @kubernetes-models/* 5-6 (>=22), and npm ci warned EBADENGINE on Node 20.
     expect(unsupported).toEqual([])
   })
 })
