@@ -26,7 +26,7 @@ function tricklingClient(port: number, options: {chunk?: number; everyMs?: numbe
     )
     timer = setInterval(() => socket.write('['.repeat(options.chunk ?? 2)), options.everyMs ?? 20)
   })
-  const closed = once(socket, 'close').then(() => clearInterval(timer))
+  const closed = socketClosed(socket).then(() => clearInterval(timer))
   return {
     answer: () => answer,
     closed,
@@ -35,6 +35,14 @@ function tricklingClient(port: number, options: {chunk?: number; everyMs?: numbe
       socket.destroy()
     },
   }
+}
+
+/**
+ * Resolves when the socket has closed, however it ended. (`events.once(socket, 'close')` rejects when 'error' comes
+ * first, and a server that resets a connection it gave up on makes the client's read fail with ECONNRESET.)
+ */
+function socketClosed(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => socket.once('close', () => resolve()))
 }
 
 /** A client that writes its whole body before it reads a byte of the answer (Python's http.client, requests). */
@@ -58,7 +66,7 @@ async function sendAllThenRead(port: number, body: Buffer): Promise<{answer: str
     if (/\r\n\r\n[\s\S]*\}$/.test(answer)) socket.destroy()
   })
   socket.resume()
-  await once(socket, 'close')
+  await socketClosed(socket)
   return {answer, writeError}
 }
 
