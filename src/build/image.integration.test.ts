@@ -3,7 +3,7 @@
  * re-use layers, and builds that fail. Needs an engine and a Node.js base image: `source scripts/test-env.sh`.
  */
 import {execa} from 'execa'
-import {cp, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {cp, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import http from 'node:http'
@@ -64,6 +64,46 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     // onnxruntime for one platform (about 46 MB), the bundled server and the model.
     expect(built.sizeAboveBaseBytes).toBeLessThan(60 * 1024 * 1024)
     expect(built.upToDate).toBe(false)
+  })
+
+  it('re-uses every layer for a fresh copy of the model folder, whose files have other times (a checkout, a CI runner)', async () => {
+    const layers = async (id: string) => (await docker.docker.getImage(id).inspect()).RootFS.Layers ?? []
+    const copy = path.join(work, 'iris-copy')
+    await cp(modelDir, copy, {recursive: true})
+    const later = new Date(Date.now() + 3_600_000)
+    for (const file of await readdir(copy, {recursive: true})) await utimes(path.join(copy, file), later, later)
+    // Found by the digest of its inputs, file contents and modes: times are none of them.
+    const again = await buildImage({baseImage, dir: copy, engine: docker, tags: [cleanup.image(`${name}:copy`)]})
+    expect(again.upToDate).toBe(true)
+    expect(again.imageId).toBe(built.imageId)
+
+    // A Dockerfile built in one go (COPY in its JSON form), so that the engine's own cache decides: after a model.yaml
+    // change, the copy's model layer is the original's, though every file of it has another time.
+    const template = path.join(work, 'Dockerfile.one-go.hbs')
+    const original = await readFile(dockerfileTemplatePath(), 'utf8')
+    await writeFile(template, original.replace('COPY config/ /app/model/', 'COPY ["config/", "/app/model/"]'))
+    const first = await buildImage({
+      baseImage,
+      dir: modelDir,
+      engine: docker,
+      tags: [cleanup.image(`${name}:go1`)],
+      template,
+    })
+    const configFile = path.join(copy, 'model.yaml')
+    await writeFile(
+      configFile,
+      (await readFile(configFile, 'utf8')).replace(/^description: .*$/m, 'description: copied'),
+    )
+    const second = await buildImage({
+      baseImage,
+      dir: copy,
+      engine: docker,
+      tags: [cleanup.image(`${name}:go2`)],
+      template,
+    })
+    const [before, after] = [await layers(first.imageId), await layers(second.imageId)]
+    expect(after.slice(0, -1)).toEqual(before.slice(0, -1))
+    expect(after.at(-1)).not.toBe(before.at(-1))
   })
 
   it('holds the model and model.yaml of the model directory, and none of the secrets beside them', async () => {
