@@ -31,6 +31,26 @@ export default tseslint.config(
     },
   },
   {
+    // `@oclif/core`'s index loads all of oclif and semver to check the Node version: every command would pay for it
+    // (issue 22). Values come from its subpaths; types may come from the index.
+    files: ['src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@oclif/core',
+              allowTypeImports: true,
+              message: "Import from its subpaths: '@oclif/core/flags', /args, /command, /errors, /ux, /util/ids.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The page of `bench --ui` runs in the browser: its own tsconfig (DOM, no Node types).
     files: ['src/bench/ui/client/**/*.ts'],
     languageOptions: {

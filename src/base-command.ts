@@ -1,4 +1,6 @@
-import {Command, Errors, ux} from '@oclif/core'
+import {Command} from '@oclif/core/command'
+import * as Errors from '@oclif/core/errors'
+import {ux} from '@oclif/core/ux'
 
 import {ExitCode, exitCodeHelp, isMlshipError, THIS_COMMAND} from './errors.js'
 

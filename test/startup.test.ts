@@ -21,6 +21,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {VENDORED_PACKAGES} from '../scripts/lib/vendor-bundles.js'
 import {buildCliCopy, type CliCopy, productionEnv} from './test-support/cli-copy.js'
 import {ImportGraph, type ImportPolicy, unwantedImports, type UnwantedImport} from './test-support/import-graph.js'
 
@@ -147,5 +148,8 @@ describe('start-up of the built CLI', () => {
     expect(report(`\`mlship ${name}\``, unwantedImports(graph, eagerOnly(...more)))).toBe('')
     // The model is opened once: no worker thread loads onnxruntime (and the model) again for one prediction.
     expect(graph.threadsLoading('onnxruntime-node').size, 'threads that load onnxruntime-node').toBe(1)
+    // yaml, zod and handlebars from their one-file bundles (scripts/lib/vendor-bundles.ts), never their packages.
+    for (const pkg of VENDORED_PACKAGES) expect(graph.threadsLoading(pkg).size, `threads that load ${pkg}`).toBe(0)
+    expect(graph.chains().has(path.join(cli.root, 'dist', 'vendor', 'yaml.js'))).toBe(true)
   })
 })

@@ -1,6 +1,7 @@
 import {writeFile} from 'node:fs/promises'
 
-import {Flags, type Interfaces} from '@oclif/core'
+import type {Interfaces} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {BaseCommand} from '../base-command.js'
 import {type BenchResult, gatedRate, runBench, type TargetStarter} from '../bench/bench.js'

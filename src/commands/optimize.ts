@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {BaseCommand} from '../base-command.js'
 import {DEFAULT_MIN_AGREEMENT, OPTIMIZATION_METHODS, type OptimizationMethod} from '../config/schema.js'

@@ -1,4 +1,5 @@
-import {Flags, ux} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
+import {ux} from '@oclif/core/ux'
 
 import {BaseCommand} from '../base-command.js'
 import {buildProgressRenderer} from '../build/progress.js'

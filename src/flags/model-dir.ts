@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import * as Args from '@oclif/core/args'
 
 /**
  * The DIR argument every model command takes. ignoreStdin: oclif would otherwise read piped standard input into the

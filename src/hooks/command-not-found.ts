@@ -1,4 +1,6 @@
-import {Errors, type Hook, toConfiguredId} from '@oclif/core'
+import type {Hook} from '@oclif/core'
+import * as Errors from '@oclif/core/errors'
+import {toConfiguredId} from '@oclif/core/util/ids'
 import {closest, distance} from 'fastest-levenshtein'
 
 import type {JsonError} from '../base-command.js'

@@ -6,6 +6,8 @@ import {promisify} from 'node:util'
 
 import {build} from 'esbuild'
 
+import {bundleVendorPackages} from '../../scripts/lib/vendor-bundles.js'
+
 const repo = path.resolve(import.meta.dirname, '..', '..')
 
 /** A built mlship in a temporary folder: package.json, bin/, dist/ with its command manifest, links to the rest. */
@@ -21,9 +23,10 @@ export interface CliCopy {
 }
 
 /**
- * Builds the current sources the way `npm run build` does (dist/, then dist/oclif.manifest.json), except that esbuild
- * transpiles each file on its own instead of tsc: a second instead of a minute, and the same imports, because
- * tsconfig's isolatedModules makes tsc refuse any file whose imports a file-by-file transpiler could get wrong.
+ * Builds the current sources the way `npm run build` does (dist/, its vendor/ bundles, then dist/oclif.manifest.json),
+ * except that esbuild transpiles each file on its own instead of tsc: a second instead of a minute, and the same
+ * imports, because tsconfig's isolatedModules makes tsc refuse any file whose imports a file-by-file transpiler could
+ * get wrong.
  */
 export async function buildCliCopy(): Promise<CliCopy> {
   const root = await mkdtemp(path.join(tmpdir(), 'mlship-cli-copy-'))
@@ -41,6 +44,7 @@ export async function buildCliCopy(): Promise<CliCopy> {
       platform: 'node',
       target: 'node20',
     })
+    await bundleVendorPackages(dist, repo)
     await mkdir(path.join(root, 'bin'))
     await copyFile(path.join(repo, 'bin', 'run.js'), path.join(root, 'bin', 'run.js'))
     await copyFile(path.join(repo, 'package.json'), path.join(root, 'package.json'))
