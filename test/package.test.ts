@@ -17,6 +17,11 @@ interface LockPackage {
   version?: string
   dev?: boolean
   engines?: {node?: string} | string[]
+  /**
+   * npm checks no engines of an optional package (arborist's #checkEngineAndPlatform skips them: one that cannot run
+   * is left out), e.g. sharp's @img/sharp-win32-ia32, built for Node 20 only: it never causes an EBADENGINE.
+   */
+  optional?: boolean
 }
 
 /** The lowest version of each range of a `||` list: where a range is most likely to leave a dependency behind. */
@@ -39,7 +44,7 @@ describe('package.json engines', () => {
     const unsupported: string[] = []
     for (const [where, entry] of Object.entries(await readLock())) {
       const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node
-      if (where === '' || entry.dev || !range) continue
+      if (where === '' || entry.dev || entry.optional || !range) continue
       for (const node of lowest) {
         if (!semver.satisfies(node, range))
           unsupported.push(`${where}@${entry.version} needs node ${range}, not ${node}`)
@@ -61,7 +66,7 @@ describe('package.json devEngines', () => {
     const unsupported: string[] = []
     for (const [where, entry] of Object.entries(await readLock())) {
       const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node
-      if (where === '' || !range) continue
+      if (where === '' || entry.optional || !range) continue
       for (const node of [...lowest, process.version]) {
         if (!semver.satisfies(node, range))
           unsupported.push(`${where}@${entry.version} needs node ${range}, not ${node}`)

@@ -60,6 +60,10 @@ const dimension = z.union([
   z.string().regex(SYMBOLIC_DIM, 'a symbolic dimension name such as "batch"'),
 ])
 
+function positiveIntSchema() {
+  return z.number().int().positive()
+}
+
 const tensorSpec = z.strictObject({
   name: z.string().min(1),
   dtype: z.enum(TENSOR_DTYPES),
@@ -67,8 +71,96 @@ const tensorSpec = z.strictObject({
   description: z.string().optional(),
 })
 
+export const INTERPOLATIONS = ['nearest', 'box', 'bilinear', 'hamming', 'bicubic', 'lanczos'] as const
+
+export const imagePreprocessSchema = z
+  .strictObject({
+    color: z
+      .enum(['rgb', 'grayscale'])
+      .default('rgb')
+      .describe('RGB (3 channels), or grayscale (1 channel, ITU-R 601-2 luma as Pillow converts to "L").'),
+    resize: z
+      .enum(['shorter_side', 'stretch'])
+      .default('shorter_side')
+      .describe(
+        "shorter_side: scale the image so its shorter side is `shorter_side` pixels (aspect kept), then cut the signature's height x width from the centre (torchvision's Resize + CenterCrop); stretch: scale straight to height x width.",
+      ),
+    shorter_side: positiveIntSchema()
+      .optional()
+      .describe("The shorter side before the centre crop, e.g. 256 for a 224 crop. Default: the crop's longer side."),
+    interpolation: z
+      .enum(INTERPOLATIONS)
+      .default('bilinear')
+      .describe("The resampling filter, computed as Pillow's Image.resize computes it (antialiased when shrinking)."),
+    scale: z
+      .number()
+      .positive()
+      .default(1 / 255)
+      .describe('Each 0-255 pixel value is multiplied by this first (1/255 gives 0..1, as torchvision ToTensor).'),
+    mean: z.array(z.number()).min(1).optional().describe('Per channel, subtracted after scaling (Normalize).'),
+    std: z.array(z.number().positive()).min(1).optional().describe('Per channel, divides after the mean.'),
+    layout: z
+      .enum(['NCHW', 'NHWC'])
+      .optional()
+      .describe('Default: from the shape ([batch, C, H, W] is NCHW, [batch, H, W, C] is NHWC, C being 1 or 3).'),
+    max_pixels: positiveIntSchema()
+      .default(40_000_000)
+      .describe('Larger images (width x height, read from the header before decoding) are refused with 413.'),
+  })
+  .describe('The client sends an encoded image (JPEG, PNG or WebP) and the server makes this input from it.')
+
+export const textPreprocessSchema = z
+  .strictObject({
+    tokenizer: z.string().min(1).describe('A Hugging Face tokenizer.json, relative to model.yaml.'),
+    max_length: positiveIntSchema()
+      .optional()
+      .describe("Tokens per row, special tokens included. Default: the signature's sequence length."),
+    truncation: z.boolean().default(true).describe('Cut longer texts to max_length; false refuses them with 400.'),
+    padding: z
+      .enum(['max_length', 'longest'])
+      .default('max_length')
+      .describe('Pad every row to max_length, or to the longest row of the request (dynamic sequence length only).'),
+    add_special_tokens: z
+      .boolean()
+      .default(true)
+      .describe("The tokenizer's [CLS]/[SEP] (or <s>/</s>) around each text."),
+    attention_mask: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'The input that gets the attention mask. Default: the input named attention_mask, if the model has one.',
+      ),
+    token_type_ids: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'The input that gets the token type ids. Default: the input named token_type_ids, if the model has one.',
+      ),
+  })
+  .describe('The client sends text; the server tokenises it into this input (the token ids) and the mask inputs.')
+
+export const preprocessSchema = z
+  .strictObject({image: imagePreprocessSchema.optional(), text: textPreprocessSchema.optional()})
+  .refine((p) => (p.image === undefined) !== (p.text === undefined), {
+    error: 'declare exactly one of image: or text:',
+  })
+  .describe('What the client may send instead of this tensor: an image or text, turned into the tensor by the server.')
+
+export const postprocessSchema = z
+  .strictObject({
+    softmax: z
+      .boolean()
+      .default(false)
+      .describe('Turn the scores into probabilities first (for a model that outputs logits).'),
+    top_k: positiveIntSchema().default(5).describe('How many of the best classes to list in "top_k".'),
+  })
+  .describe('Answers also carry "label", "score" and "top_k" (the best classes with their scores) for this output.')
+
 export const inputSpecSchema = tensorSpec.extend({
   example: z.unknown().optional().describe('An example value for this input (nested array), used by docs and bench.'),
+  preprocess: preprocessSchema.optional(),
 })
 
 export const outputSpecSchema = tensorSpec.extend({
@@ -77,6 +169,7 @@ export const outputSpecSchema = tensorSpec.extend({
     .min(1)
     .optional()
     .describe('Class labels, in the order of the last dimension of this output (classifiers).'),
+  postprocess: postprocessSchema.optional(),
 })
 
 export const signatureSchema = z.strictObject({
@@ -517,6 +610,10 @@ export type ModelConfig = z.output<typeof modelConfigSchema>
 export type Signature = z.output<typeof signatureSchema>
 export type InputSpec = z.output<typeof inputSpecSchema>
 export type OutputSpec = z.output<typeof outputSpecSchema>
+export type ImagePreprocess = z.output<typeof imagePreprocessSchema>
+export type TextPreprocess = z.output<typeof textPreprocessSchema>
+export type Postprocess = z.output<typeof postprocessSchema>
+export type Interpolation = (typeof INTERPOLATIONS)[number]
 export type Dimension = number | string
 export type ServingConfig = z.output<typeof servingSchema>
 export type AuthConfig = z.output<typeof authSchema>

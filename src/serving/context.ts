@@ -2,6 +2,7 @@ import type {ServingConfig, Signature} from '../config/schema.js'
 import type {ResolvedModel} from '../model/load-model.js'
 import type {InferenceBackend} from './backend.js'
 import type {DecodeLimits} from './decode.js'
+import type {InputPreprocessor} from './preprocessing.js'
 
 /** The serving settings in force: model.yaml's `serving`, with the overrides of the caller applied. */
 export interface ServingSettings {
@@ -32,6 +33,8 @@ export interface ServingContext {
   limits: DecodeLimits
   outputNames: string[]
   state: {phase: ServerPhase}
+  /** Images and texts -> tensors, classes of outputs: present when model.yaml declares preprocess: or postprocess:. */
+  preprocessor?: InputPreprocessor
 }
 
 export interface RoutePluginOptions {

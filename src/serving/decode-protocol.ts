@@ -24,6 +24,8 @@ export interface DecodedRequest {
   feeds: TensorMap
   id?: string
   outputs?: string[]
+  /** The images (data URLs) and texts of a body for a model with `preprocess:` inputs, preprocessed by the caller. */
+  raw?: Record<string, string[]>
 }
 
 export type DecodeReply =

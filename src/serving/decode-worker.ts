@@ -11,6 +11,8 @@ import {errorMessage} from '../errors.js'
 import {decodeSeedBody, decodeV2Body} from './decode.js'
 import type {DecodedRequest, DecodeJob, DecodeReply, DecodeWorkerData} from './decode-protocol.js'
 import {parseJsonBody} from './json-body.js'
+import {splitSeedBody} from './raw-inputs.js'
+import {planPreprocessing} from '../preprocess/plan.js'
 import {RequestError} from './request-error.js'
 import {transferList} from './tensors.js'
 import {lowerThreadPriority} from './thread-priority.js'
@@ -21,15 +23,22 @@ function main(): void {
   const {limits, outputNames, signature} = workerData as DecodeWorkerData
   lowerThreadPriority()
   const text = new TextDecoder()
+  const plan = planPreprocessing(signature)
+  const tensorSignature = plan ? {inputs: plan.tensorInputs, outputs: signature.outputs} : signature
+  // The images and texts of a body go back as they came (the HTTP thread preprocesses them); the tensors are decoded.
+  const seedRequest = (value: unknown): DecodedRequest => {
+    if (!plan) return {feeds: decodeSeedBody(value, signature, limits)}
+    const {raw, tensorBody} = splitSeedBody(value, plan)
+    const feeds = tensorBody === undefined ? {} : decodeSeedBody(tensorBody, tensorSignature, limits)
+    return {feeds, raw: raw as Record<string, string[]>}
+  }
   port.on('message', (job: DecodeJob) => {
     let reply: DecodeReply
     let transfer: ArrayBuffer[] = []
     try {
       const value = parseJsonBody(text.decode(job.body))
       const decoded: DecodedRequest =
-        job.kind === 'seed'
-          ? {feeds: decodeSeedBody(value, signature, limits)}
-          : decodeV2Body(value, signature, limits, outputNames)
+        job.kind === 'seed' ? seedRequest(value) : decodeV2Body(value, signature, limits, outputNames)
       reply = {decoded, id: job.id}
       transfer = transferList(decoded.feeds)
     } catch (error) {

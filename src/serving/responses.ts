@@ -1,6 +1,7 @@
 import type {Signature} from '../config/schema.js'
+import {type PostprocessPlan, rowClasses} from '../preprocess/postprocess.js'
 import {nestedJson, rowLabels, v2OutputJson} from './encode.js'
-import type {TensorMap} from './tensors.js'
+import {fromFloat16Bits, type HostTensor, type TensorMap} from './tensors.js'
 
 /**
  * The seed contract's answer: `{"predictions": <first output, nested>, "model_version", "latency_ms"}`, plus
@@ -12,6 +13,7 @@ export function seedResponseJson(
   signature: Signature,
   modelVersion: string,
   latencyMs: number,
+  postprocess: readonly PostprocessPlan[] = [],
 ): string {
   const first = signature.outputs[0]!
   const main = outputs[first.name]!
@@ -24,6 +26,7 @@ export function seedResponseJson(
       break
     }
   }
+  json += classesJson(outputs, postprocess)
   if (signature.outputs.length > 1) {
     json += ',"outputs":{'
     let firstEntry = true
@@ -36,6 +39,25 @@ export function seedResponseJson(
     json += '}'
   }
   return `${json},"model_version":${JSON.stringify(modelVersion)},"latency_ms":${Math.round(latencyMs * 1000) / 1000}}`
+}
+
+/**
+ * The classes of the first output with `postprocess:`: `"label", "score", "top_k"` of the row when there is one row,
+ * and `"classes"` (those three per row) always.
+ */
+function classesJson(outputs: TensorMap, postprocess: readonly PostprocessPlan[]): string {
+  const plan = postprocess[0]
+  const tensor = plan ? outputs[plan.output] : undefined
+  if (!plan || !tensor) return ''
+  const rows = tensor.dims[0] ?? 1
+  const classes = rowClasses(scoresOf(tensor), rows, plan)
+  const first = classes.length === 1 ? JSON.stringify(classes[0]).slice(1, -1) + ',' : ''
+  return `,${first}"classes":${JSON.stringify(classes)}`
+}
+
+function scoresOf(tensor: HostTensor): ArrayLike<number> {
+  if (tensor.dtype === 'float16') return Array.from(tensor.data as Uint16Array, fromFloat16Bits)
+  return tensor.data as Float32Array | Float64Array
 }
 
 /**

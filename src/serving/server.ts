@@ -12,6 +12,7 @@ import pino, {type Logger} from 'pino'
 
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
+import {planPreprocessing} from '../preprocess/plan.js'
 import type {InferenceBackend} from './backend.js'
 import type {RoutePluginOptions, ServerPhase, ServingContext} from './context.js'
 import {servingAuth, type ServingAuthOptions} from './auth/plugin.js'
@@ -24,6 +25,7 @@ import type {BodyKind} from './decode-protocol.js'
 import {predecoded} from './decoded-body.js'
 import {ServingHttp} from './http-server.js'
 import {parseJsonBody} from './json-body.js'
+import {InputPreprocessor} from './preprocessing.js'
 import {loadSheddingGate, scalePlugin} from './scale-plugin.js'
 import {healthRoutes} from './routes/health.js'
 import {indexRoutes} from './routes/index.js'
@@ -246,13 +248,17 @@ export async function createServingContext(options: StartServerOptions): Promise
     ...resolveSettings(project.config.serving, options.serving ?? {}, env),
     dataDir: path.resolve(env.MLSHIP_DATA_DIR || project.dir),
   }
+  const limits = {maxBatchSize: settings.maxBatchSize}
+  const plan = planPreprocessing(project.signature, project.file)
+  const preprocessor = plan ? await InputPreprocessor.create(plan, {limits, modelDir: project.dir}) : undefined
   const base = {
-    limits: {maxBatchSize: settings.maxBatchSize},
+    limits,
     modelName: project.config.name,
     modelVersion: project.config.version,
     outputNames: project.signature.outputs.map((o) => o.name),
     project,
     settings,
+    ...(preprocessor ? {preprocessor} : {}),
     signature: project.signature,
     // One state object for the whole life of the server: wrappers of the backend read the phase too.
     state: {phase: 'starting' as ServerPhase},
@@ -425,6 +431,20 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
       done(error as Error)
     }
   })
+
+  const {preprocessor} = context
+  if (preprocessor && preprocessor.plan.images.length > 0) {
+    // An image as the whole body (curl --data-binary @cat.jpg -H 'content-type: image/jpeg'): its bytes, held to the
+    // body limit like any body; the format is read from the bytes, not from the content type.
+    app.addContentTypeParser(/^image\/[\w.+-]+$/i, {parseAs: 'buffer'}, (_request, body: Buffer, done) =>
+      done(null, body),
+    )
+  }
+  if (preprocessor && preprocessor.rawInputs.length > 0) {
+    // Forms with files: @fastify/multipart is loaded only by models that take images or texts.
+    const {default: multipart} = await import('@fastify/multipart')
+    await app.register(multipart, {limits: {fileSize: context.settings.bodyLimitBytes}})
+  }
 
   app.setNotFoundHandler((request, reply) => {
     void reply

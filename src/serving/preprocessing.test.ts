@@ -1,0 +1,223 @@
+import {readFile} from 'node:fs/promises'
+import path from 'node:path'
+import sharp from 'sharp'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {type RunningServer, startServer} from './server.js'
+
+const fixtures = path.join(import.meta.dirname, 'fixtures', 'preprocess')
+const IMAGE_MODEL = path.join(fixtures, 'image')
+const TEXT_MODEL = path.join(fixtures, 'text')
+
+/** A solid image of one colour, encoded (made here, by sharp, so each test says what its pixels are). */
+function solid(
+  colour: {r: number; g: number; b: number},
+  format: 'png' | 'jpeg' | 'webp',
+  width = 40,
+  height = 30,
+): Promise<Buffer> {
+  return sharp({create: {background: colour, channels: 3, height, width}})
+    .toFormat(format)
+    .toBuffer()
+}
+
+const RED = {b: 0, g: 0, r: 255}
+const BLUE = {b: 255, g: 0, r: 0}
+
+async function send(url: string, init: RequestInit) {
+  const response = await fetch(url, {method: 'POST', ...init})
+  return {body: (await response.json()) as Record<string, unknown>, status: response.status}
+}
+
+const json = (body: unknown): RequestInit => ({
+  body: JSON.stringify(body),
+  headers: {'content-type': 'application/json'},
+})
+const dataUrl = (bytes: Buffer, type = 'image/png') => `data:${type};base64,${bytes.toString('base64')}`
+
+// model.yaml: scale 1/255, mean 0.5, std 0.25, so a channel at 255 becomes 2 and one at 0 becomes -2; the model
+// answers the mean of each channel, and the softmax of [2, -2, -2] gives the red class this score.
+const RED_SCORE = Math.exp(2) / (Math.exp(2) + 2 * Math.exp(-2))
+
+describe('POST /predict with images (preprocess.image in model.yaml)', () => {
+  let server: RunningServer
+  let url: string
+
+  beforeAll(async () => {
+    server = await startServer({dir: IMAGE_MODEL, host: '127.0.0.1', logger: false, port: 0, scale: false})
+    url = `${server.url}/predict`
+  })
+  afterAll(() => server?.close())
+
+  it('takes a base64 data URL in JSON and answers the tensor the model saw, the label, its score and the top k', async () => {
+    const {body, status} = await send(url, json({features: dataUrl(await solid(RED, 'png'))}))
+    expect(status).toBe(200)
+    expect(body.predictions).toEqual([[2, -2, -2]])
+    expect(body.label).toBe('red')
+    expect(body.score).toBeCloseTo(RED_SCORE, 6)
+    expect(body.top_k).toEqual([
+      {label: 'red', score: body.score},
+      {label: 'green', score: expect.closeTo((1 - RED_SCORE) / 2, 6) as number},
+    ])
+  })
+
+  it('takes a list of data URLs (and bare base64) as rows, under "inputs"', async () => {
+    const red = await solid(RED, 'jpeg')
+    const blue = await solid(BLUE, 'webp')
+    const {body, status} = await send(
+      url,
+      json({inputs: {image: [dataUrl(red, 'image/jpeg'), blue.toString('base64')]}}),
+    )
+    expect(status).toBe(200)
+    expect((body.classes as Array<{label: string}>).map((c) => c.label)).toEqual(['red', 'blue'])
+    expect(body.labels).toEqual(['red', 'blue'])
+  })
+
+  it('takes a multipart upload, one file per row', async () => {
+    const form = new FormData()
+    form.append('image', new Blob([await solid(BLUE, 'png')], {type: 'image/png'}), 'blue.png')
+    form.append('image', new Blob([await solid(RED, 'png', 13, 77)], {type: 'image/png'}), 'red.png')
+    const {body, status} = await send(url, {body: form})
+    expect(status).toBe(200)
+    expect(body.predictions).toEqual([
+      [-2, -2, 2],
+      [2, -2, -2],
+    ])
+  })
+
+  it('takes the image as the raw body (image/*)', async () => {
+    const {body, status} = await send(url, {body: await solid(BLUE, 'jpeg'), headers: {'content-type': 'image/jpeg'}})
+    expect(status).toBe(200)
+    expect(body.label).toBe('blue')
+  })
+
+  it('refuses a file that is not an image with 415, naming the formats it reads', async () => {
+    const {body, status} = await send(url, {body: 'hello, I am text', headers: {'content-type': 'image/png'}})
+    expect(status).toBe(415)
+    expect(body.error).toBe(
+      'input "image": not an image this server reads (it starts with "hello, I am "): send JPEG, PNG, WebP (image/jpeg, image/png, image/webp)',
+    )
+  })
+
+  it('refuses a broken image with 400', async () => {
+    const png = await solid(RED, 'png')
+    const {body, status} = await send(url, json({features: dataUrl(png.subarray(0, 60))}))
+    expect(status).toBe(400)
+    expect(body.error).toBe(
+      'input "image": a broken PNG file (Input buffer has corrupt header): send JPEG, PNG, WebP (image/jpeg, image/png, image/webp)',
+    )
+  })
+
+  it('refuses a JPEG cut short (its header intact) with 400', async () => {
+    const photo = await readFile(path.join(import.meta.dirname, '../preprocess/fixtures/photo.jpg'))
+    const {body, status} = await send(url, {
+      body: photo.subarray(0, photo.length / 2),
+      headers: {'content-type': 'image/jpeg'},
+    })
+    expect(status).toBe(400)
+    expect(body.error).toMatch(/^input "image": the JPEG image cannot be decoded \(.+\)$/)
+  })
+
+  it('refuses a decompression bomb from its header, before decoding it: 413', async () => {
+    // 2000 x 1000 pixels of one colour compress to a few kilobytes; max_pixels is 1000000.
+    const bomb = await solid(RED, 'png', 2000, 1000)
+    expect(bomb.length).toBeLessThan(50_000)
+    const {body, status} = await send(url, {body: bomb, headers: {'content-type': 'image/png'}})
+    expect(status).toBe(413)
+    expect(body.error).toBe(
+      'input "image": the image is 2000 x 1000 = 2000000 pixels, over the limit of 1000000 (preprocess.image.max_pixels): send a smaller image',
+    )
+  })
+
+  it('refuses a string that is not a data URL nor base64, and a number, with 400', async () => {
+    const notBase64 = await send(url, json({features: 'a cat, please'}))
+    expect(notBase64.status).toBe(400)
+    expect(notBase64.body.error).toMatch(/^input "image": expected an image as a data URL/)
+    const number = await send(url, json({inputs: {image: 3}}))
+    expect(number.status).toBe(400)
+    expect(number.body.error).toBe(
+      'input "image": expected an image as a data URL string ("data:image/jpeg;base64,...") or a list of them',
+    )
+  })
+
+  it('refuses more rows than serving.max_batch_size with 413', async () => {
+    const red = dataUrl(await solid(RED, 'png'))
+    const {body, status} = await send(url, json({features: [red, red, red, red, red]}))
+    expect(status).toBe(413)
+    expect(body.error).toBe('input "image": 5 rows, over the batch limit of 4 (serving.max_batch_size)')
+  })
+
+  it('refuses a multipart field that is not an input', async () => {
+    const form = new FormData()
+    form.append('picture', new Blob([await solid(RED, 'png')], {type: 'image/png'}), 'red.png')
+    const {body, status} = await send(url, {body: form})
+    expect(status).toBe(400)
+    expect(body.error).toBe('form field "picture" is not an input of this model: image')
+  })
+})
+
+describe('POST /predict with images in large JSON bodies (decoded by a decode thread)', () => {
+  let server: RunningServer
+
+  beforeAll(async () => {
+    server = await startServer({
+      dir: IMAGE_MODEL,
+      host: '127.0.0.1',
+      largeBodies: {thresholdBytes: 64, threads: 1},
+      logger: false,
+      port: 0,
+      scale: false,
+    })
+  })
+  afterAll(() => server?.close())
+
+  it('preprocesses the data URLs the decode thread hands back', async () => {
+    const {body, status} = await send(`${server.url}/predict`, json({features: dataUrl(await solid(BLUE, 'png'))}))
+    expect(status).toBe(200)
+    expect(body.predictions).toEqual([[-2, -2, 2]])
+  })
+})
+
+describe('POST /predict with text (preprocess.text in model.yaml)', () => {
+  let server: RunningServer
+  let url: string
+  let reference: {
+    cases: Array<{text: string; padded: {input_ids: number[]; attention_mask: number[]}}>
+  }
+
+  beforeAll(async () => {
+    reference = JSON.parse(
+      await readFile(path.join(import.meta.dirname, '../preprocess/fixtures/text-reference.json'), 'utf8'),
+    ) as typeof reference
+    server = await startServer({dir: TEXT_MODEL, host: '127.0.0.1', logger: false, port: 0, scale: false})
+    url = `${server.url}/predict`
+  })
+  afterAll(() => server?.close())
+
+  it('tokenises each text into input_ids and attention_mask as the Rust tokenizers do', async () => {
+    const cases = reference.cases.slice(0, 2)
+    const {body, status} = await send(url, json({inputs: {input_ids: cases.map((c) => c.text)}}))
+    expect(status).toBe(200)
+    const outputs = body.outputs as {ids: number[][]; mask: number[][]}
+    expect(outputs.ids).toEqual(cases.map((c) => c.padded.input_ids))
+    expect(outputs.mask).toEqual(cases.map((c) => c.padded.attention_mask))
+  })
+
+  it('takes one text as "features" and in a multipart form', async () => {
+    const [first] = reference.cases
+    const viaJson = await send(url, json({features: first!.text}))
+    expect(viaJson.status).toBe(200)
+    const form = new FormData()
+    form.append('input_ids', first!.text)
+    const viaForm = await send(url, {body: form})
+    expect(viaForm.status).toBe(200)
+    expect((viaJson.body.outputs as {ids: number[][]}).ids).toEqual([first!.padded.input_ids])
+    expect((viaForm.body.outputs as {ids: number[][]}).ids).toEqual([first!.padded.input_ids])
+  })
+
+  it('refuses a raw image body for a text model', async () => {
+    const {body, status} = await send(url, {body: await solid(RED, 'png'), headers: {'content-type': 'image/png'}})
+    expect(status).toBe(415)
+    expect(body.error).toMatch(/^unsupported content type/)
+  })
+})
