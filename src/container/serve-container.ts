@@ -1,5 +1,6 @@
 import {type BuildImageResult, buildImage, type BuildProgressEvent} from '../build/build-image.js'
 import type {Platform} from '../build/dockerfile.js'
+import {loadConfig} from '../config/load.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {
@@ -37,6 +38,35 @@ export interface ServeContainerOptions {
     entryPoints?: Record<string, string>
   }
   onBuildProgress?: (event: BuildProgressEvent) => void
+  /** Where the API keys passed on to the container are read (default process.env). */
+  env?: NodeJS.ProcessEnv
+}
+
+/** The variable of API keys a server reads when model.yaml names none (serving.auth.keys_env's default). */
+const DEFAULT_KEYS_ENV = 'MLSHIP_API_KEYS'
+
+/**
+ * The API keys the container gets (serving.auth), as `serve --local` would read them: the variable model.yaml's
+ * serving.auth.keys_env names, and MLSHIP_API_KEYS, from this environment. Passed as container variables, as
+ * `docker run -e` would; nothing else of this environment reaches the container.
+ */
+export function apiKeysEnv(env: NodeJS.ProcessEnv, keysEnv: string | undefined): Record<string, string> {
+  const forwarded: Record<string, string> = {}
+  for (const name of new Set([keysEnv ?? DEFAULT_KEYS_ENV, DEFAULT_KEYS_ENV])) {
+    const value = env[name]
+    if (value) forwarded[name] = value
+  }
+  return forwarded
+}
+
+/** serving.auth.keys_env of the model directory, when it has a model.yaml (`--image` may be served from anywhere). */
+async function keysEnvOf(dir: string, required: boolean): Promise<string | undefined> {
+  try {
+    return (await loadConfig(dir)).config.serving.auth.keys_env
+  } catch (error) {
+    if (required) throw error
+    return undefined
+  }
 }
 
 export interface ServedContainer {
@@ -74,9 +104,11 @@ export async function startServedContainer(options: ServeContainerOptions): Prom
   }
 
   const containerPort = await imagePort(engine, image)
+  const keysEnv = await keysEnvOf(options.dir, !options.image)
   const container = await runContainer({
     containerPort,
     engine,
+    env: apiKeysEnv(options.env ?? process.env, keysEnv),
     gpus: options.gpus,
     hostIp: options.host,
     hostPort: options.port ?? containerPort,

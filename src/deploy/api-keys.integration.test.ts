@@ -11,6 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {buildImage} from '../build/build-image.js'
 import {waitReady} from '../container/container.js'
+import {serveInContainer} from '../container/serve-container.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {baseImageForTests, EngineCleanup, engineForTests, uniqueName} from '../docker/test-support/engine.js'
 import {deploy} from './deploy.js'
@@ -120,5 +121,30 @@ describe.skipIf(!engine)('the image with serving.auth on, keys from its mounted 
     expect(logged).toContain('API keys required')
     expect(logged).toContain('API keys reloaded')
     for (const key of [KEY_OLD, KEY_NEW]) expect(logged).not.toContain(key)
+  })
+
+  it('`mlship serve` passes the keys of its environment on to the container', async () => {
+    // Without them the server in the image would refuse to start: auth on and no key anywhere.
+    const served = await serveInContainer({
+      detach: true,
+      dir: model,
+      engine: docker,
+      env: {MLSHIP_API_KEYS: KEY_NEW, UNRELATED_SECRET: KEY_OLD},
+      image,
+      name: `${name}-serve`,
+      port: 0,
+    })
+    cleanup!.container(served.container.id)
+    const predict = async (headers: Record<string, string>) =>
+      (
+        await fetch(`${served.url}/predict`, {
+          body: BODY,
+          headers: {'content-type': 'application/json', ...headers},
+          method: 'POST',
+        })
+      ).status
+    expect(await predict({})).toBe(401)
+    expect(await predict({authorization: `Bearer ${KEY_OLD}`})).toBe(401)
+    expect(await predict({authorization: `Bearer ${KEY_NEW}`})).toBe(200)
   })
 })
