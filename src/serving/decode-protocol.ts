@@ -12,12 +12,19 @@ export interface DecodeWorkerData {
   outputNames: string[]
 }
 
-export interface DecodeJob {
-  id: number
-  kind: BodyKind
-  /** The raw body (UTF-8 JSON), transferred. */
-  body: Uint8Array
-}
+export type DecodeJob =
+  | {
+      id: number
+      kind: BodyKind
+      /** The raw body (UTF-8 JSON), transferred. */
+      body: Uint8Array
+    }
+  | {
+      id: number
+      kind: 'images'
+      /** Encoded images (bytes, transferred, or data URLs) by input name: decoded, resized and normalised there. */
+      rows: Record<string, Array<Uint8Array | string>>
+    }
 
 /** A body decoded into the tensors of the request (and, for v2, its id and the outputs asked for). */
 export interface DecodedRequest {

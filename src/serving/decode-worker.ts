@@ -11,6 +11,7 @@ import {errorMessage} from '../errors.js'
 import {decodeSeedBody, decodeV2Body} from './decode.js'
 import type {DecodedRequest, DecodeJob, DecodeReply, DecodeWorkerData} from './decode-protocol.js'
 import {parseJsonBody} from './json-body.js'
+import {InputPreprocessor, type RawInputs} from './preprocessing.js'
 import {splitSeedBody} from './raw-inputs.js'
 import {planPreprocessing} from '../preprocess/plan.js'
 import {RequestError} from './request-error.js'
@@ -32,25 +33,30 @@ function main(): void {
     const feeds = tensorBody === undefined ? {} : decodeSeedBody(tensorBody, tensorSignature, limits)
     return {feeds, raw: raw as Record<string, string[]>}
   }
+  // sharp loads with the first image (models without preprocess.image never load it).
+  let images: Promise<InputPreprocessor> | undefined
+  const preprocessImages = async (rows: RawInputs) => {
+    if (!plan) throw new Error('this model declares no preprocess.image')
+    images ??= InputPreprocessor.create({...plan, texts: []}, {limits, modelDir: '.'})
+    return {feeds: await (await images).feeds(rows)}
+  }
   port.on('message', (job: DecodeJob) => {
-    let reply: DecodeReply
-    let transfer: ArrayBuffer[] = []
-    try {
+    const answer = async (): Promise<DecodedRequest> => {
+      if (job.kind === 'images') return preprocessImages(job.rows)
       const value = parseJsonBody(text.decode(job.body))
-      const decoded: DecodedRequest =
-        job.kind === 'seed' ? seedRequest(value) : decodeV2Body(value, signature, limits, outputNames)
-      reply = {decoded, id: job.id}
-      transfer = transferList(decoded.feeds)
-    } catch (error) {
-      reply = {
-        error:
-          error instanceof RequestError
-            ? {message: error.message, statusCode: error.statusCode}
-            : {message: errorMessage(error), statusCode: 500},
-        id: job.id,
-      }
+      return job.kind === 'seed' ? seedRequest(value) : decodeV2Body(value, signature, limits, outputNames)
     }
-    port.postMessage(reply, transfer)
+    answer().then(
+      (decoded) => port.postMessage({decoded, id: job.id} satisfies DecodeReply, transferList(decoded.feeds)),
+      (error: unknown) =>
+        port.postMessage({
+          error:
+            error instanceof RequestError
+              ? {message: error.message, statusCode: error.statusCode}
+              : {message: errorMessage(error), statusCode: 500},
+          id: job.id,
+        } satisfies DecodeReply),
+    )
   })
 }
 

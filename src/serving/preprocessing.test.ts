@@ -156,25 +156,58 @@ describe('POST /predict with images (preprocess.image in model.yaml)', () => {
   })
 })
 
-describe('POST /predict with images in large JSON bodies (decoded by a decode thread)', () => {
-  let server: RunningServer
+describe('where images are decoded and resized', () => {
+  const servers: RunningServer[] = []
+  afterAll(() => Promise.all(servers.map((server) => server.close())))
 
-  beforeAll(async () => {
-    server = await startServer({
+  it('in a decode thread, also the data URLs of a large JSON body that a decode thread parsed', async () => {
+    const sentToThreads: string[][] = []
+    const server = await startServer({
       dir: IMAGE_MODEL,
       host: '127.0.0.1',
-      largeBodies: {thresholdBytes: 64, threads: 1},
+      largeBodies: {
+        thresholdBytes: 64,
+        threads: 1,
+        wrap: (pool) => ({
+          close: () => pool.close(),
+          decode: (kind, body) => pool.decode(kind, body),
+          preprocessImages(rows) {
+            sentToThreads.push(Object.keys(rows))
+            return pool.preprocessImages!(rows)
+          },
+        }),
+      },
       logger: false,
       port: 0,
       scale: false,
     })
-  })
-  afterAll(() => server?.close())
-
-  it('preprocesses the data URLs the decode thread hands back', async () => {
+    servers.push(server)
     const {body, status} = await send(`${server.url}/predict`, json({features: dataUrl(await solid(BLUE, 'png'))}))
     expect(status).toBe(200)
     expect(body.predictions).toEqual([[-2, -2, 2]])
+    const refused = await send(`${server.url}/predict`, {body: 'GIF89a', headers: {'content-type': 'image/gif'}})
+    expect(refused.status).toBe(415)
+    expect(sentToThreads).toEqual([['image'], ['image']])
+  })
+
+  it('on the HTTP thread when the server has no decode threads, with the same answers', async () => {
+    const server = await startServer({
+      dir: IMAGE_MODEL,
+      host: '127.0.0.1',
+      largeBodies: false,
+      logger: false,
+      port: 0,
+      scale: false,
+    })
+    servers.push(server)
+    const {body, status} = await send(`${server.url}/predict`, json({features: dataUrl(await solid(RED, 'png'))}))
+    expect(status).toBe(200)
+    expect(body.predictions).toEqual([[2, -2, -2]])
+    const bomb = await send(`${server.url}/predict`, {
+      body: await solid(RED, 'png', 2000, 1000),
+      headers: {'content-type': 'image/png'},
+    })
+    expect(bomb.status).toBe(413)
   })
 })
 

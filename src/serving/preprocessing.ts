@@ -23,6 +23,8 @@ export type RawInputs = Record<string, RawRows>
  * 413 (too many pixels) or 415 (a format it does not read).
  */
 export class InputPreprocessor {
+  private imageThreads: ((rows: RawInputs) => Promise<TensorMap>) | undefined
+
   private constructor(
     readonly plan: PreprocessPlan,
     private readonly limits: DecodeLimits,
@@ -46,6 +48,14 @@ export class InputPreprocessor {
       }
     }
     return new InputPreprocessor(plan, options.limits, decoder, encoders)
+  }
+
+  /**
+   * Hands the images of each request to `run` (the server's decode threads: DecodePool.preprocessImages) instead of
+   * decoding and resizing them on this thread.
+   */
+  useImageThreads(run: (rows: RawInputs) => Promise<TensorMap>): void {
+    this.imageThreads = run
   }
 
   /** The inputs a client sends as an image or a text, by name. */
@@ -72,11 +82,15 @@ export class InputPreprocessor {
       if (!this.kindOf(name)) throw badRequest(`input "${name}" is not sent as an image or text`)
     }
     try {
-      await Promise.all(
-        this.plan.images.map(async (plan) => {
-          feeds[plan.input] = await this.image(plan, this.rows(raw, plan.input, 'an image'))
-        }),
-      )
+      const images: RawInputs = {}
+      for (const plan of this.plan.images) images[plan.input] = this.rows(raw, plan.input, 'an image')
+      if (this.imageThreads && this.plan.images.length > 0) Object.assign(feeds, await this.imageThreads(images))
+      else
+        await Promise.all(
+          this.plan.images.map(async (plan) => {
+            feeds[plan.input] = await this.image(plan, images[plan.input]!)
+          }),
+        )
       for (const plan of this.plan.texts) Object.assign(feeds, this.text(plan, this.rows(raw, plan.input, 'a text')))
     } catch (error) {
       if (error instanceof InputError) throw new RequestError(error.statusCode, error.message)

@@ -144,6 +144,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         threads: large.threads ?? Math.max(1, Math.min(2, Math.floor(usableCpus() / 2))),
       })
       decodePool = large.wrap ? large.wrap(pool) : pool
+      const {preprocessor} = context
+      if (preprocessor && preprocessor.plan.images.length > 0 && decodePool.preprocessImages) {
+        const threads = decodePool
+        preprocessor.useImageThreads((rows) => threads.preprocessImages!(rows))
+      }
     }
     app = await buildApp(context, {
       connections,
