@@ -49,6 +49,19 @@ describe('parseConfigText', () => {
     })
   })
 
+  it('says API keys never go in model.yaml, for serving.auth.keys and the like, without repeating them', () => {
+    for (const key of ['keys', 'api_keys', 'token']) {
+      const [problem] = problemsOf(
+        `${minimal}serving:\n  auth:\n    enabled: true\n    ${key}: [abcdef0123456789abcd]\n`,
+      )
+      expect(problem).toMatchObject({keyPath: `serving.auth.${key}`, line: 8, message: `unknown key "${key}"`})
+      expect(problem?.hint).toContain('API keys never go in model.yaml')
+      expect(JSON.stringify(problem)).not.toContain('abcdef0123456789abcd')
+    }
+    // keys_envv is a typo of a known key, not a key put in the file.
+    expect(problemsOf(`${minimal}serving:\n  auth:\n    keys_envv: X\n`)[0]?.hint).toBe('did you mean "keys_env"?')
+  })
+
   it('lists the known keys when an unknown key is nothing like any of them', () => {
     const [problem] = problemsOf(`${minimal}build:\n  zzzzzzzzzz: 1\n`)
     expect(problem?.keyPath).toBe('build.zzzzzzzzzz')

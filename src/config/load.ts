@@ -132,8 +132,12 @@ function issueToProblems(
       const keyNode = findKeyNode(doc, issuePath, key)
       const pos = keyNode?.range ? lineCounter.linePos(keyNode.range[0]) : positionOf(doc, issuePath, lineCounter)
       const suggestion = known.length > 0 ? closest(key, known) : undefined
-      const hint =
-        suggestion && similarEnough(key, suggestion)
+      const keysInConfig =
+        formatKeyPath(issuePath) === 'serving.auth' && /^(api_?)?(keys?|tokens?|secrets?)$/i.test(key)
+      const hint = keysInConfig
+        ? 'API keys never go in model.yaml: it ends up in the image and in version control. Put them in the ' +
+          'variable serving.auth.keys_env names (MLSHIP_API_KEYS by default) or in the file serving.auth.keys_file names'
+        : suggestion && similarEnough(key, suggestion)
           ? `did you mean "${suggestion}"?`
           : known.length > 0
             ? `known keys here: ${known.join(', ')}`
