@@ -2,6 +2,7 @@ import path from 'node:path'
 
 import {z} from 'zod'
 
+import {experimentSchema} from './experiment.js'
 import {isQuantity, parseQuantity, QUANTITY_PATTERN} from './quantity.js'
 
 /**
@@ -585,6 +586,9 @@ export const modelConfigSchema = z
     deploy: deploySchema
       .optional()
       .describe('How `mlship deploy` runs the model on Kubernetes; every key has a default.'),
+    experiment: experimentSchema
+      .optional()
+      .describe('An A/B test: several variants of this model served by one server, compared on live traffic.'),
   })
   .superRefine((config, context) => {
     const gpus = config.deploy?.gpus
