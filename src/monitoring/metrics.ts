@@ -5,32 +5,34 @@ import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-c
  * servers in one process (tests, `serve --local` beside a bench) never mix their numbers.
  *
  * Names follow the Prometheus conventions: the `mlship_` prefix, base units in the name (`_seconds`, `_bytes`),
- * `_total` for counters. Label values are bounded: routes are route patterns, never raw URLs.
+ * `_total` for counters. Label values are bounded: routes are route patterns, never raw URLs. Under an experiment
+ * (model.yaml's `experiment:`) the series of the requests, the inferences and the model carry a `variant` label
+ * (the variant that answered, or the shadow); without one they carry none, as before.
  */
 export interface ServingMetrics {
   readonly registry: Registry
   readonly contentType: string
-  readonly httpRequests: Counter<'route' | 'method' | 'status'>
-  readonly httpErrors: Counter<'route' | 'method' | 'status'>
-  readonly httpDuration: Histogram<'route' | 'method' | 'status'>
+  readonly httpRequests: Counter<'route' | 'method' | 'status' | 'variant'>
+  readonly httpErrors: Counter<'route' | 'method' | 'status' | 'variant'>
+  readonly httpDuration: Histogram<'route' | 'method' | 'status' | 'variant'>
   readonly httpInFlight: Gauge
-  readonly queueDepth: Gauge
-  readonly rejected: Counter<'reason'>
-  readonly inferenceDuration: Histogram
-  readonly inferenceWorkers: Gauge
-  readonly batchSize: Histogram
-  readonly batchRequests: Histogram
-  readonly cacheHits: Counter
-  readonly cacheMisses: Counter
-  readonly modelLoadSeconds: Gauge
-  readonly modelInfo: Gauge<'name' | 'version'>
-  readonly predictions: Counter<'output' | 'class'>
-  readonly predictionValues: Histogram<'output'>
-  readonly predictionConfidence: Histogram<'output'>
-  readonly predictionMargin: Histogram<'output'>
-  readonly nonFiniteOutputs: Counter<'output'>
-  readonly featureDrift: Gauge<'tensor' | 'feature' | 'kind'>
-  readonly predictionLogDropped: Counter
+  readonly queueDepth: Gauge<'variant'>
+  readonly rejected: Counter<'reason' | 'variant'>
+  readonly inferenceDuration: Histogram<'variant'>
+  readonly inferenceWorkers: Gauge<'variant'>
+  readonly batchSize: Histogram<'variant'>
+  readonly batchRequests: Histogram<'variant'>
+  readonly cacheHits: Counter<'variant'>
+  readonly cacheMisses: Counter<'variant'>
+  readonly modelLoadSeconds: Gauge<'variant'>
+  readonly modelInfo: Gauge<'name' | 'version' | 'variant'>
+  readonly predictions: Counter<'output' | 'class' | 'variant'>
+  readonly predictionValues: Histogram<'output' | 'variant'>
+  readonly predictionConfidence: Histogram<'output' | 'variant'>
+  readonly predictionMargin: Histogram<'output' | 'variant'>
+  readonly nonFiniteOutputs: Counter<'output' | 'variant'>
+  readonly featureDrift: Gauge<'tensor' | 'feature' | 'kind' | 'variant'>
+  readonly predictionLogDropped: Counter<'variant'>
   /** Runs before every scrape: gauges that are read rather than counted (queue depth, drift) refresh here. */
   onScrape(refresh: () => void): void
   /** The text exposition of every metric. */
@@ -60,22 +62,26 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
   const metrics: ServingMetrics = {
     batchRequests: new Histogram({
       buckets: BATCH_BUCKETS,
+      labelNames: ['variant'] as const,
       help: 'Requests merged into one inference by the dynamic batcher.',
       name: 'mlship_inference_batch_requests',
       registers,
     }),
     batchSize: new Histogram({
       buckets: BATCH_BUCKETS,
+      labelNames: ['variant'] as const,
       help: 'Rows (first-dimension entries) in one inference.',
       name: 'mlship_inference_batch_size',
       registers,
     }),
     cacheHits: new Counter({
+      labelNames: ['variant'] as const,
       help: 'Predictions answered from the prediction cache.',
       name: 'mlship_cache_hits_total',
       registers,
     }),
     cacheMisses: new Counter({
+      labelNames: ['variant'] as const,
       help: 'Predictions looked up in the prediction cache and not found.',
       name: 'mlship_cache_misses_total',
       registers,
@@ -83,20 +89,20 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
     contentType: registry.contentType,
     featureDrift: new Gauge({
       help: 'Population stability index of a feature over the sliding window against the model.yaml baseline (above 0.2 is usually drift).',
-      labelNames: ['tensor', 'feature', 'kind'] as const,
+      labelNames: ['tensor', 'feature', 'kind', 'variant'] as const,
       name: 'mlship_feature_drift_psi',
       registers,
     }),
     httpDuration: new Histogram({
       buckets: LATENCY_BUCKETS,
       help: 'HTTP request duration, from the request line to the last byte of the response.',
-      labelNames: ['route', 'method', 'status'] as const,
+      labelNames: ['route', 'method', 'status', 'variant'] as const,
       name: 'mlship_http_request_duration_seconds',
       registers,
     }),
     httpErrors: new Counter({
       help: 'HTTP responses with a 4xx or 5xx status.',
-      labelNames: ['route', 'method', 'status'] as const,
+      labelNames: ['route', 'method', 'status', 'variant'] as const,
       name: 'mlship_http_request_errors_total',
       registers,
     }),
@@ -107,39 +113,43 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
     }),
     httpRequests: new Counter({
       help: 'HTTP requests served.',
-      labelNames: ['route', 'method', 'status'] as const,
+      labelNames: ['route', 'method', 'status', 'variant'] as const,
       name: 'mlship_http_requests_total',
       registers,
     }),
     inferenceDuration: new Histogram({
       buckets: LATENCY_BUCKETS,
+      labelNames: ['variant'] as const,
       help: 'Duration of one inference (one batch) on a worker, queueing excluded.',
       name: 'mlship_inference_duration_seconds',
       registers,
     }),
     inferenceWorkers: new Gauge({
+      labelNames: ['variant'] as const,
       help: 'Inference worker threads of this server (serving.workers; "auto" follows the container CPU limit).',
       name: 'mlship_inference_workers',
       registers,
     }),
     modelInfo: new Gauge({
       help: 'The model served: always 1, with its name and version as labels.',
-      labelNames: ['name', 'version'] as const,
+      labelNames: ['name', 'version', 'variant'] as const,
       name: 'mlship_model_info',
       registers,
     }),
     modelLoadSeconds: new Gauge({
+      labelNames: ['variant'] as const,
       help: 'Time taken to load the model and run the warm-up inference.',
       name: 'mlship_model_load_duration_seconds',
       registers,
     }),
     nonFiniteOutputs: new Counter({
       help: 'NaN or infinite values in model outputs.',
-      labelNames: ['output'] as const,
+      labelNames: ['output', 'variant'] as const,
       name: 'mlship_nonfinite_outputs_total',
       registers,
     }),
     predictionLogDropped: new Counter({
+      labelNames: ['variant'] as const,
       help: 'Sampled predictions not written to the prediction log because the disk could not keep up.',
       name: 'mlship_prediction_log_dropped_total',
       registers,
@@ -147,31 +157,32 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
     predictionConfidence: new Histogram({
       buckets: CONFIDENCE_BUCKETS,
       help: 'Top class probability of each prediction, for outputs whose rows are probabilities (model confidence).',
-      labelNames: ['output'] as const,
+      labelNames: ['output', 'variant'] as const,
       name: 'mlship_prediction_confidence',
       registers,
     }),
     predictionMargin: new Histogram({
       buckets: CONFIDENCE_BUCKETS,
       help: 'Top class probability minus the runner-up of each prediction (small margins: the model hesitates).',
-      labelNames: ['output'] as const,
+      labelNames: ['output', 'variant'] as const,
       name: 'mlship_prediction_margin',
       registers,
     }),
     predictionValues: new Histogram({
       buckets: options.predictionBuckets ?? DEFAULT_PREDICTION_BUCKETS,
       help: 'Distribution of predicted values of regression outputs.',
-      labelNames: ['output'] as const,
+      labelNames: ['output', 'variant'] as const,
       name: 'mlship_prediction_value',
       registers,
     }),
     predictions: new Counter({
       help: 'Predictions per predicted class (argmax by label, or by index for unlabelled probabilities; or the value of an integer label output).',
-      labelNames: ['output', 'class'] as const,
+      labelNames: ['output', 'class', 'variant'] as const,
       name: 'mlship_predictions_total',
       registers,
     }),
     queueDepth: new Gauge({
+      labelNames: ['variant'] as const,
       help: 'Requests waiting for an inference worker.',
       name: 'mlship_inference_queue_depth',
       registers,
@@ -179,7 +190,7 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
     registry,
     rejected: new Counter({
       help: 'Requests refused by admission control: queue_full (503) or deadline (504).',
-      labelNames: ['reason'] as const,
+      labelNames: ['reason', 'variant'] as const,
       name: 'mlship_requests_rejected_total',
       registers,
     }),

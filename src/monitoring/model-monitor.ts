@@ -24,6 +24,8 @@ export interface ModelMonitorOptions {
   inputs?: readonly ReferenceTensor[]
   monitoring: MonitoringConfig
   logger?: ModelMonitorLogger
+  /** The experiment variant this model is (model.yaml's `experiment:`): every series gets it as its `variant` label. */
+  variant?: string
 }
 
 // An integer or string output with more distinct values than this is not a class label: stop adding series.
@@ -42,8 +44,10 @@ export class ModelMonitor {
   private driftMonitor: DriftMonitor | undefined
   private reference: ReferenceWindow | undefined
   private readonly classesSeen = new Map<string, Set<string>>()
+  private readonly variant: {variant?: string}
 
   constructor(private readonly options: ModelMonitorOptions) {
+    this.variant = options.variant === undefined ? {} : {variant: options.variant}
     const {baseline, drift} = options.monitoring
     if (baseline && (baseline.features.length > 0 || (baseline.outputs?.length ?? 0) > 0)) {
       this.startDrift(baseline.features, baseline.outputs ?? [])
@@ -113,7 +117,7 @@ export class ModelMonitor {
     if (float) {
       let nonFinite = 0
       for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) nonFinite++
-      if (nonFinite > 0) metrics.nonFiniteOutputs.inc({output: spec.name}, nonFinite)
+      if (nonFinite > 0) metrics.nonFiniteOutputs.inc({...this.variant, output: spec.name}, nonFinite)
     }
 
     const labelled = spec.labels !== undefined && rowSize === spec.labels.length
@@ -140,11 +144,11 @@ export class ModelMonitor {
         probabilities &&= Math.abs(sum - 1) <= PROBABILITY_TOLERANCE * rowSize
         if (!labelled && !probabilities) continue // not class scores (an embedding, several targets)
         const klass = labelled ? spec.labels![best]! : this.boundedClass(spec.name, String(best))
-        metrics.predictions.inc({class: klass, output: spec.name})
+        metrics.predictions.inc({...this.variant, class: klass, output: spec.name})
         if (probabilities) {
           const top = toNumber(data[offset + best])
-          metrics.predictionConfidence.observe({output: spec.name}, top)
-          metrics.predictionMargin.observe({output: spec.name}, top - toNumber(data[offset + second]))
+          metrics.predictionConfidence.observe({...this.variant, output: spec.name}, top)
+          metrics.predictionMargin.observe({...this.variant, output: spec.name}, top - toNumber(data[offset + second]))
         }
       }
       return
@@ -153,7 +157,7 @@ export class ModelMonitor {
     if (float) {
       for (let row = 0; row < rows; row++) {
         const value = data[row] as number
-        if (Number.isFinite(value)) metrics.predictionValues.observe({output: spec.name}, value)
+        if (Number.isFinite(value)) metrics.predictionValues.observe({...this.variant, output: spec.name}, value)
       }
       return
     }
@@ -162,7 +166,7 @@ export class ModelMonitor {
       const raw = data[row]
       const index = typeof raw === 'bigint' || typeof raw === 'number' ? Number(raw) : undefined
       const value = index !== undefined && spec.labels?.[index] !== undefined ? spec.labels[index] : String(raw)
-      metrics.predictions.inc({class: this.boundedClass(spec.name, value), output: spec.name})
+      metrics.predictions.inc({...this.variant, class: this.boundedClass(spec.name, value), output: spec.name})
     }
   }
 
@@ -179,7 +183,8 @@ export class ModelMonitor {
     if (!this.driftMonitor) return
     const gauge = this.options.metrics.featureDrift
     for (const score of this.driftMonitor.scores()) {
-      if (score.psi !== null) gauge.set({feature: score.name, kind: score.kind, tensor: score.tensor}, score.psi)
+      if (score.psi !== null)
+        gauge.set({...this.variant, feature: score.name, kind: score.kind, tensor: score.tensor}, score.psi)
     }
   }
 
@@ -192,9 +197,10 @@ export class ModelMonitor {
         rows: event.rows,
         tensor: event.tensor,
         threshold: event.threshold,
+        ...this.variant,
       },
     }
-    const where = `${event.kind} ${event.tensor}[${event.name}]`
+    const where = `${this.options.variant === undefined ? '' : `variant ${this.options.variant}: `}${event.kind} ${event.tensor}[${event.name}]`
     if (event.state === 'drift') {
       this.options.logger?.warn(
         fields,

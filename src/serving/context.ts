@@ -1,8 +1,14 @@
+import type {IncomingHttpHeaders} from 'node:http'
+
 import type {ServingConfig, Signature} from '../config/schema.js'
 import type {ResolvedModel} from '../model/load-model.js'
-import type {InferenceBackend} from './backend.js'
+import type {InferenceBackend, RunOptions} from './backend.js'
 import type {DecodeLimits} from './decode.js'
 import type {InputPreprocessor} from './preprocessing.js'
+import type {TensorMap} from './tensors.js'
+
+/** The header of every answer of an experiment that says which variant answered; a request's own forces one. */
+export const VARIANT_HEADER = 'x-mlship-variant'
 
 /** The serving settings in force: model.yaml's `serving`, with the overrides of the caller applied. */
 export interface ServingSettings {
@@ -35,6 +41,33 @@ export interface ServingContext {
   state: {phase: ServerPhase}
   /** Images and texts -> tensors, classes of outputs: present when model.yaml declares preprocess: or postprocess:. */
   preprocessor?: InputPreprocessor
+  /** Who answers an inference request, under model.yaml's `experiment:` (serving/experiment/); else the backend. */
+  router?: InferenceRouter
+}
+
+/** Picks the variant of an experiment that answers an inference request. */
+export interface InferenceRouter {
+  /**
+   * Called before the body is decoded (a body field may be the sticky key); throws a RequestError (400) for a
+   * request that forces a variant that does not exist.
+   */
+  assign(request: RoutedRequest): RoutedInference
+}
+
+export interface RoutedRequest {
+  /** The request id (x-request-id): the id POST /feedback names. */
+  id: string
+  headers: IncomingHttpHeaders
+  body: unknown
+  /** The id of a v2 request's body, where it has one: feedback may name it too. */
+  bodyId?: string
+}
+
+/** The variant chosen for one request: its name and version, and its inference. */
+export interface RoutedInference {
+  variant: string
+  modelVersion: string
+  run(feeds: TensorMap, options?: RunOptions): Promise<TensorMap>
 }
 
 export interface RoutePluginOptions {

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const port = parentPort
   if (!port) throw new Error('inference-worker.js runs as a worker thread')
   const options = workerData as WorkerData
-  lowerThreadPriority()
+  lowerThreadPriority(options.nice)
   let session: ort.InferenceSession
   try {
     session = await openSession(options.modelPath, {

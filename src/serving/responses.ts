@@ -14,6 +14,7 @@ export function seedResponseJson(
   modelVersion: string,
   latencyMs: number,
   postprocess: readonly PostprocessPlan[] = [],
+  experiment?: {variant: string; requestId: string},
 ): string {
   const first = signature.outputs[0]!
   const main = outputs[first.name]!
@@ -38,7 +39,10 @@ export function seedResponseJson(
     }
     json += '}'
   }
-  return `${json},"model_version":${JSON.stringify(modelVersion)},"latency_ms":${Math.round(latencyMs * 1000) / 1000}}`
+  json += `,"model_version":${JSON.stringify(modelVersion)}`
+  if (experiment)
+    json += `,"variant":${JSON.stringify(experiment.variant)},"request_id":${JSON.stringify(experiment.requestId)}`
+  return `${json},"latency_ms":${Math.round(latencyMs * 1000) / 1000}}`
 }
 
 /**
@@ -62,12 +66,13 @@ function scoresOf(tensor: HostTensor): ArrayLike<number> {
 
 /**
  * The v2 protocol's answer:
- * `{"model_name", "model_version", "id", "outputs": [{"name", "shape", "datatype", "data"}]}`.
+ * `{"model_name", "model_version", "id", "outputs": [{"name", "shape", "datatype", "data"}]}`, with `"variant"` after
+ * the version under an experiment.
  */
 export function v2ResponseJson(
   outputs: TensorMap,
   order: readonly string[],
-  model: {name: string; version: string},
+  model: {name: string; version: string; variant?: string},
   id: string,
 ): string {
   const parts: string[] = []
@@ -75,5 +80,6 @@ export function v2ResponseJson(
     const tensor = outputs[name]
     if (tensor) parts.push(v2OutputJson(name, tensor))
   }
-  return `{"model_name":${JSON.stringify(model.name)},"model_version":${JSON.stringify(model.version)},"id":${JSON.stringify(id)},"outputs":[${parts.join(',')}]}`
+  const variant = model.variant === undefined ? '' : `,"variant":${JSON.stringify(model.variant)}`
+  return `{"model_name":${JSON.stringify(model.name)},"model_version":${JSON.stringify(model.version)}${variant},"id":${JSON.stringify(id)},"outputs":[${parts.join(',')}]}`
 }

@@ -3,7 +3,7 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 import type {FastifyPluginAsync, FastifyRequest} from 'fastify'
 
 import {ShedLog} from './admission.js'
-import type {RoutePluginOptions} from './context.js'
+import {type RoutePluginOptions, VARIANT_HEADER} from './context.js'
 import type {DoorGate} from './http-server.js'
 import type {ScaleLayer} from './scale.js'
 
@@ -85,18 +85,24 @@ export function scalePlugin(layer: ScaleLayer): FastifyPluginAsync<RoutePluginOp
       reply.raw.once('close', () => finish(request, reply.raw.writableFinished ? reply.statusCode : 499))
       done()
     })
-    const finish = (request: FastifyRequest, status: number) => {
+    const finish = (request: FastifyRequest, status: number, variant?: unknown) => {
       const started = (request as TimedRequest)[STARTED]
       if (started === undefined) return
       ;(request as TimedRequest)[STARTED] = undefined
       metrics.httpInFlight.dec()
-      const labels = {method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(status)}
+      const labels = {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(status),
+        // The experiment's variant that answered (its header), so that every latency and error series has one.
+        ...(typeof variant === 'string' ? {variant} : {}),
+      }
       metrics.httpRequests.inc(labels)
       if (status >= 400) metrics.httpErrors.inc(labels)
       metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9)
     }
     app.addHook('onResponse', (request, reply, done) => {
-      finish(request, reply.statusCode)
+      finish(request, reply.statusCode, reply.getHeader(VARIANT_HEADER))
       done()
     })
 

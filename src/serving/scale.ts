@@ -1,5 +1,7 @@
 import path from 'node:path'
 
+import {primaryVariant} from '../config/experiment.js'
+
 import {ModelMonitor, type ModelMonitorLogger} from '../monitoring/model-monitor.js'
 import {createServingMetrics, type ServingMetrics} from '../monitoring/metrics.js'
 import {PredictionLog} from '../monitoring/prediction-log.js'
@@ -13,6 +15,13 @@ import type {TensorMap} from './tensors.js'
 export interface ScaleLayerOptions {
   /** Process CPU and memory metrics (default true); off in tests that build many servers. */
   processMetrics?: boolean
+  /** Count in these metrics instead of a registry of its own (the variants of an experiment share one). */
+  metrics?: ServingMetrics
+  /**
+   * The `variant` label of its series. Default: under model.yaml's `experiment:`, the name of the variant that is
+   * this model; otherwise none.
+   */
+  variant?: string
 }
 
 /** What the scale layer decided at start-up, for logs and `serve --local`. */
@@ -47,10 +56,13 @@ export class ScaleLayer {
   summary: ScaleSummary | undefined
   /** Where drift warnings go; the metrics plugin points it at the server's logger. */
   logger: ModelMonitorLogger | undefined
+  /** The experiment variant it serves, if any (its series' `variant` label). */
+  variant: string | undefined
   private readonly createdAt = performance.now()
 
   constructor(options: ScaleLayerOptions = {}) {
-    this.metrics = createServingMetrics({processMetrics: options.processMetrics ?? true})
+    this.metrics = options.metrics ?? createServingMetrics({processMetrics: options.processMetrics ?? true})
+    this.variant = options.variant
   }
 
   readonly wrapBackend = async (
@@ -59,9 +71,15 @@ export class ScaleLayer {
   ): Promise<InferenceBackend> => {
     const {config} = context.project
     const {metrics} = this
-    metrics.modelLoadSeconds.set((performance.now() - this.createdAt) / 1000)
-    metrics.modelInfo.set({name: context.modelName, version: context.modelVersion}, 1)
-    metrics.inferenceWorkers.set(inner.info.workers)
+    this.variant ??= config.experiment ? primaryVariant(config.experiment).name : undefined
+    const labels = this.variant === undefined ? {} : {variant: this.variant}
+    metrics.modelLoadSeconds.set(labels, (performance.now() - this.createdAt) / 1000)
+    metrics.modelInfo.set({...labels, name: context.modelName, version: context.modelVersion}, 1)
+    metrics.inferenceWorkers.set(labels, inner.info.workers)
+    // Series with labels appear with their first value; these are shown at 0 from the start, as before.
+    for (const histogram of [metrics.inferenceDuration, metrics.batchSize, metrics.batchRequests])
+      histogram.zero(labels)
+    for (const counter of [metrics.predictionLogDropped, metrics.cacheHits, metrics.cacheMisses]) counter.inc(labels, 0)
 
     const batchable = canBatch(context.signature)
     const batchingOn = config.serving.batching.enabled && batchable.ok
@@ -73,22 +91,22 @@ export class ScaleLayer {
       maxQueue: config.serving.max_queue,
       maxQueueDelayMs: config.serving.max_queue_delay_ms,
       onBatch: ({durationMs, requests, rows}) => {
-        metrics.inferenceDuration.observe(durationMs / 1000)
-        metrics.batchSize.observe(rows)
-        metrics.batchRequests.observe(requests)
+        metrics.inferenceDuration.observe(labels, durationMs / 1000)
+        metrics.batchSize.observe(labels, rows)
+        metrics.batchRequests.observe(labels, requests)
       },
       onBatchingDisabled: (reason) => this.logger?.warn({batching: {reason}}, `batching turned off: ${reason}`),
       runner: inner,
       timeoutMs: context.settings.requestTimeoutMs,
     })
     this.batcher = batcher
-    metrics.onScrape(() => metrics.queueDepth.set(batcher.queued))
+    metrics.onScrape(() => metrics.queueDepth.set(labels, batcher.queued))
 
     if (config.serving.cache.enabled) {
       this.cache = new PredictionCache({
         maxEntries: config.serving.cache.max_entries,
-        onHit: () => metrics.cacheHits.inc(),
-        onMiss: () => metrics.cacheMisses.inc(),
+        onHit: () => metrics.cacheHits.inc(labels),
+        onMiss: () => metrics.cacheMisses.inc(labels),
         ttlSeconds: config.serving.cache.ttl_seconds,
       })
     }
@@ -98,6 +116,7 @@ export class ScaleLayer {
       monitoring: config.monitoring,
       inputs: context.signature.inputs,
       outputs: context.signature.outputs,
+      ...(this.variant === undefined ? {} : {variant: this.variant}),
     })
     const logConfig = config.monitoring.prediction_log
     if (logConfig.enabled) {
@@ -106,7 +125,7 @@ export class ScaleLayer {
         path: logConfig.path,
         modelName: context.modelName,
         modelVersion: context.modelVersion,
-        onDrop: () => metrics.predictionLogDropped.inc(),
+        onDrop: () => metrics.predictionLogDropped.inc(labels),
         sampleRate: logConfig.sample_rate,
       })
     }
@@ -156,8 +175,9 @@ class ScaledBackend implements InferenceBackend {
     try {
       outputs = await this.layer.batcher!.submit(feeds, options)
     } catch (error) {
-      if (error instanceof QueueFullError) this.layer.metrics.rejected.inc({reason: 'queue_full'})
-      else if (error instanceof DeadlineExceededError) this.layer.metrics.rejected.inc({reason: 'deadline'})
+      const variant = this.layer.variant === undefined ? {} : {variant: this.layer.variant}
+      if (error instanceof QueueFullError) this.layer.metrics.rejected.inc({...variant, reason: 'queue_full'})
+      else if (error instanceof DeadlineExceededError) this.layer.metrics.rejected.inc({...variant, reason: 'deadline'})
       throw error
     }
     if (key !== undefined) cache!.set(key, outputs)

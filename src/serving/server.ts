@@ -18,6 +18,7 @@ import type {RoutePluginOptions, ServerPhase, ServingContext} from './context.js
 import {servingAuth, type ServingAuthOptions} from './auth/plugin.js'
 import {assertCudaUsable, chooseDevice, type Device} from './device.js'
 import {usableCpus} from './cpus.js'
+import {type ExperimentRuntime, startExperiment} from './experiment/runtime.js'
 import {RequestError} from './request-error.js'
 import {docsRoutes} from './routes/docs.js'
 import {type BodyDecoder, DecodePool} from './decode-pool.js'
@@ -122,6 +123,23 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     ...(scale ? {...options, wrapBackend: withScale(scale, options.wrapBackend)} : options),
     onWorkerExit: options.onWorkerExit ?? onWorkerExit,
   })
+  // model.yaml's experiment: the other variants start beside this model, and a router picks who answers.
+  let experiment: ExperimentRuntime | undefined
+  if (context.project.config.experiment) {
+    const env = options.env ?? process.env
+    try {
+      experiment = await startExperiment({
+        context,
+        env,
+        onWorkerExit: options.onWorkerExit ?? onWorkerExit,
+        scale,
+      })
+    } catch (error) {
+      await context.backend.close()
+      throw error
+    }
+    context.router = experiment.router
+  }
   logger =
     options.logger === undefined
       ? createLogger(context.settings.logLevel, options.logTo === 'stderr' ? 2 : 1)
@@ -159,12 +177,14 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       plugins: [
         ...(scale ? [scalePlugin(scale)] : []),
         servingAuth({...options.auth, env: options.env, registry: scale?.metrics.registry}),
+        ...(experiment ? [experiment.plugin] : []),
         ...(options.plugins ?? []),
       ],
     })
   } catch (error) {
     await decodePool?.close()
     await context.backend.close()
+    await experiment?.close()
     throw error
   }
   if (logger) connections.logger = logger
@@ -177,9 +197,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await app.close()
     await decodePool?.close()
     await context.backend.close()
+    await experiment?.close()
     throw listenError(error, host, port)
   }
-  await warmUp(context, logger || undefined)
+  await Promise.all([warmUp(context, logger || undefined), experiment?.warmUp()])
   context.state.phase = 'ready'
 
   const address = app.server.address()
@@ -222,6 +243,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         }
         await decodePool?.close()
         await context.backend.close()
+        await experiment?.close()
         gate?.flush()
       })()
       return closing

@@ -16,6 +16,11 @@ export interface WorkerPoolOptions {
   workers: number
   intraOpThreads: number
   device: Device
+  /**
+   * The nice value of the worker threads: default HELPER_THREAD_NICE (below the HTTP thread); an experiment's shadows
+   * run at 19, below the variants that answer.
+   */
+  nice?: number
   /** Where the worker script is; found beside this module by default (see inferenceWorkerUrl). */
   workerUrl?: URL
   /** Told when a worker dies and is replaced. */
@@ -151,6 +156,7 @@ export class WorkerPool implements InferenceBackend {
       device: this.options.device,
       intraOpThreads: this.options.intraOpThreads,
       modelPath: this.options.modelPath,
+      ...(this.options.nice === undefined ? {} : {nice: this.options.nice}),
     }
     const worker = startModuleWorker(this.url, {name: `mlship-inference-${index}`, workerData: data})
     const slot: Slot = {flushScheduled: false, index, jobs: new Map(), pending: [], worker}

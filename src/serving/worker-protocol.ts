@@ -6,6 +6,8 @@ export interface WorkerData {
   modelPath: string
   device: Device
   intraOpThreads: number
+  /** The thread's nice value (default HELPER_THREAD_NICE; higher for an experiment's shadows). */
+  nice?: number
 }
 
 export interface RunJob {

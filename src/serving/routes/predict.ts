@@ -1,6 +1,6 @@
 import type {FastifyPluginAsync, FastifyRequest} from 'fastify'
 
-import type {RoutePluginOptions, ServingContext} from '../context.js'
+import {type RoutePluginOptions, type ServingContext, VARIANT_HEADER} from '../context.js'
 import {decodeSeedBody} from '../decode.js'
 import {isPredecoded} from '../decoded-body.js'
 import type {InputPreprocessor, RawInputs} from '../preprocessing.js'
@@ -12,21 +12,32 @@ import type {TensorMap} from '../tensors.js'
 /**
  * `POST /predict`: the seed contract, kept exactly for teaching labs; a model with `preprocess:` inputs also takes
  * its images and texts, in JSON (data URLs, strings), as a multipart form (one file or field per input, repeated for
- * more rows) or, for a model whose one input is an image, as the raw `image/*` body.
+ * more rows) or, for a model whose one input is an image, as the raw `image/*` body. Under an experiment the answer
+ * also says which variant answered (`variant`, and the X-Mlship-Variant header) and its request id (`request_id`, the
+ * id POST /feedback takes), and `model_version` is that variant's.
  */
 export const predictRoutes: FastifyPluginAsync<RoutePluginOptions> = async (app, {context}) => {
-  const {backend, limits, modelVersion, preprocessor, signature} = context
+  const {backend, limits, modelVersion, preprocessor, router, signature} = context
   app.post('/predict', async (request, reply) => {
     const start = performance.now()
     const {body} = request
+    const routed = router?.assign({body, headers: request.headers, id: request.id})
+    if (routed) reply.header(VARIANT_HEADER, routed.variant).header('x-request-id', request.id)
     const feeds = isPredecoded(body)
       ? await withRaw(body.feeds, body.raw, preprocessor)
       : preprocessor
         ? await preprocessedFeeds(request, context, preprocessor)
         : decodeSeedBody(body, signature, limits)
-    const outputs = await backend.run(feeds)
+    const outputs = await (routed ?? backend).run(feeds)
     reply.type('application/json')
-    return seedResponseJson(outputs, signature, modelVersion, performance.now() - start, preprocessor?.plan.postprocess)
+    return seedResponseJson(
+      outputs,
+      signature,
+      routed?.modelVersion ?? modelVersion,
+      performance.now() - start,
+      preprocessor?.plan.postprocess,
+      routed && {requestId: request.id, variant: routed.variant},
+    )
   })
 }
 

@@ -1,7 +1,7 @@
 import type {FastifyPluginAsync, FastifyReply, FastifyRequest} from 'fastify'
 
 import {formatShape} from '../../model/signature.js'
-import type {RoutePluginOptions, ServingContext} from '../context.js'
+import {type RoutePluginOptions, type ServingContext, VARIANT_HEADER} from '../context.js'
 import {decodeV2Body} from '../decode.js'
 import {isPredecoded} from '../decoded-body.js'
 import {RequestError} from '../request-error.js'
@@ -19,7 +19,7 @@ interface ModelParams {
  * https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
  */
 export const v2Routes: FastifyPluginAsync<RoutePluginOptions> = async (app, {context}) => {
-  const {backend, limits, modelName, modelVersion, outputNames, signature} = context
+  const {backend, limits, modelName, modelVersion, outputNames, router, signature} = context
 
   const server = JSON.stringify({extensions: [], name: 'mlship', version: mlshipVersion()})
   app.get('/v2', async (_request, reply) => {
@@ -46,15 +46,23 @@ export const v2Routes: FastifyPluginAsync<RoutePluginOptions> = async (app, {con
     }
     app.post<{Params: ModelParams}>(`${url}/infer`, {onRequest}, async (request, reply) => {
       const {body} = request
+      const routed = router?.assign({body, bodyId: bodyId(body), headers: request.headers, id: request.id})
+      if (routed) reply.header(VARIANT_HEADER, routed.variant).header('x-request-id', request.id)
       const decoded = isPredecoded(body) ? body : decodeV2Body(body, signature, limits, outputNames)
-      const outputs = await backend.run(decoded.feeds, decoded.outputs ? {outputs: decoded.outputs} : {})
+      const outputs = await (routed ?? backend).run(decoded.feeds, decoded.outputs ? {outputs: decoded.outputs} : {})
       const id = decoded.id ?? request.id
-      return send(
-        reply,
-        v2ResponseJson(outputs, decoded.outputs ?? outputNames, {name: modelName, version: modelVersion}, id),
-      )
+      const model = routed
+        ? {name: modelName, variant: routed.variant, version: routed.modelVersion}
+        : {name: modelName, version: modelVersion}
+      return send(reply, v2ResponseJson(outputs, decoded.outputs ?? outputNames, model, id))
     })
   }
+}
+
+/** The id of a v2 body (feedback may name it), read before the body is decoded. */
+function bodyId(body: unknown): string | undefined {
+  const id = typeof body === 'object' && body !== null ? (body as {id?: unknown}).id : undefined
+  return typeof id === 'string' ? id : undefined
 }
 
 function send(reply: FastifyReply, json: string): string {

@@ -1,0 +1,237 @@
+import {realpath} from 'node:fs/promises'
+import path from 'node:path'
+
+import type {FastifyPluginAsync} from 'fastify'
+
+import {type ResolvedExperiment, resolveExperiment} from '../../experiment/resolve.js'
+import type {InferenceBackend} from '../backend.js'
+import type {RoutePluginOptions, ServingContext} from '../context.js'
+import {ScaleLayer} from '../scale.js'
+import {resolveSettings} from '../settings.js'
+import type {TensorMap} from '../tensors.js'
+import {warmUpFeeds} from '../warm-up.js'
+import {WorkerPool, type WorkerPoolOptions} from '../worker-pool.js'
+import {FeedbackStore} from './feedback-store.js'
+import {createExperimentMetrics} from './metrics.js'
+import {experimentPlugin} from './plugin.js'
+import {type ServedVariant, VariantRouter} from './router.js'
+import {ShadowLane} from './shadow.js'
+import {VariantStats} from './variant-stats.js'
+
+/** Shadows' inference threads run at the lowest priority: below the answering variants (nice 5) and the HTTP thread. */
+export const SHADOW_THREAD_NICE = 19
+
+/** A shadow copy is given up after this long (or the shadow's request_timeout_ms, if shorter). */
+const SHADOW_TIMEOUT_MS = 5000
+
+export interface StartExperimentOptions {
+  /** The server's context: the primary model, its scaled backend, its settings and phase. */
+  context: ServingContext
+  /** The primary's scale layer: its metrics registry is shared, its batcher says when the primary is busy. */
+  scale?: ScaleLayer
+  env: NodeJS.ProcessEnv
+  onWorkerExit?: WorkerPoolOptions['onWorkerExit']
+  /** Uniform in [0, 1), for the weighted-random assignment (tests inject theirs). */
+  random?: () => number
+  /** Milliseconds, monotonic (tests inject theirs). */
+  now?: () => number
+}
+
+export interface ExperimentRuntime {
+  resolved: ResolvedExperiment
+  router: VariantRouter
+  plugin: FastifyPluginAsync<RoutePluginOptions>
+  /** One inference per worker of every variant but the primary (the server warms its own). */
+  warmUp(): Promise<void>
+  /** Finishes the variants' inferences in flight and stops their workers (the primary's are the server's). */
+  close(): Promise<void>
+}
+
+interface Started {
+  backend: InferenceBackend
+  /** What its warm-up inferences run: the examples of its model.yaml, or zeros. */
+  warmUpFeeds: () => TensorMap
+  layer?: ScaleLayer
+  workers: number
+  requestTimeoutMs: number
+}
+
+/**
+ * Starts every variant of model.yaml's `experiment:` beside the server's own model: each other model directory gets
+ * its own inference workers (at nice 19 for a shadow) and its own serving-at-scale layer (batcher, cache, model
+ * monitoring), counted in the server's metrics with its `variant` label. Variants that name the same directory share
+ * one set of workers (an A/A test of this model costs nothing).
+ */
+export async function startExperiment(options: StartExperimentOptions): Promise<ExperimentRuntime> {
+  const {context, env, scale} = options
+  const resolved = (await resolveExperiment(context.project, {variantsDir: env.MLSHIP_VARIANTS_DIR || undefined}))!
+  const experiment = resolved.config
+  const metrics = scale ? createExperimentMetrics(scale.metrics.registry) : undefined
+  const started = new Map<string, Started>()
+  const owned: Started[] = []
+  const primary: Started = {
+    backend: context.backend,
+    warmUpFeeds: () => warmUpFeeds(context),
+    layer: scale,
+    requestTimeoutMs: context.settings.requestTimeoutMs,
+    workers: context.backend.info.workers,
+  }
+  const dataDir = env.MLSHIP_DATA_DIR
+
+  try {
+    for (const variant of resolved.variants) {
+      if (variant.primary) continue
+      const key = await realpath(variant.project.dir)
+      if (started.has(key)) continue
+      const project = variant.project
+      const settings = {
+        ...resolveSettings(project.config.serving, {}, env),
+        // Each variant's prediction log (if its model.yaml has one) in a folder of its own.
+        dataDir: dataDir ? path.resolve(dataDir, 'variants', variant.name) : project.dir,
+      }
+      const pool = await WorkerPool.start({
+        device: context.backend.info.executionProvider,
+        intraOpThreads: settings.intraOpThreads,
+        modelPath: project.modelPath,
+        ...(variant.shadow ? {nice: SHADOW_THREAD_NICE} : {}),
+        onWorkerExit: options.onWorkerExit,
+        workers: settings.workers,
+      })
+      const entry: Started = {
+        backend: pool,
+        requestTimeoutMs: settings.requestTimeoutMs,
+        warmUpFeeds: () => warmUpFeeds(project),
+        workers: settings.workers,
+      }
+      owned.push(entry)
+      if (scale) {
+        const layer = new ScaleLayer({metrics: scale.metrics, variant: variant.name})
+        entry.layer = layer
+        entry.backend = await layer.wrapBackend(pool, {
+          limits: {maxBatchSize: settings.maxBatchSize},
+          modelName: project.config.name,
+          modelVersion: project.config.version,
+          outputNames: project.signature.outputs.map((o) => o.name),
+          project,
+          settings,
+          signature: project.signature,
+          // The server's phase: warm-up inferences stay out of the variant's metrics as they do of the primary's.
+          state: context.state,
+        })
+      }
+      started.set(key, entry)
+    }
+  } catch (error) {
+    await Promise.allSettled(owned.map((entry) => entry.backend.close()))
+    throw error
+  }
+
+  const output = context.signature.outputs[0]!
+  const served: ServedVariant[] = []
+  const entries: Started[] = []
+  for (const variant of resolved.variants) {
+    const entry = variant.primary ? primary : started.get(await realpath(variant.project.dir))!
+    entries.push(entry)
+    served.push({
+      backend: entry.backend,
+      busy: () => (entry.layer?.batcher?.queued ?? 0) > 0,
+      modelVersion: variant.project.config.version,
+      name: variant.name,
+      shadow: variant.shadow,
+      stats: new VariantStats({
+        model: variant.model,
+        modelVersion: variant.project.config.version,
+        name: variant.name,
+        shadow: variant.shadow,
+        weight: variant.weight,
+      }),
+    })
+  }
+  const shadows = served.flatMap((variant, index) => {
+    if (!variant.shadow) return []
+    const entry = entries[index]!
+    return [
+      new ShadowLane({
+        backend: variant.backend,
+        // Two copies per worker: one running, one staged; more would only wait.
+        maxInFlight: Math.max(1, entry.workers * 2),
+        metrics,
+        name: variant.name,
+        ...(options.now ? {now: options.now} : {}),
+        output,
+        stats: variant.stats,
+        timeoutMs: Math.min(SHADOW_TIMEOUT_MS, entry.requestTimeoutMs),
+      }),
+    ]
+  })
+  const store = experiment.outcome
+    ? new FeedbackStore({
+        maxPredictions: experiment.feedback.max_predictions,
+        ttlSeconds: experiment.feedback.ttl_seconds,
+        ...(options.now ? {now: options.now} : {}),
+      })
+    : undefined
+  const router = new VariantRouter({
+    experiment,
+    metrics,
+    output,
+    shadows,
+    state: context.state,
+    store,
+    variants: served,
+    ...(options.random ? {random: options.random} : {}),
+  })
+  const httpPlugin = experimentPlugin({
+    control: resolved.control,
+    experiment,
+    metrics,
+    output,
+    router,
+    startedAt: new Date(),
+    store,
+    variants: served,
+    ...(options.now ? {now: options.now} : {}),
+  })
+  const plugin: FastifyPluginAsync<RoutePluginOptions> = async (app, pluginOptions) => {
+    // The variants' drift warnings and batching notes go to the server's log, as the primary's do.
+    for (const entry of owned) if (entry.layer) entry.layer.logger = app.log
+    app.log.info(
+      {
+        experiment: {
+          control: resolved.control,
+          name: experiment.name,
+          sticky: experiment.sticky ?? 'none (weighted random)',
+          variants: resolved.variants.map((v) => ({
+            model: v.model,
+            name: v.name,
+            version: v.project.config.version,
+            ...(v.shadow ? {shadow: true} : {weight: v.weight}),
+          })),
+        },
+      },
+      `experiment ${experiment.name}: ${resolved.variants.map((v) => (v.shadow ? `${v.name} (shadow)` : `${v.name} ${v.weight}%`)).join(', ')}`,
+    )
+    await httpPlugin(app, pluginOptions)
+  }
+  Object.assign(plugin, {
+    [Symbol.for('skip-override')]: true,
+    [Symbol.for('fastify.display-name')]: 'mlship-experiment',
+  })
+
+  return {
+    close: async () => {
+      await Promise.allSettled(owned.map((entry) => entry.backend.close()))
+    },
+    plugin,
+    resolved,
+    router,
+    warmUp: async () => {
+      // A failed warm-up is not fatal (the server logs its own); the first request pays for it.
+      await Promise.all(
+        owned.flatMap((entry) =>
+          Array.from({length: entry.workers}, () => entry.backend.run(entry.warmUpFeeds()).catch(() => undefined)),
+        ),
+      )
+    },
+  }
+}

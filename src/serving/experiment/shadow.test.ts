@@ -1,0 +1,198 @@
+import {describe, expect, it} from 'vitest'
+
+import {parseConfigText} from '../../config/load.js'
+import type {OutputSpec} from '../../config/schema.js'
+import {QueueFullError, queueFull} from '../admission.js'
+import type {InferenceBackend} from '../backend.js'
+import type {TensorMap} from '../tensors.js'
+import {FeedbackStore} from './feedback-store.js'
+import {type ServedVariant, VariantRouter} from './router.js'
+import {ShadowLane, shareableFeeds} from './shadow.js'
+import {VariantStats} from './variant-stats.js'
+
+const OUTPUT: OutputSpec = {dtype: 'float32', labels: ['a', 'b'], name: 'y', shape: ['batch', 2]}
+
+/** Scores for each row: class 0 where `classes[row]` is 0, else class 1. */
+function scores(classes: number[]): TensorMap {
+  return {
+    y: {
+      data: Float32Array.from(classes.flatMap((c) => (c === 0 ? [0.9, 0.1] : [0.2, 0.8]))),
+      dims: [classes.length, 2],
+      dtype: 'float32',
+    },
+  }
+}
+
+const FEEDS: TensorMap = {x: {data: new Float32Array([1, 2]), dims: [1, 2], dtype: 'float32'}}
+
+/** A backend whose inferences finish when the test says so (the inference itself is not what is tested here). */
+class HeldBackend implements InferenceBackend {
+  readonly info = {executionProvider: 'cpu' as const, intraOpThreads: 1, workers: 1}
+  readonly pending: Array<{resolve: (outputs: TensorMap) => void; reject: (error: Error) => void}> = []
+
+  run(): Promise<TensorMap> {
+    return new Promise((resolve, reject) => this.pending.push({reject, resolve}))
+  }
+
+  async close(): Promise<void> {}
+}
+
+function stats(name: string, shadow: boolean): VariantStats {
+  return new VariantStats({model: '.', modelVersion: '1.0.0', name, shadow, weight: shadow ? 0 : 100})
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve))
+
+describe('ShadowLane', () => {
+  it('takes copies up to its limit, sheds the rest, and compares each answer', async () => {
+    const backend = new HeldBackend()
+    const laneStats = stats('shadow', true)
+    const lane = new ShadowLane({
+      backend,
+      maxInFlight: 2,
+      name: 'shadow',
+      output: OUTPUT,
+      stats: laneStats,
+      timeoutMs: 5000,
+    })
+    expect(lane.accepts(false)).toBe(true)
+    lane.send(FEEDS, {kind: 'class', rows: ['a']}, undefined)
+    lane.send(FEEDS, {kind: 'class', rows: ['b']}, undefined)
+    expect(lane.accepts(false)).toBe(false)
+    lane.shed()
+
+    backend.pending[0]!.resolve(scores([0]))
+    backend.pending[1]!.resolve(scores([0]))
+    await settle()
+    expect(lane.accepts(false)).toBe(true)
+    const copies = laneStats.snapshot().copies!
+    expect(copies).toMatchObject({agreeing_rows: 1, compared_rows: 2, completed: 2, failed: 0, shed: 1})
+  })
+
+  it('takes nothing while the variant that answers has requests waiting', () => {
+    const lane = new ShadowLane({
+      backend: new HeldBackend(),
+      maxInFlight: 2,
+      name: 'shadow',
+      output: OUTPUT,
+      stats: stats('shadow', true),
+      timeoutMs: 5000,
+    })
+    expect(lane.accepts(true)).toBe(false)
+  })
+
+  it("counts the shadow's own full queue as shed and any other failure as failed", async () => {
+    const backend = new HeldBackend()
+    const laneStats = stats('shadow', true)
+    const lane = new ShadowLane({
+      backend,
+      maxInFlight: 4,
+      name: 'shadow',
+      output: OUTPUT,
+      stats: laneStats,
+      timeoutMs: 5000,
+    })
+    lane.send(FEEDS, undefined, undefined)
+    lane.send(FEEDS, undefined, undefined)
+    backend.pending[0]!.reject(new QueueFullError(queueFull(4, 4, 10)))
+    backend.pending[1]!.reject(new Error('inference failed'))
+    await settle()
+    expect(laneStats.snapshot().copies).toMatchObject({completed: 0, failed: 1, shed: 1})
+  })
+
+  it('copies large tensors (a worker would detach them) and shares small ones', () => {
+    expect(shareableFeeds(FEEDS)).toBe(FEEDS)
+    const large: TensorMap = {x: {data: new Float32Array(20_000), dims: [1, 20_000], dtype: 'float32'}}
+    const copy = shareableFeeds(large)
+    expect(copy.x!.data).not.toBe(large.x!.data)
+    expect(copy.x!.data).toEqual(large.x!.data)
+  })
+})
+
+describe('VariantRouter and its shadows', () => {
+  const experiment = parseConfigText(
+    `name: m
+version: 1.0.0
+model: {file: model.onnx}
+experiment:
+  name: e
+  variants:
+    - {name: control, model: ., weight: 100}
+    - {name: shadow, model: ../s, shadow: true}
+  outcome: {type: label}
+`,
+    'model.yaml',
+  ).experiment!
+
+  function setup(busy: {value: boolean}) {
+    const answering = new HeldBackend()
+    const shadowBackend = new HeldBackend()
+    const control: ServedVariant = {
+      backend: answering,
+      busy: () => busy.value,
+      modelVersion: '1.0.0',
+      name: 'control',
+      shadow: false,
+      stats: stats('control', false),
+    }
+    const shadow: ServedVariant = {
+      backend: shadowBackend,
+      busy: () => false,
+      modelVersion: '1.0.1',
+      name: 'shadow',
+      shadow: true,
+      stats: stats('shadow', true),
+    }
+    const lane = new ShadowLane({
+      backend: shadowBackend,
+      maxInFlight: 2,
+      name: 'shadow',
+      output: OUTPUT,
+      stats: shadow.stats,
+      timeoutMs: 5000,
+    })
+    const store = new FeedbackStore({maxPredictions: 100, ttlSeconds: 60})
+    const router = new VariantRouter({
+      experiment,
+      output: OUTPUT,
+      shadows: [lane],
+      state: {phase: 'ready'},
+      store,
+      variants: [control, shadow],
+    })
+    return {answering, router, shadow, shadowBackend, store}
+  }
+
+  it('copies the request to the shadow after the answer, and keeps its prediction for the outcome', async () => {
+    const {answering, router, shadow, shadowBackend, store} = setup({value: false})
+    const routed = router.assign({body: {}, headers: {}, id: 'r1'})
+    const answer = routed.run(FEEDS)
+    await settle()
+    expect(shadowBackend.pending).toHaveLength(0)
+    answering.pending[0]!.resolve(scores([0]))
+    expect(await answer).toEqual(scores([0]))
+    expect(shadowBackend.pending).toHaveLength(1)
+    shadowBackend.pending[0]!.resolve(scores([1]))
+    await settle()
+    expect(shadow.stats.snapshot().copies).toMatchObject({agreeing_rows: 0, compared_rows: 1, completed: 1})
+    expect(store.get('r1')!.shadows.get('shadow')).toEqual({kind: 'class', rows: ['b']})
+  })
+
+  it('sheds the copy when the answering variant is busy', async () => {
+    const {answering, router, shadow, shadowBackend} = setup({value: true})
+    const answer = router.assign({body: {}, headers: {}, id: 'r2'}).run(FEEDS)
+    answering.pending[0]!.resolve(scores([0]))
+    await answer
+    expect(shadowBackend.pending).toHaveLength(0)
+    expect(shadow.stats.snapshot().copies).toMatchObject({completed: 0, shed: 1})
+  })
+
+  it('makes no copy of a forced request', async () => {
+    const {answering, router, shadow, shadowBackend} = setup({value: false})
+    const answer = router.assign({body: {}, headers: {'x-mlship-variant': 'control'}, id: 'r3'}).run(FEEDS)
+    answering.pending[0]!.resolve(scores([0]))
+    await answer
+    expect(shadowBackend.pending).toHaveLength(0)
+    expect(shadow.stats.snapshot().copies).toMatchObject({completed: 0, shed: 0})
+  })
+})

@@ -1,0 +1,114 @@
+import type {OutputSpec} from '../../config/schema.js'
+import {QueueFullError} from '../admission.js'
+import type {InferenceBackend} from '../backend.js'
+import type {TensorMap} from '../tensors.js'
+import type {ServedPrediction} from './feedback-store.js'
+import type {ExperimentMetrics} from './metrics.js'
+import {type RowPredictions, rowPredictions} from './predictions.js'
+import type {VariantStats} from './variant-stats.js'
+
+export interface ShadowLaneOptions {
+  name: string
+  /** The shadow's backend: its own batcher and workers (at nice 19, below the variants that answer). */
+  backend: InferenceBackend
+  /** Copies in flight at most; past it a copy is shed. */
+  maxInFlight: number
+  /** A copy that takes longer is abandoned (failed). */
+  timeoutMs: number
+  stats: VariantStats
+  /** The output the comparison reads (the primary's first). */
+  output: OutputSpec
+  metrics?: ExperimentMetrics
+  now?: () => number
+}
+
+/**
+ * One shadow: it gets a copy of the traffic, after the answer has gone, at the lowest priority, and is the first thing
+ * given up under load. A copy is made only while the variant that answered has nothing queued (its workers keep up)
+ * and the shadow has fewer than `maxInFlight` copies in flight; otherwise it is shed and counted. Its inference
+ * threads run at nice 19, so when the CPUs are contended the scheduler gives them what the answering variants leave.
+ * Its answers are compared with the answer (same class, or the absolute difference), never returned.
+ */
+export class ShadowLane {
+  private inFlight = 0
+  private readonly now: () => number
+
+  constructor(private readonly options: ShadowLaneOptions) {
+    this.now = options.now ?? (() => performance.now())
+  }
+
+  get name(): string {
+    return this.options.name
+  }
+
+  /** Whether a copy would be taken now, given whether the answering variant is busy. */
+  accepts(answeringBusy: boolean): boolean {
+    return !answeringBusy && this.inFlight < this.options.maxInFlight
+  }
+
+  /** Counts a copy not made. */
+  shed(): void {
+    this.options.stats.copies.shed++
+    this.options.metrics?.shadowCopies.inc({outcome: 'shed', variant: this.options.name})
+  }
+
+  /** Sends a copy; `answer` is what the answering variant predicted, `entry` where feedback finds the request. */
+  send(feeds: TensorMap, answer: RowPredictions | undefined, entry: ServedPrediction | undefined): void {
+    const {backend, metrics, name, stats, timeoutMs} = this.options
+    this.inFlight++
+    const started = this.now()
+    backend.run(feeds, {signal: AbortSignal.timeout(timeoutMs)}).then(
+      (outputs) => {
+        this.inFlight--
+        stats.copies.completed++
+        stats.recordLatency(this.now() - started)
+        metrics?.shadowCopies.inc({outcome: 'completed', variant: name})
+        const predicted = rowPredictions(outputs[this.options.output.name], this.options.output)
+        if (!predicted) return
+        stats.predicted(predicted)
+        entry?.shadows.set(name, predicted)
+        if (answer) this.compare(predicted, answer)
+      },
+      (error: unknown) => {
+        this.inFlight--
+        // A full queue is the shadow's own load shedding; anything else (a timeout, a failed run) is a failure.
+        if (error instanceof QueueFullError) {
+          this.shed()
+          return
+        }
+        stats.copies.failed++
+        metrics?.shadowCopies.inc({outcome: 'failed', variant: name})
+      },
+    )
+  }
+
+  private compare(predicted: RowPredictions, answer: RowPredictions): void {
+    const {metrics, name, stats} = this.options
+    const {agreeing, differences, rows} = stats.compared(predicted, answer)
+    if (!metrics) return
+    if (agreeing !== undefined) {
+      if (agreeing > 0) metrics.shadowAgreement.inc({result: 'agree', variant: name}, agreeing)
+      if (rows > agreeing) metrics.shadowAgreement.inc({result: 'disagree', variant: name}, rows - agreeing)
+    }
+    for (const difference of differences ?? []) metrics.shadowAbsDifference.observe({variant: name}, difference)
+  }
+}
+
+/** Below this a tensor is copied into a worker's message, not transferred: the same one can go to several backends. */
+const TRANSFER_MIN_BYTES = 64 * 1024
+
+/**
+ * Feeds that can be handed to one more backend while the original is in use: the same objects when every tensor is
+ * small (they are copied, never transferred, to a worker), else a copy (a large buffer is transferred, and detached).
+ */
+export function shareableFeeds(feeds: TensorMap): TensorMap {
+  let large = false
+  for (const tensor of Object.values(feeds)) {
+    const data = tensor.data as {byteLength?: number}
+    if ((data.byteLength ?? 0) >= TRANSFER_MIN_BYTES) large = true
+  }
+  if (!large) return feeds
+  const copy: Record<string, TensorMap[string]> = {}
+  for (const [name, tensor] of Object.entries(feeds)) copy[name] = {...tensor, data: tensor.data.slice()}
+  return copy
+}
