@@ -1,17 +1,20 @@
 import {BaseCommand} from '../base-command.js'
+import {checkExperiment, type ExperimentSummary} from '../experiment/summary.js'
 import {type InspectResult, inspectModel} from '../model/inspect.js'
 import {formatShape} from '../model/signature.js'
 import {renderTable} from '../util/table.js'
 import {modelDirArg} from '../flags/model-dir.js'
 
-export default class Validate extends BaseCommand<InspectResult> {
+export type ValidateResult = InspectResult & {experiment?: ExperimentSummary}
+
+export default class Validate extends BaseCommand<ValidateResult> {
   static override hiddenAliases = ['inspect']
 
   static override args = {
     dir: modelDirArg(),
   }
 
-  static override description = `Loads model.yaml and the model it names, checks the declared signature against the model, and prints the resolved configuration and signature.
+  static override description = `Loads model.yaml and the model it names, checks the declared signature against the model, and prints the resolved configuration and signature. With an experiment: section, every variant is loaded too and checked against this model's signature.
 
 ${BaseCommand.exitCodesHelp}`
 
@@ -25,9 +28,11 @@ ${BaseCommand.exitCodesHelp}`
 
   static override summary = 'Check model.yaml against the model and show the resolved configuration.'
 
-  async run(): Promise<InspectResult> {
+  async run(): Promise<ValidateResult> {
     const {args} = await this.parse(Validate)
-    const result = await inspectModel(args.dir)
+    const inspected = await inspectModel(args.dir)
+    const experiment = await checkExperiment({...inspected, modelPath: inspected.model.path})
+    const result: ValidateResult = {...inspected, ...(experiment ? {experiment} : {})}
     const {config, model, signature} = result
 
     this.log(`${config.name}@${config.version}  ${config.description ?? ''}`.trimEnd())
@@ -61,7 +66,18 @@ ${BaseCommand.exitCodesHelp}`
       `build      ${config.build.gpu ? config.build.gpu_base_image + ' (GPU)' : config.build.base_image}, ${config.build.platform}`,
     )
     this.log(`registry   ${config.registry ? `${config.registry.host}/${config.registry.repository}` : 'not set'}`)
-    this.log(`\nOK: model.yaml and the model agree.`)
+    if (experiment) {
+      this.log(
+        `\nexperiment ${experiment.name}: control ${experiment.control}, sticky ${experiment.sticky}, outcome ${experiment.outcome ?? 'none'}`,
+      )
+      this.log(
+        renderTable(
+          ['variant', 'model', 'version', 'weight'],
+          experiment.variants.map((v) => [v.name, v.model, v.version, v.shadow ? 'shadow' : `${v.weight}%`]),
+        ),
+      )
+    }
+    this.log(`\nOK: model.yaml and the model agree${experiment ? ', and every variant can answer its requests' : ''}.`)
     return result
   }
 }

@@ -1,11 +1,12 @@
 import {ExitCode, MlshipError} from '../errors.js'
+import {apiKeyHeaders, keyRefusal} from '../serving/auth/client.js'
 import {analyseExperiment, type ExperimentReport, mergeSnapshots} from './analysis.js'
 import type {ExperimentSnapshot} from './snapshot.js'
 
 export interface ExperimentReportOptions {
   /** One server, or every replica of one (their counts are added up). */
   urls: string[]
-  /** A token for a server behind an authenticating proxy (MLSHIP_API_KEY), sent as a bearer token. */
+  /** The servers' API key (serving.auth: --api-key-stdin or MLSHIP_API_KEY). */
   apiKey?: string
   /** Per request (default 10 s). */
   timeoutMs?: number
@@ -41,7 +42,7 @@ async function fetchSnapshot(url: string, options: ExperimentReportOptions): Pro
   let response: Response
   try {
     response = await fetch(endpoint, {
-      headers: options.apiKey ? {authorization: `Bearer ${options.apiKey}`} : {},
+      headers: apiKeyHeaders(options.apiKey),
       signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
     })
   } catch (error) {
@@ -61,15 +62,13 @@ async function fetchSnapshot(url: string, options: ExperimentReportOptions): Pro
       suggestions: ["Add an experiment: section to the model's model.yaml and restart the server (README: A/B tests)."],
     })
   }
-  if (response.status === 401 || response.status === 403) {
-    throw new MlshipError(`${endpoint.origin} refused the report (${response.status}): it needs an API key`, {
-      code: 'API_KEY_REFUSED',
-      exitCode: ExitCode.registry,
-      suggestions: [
-        'Set MLSHIP_API_KEY to the token the server (or the proxy in front of it) expects: it is sent as a bearer token.',
-      ],
-    })
-  }
+  const refusal = keyRefusal({
+    retryAfter: response.headers.get('retry-after'),
+    sentKey: options.apiKey !== undefined,
+    status: response.status,
+    url: endpoint.href,
+  })
+  if (refusal) throw refusal
   if (!response.ok) {
     throw new MlshipError(`${endpoint.href} answered ${response.status}: ${text.slice(0, 200)}`, {
       code: 'SERVER_ERROR',
