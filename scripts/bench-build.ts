@@ -63,7 +63,7 @@ async function timedBuild(what: string, tag: string, noCache = false): Promise<B
 }
 
 async function layers(id: string): Promise<string[]> {
-  return (await engine.docker.getImage(id).inspect()).RootFS.Layers ?? []
+  return (await engine.images.inspect(id))?.layers ?? []
 }
 
 function median(xs: number[]): number {
@@ -75,23 +75,22 @@ function median(xs: number[]): number {
 /** `docker run` -> first 200 of a trivial node:http server in the base image: the floor for a Node.js container. */
 async function trivialRunToReady(): Promise<number> {
   const started = performance.now()
-  const created = await engine.docker.createContainer({
-    Cmd: ['node', '-e', "require('http').createServer((q, s) => s.end('ok')).listen(8080, '0.0.0.0')"],
-    ExposedPorts: {'8080/tcp': {}},
-    HostConfig: {PortBindings: {'8080/tcp': [{HostIp: '127.0.0.1', HostPort: '0'}]}},
-    Image: baseImage,
-    Labels: {'dev.mlship.managed': 'true'},
+  const id = await engine.containers.create({
+    command: ['node', '-e', "require('http').createServer((q, s) => s.end('ok')).listen(8080, '0.0.0.0')"],
+    image: baseImage,
+    labels: {'dev.mlship.managed': 'true'},
+    publish: {containerPort: 8080, hostIp: '127.0.0.1', hostPort: 0},
   })
   try {
-    await created.start()
-    const info = await created.inspect()
-    const hostPort = Number(info.NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort)
-    const container = {hostIp: '127.0.0.1', hostPort, id: created.id, image: baseImage, name: info.Name, url: ''}
-    container.url = `http://127.0.0.1:${hostPort}`
+    await engine.containers.start(id)
+    const info = await engine.containers.inspect(id)
+    const hostPort = info?.published[0]?.hostPort ?? 0
+    const url = `http://127.0.0.1:${hostPort}`
+    const container = {hostIp: '127.0.0.1', hostPort, id, image: baseImage, name: info?.name ?? id, url}
     await waitReady({container, engine, timeoutMs: 30_000})
     return performance.now() - started
   } finally {
-    await created.remove({force: true}).catch(() => undefined)
+    await engine.containers.remove(id)
   }
 }
 
@@ -201,10 +200,6 @@ try {
     title: 'Images and builds',
   })
 } finally {
-  for (const image of images)
-    await engine.docker
-      .getImage(image)
-      .remove({force: true})
-      .catch(() => undefined)
+  for (const image of images) await engine.images.remove(image, {force: true}).catch(() => undefined)
   await rm(work, {force: true, recursive: true})
 }

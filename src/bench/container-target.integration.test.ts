@@ -1,5 +1,6 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {LABELS} from '../build/labels.js'
 import {baseImageForTests, EngineCleanup, engineForTests, type EngineForTests} from '../docker/test-support/engine.js'
 import {runBench} from './bench.js'
 import {containerTarget} from './container-target.js'
@@ -13,7 +14,7 @@ describe('mlship bench on the container target', async () => {
 
   beforeAll(async () => {
     if (!env.engine) return
-    cleanup = new EngineCleanup(env.engine.docker)
+    cleanup = new EngineCleanup(env.engine)
     cleanup.image(tag)
     baseImage = await baseImageForTests(env.engine)
   })
@@ -55,9 +56,11 @@ describe('mlship bench on the container target', async () => {
         expect(result.gpu.reason).toBeTruthy()
         expect(result.runs).toHaveLength(1)
       }
-      // The container is gone.
-      const left = await env.engine!.docker.listContainers({all: true, filters: {ancestor: [tag]}})
-      expect(left).toEqual([])
+      // The container is gone. (mlship labels every container it runs as its own.)
+      const image = await env.engine!.images.inspect(tag)
+      expect(image).toBeDefined()
+      const left = await env.engine!.containers.listByLabels([LABELS.managed], {all: true})
+      expect(left.filter((container) => container.imageId === image!.id)).toEqual([])
     },
   )
 })

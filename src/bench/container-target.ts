@@ -4,7 +4,7 @@ import {existsSync} from 'node:fs'
 import {buildImage} from '../build/build-image.js'
 import {loadModelProject} from '../model/load-model.js'
 import {connectEngine, type DockerEngine} from '../docker/engine.js'
-import {runContainer, stopContainer, waitReady} from '../container/container.js'
+import {inspectImage, runContainer, stopContainer, waitReady} from '../container/container.js'
 import {errorMessage} from '../errors.js'
 import {apiKeyHeaders} from '../serving/auth/client.js'
 import type {TargetStarter} from './bench.js'
@@ -25,6 +25,8 @@ export interface ContainerTargetOptions {
   readyTimeoutMs?: number
   /** Told about build progress and other slow steps. */
   onNote?: (message: string) => void
+  /** The engine to run on; the one DOCKER_HOST names, connected at the first use, when absent. */
+  engine?: DockerEngine
 }
 
 /**
@@ -35,13 +37,11 @@ export interface ContainerTargetOptions {
  */
 export function containerTarget(options: ContainerTargetOptions): TargetStarter {
   const apiKey = randomBytes(32).toString('hex')
-  let engine: DockerEngine | undefined
+  let engine = options.engine
   const connect = async () => (engine ??= await connectEngine({withoutDocker: 'mlship bench --local'}))
   return {
     gpuUnavailableReason: async () => {
-      const docker = (await connect()).docker
-      const info = (await docker.info()) as {Runtimes?: Record<string, unknown>}
-      const runtimes = Object.keys(info.Runtimes ?? {})
+      const runtimes = await (await connect()).containers.runtimes()
       const device = existsSync('/dev/nvidiactl') || existsSync('/proc/driver/nvidia/version')
       if (runtimes.includes('nvidia') || device) return null
       return `the Docker engine has no NVIDIA runtime (runtimes: ${runtimes.join(', ') || 'none'}) and this host has no NVIDIA device (/dev/nvidiactl)`
@@ -54,7 +54,7 @@ export function containerTarget(options: ContainerTargetOptions): TargetStarter 
       let image = gpu ? options.imageGpu : options.image
       let imageSizeBytes: number | null
       if (image) {
-        imageSizeBytes = (await connected.docker.getImage(image).inspect()).Size
+        imageSizeBytes = (await inspectImage(connected, image)).sizeBytes
       } else {
         const tag = `${options.tag ?? `${project.config.name}:${project.config.version}`}${gpu ? '-gpu' : ''}`
         options.onNote?.(`Building ${tag} (reused at once when up to date)...`)

@@ -1,8 +1,8 @@
 import type {DockerEngine} from '../docker/engine.js'
-import {engineMessage, engineStatus} from '../docker/engine.js'
+import {engineMessage, enginePlatform} from '../docker/engine.js'
 import {EngineStreamError, type EngineStreamEvent, followEngineStream} from '../docker/stream.js'
 import {imageReferenceSchema} from '../config/schema.js'
-import {ConfigError, errorMessage, ExitCode, MlshipError} from '../errors.js'
+import {ConfigError, ExitCode, MlshipError} from '../errors.js'
 import {createHash} from 'node:crypto'
 import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
@@ -13,8 +13,11 @@ import type {ImageFile} from './image-files.js'
 import {LABELS} from './labels.js'
 import {type BuildStage, splitStages, STAGE_LABEL, stageDockerfile, stageSteps} from './stages.js'
 
+/** What building needs of the engine: its platform, its images (to find an up-to-date one) and its builder. */
+export type BuildEngine = Pick<DockerEngine, 'info' | 'images' | 'builder'>
+
 export interface BuildImageOptions extends WriteContextOptions {
-  engine: DockerEngine
+  engine: BuildEngine
   /** Image references to tag; `name:version` and `name:latest` when absent. */
   tags?: string[]
   /** Build every step again, and build even when an image with the same input digest exists. */
@@ -143,32 +146,28 @@ const MAX_OTHER_BASES = 3
  * The base images that images of this model (name and version, device and platform) were built on, newest first,
  * other than the context's own: where `mlship build --base-image` put it.
  */
-async function builtBases(engine: DockerEngine, context: BuildContext): Promise<string[]> {
+async function builtBases(engine: BuildEngine, context: BuildContext): Promise<string[]> {
   const labels = context.values.labels
-  const images = await engine.docker.listImages({
-    filters: {
-      label: [LABELS.modelName, LABELS.modelVersion, LABELS.device, LABELS.platform].map(
-        (key) => `${key}=${labels[key]}`,
-      ),
-    },
-  })
+  const images = await engine.images.listByLabels(
+    [LABELS.modelName, LABELS.modelVersion, LABELS.device, LABELS.platform].map((key) => `${key}=${labels[key]}`),
+  )
   const bases = images
-    .sort((a, b) => b.Created - a.Created)
-    .map((image) => (image.Labels as Record<string, string> | null)?.[LABELS.baseName])
+    .sort((a, b) => b.created - a.created)
+    .map((image) => image.labels[LABELS.baseName])
     .filter((base): base is string => base !== undefined && base !== context.values.baseImage)
   return [...new Set(bases)].slice(0, MAX_OTHER_BASES)
 }
 
 /** An image built from exactly these inputs (same input digest label), whatever it is tagged: no need to build. */
-async function upToDateImage(engine: DockerEngine, digest: string): Promise<string | undefined> {
-  const images = await engine.docker.listImages({filters: {label: [`${LABELS.inputDigest}=${digest}`]}})
-  return images.sort((a, b) => b.Created - a.Created)[0]?.Id
+async function upToDateImage(engine: BuildEngine, digest: string): Promise<string | undefined> {
+  const images = await engine.images.listByLabels([`${LABELS.inputDigest}=${digest}`])
+  return images.sort((a, b) => b.created - a.created)[0]?.id
 }
 
-async function tagAll(engine: DockerEngine, imageId: string, tags: string[]): Promise<void> {
+async function tagAll(engine: BuildEngine, imageId: string, tags: string[]): Promise<void> {
   for (const tag of tags) {
     const {repo, tag: version} = splitReference(tag)
-    await engine.docker.getImage(imageId).tag({repo, tag: version})
+    await engine.images.tag(imageId, repo, version)
   }
 }
 
@@ -207,15 +206,12 @@ async function runBuild(
   build: EngineBuild,
 ): Promise<{imageId: string; steps: {total: number; cached: number}}> {
   const {engine} = options
-  const enginePlatform = `${engine.info.os}/${engine.info.arch}`
-  const buildOptions: Record<string, unknown> = {
-    forcerm: true,
-    nocache: Boolean(options.noCache),
-    rm: true,
-    t: build.tags,
-  }
   // Only ask for a platform when it differs from the engine's: the classic builder then resolves FROM for it.
-  if (build.platform !== enginePlatform) buildOptions.platform = build.platform
+  const request = {
+    noCache: Boolean(options.noCache),
+    platform: build.platform === enginePlatform(engine) ? undefined : build.platform,
+    tags: build.tags,
+  }
 
   const offset = build.stepOffset ?? 0
   const state: StepState = {cached: 0, index: 0, instruction: '', output: [], total: 0}
@@ -251,8 +247,7 @@ async function runBuild(
   }
 
   try {
-    const stream = await engine.docker.buildImage(await packContext(contextDir), buildOptions)
-    await followEngineStream(stream as AsyncIterable<Buffer>, onEvent)
+    await followEngineStream(await engine.builder.build(await packContext(contextDir), request), onEvent)
   } catch (error) {
     throw buildFailed(error, state, await build.otherBases.catch(() => []))
   }
@@ -359,23 +354,18 @@ function stageDigest(before: string, stage: BuildStage, files: string[], fileDig
 }
 
 /** The local id of an image, or its reference when the engine does not have it (the build will say so). */
-async function imageIdOf(engine: DockerEngine, reference: string): Promise<string> {
-  try {
-    return (await engine.docker.getImage(reference).inspect()).Id
-  } catch (error) {
-    if (engineStatus(error) === 'not-found') return reference
-    throw new MlshipError(`Cannot inspect the base image ${reference}: ${errorMessage(error)}`, {cause: error})
-  }
+async function imageIdOf(engine: BuildEngine, reference: string): Promise<string> {
+  return (await engine.images.inspect(reference))?.id ?? reference
 }
 
 /**
  * A stage image built earlier from the same inputs. Every image built FROM it inherits its label (the steps of later
  * stages, the final images): the stage image is the one whose parent does not carry the label.
  */
-async function stageImage(engine: DockerEngine, label: string): Promise<string | undefined> {
-  const images = await engine.docker.listImages({all: true, filters: {label: [`${STAGE_LABEL}=${label}`]}})
-  const labelled = new Set(images.map((image) => image.Id))
-  return images.filter((image) => !labelled.has(image.ParentId)).sort((a, b) => b.Created - a.Created)[0]?.Id
+async function stageImage(engine: BuildEngine, label: string): Promise<string | undefined> {
+  const images = await engine.images.listByLabels([`${STAGE_LABEL}=${label}`], {intermediate: true})
+  const labelled = new Set(images.map((image) => image.id))
+  return images.filter((image) => !labelled.has(image.parentId)).sort((a, b) => b.created - a.created)[0]?.id
 }
 
 function buildFailed(error: unknown, state: StepState, otherBases: string[] = []): MlshipError {
@@ -408,7 +398,7 @@ function buildFailed(error: unknown, state: StepState, otherBases: string[] = []
 }
 
 async function result(
-  engine: DockerEngine,
+  engine: BuildEngine,
   context: BuildContext,
   imageId: string,
   tags: string[],
@@ -417,16 +407,17 @@ async function result(
   upToDate: boolean,
 ): Promise<BuildImageResult> {
   const [image, base] = await Promise.all([
-    engine.docker.getImage(imageId).inspect(),
-    engine.docker
-      .getImage(context.values.baseImage)
-      .inspect()
-      .catch((error: unknown) => {
-        if (engineStatus(error) === 'not-found') return undefined
-        throw new MlshipError(`Cannot inspect the base image: ${errorMessage(error)}`, {cause: error})
-      }),
+    engine.images.inspect(imageId),
+    engine.images.inspect(context.values.baseImage),
   ])
-  const sizeAboveBaseBytes = base ? image.Size - base.Size : undefined
+  if (!image) {
+    throw new MlshipError(`The image ${imageId} the engine reported is not on it (removed by someone else?).`, {
+      code: 'BUILD_FAILED',
+      exitCode: ExitCode.buildFailed,
+      suggestions: ['Run the build again.'],
+    })
+  }
+  const sizeAboveBaseBytes = base ? image.sizeBytes - base.sizeBytes : undefined
   return {
     baseImage: context.values.baseImage,
     buildSeconds: Math.round((performance.now() - started) / 10) / 100,
@@ -434,12 +425,12 @@ async function result(
     contextFiles: context.fileCount,
     contextSizeBytes: context.sizeBytes,
     gpu: context.values.gpu,
-    imageId: image.Id,
+    imageId: image.id,
     inputDigest: context.inputDigest,
     modelSha256: context.modelSha256,
     platform: context.values.platform,
     sizeAboveBaseBytes,
-    sizeBytes: image.Size,
+    sizeBytes: image.sizeBytes,
     steps,
     tags,
     upToDate,

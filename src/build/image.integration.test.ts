@@ -10,9 +10,15 @@ import http from 'node:http'
 import ort from 'onnxruntime-node'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {demuxBuffer, stopContainer, runContainer, waitReady} from '../container/container.js'
+import {stopContainer, runContainer, waitReady} from '../container/container.js'
 import type {DockerEngine} from '../docker/engine.js'
-import {baseImageForTests, EngineCleanup, engineForTests, uniqueName} from '../docker/test-support/engine.js'
+import {
+  baseImageForTests,
+  dockerodeForTests,
+  EngineCleanup,
+  engineForTests,
+  uniqueName,
+} from '../docker/test-support/engine.js'
 import {MlshipError} from '../errors.js'
 import {sha256File} from '../util/hash.js'
 import {examplesDir, packageRoot} from '../util/paths.js'
@@ -34,7 +40,7 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
   const name = uniqueName('mlship-it-iris')
 
   beforeAll(async () => {
-    cleanup = new EngineCleanup(docker.docker)
+    cleanup = new EngineCleanup(docker)
     baseImage = await baseImageForTests(docker)
     work = await mkdtemp(path.join(os.tmpdir(), 'mlship-image-it-'))
     modelDir = path.join(work, 'iris')
@@ -67,7 +73,7 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
   })
 
   it('re-uses every layer for a fresh copy of the model folder, whose files have other times (a checkout, a CI runner)', async () => {
-    const layers = async (id: string) => (await docker.docker.getImage(id).inspect()).RootFS.Layers ?? []
+    const layers = async (id: string) => (await docker.images.inspect(id))?.layers ?? []
     const copy = path.join(work, 'iris-copy')
     await cp(modelDir, copy, {recursive: true})
     const later = new Date(Date.now() + 3_600_000)
@@ -113,7 +119,7 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
       "const fs = require('fs'); console.log(JSON.stringify(fs.readdirSync('/app/model', {recursive: true}).sort()))",
     ])
     expect(JSON.parse(listing)).toEqual(['model.onnx', 'model.yaml'])
-    const history = JSON.stringify(await docker.docker.getImage(built.imageId).history())
+    const history = JSON.stringify(await dockerodeForTests().getImage(built.imageId).history())
     for (const content of Object.values(SECRETS)) expect(history).not.toContain(content)
   })
 
@@ -149,7 +155,8 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
   })
 
   it('runs as a non-root user with a HEALTHCHECK, a JSON CMD and the OCI and mlship labels', async () => {
-    const info = await docker.docker.getImage(built.imageId).inspect()
+    // User, HEALTHCHECK and CMD are not what mlship reads of an image: the test asks the engine itself.
+    const info = await dockerodeForTests().getImage(built.imageId).inspect()
     expect(info.Config.User).toBe('1000:1000')
     expect((info.Config as unknown as {Healthcheck: {Test: string[]}}).Healthcheck.Test).toEqual([
       'CMD',
@@ -194,13 +201,13 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
 
     // The OpenAPI label is the document the server itself answers, readable without pulling the image.
     const served = await (await fetch(`${container.url}/openapi.json`)).json()
-    const labels = (await docker.docker.getImage(built.imageId).inspect()).Config.Labels ?? {}
+    const labels = (await docker.images.inspect(built.imageId))?.labels ?? {}
     expect(JSON.parse(labels[LABELS.openapi]!)).toEqual(served)
 
     // The engine's own HEALTHCHECK (node, no curl) turns healthy.
     let health = ''
     for (let i = 0; i < 60 && health !== 'healthy'; i++) {
-      health = (await docker.docker.getContainer(container.id).inspect()).State.Health?.Status ?? ''
+      health = (await docker.containers.inspect(container.id))?.health ?? ''
       if (health !== 'healthy') await new Promise((resolve) => setTimeout(resolve, 250))
     }
     expect(health).toBe('healthy')
@@ -216,9 +223,8 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200))
     for (const answer of answers) expect(JSON.parse(answer.body).predictions.flat()).toEqual(probabilities)
     expect(stopMs).toBeLessThan(5000)
-    const state = (await docker.docker.getContainer(container.id).inspect()).State
-    expect(state.ExitCode).toBe(0)
-    expect(state.OOMKilled).toBe(false)
+    const state = await docker.containers.inspect(container.id)
+    expect(state).toMatchObject({exitCode: 0, oomKilled: false, running: false})
   })
 
   it('does not rebuild an unchanged model; a model.yaml change re-uses every layer but the last, a model change the runtime layers', async () => {
@@ -227,7 +233,7 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     expect(again.upToDate).toBe(true)
     expect(again.imageId).toBe(built.imageId)
 
-    const layers = async (id: string) => (await docker.docker.getImage(id).inspect()).RootFS.Layers ?? []
+    const layers = async (id: string) => (await docker.images.inspect(id))?.layers ?? []
     const before = await layers(built.imageId)
 
     const configFile = path.join(modelDir, 'model.yaml')
@@ -314,13 +320,13 @@ const SECRETS: Record<string, string> = {
 
 /** Runs a command in a container of the image and gives its output once it exits. */
 async function runToCompletion(engine: DockerEngine, image: string, cmd: string[]): Promise<string> {
-  const container = await engine.docker.createContainer({Cmd: cmd, Image: image})
+  const id = await engine.containers.create({command: cmd, image})
   try {
-    await container.start()
-    await container.wait()
-    return demuxBuffer(await container.logs({follow: false, stderr: true, stdout: true}))
+    await engine.containers.start(id)
+    await engine.containers.wait(id)
+    return await engine.logs.tail(id, 10_000)
   } finally {
-    await container.remove({force: true})
+    await engine.containers.remove(id)
   }
 }
 

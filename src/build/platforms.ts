@@ -1,4 +1,5 @@
 import {PLATFORMS} from '../config/schema.js'
+import {enginePlatform} from '../docker/engine.js'
 import {ConfigError} from '../errors.js'
 import {type BuildImageOptions, type BuildImageResult, buildImage, defaultTags} from './build-image.js'
 import {planBuild} from './context.js'
@@ -112,9 +113,4 @@ export async function buildPlatformImages(options: BuildPlatformsOptions): Promi
     images.push({...result, platform})
   }
   return images
-}
-
-/** The engine's own platform (Docker's names: linux/amd64, linux/arm64). */
-export function enginePlatform(engine: BuildImageOptions['engine']): string {
-  return `${engine.info.os}/${engine.info.arch}`
 }

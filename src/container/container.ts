@@ -1,13 +1,16 @@
-import type Docker from 'dockerode'
 import http from 'node:http'
-import {PassThrough} from 'node:stream'
 
 import {LABELS} from '../build/labels.js'
+import type {ContainerSummary} from '../docker/containers.js'
 import {type DockerEngine, engineMessage, engineStatus} from '../docker/engine.js'
+import type {ImageDetails} from '../docker/images.js'
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
 
+/** What serving a container needs of the engine: its images (labels, ports), its containers and their logs. */
+export type ContainerEngine = Pick<DockerEngine, 'endpoint' | 'images' | 'containers' | 'logs'>
+
 export interface RunContainerOptions {
-  engine: DockerEngine
+  engine: Pick<DockerEngine, 'endpoint' | 'images' | 'containers'>
   image: string
   /** The port the server listens on inside the container (serving.port). */
   containerPort: number
@@ -34,25 +37,23 @@ export interface RunningContainer {
 
 /** Creates and starts a container of an image with its port published, and reports where it listens. */
 export async function runContainer(options: RunContainerOptions): Promise<RunningContainer> {
-  const {docker} = options.engine
+  const {containers} = options.engine
   const image = await inspectImage(options.engine, options.image)
   const hostIp = options.hostIp ?? '127.0.0.1'
-  const portKey = `${options.containerPort}/tcp`
   const labels: Record<string, string> = {[LABELS.managed]: 'true', ...options.labels}
   for (const key of [LABELS.modelName, LABELS.modelVersion]) {
-    const value = image.Config?.Labels?.[key]
+    const value = image.labels[key]
     if (value && !labels[key]) labels[key] = value
   }
-  const hostConfig = containerHostConfig({...options, hostIp})
-  let container: Docker.Container
+  let id: string
   try {
-    container = await docker.createContainer({
-      Env: Object.entries(options.env ?? {}).map(([key, value]) => `${key}=${value}`),
-      ExposedPorts: {[portKey]: {}},
-      HostConfig: hostConfig,
-      Image: options.image,
-      Labels: labels,
+    id = await containers.create({
+      env: options.env,
+      gpus: options.gpus,
+      image: options.image,
+      labels,
       name: options.name,
+      publish: {containerPort: options.containerPort, hostIp, hostPort: options.hostPort},
     })
   } catch (error) {
     if (engineStatus(error) === 'conflict') {
@@ -69,9 +70,9 @@ export async function runContainer(options: RunContainerOptions): Promise<Runnin
     })
   }
   try {
-    await container.start()
+    await containers.start(id)
   } catch (error) {
-    await removeContainer(options.engine, container.id)
+    await removeContainer(options.engine, id)
     const message = engineMessage(error)
     const portInUse = /port is already allocated|address already in use/i.test(message)
     throw new MlshipError(`Cannot start the container of ${options.image}: ${message}`, {
@@ -89,57 +90,45 @@ export async function runContainer(options: RunContainerOptions): Promise<Runnin
           : [],
     })
   }
-  const info = await container.inspect()
-  const binding = info.NetworkSettings.Ports?.[portKey]?.[0]
-  const hostPort = Number(binding?.HostPort ?? options.hostPort)
+  const info = await containers.inspect(id)
+  if (!info) throw containerGone(id, options.image)
+  const published = info.published.find((port) => port.containerPort === options.containerPort)
+  const hostPort = published?.hostPort || options.hostPort
+  return {hostIp, hostPort, id: info.id, image: options.image, name: info.name, url: serverUrl(hostIp, hostPort)}
+}
+
+/** Where a published port answers from this machine: 0.0.0.0 (every address) through loopback. */
+export function serverUrl(hostIp: string, hostPort: number): string {
   const urlHost = hostIp === '0.0.0.0' || hostIp === '' ? '127.0.0.1' : hostIp.includes(':') ? `[${hostIp}]` : hostIp
-  return {
-    hostIp,
-    hostPort,
-    id: info.Id,
-    image: options.image,
-    name: info.Name.replace(/^\//, ''),
-    url: `http://${urlHost}:${hostPort}`,
-  }
+  return `http://${urlHost}:${hostPort}`
 }
 
-/** Port publishing and GPUs of a container (`--gpus all` is a DeviceRequest with Count -1 for the "gpu" capability). */
-export function containerHostConfig(
-  options: Pick<RunContainerOptions, 'containerPort' | 'hostPort' | 'hostIp' | 'gpus'>,
-): Docker.HostConfig {
-  const hostConfig: Docker.HostConfig = {
-    PortBindings: {
-      [`${options.containerPort}/tcp`]: [
-        {HostIp: options.hostIp ?? '127.0.0.1', HostPort: options.hostPort === 0 ? '' : String(options.hostPort)},
-      ],
+function containerGone(id: string, image: string): MlshipError {
+  return new MlshipError(
+    `The container ${id.slice(0, 12)} of ${image} was removed (by someone else) while it started.`,
+    {
+      code: 'CONTAINER_GONE',
+      exitCode: ExitCode.containerUnhealthy,
+      suggestions: ['Run again; if it happens again, look for another tool removing containers on this engine.'],
     },
-  }
-  if (options.gpus !== undefined) {
-    hostConfig.DeviceRequests = [
-      {Capabilities: [['gpu']], Count: options.gpus === 'all' ? -1 : options.gpus, Driver: ''},
-    ]
-  }
-  return hostConfig
+  )
 }
 
-export async function inspectImage(engine: DockerEngine, image: string): Promise<Docker.ImageInspectInfo> {
-  try {
-    return await engine.docker.getImage(image).inspect()
-  } catch (error) {
-    if (engineStatus(error) === 'not-found') {
-      throw new MlshipError(`No image ${image} on the Docker engine at ${engine.endpoint}.`, {
-        cause: error,
-        code: 'IMAGE_NOT_FOUND',
-        exitCode: ExitCode.usage,
-        suggestions: ['Build it with `mlship build`, or leave out --image to build and serve in one step.'],
-      })
-    }
-    throw error
-  }
+export async function inspectImage(
+  engine: Pick<DockerEngine, 'endpoint' | 'images'>,
+  image: string,
+): Promise<ImageDetails> {
+  const details = await engine.images.inspect(image)
+  if (details) return details
+  throw new MlshipError(`No image ${image} on the Docker engine at ${engine.endpoint}.`, {
+    code: 'IMAGE_NOT_FOUND',
+    exitCode: ExitCode.usage,
+    suggestions: ['Build it with `mlship build`, or leave out --image to build and serve in one step.'],
+  })
 }
 
 export interface WaitReadyOptions {
-  engine: DockerEngine
+  engine: Pick<DockerEngine, 'containers' | 'logs'>
   container: RunningContainer
   /** Give up after this long. */
   timeoutMs: number
@@ -155,7 +144,7 @@ export interface WaitReadyOptions {
  */
 export async function waitReady(options: WaitReadyOptions): Promise<{readyMs: number}> {
   const started = performance.now()
-  const container = options.engine.docker.getContainer(options.container.id)
+  const {containers} = options.engine
   const url = `${options.container.url}${options.readyPath ?? '/ready'}`
   let lastInspect = 0
   for (;;) {
@@ -168,12 +157,13 @@ export async function waitReady(options: WaitReadyOptions): Promise<{readyMs: nu
     const now = performance.now()
     if (now - lastInspect > 250) {
       lastInspect = now
-      const info = await container.inspect()
-      if (info.State.Health?.Status === 'healthy') return {readyMs: Math.round(now - started)}
-      if (!info.State.Running) {
-        throw await unhealthy(options, `the container exited with code ${info.State.ExitCode} before it was ready`)
+      const info = await containers.inspect(options.container.id)
+      if (!info) throw containerGone(options.container.id, options.container.image)
+      if (info.health === 'healthy') return {readyMs: Math.round(now - started)}
+      if (!info.running) {
+        throw await unhealthy(options, `the container exited with code ${info.exitCode} before it was ready`)
       }
-      if (info.State.Health?.Status === 'unhealthy') throw await unhealthy(options, 'the container became unhealthy')
+      if (info.health === 'unhealthy') throw await unhealthy(options, 'the container became unhealthy')
     }
     if (now - started > options.timeoutMs) {
       throw await unhealthy(options, `it was not ready within ${Math.round(options.timeoutMs / 1000)} s`)
@@ -220,53 +210,12 @@ export function logSuggestions(logs: string, image: string): string[] {
 }
 
 /** The last lines a container wrote to stdout and stderr. */
-export async function containerLogTail(engine: DockerEngine, id: string, lines: number): Promise<string> {
+export async function containerLogTail(engine: Pick<DockerEngine, 'logs'>, id: string, lines: number): Promise<string> {
   try {
-    const buffer = await engine.docker.getContainer(id).logs({follow: false, stderr: true, stdout: true, tail: lines})
-    return demuxBuffer(buffer).trimEnd()
+    return (await engine.logs.tail(id, lines)).trimEnd()
   } catch (error) {
     return `(logs unavailable: ${errorMessage(error)})`
   }
-}
-
-/** Docker's multiplexed log format: 8-byte frame headers (stream, 0, 0, 0, size as uint32 BE) before each chunk. */
-export function demuxBuffer(buffer: Buffer): string {
-  const parts: string[] = []
-  let offset = 0
-  while (offset + 8 <= buffer.length) {
-    const size = buffer.readUInt32BE(offset + 4)
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size).toString('utf8'))
-    offset += 8 + size
-  }
-  // A container with a TTY writes raw bytes without frames.
-  return offset === 0 && buffer.length > 0 ? buffer.toString('utf8') : parts.join('')
-}
-
-/** Follows a container's logs (stdout and stderr demultiplexed) until the container stops or signal aborts. */
-export async function followLogs(
-  engine: DockerEngine,
-  id: string,
-  out: {stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream},
-  signal?: AbortSignal,
-): Promise<void> {
-  const stream = (await engine.docker
-    .getContainer(id)
-    .logs({follow: true, since: 0, stderr: true, stdout: true})) as NodeJS.ReadableStream & {destroy?: () => void}
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  stdout.pipe(out.stdout, {end: false})
-  stderr.pipe(out.stderr, {end: false})
-  engine.docker.modem.demuxStream(stream, stdout, stderr)
-  await new Promise<void>((resolve) => {
-    const done = () => resolve()
-    stream.on('end', done)
-    stream.on('close', done)
-    stream.on('error', done)
-    signal?.addEventListener('abort', () => {
-      stream.destroy?.()
-      resolve()
-    })
-  })
 }
 
 /**
@@ -274,41 +223,26 @@ export async function followLogs(
  * already stopped (304) or gone (404) is not an error.
  */
 export async function stopContainer(
-  engine: DockerEngine,
+  engine: Pick<DockerEngine, 'containers'>,
   id: string,
   options: {timeoutSeconds?: number; remove?: boolean} = {},
 ): Promise<{stopMs: number}> {
   const started = performance.now()
-  const container = engine.docker.getContainer(id)
-  try {
-    await container.stop({t: options.timeoutSeconds ?? 10})
-  } catch (error) {
-    const status = engineStatus(error)
-    if (status !== 'not-modified' && status !== 'not-found') throw error
-  }
+  await engine.containers.stop(id, options.timeoutSeconds ?? 10)
   const stopMs = Math.round(performance.now() - started)
   if (options.remove !== false) await removeContainer(engine, id)
   return {stopMs}
 }
 
-export async function removeContainer(engine: DockerEngine, id: string): Promise<void> {
-  try {
-    await engine.docker.getContainer(id).remove({force: true, v: true})
-  } catch (error) {
-    // 404: already gone; 409: removal already in progress.
-    const status = engineStatus(error)
-    if (status !== 'not-found' && status !== 'conflict') throw error
-  }
+export async function removeContainer(engine: Pick<DockerEngine, 'containers'>, id: string): Promise<void> {
+  await engine.containers.remove(id)
 }
 
 /** Containers mlship started for a model (running ones unless `all`). */
 export async function findServedContainers(
-  engine: DockerEngine,
+  engine: Pick<DockerEngine, 'containers'>,
   modelName: string,
   options: {all?: boolean} = {},
-): Promise<Docker.ContainerInfo[]> {
-  return engine.docker.listContainers({
-    all: Boolean(options.all),
-    filters: {label: [`${LABELS.managed}=true`, `${LABELS.modelName}=${modelName}`]},
-  })
+): Promise<ContainerSummary[]> {
+  return engine.containers.listByLabels([`${LABELS.managed}=true`, `${LABELS.modelName}=${modelName}`], options)
 }

@@ -10,9 +10,16 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {buildImage} from '../build/build-image.js'
 import type {DockerEngine} from '../docker/engine.js'
-import {baseImageForTests, EngineCleanup, engineForTests, uniqueName} from '../docker/test-support/engine.js'
+import {demuxBuffer} from '../docker/dockerode-engine.js'
+import {
+  baseImageForTests,
+  dockerodeForTests,
+  EngineCleanup,
+  engineForTests,
+  uniqueName,
+} from '../docker/test-support/engine.js'
 import {examplesDir} from '../util/paths.js'
-import {containerHostConfig, containerLogTail, demuxBuffer, type RunningContainer, waitReady} from './container.js'
+import {containerLogTail, type RunningContainer, serverUrl, waitReady} from './container.js'
 
 const {engine, skipReason} = await engineForTests()
 if (skipReason) console.warn(`skipping the prediction log image tests: ${skipReason}`)
@@ -25,7 +32,7 @@ describe.skipIf(!engine)('the prediction log in the image', () => {
   const name = uniqueName('mlship-it-predlog')
 
   beforeAll(async () => {
-    cleanup = new EngineCleanup(docker.docker)
+    cleanup = new EngineCleanup(docker)
     modelDir = await mkdtemp(path.join(tmpdir(), 'mlship-predlog-'))
     await cp(path.join(examplesDir(), 'iris'), modelDir, {recursive: true})
     const yaml = await readFile(path.join(modelDir, 'model.yaml'), 'utf8')
@@ -48,29 +55,23 @@ describe.skipIf(!engine)('the prediction log in the image', () => {
   })
 
   /** Starts the image with a read-only root file system (docker run --read-only), the port published on 127.0.0.1. */
-  async function start(env: string[] = []): Promise<RunningContainer> {
-    const container = await docker.docker.createContainer({
-      Env: env,
-      ExposedPorts: {'8080/tcp': {}},
-      HostConfig: {...containerHostConfig({containerPort: 8080, hostPort: 0}), ReadonlyRootfs: true},
-      Image: image,
-    })
-    cleanup.container(container.id)
-    await container.start()
-    const info = await container.inspect()
-    const hostPort = Number(info.NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort)
-    return {
-      hostIp: '127.0.0.1',
-      hostPort,
-      id: container.id,
+  async function start(env: Record<string, string> = {}): Promise<RunningContainer> {
+    const id = await docker.containers.create({
+      env,
       image,
-      name: info.Name,
-      url: `http://127.0.0.1:${hostPort}`,
-    }
+      publish: {containerPort: 8080, hostIp: '127.0.0.1', hostPort: 0},
+      readOnlyRootFilesystem: true,
+    })
+    cleanup.container(id)
+    await docker.containers.start(id)
+    const info = await docker.containers.inspect(id)
+    const hostPort = info!.published[0]!.hostPort
+    return {hostIp: '127.0.0.1', hostPort, id, image, name: info!.name, url: serverUrl('127.0.0.1', hostPort)}
   }
 
   async function exec(id: string, command: string[]): Promise<string> {
-    const run = await docker.docker.getContainer(id).exec({AttachStderr: true, AttachStdout: true, Cmd: command})
+    // An exec into a running container is a test's need, not mlship's: the test asks the engine itself.
+    const run = await dockerodeForTests().getContainer(id).exec({AttachStderr: true, AttachStdout: true, Cmd: command})
     const stream = await run.start({hijack: true, stdin: false})
     const chunks: Buffer[] = []
     stream.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -104,9 +105,8 @@ describe.skipIf(!engine)('the prediction log in the image', () => {
   })
 
   it('refuses to start, exit 2, with what to do, when MLSHIP_DATA_DIR is a folder it may not write', async () => {
-    const container = await start(['MLSHIP_DATA_DIR=/app/model'])
-    const {StatusCode} = (await docker.docker.getContainer(container.id).wait()) as {StatusCode: number}
-    expect(StatusCode).toBe(2)
+    const container = await start({MLSHIP_DATA_DIR: '/app/model'})
+    expect(await docker.containers.wait(container.id)).toBe(2)
     const logs = await containerLogTail(docker, container.id, 20)
     const line = JSON.parse(logs.trim().split('\n').at(-1)!) as Record<string, unknown>
     expect(line).toMatchObject({code: 'PREDICTION_LOG_NOT_WRITABLE', level: 60})

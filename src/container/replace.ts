@@ -1,9 +1,17 @@
-import type {DockerEngine} from '../docker/engine.js'
+import {LABELS} from '../build/labels.js'
 import {ExitCode, MlshipError} from '../errors.js'
-import {removeContainer, type RunningContainer, runContainer, stopContainer, waitReady} from './container.js'
+import {
+  type ContainerEngine,
+  removeContainer,
+  type RunningContainer,
+  runContainer,
+  serverUrl,
+  stopContainer,
+  waitReady,
+} from './container.js'
 
 export interface ReplaceContainerOptions {
-  engine: DockerEngine
+  engine: ContainerEngine
   /** The running container to replace (id or name). */
   container: string
   /** The image the replacement runs. */
@@ -30,29 +38,29 @@ export interface ReplaceContainerResult {
 export async function replaceContainer(options: ReplaceContainerOptions): Promise<ReplaceContainerResult> {
   const {engine} = options
   const strategy = options.strategy ?? 'start-first'
-  const old = await engine.docker.getContainer(options.container).inspect()
-  const portBindings = (old.HostConfig.PortBindings ?? {}) as Record<
-    string,
-    Array<{HostIp?: string; HostPort?: string}>
-  >
-  const bindings = Object.entries(portBindings)
-  const [portKey, [binding] = []] = bindings[0] ?? []
-  if (!portKey || !binding) {
-    throw new MlshipError(`Container ${old.Name} publishes no port, so mlship cannot replace it.`, {
+  const old = await engine.containers.inspect(options.container)
+  if (!old) {
+    throw new MlshipError(`No container ${options.container} on the Docker engine at ${engine.endpoint}.`, {
+      code: 'CONTAINER_NOT_FOUND',
+      exitCode: ExitCode.usage,
+      suggestions: ['`docker ps` lists the running containers.'],
+    })
+  }
+  const [published] = old.published
+  if (!published) {
+    throw new MlshipError(`Container ${old.name} publishes no port, so mlship cannot replace it.`, {
       code: 'CONTAINER_NO_PORT',
       exitCode: ExitCode.usage,
     })
   }
-  const containerPort = Number(portKey.split('/')[0])
-  const hostIp = binding.HostIp || '127.0.0.1'
-  const oldHostPort = Number(old.NetworkSettings.Ports?.[portKey]?.[0]?.HostPort ?? binding.HostPort)
-  const oldUrl = `http://${hostIp === '0.0.0.0' ? '127.0.0.1' : hostIp}:${oldHostPort}`
-  const gpus = old.HostConfig.DeviceRequests?.length ? ('all' as const) : undefined
-  const labels = Object.fromEntries(
-    Object.entries(old.Config.Labels ?? {}).filter(([key]) => key === 'dev.mlship.managed'),
-  )
+  const {containerPort} = published
+  const hostIp = published.hostIp || '127.0.0.1'
+  const oldHostPort = published.hostPort
+  const oldUrl = serverUrl(hostIp, oldHostPort)
+  const gpus = old.gpus ? ('all' as const) : undefined
+  const labels = Object.fromEntries(Object.entries(old.labels).filter(([key]) => key === LABELS.managed))
 
-  if (strategy === 'stop-first') await stopContainer(engine, old.Id)
+  if (strategy === 'stop-first') await stopContainer(engine, old.id)
   const current = await runContainer({
     containerPort,
     engine,
@@ -64,8 +72,8 @@ export async function replaceContainer(options: ReplaceContainerOptions): Promis
   })
   try {
     const {readyMs} = await waitReady({container: current, engine, timeoutMs: options.timeoutMs ?? 60_000})
-    if (strategy === 'start-first') await stopContainer(engine, old.Id)
-    return {current, old: {id: old.Id, url: oldUrl}, readyMs, strategy}
+    if (strategy === 'start-first') await stopContainer(engine, old.id)
+    return {current, old: {id: old.id, url: oldUrl}, readyMs, strategy}
   } catch (error) {
     // The replacement never became ready: remove it. With start-first the old one still serves.
     await removeContainer(engine, current.id)

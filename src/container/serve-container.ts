@@ -4,9 +4,9 @@ import {loadConfig} from '../config/load.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {
+  type ContainerEngine,
   containerLogTail,
   logSuggestions,
-  followLogs,
   inspectImage,
   removeContainer,
   type RunningContainer,
@@ -125,11 +125,11 @@ export async function startServedContainer(options: ServeContainerOptions): Prom
 }
 
 /** The port the server in an image listens on: its first exposed TCP port, else its PORT variable, else 8080. */
-export async function imagePort(engine: DockerEngine, image: string): Promise<number> {
+export async function imagePort(engine: Pick<ContainerEngine, 'endpoint' | 'images'>, image: string): Promise<number> {
   const info = await inspectImage(engine, image)
-  const exposed = Object.keys(info.Config?.ExposedPorts ?? {}).find((key) => key.endsWith('/tcp'))
+  const exposed = info.exposedPorts.find((key) => key.endsWith('/tcp'))
   if (exposed) return Number(exposed.split('/')[0])
-  const fromEnv = info.Config?.Env?.find((e) => e.startsWith('PORT='))
+  const fromEnv = info.env.find((e) => e.startsWith('PORT='))
   return fromEnv ? Number(fromEnv.slice(5)) : 8080
 }
 
@@ -197,8 +197,7 @@ export async function serveInContainer(options: ServeInContainerOptions): Promis
   process.on('SIGTERM', onTerm)
   try {
     // Logs end when the container stops, whoever stopped it.
-    await followLogs(
-      engine,
+    await engine.logs.follow(
       served.container.id,
       options.logs ?? {stderr: process.stderr, stdout: process.stdout},
       following.signal,
@@ -207,19 +206,27 @@ export async function serveInContainer(options: ServeInContainerOptions): Promis
       result.stopMs = (await stopping).stopMs
       return result
     }
-    const state = (await engine.docker.getContainer(served.container.id).inspect()).State
+    const state = await engine.containers.inspect(served.container.id)
+    if (!state)
+      throw new MlshipError(
+        `The container of ${served.image} was removed while it served (\`docker rm -f\` elsewhere?).`,
+        {
+          code: 'CONTAINER_EXITED',
+          exitCode: ExitCode.containerUnhealthy,
+        },
+      )
     // Stopped from elsewhere (`docker stop`) and the server shut down cleanly: not a failure.
-    if (state.ExitCode === 0 && !state.OOMKilled) {
+    if (state.exitCode === 0 && !state.oomKilled) {
       result.stoppedBy = 'external'
       return result
     }
     const logs = await containerLogTail(engine, served.container.id, 30)
     const tail = logs ? `\nLast log lines:\n${logs.replace(/^/gm, '  | ')}` : ''
     throw new MlshipError(
-      `The container of ${served.image} stopped on its own (exit code ${state.ExitCode}${state.OOMKilled ? ', out of memory' : ''}).${tail}`,
+      `The container of ${served.image} stopped on its own (exit code ${state.exitCode}${state.oomKilled ? ', out of memory' : ''}).${tail}`,
       {
         code: 'CONTAINER_EXITED',
-        details: {exitCode: state.ExitCode, logs, oomKilled: state.OOMKilled},
+        details: {exitCode: state.exitCode, logs, oomKilled: state.oomKilled},
         exitCode: ExitCode.containerUnhealthy,
         suggestions: logSuggestions(logs, served.image),
       },

@@ -29,7 +29,7 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
   const name = uniqueName('mlship-it-serve')
 
   beforeAll(async () => {
-    cleanup = new EngineCleanup(docker.docker)
+    cleanup = new EngineCleanup(docker)
     baseImage = await baseImageForTests(docker)
     const built = await buildImage({
       baseImage,
@@ -64,17 +64,13 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
     const health = await fetch(`${result.url}/health`)
     expect(await health.json()).toEqual({status: 'healthy', version: '1.0.0'})
     const served = await findServedContainers(docker, 'iris-classifier')
-    expect(served.map((c) => c.Id)).toContain(result.container.id)
+    expect(served.map((c) => c.id)).toContain(result.container.id)
 
     // The registry's rollback: start the replacement, wait until it is ready, then stop the old one.
     const replaced = await replaceContainer({container: result.container.id, engine: docker, image})
     cleanup.container(replaced.current.id)
     expect((await fetch(`${replaced.current.url}/ready`)).status).toBe(200)
-    const old = await docker.docker
-      .getContainer(result.container.id)
-      .inspect()
-      .catch(() => undefined)
-    expect(old).toBeUndefined()
+    expect(await docker.containers.inspect(result.container.id)).toBeUndefined()
   })
 
   it('in the foreground follows the logs, and ends cleanly on Ctrl-C and on a docker stop from elsewhere', async () => {
@@ -99,12 +95,7 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
     expect(result.stoppedBy).toBe('SIGINT')
     expect(result.stopMs).toBeLessThan(5000)
     expect(output).toContain('shutting down')
-    expect(
-      await docker.docker
-        .getContainer(id)
-        .inspect()
-        .catch((e: unknown) => (e as {statusCode?: number}).statusCode),
-    ).toBe(404)
+    expect(await docker.containers.inspect(id)).toBeUndefined()
 
     // docker stop from elsewhere: the server exits 0, serve returns normally and removes the container.
     id = ''
@@ -117,7 +108,7 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
       port: 0,
     })
     await waitFor(() => id !== '')
-    await docker.docker.getContainer(id).stop({t: 10})
+    await docker.containers.stop(id, 10)
     expect((await external).stoppedBy).toBe('external')
   })
 
@@ -133,11 +124,7 @@ describe.skipIf(!engine)('mlship serve (container mode) on a real engine', () =>
     expect(error.suggestions.join(' ')).not.toContain('log lines above')
     expect(error.suggestions[0]).toContain(`The container wrote no log line at all: is ${baseImage} an mlship image?`)
     expect(process.exitCode).toBe(5)
-    const gone = await docker.docker
-      .getContainer(error.details.container)
-      .inspect()
-      .catch((e: unknown) => (e as {statusCode?: number}).statusCode)
-    expect(gone).toBe(404)
+    expect(await docker.containers.inspect(error.details.container)).toBeUndefined()
   })
 
   it('serves the image `mlship build --base-image` made, without a --base-image of its own', async () => {

@@ -35,7 +35,7 @@ describe.skipIf(!engine)('the image with serving.auth on, keys from its mounted 
   const name = uniqueName('mlship-it-auth')
 
   beforeAll(async () => {
-    cleanup = new EngineCleanup(docker.docker)
+    cleanup = new EngineCleanup(docker)
     dir = await mkdtemp(path.join(tmpdir(), 'mlship-auth-it-'))
     model = path.join(dir, 'iris')
     await cp(path.join(repoRoot, 'examples/iris'), model, {recursive: true})

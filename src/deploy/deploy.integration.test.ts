@@ -50,7 +50,7 @@ describe.skipIf(!engine)('the image under the restrictions of its pod', () => {
   const name = uniqueName('mlship-it-deploy')
 
   beforeAll(async () => {
-    cleanup = new EngineCleanup(docker.docker)
+    cleanup = new EngineCleanup(docker)
     ;({dir, model} = await irisCopy('deploy:\n  resources: {limits: {cpu: 1}}\n'))
     const built = await buildImage({
       baseImage: await baseImageForTests(docker),

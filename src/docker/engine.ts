@@ -1,19 +1,22 @@
-import type Docker from 'dockerode'
-
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
-import {type DialingModem, redactRegistryHeaders} from './secret-headers.js'
+import type {ContainerLogs, ContainerRunner} from './containers.js'
+import type {ImageBuilder, ImageStore, ImageTransfer} from './images.js'
 
 /**
- * The Docker engine behind small interfaces (as testcontainers-node does): services depend on `DockerEngine`, which
- * dockerode implements here, so nothing else in mlship touches dockerode's wide API.
+ * The Docker engine behind small interfaces (as testcontainers-node does): each service asks for the parts it needs
+ * (`Pick<DockerEngine, 'images' | 'containers'>`), dockerode implements them in dockerode-engine.ts, and nothing else
+ * in mlship touches dockerode's wide API.
  */
 export interface DockerEngine {
-  /** The dockerode client, for the image, container and stream helpers in src/docker, src/build and src/container. */
-  readonly docker: Docker
   /** Where the engine is, as the user wrote it (DOCKER_HOST) or the default socket, for messages. */
   readonly endpoint: string
   /** The engine's version and platform, read once by connectEngine(). */
   readonly info: EngineInfo
+  readonly images: ImageStore
+  readonly builder: ImageBuilder
+  readonly transfer: ImageTransfer
+  readonly containers: ContainerRunner
+  readonly logs: ContainerLogs
 }
 
 export interface EngineInfo {
@@ -22,6 +25,11 @@ export interface EngineInfo {
   os: string
   /** Docker's architecture name: amd64, arm64... */
   arch: string
+}
+
+/** The engine's own platform (Docker's names: linux/amd64, linux/arm64). */
+export function enginePlatform(engine: {info: EngineInfo}): string {
+  return `${engine.info.os}/${engine.info.arch}`
 }
 
 export interface ConnectEngineOptions {
@@ -45,11 +53,10 @@ export async function connectEngine(options: ConnectEngineOptions = {}): Promise
   const env = options.env ?? process.env
   const endpoint = engineEndpoint(env)
   // dockerode (and its ssh2, protobufjs, grpc) loads when a command reaches the engine, not with the command.
-  const {default: DockerClient} = await import('dockerode')
-  let docker: Docker
+  const {dockerodeEngine} = await import('./dockerode-engine.js')
+  let connecting: ReturnType<typeof dockerodeEngine>
   try {
-    docker = new DockerClient(modemOptions(env))
-    redactRegistryHeaders(docker.modem as unknown as DialingModem)
+    connecting = dockerodeEngine(env, endpoint)
   } catch (error) {
     throw engineUnavailable(endpoint, error, options.withoutDocker)
   }
@@ -57,38 +64,19 @@ export async function connectEngine(options: ConnectEngineOptions = {}): Promise
   const timeoutMs = options.timeoutMs ?? 10_000
   let timer: NodeJS.Timeout | undefined
   try {
-    const version = (await Promise.race([
-      docker.version(),
-      new Promise((_, reject) => {
+    return await Promise.race([
+      connecting.connect(),
+      new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), {code: 'ETIMEDOUT'})),
           timeoutMs,
         )
       }),
-    ])) as Docker.DockerVersion
-    return {
-      docker,
-      endpoint,
-      info: {apiVersion: version.ApiVersion, arch: version.Arch, os: version.Os, version: version.Version},
-    }
+    ])
   } catch (error) {
     throw engineUnavailable(endpoint, error, options.withoutDocker)
   } finally {
     if (timer) clearTimeout(timer)
-  }
-}
-
-function modemOptions(env: NodeJS.ProcessEnv): Docker.DockerOptions | undefined {
-  // docker-modem reads DOCKER_HOST & co. from process.env itself; only a different env needs explicit options.
-  if (env === process.env) return undefined
-  const host = env.DOCKER_HOST
-  if (!host) return {socketPath: '/var/run/docker.sock'}
-  if (host.startsWith('unix://')) return {socketPath: host.slice('unix://'.length) || '/var/run/docker.sock'}
-  const url = new URL(host.includes('//') ? host : `tcp://${host}`)
-  return {
-    host: url.hostname,
-    port: url.port,
-    protocol: env.DOCKER_TLS_VERIFY === '1' || url.port === '2376' ? 'https' : 'http',
   }
 }
 
@@ -122,7 +110,25 @@ function engineUnavailable(endpoint: string, error: unknown, withoutDocker?: str
 /** What an engine status code means: dockerode errors carry the HTTP status of the Engine API answer. */
 export type EngineStatus = 'not-found' | 'not-modified' | 'conflict' | 'error'
 
+/** How the interfaces of src/docker report a failed engine request: what it means, and the engine's own message. */
+export class EngineError extends Error {
+  readonly status: EngineStatus
+
+  constructor(status: EngineStatus, message: string, options?: {cause?: unknown}) {
+    super(message, options)
+    this.name = 'EngineError'
+    this.status = status
+  }
+
+  /** A dockerode error (or anything thrown while talking to the engine) as an EngineError. */
+  static from(error: unknown): EngineError {
+    if (error instanceof EngineError) return error
+    return new EngineError(engineStatus(error), engineMessage(error), {cause: error})
+  }
+}
+
 export function engineStatus(error: unknown): EngineStatus {
+  if (error instanceof EngineError) return error.status
   const status = (error as {statusCode?: number}).statusCode
   if (status === 404) return 'not-found'
   if (status === 304) return 'not-modified'
@@ -132,6 +138,7 @@ export function engineStatus(error: unknown): EngineStatus {
 
 /** The engine's own message ("No such image: x"), without dockerode's "(HTTP code 404) ..." prefix. */
 export function engineMessage(error: unknown): string {
+  if (error instanceof EngineError) return error.message
   const json = (error as {json?: {message?: string} | null}).json
   if (json && typeof json.message === 'string') return json.message
   const reason = (error as {reason?: string}).reason

@@ -30,7 +30,7 @@ describe.skipIf(!registry || !engine)(
     let cleanup: EngineCleanup
 
     beforeAll(async () => {
-      cleanup = new EngineCleanup(engine!.docker)
+      cleanup = new EngineCleanup(engine!)
       dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-debug-'))
       await cp(path.join(REPO_ROOT, 'examples/iris'), dir, {recursive: true})
       const yaml = path.join(dir, 'model.yaml')

@@ -1,8 +1,8 @@
 import {Readable} from 'node:stream'
 import {describe, expect, it} from 'vitest'
 
-import {engineMessage, engineStatus} from './engine.js'
-import {EngineStreamError, followEngineStream} from './stream.js'
+import {EngineError, engineMessage, engineStatus} from './engine.js'
+import {engineEvents, EngineStreamError, followEngineStream} from './stream.js'
 
 function chunks(...parts: string[]): Readable {
   return Readable.from(parts.map((p) => Buffer.from(p)))
@@ -11,7 +11,12 @@ function chunks(...parts: string[]): Readable {
 describe('followEngineStream', () => {
   it('parses JSON lines split anywhere across chunks', async () => {
     const events = await followEngineStream(
-      chunks('{"stream":"Step 1/2 : FROM x\\n"}\n{"str', 'eam":" ---> Using cache\\n"}\n\n{"aux":{"ID":"sha256:ab"}}'),
+      engineEvents(
+        chunks(
+          '{"stream":"Step 1/2 : FROM x\\n"}\n{"str',
+          'eam":" ---> Using cache\\n"}\n\n{"aux":{"ID":"sha256:ab"}}',
+        ),
+      ),
     )
     expect(events.map((e) => e.stream ?? e.aux)).toEqual([
       'Step 1/2 : FROM x\n',
@@ -23,10 +28,12 @@ describe('followEngineStream', () => {
   it('rejects at the first {error, errorDetail} event with the engine message and what came before', async () => {
     const seen: unknown[] = []
     const error = await followEngineStream(
-      chunks(
-        '{"stream":"Step 2/3 : RUN exit 7\\n"}\n',
-        '{"errorDetail":{"code":7,"message":"The command \'/bin/sh -c exit 7\' returned a non-zero code: 7"},"error":"The command \'/bin/sh -c exit 7\' returned a non-zero code: 7"}\n',
-        '{"stream":"never seen"}\n',
+      engineEvents(
+        chunks(
+          '{"stream":"Step 2/3 : RUN exit 7\\n"}\n',
+          '{"errorDetail":{"code":7,"message":"The command \'/bin/sh -c exit 7\' returned a non-zero code: 7"},"error":"The command \'/bin/sh -c exit 7\' returned a non-zero code: 7"}\n',
+          '{"stream":"never seen"}\n',
+        ),
       ),
       (event) => seen.push(event),
     ).catch((e: unknown) => e)
@@ -38,8 +45,27 @@ describe('followEngineStream', () => {
 
   it('treats an event with only errorDetail as an error too', async () => {
     await expect(
-      followEngineStream(chunks('{"errorDetail":{"message":"denied: requested access to the resource is denied"}}\n')),
+      followEngineStream(
+        engineEvents(chunks('{"errorDetail":{"message":"denied: requested access to the resource is denied"}}\n')),
+      ),
     ).rejects.toThrow('denied: requested access')
+  })
+})
+
+describe('EngineError', () => {
+  it('carries what a dockerode error means and the engine message, whatever it was thrown from', () => {
+    const conflict = EngineError.from(
+      Object.assign(new Error('(HTTP code 409) unexpected - Conflict. The container name "/x" is already in use'), {
+        json: {message: 'Conflict. The container name "/x" is already in use'},
+        statusCode: 409,
+      }),
+    )
+    expect(conflict).toBeInstanceOf(EngineError)
+    expect(conflict.status).toBe('conflict')
+    expect(conflict.message).toBe('Conflict. The container name "/x" is already in use')
+    expect(engineStatus(conflict)).toBe('conflict')
+    expect(engineMessage(conflict)).toBe(conflict.message)
+    expect(EngineError.from(conflict)).toBe(conflict)
   })
 })
 

@@ -66,15 +66,16 @@ function parseEvent(line: string): EngineStreamEvent {
 }
 
 /**
- * Reads a whole engine stream, calling onEvent for each event, and rejects with EngineStreamError at the first
- * `{error, errorDetail}` event. Resolves with every event when the stream ends cleanly.
+ * Reads a whole engine stream (the events engineEvents() parses, as the interfaces of images.ts give them), calling
+ * onEvent for each event, and rejects with EngineStreamError at the first `{error, errorDetail}` event. Resolves with
+ * every event when the stream ends cleanly.
  */
 export async function followEngineStream(
-  stream: AsyncIterable<Buffer | string>,
+  stream: AsyncIterable<EngineStreamEvent>,
   onEvent?: (event: EngineStreamEvent) => void,
 ): Promise<EngineStreamEvent[]> {
   const events: EngineStreamEvent[] = []
-  for await (const event of engineEvents(stream)) {
+  for await (const event of stream) {
     if (isErrorEvent(event)) throw new EngineStreamError(event, events)
     events.push(event)
     onEvent?.(event)

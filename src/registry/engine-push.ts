@@ -1,17 +1,10 @@
 import type {DockerEngine} from '../docker/engine.js'
 import {engineMessage} from '../docker/engine.js'
+import type {EngineAuthConfig} from '../docker/images.js'
 import {EngineStreamError, type EngineStreamEvent, followEngineStream} from '../docker/stream.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {registryAuthError} from './client.js'
 import type {RegistryCredentials} from './credentials.js'
-
-/** What the engine's X-Registry-Auth header carries; dockerode base64-encodes it. Never logged. */
-export interface EngineAuthConfig {
-  username?: string
-  password?: string
-  identitytoken?: string
-  serveraddress: string
-}
 
 export function engineAuthConfig(
   host: string,
@@ -55,7 +48,7 @@ const PUSH_STATES: Record<string, LayerState> = {
  * of the stream: an error event rejects with the engine's message, auth failures with how to fix them (exit 6).
  */
 export async function pushWithEngine(options: {
-  engine: DockerEngine
+  engine: Pick<DockerEngine, 'transfer'>
   /** host/repository */
   repository: string
   tag: string
@@ -78,9 +71,8 @@ export async function pushWithEngine(options: {
   }
 
   try {
-    const image = options.engine.docker.getImage(`${options.repository}:${options.tag}`)
-    const stream = await image.push({authconfig: engineAuthConfig(options.host, options.credentials), tag: options.tag})
-    await followEngineStream(stream as AsyncIterable<Buffer>, onEvent)
+    const auth = engineAuthConfig(options.host, options.credentials)
+    await followEngineStream(await options.engine.transfer.push(options.repository, options.tag, auth), onEvent)
   } catch (error) {
     throw pushError(error, options)
   }
@@ -105,16 +97,14 @@ export async function pushWithEngine(options: {
 
 /** Pulls an image from the registry into the engine (for a rollback of a locally served container). */
 export async function pullWithEngine(options: {
-  engine: DockerEngine
+  engine: Pick<DockerEngine, 'transfer'>
   reference: string
   host: string
   credentials?: RegistryCredentials
 }): Promise<void> {
   try {
-    const stream = await options.engine.docker.pull(options.reference, {
-      authconfig: engineAuthConfig(options.host, options.credentials),
-    })
-    await followEngineStream(stream as AsyncIterable<Buffer>)
+    const auth = engineAuthConfig(options.host, options.credentials)
+    await followEngineStream(await options.engine.transfer.pull(options.reference, auth))
   } catch (error) {
     const message = error instanceof EngineStreamError ? error.message : engineMessage(error)
     if (/unauthorized|authentication required|denied/i.test(message))

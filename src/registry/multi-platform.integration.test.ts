@@ -96,8 +96,8 @@ describe.skipIf(!registry || !engine || !arm64Base)(
       for (const image of result.images) {
         const arch = image.platform.split('/')[1]!
         expect(image.tags).toContain(`${target}:1.0.0-${arch}`)
-        const inspected = await engine!.docker.getImage(image.imageId).inspect()
-        expect(inspected.Architecture).toBe(arch)
+        const inspected = await engine!.images.inspect(image.imageId)
+        expect(inspected?.architecture).toBe(arch)
         built[image.platform] = image.imageId
       }
       // onnxruntime's native files of each platform, and only those
@@ -155,9 +155,9 @@ describe.skipIf(!registry || !engine || !arm64Base)(
     it('pulling the tag for linux/arm64 gives the arm64 image, which serves a correct prediction under emulation', async () => {
       await execa('docker', ['rmi', `${target}:1.0.0`], {reject: false})
       await execa('docker', ['--config', dockerConfig!.dir, 'pull', '--platform', 'linux/arm64', `${target}:1.0.0`])
-      const pulled = await engine!.docker.getImage(`${target}:1.0.0`).inspect()
-      expect(pulled.Architecture).toBe('arm64')
-      expect(pulled.Id).toBe(built['linux/arm64'])
+      const pulled = await engine!.images.inspect(`${target}:1.0.0`)
+      expect(pulled?.architecture).toBe('arm64')
+      expect(pulled?.id).toBe(built['linux/arm64'])
 
       const cpuinfo = path.join(dir, 'arm64-cpuinfo')
       await writeFile(cpuinfo, arm64CpuInfo(os.cpus().length))

@@ -163,7 +163,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
     for (const build of builds) {
       const tag = temporaryPushTag(clock, builds.length > 1 ? build.platform.split('/')[1] : '')
       progress({message: `Pushing ${build.platform} image of ${image}:${version}`, stage: 'push', type: 'stage'})
-      await engine.docker.getImage(build.imageId).tag({repo: image, tag})
+      await engine.images.tag(build.imageId, image, tag)
       try {
         const engineResult = await pushWithEngine({
           credentials: options.credentials,
@@ -180,10 +180,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         if (!manifest) throw missingManifest(target.host, engineResult.digest)
         pushed.push({build, manifest, tag})
       } finally {
-        await engine.docker
-          .getImage(`${image}:${tag}`)
-          .remove({noprune: true})
-          .catch(() => undefined)
+        await engine.images.remove(`${image}:${tag}`, {prune: false}).catch(() => undefined)
       }
     }
 

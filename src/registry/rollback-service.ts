@@ -1,7 +1,7 @@
 import type {LoadedConfig} from '../config/load.js'
 import {findServedContainers} from '../container/container.js'
 import {replaceContainer} from '../container/replace.js'
-import {connectEngine, type DockerEngine, engineStatus} from '../docker/engine.js'
+import {connectEngine, type DockerEngine} from '../docker/engine.js'
 import {errorMessage} from '../errors.js'
 import {RegistryClient, type RetryOptions} from './client.js'
 import type {RegistryCredentials} from './credentials.js'
@@ -67,42 +67,60 @@ export async function rollback(options: RollbackOptions): Promise<RollbackResult
     }
   }
 
-  const served = await findServedContainers(engine, modelName)
-  if (served.length === 0) return {...registry, containers: []}
+  const containers = await replaceServedContainers({
+    credentials: options.credentials,
+    engine,
+    host: options.target.host,
+    modelName,
+    onProgress: options.onProgress,
+    reference: imageReference(options.target, registry.version),
+  })
+  return {...registry, containers}
+}
 
-  const reference = imageReference(options.target, registry.version)
-  const imageId = await localImageId(engine, reference)
-  let wanted = imageId
+export interface ReplaceServedOptions {
+  engine: DockerEngine
+  /** Containers of this model that mlship serves are replaced. */
+  modelName: string
+  /** The image they run from now on; pulled when the engine lacks it. */
+  reference: string
+  host: string
+  credentials?: RegistryCredentials
+  onProgress?: (message: string) => void
+}
+
+/**
+ * Replaces the containers of a model that mlship serves on the engine with an image of it (pulled first when the
+ * engine lacks it), start-first: each replacement is ready before the container it replaces stops. Containers
+ * that already run the image are left alone.
+ */
+export async function replaceServedContainers(options: ReplaceServedOptions): Promise<ContainerSwap[]> {
+  const {engine, reference} = options
+  const served = await findServedContainers(engine, options.modelName)
+  if (served.length === 0) return []
+
+  let wanted = (await engine.images.inspect(reference))?.id
   if (!wanted) {
     options.onProgress?.(`Pulling ${reference}`)
-    await pullWithEngine({credentials: options.credentials, engine, host: options.target.host, reference})
-    wanted = await localImageId(engine, reference)
+    await pullWithEngine({credentials: options.credentials, engine, host: options.host, reference})
+    wanted = (await engine.images.inspect(reference))?.id
   }
 
   const containers: ContainerSwap[] = []
   for (const container of served) {
-    if (container.ImageID === wanted) continue
-    const name = container.Names[0]?.replace(/^\//, '') ?? container.Id.slice(0, 12)
+    if (container.imageId === wanted) continue
+    const {name} = container
     options.onProgress?.(`Replacing container ${name} with ${reference}`)
-    const swapped = await replaceContainer({container: container.Id, engine, image: reference})
+    const swapped = await replaceContainer({container: container.id, engine, image: reference})
     containers.push({
       image: reference,
       name,
       newId: swapped.current.id,
-      oldId: container.Id,
+      oldId: container.id,
       oldUrl: swapped.old.url,
       readyMs: swapped.readyMs,
       url: swapped.current.url,
     })
   }
-  return {...registry, containers}
-}
-
-async function localImageId(engine: DockerEngine, reference: string): Promise<string | undefined> {
-  try {
-    return (await engine.docker.getImage(reference).inspect()).Id
-  } catch (error) {
-    if (engineStatus(error) === 'not-found') return undefined
-    throw error
-  }
+  return containers
 }

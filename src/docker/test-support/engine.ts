@@ -6,6 +6,14 @@ import Docker from 'dockerode'
 
 import {connectEngine, type DockerEngine} from '../engine.js'
 
+/**
+ * A dockerode client of the test's own, for what only a test asks of the engine (an image's history, an exec into a
+ * running container): mlship reaches the engine through the interfaces of src/docker only.
+ */
+export function dockerodeForTests(): Docker {
+  return new Docker()
+}
+
 export interface EngineForTests {
   engine?: DockerEngine
   /** Why the tests skip (only ever set outside CI). */
@@ -43,12 +51,7 @@ export async function baseImageForTests(engine: DockerEngine): Promise<string> {
     'mlship-test/node:20-bookworm-slim',
   ].filter((c): c is string => Boolean(c))
   for (const image of candidates) {
-    try {
-      await engine.docker.getImage(image).inspect()
-      return image
-    } catch {
-      // next candidate
-    }
+    if (await engine.images.inspect(image)) return image
   }
   throw new Error(
     `None of ${candidates.join(', ')} is on the engine: source scripts/test-env.sh to build the stand-in base image.`,
@@ -60,7 +63,7 @@ export class EngineCleanup {
   private readonly containers = new Set<string>()
   private readonly images = new Set<string>()
 
-  constructor(private readonly docker: Docker) {}
+  constructor(private readonly engine: Pick<DockerEngine, 'containers' | 'images'>) {}
 
   container(id: string): string {
     this.containers.add(id)
@@ -73,18 +76,8 @@ export class EngineCleanup {
   }
 
   async run(): Promise<void> {
-    for (const id of this.containers) {
-      await this.docker
-        .getContainer(id)
-        .remove({force: true, v: true})
-        .catch(() => undefined)
-    }
-    for (const image of this.images) {
-      await this.docker
-        .getImage(image)
-        .remove({force: true, noprune: false})
-        .catch(() => undefined)
-    }
+    for (const id of this.containers) await this.engine.containers.remove(id).catch(() => undefined)
+    for (const image of this.images) await this.engine.images.remove(image, {force: true}).catch(() => undefined)
     this.containers.clear()
     this.images.clear()
   }
