@@ -2,7 +2,7 @@ import {closest, distance} from 'fastest-levenshtein'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode, type Document} from 'yaml'
-import type {z} from 'zod'
+import type * as z from 'zod'
 
 import {ConfigError, errorMessage} from '../errors.js'
 import {type ModelConfig, modelConfigJsonSchema, modelConfigSchema} from './schema.js'

@@ -1,6 +1,6 @@
 import path from 'node:path'
 
-import {z} from 'zod'
+import * as z from 'zod'
 
 import {experimentSchema} from './experiment.js'
 import {isQuantity, parseQuantity, QUANTITY_PATTERN} from './quantity.js'

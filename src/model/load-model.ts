@@ -41,6 +41,14 @@ export async function openModelProject(
   }
 }
 
+/**
+ * The second half of loadModelProject: the model's own signature (an onnxruntime session opened and released) checked
+ * against model.yaml's. Apart so that a server can start its inference workers from the config meanwhile.
+ */
+export async function resolveModelProject(loaded: LoadedConfig): Promise<ResolvedModel> {
+  return resolveProject(loaded, await readModelSignature(loaded.modelPath))
+}
+
 function resolveProject(loaded: LoadedConfig, fromModel: Signature): ResolvedModel {
   const signature = resolveSignature(fromModel, loaded.config.signature, {
     configFile: loaded.file,

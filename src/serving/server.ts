@@ -11,7 +11,8 @@ import Fastify, {
 import pino, {type Logger} from 'pino'
 
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
-import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
+import {loadConfig} from '../config/load.js'
+import {resolveModelProject, type ResolvedModel} from '../model/load-model.js'
 import {planPreprocessing} from '../preprocess/plan.js'
 import type {InferenceBackend} from './backend.js'
 import type {RoutePluginOptions, ServerPhase, ServingContext} from './context.js'
@@ -270,14 +271,48 @@ function withScale(
 /** The model, its settings and a running backend: what buildApp needs. The phase stays 'starting' until warm-up. */
 export async function createServingContext(options: StartServerOptions): Promise<ServingContext> {
   const env = options.env ?? process.env
-  const project = options.project ?? (await loadModelProject(options.dir ?? '.'))
+  const loaded = options.project ?? (await loadConfig(options.dir ?? '.'))
   const settings = {
-    ...resolveSettings(project.config.serving, options.serving ?? {}, env),
-    dataDir: path.resolve(env.MLSHIP_DATA_DIR || project.dir),
+    ...resolveSettings(loaded.config.serving, options.serving ?? {}, env),
+    dataDir: path.resolve(env.MLSHIP_DATA_DIR || loaded.dir),
   }
+  // The inference workers need the config alone: they start while this thread opens the model for its signature
+  // (an onnxruntime session of its own), rather than after it.
+  let starting: Promise<InferenceBackend> | undefined = options.backend && Promise.resolve(options.backend)
+  if (!starting) {
+    const device = chooseDevice(options.device, env, loaded.config.build.gpu)
+    assertCudaUsable(device)
+    starting = WorkerPool.start({
+      onWorkerExit: options.onWorkerExit,
+      device: device.device,
+      intraOpThreads: settings.intraOpThreads,
+      modelPath: loaded.modelPath,
+      workers: settings.workers,
+    })
+  }
+  const [resolved, started] = await Promise.allSettled([
+    'signature' in loaded ? (loaded as ResolvedModel) : resolveModelProject(loaded),
+    starting,
+  ])
+  // Workers this call started would keep the process alive after a start-up failure.
+  const stopStarted = async () => {
+    if (started.status === 'fulfilled' && started.value !== options.backend) await started.value.close()
+  }
+  if (resolved.status === 'rejected') {
+    await stopStarted()
+    throw resolved.reason
+  }
+  if (started.status === 'rejected') throw started.reason
+  const project = resolved.value
   const limits = {maxBatchSize: settings.maxBatchSize}
-  const plan = planPreprocessing(project.signature, project.file)
-  const preprocessor = plan ? await InputPreprocessor.create(plan, {limits, modelDir: project.dir}) : undefined
+  let preprocessor: InputPreprocessor | undefined
+  try {
+    const plan = planPreprocessing(project.signature, project.file)
+    preprocessor = plan ? await InputPreprocessor.create(plan, {limits, modelDir: project.dir}) : undefined
+  } catch (error) {
+    await stopStarted()
+    throw error
+  }
   const base = {
     limits,
     modelName: project.config.name,
@@ -290,18 +325,7 @@ export async function createServingContext(options: StartServerOptions): Promise
     // One state object for the whole life of the server: wrappers of the backend read the phase too.
     state: {phase: 'starting' as ServerPhase},
   }
-  let backend = options.backend
-  if (!backend) {
-    const device = chooseDevice(options.device, env, project.config.build.gpu)
-    assertCudaUsable(device)
-    backend = await WorkerPool.start({
-      onWorkerExit: options.onWorkerExit,
-      device: device.device,
-      intraOpThreads: settings.intraOpThreads,
-      modelPath: project.modelPath,
-      workers: settings.workers,
-    })
-  }
+  let backend = started.value
   if (options.wrapBackend) {
     const inner = backend
     try {
