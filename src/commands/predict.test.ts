@@ -78,3 +78,48 @@ describe('mlship predict -i', () => {
     })
   })
 })
+
+describe('mlship predict --image / --text', () => {
+  const imageModel = path.join(repoRoot, 'src/serving/fixtures/preprocess/image')
+  const textModel = path.join(repoRoot, 'src/serving/fixtures/preprocess/text')
+
+  it('predicts from image files, one row each, with the label and top k of postprocess:', async () => {
+    const {default: sharp} = await import('sharp')
+    const blue = path.join(dir, 'blue.png')
+    const red = path.join(dir, 'red.jpg')
+    await sharp({create: {background: {b: 255, g: 0, r: 0}, channels: 3, height: 20, width: 30}}).toFile(blue)
+    await sharp({create: {background: {b: 0, g: 0, r: 255}, channels: 3, height: 50, width: 10}}).toFile(red)
+    const one = await runCommand(['predict', imageModel, '--image', blue], {root: repoRoot})
+    expect(one.error).toBeUndefined()
+    expect(one.stdout).toMatch(/^label {8}blue \(0\.\d+\)$/m)
+    const two = await runCommand(['predict', imageModel, '--image', blue, '--image', red, '--json'], {root: repoRoot})
+    const result = JSON.parse(two.stdout) as {predictions: number[][]; labels: string[]}
+    expect(result.labels).toEqual(['blue', 'red'])
+    expect(result.predictions[0]).toEqual([-2, -2, 2])
+  })
+
+  it('refuses a file that is not an image, and one that does not exist, with exit 2', async () => {
+    const notImage = path.join(dir, 'notes.txt')
+    await writeFile(notImage, 'not a picture')
+    const bad = await runCommand(['predict', imageModel, '--image', notImage], {root: repoRoot})
+    expect(bad.error?.message).toBe(
+      'the input does not fit the model: input "image": not an image this server reads (it starts with "not a pictur"): send JPEG, PNG, WebP (image/jpeg, image/png, image/webp)',
+    )
+    expect(bad.error?.oclif?.exit).toBe(2)
+    const missing = await runCommand(['predict', imageModel, '--image', path.join(dir, 'nope.png')], {root: repoRoot})
+    expect(missing.error?.message).toBe(`--image ${path.join(dir, 'nope.png')}: no such file`)
+  })
+
+  it("tokenises --text with the model's tokenizer.json", async () => {
+    // runCommand splits its arguments at spaces: one word per --text ("not" is 104 in text-reference.json).
+    const {stdout} = await runCommand(['predict', textModel, '--text', 'Not', '--text', 'bad.', '--json'], {
+      root: repoRoot,
+    })
+    const result = JSON.parse(stdout) as {outputs: {ids: number[][]; mask: number[][]}}
+    expect(result.outputs.ids).toEqual([
+      [2, 104, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      [2, 101, 5, 3, 0, 0, 0, 0, 0, 0, 0, 0],
+    ])
+    expect(result.outputs.mask[1]).toEqual([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+  })
+})

@@ -76,6 +76,12 @@ ${BaseCommand.exitCodesHelp}`
       exclusive: ['input-json', 'url'],
       dependsOn: ['output'],
     }),
+    image: Flags.string({
+      description:
+        'An image file (JPEG, PNG, WebP) for a model whose input declares preprocess.image; repeat it for more rows.',
+      exclusive: ['input-json', 'input', 'example', 'text'],
+      multiple: true,
+    }),
     'input-json': Flags.string({
       char: 'i',
       description: 'One request body as JSON; @FILE reads it from a file, - from stdin.',
@@ -91,6 +97,11 @@ ${BaseCommand.exitCodesHelp}`
       description: 'Batch mode: where to write the predictions (JSONL; "-" for stdout).',
       dependsOn: ['input'],
     }),
+    text: Flags.string({
+      description: 'A text for a model whose input declares preprocess.text; repeat it for more rows.',
+      exclusive: ['input-json', 'input', 'example', 'image'],
+      multiple: true,
+    }),
     url: Flags.string({
       description: 'Ask the server at this URL (its POST /predict) instead of running the model here.',
     }),
@@ -105,12 +116,21 @@ ${BaseCommand.exitCodesHelp}`
   async run(): Promise<PredictResult> {
     const {args, flags} = await this.parse(Predict)
     if (flags.input) return this.batch(args.dir, flags.input, flags.output!, flags)
-    if (flags.input === undefined && flags['input-json'] === undefined && !flags.example) {
-      throw new MlshipError('nothing to predict: pass -i JSON, --example, or --input FILE --output FILE', {
-        code: 'PREDICT_USAGE',
-        exitCode: ExitCode.usage,
-        suggestions: [`mlship predict DIR -i '{"features": [[5.1, 3.5, 1.4, 0.2]]}'`],
-      })
+    if (
+      flags.input === undefined &&
+      flags['input-json'] === undefined &&
+      !flags.example &&
+      flags.image === undefined &&
+      flags.text === undefined
+    ) {
+      throw new MlshipError(
+        'nothing to predict: pass -i JSON, --image FILE, --text TEXT, --example, or --input FILE --output FILE',
+        {
+          code: 'PREDICT_USAGE',
+          exitCode: ExitCode.usage,
+          suggestions: [`mlship predict DIR -i '{"features": [[5.1, 3.5, 1.4, 0.2]]}'`],
+        },
+      )
     }
     if (flags['api-key-stdin'] && flags['input-json'] === '-') {
       throw new MlshipError('--api-key-stdin and -i - both read stdin: pass the body with -i @FILE instead', {
@@ -122,9 +142,13 @@ ${BaseCommand.exitCodesHelp}`
       apiKey: flags.url ? await apiKeyFromFlags(flags) : undefined,
       dir: args.dir,
       example: flags.example,
+      images: flags.image,
       input: flags['input-json'] === undefined ? undefined : await readInputArgument(flags['input-json']),
+      texts: flags.text,
       url: flags.url,
     })
+    if (typeof result.label === 'string' && typeof result.score === 'number')
+      this.log(`label        ${result.label} (${result.score.toPrecision(3)})`)
     if (result.labels) this.log(`labels       ${result.labels.join(', ')}`)
     this.log(`predictions  ${JSON.stringify(result.predictions)}`)
     if (result.outputs)

@@ -3,7 +3,9 @@ import {readFile} from 'node:fs/promises'
 import {loadConfig} from '../config/load.js'
 import {ExitCode, MlshipError, errorMessage} from '../errors.js'
 import type {Signature} from '../config/schema.js'
+import {planPreprocessing} from '../preprocess/plan.js'
 import {decodeSeedBody} from '../serving/decode.js'
+import {splitSeedBody} from '../serving/raw-inputs.js'
 import {apiKeyHeaders, keyRefusal} from '../serving/auth/client.js'
 import {RequestError} from '../serving/request-error.js'
 import {seedResponseJson} from '../serving/responses.js'
@@ -17,6 +19,10 @@ export interface PredictOneOptions {
   input?: unknown
   /** Use the examples of model.yaml as the input. */
   example?: boolean
+  /** Image files, one row each, for a model whose one client input declares preprocess.image. */
+  images?: string[]
+  /** Texts, one row each, for a model whose one client input declares preprocess.text. */
+  texts?: string[]
   /** Ask a running server instead (its POST /predict). */
   url?: string
   /** The server's API key (serving.auth), sent with `url`. */
@@ -44,16 +50,27 @@ export async function predictOne(options: PredictOneOptions): Promise<PredictOne
   const model = await openModelInThread({dir: options.dir ?? '.', device: options.device})
   try {
     const body = await requestBody(options, model.project.signature)
+    const {signature} = model.project
+    const limits = {maxBatchSize: model.settings.maxBatchSize}
     const start = performance.now()
+    const plan = planPreprocessing(signature, model.project.file)
     let feeds
     try {
-      feeds = decodeSeedBody(body, model.project.signature, {maxBatchSize: model.settings.maxBatchSize})
+      if (plan) {
+        // Images and texts are turned into tensors here, as the server does (sharp and the tokenizer load only now).
+        const {InputPreprocessor} = await import('../serving/preprocessing.js')
+        const preprocessor = await InputPreprocessor.create(plan, {limits, modelDir: model.project.dir})
+        const {raw, tensorBody} = splitSeedBody(body, plan)
+        const tensors =
+          tensorBody === undefined ? {} : decodeSeedBody(tensorBody, preprocessor.tensorSignature(signature), limits)
+        feeds = {...tensors, ...(await preprocessor.feeds(raw))}
+      } else feeds = decodeSeedBody(body, signature, limits)
     } catch (error) {
       throw inputError(error)
     }
     const outputs = await model.backend.run(feeds)
     return JSON.parse(
-      seedResponseJson(outputs, model.project.signature, model.project.config.version, performance.now() - start),
+      seedResponseJson(outputs, signature, model.project.config.version, performance.now() - start, plan?.postprocess),
     ) as PredictOneResult
   } finally {
     await model.backend.close()
@@ -61,6 +78,8 @@ export async function predictOne(options: PredictOneOptions): Promise<PredictOne
 }
 
 async function requestBody(options: PredictOneOptions, signature: Signature | undefined): Promise<unknown> {
+  if (options.images) return {features: await Promise.all(options.images.map((file) => imageDataUrl(file)))}
+  if (options.texts) return {features: options.texts}
   if (options.example) {
     if (!signature) {
       throw new MlshipError('--example needs a model.yaml with a signature whose inputs have examples', {
@@ -95,6 +114,19 @@ async function requestBody(options: PredictOneOptions, signature: Signature | un
     )
   }
   return Array.isArray(options.input) ? {features: options.input} : options.input
+}
+
+/** An image file as a data URL (the JSON form of POST /predict): the server reads the format from the bytes. */
+async function imageDataUrl(file: string): Promise<string> {
+  try {
+    return `data:application/octet-stream;base64,${(await readFile(file)).toString('base64')}`
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new MlshipError(`--image ${file}: ${code === 'ENOENT' ? 'no such file' : errorMessage(error)}`, {
+      code: 'PREDICT_INPUT_MISSING',
+      exitCode: ExitCode.usage,
+    })
+  }
 }
 
 /** The -i value: JSON text, @FILE (the JSON in a file) or - (the JSON on stdin). */
