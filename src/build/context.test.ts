@@ -391,6 +391,11 @@ describe('the build cache', () => {
     const changed = await build()
     expect(changed).not.toContain('// planted in the cache')
     expect(changed).toContain('a changed source')
+
+    // An entry whose files went away (a concurrent build replacing it) is bundled again, not an error.
+    const [key] = await readdir(path.join(cacheDir, 'server-bundle'))
+    await rm(path.join(cacheDir, 'server-bundle', key!, 'main.js'))
+    expect(await build()).toContain('a changed source')
   })
 
   it('keeps nothing with cacheDir false', async () => {
