@@ -153,4 +153,10 @@ describe('start-up of the built CLI', () => {
     for (const pkg of VENDORED_PACKAGES) expect(graph.threadsLoading(pkg).size, `threads that load ${pkg}`).toBe(0)
     expect(graph.chains().has(path.join(cli.root, 'dist', 'vendor', 'yaml.js'))).toBe(true)
   })
+
+  it('renders the Dockerfile from the template precompiled at build time, not compiled at run time', async () => {
+    const graph = await traced('build --print (template)', [cli.bin, 'build', iris, '--print'])
+
+    expect(graph.chains().has(path.join(cli.root, 'dist', 'build', 'dockerfile-template.js'))).toBe(true)
+  })
 })

@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {type BuildContext, packContext, placeFile, type WriteContextOptions, writeBuildContext} from './context.js'
-import type {ImageFile} from './image-files.js'
+import {type ImageFileSummary, summarizeImageFiles} from './image-files.js'
 import {LABELS} from './labels.js'
 import {type BuildStage, splitStages, STAGE_LABEL, stageDockerfile, stageSteps} from './stages.js'
 
@@ -60,17 +60,7 @@ export interface BuildImageResult {
   files: ImageFileSummary[]
 }
 
-/** An ImageFile without the build context's internal layout. */
-export interface ImageFileSummary {
-  role: ImageFile['role']
-  path: string
-  source: string
-  sizeBytes: number
-}
-
-export function summarizeImageFiles(files: ImageFile[]): ImageFileSummary[] {
-  return files.map(({path, role, sizeBytes, source}) => ({path, role, sizeBytes, source}))
-}
+export {type ImageFileSummary, summarizeImageFiles}
 
 export function defaultTags(name: string, version: string): string[] {
   return [`${name}:${version}`, `${name}:latest`]

@@ -1,7 +1,20 @@
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {pathToFileURL} from 'node:url'
+
+import Handlebars from 'handlebars'
 import {describe, expect, it} from 'vitest'
 
 import {MlshipError} from '../errors.js'
-import {type DockerfileValues, dockerfileValueProblems, encodeLabels, renderDockerfile} from './dockerfile.js'
+import {
+  type DockerfileValues,
+  dockerfileTemplatePath,
+  dockerfileValueProblems,
+  encodeLabels,
+  precompiledTemplateModule,
+  renderDockerfile,
+} from './dockerfile.js'
 
 const base: DockerfileValues = {
   baseImage: 'node:20-bookworm-slim',
@@ -116,6 +129,40 @@ describe('renderDockerfile', () => {
     expect(error).toBeInstanceOf(MlshipError)
     expect((error as MlshipError).exitCode).toBe(2)
     expect((error as MlshipError).message).toContain(`[${key}]`)
+  })
+})
+
+describe('precompiledTemplateModule', () => {
+  it('renders what the template compiled at run time renders, for CPU and GPU builds', async () => {
+    const source = await readFile(dockerfileTemplatePath(), 'utf8')
+    const dir = await mkdtemp(path.join(tmpdir(), 'mlship-precompiled-'))
+    try {
+      const file = path.join(dir, 'dockerfile-template.js')
+      await writeFile(file, await precompiledTemplateModule(source))
+      const module = (await import(pathToFileURL(file).href)) as {sourceSha256: string; spec: never}
+      const precompiled = Handlebars.template(module.spec)
+      const compiled = Handlebars.compile(source, {noEscape: true, strict: true})
+      const context = {
+        arch: 'x64',
+        baseImage: 'node:20-bookworm-slim',
+        device: 'cpu',
+        env: [{name: 'LOG_FORMAT', value: 'json'}],
+        gpu: false,
+        labels: 'a="b"',
+        mlshipVersion: '0.1.0',
+        name: 'iris',
+        nodeImage: '',
+        platform: 'linux/amd64',
+        port: 8080,
+        version: '1.0.0',
+      }
+      for (const values of [context, {...context, device: 'cuda', env: [], gpu: true, nodeImage: 'node:20'}]) {
+        expect(precompiled(values)).toBe(compiled(values))
+      }
+      expect(module.sourceSha256).toMatch(/^[0-9a-f]{64}$/)
+    } finally {
+      await rm(dir, {force: true, recursive: true})
+    }
   })
 })
 

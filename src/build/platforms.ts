@@ -1,8 +1,6 @@
 import {PLATFORMS} from '../config/schema.js'
-import {enginePlatform} from '../docker/engine.js'
 import {ConfigError} from '../errors.js'
-import {type BuildImageOptions, type BuildImageResult, buildImage, defaultTags} from './build-image.js'
-import {planBuild} from './context.js'
+import type {BuildImageOptions, BuildImageResult} from './build-image.js'
 import type {Platform} from './dockerfile.js'
 
 /**
@@ -89,6 +87,12 @@ export interface PlatformImage extends BuildImageResult {
  * small machines). Every platform's values are checked before the first build starts.
  */
 export async function buildPlatformImages(options: BuildPlatformsOptions): Promise<PlatformImage[]> {
+  // Here rather than at the top: parsePlatforms is --platform's parser, loaded by every command that has the flag.
+  const [{buildImage, defaultTags}, {planBuild}, {enginePlatform}] = await Promise.all([
+    import('./build-image.js'),
+    import('./context.js'),
+    import('../docker/engine.js'),
+  ])
   if (options.platforms.length === 1) {
     const [platform] = options.platforms as [Platform]
     const result = await buildImage({...options, baseImage: baseImageFor(options.baseImages, platform), platform})

@@ -2,29 +2,15 @@ import * as Flags from '@oclif/core/flags'
 import path from 'node:path'
 
 import {BaseCommand} from '../base-command.js'
-import {
-  type BuildImageResult,
-  buildImage,
-  defaultTags,
-  type ImageFileSummary,
-  summarizeImageFiles,
-} from '../build/build-image.js'
-import {planBuild, writeBuildContext} from '../build/context.js'
-import {describeImageFiles} from '../build/image-files.js'
-import {
-  baseImageFor,
-  buildPlatformImages,
-  parseBaseImages,
-  parsePlatforms,
-  type PlatformImage,
-} from '../build/platforms.js'
-import {buildProgressRenderer} from '../build/progress.js'
-import {connectEngine} from '../docker/engine.js'
-import {buildNodeFolder, type BuildNodeFolderResult} from '../edge/node-folder.js'
+import type {BuildImageResult} from '../build/build-image.js'
+import {planBuild} from '../build/context.js'
+import {describeImageFiles, type ImageFileSummary, summarizeImageFiles} from '../build/image-files.js'
+import {baseImageFor, parseBaseImages, parsePlatforms, type PlatformImage} from '../build/platforms.js'
+import type {BuildNodeFolderResult} from '../edge/node-folder.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {platformFlags} from '../flags/platform.js'
 import {modelDirArg} from '../flags/model-dir.js'
-import {type BuildWebResult, buildWebBundle} from '../web/build-web.js'
+import type {BuildWebResult} from '../web/build-web.js'
 
 export type BuildCommandResult =
   | ({mode: 'build'} & BuildImageResult)
@@ -137,6 +123,10 @@ ${BaseCommand.exitCodesHelp}`
     }
 
     if (flags.output) {
+      const [{writeBuildContext}, {defaultTags}] = await Promise.all([
+        import('../build/context.js'),
+        import('../build/build-image.js'),
+      ])
       const context = await writeBuildContext({...common, outputDir: flags.output})
       const tags = flags.tag ?? defaultTags(context.name, context.version)
       this.log(
@@ -158,6 +148,12 @@ ${BaseCommand.exitCodesHelp}`
     // model.yaml and the flags are checked (the Dockerfile rendered) before Docker is needed, so a mistake in them is
     // reported as such (exit 2) on a machine without an engine too, not hidden behind "Docker is unavailable".
     await planBuild(common)
+    // Imported here, not at the top: --print and --output need neither Docker nor the build's machinery (issue 22).
+    const [{connectEngine}, {buildImage}, {buildProgressRenderer}] = await Promise.all([
+      import('../docker/engine.js'),
+      import('../build/build-image.js'),
+      import('../build/progress.js'),
+    ])
     const engine = await connectEngine({withoutDocker: `mlship build ${args.dir} --output DIR`})
     // Line by line, so a CI log (no terminal) and --json (stdout is the document) get it as well.
     const progress = buildProgressRenderer(process.stderr, {verbose: flags.verbose})
@@ -197,6 +193,7 @@ ${BaseCommand.exitCodesHelp}`
     if (imageOnly.length > 0) throw usage(`--${imageOnly[0]} is for the image; --target ${flags.target} builds none`)
     if (flags.target === 'web') {
       if (flags.platform) throw usage('--platform is for the image and --target node; a web bundle runs anywhere')
+      const {buildWebBundle} = await import('../web/build-web.js')
       const result = await buildWebBundle({backend: flags.webgpu ? 'webgpu' : 'wasm', dir, outputDir: flags.output})
       this.log(`Wrote the web bundle of ${result.name}@${result.version} to ${result.outputDir}`)
       for (const file of result.files) this.log(`  ${file.path.padEnd(44)} ${size(file.bytes).padStart(9)}`)
@@ -209,6 +206,7 @@ ${BaseCommand.exitCodesHelp}`
       return {mode: 'web', ...result}
     }
     if (flags.webgpu) throw usage('--webgpu is for --target web')
+    const {buildNodeFolder} = await import('../edge/node-folder.js')
     const result = await buildNodeFolder({
       dir,
       outputDir: flags.output,
@@ -239,6 +237,11 @@ ${BaseCommand.exitCodesHelp}`
         },
       )
     }
+    const [{connectEngine}, {buildPlatformImages}, {buildProgressRenderer}] = await Promise.all([
+      import('../docker/engine.js'),
+      import('../build/platforms.js'),
+      import('../build/progress.js'),
+    ])
     const engine = await connectEngine({withoutDocker: `mlship build ${dir} --output DIR`})
     const showProgress = !this.jsonEnabled() && process.stderr.isTTY
     const progress = showProgress ? buildProgressRenderer(process.stderr, {verbose: flags.verbose}) : undefined

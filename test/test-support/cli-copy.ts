@@ -6,6 +6,7 @@ import {promisify} from 'node:util'
 
 import {build} from 'esbuild'
 
+import {writePrecompiledTemplates} from '../../scripts/lib/precompile-templates.js'
 import {bundleVendorPackages} from '../../scripts/lib/vendor-bundles.js'
 
 const repo = path.resolve(import.meta.dirname, '..', '..')
@@ -45,6 +46,7 @@ export async function buildCliCopy(): Promise<CliCopy> {
       target: 'node20',
     })
     await bundleVendorPackages(dist, repo)
+    await writePrecompiledTemplates(dist)
     await mkdir(path.join(root, 'bin'))
     await copyFile(path.join(repo, 'bin', 'run.js'), path.join(root, 'bin', 'run.js'))
     await copyFile(path.join(repo, 'package.json'), path.join(root, 'package.json'))
