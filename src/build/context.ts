@@ -16,7 +16,7 @@ import {type DockerfileValues, type Platform, renderDockerfile} from './dockerfi
 import {gitInfo} from './git.js'
 import {createIgnore, type ImageFile, imageFiles} from './image-files.js'
 import {imageLabels, LABELS} from './labels.js'
-import {type ContextFile, runtimeFiles} from './runtime-files.js'
+import {type ContextFile, imageRuntimeFiles, runtimeFiles} from './runtime-files.js'
 import {serverBundleInput} from './server-entry.js'
 
 export interface BuildPlanOptions {
@@ -154,8 +154,10 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
       gpu: plan.values.gpu,
       platform: plan.values.platform,
     })
+    const images = project.signature.inputs.some((input) => input.preprocess?.image !== undefined)
     const files: ContextFile[] = [
       ...runtime.files,
+      ...(images ? await imageRuntimeFiles(plan.values.platform) : []),
       ...plan.files.map((file) => ({from: file.source, to: file.contextPath})),
     ]
     // Hard links are instant and a temporary context is removed after the build; a context the user asked for gets

@@ -1,3 +1,4 @@
+import {existsSync} from 'node:fs'
 import dockerignore from '@balena/dockerignore'
 import {realpath, stat} from 'node:fs/promises'
 import path from 'node:path'
@@ -13,7 +14,7 @@ export const IMAGE_MODEL_DIR = '/app/model'
 /** A file of the model directory that goes into the image. */
 export interface ImageFile {
   /** What it is to the server. */
-  role: 'model' | 'external-data' | 'config'
+  role: 'model' | 'external-data' | 'tokenizer' | 'config'
   /** Where it is in the image. */
   path: string
   /** The file it is copied from (a link inside the model directory resolved to its target). */
@@ -88,6 +89,16 @@ export async function imageFiles(project: ResolvedModel): Promise<ImageFile[]> {
     const file = path.resolve(path.dirname(project.modelPath), location)
     files.push(await imageFile(project, realDir, file, 'external-data', `external data "${location}" of the model`))
   }
+  // A text input's tokenizer.json (and the tokenizer_config.json beside it, when there is one): the server reads them.
+  for (const input of project.signature.inputs) {
+    const tokenizer = input.preprocess?.text?.tokenizer
+    if (tokenizer === undefined) continue
+    const file = path.resolve(project.dir, tokenizer)
+    const what = `the tokenizer of input "${input.name}" (preprocess.text.tokenizer)`
+    files.push(await imageFile(project, realDir, file, 'tokenizer', what))
+    const beside = path.join(path.dirname(file), 'tokenizer_config.json')
+    if (existsSync(beside)) files.push(await imageFile(project, realDir, beside, 'tokenizer', `${what}'s config`))
+  }
   const config = await stat(project.file)
   files.push({
     contextPath: 'config/model.yaml',
@@ -116,7 +127,9 @@ async function imageFile(
         suggestions: [
           role === 'model'
             ? 'Move the model file into the directory of model.yaml (or a folder below it) and update model.file.'
-            : 'Export the model with its external data beside it (a location relative to the model, without ..).',
+            : role === 'tokenizer'
+              ? 'Copy tokenizer.json into the directory of model.yaml and update preprocess.text.tokenizer.'
+              : 'Export the model with its external data beside it (a location relative to the model, without ..).',
         ],
       },
     )

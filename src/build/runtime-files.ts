@@ -84,6 +84,43 @@ export async function runtimeFiles(options: RuntimeFilesOptions): Promise<Runtim
   return {files: files.map((f) => ({...f, to: `runtime/node_modules/${f.to}`})), onnxruntimeVersion: version}
 }
 
+/**
+ * sharp's native files for ONE platform (the addon and libvips, about 19 MB for linux/x64), for a model with
+ * `preprocess.image` inputs: the bundled server requires `@img/sharp-linux-<arch>/sharp.node` at run time from
+ * /app/node_modules. sharp's JavaScript is in the bundle. Other models' images do not carry them.
+ */
+export async function imageRuntimeFiles(platform: Platform, sharpDir?: string): Promise<ContextFile[]> {
+  const arch = platformArch(platform)
+  const from = sharpDir ?? resolvePackageDir('sharp')
+  const files: ContextFile[] = []
+  for (const name of [`sharp-linux-${arch}`, `sharp-libvips-linux-${arch}`]) {
+    const dir = path.join(path.dirname(from), '@img', name)
+    const nested = path.join(from, 'node_modules', '@img', name)
+    const found = [nested, dir].find((candidate) => existsSync(path.join(candidate, 'package.json')))
+    if (!found) {
+      throw new MlshipError(
+        `The image input needs sharp's native files for linux/${arch} (@img/${name}), which are not installed here.`,
+        {
+          code: 'RUNTIME_MISSING',
+          exitCode: ExitCode.usage,
+          suggestions: [
+            `Install them beside mlship: npm install --os=linux --cpu=${arch} sharp (npm downloads only that platform's files).`,
+          ],
+        },
+      )
+    }
+    for (const file of await listFiles(found)) {
+      // The C headers of libvips' glib are for building against it, not for running; the licences stay.
+      if (file === 'README.md' || file.includes(`glib-2.0${path.sep}include`)) continue
+      files.push({
+        from: path.join(found, file),
+        to: `runtime/node_modules/@img/${name}/${file.split(path.sep).join('/')}`,
+      })
+    }
+  }
+  return files
+}
+
 async function cudaProviderFiles(nativeDir: string, options: RuntimeFilesOptions): Promise<string[]> {
   if (options.platform !== 'linux/amd64') {
     throw new ConfigError(
