@@ -1,4 +1,11 @@
+import os from 'node:os'
+import path from 'node:path'
+
 import {defineConfig} from 'vitest/config'
+
+// Builds in tests cache file digests and the bundled server (src/util/cache-dir.ts) in a folder of the tests' own, not
+// in the developer's ~/.cache/mlship, which a test run should neither read nor fill.
+const env = {MLSHIP_CACHE_DIR: path.join(os.tmpdir(), 'mlship-test-cache')}
 
 // Three projects, three kinds of test:
 // - unit (`npm test`): *.test.ts beside the code. Fast and deterministic: timing goes through an injected clock or
@@ -14,6 +21,7 @@ export default defineConfig({
           // oclif writes through console.log; @oclif/test captures process.stdout, which vitest's interception
           // bypasses.
           disableConsoleIntercept: true,
+          env,
           exclude: ['**/*.integration.test.ts', '**/*.component.test.ts', 'node_modules/**', 'dist/**'],
           // A timeout only catches a hang: the assertions do not depend on time, and with the CPUs saturated by other
           // work a test that spawns the CLI or compiles the Kubernetes schemas takes several times as long.
@@ -31,6 +39,7 @@ export default defineConfig({
       {
         test: {
           disableConsoleIntercept: true,
+          env,
           fileParallelism: false,
           hookTimeout: 120_000,
           include: ['src/**/*.component.test.ts', 'test/**/*.component.test.ts', 'scripts/**/*.component.test.ts'],
@@ -41,6 +50,7 @@ export default defineConfig({
       {
         test: {
           disableConsoleIntercept: true,
+          env,
           fileParallelism: false,
           hookTimeout: 600_000,
           include: ['src/**/*.integration.test.ts', 'test/**/*.integration.test.ts'],

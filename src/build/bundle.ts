@@ -57,9 +57,7 @@ export async function bundleServer(options: BundleServerOptions): Promise<string
           now: options.now ?? Date.now,
         }
   const cached = cache && (await cachedBundle(cache.dir))
-  if (cached) {
-    for (const name of outputs) await copyFile(path.join(cached, name), path.join(options.outDir, name))
-  } else {
+  if (!cached || !(await copyCached(cached, outputs, options.outDir))) {
     await runEsbuild(esbuild.build, options.entryPoints, options.outDir, cache)
   }
   await writeFile(path.join(options.outDir, 'package.json'), `${JSON.stringify({type: 'module'})}\n`)
@@ -102,6 +100,16 @@ async function cachedBundle(dir: string): Promise<string | undefined> {
     return dir
   } catch {
     return undefined
+  }
+}
+
+/** False when the entry went away meanwhile (a concurrent build replaced it): bundle then, as without a cache. */
+async function copyCached(dir: string, names: string[], outDir: string): Promise<boolean> {
+  try {
+    for (const name of names) await copyFile(path.join(dir, name), path.join(outDir, name))
+    return true
+  } catch {
+    return false
   }
 }
 

@@ -5,7 +5,11 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {MlshipError} from '../errors.js'
 import {examplesDir} from '../util/paths.js'
+import {resolveExperiment} from '../experiment/resolve.js'
+import {writeExperimentTree} from '../experiment/test-support/experiment-dirs.js'
+import {loadModelProject} from '../model/load-model.js'
 import {packContext, planBuild, writeBuildContext} from './context.js'
+import {splitStages} from './stages.js'
 import {writeExternalDataModel} from './test-support/onnx-model.js'
 
 let work: string
@@ -273,6 +277,72 @@ describe('writeBuildContext', () => {
   })
 })
 
+describe('an experiment', () => {
+  const EXPERIMENT = `  name: iris-v2-test
+  variants:
+    - {name: control, model: ., weight: 90}
+    - {name: candidate, model: ../iris-v2, weight: 10}
+    - {name: quantised, model: ../iris-int8, shadow: true}
+`
+
+  it('bundles every other variant in a layer of its own, where the server in the image finds it', async () => {
+    const tree = await writeExperimentTree(EXPERIMENT, {'iris-int8': '1.0.1', 'iris-v2': '2.0.0'})
+    try {
+      const output = path.join(work, 'context')
+      const context = await writeBuildContext({dir: tree.primary, entryPoints: {main: entry}, outputDir: output})
+      const files = await listTree(output)
+
+      expect(files.filter((f) => f.startsWith('variants/'))).toEqual([
+        'variants/candidate/model.onnx',
+        'variants/candidate/model.yaml',
+        'variants/quantised/model.onnx',
+        'variants/quantised/model.yaml',
+      ])
+      expect(context.files.map((f) => f.path)).toContain('/app/variants/candidate/model.onnx')
+      // Each variant is a COPY of its own, in the model stage: a new model.yaml rebuilds the config stage alone.
+      const model = splitStages(context.dockerfile)!.find((stage) => stage.name === 'model')!
+      expect(model.instructions).toEqual([
+        'COPY model/ /app/model/',
+        'COPY variants/candidate/ /app/variants/candidate/',
+        'COPY variants/quantised/ /app/variants/quantised/',
+        'ENV MLSHIP_VARIANTS_DIR=/app/variants',
+      ])
+
+      // The image's layout: the model and model.yaml in /app/model, the variants under /app/variants.
+      const image = path.join(work, 'image')
+      await cp(path.join(output, 'model'), path.join(image, 'model'), {recursive: true})
+      await cp(path.join(output, 'config'), path.join(image, 'model'), {recursive: true})
+      await cp(path.join(output, 'variants'), path.join(image, 'variants'), {recursive: true})
+      const resolved = await resolveExperiment(await loadModelProject(path.join(image, 'model')), {
+        variantsDir: path.join(image, 'variants'),
+      })
+      expect(resolved!.variants.map((v) => [v.name, v.project.config.version, v.primary])).toEqual([
+        ['control', '1.0.0', true],
+        ['candidate', '2.0.0', false],
+        ['quantised', '1.0.1', false],
+      ])
+    } finally {
+      await tree.dispose()
+    }
+  })
+
+  it('stops at the line of a variant that cannot be loaded (exit 2), before anything is written', async () => {
+    const tree = await writeExperimentTree(EXPERIMENT, {'iris-v2': '2.0.0'})
+    try {
+      const error = await planBuild({dir: tree.primary}).catch((e: unknown) => e as MlshipError)
+      expect(error).toBeInstanceOf(MlshipError)
+      expect(error).toMatchObject({code: 'VARIANT_NOT_FOUND', exitCode: 2})
+    } finally {
+      await tree.dispose()
+    }
+  })
+
+  it('renders no variant folder, and no MLSHIP_VARIANTS_DIR, without an experiment', async () => {
+    const plan = await planBuild({dir: modelDir})
+    expect(plan.dockerfile).not.toContain('variants')
+  })
+})
+
 describe('packContext', () => {
   it('streams a tar that honours the context .dockerignore but always keeps the Dockerfile', async () => {
     const dir = path.join(work, 'ctx')
@@ -321,6 +391,11 @@ describe('the build cache', () => {
     const changed = await build()
     expect(changed).not.toContain('// planted in the cache')
     expect(changed).toContain('a changed source')
+
+    // An entry whose files went away (a concurrent build replacing it) is bundled again, not an error.
+    const [key] = await readdir(path.join(cacheDir, 'server-bundle'))
+    await rm(path.join(cacheDir, 'server-bundle', key!, 'main.js'))
+    expect(await build()).toContain('a changed source')
   })
 
   it('keeps nothing with cacheDir false', async () => {

@@ -6,6 +6,7 @@ import path from 'node:path'
 import type {Readable} from 'node:stream'
 
 import {ConfigError, errorMessage} from '../errors.js'
+import {resolveExperiment} from '../experiment/resolve.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
 import {cacheDir} from '../util/cache-dir.js'
 import {FileDigests} from '../util/file-digests.js'
@@ -14,7 +15,7 @@ import {openApiDocument} from '../serving/openapi.js'
 import {bundleServer} from './bundle.js'
 import {type DockerfileValues, type Platform, renderDockerfile} from './dockerfile.js'
 import {gitInfo} from './git.js'
-import {createIgnore, type ImageFile, imageFiles} from './image-files.js'
+import {createIgnore, type ImageFile, imageFiles, variantImageFiles} from './image-files.js'
 import {imageLabels, LABELS} from './labels.js'
 import {type ContextFile, imageRuntimeFiles, runtimeFiles} from './runtime-files.js'
 import {serverBundleInput} from './server-entry.js'
@@ -66,8 +67,9 @@ async function planWith(options: BuildPlanOptions, digests: FileDigests): Promis
   const gpu = options.gpu ?? config.build.gpu
   const platform = options.platform ?? config.build.platform
   const baseImage = options.baseImage ?? (gpu ? config.build.gpu_base_image : config.build.base_image)
-  const [files, modelSha256, git, mlshipVersion] = await Promise.all([
+  const [files, variants, modelSha256, git, mlshipVersion] = await Promise.all([
     imageFiles(project),
+    experimentFiles(project),
     digests.sha256(project.modelPath),
     gitInfo(project.dir, {dirty: false}),
     packageVersion(),
@@ -100,10 +102,36 @@ async function planWith(options: BuildPlanOptions, digests: FileDigests): Promis
     nodeImage: gpu ? config.build.base_image : undefined,
     platform,
     port: config.serving.port,
+    ...(variants.names.length > 0 ? {variants: variants.names} : {}),
     version: config.version,
   }
   const dockerfile = await renderDockerfile(values, {configFile: project.file, template: options.template})
-  return {dockerfile, files, modelSha256, name: config.name, project, values, version: config.version}
+  return {
+    dockerfile,
+    files: [...files, ...variants.files],
+    modelSha256,
+    name: config.name,
+    project,
+    values,
+    version: config.version,
+  }
+}
+
+/**
+ * The other variants of model.yaml's experiment, loaded and checked against the model as `mlship validate` does (a
+ * variant that cannot answer its requests stops the build, exit 2), with the files each puts into the image. The
+ * model itself (model: ".") is already there.
+ */
+async function experimentFiles(project: ResolvedModel): Promise<{names: string[]; files: ImageFile[]}> {
+  const resolved = await resolveExperiment(project)
+  const names: string[] = []
+  const files: ImageFile[] = []
+  for (const variant of resolved?.variants ?? []) {
+    if (variant.primary) continue
+    names.push(variant.name)
+    files.push(...(await variantImageFiles(variant.project, variant.name)))
+  }
+  return {files, names}
 }
 
 export interface WriteContextOptions extends BuildPlanOptions {

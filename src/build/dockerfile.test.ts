@@ -154,9 +154,11 @@ describe('precompiledTemplateModule', () => {
         nodeImage: '',
         platform: 'linux/amd64',
         port: 8080,
+        variants: [] as string[],
         version: '1.0.0',
       }
-      for (const values of [context, {...context, device: 'cuda', env: [], gpu: true, nodeImage: 'node:20'}]) {
+      const gpu = {...context, device: 'cuda', env: [], gpu: true, nodeImage: 'node:20'}
+      for (const values of [context, gpu, {...context, variants: ['candidate', 'quantised']}]) {
         expect(precompiled(values)).toBe(compiled(values))
       }
       expect(module.sourceSha256).toMatch(/^[0-9a-f]{64}$/)

@@ -28,6 +28,8 @@ export interface DockerfileValues {
   env: Record<string, string>
   /** Image labels: keys and values are encoded by encodeLabels(), which accepts any text. */
   labels: Record<string, string>
+  /** The variants of model.yaml's experiment bundled beside the model (not the model itself), in model.yaml's order. */
+  variants?: string[]
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -36,7 +38,9 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 // eslint-disable-next-line no-control-regex -- the control characters are what this pattern refuses
 const ENV_VALUE = /^[^\u0000-\u001f\u007f"\\$`]*$/
 const LABEL_KEY = /^[a-z0-9]+(?:[.-][a-z0-9]+)*$/
-const RESERVED_ENV = new Set(['NODE_ENV', 'MLSHIP_MODEL_DIR', 'HOST', 'PORT', 'MLSHIP_DEVICE'])
+const RESERVED_ENV = new Set(['NODE_ENV', 'MLSHIP_MODEL_DIR', 'MLSHIP_VARIANTS_DIR', 'HOST', 'PORT', 'MLSHIP_DEVICE'])
+// A variant name becomes a folder of the context and of the image (config/experiment.ts checks it the same way).
+const VARIANT_NAME = /^[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?$/
 
 export interface ValueProblem {
   /** Where the value came from: a model.yaml key path or a flag. */
@@ -95,6 +99,14 @@ export function dockerfileValueProblems(values: DockerfileValues): ValueProblem[
       })
     }
   }
+  for (const name of values.variants ?? []) {
+    if (!VARIANT_NAME.test(name))
+      problems.push({
+        key: 'experiment.variants',
+        message: 'a variant name of lowercase letters and digits',
+        value: name,
+      })
+  }
   for (const key of Object.keys(values.labels)) {
     if (!LABEL_KEY.test(key))
       problems.push({key: `label ${key}`, message: 'a label key such as "org.example.team"', value: key})
@@ -141,6 +153,7 @@ export async function renderDockerfile(
     nodeImage: values.nodeImage ?? '',
     platform: values.platform,
     port: values.port,
+    variants: values.variants ?? [],
     version: values.version,
   })
   // Blank lines left by {{#if}} blocks carry no meaning; keep the file tidy for --print.

@@ -11,6 +11,12 @@ import {externalDataLocations} from './onnx-external-data.js'
 /** Where the server finds the model in the image (MLSHIP_MODEL_DIR of the Dockerfile template). */
 export const IMAGE_MODEL_DIR = '/app/model'
 
+/**
+ * Where the server finds the other variants of model.yaml's experiment in the image (MLSHIP_VARIANTS_DIR), a folder
+ * per variant name: the relative paths of model.yaml (`model: ../iris-v2`) lead nowhere there.
+ */
+export const IMAGE_VARIANTS_DIR = '/app/variants'
+
 /** A file of the model directory that goes into the image. */
 export interface ImageFile {
   /** What it is to the server. */
@@ -108,6 +114,22 @@ export async function imageFiles(project: ResolvedModel): Promise<ImageFile[]> {
     source: project.file,
   })
   return files
+}
+
+/**
+ * What of a variant's model directory goes into the image, under IMAGE_VARIANTS_DIR/NAME: the same files as for the
+ * model itself (its model, external data and model.yaml), under the same checks, in one folder of the context per
+ * variant (one COPY, one layer each: a new candidate leaves the other variants' layers as they were).
+ */
+export async function variantImageFiles(project: ResolvedModel, variant: string): Promise<ImageFile[]> {
+  return (await imageFiles(project)).map((file) => {
+    const inside = file.role === 'config' ? 'model.yaml' : file.contextPath.slice('model/'.length)
+    return {
+      ...file,
+      contextPath: `variants/${variant}/${inside}`,
+      path: `${IMAGE_VARIANTS_DIR}/${variant}/${inside}`,
+    }
+  })
 }
 
 async function imageFile(

@@ -4,7 +4,7 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../base-command.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {credentialsFromFlags, registryFlags} from '../flags/registry.js'
-import {type RollbackResult, rollback} from '../registry/rollback-service.js'
+import {type RollbackResult, rollback} from '../registry/rollback.js'
 import {targetForDir} from '../registry/target.js'
 
 export default class Rollback extends BaseCommand<RollbackResult> {

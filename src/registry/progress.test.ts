@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {engineAuthConfig} from './engine-push.js'
+import {engineAuthConfig} from './engine-transfer.js'
 import {layerProgressRenderer} from './progress.js'
 
 describe('layerProgressRenderer', () => {

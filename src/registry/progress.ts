@@ -1,5 +1,5 @@
 import {formatBytes} from '../util/bytes.js'
-import type {LayerProgressEvent, LayerState} from './engine-push.js'
+import type {LayerProgressEvent, LayerState} from './engine-transfer.js'
 
 export interface ProgressWriter {
   write(text: string): unknown

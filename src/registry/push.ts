@@ -7,7 +7,7 @@ import {connectEngine, type DockerEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {type FetchedManifest, RegistryClient, type RetryOptions} from './client.js'
 import type {RegistryCredentials} from './credentials.js'
-import {type LayerProgressEvent, pushWithEngine} from './engine-push.js'
+import {type LayerProgressEvent, pushWithEngine} from './engine-transfer.js'
 import {imageIndex, platformOf} from './image-index.js'
 import {assertVersionTag, imageName, imageReference, type RegistryTarget, resolveRegistryTarget} from './reference.js'
 import {

@@ -1,79 +1,127 @@
-import {ExitCode, MlshipError} from '../errors.js'
+/** `mlship rollback`: the registry's tag (rollback-tags.ts), then the containers served from it, swapped. */
+import type {LoadedConfig} from '../config/load.js'
+import {findServedContainers} from '../container/container.js'
+import {replaceContainer} from '../container/replace.js'
+import {connectEngine, type DockerEngine} from '../docker/engine.js'
+import {errorMessage} from '../errors.js'
 import {RegistryClient, type RetryOptions} from './client.js'
 import type {RegistryCredentials} from './credentials.js'
-import {compareSemver, imageName, imageReference, isSemver, isTag, type RegistryTarget} from './reference.js'
+import {pullWithEngine} from './engine-transfer.js'
+import {imageReference, type RegistryTarget} from './reference.js'
+import {type RollbackRegistryResult, rollbackRegistry} from './rollback-tags.js'
 
-export interface RollbackRegistryOptions {
+export interface RollbackOptions {
   target: RegistryTarget
   version: string
   credentials?: RegistryCredentials
   retry?: RetryOptions
-  client?: RegistryClient
-  /** The tag to move; `latest` unless told otherwise. */
-  tag?: string
+  /** The model directory's config, when there is one: its name finds the model's containers served locally. */
+  loaded?: LoadedConfig
+  /** Replace local containers of the model (default true). */
+  containers?: boolean
+  /** The engine; connected when there are containers to look for. */
+  engine?: DockerEngine
+  onProgress?: (message: string) => void
 }
 
-export interface RollbackRegistryResult {
+export interface ContainerSwap {
+  name: string
+  oldId: string
+  newId: string
   image: string
-  version: string
-  /** The digest `latest` points to now (the version's manifest). */
-  digest: string
-  /** What `latest` pointed to before; null when there was no latest. */
-  previousDigest: string | null
-  /** False when `latest` already pointed to this version. */
-  moved: boolean
-  reference: string
+  /** start-first: the replacement listens on a new host port. */
+  oldUrl: string
+  url: string
+  readyMs: number
+}
+
+export interface RollbackResult extends RollbackRegistryResult {
+  /** Local containers of this model replaced by the rolled-back image. */
+  containers: ContainerSwap[]
+  /** Why local containers were not looked at, when they were not. */
+  containersSkipped?: string
 }
 
 /**
- * Points `latest` at a version's manifest by PUTting the same manifest bytes under `latest`: the registry already has
- * every layer and the config, so nothing is pulled or pushed but a few KB of JSON.
+ * `mlship rollback`: move `latest` in the registry, then replace the containers of this model that mlship serves
+ * on the local engine: the new one starts and becomes ready before the old one stops, so a server always answers.
  */
-export async function rollbackRegistry(options: RollbackRegistryOptions): Promise<RollbackRegistryResult> {
-  const tag = options.tag ?? 'latest'
-  // Checked before any request: the version becomes part of a URL path, where "../../x" would reach another repository.
-  if (!isTag(options.version)) {
-    throw new MlshipError(`"${options.version}" is not a version: a version is an image tag`, {
-      code: 'VERSION_INVALID',
-      details: {image: imageName(options.target), version: options.version},
-      exitCode: ExitCode.usage,
-      suggestions: [
-        'Pass a version such as 1.0.0 or 2.1.0-rc.1 (up to 128 letters, digits, _ . and -, not starting with . or -).',
-        `See the versions with \`mlship versions --registry ${imageName(options.target)}\`.`,
-      ],
-    })
-  }
-  const client =
-    options.client ??
-    new RegistryClient({
-      credentials: options.credentials,
-      host: options.target.host,
-      repository: options.target.repository,
-      retry: options.retry,
-    })
-  const [manifest, previousDigest] = await Promise.all([client.manifest(options.version), client.manifestDigest(tag)])
-  if (!manifest) {
-    const known = (await client.tags()).filter(isSemver).sort((a, b) => compareSemver(b, a))
-    throw new MlshipError(`${imageReference(options.target, options.version)} does not exist`, {
-      code: 'VERSION_NOT_FOUND',
-      details: {image: imageName(options.target), known, version: options.version},
-      exitCode: ExitCode.usage,
-      suggestions: [
-        known.length > 0
-          ? `Versions in ${imageName(options.target)}: ${known.join(', ')}`
-          : `${imageName(options.target)} has no versions yet: push one with \`mlship push\`.`,
-      ],
-    })
+export async function rollback(options: RollbackOptions): Promise<RollbackResult> {
+  const client = new RegistryClient({
+    credentials: options.credentials,
+    host: options.target.host,
+    repository: options.target.repository,
+    retry: options.retry,
+  })
+  const registry = await rollbackRegistry({...options, client})
+  if (options.containers === false) return {...registry, containers: [], containersSkipped: 'not asked to'}
+  const modelName = options.loaded?.config.name
+  if (!modelName)
+    return {...registry, containers: [], containersSkipped: 'no model.yaml, so no model name to find containers by'}
+
+  let engine = options.engine
+  if (!engine) {
+    try {
+      engine = await connectEngine({timeoutMs: 3000})
+    } catch (error) {
+      return {...registry, containers: [], containersSkipped: `no Docker engine (${errorMessage(error)})`}
+    }
   }
 
-  const result = {
-    digest: manifest.digest,
-    image: imageName(options.target),
-    previousDigest: previousDigest ?? null,
-    reference: imageReference(options.target, tag),
-    version: options.version,
+  const containers = await replaceServedContainers({
+    credentials: options.credentials,
+    engine,
+    host: options.target.host,
+    modelName,
+    onProgress: options.onProgress,
+    reference: imageReference(options.target, registry.version),
+  })
+  return {...registry, containers}
+}
+
+export interface ReplaceServedOptions {
+  engine: DockerEngine
+  /** Containers of this model that mlship serves are replaced. */
+  modelName: string
+  /** The image they run from now on; pulled when the engine lacks it. */
+  reference: string
+  host: string
+  credentials?: RegistryCredentials
+  onProgress?: (message: string) => void
+}
+
+/**
+ * Replaces the containers of a model that mlship serves on the engine with an image of it (pulled first when the
+ * engine lacks it), start-first: each replacement is ready before the container it replaces stops. Containers
+ * that already run the image are left alone.
+ */
+export async function replaceServedContainers(options: ReplaceServedOptions): Promise<ContainerSwap[]> {
+  const {engine, reference} = options
+  const served = await findServedContainers(engine, options.modelName)
+  if (served.length === 0) return []
+
+  let wanted = (await engine.images.inspect(reference))?.id
+  if (!wanted) {
+    options.onProgress?.(`Pulling ${reference}`)
+    await pullWithEngine({credentials: options.credentials, engine, host: options.host, reference})
+    wanted = (await engine.images.inspect(reference))?.id
   }
-  if (previousDigest === manifest.digest) return {...result, moved: false}
-  const digest = await client.putManifest(tag, manifest.raw, manifest.mediaType)
-  return {...result, digest, moved: true}
+
+  const containers: ContainerSwap[] = []
+  for (const container of served) {
+    if (container.imageId === wanted) continue
+    const {name} = container
+    options.onProgress?.(`Replacing container ${name} with ${reference}`)
+    const swapped = await replaceContainer({container: container.id, engine, image: reference})
+    containers.push({
+      image: reference,
+      name,
+      newId: swapped.current.id,
+      oldId: container.id,
+      oldUrl: swapped.old.url,
+      readyMs: swapped.readyMs,
+      url: swapped.current.url,
+    })
+  }
+  return containers
 }

@@ -1,5 +1,6 @@
 import type {AuthConfig, InputSpec, OutputSpec, Signature, TensorDtype} from '../config/schema.js'
 import {formatShape} from '../model/signature.js'
+import {planPreprocessing} from '../preprocess/plan.js'
 import {withApiKeySecurity} from './auth/openapi-security.js'
 import {V2_DATATYPE} from './tensors.js'
 
@@ -69,8 +70,30 @@ export function openApiDocument(model: OpenApiModel): JsonSchema {
   return model.auth ? withApiKeySecurity(document, model.auth) : document
 }
 
+/** What a client sends for an input declared with preprocess: (an image or a text), or undefined for a tensor. */
+function rawInputSchema(spec: InputSpec, maxBatchSize: number): JsonSchema | undefined {
+  const image = spec.preprocess?.image !== undefined
+  if (!image && spec.preprocess?.text === undefined) return undefined
+  const one: JsonSchema = image
+    ? {
+        description: `A JPEG, PNG or WebP image as a data URL ("data:image/jpeg;base64,...") or base64, made into ${spec.dtype} ${formatShape(spec.shape)} by the server`,
+        type: 'string',
+      }
+    : {description: `A text, tokenised by the server into ${spec.name}`, type: 'string'}
+  return {oneOf: [one, {items: one, maxItems: maxBatchSize, minItems: 1, type: 'array'}]}
+}
+
 function signatureDocument(model: OpenApiModel): JsonSchema {
-  const {signature} = model
+  const plan = planPreprocessing(model.signature)
+  // The inputs a client sends: a text input's mask inputs are the server's to fill.
+  const signature = plan
+    ? {
+        ...model.signature,
+        inputs: model.signature.inputs.filter(
+          (i) => plan.tensorInputs.includes(i) || rawInputSchema(i, model.maxBatchSize) !== undefined,
+        ),
+      }
+    : model.signature
   const single = signature.inputs.length === 1 ? signature.inputs[0]! : undefined
   const inputsObject: JsonSchema = {
     additionalProperties: false,
@@ -80,6 +103,26 @@ function signatureDocument(model: OpenApiModel): JsonSchema {
     required: signature.inputs.map((i) => i.name),
     type: 'object',
   }
+  const rawInputs = signature.inputs.filter((i) => i.preprocess)
+  // A form: a file (images) or a field (texts, and tensors as JSON) per input, repeated for more rows.
+  const multipartRequest: JsonSchema | undefined =
+    rawInputs.length > 0
+      ? {
+          properties: Object.fromEntries(
+            signature.inputs.map((i) => [
+              i.name,
+              i.preprocess?.image
+                ? {items: {contentMediaType: 'application/octet-stream', type: 'string'}, type: 'array'}
+                : i.preprocess?.text
+                  ? {items: {type: 'string'}, type: 'array'}
+                  : {contentMediaType: 'application/json', description: 'The tensor as JSON', type: 'string'},
+            ]),
+          ),
+          required: signature.inputs.map((i) => i.name),
+          type: 'object',
+        }
+      : undefined
+  const rawImageBody = single?.preprocess?.image !== undefined
   const predictRequest: JsonSchema = single
     ? {
         oneOf: [
@@ -115,6 +158,7 @@ function signatureDocument(model: OpenApiModel): JsonSchema {
             },
           }
         : {}),
+      ...(plan && plan.postprocess.length > 0 ? classesSchema(plan.postprocess[0]!.labels) : {}),
       ...(signature.outputs.length > 1
         ? {
             outputs: {
@@ -236,7 +280,10 @@ function signatureDocument(model: OpenApiModel): JsonSchema {
           type: 'object',
         },
         ...Object.fromEntries(
-          signature.inputs.map((i) => [`input_${safe(i.name)}`, tensorSchema(i, model.maxBatchSize)]),
+          signature.inputs.map((i) => [
+            `input_${safe(i.name)}`,
+            rawInputSchema(i, model.maxBatchSize) ?? tensorSchema(i, model.maxBatchSize),
+          ]),
         ),
         ...Object.fromEntries(signature.outputs.map((o) => [`output_${safe(o.name)}`, outputSchema(o)])),
       },
@@ -266,7 +313,14 @@ function signatureDocument(model: OpenApiModel): JsonSchema {
       },
       '/predict': {
         post: {
-          requestBody: {content: json(predictRequest, predictExample), required: true},
+          requestBody: {
+            content: {
+              ...json(predictRequest, predictExample),
+              ...(multipartRequest ? {'multipart/form-data': {schema: multipartRequest}} : {}),
+              ...(rawImageBody ? {'image/*': {schema: {contentMediaType: 'image/*', type: 'string'}}} : {}),
+            },
+            required: true,
+          },
           responses: {'200': {content: json(predictResponse), description: 'The predictions'}, ...errors},
           summary: 'Predict (the seed contract)',
           tags: ['predict'],
@@ -293,6 +347,26 @@ function signatureDocument(model: OpenApiModel): JsonSchema {
         get: {...simple('Model readiness', 'v2'), parameters: [...modelParams, versionParam]},
       },
     },
+  }
+}
+
+/** `label`, `score`, `top_k` (one row) and `classes` (every row) of an output with postprocess:. */
+function classesSchema(labels: readonly string[]): Record<string, JsonSchema> {
+  const scored: JsonSchema = {
+    properties: {label: {enum: labels, type: 'string'}, score: {type: 'number'}},
+    required: ['label', 'score'],
+    type: 'object',
+  }
+  const row: JsonSchema = {
+    properties: {label: {enum: labels, type: 'string'}, score: {type: 'number'}, top_k: {items: scored, type: 'array'}},
+    required: ['label', 'score', 'top_k'],
+    type: 'object',
+  }
+  return {
+    classes: {description: 'The best classes of each row', items: row, type: 'array'},
+    label: {description: 'The best class (one row only)', enum: labels, type: 'string'},
+    score: {description: 'Its score (one row only)', type: 'number'},
+    top_k: {description: 'The best classes, highest first (one row only)', items: scored, type: 'array'},
   }
 }
 

@@ -147,6 +147,23 @@ describe('POST /predict with images (preprocess.image in model.yaml)', () => {
     expect(body.error).toBe('input "image": 5 rows, over the batch limit of 4 (serving.max_batch_size)')
   })
 
+  it('describes the data URL, the multipart form, the raw image body and the classes in /openapi.json', async () => {
+    const document = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+      paths: Record<string, {post: {requestBody: {content: Record<string, {schema: Record<string, unknown>}>}}}>
+      components: {schemas: Record<string, {oneOf?: Array<{type: string}>}>}
+    }
+    const content = document.paths['/predict']!.post.requestBody.content
+    expect(Object.keys(content)).toEqual(['application/json', 'multipart/form-data', 'image/*'])
+    expect(content['multipart/form-data']!.schema).toMatchObject({properties: {image: {type: 'array'}}})
+    expect(document.components.schemas.input_image!.oneOf!.map((s) => s.type)).toEqual(['string', 'array'])
+    const response = (
+      document.paths['/predict']!.post as unknown as {
+        responses: {'200': {content: {'application/json': {schema: {properties: Record<string, unknown>}}}}}
+      }
+    ).responses['200'].content['application/json'].schema
+    expect(response.properties).toMatchObject({label: {enum: ['red', 'green', 'blue']}})
+  })
+
   it('refuses a multipart field that is not an input', async () => {
     const form = new FormData()
     form.append('picture', new Blob([await solid(RED, 'png')], {type: 'image/png'}), 'red.png')
@@ -246,6 +263,15 @@ describe('POST /predict with text (preprocess.text in model.yaml)', () => {
     expect(viaForm.status).toBe(200)
     expect((viaJson.body.outputs as {ids: number[][]}).ids).toEqual([first!.padded.input_ids])
     expect((viaForm.body.outputs as {ids: number[][]}).ids).toEqual([first!.padded.input_ids])
+  })
+
+  it('leaves the attention mask, which the server fills, out of the request in /openapi.json', async () => {
+    const document = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+      components: {schemas: Record<string, unknown>}
+    }
+    expect(Object.keys(document.components.schemas).filter((name) => name.startsWith('input_'))).toEqual([
+      'input_input_ids',
+    ])
   })
 
   it('refuses a raw image body for a text model', async () => {

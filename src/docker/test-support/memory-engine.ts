@@ -73,6 +73,11 @@ export class MemoryImageStore implements ImageStore {
     return stored
   }
 
+  /** The id of the image a reference (or id) names, as the engine resolves it. */
+  idOf(reference: string): string | undefined {
+    return this.find(reference)?.id
+  }
+
   /** Every reference the store holds, sorted. */
   referenceList(): string[] {
     return [...this.references.keys()].sort()
@@ -120,8 +125,8 @@ export class MemoryImageStore implements ImageStore {
 export interface ScriptedBuild {
   /** The build's progress events, as the engine would stream them (error events included). */
   events: EngineStreamEvent[]
-  /** What the built image looks like, when the events report an image id (aux.ID). */
-  image?: Partial<ImageDetails>
+  /** What the built image looks like, when the events report an image id (aux.ID), and the image it is built FROM. */
+  image?: Partial<ImageDetails> & {parentId?: string}
 }
 
 export class MemoryImageBuilder implements ImageBuilder {

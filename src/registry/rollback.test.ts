@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {LABELS} from '../build/labels.js'
 import {runContainer} from '../container/container.js'
 import {memoryEngine} from '../docker/test-support/memory-engine.js'
-import {replaceServedContainers} from './rollback-service.js'
+import {replaceServedContainers} from './rollback.js'
 
 const HOST = '127.0.0.1:5000'
 const TARGET = `${HOST}/team/iris:1.0.0`

@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {memoryEngine} from '../docker/test-support/memory-engine.js'
 import type {MlshipError} from '../errors.js'
-import {engineAuthConfig, type LayerProgressEvent, pullWithEngine, pushWithEngine} from './engine-push.js'
+import {engineAuthConfig, type LayerProgressEvent, pullWithEngine, pushWithEngine} from './engine-transfer.js'
 
 const HOST = '127.0.0.1:5000'
 const DIGEST = `sha256:${'d'.repeat(64)}`

@@ -1,3 +1,4 @@
+/** Images between the engine and a registry: push (layer by layer, the manifest digest at the end) and pull. */
 import type {DockerEngine} from '../docker/engine.js'
 import {engineMessage} from '../docker/engine.js'
 import type {EngineAuthConfig} from '../docker/images.js'
