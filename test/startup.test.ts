@@ -158,5 +158,8 @@ describe('start-up of the built CLI', () => {
     const graph = await traced('build --print (template)', [cli.bin, 'build', iris, '--print'])
 
     expect(graph.chains().has(path.join(cli.root, 'dist', 'build', 'dockerfile-template.js'))).toBe(true)
+    // Handlebars' runtime alone renders it: its compiler (dist/vendor/handlebars.js) stays unloaded.
+    expect(graph.chains().has(path.join(cli.root, 'dist', 'vendor', 'handlebars', 'runtime.js'))).toBe(true)
+    expect(graph.chains().has(path.join(cli.root, 'dist', 'vendor', 'handlebars.js'))).toBe(false)
   })
 })

@@ -13,7 +13,8 @@ import path from 'node:path'
 
 import {build} from 'esbuild'
 
-export const VENDORED_PACKAGES = ['handlebars', 'yaml', 'zod'] as const
+// handlebars/runtime: the precompiled Dockerfile template (scripts/lib/precompile-templates.ts) needs no compiler.
+export const VENDORED_PACKAGES = ['handlebars', 'handlebars/runtime', 'yaml', 'zod'] as const
 
 const VENDOR_DIR = 'vendor'
 
@@ -36,8 +37,8 @@ export async function bundleVendorPackages(dist: string, resolveDir: string): Pr
 
 /**
  * The module specifiers of the vendored packages in compiled ESM, replaced: static imports and re-exports
- * (`from 'yaml'`), side-effect imports (`import 'yaml'`) and dynamic ones (`import('yaml')`). Subpaths (`zod/mini`)
- * are left to the package.
+ * (`from 'yaml'`), side-effect imports (`import 'yaml'`) and dynamic ones (`import('yaml')`). Subpaths not listed
+ * (`zod/mini`) are left to the package.
  */
 export function rewriteVendorImports(source: string, specifier: (pkg: string) => string): string {
   const names = VENDORED_PACKAGES.join('|')

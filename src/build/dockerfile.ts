@@ -194,7 +194,8 @@ async function precompiledTemplate(source: string): Promise<DockerfileTemplate |
     spec: Parameters<(typeof import('handlebars'))['template']>[0]
   }
   if (precompiled.sourceSha256 !== sha256(source)) return undefined
-  const {default: Handlebars} = await import('handlebars')
+  // The runtime alone: loading the compiler as well cost ~15 ms more.
+  const {default: Handlebars} = await import('handlebars/runtime')
   return Handlebars.template(precompiled.spec)
 }
 
