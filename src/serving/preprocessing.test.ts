@@ -164,6 +164,12 @@ describe('POST /predict with images (preprocess.image in model.yaml)', () => {
     expect(response.properties).toMatchObject({label: {enum: ['red', 'green', 'blue']}})
   })
 
+  it('names the content types it takes when it gets another one', async () => {
+    const {body, status} = await send(url, {body: 'x', headers: {'content-type': 'text/plain'}})
+    expect(status).toBe(415)
+    expect(body.error).toBe('unsupported content type: send the body as application/json, multipart/form-data, image/*')
+  })
+
   it('refuses a multipart field that is not an input', async () => {
     const form = new FormData()
     form.append('picture', new Blob([await solid(RED, 'png')], {type: 'image/png'}), 'red.png')
@@ -277,6 +283,6 @@ describe('POST /predict with text (preprocess.text in model.yaml)', () => {
   it('refuses a raw image body for a text model', async () => {
     const {body, status} = await send(url, {body: await solid(RED, 'png'), headers: {'content-type': 'image/png'}})
     expect(status).toBe(415)
-    expect(body.error).toMatch(/^unsupported content type/)
+    expect(body.error).toBe('unsupported content type: send the body as application/json, multipart/form-data')
   })
 })

@@ -449,7 +449,7 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
       void reply
         .code(status)
         .type('application/json')
-        .send(JSON.stringify({error: clientErrorMessage(error as FastifyError, context.settings.bodyLimitBytes)}))
+        .send(JSON.stringify({error: clientErrorMessage(error as FastifyError, context)}))
       return
     }
     request.log.error({err: error, reqId: request.id}, 'unexpected failure')
@@ -535,11 +535,17 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
   return app
 }
 
-function clientErrorMessage(error: FastifyError, bodyLimitBytes: number): string {
+function clientErrorMessage(error: FastifyError, context: ServingContext): string {
+  const {bodyLimitBytes} = context.settings
+  const preprocessor = context.preprocessor
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return `request body too large: the limit is ${bodyLimitBytes} bytes (serving.body_limit_bytes)`
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      if (preprocessor && preprocessor.rawInputs.length > 0) {
+        const raw = preprocessor.plan.images.length > 0 && preprocessor.rawInputs.length === 1 ? ', image/*' : ''
+        return `unsupported content type: send the body as application/json, multipart/form-data${raw}`
+      }
       return `unsupported content type: send the body as application/json`
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return 'the body is empty: send a JSON object'
