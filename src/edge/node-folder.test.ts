@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {writeExperimentTree} from '../experiment/test-support/experiment-dirs.js'
 import {examplesDir} from '../util/paths.js'
 import {buildNodeFolder} from './node-folder.js'
 
@@ -54,6 +55,54 @@ describe('buildNodeFolder', () => {
     await access(path.join(out, 'start.sh'), constants.X_OK)
     // Far smaller than the image's x64 runtime: one platform, no CUDA, no other package.
     expect(result.sizeBytes).toBeLessThan(40e6)
+  })
+
+  /** Runs start.sh of a node folder on an ephemeral port; resolves once its "ready" line names the port. */
+  function start(out: string): {child: ReturnType<typeof execa>; url: Promise<string>} {
+    const child = execa(path.join(out, 'start.sh'), {
+      cwd: os.tmpdir(),
+      env: {HOST: '127.0.0.1', LOG_LEVEL: 'info', PORT: '0'},
+      reject: false,
+    })
+    const url = new Promise<string>((resolve, reject) => {
+      let seen = ''
+      child.stdout.on('data', (chunk: Buffer) => {
+        seen += chunk.toString()
+        const match = /"container_port":(\d+)/.exec(seen)
+        if (match) resolve(`http://127.0.0.1:${match[1]!}`)
+      })
+      void child.then((done) => reject(new Error(`start.sh exited (${done.exitCode}): ${done.stderr}${seen}`)))
+    })
+    return {child, url}
+  }
+
+  it('with an experiment carries the other variants, and the bundled server answers with each', async () => {
+    const tree = await writeExperimentTree(
+      '  name: node-folder\n  variants:\n    - {name: control, model: ., weight: 50}\n' +
+        '    - {name: candidate, model: ../iris-v2, weight: 50}\n',
+      {'iris-v2': '2.0.0'},
+    )
+    const out = path.join(dir, 'iris-experiment')
+    try {
+      const result = await buildNodeFolder({dir: tree.primary, outputDir: out, platform: 'linux/amd64'})
+      expect(result.files).toEqual(
+        expect.arrayContaining(['variants/candidate/model.onnx', 'variants/candidate/model.yaml']),
+      )
+      const {child, url} = start(out)
+      try {
+        const response = await fetch(`${await url}/predict`, {
+          body: JSON.stringify({features: [[5.1, 3.5, 1.4, 0.2]]}),
+          headers: {'content-type': 'application/json', 'x-mlship-variant': 'candidate'},
+          method: 'POST',
+        })
+        expect(await response.json()).toMatchObject({model_version: '2.0.0', variant: 'candidate'})
+      } finally {
+        child.kill('SIGTERM')
+        await child
+      }
+    } finally {
+      await tree.dispose()
+    }
   })
 
   it('for this machine runs with plain node through start.sh and answers like the server', async () => {

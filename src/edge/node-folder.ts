@@ -41,6 +41,7 @@ export interface BuildNodeFolderResult {
  *   server/         the bundled serving app
  *   node_modules/   onnxruntime-node for linux/<arch> only, onnxruntime-common
  *   model/          the model, model.yaml and the rest of the model directory (.dockerignore applies)
+ *   variants/       with an experiment: the other variants' model directories, one folder each
  */
 export async function buildNodeFolder(options: BuildNodeFolderOptions): Promise<BuildNodeFolderResult> {
   const staging = await mkdirStaging(options.outputDir)
@@ -60,8 +61,13 @@ export async function buildNodeFolder(options: BuildNodeFolderOptions): Promise<
     for (const entry of await readdir(path.join(staging, 'config'))) {
       await rename(path.join(staging, 'config', entry), path.join(outputDir, 'model', entry))
     }
+    // An experiment's other variants, each in a folder of its own (MLSHIP_VARIANTS_DIR, as in the image).
+    const variants = (context.values.variants ?? []).length > 0
+    if (variants) await rename(path.join(staging, 'variants'), path.join(outputDir, 'variants'))
     const {port} = context.project.config.serving
-    await writeFile(path.join(outputDir, 'start.sh'), startScript(context.name, context.version, port), {mode: 0o755})
+    await writeFile(path.join(outputDir, 'start.sh'), startScript(context.name, context.version, port, variants), {
+      mode: 0o755,
+    })
     await chmod(path.join(outputDir, 'start.sh'), 0o755)
     const files = await listFiles(outputDir)
     let sizeBytes = 0
@@ -84,7 +90,7 @@ export async function buildNodeFolder(options: BuildNodeFolderOptions): Promise<
   }
 }
 
-function startScript(name: string, version: string, port: number): string {
+function startScript(name: string, version: string, port: number, variants: boolean): string {
   return `#!/bin/sh
 # ${name}@${version}, served by mlship's bundled server with plain Node.js (20.12 or later; no Docker, no npm).
 #   ./start.sh                      listens on 0.0.0.0:${port}
@@ -98,7 +104,7 @@ if [ "$major" -lt 20 ]; then
   exit 2
 fi
 export MLSHIP_MODEL_DIR="$here/model"
-export NODE_ENV=production
+${variants ? 'export MLSHIP_VARIANTS_DIR="$here/variants"\n' : ''}export NODE_ENV=production
 export HOST="\${HOST:-0.0.0.0}"
 export PORT="\${PORT:-${port}}"
 exec node "$here/server/main.js"
