@@ -67,6 +67,10 @@ async function bundlePackage(pkg: string, outfile: string, resolveDir: string): 
     format: 'esm',
     legalComments: 'eof',
     logLevel: 'warning',
+    // Whitespace and syntax only: a third less source for Node to parse (zod 759 -> 586 kB, yaml 266 -> 165 kB; 3-4 ms
+    // of import, median of 8 paired runs), while names stay as the packages wrote them for stack traces.
+    minifySyntax: true,
+    minifyWhitespace: true,
     outfile,
     platform: 'node',
     stdin: {contents: lines.join('\n'), resolveDir, sourcefile: `vendor-${pkg}.js`},
