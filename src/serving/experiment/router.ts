@@ -23,8 +23,8 @@ export interface ServedVariant {
   modelVersion: string
   shadow: boolean
   backend: InferenceBackend
-  /** Whether requests wait for its workers now (then no shadow copy is made of its requests). */
-  busy(): boolean
+  /** Its inference workers (the shadow rule leaves it that many cores). */
+  workers: number
   stats: VariantStats
 }
 
@@ -52,6 +52,8 @@ export type AssignmentKind = 'forced' | 'sticky' | 'random'
 export class VariantRouter implements InferenceRouter {
   private readonly assigner: Assigner
   private readonly byName: Map<string, ServedVariant>
+  /** Each variant's requests in flight (queued or running): a shadow copy is made only of an idle variant's. */
+  private readonly inFlight = new Map<string, number>()
 
   constructor(private readonly options: VariantRouterOptions) {
     const {experiment} = options
@@ -128,12 +130,21 @@ export class VariantRouter implements InferenceRouter {
     const {shadows, state, store} = this.options
     // Shadows copy the experiment's traffic, not what a developer forced, and nothing while starting or draining.
     const copying = !forced && shadows.length > 0 && state.phase === 'ready'
-    // Taken before the answer runs: a large tensor is transferred to (and detached by) the variant's worker.
+    // Taken before the answer runs (a large tensor is transferred to, and detached by, the variant's worker), whenever
+    // the shadow has room: the variant may be idle again by the time this request is answered.
     const copies = copying
-      ? shadows.map((lane) => (lane.accepts(variant.busy()) ? shareableFeeds(feeds) : undefined))
+      ? shadows.map((lane) =>
+          lane.accepts({inFlight: 0, workers: variant.workers}) ? shareableFeeds(feeds) : undefined,
+        )
       : undefined
 
-    const outputs = await variant.backend.run(feeds, options)
+    this.inFlight.set(variant.name, (this.inFlight.get(variant.name) ?? 0) + 1)
+    let outputs: TensorMap
+    try {
+      outputs = await variant.backend.run(feeds, options)
+    } finally {
+      this.inFlight.set(variant.name, (this.inFlight.get(variant.name) ?? 1) - 1)
+    }
 
     const predictions = rowPredictions(outputs[this.options.output.name], this.options.output)
     if (predictions && !forced) variant.stats.predicted(predictions)
@@ -150,10 +161,10 @@ export class VariantRouter implements InferenceRouter {
       store.remember([request.id, request.bodyId], entry)
     }
     if (copies) {
-      const busy = variant.busy()
+      const load = {inFlight: this.inFlight.get(variant.name) ?? 0, workers: variant.workers}
       shadows.forEach((lane, index) => {
         const copy = copies[index]
-        if (copy && lane.accepts(busy)) lane.send(copy, predictions, entry)
+        if (copy && lane.accepts(load)) lane.send(copy, predictions, entry)
         else lane.shed()
       })
     }

@@ -1,4 +1,5 @@
 import {realpath} from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 
 import type {FastifyPluginAsync} from 'fastify'
@@ -27,7 +28,7 @@ const SHADOW_TIMEOUT_MS = 5000
 export interface StartExperimentOptions {
   /** The server's context: the primary model, its scaled backend, its settings and phase. */
   context: ServingContext
-  /** The primary's scale layer: its metrics registry is shared, its batcher says when the primary is busy. */
+  /** The primary's scale layer: its metrics registry is shared with the variants'. */
   scale?: ScaleLayer
   env: NodeJS.ProcessEnv
   onWorkerExit?: WorkerPoolOptions['onWorkerExit']
@@ -35,6 +36,8 @@ export interface StartExperimentOptions {
   random?: () => number
   /** Milliseconds, monotonic (tests inject theirs). */
   now?: () => number
+  /** The cores the shadow rule shares out (default os.availableParallelism()). */
+  cores?: number
 }
 
 export interface ExperimentRuntime {
@@ -134,7 +137,7 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
     entries.push(entry)
     served.push({
       backend: entry.backend,
-      busy: () => (entry.layer?.batcher?.queued ?? 0) > 0,
+      workers: entry.workers,
       modelVersion: variant.project.config.version,
       name: variant.name,
       shadow: variant.shadow,
@@ -153,8 +156,7 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
     return [
       new ShadowLane({
         backend: variant.backend,
-        // Two copies per worker: one running, one staged; more would only wait.
-        maxInFlight: Math.max(1, entry.workers * 2),
+        cores: options.cores ?? os.availableParallelism(),
         metrics,
         name: variant.name,
         ...(options.now ? {now: options.now} : {}),

@@ -7,7 +7,7 @@ import type {InferenceBackend} from '../backend.js'
 import type {TensorMap} from '../tensors.js'
 import {FeedbackStore} from './feedback-store.js'
 import {type ServedVariant, VariantRouter} from './router.js'
-import {ShadowLane, shareableFeeds} from './shadow.js'
+import {ShadowLane, shadowCopyAdmitted, shareableFeeds} from './shadow.js'
 import {VariantStats} from './variant-stats.js'
 
 const OUTPUT: OutputSpec = {dtype: 'float32', labels: ['a', 'b'], name: 'y', shape: ['batch', 2]}
@@ -43,42 +43,65 @@ function stats(name: string, shadow: boolean): VariantStats {
 
 const settle = () => new Promise((resolve) => setImmediate(resolve))
 
+describe('shadowCopyAdmitted', () => {
+  it('admits a copy only while the answering variant is idle', () => {
+    expect(shadowCopyAdmitted({inFlight: 0, workers: 1}, 0, 2)).toBe(true)
+    expect(shadowCopyAdmitted({inFlight: 1, workers: 1}, 0, 2)).toBe(false)
+    expect(shadowCopyAdmitted({inFlight: 7, workers: 1}, 0, 64)).toBe(false)
+  })
+
+  it('keeps at most one shadow copy in flight per core the answering workers leave free', () => {
+    // 8 cores, 2 answering workers: 6 copies at most
+    expect(shadowCopyAdmitted({inFlight: 0, workers: 2}, 5, 8)).toBe(true)
+    expect(shadowCopyAdmitted({inFlight: 0, workers: 2}, 6, 8)).toBe(false)
+  })
+
+  it('keeps one copy in flight when the answering workers fill every core (2 cores, 2 workers)', () => {
+    expect(shadowCopyAdmitted({inFlight: 0, workers: 2}, 0, 2)).toBe(true)
+    expect(shadowCopyAdmitted({inFlight: 0, workers: 2}, 1, 2)).toBe(false)
+    expect(shadowCopyAdmitted({inFlight: 0, workers: 4}, 1, 2)).toBe(false)
+  })
+})
+
 describe('ShadowLane', () => {
   it('takes copies up to its limit, sheds the rest, and compares each answer', async () => {
     const backend = new HeldBackend()
     const laneStats = stats('shadow', true)
     const lane = new ShadowLane({
       backend,
-      maxInFlight: 2,
+      cores: 4,
       name: 'shadow',
       output: OUTPUT,
       stats: laneStats,
       timeoutMs: 5000,
     })
-    expect(lane.accepts(false)).toBe(true)
+    // Given 4 cores, of which the answering variant's 2 workers leave 2 to the shadow
+    const idle = {inFlight: 0, workers: 2}
+    expect(lane.accepts(idle)).toBe(true)
     lane.send(FEEDS, {kind: 'class', rows: ['a']}, undefined)
     lane.send(FEEDS, {kind: 'class', rows: ['b']}, undefined)
-    expect(lane.accepts(false)).toBe(false)
+    expect(lane.accepts(idle)).toBe(false)
     lane.shed()
 
     backend.pending[0]!.resolve(scores([0]))
     backend.pending[1]!.resolve(scores([0]))
     await settle()
-    expect(lane.accepts(false)).toBe(true)
+    expect(lane.accepts(idle)).toBe(true)
     const copies = laneStats.snapshot().copies!
     expect(copies).toMatchObject({agreeing_rows: 1, compared_rows: 2, completed: 2, failed: 0, shed: 1})
   })
 
-  it('takes nothing while the variant that answers has requests waiting', () => {
+  it('takes nothing while the variant that answers has another request in flight', () => {
     const lane = new ShadowLane({
       backend: new HeldBackend(),
-      maxInFlight: 2,
+      cores: 16,
       name: 'shadow',
       output: OUTPUT,
       stats: stats('shadow', true),
       timeoutMs: 5000,
     })
-    expect(lane.accepts(true)).toBe(false)
+    expect(lane.accepts({inFlight: 1, workers: 2})).toBe(false)
+    expect(lane.accepts({inFlight: 0, workers: 2})).toBe(true)
   })
 
   it("counts the shadow's own full queue as shed and any other failure as failed", async () => {
@@ -86,7 +109,7 @@ describe('ShadowLane', () => {
     const laneStats = stats('shadow', true)
     const lane = new ShadowLane({
       backend,
-      maxInFlight: 4,
+      cores: 4,
       name: 'shadow',
       output: OUTPUT,
       stats: laneStats,
@@ -124,28 +147,28 @@ experiment:
     'model.yaml',
   ).experiment!
 
-  function setup(busy: {value: boolean}) {
+  function setup() {
     const answering = new HeldBackend()
     const shadowBackend = new HeldBackend()
     const control: ServedVariant = {
       backend: answering,
-      busy: () => busy.value,
       modelVersion: '1.0.0',
       name: 'control',
       shadow: false,
       stats: stats('control', false),
+      workers: 1,
     }
     const shadow: ServedVariant = {
       backend: shadowBackend,
-      busy: () => false,
       modelVersion: '1.0.1',
       name: 'shadow',
       shadow: true,
       stats: stats('shadow', true),
+      workers: 1,
     }
     const lane = new ShadowLane({
       backend: shadowBackend,
-      maxInFlight: 2,
+      cores: 2,
       name: 'shadow',
       output: OUTPUT,
       stats: shadow.stats,
@@ -164,7 +187,7 @@ experiment:
   }
 
   it('copies the request to the shadow after the answer, and keeps its prediction for the outcome', async () => {
-    const {answering, router, shadow, shadowBackend, store} = setup({value: false})
+    const {answering, router, shadow, shadowBackend, store} = setup()
     const routed = router.assign({body: {}, headers: {}, id: 'r1'})
     const answer = routed.run(FEEDS)
     await settle()
@@ -178,17 +201,46 @@ experiment:
     expect(store.get('r1')!.shadows.get('shadow')).toEqual({kind: 'class', rows: ['b']})
   })
 
-  it('sheds the copy when the answering variant is busy', async () => {
-    const {answering, router, shadow, shadowBackend} = setup({value: true})
-    const answer = router.assign({body: {}, headers: {}, id: 'r2'}).run(FEEDS)
+  it('sheds the copy of a request answered while another of the same variant is in flight', async () => {
+    const {answering, router, shadow, shadowBackend} = setup()
+    // Given two requests in flight at the control
+    const first = router.assign({body: {}, headers: {}, id: 'r2'}).run(FEEDS)
+    const second = router.assign({body: {}, headers: {}, id: 'r2b'}).run(FEEDS)
+    // When the first is answered while the second still runs, it is shed
     answering.pending[0]!.resolve(scores([0]))
-    await answer
+    await first
     expect(shadowBackend.pending).toHaveLength(0)
     expect(shadow.stats.snapshot().copies).toMatchObject({completed: 0, shed: 1})
+    // and the second, answered with the control idle again, is copied
+    answering.pending[1]!.resolve(scores([0]))
+    await second
+    expect(shadowBackend.pending).toHaveLength(1)
+  })
+
+  it('counts a failed answer out of the variant in flight', async () => {
+    const {answering, router, shadowBackend} = setup()
+    const failed = router.assign({body: {}, headers: {}, id: 'r4'}).run(FEEDS)
+    answering.pending[0]!.reject(new Error('inference failed'))
+    await expect(failed).rejects.toThrow('inference failed')
+    const next = router.assign({body: {}, headers: {}, id: 'r5'}).run(FEEDS)
+    answering.pending[1]!.resolve(scores([0]))
+    await next
+    expect(shadowBackend.pending).toHaveLength(1)
+  })
+
+  it('holds one copy at a time on 2 cores: the next is shed until it finishes', async () => {
+    const {answering, router, shadow, shadowBackend} = setup()
+    for (const id of ['r6', 'r7']) {
+      const answer = router.assign({body: {}, headers: {}, id}).run(FEEDS)
+      answering.pending.at(-1)!.resolve(scores([0]))
+      await answer
+    }
+    expect(shadowBackend.pending).toHaveLength(1)
+    expect(shadow.stats.snapshot().copies).toMatchObject({shed: 1})
   })
 
   it('makes no copy of a forced request', async () => {
-    const {answering, router, shadow, shadowBackend} = setup({value: false})
+    const {answering, router, shadow, shadowBackend} = setup()
     const answer = router.assign({body: {}, headers: {'x-mlship-variant': 'control'}, id: 'r3'}).run(FEEDS)
     answering.pending[0]!.resolve(scores([0]))
     await answer

@@ -11,8 +11,8 @@ export interface ShadowLaneOptions {
   name: string
   /** The shadow's backend: its own batcher and workers (at nice 19, below the variants that answer). */
   backend: InferenceBackend
-  /** Copies in flight at most; past it a copy is shed. */
-  maxInFlight: number
+  /** The machine's cores (os.availableParallelism()): what the answering variants do not use is the shadow's. */
+  cores: number
   /** A copy that takes longer is abandoned (failed). */
   timeoutMs: number
   stats: VariantStats
@@ -22,12 +22,32 @@ export interface ShadowLaneOptions {
   now?: () => number
 }
 
+/** What the shadow rule looks at when a copy could be made of a request just answered. */
+export interface AnsweringLoad {
+  /** The answering variant's other requests in flight (queued or running), not counting the one answered. */
+  inFlight: number
+  /** Its inference workers: at its knee it keeps that many cores busy. */
+  workers: number
+}
+
+/**
+ * The shadow rule (issue 12: a shadow adds at most 10% to the primary's p99). Nice 19 alone does not hold it: on a
+ * machine whose cores the answering variant fills at its knee, a shadow of the same cost still takes cache, memory
+ * bandwidth and the HTTP thread's time, and a shadow batch that started on an idle core is in the way of the next
+ * burst. So a copy is made only while the answering variant is idle (no other request of it in flight), and at most
+ * one copy per core that variant's workers leave free (at least one: a shadow that never runs measures nothing) is in
+ * flight. Everything else is shed and counted, so the report says how much of the traffic the shadow saw.
+ */
+export function shadowCopyAdmitted(answering: AnsweringLoad, shadowInFlight: number, cores: number): boolean {
+  if (answering.inFlight > 0) return false
+  return shadowInFlight < Math.max(1, cores - answering.workers)
+}
+
 /**
  * One shadow: it gets a copy of the traffic, after the answer has gone, at the lowest priority, and is the first thing
- * given up under load. A copy is made only while the variant that answered has nothing queued (its workers keep up)
- * and the shadow has fewer than `maxInFlight` copies in flight; otherwise it is shed and counted. Its inference
- * threads run at nice 19, so when the CPUs are contended the scheduler gives them what the answering variants leave.
- * Its answers are compared with the answer (same class, or the absolute difference), never returned.
+ * given up under load (shadowCopyAdmitted says when a copy is made). Its inference threads run at nice 19, so when
+ * the CPUs are contended the scheduler gives them what the answering variants leave. Its answers are compared with
+ * the answer (same class, or the absolute difference), never returned.
  */
 export class ShadowLane {
   private inFlight = 0
@@ -41,9 +61,9 @@ export class ShadowLane {
     return this.options.name
   }
 
-  /** Whether a copy would be taken now, given whether the answering variant is busy. */
-  accepts(answeringBusy: boolean): boolean {
-    return !answeringBusy && this.inFlight < this.options.maxInFlight
+  /** Whether a copy would be taken now, given the answering variant's load. */
+  accepts(answering: AnsweringLoad): boolean {
+    return shadowCopyAdmitted(answering, this.inFlight, this.options.cores)
   }
 
   /** Counts a copy not made. */
