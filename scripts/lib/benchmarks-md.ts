@@ -38,7 +38,13 @@ export function runStamp(now: Date = new Date()): RunStamp {
   let commit = 'unknown'
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {cwd: root, encoding: 'utf8'}).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {cwd: root, encoding: 'utf8'})
+    // BENCHMARKS.md itself does not count: a run of several benchmarks rewrites it section by section, and what was
+    // measured is the code, not the figures written so far.
+    const dirty = execFileSync(
+      'git',
+      ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)BENCHMARKS.md'],
+      {cwd: root, encoding: 'utf8'},
+    )
     if (dirty.trim()) commit += ' (with uncommitted changes)'
   } catch {
     // not a git checkout: the stamp says so
