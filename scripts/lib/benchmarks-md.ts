@@ -34,16 +34,16 @@ export interface RunStamp {
 
 const root = path.resolve(import.meta.dirname, '..', '..')
 
-export function runStamp(now: Date = new Date()): RunStamp {
+export function runStamp(now: Date = new Date(), checkout: string = root): RunStamp {
   let commit = 'unknown'
   try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {cwd: root, encoding: 'utf8'}).trim()
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {cwd: checkout, encoding: 'utf8'}).trim()
     // BENCHMARKS.md itself does not count: a run of several benchmarks rewrites it section by section, and what was
     // measured is the code, not the figures written so far.
     const dirty = execFileSync(
       'git',
       ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)BENCHMARKS.md'],
-      {cwd: root, encoding: 'utf8'},
+      {cwd: checkout, encoding: 'utf8'},
     )
     if (dirty.trim()) commit += ' (with uncommitted changes)'
   } catch {
