@@ -25,5 +25,6 @@ npm run test:component
 if [ -n "$(find src test -name '*.integration.test.ts' 2>/dev/null | head -1)" ]; then
   npm run test:integration
 fi
-# The 2-minute soak against the container (npm run bench:soak runs 30): fails when RSS or heap grow more than 5%.
+# The 2-minute soak against the container (npm run bench:soak runs 30): fails when RSS or heap grow more than 5% in
+# growth that goes on across windows (scripts/lib/soak-growth.ts).
 npm run bench:soak -- --quick

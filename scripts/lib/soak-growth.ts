@@ -1,0 +1,63 @@
+/**
+ * How the soak decides "a leak?" from its samples (scripts/bench-soak.ts).
+ *
+ * The long run compares a minute around minute 5 with the last minute. A 2-minute run (--quick, in CI) cannot: its
+ * resident memory still settles in steps (allocator arenas, V8 pages, connections of the knee sweep closing), and one
+ * such step of 9 MB in the second minute read as +8.6% and failed CI although the 30-minute run grows under 1%. So the
+ * quick rule asks for growth that goes on: the medians of consecutive windows must each rise, with no single step
+ * carrying more than three quarters of the total. A fast leak grows in every window; a one-off step does not. A step
+ * above three times the limit fails either way.
+ */
+
+export interface WindowGrowth {
+  /** Median of each window, in order. */
+  medians: number[]
+  /** Growth from each window's median to the next one's, in percent. */
+  stepsPercent: number[]
+  /** Growth from the first window's median to the last one's, in percent. */
+  totalPercent: number
+  /** Whether the growth went on across the windows (see the module comment). */
+  sustained: boolean
+  /** Whether this says "leak": above the limit and sustained, or above three times the limit. */
+  leaking: boolean
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) throw new Error('median of no values')
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+function percent(from: number, to: number): number {
+  return from === 0 ? 0 : ((to - from) / from) * 100
+}
+
+/**
+ * Splits [fromMs, endMs) into `windows` equal windows of the points (t in ms, value) and judges their growth against
+ * `limitPercent`. Windows with no point are an error: the sampling was too sparse for the rule.
+ */
+export function windowGrowth(
+  points: ReadonlyArray<{tMs: number; value: number}>,
+  options: {fromMs: number; endMs: number; windows: number; limitPercent: number},
+): WindowGrowth {
+  const {endMs, fromMs, limitPercent, windows} = options
+  if (windows < 2) throw new Error('windowGrowth needs at least 2 windows')
+  const width = (endMs - fromMs) / windows
+  const medians = Array.from({length: windows}, (_, index) => {
+    const start = fromMs + index * width
+    const last = index === windows - 1
+    const inside = points.filter((p) => p.tMs >= start && (last ? p.tMs <= endMs : p.tMs < start + width))
+    if (inside.length === 0) {
+      throw new Error(`no sample between ${(start / 1000).toFixed(1)} s and ${((start + width) / 1000).toFixed(1)} s`)
+    }
+    return median(inside.map((p) => p.value))
+  })
+  const stepsPercent = medians.slice(1).map((to, index) => percent(medians[index]!, to))
+  const totalPercent = percent(medians[0]!, medians.at(-1)!)
+  const rises = medians.slice(1).map((to, index) => to - medians[index]!)
+  const totalRise = medians.at(-1)! - medians[0]!
+  const sustained = totalRise > 0 && rises.every((rise) => rise > 0 && rise <= 0.75 * totalRise)
+  const leaking = totalPercent > 3 * limitPercent || (totalPercent > limitPercent && sustained)
+  return {leaking, medians, stepsPercent, sustained, totalPercent}
+}
