@@ -1,5 +1,5 @@
 // What a 503 refusal costs the server, through fastify's onRequest hook (how mlship refused before) against the raw
-// HTTP request (how it refuses now: src/serving/scale-plugin.ts, loadSheddingGate). Each answers every POST with the
+// HTTP request (how it refuses now: src/serving/load-shedding.ts, loadSheddingGate). Each answers every POST with the
 // same 503; run it on one CPU and load it from another with wrk, and compare requests per second:
 //
 //   taskset -c 1 node bench/refusal-cost.mjs raw &      # or: fastify

@@ -16,7 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
 
-import {buildImage, type BuildImageResult} from '../src/build/build-image.js'
+import {buildImage, type BuildImageResult} from '../src/image/build-image.js'
 import {removeContainer, runContainer, waitReady} from '../src/container/container.js'
 import {connectEngine} from '../src/docker/engine.js'
 import {examplesDir} from '../src/util/paths.js'

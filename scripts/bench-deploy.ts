@@ -17,7 +17,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
 
-import {buildImage} from '../src/build/build-image.js'
+import {buildImage} from '../src/image/build-image.js'
 import {deploy} from '../src/deploy/deploy.js'
 import {dockerRunFlags} from '../src/deploy/docker-equivalent.js'
 import {fixedImageResolver} from '../src/deploy/image.js'

@@ -52,7 +52,7 @@ async function startServer(mode: Mode): Promise<Server> {
   const script = `
     import {startServer} from ${JSON.stringify(path.join(root, 'src/serving/server.ts'))}
     const server = await startServer({dir: ${JSON.stringify(path.join(root, 'examples/iris'))}, host: '127.0.0.1',
-      port: 0, logger: false, largeBodies: ${largeBodies}, scale: {processMetrics: false}})
+      port: 0, logger: false, largeBodies: ${largeBodies}, pipeline: {processMetrics: false}})
     const {monitorEventLoopDelay} = await import('node:perf_hooks')
     const delay = monitorEventLoopDelay({resolution: 5})
     delay.enable()

@@ -17,7 +17,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
 
-import {buildImage} from '../src/build/build-image.js'
+import {buildImage} from '../src/image/build-image.js'
 import {connectEngine} from '../src/docker/engine.js'
 import {push, type PushResult} from '../src/registry/push.js'
 import {rollbackRegistry} from '../src/registry/rollback-tags.js'

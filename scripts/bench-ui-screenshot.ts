@@ -12,7 +12,7 @@ import path from 'node:path'
 import {parseArgs} from 'node:util'
 
 import {launchChromium} from '../src/browser/chromium.js'
-import {localTarget} from '../src/bench/local-target.js'
+import {inProcessTarget} from '../src/bench/in-process-target.js'
 import {DEFAULT_SLO} from '../src/bench/step-result.js'
 import {runBenchUi} from '../src/bench/ui/bench-ui.js'
 
@@ -40,7 +40,7 @@ const session = runBenchUi(
     rate: 100,
     signal: stop.signal,
     slo: DEFAULT_SLO,
-    starter: localTarget({dir: values.dir}),
+    starter: inProcessTarget({dir: values.dir}),
     sweep: {maxDurationMs: 60_000, maxRate: 50_000, startRate: 200},
     timeoutMs: 2000,
     warmupMs: 1000,

@@ -137,16 +137,16 @@ describe('parseArchitecture', () => {
         '| --- | --- | --- |',
         '| `src/config/` | model.yaml | nothing |',
         '| `src/model/` | sessions | config |',
-        '| `src/build/` | images | config, model (load-model), `worker-thread.ts` |',
+        '| `src/image/` | images | config, model (load-model), `worker-thread.ts` |',
         '| `src/commands/` | oclif | any row above, `flags/` |',
         '',
         'Shared leaves, importable from anywhere: `src/errors.ts`, `src/util/`.',
       ].join('\n'),
     )
     expect(Object.fromEntries([...layers].map(([name, layer]) => [name, [...layer.mayImport].sort()]))).toEqual({
-      build: ['config', 'model', 'worker-thread'],
-      commands: ['build', 'config', 'flags', 'model'],
+      commands: ['config', 'flags', 'image', 'model'],
       config: [],
+      image: ['config', 'model', 'worker-thread'],
       model: ['config'],
     })
     expect([...shared]).toEqual(['errors', 'util'])

@@ -157,7 +157,7 @@ describe('start-up of the built CLI', () => {
   it('renders the Dockerfile from the template precompiled at build time, not compiled at run time', async () => {
     const graph = await traced('build --print (template)', [cli.bin, 'build', iris, '--print'])
 
-    expect(graph.chains().has(path.join(cli.root, 'dist', 'build', 'dockerfile-template.js'))).toBe(true)
+    expect(graph.chains().has(path.join(cli.root, 'dist', 'image', 'dockerfile-template.js'))).toBe(true)
     // Handlebars' runtime alone renders it: its compiler (dist/vendor/handlebars.js) stays unloaded.
     expect(graph.chains().has(path.join(cli.root, 'dist', 'vendor', 'handlebars', 'runtime.js'))).toBe(true)
     expect(graph.chains().has(path.join(cli.root, 'dist', 'vendor', 'handlebars.js'))).toBe(false)

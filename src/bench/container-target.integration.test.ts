@@ -1,6 +1,6 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {LABELS} from '../build/labels.js'
+import {LABELS} from '../image/labels.js'
 import {baseImageForTests, EngineCleanup, engineForTests, type EngineForTests} from '../docker/test-support/engine.js'
 import {runBench} from './bench.js'
 import {containerTarget} from './container-target.js'

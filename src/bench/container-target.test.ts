@@ -1,7 +1,7 @@
 import {existsSync} from 'node:fs'
 import {describe, expect, it} from 'vitest'
 
-import {LABELS} from '../build/labels.js'
+import {LABELS} from '../image/labels.js'
 import {memoryEngine} from '../docker/test-support/memory-engine.js'
 import {containerTarget} from './container-target.js'
 

@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 
-import {buildImage} from '../build/build-image.js'
+import {buildImage} from '../image/build-image.js'
 import {loadModelProject} from '../model/load-model.js'
 import {connectEngine, type DockerEngine} from '../docker/engine.js'
 import {inspectImage, runContainer, stopContainer, waitReady} from '../container/container.js'

@@ -10,7 +10,7 @@ import {liveLine, renderReport, stepLine} from '../bench/report-text.js'
 import {DEFAULT_SLO} from '../bench/step-result.js'
 import {DEFAULT_SWEEP} from '../bench/sweep.js'
 import {containerTarget} from '../bench/container-target.js'
-import {localTarget} from '../bench/local-target.js'
+import {inProcessTarget} from '../bench/in-process-target.js'
 import {type BenchDevice, endpointUrl, urlTarget} from '../bench/target.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {apiKeyFlags, apiKeyFromFlags} from '../flags/api-key.js'
@@ -473,7 +473,7 @@ ${BaseCommand.exitCodesHelp}`
       const url = endpointUrl(flags.url, {method: flags.method, path: flags.path})
       return {gpuUnavailableReason: async () => null, kind: 'url', start: () => urlTarget(url, apiKey)}
     }
-    if (flags.local) return localTarget({dir, path: flags.path, workers: flags.workers})
+    if (flags.local) return inProcessTarget({dir, path: flags.path, workers: flags.workers})
     return containerTarget({
       baseImage: flags['base-image'],
       dir,

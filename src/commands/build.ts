@@ -2,10 +2,10 @@ import * as Flags from '@oclif/core/flags'
 import path from 'node:path'
 
 import {BaseCommand} from '../base-command.js'
-import type {BuildImageResult} from '../build/build-image.js'
-import {planBuild} from '../build/context.js'
-import {describeImageFiles, type ImageFileSummary, summarizeImageFiles} from '../build/image-files.js'
-import {baseImageFor, parseBaseImages, parsePlatforms, type PlatformImage} from '../build/platforms.js'
+import type {BuildImageResult} from '../image/build-image.js'
+import {planBuild} from '../image/context.js'
+import {describeImageFiles, type ImageFileSummary, summarizeImageFiles} from '../image/image-files.js'
+import {baseImageFor, parseBaseImages, parsePlatforms, type PlatformImage} from '../image/platforms.js'
 import type {BuildNodeFolderResult} from '../edge/node-folder.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {platformFlags} from '../flags/platform.js'
@@ -124,8 +124,8 @@ ${BaseCommand.exitCodesHelp}`
 
     if (flags.output) {
       const [{writeBuildContext}, {defaultTags}] = await Promise.all([
-        import('../build/context.js'),
-        import('../build/build-image.js'),
+        import('../image/context.js'),
+        import('../image/build-image.js'),
       ])
       const context = await writeBuildContext({...common, outputDir: flags.output})
       const tags = flags.tag ?? defaultTags(context.name, context.version)
@@ -151,8 +151,8 @@ ${BaseCommand.exitCodesHelp}`
     // Imported here, not at the top: --print and --output need neither Docker nor the build's machinery (issue 22).
     const [{connectEngine}, {buildImage}, {buildProgressRenderer}] = await Promise.all([
       import('../docker/engine.js'),
-      import('../build/build-image.js'),
-      import('../build/progress.js'),
+      import('../image/build-image.js'),
+      import('../image/progress.js'),
     ])
     const engine = await connectEngine({withoutDocker: `mlship build ${args.dir} --output DIR`})
     // Line by line, so a CI log (no terminal) and --json (stdout is the document) get it as well.
@@ -220,7 +220,7 @@ ${BaseCommand.exitCodesHelp}`
     return {mode: 'node', ...result}
   }
 
-  /** Several platforms: one image each, tagged with the platform (`name:1.0.0-arm64`); see src/build/platforms.ts. */
+  /** Several platforms: one image each, tagged with the platform (`name:1.0.0-arm64`); see src/image/platforms.ts. */
   private async buildPlatforms(
     dir: string,
     platforms: ReturnType<typeof parsePlatforms>,
@@ -239,8 +239,8 @@ ${BaseCommand.exitCodesHelp}`
     }
     const [{connectEngine}, {buildPlatformImages}, {buildProgressRenderer}] = await Promise.all([
       import('../docker/engine.js'),
-      import('../build/platforms.js'),
-      import('../build/progress.js'),
+      import('../image/platforms.js'),
+      import('../image/progress.js'),
     ])
     const engine = await connectEngine({withoutDocker: `mlship build ${dir} --output DIR`})
     const showProgress = !this.jsonEnabled() && process.stderr.isTTY

@@ -2,16 +2,16 @@ import * as Flags from '@oclif/core/flags'
 import {ux} from '@oclif/core/ux'
 
 import {BaseCommand} from '../base-command.js'
-import {buildProgressRenderer} from '../build/progress.js'
+import {buildProgressRenderer} from '../image/progress.js'
 import {PLATFORMS} from '../config/schema.js'
 import {serveInContainer, type ServeInContainerResult} from '../container/serve-container.js'
 import {connectEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
-import {serveLocal, type ServeLocalResult} from '../serving/serve-local.js'
+import {serveInProcess, type ServeInProcessResult} from '../serving/serve-in-process.js'
 import {serveWeb, type ServeWebResult} from '../web/serve-web.js'
 import {modelDirArg} from '../flags/model-dir.js'
 
-export type ServeResult = ServeLocalResult | ServeInContainerResult | ServeWebResult
+export type ServeResult = ServeInProcessResult | ServeInContainerResult | ServeWebResult
 
 /** A line of `serve --json`: the server is ready, has stopped, or runs detached. */
 export type ServeEvent =
@@ -124,7 +124,7 @@ ${BaseCommand.exitCodesHelp}`
     if (flags.target === 'web') return this.serveWebBundle(args.dir, flags)
     if (!flags.isolation) throw usage('--no-isolation is for --target web')
     if (!flags.local) return this.serveContainer(args.dir, flags)
-    return serveLocal({
+    return serveInProcess({
       device: flags.device,
       dir: args.dir,
       host: flags.host,

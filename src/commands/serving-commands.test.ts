@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {serveLocal} from '../serving/serve-local.js'
+import {serveInProcess} from '../serving/serve-in-process.js'
 import {startServer} from '../serving/server.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
@@ -57,7 +57,7 @@ describe('mlship serve', () => {
 
   it('serves in this process until told to stop, and reports its routes', async () => {
     let url = ''
-    const result = await serveLocal({
+    const result = await serveInProcess({
       dir: iris,
       host: '127.0.0.1',
       onListening: (info) => {

@@ -1,8 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
-import {splitReference} from '../build/build-image.js'
-import {stripCredentials} from '../build/git.js'
-import {LABELS} from '../build/labels.js'
+import {splitReference} from '../image/build-image.js'
+import {stripCredentials} from '../image/git.js'
+import {LABELS} from '../image/labels.js'
 import {memoryEngine, type MemoryEngine} from '../docker/test-support/memory-engine.js'
 import type {MlshipError} from '../errors.js'
 import {findServedContainers, runContainer, serverUrl, stopContainer, waitReady} from './container.js'

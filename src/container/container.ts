@@ -1,6 +1,6 @@
 import http from 'node:http'
 
-import {LABELS} from '../build/labels.js'
+import {LABELS} from '../image/labels.js'
 import type {ContainerSummary} from '../docker/containers.js'
 import {type DockerEngine, engineMessage, engineStatus} from '../docker/engine.js'
 import type {ImageDetails} from '../docker/images.js'

@@ -8,7 +8,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {buildImage} from '../build/build-image.js'
+import {buildImage} from '../image/build-image.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {demuxBuffer} from '../docker/dockerode-engine.js'
 import {

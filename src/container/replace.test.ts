@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {LABELS} from '../build/labels.js'
+import {LABELS} from '../image/labels.js'
 import {memoryEngine, type MemoryEngine} from '../docker/test-support/memory-engine.js'
 import {runContainer} from './container.js'
 import {replaceContainer} from './replace.js'

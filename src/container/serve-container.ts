@@ -1,5 +1,5 @@
-import {type BuildImageResult, buildImage, type BuildProgressEvent} from '../build/build-image.js'
-import type {Platform} from '../build/dockerfile.js'
+import {type BuildImageResult, buildImage, type BuildProgressEvent} from '../image/build-image.js'
+import type {Platform} from '../image/dockerfile.js'
 import {loadConfig} from '../config/load.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'

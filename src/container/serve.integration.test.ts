@@ -9,7 +9,7 @@ import path from 'node:path'
 import {PassThrough} from 'node:stream'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {buildImage} from '../build/build-image.js'
+import {buildImage} from '../image/build-image.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {baseImageForTests, EngineCleanup, engineForTests, uniqueName} from '../docker/test-support/engine.js'
 import {examplesDir} from '../util/paths.js'

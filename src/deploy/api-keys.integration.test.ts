@@ -9,7 +9,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {buildImage} from '../build/build-image.js'
+import {buildImage} from '../image/build-image.js'
 import {waitReady} from '../container/container.js'
 import {serveInContainer} from '../container/serve-container.js'
 import type {DockerEngine} from '../docker/engine.js'

@@ -10,7 +10,7 @@ import {availableParallelism, tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {buildImage} from '../build/build-image.js'
+import {buildImage} from '../image/build-image.js'
 import {waitReady} from '../container/container.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {baseImageForTests, EngineCleanup, engineForTests, uniqueName} from '../docker/test-support/engine.js'

@@ -258,7 +258,7 @@ describe('deploy', () => {
       ),
     )
     expect([...paths].sort()).toEqual(['/health', '/ready'])
-    const server = await startServer({dir: model, host: '127.0.0.1', logger: false, port: 0, scale: false})
+    const server = await startServer({dir: model, host: '127.0.0.1', logger: false, port: 0, pipeline: false})
     try {
       for (const probePath of paths) expect((await fetch(`${server.url}${probePath}`)).status, probePath).toBe(200)
     } finally {

@@ -204,7 +204,7 @@ interface WorkloadInput {
   warnings: string[]
 }
 
-/** The image's own user, the image's mlship user otherwise (USER 1000:1000 in templates/build/Dockerfile.hbs). */
+/** The image's own user, the image's mlship user otherwise (USER 1000:1000 in templates/image/Dockerfile.hbs). */
 const MLSHIP_IMAGE_USER = {gid: 1000, uid: 1000}
 /** Long enough for endpoint controllers, kube-proxy and ingress controllers to stop sending new requests. */
 const PRE_STOP_SECONDS = 5

@@ -1,4 +1,4 @@
-import {LABELS} from '../build/labels.js'
+import {LABELS} from '../image/labels.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {type ImageManifest, RegistryClient} from '../registry/client.js'
 import type {RegistryCredentials} from '../registry/credentials.js'

@@ -2,8 +2,8 @@ import {existsSync} from 'node:fs'
 import {chmod, mkdir, readdir, rename, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {writeBuildContext} from '../build/context.js'
-import type {Platform} from '../build/dockerfile.js'
+import {writeBuildContext} from '../image/context.js'
+import type {Platform} from '../image/dockerfile.js'
 import {ConfigError} from '../errors.js'
 
 /** Written last into every node folder: what it is, so a rebuild may replace it. */

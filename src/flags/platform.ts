@@ -1,7 +1,7 @@
 import * as Errors from '@oclif/core/errors'
 import * as Flags from '@oclif/core/flags'
 
-import {parsePlatforms} from '../build/platforms.js'
+import {parsePlatforms} from '../image/platforms.js'
 import {PLATFORMS} from '../config/schema.js'
 
 /** --platform and --base-image, shared by build and push (push shows them under BUILD). */

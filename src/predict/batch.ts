@@ -13,7 +13,7 @@ import {decodeSeedBody} from '../serving/decode.js'
 import type {Device} from '../serving/device.js'
 import {nestedJson, rowLabels} from '../serving/encode.js'
 import {allocate, type HostTensor, type TensorMap} from '../serving/tensors.js'
-import {openLocalModel} from './local.js'
+import {openLocalModel} from './open-model.js'
 
 export type BatchFormat = 'jsonl' | 'csv'
 

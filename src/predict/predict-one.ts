@@ -9,7 +9,7 @@ import {splitSeedBody} from '../serving/raw-inputs.js'
 import {apiKeyHeaders, keyRefusal} from '../serving/auth/client.js'
 import {RequestError} from '../serving/request-error.js'
 import {seedResponseJson} from '../serving/responses.js'
-import {openModelInThread} from './local.js'
+import {openModelInThread} from './open-model.js'
 import type {Device} from '../serving/device.js'
 
 export interface PredictOneOptions {

@@ -1,4 +1,4 @@
-import type {Platform} from '../build/dockerfile.js'
+import type {Platform} from '../image/dockerfile.js'
 import {type FetchedManifest, type ManifestDescriptor, MANIFEST_MEDIA_TYPES} from './client.js'
 import type {ManifestBytes} from './tag-once.js'
 

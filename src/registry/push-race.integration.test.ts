@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {buildImage} from '../build/build-image.js'
+import {buildImage} from '../image/build-image.js'
 import {baseImageForTests, engineForTests} from '../docker/test-support/engine.js'
 import {RegistryClient} from './client.js'
 import type {MlshipError} from '../errors.js'

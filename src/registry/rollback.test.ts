@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {LABELS} from '../build/labels.js'
+import {LABELS} from '../image/labels.js'
 import {runContainer} from '../container/container.js'
 import {memoryEngine} from '../docker/test-support/memory-engine.js'
 import {replaceServedContainers} from './rollback.js'

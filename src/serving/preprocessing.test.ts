@@ -44,7 +44,7 @@ describe('POST /predict with images (preprocess.image in model.yaml)', () => {
   let url: string
 
   beforeAll(async () => {
-    server = await startServer({dir: IMAGE_MODEL, host: '127.0.0.1', logger: false, port: 0, scale: false})
+    server = await startServer({dir: IMAGE_MODEL, host: '127.0.0.1', logger: false, port: 0, pipeline: false})
     url = `${server.url}/predict`
   })
   afterAll(() => server?.close())
@@ -202,7 +202,7 @@ describe('where images are decoded and resized', () => {
       },
       logger: false,
       port: 0,
-      scale: false,
+      pipeline: false,
     })
     servers.push(server)
     const {body, status} = await send(`${server.url}/predict`, json({features: dataUrl(await solid(BLUE, 'png'))}))
@@ -220,7 +220,7 @@ describe('where images are decoded and resized', () => {
       largeBodies: false,
       logger: false,
       port: 0,
-      scale: false,
+      pipeline: false,
     })
     servers.push(server)
     const {body, status} = await send(`${server.url}/predict`, json({features: dataUrl(await solid(RED, 'png'))}))
@@ -245,7 +245,7 @@ describe('POST /predict with text (preprocess.text in model.yaml)', () => {
     reference = JSON.parse(
       await readFile(path.join(import.meta.dirname, '../preprocess/fixtures/text-reference.json'), 'utf8'),
     ) as typeof reference
-    server = await startServer({dir: TEXT_MODEL, host: '127.0.0.1', logger: false, port: 0, scale: false})
+    server = await startServer({dir: TEXT_MODEL, host: '127.0.0.1', logger: false, port: 0, pipeline: false})
     url = `${server.url}/predict`
   })
   afterAll(() => server?.close())

@@ -28,12 +28,13 @@ import {predecoded} from './decoded-body.js'
 import {ServingHttp} from './http-server.js'
 import {parseJsonBody} from './json-body.js'
 import {InputPreprocessor} from './preprocessing.js'
-import {loadSheddingGate, scalePlugin} from './scale-plugin.js'
+import {loadSheddingGate} from './load-shedding.js'
+import {metricsPlugin} from './metrics-plugin.js'
 import {healthRoutes} from './routes/health.js'
 import {indexRoutes} from './routes/index.js'
 import {predictRoutes} from './routes/predict.js'
 import {v2Routes} from './routes/v2.js'
-import {ScaleLayer, type ScaleLayerOptions} from './scale.js'
+import {InferencePipeline, type InferencePipelineOptions} from './inference-pipeline.js'
 import {resolveSettings, type ServingOverrides} from './settings.js'
 import type {TensorMap} from './tensors.js'
 import {warmUpFeeds} from './warm-up.js'
@@ -72,10 +73,10 @@ export interface StartServerOptions {
   /** Use this backend instead of starting a worker pool (tests of wrappers). */
   backend?: InferenceBackend
   /**
-   * Serving at scale (scale.ts): dynamic batching, the bounded queue and deadlines, the prediction cache, model
-   * monitoring and GET /metrics, configured by model.yaml. On by default; false serves the bare backend.
+   * Serving at scale (inference-pipeline.ts): dynamic batching, the bounded queue and deadlines, the prediction cache,
+   * model monitoring and GET /metrics, configured by model.yaml. On by default; false serves the bare backend.
    */
-  scale?: ScaleLayerOptions | false
+  pipeline?: InferencePipelineOptions | false
   /**
    * Inference bodies of `thresholdBytes` (default 256 KiB) or more are parsed and decoded by `threads` decode threads
    * (default: half the CPUs, at most 2), off the event loop; false parses every body on the event loop (benchmarks
@@ -96,8 +97,8 @@ export interface RunningServer {
   port: number
   app: FastifyInstance
   context: ServingContext
-  /** The serving-at-scale layer (metrics, batcher, cache), unless started with `scale: false`. */
-  scale?: ScaleLayer
+  /** The inference pipeline (metrics, batcher, cache), unless started with `pipeline: false`. */
+  pipeline?: InferencePipeline
   /**
    * Graceful: readiness turns 503 at once, no new connections, and every answer closes its connection; for `lingerMs`
    * (default 1 s, less once no connection is open) requests already on their way are still read and answered; then
@@ -110,7 +111,7 @@ export interface RunningServer {
 
 /** Loads the model, starts the inference workers, warms up, and listens. */
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
-  const scale = options.scale === false ? undefined : new ScaleLayer(options.scale)
+  const pipeline = options.pipeline === false ? undefined : new InferencePipeline(options.pipeline)
   // The logger needs the settings of the context, and the workers report to the logger: bound once both exist.
   // eslint-disable-next-line prefer-const -- a worker can exit before the assignment below; const would throw there
   let logger: Logger | false | undefined
@@ -121,7 +122,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       `inference worker ${info.worker} stopped (exit code ${info.exitCode}); its requests failed and it is being replaced`,
     )
   const context = await createServingContext({
-    ...(scale ? {...options, wrapBackend: withScale(scale, options.wrapBackend)} : options),
+    ...(pipeline ? {...options, wrapBackend: withPipeline(pipeline, options.wrapBackend)} : options),
     onWorkerExit: options.onWorkerExit ?? onWorkerExit,
   })
   // model.yaml's experiment: the other variants start beside this model, and a router picks who answers.
@@ -133,7 +134,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         context,
         env,
         onWorkerExit: options.onWorkerExit ?? onWorkerExit,
-        scale,
+        pipeline,
       })
     } catch (error) {
       await context.backend.close()
@@ -145,7 +146,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     options.logger === undefined
       ? createLogger(context.settings.logLevel, options.logTo === 'stderr' ? 2 : 1)
       : options.logger
-  const gate = scale ? loadSheddingGate(scale, {httpMetrics: context.project.config.monitoring.metrics}) : undefined
+  const gate = pipeline
+    ? loadSheddingGate(pipeline, {httpMetrics: context.project.config.monitoring.metrics})
+    : undefined
   const connections = new ServingHttp({
     bodyLimitBytes: context.settings.bodyLimitBytes,
     bodyTimeoutMs: context.settings.bodyTimeoutMs,
@@ -176,8 +179,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         : {}),
       logger,
       plugins: [
-        ...(scale ? [scalePlugin(scale)] : []),
-        servingAuth({...options.auth, env: options.env, registry: scale?.metrics.registry}),
+        ...(pipeline ? [metricsPlugin(pipeline)] : []),
+        servingAuth({...options.auth, env: options.env, registry: pipeline?.metrics.registry}),
         ...(experiment ? [experiment.plugin] : []),
         ...(options.plugins ?? []),
       ],
@@ -251,20 +254,20 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     },
     context,
     host,
+    pipeline,
     port: actualPort,
-    scale,
     url: `http://${urlHost}:${actualPort}`,
   }
 }
 
-/** The scale layer wraps the worker pool first; a caller's own wrapper goes around it. */
-function withScale(
-  scale: ScaleLayer,
+/** The inference pipeline wraps the worker pool first; a caller's own wrapper goes around it. */
+function withPipeline(
+  pipeline: InferencePipeline,
   outer: StartServerOptions['wrapBackend'],
 ): NonNullable<StartServerOptions['wrapBackend']> {
   return async (backend, context) => {
-    const scaled = await scale.wrapBackend(backend, context)
-    return outer ? outer(scaled, context) : scaled
+    const wrapped = await pipeline.wrapBackend(backend, context)
+    return outer ? outer(wrapped, context) : wrapped
   }
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path'
 import {DEFAULT_SLO, type StepResult} from '../bench/step-result.js'
 import {LoadGenerator} from '../bench/generator.js'
 import {createHistogram, type LatencySummary, recordMs, summarize} from '../bench/histogram.js'
-import {localTarget} from '../bench/local-target.js'
+import {inProcessTarget} from '../bench/in-process-target.js'
 import {payloadsFromSignature} from '../bench/payload.js'
 import {probeEndpoint} from '../bench/target.js'
 import {type HeadlessChromium, launchChromium} from '../browser/chromium.js'
@@ -234,7 +234,7 @@ async function measureServer(
   options.onNote?.(
     `Measuring the server (in this process) at ${options.rate}/s for ${(options.durationMs / 1000).toFixed(0)} s...`,
   )
-  const target = await localTarget({dir: options.dir, workers: options.workers}).start('cpu')
+  const target = await inProcessTarget({dir: options.dir, workers: options.workers}).start('cpu')
   const generator = LoadGenerator.start()
   try {
     const headers = {'content-type': 'application/json', ...target.headers}

@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {resolvePackageDir} from '../build/runtime-files.js'
+import {resolvePackageDir} from '../image/runtime-files.js'
 import type {WebBackend} from './config.js'
 
 /**

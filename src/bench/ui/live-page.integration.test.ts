@@ -11,7 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {HeadlessChromium} from '../../browser/chromium.js'
 import {chromiumForTests} from '../../browser/test-support/chromium.js'
 import type {BenchResult} from '../bench.js'
-import {localTarget} from '../local-target.js'
+import {inProcessTarget} from '../in-process-target.js'
 import {DEFAULT_SLO} from '../step-result.js'
 import {runBenchUi} from './bench-ui.js'
 import {positionOf} from './client/rate-scale.js'
@@ -60,7 +60,7 @@ describe.skipIf(!chromium)('bench --ui in headless Chromium', () => {
         rate: 0,
         signal: stop.signal,
         slo: DEFAULT_SLO,
-        starter: localTarget({dir: SLOW}),
+        starter: inProcessTarget({dir: SLOW}),
         sweep: {cooldownMs: 500, maxDurationMs: 30_000, maxRate: 800, startRate: 10},
         timeoutMs: 3000,
         warmupMs: 500,

@@ -7,7 +7,7 @@ import type {FastifyPluginAsync} from 'fastify'
 import {type ResolvedExperiment, resolveExperiment} from '../../experiment/resolve.js'
 import type {InferenceBackend} from '../backend.js'
 import type {RoutePluginOptions, ServingContext} from '../context.js'
-import {ScaleLayer} from '../scale.js'
+import {InferencePipeline} from '../inference-pipeline.js'
 import {resolveSettings} from '../settings.js'
 import type {TensorMap} from '../tensors.js'
 import {warmUpFeeds} from '../warm-up.js'
@@ -28,8 +28,8 @@ const SHADOW_TIMEOUT_MS = 5000
 export interface StartExperimentOptions {
   /** The server's context: the primary model, its scaled backend, its settings and phase. */
   context: ServingContext
-  /** The primary's scale layer: its metrics registry is shared with the variants'. */
-  scale?: ScaleLayer
+  /** The primary's inference pipeline: its metrics registry is shared with the variants'. */
+  pipeline?: InferencePipeline
   env: NodeJS.ProcessEnv
   onWorkerExit?: WorkerPoolOptions['onWorkerExit']
   /** Uniform in [0, 1), for the weighted-random assignment (tests inject theirs). */
@@ -54,28 +54,28 @@ interface Started {
   backend: InferenceBackend
   /** What its warm-up inferences run: the examples of its model.yaml, or zeros. */
   warmUpFeeds: () => TensorMap
-  layer?: ScaleLayer
+  pipeline?: InferencePipeline
   workers: number
   requestTimeoutMs: number
 }
 
 /**
  * Starts every variant of model.yaml's `experiment:` beside the server's own model: each other model directory gets
- * its own inference workers (at nice 19 for a shadow) and its own serving-at-scale layer (batcher, cache, model
+ * its own inference workers (at nice 19 for a shadow) and its own inference pipeline (batcher, cache, model
  * monitoring), counted in the server's metrics with its `variant` label. Variants that name the same directory share
  * one set of workers (an A/A test of this model costs nothing).
  */
 export async function startExperiment(options: StartExperimentOptions): Promise<ExperimentRuntime> {
-  const {context, env, scale} = options
+  const {context, env, pipeline} = options
   const resolved = (await resolveExperiment(context.project, {variantsDir: env.MLSHIP_VARIANTS_DIR || undefined}))!
   const experiment = resolved.config
-  const metrics = scale ? createExperimentMetrics(scale.metrics.registry) : undefined
+  const metrics = pipeline ? createExperimentMetrics(pipeline.metrics.registry) : undefined
   const started = new Map<string, Started>()
   const owned: Started[] = []
   const primary: Started = {
     backend: context.backend,
     warmUpFeeds: () => warmUpFeeds(context),
-    layer: scale,
+    pipeline,
     requestTimeoutMs: context.settings.requestTimeoutMs,
     workers: context.backend.info.workers,
   }
@@ -107,10 +107,10 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
         workers: settings.workers,
       }
       owned.push(entry)
-      if (scale) {
-        const layer = new ScaleLayer({metrics: scale.metrics, variant: variant.name})
-        entry.layer = layer
-        entry.backend = await layer.wrapBackend(pool, {
+      if (pipeline) {
+        const variantPipeline = new InferencePipeline({metrics: pipeline.metrics, variant: variant.name})
+        entry.pipeline = variantPipeline
+        entry.backend = await variantPipeline.wrapBackend(pool, {
           limits: {maxBatchSize: settings.maxBatchSize},
           modelName: project.config.name,
           modelVersion: project.config.version,
@@ -196,7 +196,7 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
   })
   const plugin: FastifyPluginAsync<RoutePluginOptions> = async (app, pluginOptions) => {
     // The variants' drift warnings and batching notes go to the server's log, as the primary's do.
-    for (const entry of owned) if (entry.layer) entry.layer.logger = app.log
+    for (const entry of owned) if (entry.pipeline) entry.pipeline.logger = app.log
     app.log.info(
       {
         experiment: {

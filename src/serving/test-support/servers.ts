@@ -1,6 +1,6 @@
 /**
- * Real serving apps for the tests that talk to them over HTTP (scale.test.ts, scale.component.test.ts): model
- * directories written to a temporary folder, started on an ephemeral port, and the few requests the tests send.
+ * Real serving apps for the tests that talk to them over HTTP (inference-pipeline.test.ts and its component test):
+ * model directories written to a temporary folder, started on an ephemeral port, and the few requests the tests send.
  */
 import {readFileSync} from 'node:fs'
 import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
@@ -39,7 +39,7 @@ export function digitsRows(file: string): number[][] {
 }
 
 export async function startTestServer(dir: string, extra: Partial<StartServerOptions> = {}): Promise<RunningServer> {
-  return startServer({dir, host: '127.0.0.1', logger: false, port: 0, scale: {processMetrics: false}, ...extra})
+  return startServer({dir, host: '127.0.0.1', logger: false, port: 0, pipeline: {processMetrics: false}, ...extra})
 }
 
 export async function post(

@@ -4,7 +4,7 @@ import {existsSync} from 'node:fs'
 import type {Device} from './device.js'
 import type {RunningServer} from './server.js'
 
-export interface ServeLocalOptions {
+export interface ServeInProcessOptions {
   dir: string
   host?: string
   port?: number
@@ -13,7 +13,7 @@ export interface ServeLocalOptions {
   /** Where the server's log lines go (default stdout; stderr when stdout carries --json output). */
   logTo?: 'stdout' | 'stderr'
   /** Called once the server is ready. */
-  onListening?: (info: ServeLocalInfo) => void
+  onListening?: (info: ServeInProcessInfo) => void
   /** Called when a signal starts the graceful stop. */
   onStopping?: (signal: string) => void
   /** Resolves to stop the server (default: the first SIGINT or SIGTERM). Tests pass their own. */
@@ -22,7 +22,7 @@ export interface ServeLocalOptions {
   insideContainer?: () => boolean
 }
 
-export interface ServeLocalInfo {
+export interface ServeInProcessInfo {
   url: string
   model: string
   version: string
@@ -35,12 +35,12 @@ export interface ServeLocalInfo {
   hint?: string
 }
 
-export interface ServeLocalResult extends ServeLocalInfo {
+export interface ServeInProcessResult extends ServeInProcessInfo {
   stoppedBy: string
 }
 
 /** `mlship serve --local`: runs the server in this process until a signal, then stops it gracefully. */
-export async function serveLocal(options: ServeLocalOptions): Promise<ServeLocalResult> {
+export async function serveInProcess(options: ServeInProcessOptions): Promise<ServeInProcessResult> {
   // The serving app (fastify, prom-client, pino) loads when a server starts, not with `mlship serve`.
   const {startServer} = await import('./server.js')
   // GET / lists the routes below; with serving.auth.docs protected it needs a key, and this one never leaves memory.
@@ -62,7 +62,7 @@ export async function serveLocal(options: ServeLocalOptions): Promise<ServeLocal
       : !loopback && !server.context.project.config.serving.auth.enabled
         ? `listening on ${host}: other machines on the network can reach the model and /metrics, without a key (serving.auth is off)`
         : undefined
-  const info: ServeLocalInfo = {
+  const info: ServeInProcessInfo = {
     executionProvider: server.context.backend.info.executionProvider,
     ...(hint ? {hint} : {}),
     host,

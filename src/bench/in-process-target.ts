@@ -6,7 +6,7 @@ import {assertCudaUsable, chooseDevice} from '../serving/device.js'
 import type {TargetStarter} from './bench.js'
 import type {BenchDevice, BenchTarget} from './target.js'
 
-export interface LocalTargetOptions {
+export interface InProcessTargetOptions {
   /** The model directory (or its model.yaml). */
   dir: string
   /** The endpoint's path on the server (default /predict). */
@@ -20,7 +20,7 @@ export interface LocalTargetOptions {
  * Time to ready is from the call to the first ready answer: model load, worker threads and the warm-up inference.
  * A model with serving.auth on is benchmarked as it serves, keys checked: with a key minted here, never shown.
  */
-export function localTarget(options: LocalTargetOptions): TargetStarter {
+export function inProcessTarget(options: InProcessTargetOptions): TargetStarter {
   const apiKey = randomBytes(32).toString('hex')
   return {
     gpuUnavailableReason: async () => {

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {inferenceRoute} from './scale-plugin.js'
+import {inferenceRoute} from './load-shedding.js'
 
 describe('inferenceRoute', () => {
   it('names the route pattern of inference requests, as fastify names it in the metrics, and nothing else', () => {

@@ -33,7 +33,7 @@ const MODEL_COPY = /^COPY\s+model\/\s/
 const CONFIG_COPY = /^COPY\s+config\/\s/
 
 /**
- * The stages of a Dockerfile laid out as templates/build/Dockerfile.hbs lays it out, or undefined for one that is not
+ * The stages of a Dockerfile laid out as templates/image/Dockerfile.hbs lays it out, or undefined for one that is not
  * (a --template of the user's): exactly one COPY of model/ and after it one COPY of config/, and no FROM after the
  * model's COPY. Such a Dockerfile is built in one go, as before.
  */

@@ -5,16 +5,16 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
-import {serveLocal} from './serve-local.js'
+import {serveInProcess} from './serve-in-process.js'
 import {IRIS_MODEL, writeProject} from './test-support/servers.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const IRIS = path.join(root, 'examples/iris')
 
-describe('serveLocal', () => {
+describe('serveInProcess', () => {
   it('listens on 127.0.0.1 by default, so the model and /metrics stay on this machine', async () => {
     let address: AddressInfo | undefined
-    const result = await serveLocal({
+    const result = await serveInProcess({
       dir: IRIS,
       insideContainer: () => false,
       port: 0,
@@ -31,7 +31,7 @@ describe('serveLocal', () => {
   })
 
   it('says how to share the server when 127.0.0.1 is a container of its own, and warns when it is shared', async () => {
-    const inContainer = await serveLocal({
+    const inContainer = await serveInProcess({
       dir: IRIS,
       insideContainer: () => true,
       port: 0,
@@ -39,7 +39,7 @@ describe('serveLocal', () => {
       workers: 1,
     })
     expect(inContainer.hint).toMatch(/inside a container: a published port does not reach it; --host 0\.0\.0\.0/)
-    const shared = await serveLocal({
+    const shared = await serveInProcess({
       dir: IRIS,
       host: '0.0.0.0',
       port: 0,
@@ -60,7 +60,7 @@ describe('serveLocal', () => {
         serving: {auth: {docs: 'protected', enabled: true, keys_env: variable}},
       })
       let unauthenticated: number | undefined
-      const result = await serveLocal({
+      const result = await serveInProcess({
         dir,
         host: '0.0.0.0',
         port: 0,

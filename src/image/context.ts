@@ -26,7 +26,7 @@ export interface BuildPlanOptions {
   baseImage?: string
   platform?: Platform
   gpu?: boolean
-  /** An alternative Dockerfile template (Handlebars); templates/build/Dockerfile.hbs when absent. */
+  /** An alternative Dockerfile template (Handlebars); templates/image/Dockerfile.hbs when absent. */
   template?: string
   /** Where onnxruntime-node's CUDA provider files are, when not in onnxruntime-node's own bin folder. */
   cudaProviderDir?: string
@@ -200,7 +200,7 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
     await bundleServer({
       ...(cache ? {cacheDir: cache} : {}),
       entryPoints: server.entryPoints,
-      extraFiles: {...server.extraFiles, 'healthcheck.cjs': path.join(templatesDir(), 'build', 'healthcheck.cjs')},
+      extraFiles: {...server.extraFiles, 'healthcheck.cjs': path.join(templatesDir(), 'image', 'healthcheck.cjs')},
       outDir: serverDir,
     })
     await writeFile(path.join(contextDir, 'Dockerfile'), plan.dockerfile)

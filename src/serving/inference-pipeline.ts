@@ -12,7 +12,7 @@ import type {ServingContext} from './context.js'
 import {hashFeeds, PredictionCache} from './prediction-cache.js'
 import type {TensorMap} from './tensors.js'
 
-export interface ScaleLayerOptions {
+export interface InferencePipelineOptions {
   /** Process CPU and memory metrics (default true); off in tests that build many servers. */
   processMetrics?: boolean
   /** Count in these metrics instead of a registry of its own (the variants of an experiment share one). */
@@ -24,8 +24,8 @@ export interface ScaleLayerOptions {
   variant?: string
 }
 
-/** What the scale layer decided at start-up, for logs and `serve --local`. */
-export interface ScaleSummary {
+/** What the pipeline decided at start-up, for logs and `serve --local`. */
+export interface PipelineSummary {
   batching: {enabled: boolean; reason?: string; maxBatchSize: number; maxDelayMs: number}
   maxQueue: number
   maxQueueDelayMs?: number
@@ -39,28 +39,28 @@ export interface ScaleSummary {
 }
 
 /**
- * Serving at scale, as one layer around the inference backend: the dynamic batcher with its bounded admission queue
+ * Serving at scale, as one pipeline around the inference backend: the dynamic batcher with its bounded admission queue
  * and deadlines, the optional prediction cache, model monitoring (prediction distribution, non-finite outputs, drift)
  * and the optional sampled prediction log, all counted in one Prometheus registry per server. Every knob comes from
  * model.yaml (`serving.batching`, `serving.max_queue`, `serving.request_timeout_ms`, `serving.cache`, `monitoring`).
  *
- * `wrapBackend` goes to startServer's option of that name; the HTTP plugin (scale-plugin.ts: load shedding at the
- * door, /metrics) reads the same layer.
+ * `wrapBackend` goes to startServer's option of that name; the load-shedding gate at the door (load-shedding.ts) and
+ * the HTTP metrics with GET /metrics (metrics-plugin.ts) read the same pipeline.
  */
-export class ScaleLayer {
+export class InferencePipeline {
   readonly metrics: ServingMetrics
   batcher: Batcher | undefined
   monitor: ModelMonitor | undefined
   cache: PredictionCache | undefined
   predictionLog: PredictionLog | undefined
-  summary: ScaleSummary | undefined
+  summary: PipelineSummary | undefined
   /** Where drift warnings go; the metrics plugin points it at the server's logger. */
   logger: ModelMonitorLogger | undefined
   /** The experiment variant it serves, if any (its series' `variant` label). */
   variant: string | undefined
   private readonly createdAt = performance.now()
 
-  constructor(options: ScaleLayerOptions = {}) {
+  constructor(options: InferencePipelineOptions = {}) {
     this.metrics = options.metrics ?? createServingMetrics({processMetrics: options.processMetrics ?? true})
     this.variant = options.variant
   }
@@ -146,16 +146,16 @@ export class ScaleLayer {
       requestTimeoutMs: context.settings.requestTimeoutMs,
       ...(this.predictionLog ? {predictionLog: path.resolve(context.settings.dataDir, logConfig.path)} : {}),
     }
-    return new ScaledBackend(inner, this, context.state)
+    return new PipelineBackend(inner, this, context.state)
   }
 }
 
-class ScaledBackend implements InferenceBackend {
+class PipelineBackend implements InferenceBackend {
   readonly info: BackendInfo
 
   constructor(
     private readonly inner: InferenceBackend,
-    private readonly layer: ScaleLayer,
+    private readonly pipeline: InferencePipeline,
     private readonly state: ServingContext['state'],
   ) {
     this.info = inner.info
@@ -164,8 +164,8 @@ class ScaledBackend implements InferenceBackend {
   async run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
     // The warm-up inferences go through the batcher (it learns their cost) but are not traffic: no cache, no model
     // metrics, no prediction log.
-    if (this.state.phase === 'starting') return this.layer.batcher!.submit(feeds, options)
-    const {cache, monitor, predictionLog} = this.layer
+    if (this.state.phase === 'starting') return this.pipeline.batcher!.submit(feeds, options)
+    const {cache, monitor, predictionLog} = this.pipeline
     const key = cache ? `${hashFeeds(feeds)}>${options.outputs?.join(',') ?? '*'}` : undefined
     if (key !== undefined) {
       const cached = cache!.get(key)
@@ -173,11 +173,12 @@ class ScaledBackend implements InferenceBackend {
     }
     let outputs: TensorMap
     try {
-      outputs = await this.layer.batcher!.submit(feeds, options)
+      outputs = await this.pipeline.batcher!.submit(feeds, options)
     } catch (error) {
-      const variant = this.layer.variant === undefined ? {} : {variant: this.layer.variant}
-      if (error instanceof QueueFullError) this.layer.metrics.rejected.inc({...variant, reason: 'queue_full'})
-      else if (error instanceof DeadlineExceededError) this.layer.metrics.rejected.inc({...variant, reason: 'deadline'})
+      const variant = this.pipeline.variant === undefined ? {} : {variant: this.pipeline.variant}
+      if (error instanceof QueueFullError) this.pipeline.metrics.rejected.inc({...variant, reason: 'queue_full'})
+      else if (error instanceof DeadlineExceededError)
+        this.pipeline.metrics.rejected.inc({...variant, reason: 'deadline'})
       throw error
     }
     if (key !== undefined) cache!.set(key, outputs)
@@ -187,8 +188,8 @@ class ScaledBackend implements InferenceBackend {
   }
 
   async close(): Promise<void> {
-    await this.layer.batcher?.drain()
+    await this.pipeline.batcher?.drain()
     await this.inner.close()
-    await this.layer.predictionLog?.close()
+    await this.pipeline.predictionLog?.close()
   }
 }

@@ -1,0 +1,61 @@
+import type {FastifyPluginAsync, FastifyRequest} from 'fastify'
+
+import {type RoutePluginOptions, VARIANT_HEADER} from './context.js'
+import type {InferencePipeline} from './inference-pipeline.js'
+
+const STARTED = Symbol('mlship.startedAt')
+
+type TimedRequest = FastifyRequest & {[STARTED]?: bigint}
+
+/**
+ * The HTTP side of the inference pipeline (inference-pipeline.ts), beside the load-shedding gate (load-shedding.ts):
+ * `GET /metrics` in the Prometheus text format, and the HTTP metrics behind it: requests, errors and duration by
+ * route pattern (never the raw URL: label values stay bounded), method and status, and requests in flight. With
+ * `monitoring.metrics: false` neither the route nor its hooks exist, so metrics cost nothing.
+ *
+ * Registered without encapsulation (what fastify-plugin does), so its hooks see every route of the server.
+ */
+export function metricsPlugin(pipeline: InferencePipeline): FastifyPluginAsync<RoutePluginOptions> {
+  const plugin: FastifyPluginAsync<RoutePluginOptions> = async (app, {context}) => {
+    pipeline.logger = app.log
+    if (pipeline.summary) app.log.info({scale: pipeline.summary}, 'serving at scale')
+    const {metrics} = pipeline
+    if (!context.project.config.monitoring.metrics) return
+
+    app.addHook('onRequest', (request, reply, done) => {
+      ;(request as TimedRequest)[STARTED] = process.hrtime.bigint()
+      metrics.httpInFlight.inc()
+      // A client that goes away after its whole body has arrived gets neither onResponse (nothing was sent) nor
+      // onRequestAbort (the request was complete): the response's close comes in every case, after onResponse.
+      reply.raw.once('close', () => finish(request, reply.raw.writableFinished ? reply.statusCode : 499))
+      done()
+    })
+    const finish = (request: FastifyRequest, status: number, variant?: unknown) => {
+      const started = (request as TimedRequest)[STARTED]
+      if (started === undefined) return
+      ;(request as TimedRequest)[STARTED] = undefined
+      metrics.httpInFlight.dec()
+      const labels = {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(status),
+        // The experiment's variant that answered (its header), so that every latency and error series has one.
+        ...(typeof variant === 'string' ? {variant} : {}),
+      }
+      metrics.httpRequests.inc(labels)
+      if (status >= 400) metrics.httpErrors.inc(labels)
+      metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9)
+    }
+    app.addHook('onResponse', (request, reply, done) => {
+      finish(request, reply.statusCode, reply.getHeader(VARIANT_HEADER))
+      done()
+    })
+
+    app.get('/metrics', async (_request, reply) => {
+      reply.type(metrics.contentType)
+      return metrics.render()
+    })
+  }
+  Object.assign(plugin, {[Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'mlship-scale'})
+  return plugin
+}
