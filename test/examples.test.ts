@@ -13,7 +13,7 @@ describe('examples/digits-image: a CNN that reads a picture of a digit (preproce
   const picture = (name: string) => readFile(path.join(DIGITS_IMAGE, name))
 
   beforeAll(async () => {
-    server = await startServer({dir: DIGITS_IMAGE, host: '127.0.0.1', logger: false, port: 0, scale: false})
+    server = await startServer({dir: DIGITS_IMAGE, host: '127.0.0.1', logger: false, port: 0, pipeline: false})
     url = `${server.url}/predict`
   })
   afterAll(() => server?.close())
