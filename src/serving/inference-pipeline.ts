@@ -5,7 +5,7 @@ import {primaryVariant} from '../config/experiment.js'
 import {ModelMonitor, type ModelMonitorLogger} from '../monitoring/model-monitor.js'
 import {createServingMetrics, type ServingMetrics} from '../monitoring/metrics.js'
 import {PredictionLog} from '../monitoring/prediction-log.js'
-import {DeadlineExceededError, QueueFullError} from './admission.js'
+import {DeadlineExceededError, QueueFullError, type Refusal} from './admission.js'
 import type {BackendInfo, InferenceBackend, RunOptions} from './backend.js'
 import {Batcher, canBatch} from './batcher.js'
 import type {ServingContext} from './context.js'
@@ -49,20 +49,36 @@ export interface PipelineSummary {
  */
 export class InferencePipeline {
   readonly metrics: ServingMetrics
-  batcher: Batcher | undefined
-  monitor: ModelMonitor | undefined
-  cache: PredictionCache | undefined
-  predictionLog: PredictionLog | undefined
-  summary: PipelineSummary | undefined
-  /** Where drift warnings go; the metrics plugin points it at the server's logger. */
-  logger: ModelMonitorLogger | undefined
+  private batcher: Batcher | undefined
+  private decided: PipelineSummary | undefined
+  private log: ModelMonitorLogger | undefined
   /** The experiment variant it serves, if any (its series' `variant` label). */
-  variant: string | undefined
+  private variant: string | undefined
   private readonly createdAt = performance.now()
 
   constructor(options: InferencePipelineOptions = {}) {
     this.metrics = options.metrics ?? createServingMetrics({processMetrics: options.processMetrics ?? true})
     this.variant = options.variant
+  }
+
+  /** What wrapBackend decided (batching, queue, cache, monitoring); undefined until it ran. */
+  get summary(): PipelineSummary | undefined {
+    return this.decided
+  }
+
+  /** Where drift warnings, batching notes and refusals are logged; undefined until logTo(). */
+  get logger(): ModelMonitorLogger | undefined {
+    return this.log
+  }
+
+  /** Points the pipeline's log lines at the server's logger (the metrics plugin does, once the app exists). */
+  logTo(logger: ModelMonitorLogger): void {
+    this.log = logger
+  }
+
+  /** Why a request arriving now would be refused (the admission queue is full), or undefined to accept it. */
+  refusal(): Refusal | undefined {
+    return this.batcher?.refusal()
   }
 
   readonly wrapBackend = async (
@@ -95,23 +111,24 @@ export class InferencePipeline {
         metrics.batchSize.observe(labels, rows)
         metrics.batchRequests.observe(labels, requests)
       },
-      onBatchingDisabled: (reason) => this.logger?.warn({batching: {reason}}, `batching turned off: ${reason}`),
+      onBatchingDisabled: (reason) => this.log?.warn({batching: {reason}}, `batching turned off: ${reason}`),
       runner: inner,
       timeoutMs: context.settings.requestTimeoutMs,
     })
     this.batcher = batcher
     metrics.onScrape(() => metrics.queueDepth.set(labels, batcher.queued))
 
+    let cache: PredictionCache | undefined
     if (config.serving.cache.enabled) {
-      this.cache = new PredictionCache({
+      cache = new PredictionCache({
         maxEntries: config.serving.cache.max_entries,
         onHit: () => metrics.cacheHits.inc(labels),
         onMiss: () => metrics.cacheMisses.inc(labels),
         ttlSeconds: config.serving.cache.ttl_seconds,
       })
     }
-    this.monitor = new ModelMonitor({
-      logger: {info: (f, m) => this.logger?.info(f, m), warn: (f, m) => this.logger?.warn(f, m)},
+    const monitor = new ModelMonitor({
+      logger: {info: (f, m) => this.log?.info(f, m), warn: (f, m) => this.log?.warn(f, m)},
       metrics,
       monitoring: config.monitoring,
       inputs: context.signature.inputs,
@@ -119,8 +136,9 @@ export class InferencePipeline {
       ...(this.variant === undefined ? {} : {variant: this.variant}),
     })
     const logConfig = config.monitoring.prediction_log
+    let predictionLog: PredictionLog | undefined
     if (logConfig.enabled) {
-      this.predictionLog = await PredictionLog.open({
+      predictionLog = await PredictionLog.open({
         directory: context.settings.dataDir,
         path: logConfig.path,
         modelName: context.modelName,
@@ -129,7 +147,7 @@ export class InferencePipeline {
         sampleRate: logConfig.sample_rate,
       })
     }
-    this.summary = {
+    this.decided = {
       batching: {
         enabled: batchingOn,
         maxBatchSize: config.serving.batching.max_batch_size,
@@ -138,16 +156,30 @@ export class InferencePipeline {
         ...(config.serving.batching.enabled ? {} : {reason: 'serving.batching.enabled is false'}),
       },
       cache: config.serving.cache.enabled,
-      driftFeatures: this.monitor.drift?.featureCount ?? 0,
-      ...(this.monitor.referenceRowsMissing > 0 ? {driftReferenceRows: this.monitor.referenceRowsMissing} : {}),
+      driftFeatures: monitor.drift?.featureCount ?? 0,
+      ...(monitor.referenceRowsMissing > 0 ? {driftReferenceRows: monitor.referenceRowsMissing} : {}),
       maxQueue: config.serving.max_queue,
       ...(config.serving.max_queue_delay_ms === undefined ? {} : {maxQueueDelayMs: config.serving.max_queue_delay_ms}),
       metrics: config.monitoring.metrics,
       requestTimeoutMs: context.settings.requestTimeoutMs,
-      ...(this.predictionLog ? {predictionLog: path.resolve(context.settings.dataDir, logConfig.path)} : {}),
+      ...(predictionLog ? {predictionLog: path.resolve(context.settings.dataDir, logConfig.path)} : {}),
     }
-    return new PipelineBackend(inner, this, context.state)
+    return new PipelineBackend(
+      inner,
+      {batcher, cache, metrics, monitor, predictionLog, variant: this.variant},
+      context.state,
+    )
   }
+}
+
+/** What one wrapBackend call set up, for the backend it returns. */
+interface PipelineParts {
+  batcher: Batcher
+  cache: PredictionCache | undefined
+  metrics: ServingMetrics
+  monitor: ModelMonitor
+  predictionLog: PredictionLog | undefined
+  variant: string | undefined
 }
 
 class PipelineBackend implements InferenceBackend {
@@ -155,17 +187,17 @@ class PipelineBackend implements InferenceBackend {
 
   constructor(
     private readonly inner: InferenceBackend,
-    private readonly pipeline: InferencePipeline,
+    private readonly parts: PipelineParts,
     private readonly state: ServingContext['state'],
   ) {
     this.info = inner.info
   }
 
   async run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
+    const {batcher, cache, metrics, monitor, predictionLog, variant} = this.parts
     // The warm-up inferences go through the batcher (it learns their cost) but are not traffic: no cache, no model
     // metrics, no prediction log.
-    if (this.state.phase === 'starting') return this.pipeline.batcher!.submit(feeds, options)
-    const {cache, monitor, predictionLog} = this.pipeline
+    if (this.state.phase === 'starting') return batcher.submit(feeds, options)
     const key = cache ? `${hashFeeds(feeds)}>${options.outputs?.join(',') ?? '*'}` : undefined
     if (key !== undefined) {
       const cached = cache!.get(key)
@@ -173,23 +205,22 @@ class PipelineBackend implements InferenceBackend {
     }
     let outputs: TensorMap
     try {
-      outputs = await this.pipeline.batcher!.submit(feeds, options)
+      outputs = await batcher.submit(feeds, options)
     } catch (error) {
-      const variant = this.pipeline.variant === undefined ? {} : {variant: this.pipeline.variant}
-      if (error instanceof QueueFullError) this.pipeline.metrics.rejected.inc({...variant, reason: 'queue_full'})
-      else if (error instanceof DeadlineExceededError)
-        this.pipeline.metrics.rejected.inc({...variant, reason: 'deadline'})
+      const labels = variant === undefined ? {} : {variant}
+      if (error instanceof QueueFullError) metrics.rejected.inc({...labels, reason: 'queue_full'})
+      else if (error instanceof DeadlineExceededError) metrics.rejected.inc({...labels, reason: 'deadline'})
       throw error
     }
     if (key !== undefined) cache!.set(key, outputs)
-    monitor?.observe(feeds, outputs)
+    monitor.observe(feeds, outputs)
     predictionLog?.record(feeds, outputs)
     return outputs
   }
 
   async close(): Promise<void> {
-    await this.pipeline.batcher?.drain()
+    await this.parts.batcher.drain()
     await this.inner.close()
-    await this.pipeline.predictionLog?.close()
+    await this.parts.predictionLog?.close()
   }
 }

@@ -32,7 +32,7 @@ export function loadSheddingGate(
   const gate = (request: IncomingMessage, response: ServerResponse): boolean => {
     const route = inferenceRoute(request.method, request.url)
     if (route === undefined) return false
-    const refusal = pipeline.batcher?.refusal()
+    const refusal = pipeline.refusal()
     if (!refusal) return false
     const started = process.hrtime.bigint()
     const body = JSON.stringify({error: refusal.message})

@@ -17,7 +17,7 @@ type TimedRequest = FastifyRequest & {[STARTED]?: bigint}
  */
 export function metricsPlugin(pipeline: InferencePipeline): FastifyPluginAsync<RoutePluginOptions> {
   const plugin: FastifyPluginAsync<RoutePluginOptions> = async (app, {context}) => {
-    pipeline.logger = app.log
+    pipeline.logTo(app.log)
     if (pipeline.summary) app.log.info({scale: pipeline.summary}, 'serving at scale')
     const {metrics} = pipeline
     if (!context.project.config.monitoring.metrics) return

@@ -196,7 +196,7 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
   })
   const plugin: FastifyPluginAsync<RoutePluginOptions> = async (app, pluginOptions) => {
     // The variants' drift warnings and batching notes go to the server's log, as the primary's do.
-    for (const entry of owned) if (entry.pipeline) entry.pipeline.logger = app.log
+    for (const entry of owned) entry.pipeline?.logTo(app.log)
     app.log.info(
       {
         experiment: {
