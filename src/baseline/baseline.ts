@@ -1,17 +1,16 @@
 import {readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import type ort from 'onnxruntime-node'
 import {Document, isMap, isSeq, parseDocument, visit} from 'yaml'
 
 import {parseConfigText} from '../config/load.js'
 import type {FeatureBaseline, InputSpec, OutputSpec, TensorDtype} from '../config/schema.js'
 import {ConfigError, errorMessage, ModelError} from '../errors.js'
-import {loadModelProject} from '../model/load-model.js'
-import {onnxruntime, openSession} from '../model/session.js'
 import {isDynamic} from '../model/signature.js'
 import {DEFAULT_BASELINE_BINS, FeatureAccumulator} from '../monitoring/baseline-stats.js'
 import {type DataHeader, type DataInput, type DataRow, dataFormat, readDataRows} from './read-data.js'
-import {allocate, type TensorData, toFloat16Bits} from '../serving/tensors.js'
+import type {InferenceBackend} from '../serving/backend.js'
+import {openModel, type OpenedModel} from '../serving/open-model.js'
+import {allocate, type TensorData, type TensorMap, toFloat16Bits} from '../serving/tensors.js'
 
 export interface BaselineOptions {
   /** Directory with model.yaml (or its path). */
@@ -48,7 +47,17 @@ const MODEL_BATCH_ROWS = 256
  * model.yaml `monitoring.baseline`, where the server's drift monitor compares live traffic against them.
  */
 export async function computeBaseline(options: BaselineOptions): Promise<BaselineResult> {
-  const project = await loadModelProject(options.dir)
+  // On the CPU whatever the model is served on: a pass over the training data, on the machine that has the data.
+  // The session that reads the signature is the one that runs the model over the rows.
+  const model = await openModel({device: 'cpu', dir: options.dir, runIn: 'this-thread'})
+  try {
+    return await summariseData(model, options)
+  } finally {
+    await model.backend.close()
+  }
+}
+
+async function summariseData({backend, project}: OpenedModel, options: BaselineOptions): Promise<BaselineResult> {
   const data = path.resolve(options.data)
   dataFormat(data)
   await stat(data).catch(() => {
@@ -85,42 +94,38 @@ export async function computeBaseline(options: BaselineOptions): Promise<Baselin
   const outputStats = new Map<string, FeatureAccumulator[]>()
   const wantOutputs = options.outputs ?? true
   const outputSpecs = wantOutputs ? project.signature.outputs.filter((spec) => keepOutput(spec, skipped)) : []
-  const session = outputSpecs.length > 0 ? await openSession(project.modelPath) : undefined
+  const runModel = outputSpecs.length > 0
   const batchable = project.signature.inputs.every((spec) => spec.shape.length > 0 && isDynamic(spec.shape[0]!))
   let pending: DataRow[] = []
   let rows = 0
 
   const flush = async () => {
-    if (!session || pending.length === 0) return
+    if (!runModel || pending.length === 0) return
     const groups = batchable ? [pending] : pending.map((row) => [row])
     for (const group of groups)
-      await summariseOutputs(session, project.signature.inputs, inputs, group, outputSpecs, outputStats)
+      await summariseOutputs(backend, project.signature.inputs, inputs, group, outputSpecs, outputStats)
     pending = []
   }
 
-  try {
-    for await (const row of readDataRows({file: data, ignoreColumns: options.ignoreColumns, inputs}, header)) {
-      for (const input of inputs) {
-        let features = accumulators.get(input.name)
-        if (!features) {
-          const names = header.names?.[input.name]
-          features = Array.from({length: input.rowSize}, (_, i) => new FeatureAccumulator(input.name, i, names?.[i]))
-          accumulators.set(input.name, features)
-        }
-        const values = row.values[input.name]!
-        for (let i = 0; i < values.length; i++) features[i]!.add(values[i]!)
+  for await (const row of readDataRows({file: data, ignoreColumns: options.ignoreColumns, inputs}, header)) {
+    for (const input of inputs) {
+      let features = accumulators.get(input.name)
+      if (!features) {
+        const names = header.names?.[input.name]
+        features = Array.from({length: input.rowSize}, (_, i) => new FeatureAccumulator(input.name, i, names?.[i]))
+        accumulators.set(input.name, features)
       }
-      rows++
-      if (session) {
-        pending.push(row)
-        if (pending.length >= MODEL_BATCH_ROWS) await flush()
-      }
-      if (rows % 10_000 === 0) options.onProgress?.(rows)
+      const values = row.values[input.name]!
+      for (let i = 0; i < values.length; i++) features[i]!.add(values[i]!)
     }
-    await flush()
-  } finally {
-    await session?.release()
+    rows++
+    if (runModel) {
+      pending.push(row)
+      if (pending.length >= MODEL_BATCH_ROWS) await flush()
+    }
+    if (rows % 10_000 === 0) options.onProgress?.(rows)
   }
+  await flush()
   if (rows === 0) {
     throw new ConfigError(`${data}: no data rows`, {code: 'DATA_INVALID', details: {file: data}})
   }
@@ -157,27 +162,23 @@ function keepOutput(spec: OutputSpec, skipped: BaselineResult['skipped']): boole
 }
 
 async function summariseOutputs(
-  session: ort.InferenceSession,
+  backend: InferenceBackend,
   specs: readonly InputSpec[],
   inputs: readonly DataInput[],
   rows: readonly DataRow[],
   outputs: readonly OutputSpec[],
   stats: Map<string, FeatureAccumulator[]>,
 ): Promise<void> {
-  const {Tensor} = await onnxruntime()
-  const feeds: Record<string, ort.Tensor> = {}
+  const feeds: TensorMap = {}
   for (const input of inputs) {
     const spec = specs.find((s) => s.name === input.name)!
     const values = rows.flatMap((row) => row.values[input.name]!)
     const dims = spec.shape.length === 0 ? [] : [rows.length, ...spec.shape.slice(1).map(Number)]
-    feeds[input.name] = new Tensor(spec.dtype, tensorData(spec.dtype, values), dims)
+    feeds[input.name] = {data: tensorData(spec.dtype, values), dims, dtype: spec.dtype}
   }
-  let results: ort.InferenceSession.OnnxValueMapType
+  let results: TensorMap
   try {
-    results = await session.run(
-      feeds,
-      outputs.map((o) => o.name),
-    )
+    results = await backend.run(feeds, {outputs: outputs.map((o) => o.name)})
   } catch (error) {
     throw new ModelError(`the model failed on the data rows from line ${rows[0]!.line}: ${errorMessage(error)}`, {
       code: 'MODEL_RUN_FAILED',
@@ -185,7 +186,7 @@ async function summariseOutputs(
   }
   for (const spec of outputs) {
     const tensor = results[spec.name]!
-    const rowSize = tensor.dims.length <= 1 ? 1 : tensor.size / tensor.dims[0]!
+    const rowSize = tensor.dims.length <= 1 ? 1 : tensor.data.length / tensor.dims[0]!
     let accumulators = stats.get(spec.name)
     if (!accumulators) {
       accumulators = Array.from({length: rowSize}, (_, i) => new FeatureAccumulator(spec.name, i, spec.labels?.[i]))

@@ -13,7 +13,7 @@ import {decodeSeedBody} from '../serving/decode.js'
 import type {Device} from '../serving/device.js'
 import {nestedJson, rowLabels} from '../serving/encode.js'
 import {allocate, type HostTensor, type TensorMap} from '../serving/tensors.js'
-import {openLocalModel} from './open-model.js'
+import {openModel} from '../serving/open-model.js'
 
 export type BatchFormat = 'jsonl' | 'csv'
 
@@ -102,9 +102,10 @@ const MAX_REPORTED_ERRORS = 20
 export async function predictBatch(options: PredictBatchOptions): Promise<PredictBatchResult> {
   const format = options.format ?? (path.extname(options.input).toLowerCase() === '.csv' ? 'csv' : 'jsonl')
   const totalBytes = await inputSize(options.input)
-  const model = await openLocalModel({
-    dir: options.dir,
+  const model = await openModel({
     device: options.device,
+    dir: options.dir,
+    runIn: 'workers',
     serving: options.workers ? {workers: options.workers} : {},
   })
   const {signature} = model.project

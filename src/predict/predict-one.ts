@@ -9,7 +9,7 @@ import {splitSeedBody} from '../serving/raw-inputs.js'
 import {apiKeyHeaders, keyRefusal} from '../serving/auth/client.js'
 import {RequestError} from '../serving/request-error.js'
 import {seedResponseJson} from '../serving/responses.js'
-import {openModelInThread} from './open-model.js'
+import {openModel} from '../serving/open-model.js'
 import type {Device} from '../serving/device.js'
 
 export interface PredictOneOptions {
@@ -47,7 +47,7 @@ export async function predictOne(options: PredictOneOptions): Promise<PredictOne
     const signature = options.example ? (await loadConfig(options.dir ?? '.')).config.signature : undefined
     return predictRemote(options.url, await requestBody(options, signature), options.apiKey)
   }
-  const model = await openModelInThread({dir: options.dir ?? '.', device: options.device})
+  const model = await openModel({device: options.device, dir: options.dir, runIn: 'this-thread'})
   try {
     const body = await requestBody(options, model.project.signature)
     const {signature} = model.project

@@ -1,5 +1,4 @@
 import type {IncomingMessage} from 'node:http'
-import path from 'node:path'
 
 import Fastify, {
   LogController,
@@ -11,13 +10,12 @@ import Fastify, {
 import pino, {type Logger} from 'pino'
 
 import {errorMessage, ExitCode, MlshipError} from '../errors.js'
-import {loadConfig} from '../config/load.js'
-import {resolveModelProject, type ResolvedModel} from '../model/load-model.js'
+import type {ResolvedModel} from '../model/load-model.js'
 import {planPreprocessing} from '../preprocess/plan.js'
 import type {InferenceBackend} from './backend.js'
 import type {RoutePluginOptions, ServerPhase, ServingContext} from './context.js'
 import {servingAuth, type ServingAuthOptions} from './auth/plugin.js'
-import {assertCudaUsable, chooseDevice, type Device} from './device.js'
+import type {Device} from './device.js'
 import {usableCpus} from './cpus.js'
 import {type ExperimentRuntime, startExperiment} from './experiment/runtime.js'
 import {RequestError} from './request-error.js'
@@ -27,6 +25,7 @@ import type {BodyKind} from './decode-protocol.js'
 import {predecoded} from './decoded-body.js'
 import {ServingHttp} from './http-server.js'
 import {parseJsonBody} from './json-body.js'
+import {openModel} from './open-model.js'
 import {InputPreprocessor} from './preprocessing.js'
 import {loadSheddingGate} from './load-shedding.js'
 import {metricsPlugin} from './metrics-plugin.js'
@@ -35,10 +34,10 @@ import {indexRoutes} from './routes/index.js'
 import {predictRoutes} from './routes/predict.js'
 import {v2Routes} from './routes/v2.js'
 import {InferencePipeline, type InferencePipelineOptions} from './inference-pipeline.js'
-import {resolveSettings, type ServingOverrides} from './settings.js'
+import type {ServingOverrides} from './settings.js'
 import type {TensorMap} from './tensors.js'
 import {warmUpFeeds} from './warm-up.js'
-import {WorkerPool, type WorkerPoolOptions} from './worker-pool.js'
+import type {WorkerPoolOptions} from './worker-pool.js'
 
 export interface StartServerOptions {
   /** The model directory, or the path of its model.yaml. Ignored when `project` is given. */
@@ -273,40 +272,24 @@ function withPipeline(
 
 /** The model, its settings and a running backend: what buildApp needs. The phase stays 'starting' until warm-up. */
 export async function createServingContext(options: StartServerOptions): Promise<ServingContext> {
-  const env = options.env ?? process.env
-  const loaded = options.project ?? (await loadConfig(options.dir ?? '.'))
-  const settings = {
-    ...resolveSettings(loaded.config.serving, options.serving ?? {}, env),
-    dataDir: path.resolve(env.MLSHIP_DATA_DIR || loaded.dir),
-  }
-  // The inference workers need the config alone: they start while this thread opens the model for its signature
-  // (an onnxruntime session of its own), rather than after it.
-  let starting: Promise<InferenceBackend> | undefined = options.backend && Promise.resolve(options.backend)
-  if (!starting) {
-    const device = chooseDevice(options.device, env, loaded.config.build.gpu)
-    assertCudaUsable(device)
-    starting = WorkerPool.start({
-      onWorkerExit: options.onWorkerExit,
-      device: device.device,
-      intraOpThreads: settings.intraOpThreads,
-      modelPath: loaded.modelPath,
-      workers: settings.workers,
-    })
-  }
-  const [resolved, started] = await Promise.allSettled([
-    'signature' in loaded ? (loaded as ResolvedModel) : resolveModelProject(loaded),
-    starting,
-  ])
+  const {
+    backend: started,
+    project,
+    settings,
+  } = await openModel({
+    backend: options.backend,
+    device: options.device,
+    dir: options.dir,
+    env: options.env,
+    onWorkerExit: options.onWorkerExit,
+    project: options.project,
+    runIn: 'workers',
+    serving: options.serving,
+  })
   // Workers this call started would keep the process alive after a start-up failure.
   const stopStarted = async () => {
-    if (started.status === 'fulfilled' && started.value !== options.backend) await started.value.close()
+    if (started !== options.backend) await started.close()
   }
-  if (resolved.status === 'rejected') {
-    await stopStarted()
-    throw resolved.reason
-  }
-  if (started.status === 'rejected') throw started.reason
-  const project = resolved.value
   const limits = {maxBatchSize: settings.maxBatchSize}
   let preprocessor: InputPreprocessor | undefined
   try {
@@ -328,7 +311,7 @@ export async function createServingContext(options: StartServerOptions): Promise
     // One state object for the whole life of the server: wrappers of the backend read the phase too.
     state: {phase: 'starting' as ServerPhase},
   }
-  let backend = started.value
+  let backend = started
   if (options.wrapBackend) {
     const inner = backend
     try {

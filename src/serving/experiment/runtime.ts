@@ -8,10 +8,10 @@ import {type ResolvedExperiment, resolveExperiment} from '../../experiment/resol
 import type {InferenceBackend} from '../backend.js'
 import type {RoutePluginOptions, ServingContext} from '../context.js'
 import {InferencePipeline} from '../inference-pipeline.js'
-import {resolveSettings} from '../settings.js'
+import {openModel} from '../open-model.js'
 import type {TensorMap} from '../tensors.js'
 import {warmUpFeeds} from '../warm-up.js'
-import {WorkerPool, type WorkerPoolOptions} from '../worker-pool.js'
+import type {WorkerPoolOptions} from '../worker-pool.js'
 import {FeedbackStore} from './feedback-store.js'
 import {createExperimentMetrics} from './metrics.js'
 import {experimentPlugin} from './plugin.js'
@@ -87,18 +87,15 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
       const key = await realpath(variant.project.dir)
       if (started.has(key)) continue
       const project = variant.project
-      const settings = {
-        ...resolveSettings(project.config.serving, {}, env),
+      const {backend: pool, settings} = await openModel({
         // Each variant's prediction log (if its model.yaml has one) in a folder of its own.
         dataDir: dataDir ? path.resolve(dataDir, 'variants', variant.name) : project.dir,
-      }
-      const pool = await WorkerPool.start({
         device: context.backend.info.executionProvider,
-        intraOpThreads: settings.intraOpThreads,
-        modelPath: project.modelPath,
-        ...(variant.shadow ? {nice: SHADOW_THREAD_NICE} : {}),
+        env,
+        nice: variant.shadow ? SHADOW_THREAD_NICE : undefined,
         onWorkerExit: options.onWorkerExit,
-        workers: settings.workers,
+        project,
+        runIn: 'workers',
       })
       const entry: Started = {
         backend: pool,
