@@ -76,15 +76,20 @@ export class ModelMonitor {
   }
 
   observe(inputs: TensorMap, outputs: TensorMap): void {
-    for (const spec of this.options.outputs) {
-      const tensor = outputs[spec.name]
-      if (tensor) this.observeOutput(spec, tensor)
-    }
+    this.observeOutputs(outputs)
     if (this.reference) {
       if (this.reference.add(inputs, outputs)) this.referenceComplete(this.reference)
       return
     }
     this.driftMonitor?.observe(inputs, outputs)
+  }
+
+  /** The prediction distribution and non-finite outputs only (an experiment's shadow: its inputs are the primary's). */
+  observeOutputs(outputs: TensorMap): void {
+    for (const spec of this.options.outputs) {
+      const tensor = outputs[spec.name]
+      if (tensor) this.observeOutput(spec, tensor)
+    }
   }
 
   private startDrift(inputs: readonly FeatureBaseline[], outputs: readonly FeatureBaseline[]): void {

@@ -52,6 +52,7 @@ export class InferencePipeline {
   private batcher: Batcher | undefined
   private decided: PipelineSummary | undefined
   private log: ModelMonitorLogger | undefined
+  private monitor: ModelMonitor | undefined
   /** The experiment variant it serves, if any (its series' `variant` label). */
   private variant: string | undefined
   private readonly createdAt = performance.now()
@@ -74,6 +75,14 @@ export class InferencePipeline {
   /** Points the pipeline's log lines at the server's logger (the metrics plugin does, once the app exists). */
   logTo(logger: ModelMonitorLogger): void {
     this.log = logger
+  }
+
+  /**
+   * Counts outputs computed outside the pipeline in its prediction-distribution series: an experiment's shadow copies,
+   * which go straight to the shadow's workers.
+   */
+  observeOutputs(outputs: TensorMap): void {
+    this.monitor?.observeOutputs(outputs)
   }
 
   /** Why a request arriving now would be refused (the admission queue is full), or undefined to accept it. */
@@ -127,14 +136,14 @@ export class InferencePipeline {
         ttlSeconds: config.serving.cache.ttl_seconds,
       })
     }
-    const monitor = new ModelMonitor({
+    const monitor = (this.monitor = new ModelMonitor({
       logger: {info: (f, m) => this.log?.info(f, m), warn: (f, m) => this.log?.warn(f, m)},
       metrics,
       monitoring: config.monitoring,
       inputs: context.signature.inputs,
       outputs: context.signature.outputs,
       ...(this.variant === undefined ? {} : {variant: this.variant}),
-    })
+    }))
     const logConfig = config.monitoring.prediction_log
     let predictionLog: PredictionLog | undefined
     if (logConfig.enabled) {

@@ -1,5 +1,4 @@
 import {realpath} from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 
 import type {FastifyPluginAsync} from 'fastify'
@@ -7,6 +6,7 @@ import type {FastifyPluginAsync} from 'fastify'
 import {type ResolvedExperiment, resolveExperiment} from '../../experiment/resolve.js'
 import type {InferenceBackend} from '../backend.js'
 import type {RoutePluginOptions, ServingContext} from '../context.js'
+import {usableCpus} from '../cpus.js'
 import {InferencePipeline} from '../inference-pipeline.js'
 import {openModel} from '../open-model.js'
 import type {TensorMap} from '../tensors.js'
@@ -17,6 +17,7 @@ import {createExperimentMetrics} from './metrics.js'
 import {experimentPlugin} from './plugin.js'
 import {type ServedVariant, VariantRouter} from './router.js'
 import {ShadowLane} from './shadow.js'
+import {machineCapacitySources, ShadowBudget} from './shadow-budget.js'
 import {VariantStats} from './variant-stats.js'
 
 /** Shadows' inference threads run at the lowest priority: below the answering variants (nice 5) and the HTTP thread. */
@@ -36,7 +37,7 @@ export interface StartExperimentOptions {
   random?: () => number
   /** Milliseconds, monotonic (tests inject theirs). */
   now?: () => number
-  /** The cores the shadow rule shares out (default os.availableParallelism()). */
+  /** The cores the shadow rule shares out (default usableCpus()). */
   cores?: number
 }
 
@@ -52,6 +53,8 @@ export interface ExperimentRuntime {
 
 interface Started {
   backend: InferenceBackend
+  /** Its workers without the inference pipeline (what a shadow's copies go to); the primary's is its backend. */
+  pool: InferenceBackend
   /** What its warm-up inferences run: the examples of its model.yaml, or zeros. */
   warmUpFeeds: () => TensorMap
   pipeline?: InferencePipeline
@@ -74,6 +77,7 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
   const owned: Started[] = []
   const primary: Started = {
     backend: context.backend,
+    pool: context.backend,
     warmUpFeeds: () => warmUpFeeds(context),
     pipeline,
     requestTimeoutMs: context.settings.requestTimeoutMs,
@@ -99,6 +103,7 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
       })
       const entry: Started = {
         backend: pool,
+        pool,
         requestTimeoutMs: settings.requestTimeoutMs,
         warmUpFeeds: () => warmUpFeeds(project),
         workers: settings.workers,
@@ -147,13 +152,19 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
       }),
     })
   }
+  const cores = options.cores ?? usableCpus()
+  // One reading of the machine for all shadows, started only where there is one.
+  const capacity = served.some((variant) => variant.shadow) ? machineCapacitySources() : undefined
   const shadows = served.flatMap((variant, index) => {
     if (!variant.shadow) return []
     const entry = entries[index]!
     return [
       new ShadowLane({
-        backend: variant.backend,
-        cores: options.cores ?? os.availableParallelism(),
+        backend: entry.pool,
+        budget: new ShadowBudget({cores, sources: capacity!}),
+        cores,
+        // The primary's own directory as its shadow would count in the primary's series: it has none of its own.
+        ...(entry === primary ? {} : {onOutputs: (outputs) => entry.pipeline?.observeOutputs(outputs)}),
         metrics,
         name: variant.name,
         ...(options.now ? {now: options.now} : {}),
@@ -219,6 +230,7 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
 
   return {
     close: async () => {
+      capacity?.close()
       await Promise.allSettled(owned.map((entry) => entry.backend.close()))
     },
     plugin,

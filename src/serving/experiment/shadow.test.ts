@@ -8,6 +8,7 @@ import type {TensorMap} from '../tensors.js'
 import {FeedbackStore} from './feedback-store.js'
 import {type ServedVariant, VariantRouter} from './router.js'
 import {ShadowLane, shadowCopyAdmitted, shareableFeeds} from './shadow.js'
+import {ShadowBudget} from './shadow-budget.js'
 import {VariantStats} from './variant-stats.js'
 
 const OUTPUT: OutputSpec = {dtype: 'float32', labels: ['a', 'b'], name: 'y', shape: ['batch', 2]}
@@ -89,6 +90,38 @@ describe('ShadowLane', () => {
     expect(lane.accepts(idle)).toBe(true)
     const copies = laneStats.snapshot().copies!
     expect(copies).toMatchObject({agreeing_rows: 1, compared_rows: 2, completed: 2, failed: 0, shed: 1})
+  })
+
+  it('takes a copy only while its budget has CPU time left, and spends what each copy took', async () => {
+    const backend = new HeldBackend()
+    const laneStats = stats('shadow', true)
+    let time = 0
+    const sources = {eventLoopDelayMs: () => 0, idleCpuMs: () => 0, now: () => time, processCpuMs: () => 0}
+    const budget = new ShadowBudget({cores: 1, share: 0.5, sources, trickleMs: 60_000, windowMs: 100})
+    const lane = new ShadowLane({
+      backend,
+      budget,
+      cores: 4,
+      name: 'shadow',
+      now: () => time,
+      output: OUTPUT,
+      stats: laneStats,
+      timeoutMs: 5000,
+    })
+    const idle = {inFlight: 0, workers: 1}
+    // It starts with 50 ms (half of 1 core x 100 ms); a copy that takes 60 ms leaves it 10 short.
+    expect(lane.accepts(idle)).toBe(true)
+    lane.send(FEEDS, undefined, undefined)
+    time += 60
+    backend.pending[0]!.resolve(scores([0]))
+    await settle()
+    expect(budget.tokens).toBe(-10)
+    expect(lane.accepts(idle)).toBe(false)
+    // A send the budget refuses is shed, not queued (the machine stayed busy: no idle time came in).
+    time += 100
+    lane.send(FEEDS, undefined, undefined)
+    expect(backend.pending).toHaveLength(1)
+    expect(laneStats.snapshot().copies).toMatchObject({completed: 1, shed: 1})
   })
 
   it('takes nothing while the variant that answers has another request in flight', () => {

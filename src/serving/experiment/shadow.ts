@@ -5,13 +5,22 @@ import type {TensorMap} from '../tensors.js'
 import type {ServedPrediction} from './feedback-store.js'
 import type {ExperimentMetrics} from './metrics.js'
 import {type RowPredictions, rowPredictions} from './predictions.js'
+import type {ShadowBudget} from './shadow-budget.js'
 import type {VariantStats} from './variant-stats.js'
 
 export interface ShadowLaneOptions {
   name: string
-  /** The shadow's backend: its own batcher and workers (at nice 19, below the variants that answer). */
+  /**
+   * The shadow's own workers (at nice 19, below the variants that answer), without an inference pipeline: a copy
+   * costs the HTTP thread one message to a worker and one back, no batcher, cache, drift or prediction log (the
+   * shadow's inputs are the primary's, whose drift is already watched).
+   */
   backend: InferenceBackend
-  /** The machine's cores (os.availableParallelism()): what the answering variants do not use is the shadow's. */
+  /** The shadow's share of the spare CPU time (absent: only the in-flight rule applies). */
+  budget?: ShadowBudget
+  /** Told each copy's outputs (the shadow's prediction-distribution series). */
+  onOutputs?: (outputs: TensorMap) => void
+  /** The cores this process may use (usableCpus()): what the answering variants do not use is the shadow's. */
   cores: number
   /** A copy that takes longer is abandoned (failed). */
   timeoutMs: number
@@ -45,9 +54,9 @@ export function shadowCopyAdmitted(answering: AnsweringLoad, shadowInFlight: num
 
 /**
  * One shadow: it gets a copy of the traffic, after the answer has gone, at the lowest priority, and is the first thing
- * given up under load (shadowCopyAdmitted says when a copy is made). Its inference threads run at nice 19, so when
- * the CPUs are contended the scheduler gives them what the answering variants leave. Its answers are compared with
- * the answer (same class, or the absolute difference), never returned.
+ * given up under load (shadowCopyAdmitted and the ShadowBudget say when a copy is made). Its inference threads run at
+ * nice 19, so when the CPUs are contended the scheduler gives them what the answering variants leave. Its answers are
+ * compared with the answer (same class, or the absolute difference), never returned.
  */
 export class ShadowLane {
   private inFlight = 0
@@ -61,9 +70,10 @@ export class ShadowLane {
     return this.options.name
   }
 
-  /** Whether a copy would be taken now, given the answering variant's load. */
+  /** Whether a copy would be taken now, given the answering variant's load and the shadow's budget. */
   accepts(answering: AnsweringLoad): boolean {
-    return shadowCopyAdmitted(answering, this.inFlight, this.options.cores)
+    if (!shadowCopyAdmitted(answering, this.inFlight, this.options.cores)) return false
+    return this.options.budget?.available() ?? true
   }
 
   /** Counts a copy not made. */
@@ -74,15 +84,21 @@ export class ShadowLane {
 
   /** Sends a copy; `answer` is what the answering variant predicted, `entry` where feedback finds the request. */
   send(feeds: TensorMap, answer: RowPredictions | undefined, entry: ServedPrediction | undefined): void {
-    const {backend, metrics, name, stats, timeoutMs} = this.options
+    const {backend, budget, metrics, name, stats, timeoutMs} = this.options
+    if (budget && !budget.take()) {
+      this.shed()
+      return
+    }
     this.inFlight++
     const started = this.now()
     backend.run(feeds, {signal: AbortSignal.timeout(timeoutMs)}).then(
       (outputs) => {
         this.inFlight--
+        budget?.spend(this.now() - started)
         stats.copies.completed++
         stats.recordLatency(this.now() - started)
         metrics?.shadowCopies.inc({outcome: 'completed', variant: name})
+        this.options.onOutputs?.(outputs)
         const predicted = rowPredictions(outputs[this.options.output.name], this.options.output)
         if (!predicted) return
         stats.predicted(predicted)
@@ -91,6 +107,7 @@ export class ShadowLane {
       },
       (error: unknown) => {
         this.inFlight--
+        budget?.spend(this.now() - started)
         // A full queue is the shadow's own load shedding; anything else (a timeout, a failed run) is a failure.
         if (error instanceof QueueFullError) {
           this.shed()
