@@ -13,6 +13,7 @@ import {containerTarget} from '../bench/container-target.js'
 import {inProcessTarget} from '../bench/in-process-target.js'
 import {type BenchDevice, endpointUrl, urlTarget} from '../bench/target.js'
 import {ExitCode, MlshipError} from '../errors.js'
+import {onInterrupt} from '../util/interrupt.js'
 import {apiKeyFlags, apiKeyFromFlags} from '../flags/api-key.js'
 import {modelDirArg} from '../flags/model-dir.js'
 import {renderWebBenchHtml, renderWebBenchText} from '../web/bench-report.js'
@@ -217,15 +218,14 @@ ${BaseCommand.exitCodesHelp}`
 
     // Ctrl-C (or SIGTERM) ends the running step and stops what the benchmark started (a container is removed); a
     // second Ctrl-C exits at once.
-    const stop = new AbortController()
-    const onSignal = () => {
-      clearLive()
-      this.logToStderr('\nStopping: the running step ends and the server is stopped (Ctrl-C again to exit at once)...')
-      stop.abort()
-      process.once('SIGINT', () => process.exit(130))
-    }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    const interrupt = onInterrupt({
+      onFirst: () => {
+        clearLive()
+        this.logToStderr(
+          '\nStopping: the running step ends and the server is stopped (Ctrl-C again to exit at once)...',
+        )
+      },
+    })
     let result: BenchResult
     try {
       result = await runBench(
@@ -242,7 +242,7 @@ ${BaseCommand.exitCodesHelp}`
           rate: flags.rate,
           slo: {...DEFAULT_SLO, p99Ms: flags.slo},
           starter,
-          signal: stop.signal,
+          signal: interrupt.signal,
           sweep: {
             maxDurationMs: flags['max-duration'] * 1000,
             maxRate: flags['max-rate'],
@@ -279,15 +279,14 @@ ${BaseCommand.exitCodesHelp}`
         },
       )
     } catch (error) {
-      if (stop.signal.aborted) {
+      if (interrupt.signal.aborted) {
         clearLive()
         this.logToStderr('Interrupted.')
         this.exit(130)
       }
       throw error
     } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      interrupt.dispose()
     }
     clearLive()
 
@@ -324,14 +323,10 @@ ${BaseCommand.exitCodesHelp}`
     // Loaded only for --ui: the page's server, its bundler and the browser opener stay out of every other start-up.
     const {runBenchUi} = await import('../bench/ui/bench-ui.js')
     const {onDesktop, openInDesktopBrowser} = await import('../bench/ui/open-browser.js')
-    const stop = new AbortController()
-    const onSignal = () => {
-      this.logToStderr('\nStopping: the load, the servers and the page (Ctrl-C again to exit at once)...')
-      stop.abort()
-      process.once('SIGINT', () => process.exit(130))
-    }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    const interrupt = onInterrupt({
+      onFirst: () =>
+        this.logToStderr('\nStopping: the load, the servers and the page (Ctrl-C again to exit at once)...'),
+    })
     let result: BenchResult
     try {
       result = await runBenchUi(
@@ -348,7 +343,7 @@ ${BaseCommand.exitCodesHelp}`
           payloadFile: flags.payload,
           port: flags.port ?? 0,
           rate: flags.rate ?? flags['start-rate'],
-          signal: stop.signal,
+          signal: interrupt.signal,
           slo: {...DEFAULT_SLO, p99Ms: flags.slo},
           starter,
           sweep: {
@@ -376,8 +371,7 @@ ${BaseCommand.exitCodesHelp}`
         },
       )
     } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      interrupt.dispose()
     }
     this.log(renderReport(result, {color: process.stdout.isTTY}))
     if (flags.html) {
@@ -409,9 +403,7 @@ ${BaseCommand.exitCodesHelp}`
         exitCode: ExitCode.usage,
       })
     }
-    const stop = new AbortController()
-    const onSignal = () => stop.abort()
-    process.once('SIGINT', onSignal)
+    const interrupt = onInterrupt()
     let result: WebBenchResult
     try {
       result = await runWebBench({
@@ -421,12 +413,12 @@ ${BaseCommand.exitCodesHelp}`
         loads: flags.loads,
         onNote: (message) => this.logToStderr(message),
         rate: flags.rate ?? 20,
-        signal: stop.signal,
+        signal: interrupt.signal,
         warmupMs: flags.warmup * 1000,
         workers: flags.workers,
       })
     } finally {
-      process.off('SIGINT', onSignal)
+      interrupt.dispose()
     }
     this.log(renderWebBenchText(result))
     if (flags.html) {

@@ -3,6 +3,7 @@ import type {Platform} from '../image/dockerfile.js'
 import {loadConfig} from '../config/load.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
+import {onInterrupt} from '../util/interrupt.js'
 import {
   type ContainerEngine,
   containerLogTail,
@@ -185,16 +186,15 @@ export async function serveInContainer(options: ServeInContainerOptions): Promis
 
   const following = new AbortController()
   let stopping: Promise<{stopMs: number}> | undefined
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) return
-    result.stoppedBy = signal
-    options.onStopping?.(signal)
-    stopping = stopContainer(engine, served.container.id, {remove: false, timeoutSeconds: 10})
-  }
-  const onInt = () => onSignal('SIGINT')
-  const onTerm = () => onSignal('SIGTERM')
-  process.on('SIGINT', onInt)
-  process.on('SIGTERM', onTerm)
+  const interrupt = onInterrupt({
+    onFirst: (signal) => {
+      result.stoppedBy = signal
+      options.onStopping?.(signal)
+      stopping = stopContainer(engine, served.container.id, {remove: false, timeoutSeconds: 10})
+    },
+    // A second Ctrl-C does not cut the stop short: exiting then would leave the container behind, running.
+    secondExits: false,
+  })
   try {
     // Logs end when the container stops, whoever stopped it.
     await engine.logs.follow(
@@ -232,8 +232,7 @@ export async function serveInContainer(options: ServeInContainerOptions): Promis
       },
     )
   } finally {
-    process.off('SIGINT', onInt)
-    process.off('SIGTERM', onTerm)
+    interrupt.dispose()
     following.abort()
     await removeContainer(engine, served.container.id)
   }

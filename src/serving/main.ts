@@ -4,6 +4,7 @@
  * in-flight requests finish, exit 0 within 10 s. Imports nothing CLI-only: this file is bundled on its own.
  */
 import {isMlshipError} from '../errors.js'
+import {onInterrupt} from '../util/interrupt.js'
 import {createLogger, startServer} from './server.js'
 import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 
@@ -41,10 +42,7 @@ async function main(): Promise<void> {
     'ready',
   )
 
-  let stopping = false
   const stop = (signal: string) => {
-    if (stopping) return
-    stopping = true
     logger.info({signal}, 'shutting down: finishing requests in flight')
     const timer = setTimeout(() => {
       logger.error(`requests still in flight after ${SHUTDOWN_LIMIT_MS} ms: exiting anyway`)
@@ -63,8 +61,8 @@ async function main(): Promise<void> {
       },
     )
   }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
+  // PID 1 in a container: a second signal does not cut the drain short (the shutdown limit above does).
+  onInterrupt({onFirst: stop, secondExits: false})
 }
 
 void main()

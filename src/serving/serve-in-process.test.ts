@@ -12,6 +12,24 @@ const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const IRIS = path.join(root, 'examples/iris')
 
 describe('serveInProcess', () => {
+  it('stops gracefully at Ctrl-C, and leaves no signal listener behind once stopped', async () => {
+    const listeners = () => process.listenerCount('SIGINT') + process.listenerCount('SIGTERM')
+    const before = listeners()
+    const stopping: string[] = []
+    const result = await serveInProcess({
+      dir: IRIS,
+      insideContainer: () => false,
+      // Emitted, not sent: the listeners run, and the test process is not signalled.
+      onListening: () => setImmediate(() => process.emit('SIGINT', 'SIGINT')),
+      onStopping: (signal) => stopping.push(signal),
+      port: 0,
+      workers: 1,
+    })
+    expect(result.stoppedBy).toBe('SIGINT')
+    expect(stopping).toEqual(['SIGINT'])
+    expect(listeners()).toBe(before)
+  })
+
   it('listens on 127.0.0.1 by default, so the model and /metrics stay on this machine', async () => {
     let address: AddressInfo | undefined
     const result = await serveInProcess({

@@ -1,6 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 
+import {onInterrupt} from '../util/interrupt.js'
 import type {Device} from './device.js'
 import type {RunningServer} from './server.js'
 
@@ -73,29 +74,21 @@ export async function serveInProcess(options: ServeInProcessOptions): Promise<Se
     workers: server.context.backend.info.workers,
   }
   options.onListening?.(info)
-  const stoppedBy = await (options.until ?? untilSignal)(server)
-  options.onStopping?.(stoppedBy)
-  await server.close()
-  return {...info, stoppedBy}
+  // A second Ctrl-C while the server drains stops at once.
+  const interrupt = options.until ? undefined : onInterrupt()
+  try {
+    const stoppedBy = await (options.until ? options.until(server) : interrupt!.received)
+    options.onStopping?.(stoppedBy)
+    await server.close()
+    return {...info, stoppedBy}
+  } finally {
+    interrupt?.dispose()
+  }
 }
 
 async function listRoutes(server: RunningServer, key: string): Promise<string[]> {
   const response = await server.app.inject({headers: {authorization: `Bearer ${key}`}, method: 'GET', url: '/'})
   return (JSON.parse(response.body) as {routes: string[]}).routes
-}
-
-function untilSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const handler = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', handler)
-      process.off('SIGTERM', handler)
-      // A second Ctrl-C while draining stops at once.
-      process.once('SIGINT', () => process.exit(130))
-      resolve(signal)
-    }
-    process.on('SIGINT', handler)
-    process.on('SIGTERM', handler)
-  })
 }
 
 function runsInContainer(): boolean {

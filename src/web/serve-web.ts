@@ -2,6 +2,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
+import {type Interrupt, onInterrupt} from '../util/interrupt.js'
 import {type BuildWebResult, buildWebBundle, readBundleManifest} from './build-web.js'
 import {type StaticServer, startStaticServer} from './static-server.js'
 
@@ -43,6 +44,7 @@ export async function serveWeb(options: ServeWebOptions): Promise<ServeWebResult
     bundle = await buildWebBundle({dir: options.dir, outputDir: temporary})
   }
   const bundleDir = temporary ?? path.resolve(options.dir)
+  let interrupt: Interrupt | undefined
   try {
     const isolate = options.isolate ?? true
     const server = await startStaticServer({dir: bundleDir, host: options.host, isolate, port: options.port ?? 8080})
@@ -57,23 +59,13 @@ export async function serveWeb(options: ServeWebOptions): Promise<ServeWebResult
       version: bundle.version,
     }
     options.onListening?.(info)
-    const stoppedBy = await (options.until ?? untilSignal)(server)
+    interrupt = options.until ? undefined : onInterrupt()
+    const stoppedBy = await (options.until ? options.until(server) : interrupt!.received)
     options.onStopping?.(stoppedBy)
     await server.close()
     return {...info, stoppedBy}
   } finally {
+    interrupt?.dispose()
     if (temporary) await rm(temporary, {force: true, recursive: true})
   }
-}
-
-function untilSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const handler = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', handler)
-      process.off('SIGTERM', handler)
-      resolve(signal)
-    }
-    process.on('SIGINT', handler)
-    process.on('SIGTERM', handler)
-  })
 }
