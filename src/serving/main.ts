@@ -5,7 +5,8 @@
  */
 import {isMlshipError} from '../errors.js'
 import {onInterrupt} from '../util/interrupt.js'
-import {createLogger, startServer} from './server.js'
+import {createLogger} from './logger.js'
+import {startServer} from './server.js'
 import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 
 async function main(): Promise<void> {

@@ -1,10 +1,11 @@
+import {errorMessage} from '../errors.js'
 import type {ServingContext} from './context.js'
 import {decodeNested} from './decode.js'
 import {allocate, elementCount, type TensorMap} from './tensors.js'
 
 /**
  * The inputs of the warm-up inference: model.yaml's examples where every input has one, zeros of the input shapes
- * otherwise. Apart from the server (server.ts) so that `mlship deploy`, which times a model load, needs no fastify.
+ * otherwise. Apart from the fastify app (app.ts) so that `mlship deploy`, which times a model load, needs no fastify.
  */
 export function warmUpFeeds(context: Pick<ServingContext, 'signature'>): TensorMap {
   const inputs = context.signature.inputs
@@ -24,4 +25,26 @@ export function warmUpFeeds(context: Pick<ServingContext, 'signature'>): TensorM
     feeds[input.name] = {data: allocate(input.dtype, elementCount(dims)), dims, dtype: input.dtype}
   }
   return feeds
+}
+
+/**
+ * One inference per worker before the server says it is ready, so the first real request does not pay for lazy
+ * initialisation. Uses the model.yaml examples when every input has one, else zeros of the smallest valid shape.
+ */
+export async function warmUp(
+  context: ServingContext,
+  logger: {warn(fields: object, message: string): void} | undefined,
+): Promise<void> {
+  const feeds = warmUpFeeds(context)
+  try {
+    await Promise.all(Array.from({length: context.backend.info.workers}, () => context.backend.run(cloneFeeds(feeds))))
+  } catch (error) {
+    logger?.warn({err: errorMessage(error)}, 'the warm-up inference failed; serving anyway')
+  }
+}
+
+function cloneFeeds(feeds: TensorMap): TensorMap {
+  const out: TensorMap = {}
+  for (const [name, t] of Object.entries(feeds)) out[name] = {...t, data: t.data.slice()}
+  return out
 }
