@@ -24,7 +24,7 @@ import {
 
 let work: string
 beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'mlship-scale-'))
+  work = await mkdtemp(path.join(tmpdir(), 'mlship-inference-pipeline-'))
 })
 afterAll(async () => {
   await rm(work, {force: true, recursive: true})

@@ -56,6 +56,6 @@ export function metricsPlugin(pipeline: InferencePipeline): FastifyPluginAsync<R
       return metrics.render()
     })
   }
-  Object.assign(plugin, {[Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'mlship-scale'})
+  Object.assign(plugin, {[Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'mlship-metrics'})
   return plugin
 }

@@ -69,7 +69,7 @@ describe('serveInProcess', () => {
   })
 
   it('lists the routes with serving.auth.docs protected, and does not warn about a shared server with keys on', async () => {
-    const work = await mkdtemp(path.join(os.tmpdir(), 'mlship-serve-local-'))
+    const work = await mkdtemp(path.join(os.tmpdir(), 'mlship-serve-in-process-'))
     const variable = `MLSHIP_TEST_KEYS_${process.pid}`
     process.env[variable] = 'a-key-of-the-test-0123456789'
     try {
