@@ -337,8 +337,13 @@ function covers(source: string, file: string): boolean {
   return clean.endsWith('/') ? file.startsWith(clean) : file === clean || file.startsWith(`${clean}/`)
 }
 
+/**
+ * A stage's inputs: the stage before, its instructions and the files they read. Its instructions, not its text: the
+ * Dockerfile's comments name the model's version, and a version bump must not rebuild the runtime stage (and, FROM
+ * its new image, the model stage and every variant's layer with it).
+ */
 function stageDigest(before: string, stage: BuildStage, files: string[], fileDigests: Map<string, string>): string {
-  const hash = createHash('sha256').update(`${before}\0${stage.name}\0${stage.text}\0`)
+  const hash = createHash('sha256').update(`${before}\0${stage.name}\0${stage.instructions.join('\n')}\0`)
   for (const file of [...files].sort()) hash.update(`${file}\0${fileDigests.get(file)}\n`)
   return `sha256:${hash.digest('hex')}`
 }
