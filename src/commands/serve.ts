@@ -133,8 +133,9 @@ ${BaseCommand.exitCodesHelp}`
       onListening: (info) => {
         if (this.jsonEnabled()) this.logJson({event: 'ready', ...info} satisfies ServeEvent)
         this.log(
-          `Serving ${info.model}@${info.version} at ${info.url}  (${info.workers} inference worker${info.workers === 1 ? '' : 's'}, ${info.executionProvider})`,
+          `Serving ${info.model}@${info.version} at ${info.url}  (${info.layout.kind === 'cluster' ? `${info.workers} HTTP processes, each with the model in-process` : `${info.workers} inference worker${info.workers === 1 ? '' : 's'}`}, ${info.executionProvider})`,
         )
+        this.log(`Layout: ${info.layout.kind} (${info.layout.reason})`)
         this.log(`Routes:\n${info.routes.map((r) => `  ${r}`).join('\n')}`)
         this.log(`Try:  curl -s ${info.url}/health\nAPI page: ${info.url}/docs\nPress Ctrl-C to stop.`)
         if (info.hint) this.logToStderr(`Note: ${info.hint}.`)

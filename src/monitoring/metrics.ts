@@ -1,5 +1,8 @@
 import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-client'
 
+/** Every metric of a registry as prom-client's JSON (what AggregatorRegistry.aggregate takes). */
+export type MetricsSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
+
 /**
  * The Prometheus metrics of one server. Each server owns its registry (never prom-client's global one), so two
  * servers in one process (tests, `serve --local` beside a bench) never mix their numbers.
@@ -37,6 +40,8 @@ export interface ServingMetrics {
   onScrape(refresh: () => void): void
   /** The text exposition of every metric. */
   render(): Promise<string>
+  /** Every metric as prom-client's JSON, refreshed like a scrape: what a cluster's primary aggregates. */
+  snapshot(): Promise<MetricsSnapshot>
 }
 
 export interface CreateMetricsOptions {
@@ -91,6 +96,8 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
       help: 'Population stability index of a feature over the sliding window against the model.yaml baseline (above 0.2 is usually drift).',
       labelNames: ['tensor', 'feature', 'kind', 'variant'] as const,
       name: 'mlship_feature_drift_psi',
+      // Across the processes of a cluster (AggregatorRegistry): the same model in each, not a sum.
+      aggregator: 'max',
       registers,
     }),
     httpDuration: new Histogram({
@@ -134,12 +141,16 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
       help: 'The model served: always 1, with its name and version as labels.',
       labelNames: ['name', 'version', 'variant'] as const,
       name: 'mlship_model_info',
+      // Across the processes of a cluster (AggregatorRegistry): the same model in each, not a sum.
+      aggregator: 'max',
       registers,
     }),
     modelLoadSeconds: new Gauge({
       labelNames: ['variant'] as const,
       help: 'Time taken to load the model and run the warm-up inference.',
       name: 'mlship_model_load_duration_seconds',
+      // Across the processes of a cluster (AggregatorRegistry): the same model in each, not a sum.
+      aggregator: 'max',
       registers,
     }),
     nonFiniteOutputs: new Counter({
@@ -200,6 +211,10 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
     render: async () => {
       for (const refresh of refreshers) refresh()
       return registry.metrics()
+    },
+    snapshot: async () => {
+      for (const refresh of refreshers) refresh()
+      return registry.getMetricsAsJSON()
     },
   }
   return metrics

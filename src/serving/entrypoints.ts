@@ -4,10 +4,11 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 /**
- * What the serving app is bundled from (esbuild, for the image that `mlship build` makes): the process entry and its
- * two worker threads, bundled as files side by side (`main.js`, `inference-worker.js`, `decode-worker.js`), because
- * the server starts each worker from `new URL('./<name>.js', import.meta.url)`. Output name (without .js) -> absolute
- * source file, from src/ (tsx) or dist/ (compiled) alike.
+ * What the serving app is bundled from (esbuild, for the image that `mlship build` makes): the process entry, its two
+ * worker threads and the cluster layout's HTTP processes, bundled as files side by side (`main.js`,
+ * `inference-worker.js`, `decode-worker.js`, `cluster-child.js`), because the server starts each of them from
+ * `new URL('./<name>.js', import.meta.url)`. Output name (without .js) -> absolute source file, from src/ (tsx) or
+ * dist/ (compiled) alike.
  */
 export function serverEntryPoints(): Record<string, string> {
   const here = path.dirname(fileURLToPath(import.meta.url))
@@ -16,6 +17,8 @@ export function serverEntryPoints(): Record<string, string> {
     return existsSync(ts) ? ts : path.join(here, `${name}.js`)
   }
   return {
+    // The cluster layout's HTTP processes (cluster.ts forks `./cluster-child.js`).
+    'cluster-child': source('cluster-child'),
     'decode-worker': source('decode-worker'),
     'inference-worker': source('inference-worker'),
     main: source('main'),

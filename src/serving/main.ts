@@ -1,12 +1,14 @@
 /**
  * The serving process as it runs in the image (PID 1): the model from MLSHIP_MODEL_DIR (default /app/model), the port
- * from PORT (else model.yaml), every interface, JSON logs on stdout. SIGTERM or SIGINT: readiness turns 503 at once,
- * in-flight requests finish, exit 0 within 10 s. Imports nothing CLI-only: this file is bundled on its own.
+ * from PORT (else model.yaml), every interface, JSON logs on stdout, in the layout the model's cost calls for
+ * (layout.ts: one process, or one HTTP process per usable CPU under node:cluster). SIGTERM or SIGINT: readiness turns
+ * 503 at once (in every process), in-flight requests finish, exit 0 within 10 s. Imports nothing CLI-only: this file
+ * is bundled on its own.
  */
 import {isMlshipError} from '../errors.js'
 import {onInterrupt} from '../util/interrupt.js'
 import {createLogger} from './logger.js'
-import {startServer} from './server.js'
+import {startServing} from './start-serving.js'
 import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 
 async function main(): Promise<void> {
@@ -22,7 +24,7 @@ async function main(): Promise<void> {
 
   let server
   try {
-    server = await startServer({dir, host: env.HOST || '0.0.0.0', port})
+    server = await startServing({dir, host: env.HOST || '0.0.0.0', port})
   } catch (error) {
     if (isMlshipError(error)) {
       bootLogger.fatal({code: error.code, details: error.details, suggestions: error.suggestions}, error.message)
@@ -31,14 +33,16 @@ async function main(): Promise<void> {
     bootLogger.fatal({err: error}, 'the server failed to start')
     process.exit(1)
   }
-  const logger = server.app.log
+  const logger = server.logger
   // Not a URL: 127.0.0.1:8080 inside the container is not where anyone outside it reaches the server.
   logger.info(
     {
       container_port: server.port,
-      execution_provider: server.context.backend.info.executionProvider,
+      execution_provider: server.executionProvider,
+      layout: server.layout.kind,
       note: `port ${server.port} is this container's; from the host, use the address \`mlship serve\` prints (or the port docker run -p maps to it)`,
-      workers: server.context.backend.info.workers,
+      ...(server.layout.kind === 'cluster' ? {processes: server.layout.processes} : {}),
+      workers: server.workers,
     },
     'ready',
   )

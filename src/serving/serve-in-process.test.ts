@@ -37,7 +37,7 @@ describe('serveInProcess', () => {
       insideContainer: () => false,
       port: 0,
       until: (server) => {
-        address = server.app.server.address() as AddressInfo
+        address = server.server!.app.server.address() as AddressInfo
         return Promise.resolve('test')
       },
       workers: 1,

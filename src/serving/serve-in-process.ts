@@ -2,8 +2,9 @@ import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 
 import {onInterrupt} from '../util/interrupt.js'
+import type {ServingLayout} from './layout.js'
 import type {Device} from './device.js'
-import type {RunningServer} from './server.js'
+import type {ServingHandle} from './start-serving.js'
 
 export interface ServeInProcessOptions {
   dir: string
@@ -18,7 +19,7 @@ export interface ServeInProcessOptions {
   /** Called when a signal starts the graceful stop. */
   onStopping?: (signal: string) => void
   /** Resolves to stop the server (default: the first SIGINT or SIGTERM). Tests pass their own. */
-  until?: (server: RunningServer) => Promise<string>
+  until?: (server: ServingHandle) => Promise<string>
   /** Whether this process runs inside a container (default: /.dockerenv or /run/.containerenv exists). */
   insideContainer?: () => boolean
 }
@@ -27,8 +28,11 @@ export interface ServeInProcessInfo {
   url: string
   model: string
   version: string
+  /** Inference workers (one process), or HTTP processes with a session each (the cluster layout). */
   workers: number
   executionProvider: string
+  /** How the server uses the CPUs (layout.ts): one process, or one HTTP process per CPU; and why. */
+  layout: ServingLayout
   routes: string[]
   /** The interface listened on: 127.0.0.1 (this machine only) unless --host or serving.host say otherwise. */
   host: string
@@ -43,13 +47,14 @@ export interface ServeInProcessResult extends ServeInProcessInfo {
 /** `mlship serve --local`: runs the server in this process until a signal, then stops it gracefully. */
 export async function serveInProcess(options: ServeInProcessOptions): Promise<ServeInProcessResult> {
   // The serving app (fastify, prom-client, pino) loads when a server starts, not with `mlship serve`.
-  const {startServer} = await import('./server.js')
-  // GET / lists the routes below; with serving.auth.docs protected it needs a key, and this one never leaves memory.
+  const {startServing} = await import('./start-serving.js')
+  // GET / lists the routes below; with serving.auth.docs protected it needs a key, and this one never leaves memory
+  // (the cluster layout's processes get it over their IPC channel).
   const ownKey = randomBytes(32).toString('hex')
-  const server = await startServer({
-    auth: {extraKeys: [ownKey]},
+  const server = await startServing({
     device: options.device,
     dir: options.dir,
+    extraKeys: [ownKey],
     host: options.host,
     logTo: options.logTo,
     port: options.port,
@@ -60,18 +65,19 @@ export async function serveInProcess(options: ServeInProcessOptions): Promise<Se
   const hint =
     loopback && (options.insideContainer ?? runsInContainer)()
       ? `listening on ${host} inside a container: a published port does not reach it; --host 0.0.0.0 shares it`
-      : !loopback && !server.context.project.config.serving.auth.enabled
+      : !loopback && !server.authEnabled
         ? `listening on ${host}: other machines on the network can reach the model and /metrics, without a key (serving.auth is off)`
         : undefined
   const info: ServeInProcessInfo = {
-    executionProvider: server.context.backend.info.executionProvider,
+    executionProvider: server.executionProvider,
     ...(hint ? {hint} : {}),
     host,
-    model: server.context.modelName,
+    layout: server.layout,
+    model: server.modelName,
     routes: await listRoutes(server, ownKey),
     url: server.url,
-    version: server.context.modelVersion,
-    workers: server.context.backend.info.workers,
+    version: server.modelVersion,
+    workers: server.workers,
   }
   options.onListening?.(info)
   // A second Ctrl-C while the server drains stops at once.
@@ -86,9 +92,12 @@ export async function serveInProcess(options: ServeInProcessOptions): Promise<Se
   }
 }
 
-async function listRoutes(server: RunningServer, key: string): Promise<string[]> {
-  const response = await server.app.inject({headers: {authorization: `Bearer ${key}`}, method: 'GET', url: '/'})
-  return (JSON.parse(response.body) as {routes: string[]}).routes
+async function listRoutes(server: ServingHandle, key: string): Promise<string[]> {
+  const headers = {authorization: `Bearer ${key}`}
+  const body = server.server
+    ? (await server.server.app.inject({headers, method: 'GET', url: '/'})).body
+    : await (await fetch(`${server.url}/`, {headers})).text()
+  return (JSON.parse(body) as {routes: string[]}).routes
 }
 
 function runsInContainer(): boolean {

@@ -41,6 +41,8 @@ export interface StartServerOptions extends ServingContextOptions {
   largeBodies?: {thresholdBytes?: number; threads?: number; wrap?: (decoder: BodyDecoder) => BodyDecoder} | false
   /** serving.auth: keys minted in this process (accepted besides the configured ones), its clocks in tests. */
   auth?: Omit<ServingAuthOptions, 'env' | 'registry'>
+  /** Awaited after the warm-up, before readiness turns 200 (the cluster layout: until every process is warm). */
+  readyGate?: () => Promise<void>
 }
 
 const LARGE_BODY_BYTES = 256 * 1024
@@ -161,6 +163,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     throw listenError(error, host, port)
   }
   await Promise.all([warmUp(context, logger || undefined), experiment?.warmUp()])
+  await options.readyGate?.()
   context.state.phase = 'ready'
 
   const address = app.server.address()

@@ -1,0 +1,158 @@
+/**
+ * One HTTP process of the cluster layout (cluster.ts forks it): the whole server with the model in-process (a cheap
+ * model: the request path is the cost, see layout.ts), on the port it shares with its siblings. Its options come
+ * from the primary over IPC; its readiness waits until every sibling is warm; GET /metrics answers the whole
+ * cluster's metrics, which the primary aggregates. Bundled on its own beside main.js (entrypoints.ts).
+ */
+import cluster from 'node:cluster'
+
+import {isMlshipError, errorMessage} from '../errors.js'
+import {onInterrupt} from '../util/interrupt.js'
+import {createServingMetrics, type ServingMetrics} from '../monitoring/metrics.js'
+import type {ChildMessage, PrimaryMessage} from './cluster-protocol.js'
+import {isPrimaryMessage} from './cluster-protocol.js'
+import {shareOf} from './layout.js'
+import {openModel} from './open-model.js'
+import {createLogger} from './logger.js'
+import {startServer, type RunningServer} from './server.js'
+import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
+
+async function runChild(): Promise<void> {
+  const send = (message: ChildMessage) => process.send?.(message)
+  const waiters = new Map<string, (message: PrimaryMessage) => void>()
+  let server: RunningServer | undefined
+  let metrics: ServingMetrics | undefined
+  let stopping = false
+  let nextId = 0
+  const pendingMetrics = new Map<number, {resolve: (text: string) => void; reject: (error: Error) => void}>()
+
+  const stop = (deadlineMs: number, code = 0) => {
+    if (stopping) return
+    stopping = true
+    const timer = setTimeout(() => process.exit(1), deadlineMs + 1000)
+    timer.unref()
+    void (server ? server.close({deadlineMs}) : Promise.resolve()).then(
+      () => process.exit(code),
+      () => process.exit(1),
+    )
+  }
+
+  process.on('message', (message: unknown) => {
+    if (!isPrimaryMessage(message)) return
+    if (message.type === 'mlship:collect') {
+      void (metrics ? metrics.snapshot() : Promise.resolve([])).then((snapshot) =>
+        send({id: message.id, metrics: snapshot, type: 'mlship:collected'}),
+      )
+    } else if (message.type === 'mlship:metrics') {
+      const pending = pendingMetrics.get(message.id)
+      pendingMetrics.delete(message.id)
+      if (message.text !== undefined) pending?.resolve(message.text)
+      else pending?.reject(new Error(message.error ?? 'the cluster metrics are not available'))
+    } else if (message.type === 'mlship:stop') {
+      stop(message.deadlineMs)
+    } else {
+      waiters.get(message.type)?.(message)
+    }
+  })
+  const next = <T extends PrimaryMessage['type']>(type: T) =>
+    new Promise<Extract<PrimaryMessage, {type: T}>>((resolve) =>
+      waiters.set(type, (message) => resolve(message as Extract<PrimaryMessage, {type: T}>)),
+    )
+  // The primary is gone (killed): nobody forwards connections any more.
+  process.on('disconnect', () => stop(SHUTDOWN_LIMIT_MS - 1000))
+  // SIGTERM from a supervisor, SIGINT from a terminal's Ctrl-C (which reaches every process of the group): the first
+  // drains, a second Ctrl-C stops at once, as with one process.
+  onInterrupt({onFirst: () => stop(SHUTDOWN_LIMIT_MS - 1000)})
+
+  const starting = next('mlship:start')
+  send({type: 'mlship:waiting'})
+  const {options} = await starting
+  const logger = createLogger(options.logLevel, options.logTo === 'stderr' ? 2 : 1).child({process: options.index})
+  try {
+    // The model runs in this process's thread: cheap enough (layout.ts) that the hop to a worker costs more.
+    const {backend, project} = await openModel({
+      device: 'cpu',
+      dir: options.dir,
+      runIn: 'this-thread',
+      serving: options.serving,
+    })
+    const base = createServingMetrics()
+    metrics = {
+      ...base,
+      render: () =>
+        new Promise<string>((resolve, reject) => {
+          const id = nextId++
+          pendingMetrics.set(id, {reject, resolve})
+          send({id, type: 'mlship:metrics'})
+        }),
+    }
+    server = await startServer({
+      auth: {extraKeys: options.extraKeys},
+      backend,
+      host: options.host,
+      largeBodies: {threads: 1},
+      logger,
+      port: options.port,
+      project: shareLimits(project, options.processes),
+      readyGate: async () => {
+        const ready = next('mlship:ready')
+        send({type: 'mlship:warm', workers: 1})
+        await ready
+      },
+      pipeline: {metrics},
+      serving: options.serving,
+    })
+  } catch (error) {
+    logger.flush()
+    send({
+      error: isMlshipError(error)
+        ? {
+            code: error.code,
+            details: error.details,
+            exitCode: error.exitCode,
+            message: error.message,
+            suggestions: error.suggestions,
+          }
+        : {message: errorMessage(error)},
+      type: 'mlship:failed',
+    })
+    process.exitCode = 1
+    process.disconnect()
+  }
+}
+
+/**
+ * The limits the cluster holds as a whole, shared out among its processes: serving.max_queue (the admission limit)
+ * and serving.auth.rate_limit (a key's rate). Each process gets limit / processes (see shareOf).
+ */
+function shareLimits<T extends {config: {serving: ClusterServing}}>(project: T, processes: number): T {
+  const serving = project.config.serving
+  const rate = serving.auth.rate_limit
+  return {
+    ...project,
+    config: {
+      ...project.config,
+      serving: {
+        ...serving,
+        auth: rate
+          ? {
+              ...serving.auth,
+              // Without a burst, each process's default (a second of its rate) is already its share.
+              rate_limit: {
+                ...(rate.burst === undefined ? {} : {burst: shareOf(rate.burst, processes)}),
+                requests_per_second: rate.requests_per_second / processes,
+              },
+            }
+          : serving.auth,
+        max_queue: shareOf(serving.max_queue, processes),
+      },
+    },
+  }
+}
+
+type ClusterServing = {
+  max_queue: number
+  auth: {rate_limit?: {requests_per_second: number; burst?: number}}
+}
+
+if (cluster.isWorker) void runChild()

@@ -1,0 +1,103 @@
+/**
+ * The cluster layout (cluster.ts, cluster-child.ts) with real processes: one metrics view across them, readiness,
+ * and a shutdown that stops every process; the container's entry (main.ts) in that layout under SIGTERM.
+ */
+import {spawn} from 'node:child_process'
+import {once} from 'node:events'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {describe, expect, it} from 'vitest'
+
+import {readSample} from '../monitoring/test-support/exposition.js'
+import {startServing} from './start-serving.js'
+
+const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
+const IRIS = path.join(root, 'examples/iris')
+
+const predict = (url: string) =>
+  fetch(`${url}/predict`, {
+    body: '{"features": [[5.1, 3.5, 1.4, 0.2]]}',
+    headers: {'content-type': 'application/json'},
+    method: 'POST',
+  })
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe('the cluster layout', () => {
+  it('serves from every process, answers one metrics view of them all, and stops them all on close', async () => {
+    const server = await startServing({
+      dir: IRIS,
+      host: '127.0.0.1',
+      layout: 'cluster',
+      port: 0,
+      processes: 2,
+      serving: {logLevel: 'warn'},
+    })
+    let pids: number[] | undefined
+    try {
+      expect(server.layout).toMatchObject({kind: 'cluster', processes: 2})
+      pids = server.cluster!.pids()
+      expect(pids).toHaveLength(2)
+      expect((await fetch(`${server.url}/ready`)).status).toBe(200)
+      const answers = await Promise.all(Array.from({length: 40}, () => predict(server.url)))
+      expect(answers.map((answer) => answer.status)).toEqual(Array.from({length: 40}, () => 200))
+      // Any process answers /metrics with the sum over both: every request, both sessions, the model once.
+      const text = await (await fetch(`${server.url}/metrics`)).text()
+      expect(readSample(text, 'mlship_http_requests_total', {route: '/predict', status: '200'})).toBe(40)
+      expect(readSample(text, 'mlship_inference_workers')).toBe(2)
+      expect(readSample(text, 'mlship_model_info', {name: 'iris-classifier', version: '1.0.0'})).toBe(1)
+    } finally {
+      await server.close({deadlineMs: 3000})
+    }
+    expect(pids?.filter(alive)).toEqual([])
+  })
+
+  it('runs in the image entry (main.ts): log lines tagged by process, and SIGTERM stops every process, exit 0', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/serving/main.ts')], {
+      cwd: root,
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        MLSHIP_MODEL_DIR: IRIS,
+        MLSHIP_SERVING_LAYOUT: 'cluster',
+        MLSHIP_SERVING_PROCESSES: '2',
+        PORT: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    const lines = () =>
+      output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+    try {
+      let ready: Record<string, unknown> | undefined
+      while (!(ready = lines().find((line) => line.msg === 'ready'))) {
+        if (child.exitCode !== null) throw new Error(`main.ts exited with ${child.exitCode}:\n${output}`)
+        await Promise.race([once(child.stdout, 'data'), once(child, 'exit')])
+      }
+      expect(ready).toMatchObject({layout: 'cluster', processes: 2})
+      const url = `http://127.0.0.1:${String(ready.container_port)}`
+      expect((await predict(url)).status).toBe(200)
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      const [code] = (await exited) as [number | null]
+      expect(code).toBe(0)
+      const tagged = new Set(lines().flatMap((line) => (typeof line.process === 'number' ? [line.process] : [])))
+      expect([...tagged].sort()).toEqual([1, 2])
+      expect(lines().filter((line) => line.msg === 'stopped')).not.toHaveLength(0)
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    }
+  })
+})

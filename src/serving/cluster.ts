@@ -1,0 +1,198 @@
+import cluster, {type Worker} from 'node:cluster'
+import {createRequire} from 'node:module'
+import {fileURLToPath, pathToFileURL} from 'node:url'
+
+import type {Logger} from 'pino'
+
+import {MlshipError, type ExitCodeValue} from '../errors.js'
+import type {MetricsSnapshot} from '../monitoring/metrics.js'
+import {siblingModule} from '../worker-thread.js'
+import {type ChildFailure, type ClusterChildOptions, isChildMessage, type PrimaryMessage} from './cluster-protocol.js'
+import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
+
+export interface StartClusterOptions {
+  /** What every HTTP process serves (its `index` is added per process). */
+  child: Omit<ClusterChildOptions, 'index'>
+  /** The primary's own lines: a process that stops, a replacement. */
+  logger?: Logger
+  /** How long the primary waits for a process to send its metrics before it answers without them (ms). */
+  collectTimeoutMs?: number
+}
+
+export interface RunningCluster {
+  /** The port the processes share (the one picked when 0 was asked for). */
+  port: number
+  processes: number
+  /**
+   * Graceful, for every process at once: each drains as a single server does (RunningServer.close) within
+   * `deadlineMs`; a process still running 1.5 s after that is killed. Rejects when a process did not stop cleanly.
+   */
+  close(options?: {deadlineMs?: number}): Promise<void>
+  /** The whole cluster's metrics in the Prometheus text format (what GET /metrics answers on any process). */
+  metrics(): Promise<string>
+  /** The process ids of the HTTP processes running now. */
+  pids(): number[]
+}
+
+/**
+ * The cluster layout (layout.ts): forks `child.processes` HTTP processes (cluster-child.ts) that share one port,
+ * and resolves once every one is warm, which is when each one's readiness turns 200. The primary serves no request:
+ * it forwards connections (node:cluster), aggregates the metrics (prom-client's AggregatorRegistry) for the process
+ * whose GET /metrics asks, replaces a process that dies, and stops them all on close().
+ */
+export function startCluster(options: StartClusterOptions): Promise<RunningCluster> {
+  const moduleUrl = siblingModule(import.meta.url, 'cluster-child')
+  cluster.setupPrimary({
+    args: [],
+    exec: fileURLToPath(moduleUrl),
+    // From the TypeScript sources (tsx, vitest) the processes load tsx's loader; built, plain node.
+    execArgv: moduleUrl.pathname.endsWith('.ts') ? ['--import', tsxLoader()] : [],
+    silent: false,
+  })
+  const {logger} = options
+  const total = options.child.processes
+  const children = new Map<number, Worker>()
+  const warm = new Set<number>()
+  const collections = new Map<number, {waiting: Set<Worker>; snapshots: MetricsSnapshot[]; done: () => void}>()
+  let phase: 'starting' | 'ready' | 'stopping' = 'starting'
+  let port: number | undefined
+  let nextCollection = 0
+  let stopFailures = 0
+  let stopped: (() => void) | undefined
+
+  const send = (worker: Worker, message: PrimaryMessage) => {
+    if (worker.isConnected()) worker.send(message)
+  }
+
+  const collect = async (): Promise<string> => {
+    const live = [...children.values()].filter((worker) => worker.isConnected())
+    const id = nextCollection++
+    const snapshots = await new Promise<MetricsSnapshot[]>((resolve) => {
+      const entry = {done: () => resolve(entry.snapshots), snapshots: [] as MetricsSnapshot[], waiting: new Set(live)}
+      collections.set(id, entry)
+      // A process that stopped answering (it is being replaced) leaves its numbers out rather than the scrape.
+      const timer = setTimeout(() => entry.done(), options.collectTimeoutMs ?? 2000)
+      entry.done = () => {
+        clearTimeout(timer)
+        collections.delete(id)
+        resolve(entry.snapshots)
+      }
+      for (const worker of live) send(worker, {id, type: 'mlship:collect'})
+      if (live.length === 0) entry.done()
+    })
+    const {AggregatorRegistry} = await import('prom-client')
+    return AggregatorRegistry.aggregate(snapshots).metrics()
+  }
+
+  return new Promise<RunningCluster>((resolve, reject) => {
+    const failStart = (error: Error) => {
+      if (phase !== 'starting') return
+      phase = 'stopping'
+      for (const worker of children.values()) worker.process.kill('SIGKILL')
+      reject(error)
+    }
+
+    const fork = (index: number) => {
+      const worker = cluster.fork()
+      children.set(index, worker)
+      worker.on('listening', (address) => (port ??= address.port))
+      worker.on('message', (message: unknown) => {
+        if (!isChildMessage(message)) return
+        switch (message.type) {
+          case 'mlship:waiting':
+            send(worker, {options: {...options.child, index}, type: 'mlship:start'})
+            break
+          case 'mlship:warm':
+            warm.add(index)
+            if (phase === 'ready') send(worker, {type: 'mlship:ready'})
+            else if (phase === 'starting' && warm.size === total) {
+              phase = 'ready'
+              for (const each of children.values()) send(each, {type: 'mlship:ready'})
+              resolve(running())
+            }
+            break
+          case 'mlship:failed':
+            if (phase === 'starting') failStart(childError(message.error))
+            else logger?.error({process: index, err: message.error.message}, 'a replacement process failed to start')
+            break
+          case 'mlship:collected': {
+            const entry = collections.get(message.id)
+            if (!entry) break
+            entry.snapshots.push(message.metrics)
+            entry.waiting.delete(worker)
+            if (entry.waiting.size === 0) entry.done()
+            break
+          }
+          case 'mlship:metrics':
+            collect().then(
+              (text) => send(worker, {id: message.id, text, type: 'mlship:metrics'}),
+              (error: unknown) => send(worker, {error: String(error), id: message.id, type: 'mlship:metrics'}),
+            )
+            break
+        }
+      })
+      worker.on('exit', (code, signal) => {
+        if (children.get(index) === worker) children.delete(index)
+        const wasWarm = warm.delete(index)
+        for (const entry of collections.values())
+          if (entry.waiting.delete(worker) && entry.waiting.size === 0) entry.done()
+        if (phase === 'stopping') {
+          if (code !== 0) stopFailures++
+          if (children.size === 0) stopped?.()
+          return
+        }
+        const how = signal ? `signal ${signal}` : `exit code ${code}`
+        if (phase === 'starting') {
+          failStart(new MlshipError(`serving process ${index} of ${total} stopped before it was ready (${how})`))
+          return
+        }
+        logger?.error({process: index}, `serving process ${index} stopped (${how}); it is being replaced`)
+        // A process that never got warm is not replaced again: a crash at start-up would loop.
+        if (wasWarm) fork(index)
+      })
+    }
+
+    let closing: Promise<void> | undefined
+    const running = (): RunningCluster => ({
+      close: ({deadlineMs = SHUTDOWN_LIMIT_MS - 1000} = {}) => {
+        closing ??= new Promise<void>((done, fail) => {
+          phase = 'stopping'
+          const kill = setTimeout(() => {
+            for (const worker of children.values()) worker.process.kill('SIGKILL')
+          }, deadlineMs + 1500)
+          stopped = () => {
+            clearTimeout(kill)
+            if (stopFailures > 0) fail(new Error(`${stopFailures} of ${total} serving processes did not stop cleanly`))
+            else done()
+          }
+          if (children.size === 0) stopped()
+          for (const worker of children.values()) {
+            if (worker.isConnected()) worker.send({deadlineMs, type: 'mlship:stop'} satisfies PrimaryMessage)
+            else worker.process.kill('SIGTERM')
+          }
+        })
+        return closing
+      },
+      metrics: collect,
+      pids: () =>
+        [...children.values()].flatMap((worker) => (worker.process.pid === undefined ? [] : [worker.process.pid])),
+      port: port ?? options.child.port,
+      processes: total,
+    })
+
+    for (let index = 1; index <= total; index++) fork(index)
+  })
+}
+
+function childError(failure: ChildFailure): MlshipError {
+  return new MlshipError(failure.message, {
+    code: failure.code ?? 'SERVER_START_FAILED',
+    details: failure.details,
+    exitCode: (failure.exitCode ?? 1) as ExitCodeValue,
+    suggestions: failure.suggestions,
+  })
+}
+
+function tsxLoader(): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href
+}

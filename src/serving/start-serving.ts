@@ -1,0 +1,159 @@
+import type {Logger} from 'pino'
+
+import {loadConfig} from '../config/load.js'
+import type {ResolvedModel} from '../model/load-model.js'
+import {startCluster, type RunningCluster} from './cluster.js'
+import {usableCpus} from './cpus.js'
+import {chooseDevice, type Device} from './device.js'
+import {openModel} from './open-model.js'
+import {chooseLayout, layoutSettings, measureRowCost, type LayoutSetting, type ServingLayout} from './layout.js'
+import {createLogger} from './logger.js'
+import {startServer, type RunningServer} from './server.js'
+import {resolveSettings, type ServingOverrides} from './settings.js'
+import {warmUpFeeds} from './warm-up.js'
+
+export interface StartServingOptions {
+  dir: string
+  host?: string
+  port?: number
+  device?: Device
+  serving?: ServingOverrides
+  logTo?: 'stdout' | 'stderr'
+  /** API keys minted in this process, accepted besides the configured ones. */
+  extraKeys?: string[]
+  /** Default: MLSHIP_SERVING_LAYOUT, else auto. */
+  layout?: LayoutSetting
+  /** The cluster's size; default MLSHIP_SERVING_PROCESSES, else one process per usable CPU. */
+  processes?: number
+  /** The CPUs this process may use (default usableCpus()). */
+  cpus?: number
+  env?: NodeJS.ProcessEnv
+}
+
+/** A server in either layout: what `serve --local` and the image's entry need of it. */
+export interface ServingHandle {
+  layout: ServingLayout
+  url: string
+  host: string
+  port: number
+  modelName: string
+  modelVersion: string
+  executionProvider: 'cpu' | 'cuda'
+  /** Inference workers (single) or in-process sessions, one per HTTP process (cluster). */
+  workers: number
+  authEnabled: boolean
+  logger: Logger
+  /** The server, when it runs in this process (the single layout). */
+  server?: RunningServer
+  cluster?: RunningCluster
+  close(options?: {deadlineMs?: number}): Promise<void>
+}
+
+/**
+ * Starts the server in the layout its measured cost calls for (layout.ts): the model is opened once in this thread,
+ * a single-row inference timed, and then either this process serves it (inference workers and the batcher) or it
+ * becomes the primary of one HTTP process per usable CPU (cluster.ts).
+ */
+export async function startServing(options: StartServingOptions): Promise<ServingHandle> {
+  const env = options.env ?? process.env
+  const fromEnv = layoutSettings(env)
+  const setting = options.layout ?? fromEnv.setting
+  const loaded = await loadConfig(options.dir)
+  const {config} = loaded
+  const settings = resolveSettings(config.serving, options.serving ?? {}, env)
+  const device = chooseDevice(options.device, env, config.build.gpu).device
+  const cpus = options.cpus ?? usableCpus()
+  const processes = options.processes ?? fromEnv.processes
+  const singleOnly = config.experiment
+    ? 'model.yaml has an experiment: its variants share one process'
+    : config.monitoring.prediction_log.enabled
+      ? 'monitoring.prediction_log writes one file from one process'
+      : options.serving?.workers !== undefined || config.serving.workers !== 'auto'
+        ? 'the inference workers are set (serving.workers or --workers)'
+        : undefined
+
+  let project: ResolvedModel | undefined
+  let rowCostMs: number | undefined
+  const candidate = chooseLayout({cpus, device, processes, rowCostMs: 0, setting, singleOnly})
+  if (candidate.kind === 'cluster' && setting === 'auto') {
+    // Timed on a session of this thread, as each HTTP process of the cluster would run it.
+    const opened = await openModel({device, env, project: loaded, runIn: 'this-thread', serving: options.serving})
+    project = opened.project
+    try {
+      const feeds = warmUpFeeds({signature: project.signature})
+      const rows = Object.values(feeds)[0]?.dims[0] ?? 1
+      rowCostMs = await measureRowCost(() => opened.backend.run(copyFeeds(feeds)), {rows})
+    } catch {
+      // A model that fails on its warm-up input is served the way it always was; the server logs the failure.
+    } finally {
+      await opened.backend.close()
+    }
+  }
+  const layout = chooseLayout({cpus, device, processes, rowCostMs, setting, singleOnly})
+
+  if (layout.kind === 'single') {
+    const server = await startServer({
+      auth: {extraKeys: options.extraKeys ?? []},
+      device: options.device,
+      dir: options.dir,
+      host: options.host,
+      logTo: options.logTo,
+      port: options.port,
+      ...(project ? {project} : {}),
+      serving: options.serving ?? {},
+    })
+    server.app.log.info({layout}, 'serving layout')
+    return {
+      authEnabled: server.context.project.config.serving.auth.enabled,
+      close: (closeOptions) => server.close(closeOptions),
+      executionProvider: server.context.backend.info.executionProvider,
+      host: server.host,
+      layout,
+      logger: server.app.log as unknown as Logger,
+      modelName: server.context.modelName,
+      modelVersion: server.context.modelVersion,
+      port: server.port,
+      server,
+      url: server.url,
+      workers: server.context.backend.info.workers,
+    }
+  }
+
+  const logger = createLogger(settings.logLevel, options.logTo === 'stderr' ? 2 : 1)
+  logger.info({layout}, 'serving layout')
+  const host = options.host ?? config.serving.host
+  const running = await startCluster({
+    child: {
+      dir: options.dir,
+      extraKeys: options.extraKeys ?? [],
+      host,
+      logLevel: settings.logLevel,
+      logTo: options.logTo ?? 'stdout',
+      port: options.port ?? config.serving.port,
+      processes: layout.processes,
+      serving: options.serving ?? {},
+    },
+    logger,
+  })
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  return {
+    authEnabled: config.serving.auth.enabled,
+    close: (closeOptions) => running.close(closeOptions),
+    cluster: running,
+    executionProvider: 'cpu',
+    host,
+    layout,
+    logger,
+    modelName: config.name,
+    modelVersion: config.version,
+    port: running.port,
+    url: `http://${urlHost}:${running.port}`,
+    workers: layout.processes,
+  }
+}
+
+function copyFeeds<T extends Record<string, {data: {slice(): unknown}}>>(feeds: T): T {
+  const out: Record<string, unknown> = {}
+  for (const [name, tensor] of Object.entries(feeds)) out[name] = {...tensor, data: tensor.data.slice()}
+  return out as T
+}
