@@ -25,8 +25,8 @@ interface Thread {
 /** What the server needs of a decoder of large bodies (the pool below; tests wrap it). */
 export interface BodyDecoder {
   decode(kind: BodyKind, body: Buffer): Promise<DecodedRequest>
-  /** The tensors of a request's images (model.yaml's preprocess.image), made in a decode thread. */
-  preprocessImages?(rows: Record<string, Array<Uint8Array | string>>): Promise<TensorMap>
+  /** The tensors of a request's images and texts (model.yaml's preprocess:), made in a decode thread. */
+  preprocess?(rows: Record<string, Array<Uint8Array | string>>): Promise<TensorMap>
   close(): Promise<void>
 }
 
@@ -62,10 +62,11 @@ export class DecodePool implements BodyDecoder {
   }
 
   /**
-   * Images decoded (sharp, on the thread's libuv pool), resized and normalised in a decode thread: the resampling is
-   * JavaScript, milliseconds of CPU per image that the event loop would otherwise spend.
+   * Images decoded (sharp, on the thread's libuv pool), resized and normalised, and texts tokenised, in a decode
+   * thread: the resampling and the tokenizer are JavaScript, milliseconds of CPU per image or long text that the event
+   * loop would otherwise spend.
    */
-  async preprocessImages(rows: Record<string, Array<Uint8Array | string>>): Promise<TensorMap> {
+  async preprocess(rows: Record<string, Array<Uint8Array | string>>): Promise<TensorMap> {
     const transfer: ArrayBuffer[] = []
     const owned: Record<string, Array<Uint8Array | string>> = {}
     for (const [name, values] of Object.entries(rows)) {
@@ -76,7 +77,7 @@ export class DecodePool implements BodyDecoder {
         return bytes
       })
     }
-    return (await this.send((id) => ({id, kind: 'images', rows: owned}), transfer)).feeds
+    return (await this.send((id) => ({id, kind: 'preprocess', rows: owned}), transfer)).feeds
   }
 
   private send(job: (id: number) => DecodeJob, transfer: ArrayBuffer[]): Promise<DecodedRequest> {
@@ -98,6 +99,7 @@ export class DecodePool implements BodyDecoder {
     const url = this.options.workerUrl ?? siblingModule(import.meta.url, 'decode-worker')
     const data: DecodeWorkerData = {
       limits: this.options.limits,
+      modelDir: this.options.modelDir,
       outputNames: this.options.outputNames,
       signature: this.options.signature,
     }

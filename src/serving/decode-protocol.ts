@@ -10,6 +10,8 @@ export interface DecodeWorkerData {
   signature: Signature
   limits: DecodeLimits
   outputNames: string[]
+  /** Where model.yaml is: its tokenizer.json files are relative to it. */
+  modelDir: string
 }
 
 export type DecodeJob =
@@ -21,8 +23,11 @@ export type DecodeJob =
     }
   | {
       id: number
-      kind: 'images'
-      /** Encoded images (bytes, transferred, or data URLs) by input name: decoded, resized and normalised there. */
+      kind: 'preprocess'
+      /**
+       * Encoded images (bytes, transferred, or data URLs) and texts by input name: decoded, resized and normalised,
+       * or tokenised, there.
+       */
       rows: Record<string, Array<Uint8Array | string>>
     }
 

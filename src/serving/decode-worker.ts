@@ -21,7 +21,7 @@ import {lowerThreadPriority} from './thread-priority.js'
 function main(): void {
   const port = parentPort
   if (!port) throw new Error('decode-worker.js runs as a worker thread')
-  const {limits, outputNames, signature} = workerData as DecodeWorkerData
+  const {limits, modelDir, outputNames, signature} = workerData as DecodeWorkerData
   lowerThreadPriority()
   const text = new TextDecoder()
   const plan = planPreprocessing(signature)
@@ -33,16 +33,16 @@ function main(): void {
     const feeds = tensorBody === undefined ? {} : decodeSeedBody(tensorBody, tensorSignature, limits)
     return {feeds, raw: raw as Record<string, string[]>}
   }
-  // sharp loads with the first image (models without preprocess.image never load it).
-  let images: Promise<InputPreprocessor> | undefined
-  const preprocessImages = async (rows: RawInputs) => {
-    if (!plan) throw new Error('this model declares no preprocess.image')
-    images ??= InputPreprocessor.create({...plan, texts: []}, {limits, modelDir: '.'})
-    return {feeds: await (await images).feeds(rows)}
+  // sharp and the tokenizers load with the first request handed over (a thread that never gets one never loads them).
+  let preprocessor: Promise<InputPreprocessor> | undefined
+  const preprocess = async (rows: RawInputs) => {
+    if (!plan) throw new Error('this model declares no preprocess:')
+    preprocessor ??= InputPreprocessor.create(plan, {limits, modelDir})
+    return {feeds: await (await preprocessor).feeds(rows)}
   }
   port.on('message', (job: DecodeJob) => {
     const answer = async (): Promise<DecodedRequest> => {
-      if (job.kind === 'images') return preprocessImages(job.rows)
+      if (job.kind === 'preprocess') return preprocess(job.rows)
       const value = parseJsonBody(text.decode(job.body))
       return job.kind === 'seed' ? seedRequest(value) : decodeV2Body(value, signature, limits, outputNames)
     }

@@ -194,9 +194,9 @@ describe('where images are decoded and resized', () => {
         wrap: (pool) => ({
           close: () => pool.close(),
           decode: (kind, body) => pool.decode(kind, body),
-          preprocessImages(rows) {
+          preprocess(rows) {
             sentToThreads.push(Object.keys(rows))
-            return pool.preprocessImages!(rows)
+            return pool.preprocess!(rows)
           },
         }),
       },
@@ -284,5 +284,56 @@ describe('POST /predict with text (preprocess.text in model.yaml)', () => {
     const {body, status} = await send(url, {body: await solid(RED, 'png'), headers: {'content-type': 'image/png'}})
     expect(status).toBe(415)
     expect(body.error).toBe('unsupported content type: send the body as application/json, multipart/form-data')
+  })
+})
+
+describe('where texts are tokenised', () => {
+  const servers: RunningServer[] = []
+  afterAll(() => Promise.all(servers.map((server) => server.close())))
+
+  it('a request with 1 KiB of text or more in a decode thread, shorter ones on the HTTP thread; the same ids', async () => {
+    const reference = JSON.parse(
+      await readFile(path.join(import.meta.dirname, '../preprocess/fixtures/text-reference.json'), 'utf8'),
+    ) as {cases: Array<{text: string}>}
+    const sentToThreads: string[][] = []
+    const threaded = await startServer({
+      dir: TEXT_MODEL,
+      host: '127.0.0.1',
+      largeBodies: {
+        threads: 1,
+        wrap: (pool) => ({
+          close: () => pool.close(),
+          decode: (kind, body) => pool.decode(kind, body),
+          preprocess(rows) {
+            sentToThreads.push(Object.keys(rows))
+            return pool.preprocess!(rows)
+          },
+        }),
+      },
+      logger: false,
+      pipeline: false,
+      port: 0,
+    })
+    servers.push(threaded)
+    const onLoop = await startServer({
+      dir: TEXT_MODEL,
+      host: '127.0.0.1',
+      largeBodies: false,
+      logger: false,
+      pipeline: false,
+      port: 0,
+    })
+    servers.push(onLoop)
+    const short = reference.cases.map((c) => c.text)
+    const long = [short.join(' ').repeat(Math.ceil(1024 / short.join(' ').length)), short[1]!]
+    expect(short.join('').length).toBeLessThan(1024)
+    for (const texts of [short, long]) {
+      const request = json({inputs: {input_ids: texts}})
+      const there = await send(`${threaded.url}/predict`, request)
+      const here = await send(`${onLoop.url}/predict`, request)
+      expect(there.status).toBe(200)
+      expect(there.body.outputs).toEqual(here.body.outputs)
+    }
+    expect(sentToThreads).toEqual([['input_ids']])
   })
 })

@@ -17,13 +17,21 @@ export type RawRows = Array<Uint8Array | string>
 export type RawInputs = Record<string, RawRows>
 
 /**
+ * A request with this much text (characters, or bytes of a multipart field, over all its rows) or more is tokenised
+ * in a decode thread. Below it the event loop tokenises it itself: that costs less than the hand-over (tokenising a
+ * 512-token text takes about a millisecond, a few words tens of microseconds).
+ */
+export const TEXT_THREAD_CHARS = 1024
+
+/**
  * Turns the images and texts of a request into the tensors its plan declares. Images are decoded by sharp (on libuv's
  * threads) and resized, cropped and normalised by the pure pipeline of src/preprocess; texts are tokenised with the
- * model's tokenizer.json. Every refusal is a RequestError: 400 (not an image, a broken file, text too long),
- * 413 (too many pixels) or 415 (a format it does not read).
+ * model's tokenizer.json. With decode threads (useThreads), every request with an image, or with TEXT_THREAD_CHARS of
+ * text or more, is preprocessed there instead, off the event loop. Every refusal is a RequestError: 400 (not an
+ * image, a broken file, text too long), 413 (too many pixels) or 415 (a format it does not read).
  */
 export class InputPreprocessor {
-  private imageThreads: ((rows: RawInputs) => Promise<TensorMap>) | undefined
+  private threads: ((rows: RawInputs) => Promise<TensorMap>) | undefined
 
   private constructor(
     readonly plan: PreprocessPlan,
@@ -51,11 +59,11 @@ export class InputPreprocessor {
   }
 
   /**
-   * Hands the images of each request to `run` (the server's decode threads: DecodePool.preprocessImages) instead of
-   * decoding and resizing them on this thread.
+   * Hands the images and texts of a request with an image or long texts to `run` (the server's decode threads:
+   * DecodePool.preprocess) instead of decoding, resizing or tokenising them on this thread.
    */
-  useImageThreads(run: (rows: RawInputs) => Promise<TensorMap>): void {
-    this.imageThreads = run
+  useThreads(run: (rows: RawInputs) => Promise<TensorMap>): void {
+    this.threads = run
   }
 
   /** The inputs a client sends as an image or a text, by name. */
@@ -84,14 +92,16 @@ export class InputPreprocessor {
     try {
       const images: RawInputs = {}
       for (const plan of this.plan.images) images[plan.input] = this.rows(raw, plan.input, 'an image')
-      if (this.imageThreads && this.plan.images.length > 0) Object.assign(feeds, await this.imageThreads(images))
-      else
-        await Promise.all(
-          this.plan.images.map(async (plan) => {
-            feeds[plan.input] = await this.image(plan, images[plan.input]!)
-          }),
-        )
-      for (const plan of this.plan.texts) Object.assign(feeds, this.text(plan, this.rows(raw, plan.input, 'a text')))
+      const texts: RawInputs = {}
+      for (const plan of this.plan.texts) texts[plan.input] = this.rows(raw, plan.input, 'a text')
+      if (this.threads && (this.plan.images.length > 0 || textSize(texts) >= TEXT_THREAD_CHARS))
+        return await this.threads({...images, ...texts})
+      await Promise.all(
+        this.plan.images.map(async (plan) => {
+          feeds[plan.input] = await this.image(plan, images[plan.input]!)
+        }),
+      )
+      for (const plan of this.plan.texts) Object.assign(feeds, this.text(plan, texts[plan.input]!))
     } catch (error) {
       if (error instanceof InputError) throw new RequestError(error.statusCode, error.message)
       throw error
@@ -147,6 +157,12 @@ export class InputPreprocessor {
       feeds[plan.tokenTypeIds] = {data: ids(encoded.tokenTypeIds, plan.typeIdsDtype), dims, dtype: plan.typeIdsDtype}
     return feeds
   }
+}
+
+function textSize(texts: RawInputs): number {
+  let size = 0
+  for (const rows of Object.values(texts)) for (const row of rows) size += row.length
+  return size
 }
 
 function ids(values: number[], dtype: 'int64' | 'int32'): BigInt64Array | Int32Array {

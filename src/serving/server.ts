@@ -119,15 +119,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     if (large) {
       const pool = await DecodePool.start({
         limits: context.limits,
+        modelDir: context.project.dir,
         outputNames: context.outputNames,
         signature: context.signature,
         threads: large.threads ?? Math.max(1, Math.min(2, Math.floor(usableCpus() / 2))),
       })
       decodePool = large.wrap ? large.wrap(pool) : pool
       const {preprocessor} = context
-      if (preprocessor && preprocessor.plan.images.length > 0 && decodePool.preprocessImages) {
+      if (preprocessor && decodePool.preprocess) {
         const threads = decodePool
-        preprocessor.useImageThreads((rows) => threads.preprocessImages!(rows))
+        preprocessor.useThreads((rows) => threads.preprocess!(rows))
       }
     }
     app = await buildApp(context, {

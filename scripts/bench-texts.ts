@@ -1,0 +1,262 @@
+/**
+ * Where long texts are tokenised (issue 20), written to BENCHMARKS.md "Texts as inputs":
+ *
+ *   npm run bench:texts [-- --quick] [--rounds N] [--seconds S] [--json FILE]
+ *
+ * A text model (the token-echo test model: input_ids and attention_mask [batch, 12]) with a BERT-sized WordPiece
+ * tokenizer.json (30,000 entries, made here, seeded), served in a child process as `serve --local` runs it. 8 clients
+ * each send, again and again for S seconds, 8 texts of about 500 words in one request (tokenised in full, then cut to
+ * the model's 12 tokens), while a probe in another process asks GET /health every 5 ms. Side by side in each round:
+ * the server as it runs now (a request with 1 KiB of text or more is tokenised in a decode thread) and one without
+ * decode threads (`largeBodies: false`: every text tokenised on the event loop, as before). Then the same with one
+ * short text per request (a few words, below the threshold: tokenised on the event loop either way). Medians.
+ */
+import {execFile, spawn} from 'node:child_process'
+import {copyFile, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import {promisify} from 'node:util'
+
+import {median, writeBenchmarkSection} from './lib/benchmarks-md.js'
+
+const root = path.resolve(import.meta.dirname, '..')
+const args = process.argv.slice(2)
+const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
+const quick = args.includes('--quick')
+const rounds = Number(flag('--rounds') ?? (quick ? 1 : 3))
+const seconds = Number(flag('--seconds') ?? (quick ? 4 : 10))
+const jsonOut = flag('--json')
+const CLIENTS = 8
+const TEXTS_PER_REQUEST = 8
+const WORDS = 500
+const log = (line: string) => process.stderr.write(`${line}\n`)
+
+type Mode = 'decode thread' | 'event loop'
+type Load = 'long' | 'short'
+
+/** A seeded generator (mulberry32): the same tokenizer and texts every run. */
+function generator(seed: number): (n: number) => number {
+  return (n) => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n)
+  }
+}
+
+/** The model folder: the token-echo model, a 30,000-entry WordPiece tokenizer.json, model.yaml. Returns some words. */
+async function modelDir(dir: string): Promise<string[]> {
+  const fixtures = path.join(root, 'src', 'serving', 'fixtures', 'preprocess', 'text')
+  const tokenizer = JSON.parse(
+    await readFile(path.join(root, 'src', 'preprocess', 'fixtures', 'tokenizer.json'), 'utf8'),
+  ) as {model: {vocab: Record<string, number>}}
+  const vocab = tokenizer.model.vocab
+  const random = generator(20)
+  const letters = 'abcdefghijklmnopqrstuvwxyz'
+  const word = () => Array.from({length: 2 + random(8)}, () => letters[random(26)]).join('')
+  let id = Object.keys(vocab).length
+  for (const letter of letters) {
+    vocab[letter] ??= id++
+    vocab[`##${letter}`] ??= id++
+  }
+  const words: string[] = []
+  while (id < 30_000) {
+    const w = word()
+    if (vocab[w] === undefined) {
+      vocab[w] = id++
+      words.push(w)
+    }
+    const piece = `##${word().slice(0, 4)}`
+    if (vocab[piece] === undefined && id < 30_000) vocab[piece] = id++
+  }
+  await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizer))
+  await copyFile(path.join(fixtures, 'model.onnx'), path.join(dir, 'model.onnx'))
+  const yaml = (await readFile(path.join(fixtures, 'model.yaml'), 'utf8')).replace(
+    /tokenizer: .*/,
+    'tokenizer: tokenizer.json',
+  )
+  await writeFile(path.join(dir, 'model.yaml'), yaml)
+  // Texts: known words mostly, some unknown ones (split into ## pieces or [UNK]), and punctuation.
+  return Array.from({length: 4000}, () => (random(4) ? words[random(words.length)]! : word()))
+}
+
+interface Server {
+  url: string
+  stop(): Promise<{p99_ms: number; max_ms: number}>
+}
+
+async function startServer(dir: string, mode: Mode): Promise<Server> {
+  const script = `
+    import {startServer} from ${JSON.stringify(path.join(root, 'src/serving/server.ts'))}
+    const server = await startServer({dir: ${JSON.stringify(dir)}, host: '127.0.0.1', port: 0, logger: false,
+      largeBodies: ${mode === 'decode thread' ? '{}' : 'false'}, pipeline: {processMetrics: false}})
+    const {monitorEventLoopDelay} = await import('node:perf_hooks')
+    const delay = monitorEventLoopDelay({resolution: 5})
+    delay.enable()
+    process.stdout.write(server.url + '\\n')
+    process.on('SIGTERM', () => {
+      delay.disable()
+      const ms = (ns) => Math.round(ns / 1e4) / 100
+      process.stdout.write(JSON.stringify({p99_ms: ms(delay.percentile(99)), max_ms: ms(delay.max)}) + '\\n')
+      void server.close().then(() => process.exit(0))
+    })`
+  // A file, not --input-type=module -e: worker threads inherit the flag, and their bootstrap is not a module.
+  const scriptDir = await mkdtemp(path.join(os.tmpdir(), 'mlship-bench-texts-server-'))
+  const file = path.join(scriptDir, 'server.mts')
+  await writeFile(file, script)
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {cwd: root, stdio: ['ignore', 'pipe', 'inherit']})
+  let out = ''
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      if (out.includes('\n')) resolve(out.split('\n')[0]!)
+    })
+    child.once('exit', (code) => reject(new Error(`the server exited with ${code} before it listened`)))
+  })
+  return {
+    stop: async () => {
+      child.kill('SIGTERM')
+      await new Promise((resolve) => child.once('exit', resolve))
+      await rm(scriptDir, {force: true, recursive: true})
+      return JSON.parse(out.split('\n')[1]!) as {p99_ms: number; max_ms: number}
+    },
+    url,
+  }
+}
+
+async function sendBodies(url: string, bodies: Buffer[], until: number): Promise<{ok: number; failed: number}> {
+  const agent = new http.Agent({keepAlive: true, maxSockets: CLIENTS})
+  let ok = 0
+  let failed = 0
+  const one = (body: Buffer) =>
+    new Promise<void>((resolve) => {
+      const request = http.request(
+        `${url}/predict`,
+        {agent, headers: {'content-length': body.length, 'content-type': 'application/json'}, method: 'POST'},
+        (response) => {
+          response.resume()
+          response.on('end', () => {
+            if (response.statusCode === 200) ok++
+            else failed++
+            resolve()
+          })
+        },
+      )
+      request.on('error', () => {
+        failed++
+        resolve()
+      })
+      request.end(body)
+    })
+  await Promise.all(
+    Array.from({length: CLIENTS}, async (_, client) => {
+      for (let i = client; Date.now() < until; i++) await one(bodies[i % bodies.length]!)
+    }),
+  )
+  agent.destroy()
+  return {failed, ok}
+}
+
+interface Run {
+  mode: Mode
+  load: Load
+  textsPerSecond: number
+  health: {p50_ms: number; p99_ms: number; max_ms: number}
+  loop: {p99_ms: number; max_ms: number}
+}
+
+async function measure(dir: string, mode: Mode, load: Load, bodies: Buffer[], textsPerBody: number): Promise<Run> {
+  const server = await startServer(dir, mode)
+  try {
+    const started = Date.now()
+    const probe = promisify(execFile)(process.execPath, [
+      path.join(root, 'bench/peers/health-probe.mjs'),
+      `${server.url}/health`,
+      String(seconds),
+    ])
+    const {failed, ok} = await sendBodies(server.url, bodies, started + seconds * 1000)
+    const elapsed = (Date.now() - started) / 1000
+    const health = JSON.parse((await probe).stdout) as Run['health']
+    if (failed > 0) throw new Error(`${mode}, ${load}: ${failed} requests failed`)
+    return {health, load, loop: await server.stop(), mode, textsPerSecond: (ok * textsPerBody) / elapsed}
+  } catch (error) {
+    await server.stop().catch(() => undefined)
+    throw error
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-bench-texts-'))
+  try {
+    const words = await modelDir(dir)
+    const text = (start: number, n: number) => `${words.slice(start, start + n).join(' ')}.`
+    const longBodies = Array.from({length: 16}, (_, b) =>
+      Buffer.from(
+        JSON.stringify({
+          inputs: {input_ids: Array.from({length: TEXTS_PER_REQUEST}, (_, t) => text((b * 7 + t * 13) % 3000, WORDS))},
+        }),
+      ),
+    )
+    const shortBodies = Array.from({length: 16}, (_, b) => Buffer.from(JSON.stringify({features: text(b * 11, 8)})))
+    const longChars = text(0, WORDS).length
+    log(`long: ${TEXTS_PER_REQUEST} texts of ${WORDS} words (~${longChars} characters) a request; short: 8 words`)
+    const runs: Run[] = []
+    for (let round = 1; round <= rounds; round++) {
+      for (const load of ['long', 'short'] as const) {
+        // Interleaved, so that a change in the machine's load falls on both modes alike.
+        for (const mode of ['event loop', 'decode thread'] as const) {
+          const run =
+            load === 'long'
+              ? await measure(dir, mode, load, longBodies, TEXTS_PER_REQUEST)
+              : await measure(dir, mode, load, shortBodies, 1)
+          log(
+            `round ${round}, ${load} texts, ${mode}: ${run.textsPerSecond.toFixed(0)} texts/s; /health p50 ${run.health.p50_ms} ms, p99 ${run.health.p99_ms} ms, max ${run.health.max_ms} ms; event loop delay p99 ${run.loop.p99_ms} ms, max ${run.loop.max_ms} ms`,
+          )
+          runs.push(run)
+        }
+      }
+    }
+    if (jsonOut) await writeFile(jsonOut, JSON.stringify(runs, null, 2))
+
+    const rows: string[] = []
+    for (const load of ['long', 'short'] as const) {
+      for (const [mode, label] of [
+        ['event loop', 'on the event loop (before)'],
+        ['decode thread', load === 'long' ? 'in a decode thread (now)' : 'on the event loop (now: below 1 KiB)'],
+      ] as const) {
+        const list = runs.filter((r) => r.load === load && r.mode === mode)
+        const cell = (pick: (r: Run) => number, digits = 1) => median(list.map(pick)).toFixed(digits)
+        rows.push(
+          `| ${load === 'long' ? `${TEXTS_PER_REQUEST} x ${WORDS} words` : '1 x 8 words'} | ${label} | ${cell((r) => r.textsPerSecond, 0)} | ${cell((r) => r.health.p50_ms)} | ${cell((r) => r.health.p99_ms)} | ${cell((r) => r.loop.p99_ms)} | ${cell((r) => r.loop.max_ms)} |`,
+        )
+      }
+    }
+    const body = `
+The token-echo test model with a BERT-sized WordPiece tokenizer.json (30,000 entries, made by the script, seeded),
+served in a child process. ${CLIENTS} clients send requests of ${TEXTS_PER_REQUEST} texts of ${WORDS} words (about
+${longChars} characters each, tokenised in full, then cut to the model's 12 tokens), or of one 8-word text, again and
+again for ${seconds} s, while a probe in another process asks \`GET /health\` every 5 ms. The server as it runs now
+(a request with 1 KiB of text or more is tokenised in a decode thread) beside one without decode threads (every text
+tokenised on the event loop, as before); both side by side in each of ${rounds} round(s), medians of the rounds.
+
+| texts per request | tokenised | texts/s | /health p50 ms | /health p99 ms | event loop delay p99 ms | event loop delay max ms |
+| --- | --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}
+
+The event loop delay is the server's own (perf_hooks.monitorEventLoopDelay): how long its event loop was blocked.
+Tokenising is JavaScript (@huggingface/tokenizers); a short text costs the event loop less than handing it to a
+thread would, so only requests with 1 KiB of text or more go (TEXT_THREAD_CHARS, src/serving/preprocessing.ts).
+`
+    await writeBenchmarkSection({
+      body,
+      command: `npm run bench:texts${quick ? ' -- --quick' : ''}`,
+      id: 'texts',
+      title: 'Texts as inputs: where they are tokenised (issue 20)',
+    })
+  } finally {
+    await rm(dir, {force: true, recursive: true})
+  }
+}
+
+await main()
