@@ -9,6 +9,7 @@ import {errorMessage} from '../errors.js'
 import {apiKeyHeaders} from '../serving/auth/client.js'
 import type {TargetStarter} from './bench.js'
 import {reportedExecutionProvider, type BenchDevice, type BenchTarget} from './target.js'
+import {formatBytes} from '../util/bytes.js'
 
 export interface ContainerTargetOptions {
   /** The model directory (or its model.yaml). */
@@ -70,7 +71,7 @@ export function containerTarget(options: ContainerTargetOptions): TargetStarter 
         image = tag
         imageSizeBytes = built.sizeBytes
         options.onNote?.(
-          `${built.upToDate ? 'Up to date' : `Built in ${built.buildSeconds.toFixed(1)} s`}: ${tag}, ${(built.sizeBytes / 1e6).toFixed(0)} MB`,
+          `${built.upToDate ? 'Up to date' : `Built in ${built.buildSeconds.toFixed(1)} s`}: ${tag}, ${formatBytes(built.sizeBytes)}`,
         )
       }
       const started = performance.now()

@@ -4,6 +4,7 @@ import {renderTable} from '../util/table.js'
 import type {BenchResult, DeviceRun} from './bench.js'
 import type {StepProgress} from './load-step.js'
 import type {Slo, StepResult} from './step-result.js'
+import {formatBytes} from '../util/bytes.js'
 
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2))
 const rps = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : String(Math.round(x * 10) / 10))
@@ -165,7 +166,7 @@ export function comparisonTable(result: BenchResult): string {
     ),
     row('execution provider', (run) => run.executionProvider ?? 'not reported'),
     row('time to ready', (run) => (run.timeToReadyMs === null ? '-' : `${(run.timeToReadyMs / 1000).toFixed(2)} s`)),
-    row('image size', (run) => (run.imageSizeBytes === null ? '-' : `${(run.imageSizeBytes / 1e6).toFixed(0)} MB`)),
+    row('image size', (run) => (run.imageSizeBytes === null ? '-' : formatBytes(run.imageSizeBytes))),
     ...common.map((rate) =>
       row(`p99 at ${rps(rate)}/s`, (run) => {
         const step = run.steps.find((s) => s.offeredRps === rate)

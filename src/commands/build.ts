@@ -11,6 +11,7 @@ import {ExitCode, MlshipError} from '../errors.js'
 import {platformFlags} from '../flags/platform.js'
 import {modelDirArg} from '../flags/model-dir.js'
 import type {BuildWebResult} from '../web/build-web.js'
+import {formatBytes} from '../util/bytes.js'
 
 export type BuildCommandResult =
   | ({mode: 'build'} & BuildImageResult)
@@ -130,7 +131,7 @@ ${BaseCommand.exitCodesHelp}`
       const context = await writeBuildContext({...common, outputDir: flags.output})
       const tags = flags.tag ?? defaultTags(context.name, context.version)
       this.log(
-        `Wrote the build context to ${context.contextDir} (${context.fileCount} files, ${mb(context.sizeBytes)}).`,
+        `Wrote the build context to ${context.contextDir} (${context.fileCount} files, ${formatBytes(context.sizeBytes)}).`,
       )
       this.log(`Build it with: docker build ${tags.map((t) => `-t ${t}`).join(' ')} ${context.contextDir}`)
       this.log(filesText(context.files))
@@ -173,10 +174,10 @@ ${BaseCommand.exitCodesHelp}`
     this.log(`${result.upToDate ? 'Up to date' : 'Built'} ${result.tags.join(', ')}`)
     this.log(`  image    ${result.imageId}`)
     this.log(
-      `  size     ${mb(result.sizeBytes)}${result.sizeAboveBaseBytes === undefined ? '' : ` (${mb(result.sizeAboveBaseBytes)} above ${result.baseImage})`}`,
+      `  size     ${formatBytes(result.sizeBytes)}${result.sizeAboveBaseBytes === undefined ? '' : ` (${formatBytes(result.sizeAboveBaseBytes)} above ${result.baseImage})`}`,
     )
     this.log(
-      `  context  ${mb(result.contextSizeBytes)} in ${result.contextFiles} files, ${result.platform}${result.gpu ? ', CUDA' : ''}`,
+      `  context  ${formatBytes(result.contextSizeBytes)} in ${result.contextFiles} files, ${result.platform}${result.gpu ? ', CUDA' : ''}`,
     )
     this.log(
       `  time     ${result.buildSeconds.toFixed(1)} s${result.steps.total > 0 ? ` (${result.steps.cached} of ${result.steps.total} steps cached)` : ''}`,
@@ -196,10 +197,10 @@ ${BaseCommand.exitCodesHelp}`
       const {buildWebBundle} = await import('../web/build-web.js')
       const result = await buildWebBundle({backend: flags.webgpu ? 'webgpu' : 'wasm', dir, outputDir: flags.output})
       this.log(`Wrote the web bundle of ${result.name}@${result.version} to ${result.outputDir}`)
-      for (const file of result.files) this.log(`  ${file.path.padEnd(44)} ${size(file.bytes).padStart(9)}`)
+      for (const file of result.files) this.log(`  ${file.path.padEnd(44)} ${formatBytes(file.bytes).padStart(9)}`)
       const {sizes} = result
       this.log(
-        `  size     ${size(sizes.totalBytes)} to download: runtime ${size(sizes.runtimeBytes)} (onnxruntime-web ${result.onnxruntimeWeb}, ${result.backend === 'webgpu' ? 'WebGPU + WebAssembly' : 'WebAssembly SIMD'}), model ${size(sizes.modelBytes)}, page ${size(sizes.pageBytes)}`,
+        `  size     ${formatBytes(sizes.totalBytes)} to download: runtime ${formatBytes(sizes.runtimeBytes)} (onnxruntime-web ${result.onnxruntimeWeb}, ${result.backend === 'webgpu' ? 'WebGPU + WebAssembly' : 'WebAssembly SIMD'}), model ${formatBytes(sizes.modelBytes)}, page ${formatBytes(sizes.pageBytes)}`,
       )
       this.log(`  checked  loads and runs in onnxruntime-web (${result.check.loadMs.toFixed(0)} ms here, one thread)`)
       this.log(`\nServe it: mlship serve ${result.outputDir} --target web`)
@@ -214,7 +215,7 @@ ${BaseCommand.exitCodesHelp}`
     })
     this.log(`Wrote ${result.name}@${result.version} for plain Node.js on ${result.platform} to ${result.outputDir}`)
     this.log(
-      `  size     ${mb(result.sizeBytes)} in ${result.files.length} files (onnxruntime-node ${result.onnxruntimeVersion})`,
+      `  size     ${formatBytes(result.sizeBytes)} in ${result.files.length} files (onnxruntime-node ${result.onnxruntimeVersion})`,
     )
     this.log(`\nCopy the folder to the device and run: ${path.basename(result.outputDir)}/start.sh  (Node.js 20.12+)`)
     return {mode: 'node', ...result}
@@ -262,7 +263,7 @@ ${BaseCommand.exitCodesHelp}`
     }
     for (const image of images) {
       this.log(`${image.upToDate ? 'Up to date' : 'Built'} ${image.platform}: ${image.tags.join(', ')}`)
-      this.log(`  image    ${image.imageId}, ${mb(image.sizeBytes)} on ${image.baseImage}`)
+      this.log(`  image    ${image.imageId}, ${formatBytes(image.sizeBytes)} on ${image.baseImage}`)
     }
     this.log(`\nPush them under one tag (an OCI image index): mlship push ${dir} --platform ${platforms.join(',')}`)
     return {images, mode: 'platforms'}
@@ -297,16 +298,4 @@ function filesText(files: Parameters<typeof describeImageFiles>[0]): string {
   return `\nFrom the model directory (nothing else of it goes into the image):\n${describeImageFiles(files)
     .map((line) => `  ${line}`)
     .join('\n')}`
-}
-
-/** Sizes of files a browser downloads: B, kB or MB (10^3, 10^6). */
-function size(bytes: number): string {
-  if (bytes < 1e3) return `${bytes} B`
-  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} kB`
-  return mb(bytes)
-}
-
-/** Megabytes as `docker images` counts them (10^6 bytes). */
-function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`
 }

@@ -10,6 +10,7 @@ import {ExitCode, MlshipError} from '../errors.js'
 import {serveInProcess, type ServeInProcessResult} from '../serving/serve-in-process.js'
 import {serveWeb, type ServeWebResult} from '../web/serve-web.js'
 import {modelDirArg} from '../flags/model-dir.js'
+import {formatBytes} from '../util/bytes.js'
 
 export type ServeResult = ServeInProcessResult | ServeInContainerResult | ServeWebResult
 
@@ -158,7 +159,7 @@ ${BaseCommand.exitCodesHelp}`
       onListening: (info) => {
         if (this.jsonEnabled()) this.logJson({event: 'ready', ...info} satisfies ServeEvent)
         this.log(
-          `Serving the web bundle of ${info.name}@${info.version} at ${info.url}  (${(info.totalBytes / 1e6).toFixed(1)} MB, ${info.backend === 'webgpu' ? 'WebGPU + WebAssembly' : 'WebAssembly'}${info.crossOriginIsolated ? ', cross-origin isolated: threads allowed' : ', not isolated: one thread'})`,
+          `Serving the web bundle of ${info.name}@${info.version} at ${info.url}  (${formatBytes(info.totalBytes)}, ${info.backend === 'webgpu' ? 'WebGPU + WebAssembly' : 'WebAssembly'}${info.crossOriginIsolated ? ', cross-origin isolated: threads allowed' : ', not isolated: one thread'})`,
         )
         if (info.built) this.logToStderr(`Built it first into ${info.bundleDir} (removed when this stops).`)
         this.log('Open the URL in a browser; the model runs there. Press Ctrl-C to stop.')

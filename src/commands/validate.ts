@@ -4,6 +4,7 @@ import {type InspectResult, inspectModel} from '../model/inspect.js'
 import {formatShape} from '../model/signature.js'
 import {renderTable} from '../util/table.js'
 import {modelDirArg} from '../flags/model-dir.js'
+import {formatBytes} from '../util/bytes.js'
 
 export type ValidateResult = InspectResult & {experiment?: ExperimentSummary}
 
@@ -37,9 +38,7 @@ ${BaseCommand.exitCodesHelp}`
 
     this.log(`${config.name}@${config.version}  ${config.description ?? ''}`.trimEnd())
     this.log(`config     ${result.file}`)
-    this.log(
-      `model      ${model.path} (${(model.sizeBytes / 1024).toFixed(1)} KiB, sha256 ${model.sha256.slice(0, 12)})`,
-    )
+    this.log(`model      ${model.path} (${formatBytes(model.sizeBytes)}, sha256 ${model.sha256.slice(0, 12)})`)
     this.log(`runtime    onnxruntime-node ${model.onnxruntime}; signature from ${result.signatureSource}\n`)
     this.log(
       renderTable(

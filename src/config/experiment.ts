@@ -173,7 +173,6 @@ export const experimentSchema = z
 
 export type ExperimentConfig = z.output<typeof experimentSchema>
 export type VariantConfig = z.output<typeof variantSchema>
-export type OutcomeConfig = z.output<typeof outcomeSchema>
 
 /** The control of an experiment: `control`, else the variant that is this model. */
 export function controlVariant(experiment: ExperimentConfig): VariantConfig {

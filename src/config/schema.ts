@@ -3,6 +3,7 @@ import path from 'node:path'
 import * as z from 'zod'
 
 import {experimentSchema} from './experiment.js'
+import {IMAGE_REFERENCE_PATTERN} from './image-reference.js'
 import {isQuantity, parseQuantity, QUANTITY_PATTERN} from './quantity.js'
 
 /**
@@ -36,9 +37,6 @@ const IMAGE_NAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
 const SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/
 const SYMBOLIC_DIM = /^[A-Za-z_][A-Za-z0-9_.-]*$/
-// A name of an image reference: [registry[:port]/]path[:tag][@digest]. Checked before it reaches a Dockerfile.
-const IMAGE_REFERENCE =
-  /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 const REGISTRY_HOST = /^[a-zA-Z0-9.-]+(?::\d{1,5})?$/
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/
@@ -54,7 +52,7 @@ export const semverSchema = z.string().regex(SEMVER, 'a semantic version such as
 export const imageReferenceSchema = z
   .string()
   .max(255)
-  .regex(IMAGE_REFERENCE, 'an image reference such as "node:20-bookworm-slim" or "registry:5000/team/base:1.2"')
+  .regex(IMAGE_REFERENCE_PATTERN, 'an image reference such as "node:20-bookworm-slim" or "registry:5000/team/base:1.2"')
 
 const dimension = z.union([
   z.number().int().min(-1, 'a dimension is a positive integer, -1 or a symbolic name'),

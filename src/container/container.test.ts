@@ -1,21 +1,10 @@
 import {describe, expect, it} from 'vitest'
 
-import {splitReference} from '../image/build-image.js'
 import {stripCredentials} from '../image/git.js'
 import {LABELS} from '../image/labels.js'
 import {memoryEngine, type MemoryEngine} from '../docker/test-support/memory-engine.js'
 import type {MlshipError} from '../errors.js'
 import {findServedContainers, runContainer, serverUrl, stopContainer, waitReady} from './container.js'
-
-describe('splitReference', () => {
-  it.each([
-    ['iris:1.0.0', 'iris', '1.0.0'],
-    ['127.0.0.1:5000/team/iris:2.0.0', '127.0.0.1:5000/team/iris', '2.0.0'],
-    ['127.0.0.1:5000/iris', '127.0.0.1:5000/iris', 'latest'],
-  ])('%s', (reference, repo, tag) => {
-    expect(splitReference(reference)).toEqual({repo, tag})
-  })
-})
 
 describe('stripCredentials', () => {
   it('never lets a token from a remote URL into a label', () => {

@@ -3,6 +3,7 @@ import {ExitCode, MlshipError} from '../errors.js'
 import {type ImageManifest, RegistryClient} from '../registry/client.js'
 import type {RegistryCredentials} from '../registry/credentials.js'
 import {imageName, type RegistryTarget} from '../registry/reference.js'
+import {parseImageReference} from '../config/image-reference.js'
 
 /** What the manifests need to know of an image: where it is, by digest, and how it runs. */
 export interface ResolvedImage {
@@ -78,7 +79,7 @@ export function registryImageResolver(options: {
 
 /** The image the user named with --image: used as it is (a tag is allowed, with a warning from the caller). */
 export function fixedImageResolver(reference: string): ImageResolver {
-  const digest = /@(sha256:[a-f0-9]{64})$/.exec(reference)?.[1]
+  const digest = parseImageReference(reference)?.digest
   return {resolve: () => Promise.resolve({reference, source: 'flag', ...(digest ? {digest} : {})})}
 }
 

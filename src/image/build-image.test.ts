@@ -11,7 +11,7 @@ import type {EngineStreamEvent} from '../docker/stream.js'
 import {memoryEngine, type MemoryEngine} from '../docker/test-support/memory-engine.js'
 import {MlshipError} from '../errors.js'
 import {examplesDir} from '../util/paths.js'
-import {type BuildImageOptions, type BuildProgressEvent, buildImage} from './build-image.js'
+import {buildImage, type BuildImageOptions, type BuildProgressEvent, splitReference} from './build-image.js'
 import {writeBuildContext} from './context.js'
 
 const BASE = 'node:20-bookworm-slim'
@@ -219,5 +219,15 @@ describe('buildImage on the memory engine', () => {
       exitCode: 2,
     })
     expect(engine.builder.requests).toEqual([])
+  })
+})
+
+describe('splitReference', () => {
+  it.each([
+    ['iris:1.0.0', 'iris', '1.0.0'],
+    ['127.0.0.1:5000/team/iris:2.0.0', '127.0.0.1:5000/team/iris', '2.0.0'],
+    ['127.0.0.1:5000/iris', '127.0.0.1:5000/iris', 'latest'],
+  ])('%s', (reference, repo, tag) => {
+    expect(splitReference(reference)).toEqual({repo, tag})
   })
 })

@@ -1,6 +1,7 @@
 import type {DockerEngine} from '../docker/engine.js'
 import {engineMessage, enginePlatform} from '../docker/engine.js'
 import {EngineStreamError, type EngineStreamEvent, followEngineStream} from '../docker/stream.js'
+import {imageReferenceName, parseImageReference} from '../config/image-reference.js'
 import {imageReferenceSchema} from '../config/schema.js'
 import {ConfigError, ExitCode, MlshipError} from '../errors.js'
 import {createHash} from 'node:crypto'
@@ -161,14 +162,11 @@ async function tagAll(engine: BuildEngine, imageId: string, tags: string[]): Pro
   }
 }
 
-/** "host:5000/team/name:1.0" -> {repo: "host:5000/team/name", tag: "1.0"}. */
+/** "host:5000/team/name:1.0" -> {repo: "host:5000/team/name", tag: "1.0"}: what the engine's tag call takes. */
 export function splitReference(reference: string): {repo: string; tag: string} {
-  const at = reference.indexOf('@')
-  const withoutDigest = at >= 0 ? reference.slice(0, at) : reference
-  const colon = withoutDigest.lastIndexOf(':')
-  if (colon > withoutDigest.lastIndexOf('/'))
-    return {repo: withoutDigest.slice(0, colon), tag: withoutDigest.slice(colon + 1)}
-  return {repo: withoutDigest, tag: 'latest'}
+  const parsed = parseImageReference(reference)
+  if (!parsed) throw new Error(`not an image reference: ${JSON.stringify(reference)}`)
+  return {repo: imageReferenceName(parsed), tag: parsed.tag ?? 'latest'}
 }
 
 interface StepState {

@@ -1,4 +1,5 @@
 import type {BuildProgressEvent} from './build-image.js'
+import {formatBytes} from '../util/bytes.js'
 
 export interface ProgressWriter {
   write(text: string): unknown
@@ -36,7 +37,7 @@ export function buildProgressRenderer(
     onProgress(event) {
       switch (event.type) {
         case 'context':
-          out.write(`Build context: ${event.fileCount} files, ${(event.sizeBytes / 1e6).toFixed(1)} MB\n`)
+          out.write(`Build context: ${event.fileCount} files, ${formatBytes(event.sizeBytes)}\n`)
           break
         case 'up-to-date':
           out.write(`Up to date: an image with the same inputs exists (${event.imageId.slice(7, 19)}).\n`)

@@ -16,7 +16,6 @@ export type GraphProto = onnxProto.onnx.IGraphProto
 export type NodeProto = onnxProto.onnx.INodeProto
 export type TensorProto = onnxProto.onnx.ITensorProto
 export type AttributeProto = onnxProto.onnx.IAttributeProto
-export type ValueInfoProto = onnxProto.onnx.IValueInfoProto
 
 /** TensorProto.DataType values mlship reads or writes. */
 export const DataType = {

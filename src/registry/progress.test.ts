@@ -14,7 +14,7 @@ describe('layerProgressRenderer', () => {
     renderer.finish()
     const frames = out.split('\u001B[2A')
     const last = frames.at(-1)!
-    expect(last).toContain('aaa  pushed  2.00 KB')
+    expect(last).toContain('aaa  pushed  2.00 kB')
     expect(last).toContain('bbb  already in the registry')
     expect(frames.length).toBeGreaterThan(2)
   })
@@ -30,7 +30,7 @@ describe('layerProgressRenderer without a terminal', () => {
     renderer.onProgress({id: 'bbb', state: 'exists', type: 'layer'})
     renderer.onProgress({id: 'aaa', state: 'pushed', type: 'layer'})
     renderer.finish()
-    expect(out).toBe('  aaa  preparing\n  aaa  pushing\n  bbb  already in the registry\n  aaa  pushed  2.00 KB\n')
+    expect(out).toBe('  aaa  preparing\n  aaa  pushing\n  bbb  already in the registry\n  aaa  pushed  2.00 kB\n')
   })
 })
 

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {compareSemver, isLoopbackHost, parseRegistryFlag, registryBaseUrl, resolveRegistryTarget} from './reference.js'
+import {isLoopbackHost, newestFirst, parseRegistryFlag, registryBaseUrl, resolveRegistryTarget} from './reference.js'
 
 describe('parseRegistryFlag', () => {
   it('splits host[:port] from a repository path that may have slashes', () => {
@@ -37,9 +37,9 @@ describe('registryBaseUrl', () => {
   })
 })
 
-describe('compareSemver', () => {
-  it('orders versions as semver.org does', () => {
-    const sorted = [
+describe('newestFirst', () => {
+  it('orders versions as semver.org does, newest first', async () => {
+    const versions = [
       '1.0.0',
       '1.10.0',
       '1.2.0',
@@ -49,8 +49,9 @@ describe('compareSemver', () => {
       '1.0.0-beta.11',
       '1.0.0-beta.2',
       '0.9.9',
-    ].sort(compareSemver)
-    expect(sorted).toEqual([
+    ]
+    const sorted = await newestFirst(versions, (version) => version)
+    expect(sorted.toReversed()).toEqual([
       '0.9.9',
       '1.0.0-alpha',
       '1.0.0-alpha.1',
@@ -61,6 +62,11 @@ describe('compareSemver', () => {
       '1.2.0',
       '1.10.0',
     ])
-    expect(compareSemver('1.0.0+build.1', '1.0.0')).toBe(0)
+    const entries = [{version: '1.0.0'}, {version: '1.0.0+build.1'}, {version: '1.0.1-rc.1'}]
+    expect((await newestFirst(entries, (entry) => entry.version)).map((entry) => entry.version)).toEqual([
+      '1.0.1-rc.1',
+      '1.0.0',
+      '1.0.0+build.1',
+    ])
   })
 })

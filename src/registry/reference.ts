@@ -165,32 +165,11 @@ export function assertSemver(version: string, where: string): void {
   })
 }
 
-/** Orders semantic versions as semver.org says (build metadata is ignored; a pre-release sorts before its release). */
-export function compareSemver(a: string, b: string): number {
-  const split = (v: string) => {
-    const [core = '', pre] = v.split('+')[0]!.split(/-(.*)/s)
-    return {core: core.split('.').map(Number), pre: pre ? pre.split('.') : []}
-  }
-  const x = split(a)
-  const y = split(b)
-  for (let i = 0; i < 3; i++) {
-    const d = (x.core[i] ?? 0) - (y.core[i] ?? 0)
-    if (d !== 0) return Math.sign(d)
-  }
-  if (x.pre.length === 0 || y.pre.length === 0)
-    return y.pre.length - x.pre.length === 0 ? 0 : x.pre.length === 0 ? 1 : -1
-  for (let i = 0; i < Math.max(x.pre.length, y.pre.length); i++) {
-    const p = x.pre[i]
-    const q = y.pre[i]
-    if (p === undefined) return -1
-    if (q === undefined) return 1
-    const pn = /^\d+$/.test(p)
-    const qn = /^\d+$/.test(q)
-    if (pn && qn) {
-      const d = Number(p) - Number(q)
-      if (d !== 0) return Math.sign(d)
-    } else if (pn !== qn) return pn ? -1 : 1
-    else if (p !== q) return p < q ? -1 : 1
-  }
-  return 0
+/**
+ * Semantic versions newest first, in semver.org's order (a pre-release before its release; build metadata ignored).
+ * The semver package loads here, when versions are sorted, not with every command that names an image.
+ */
+export async function newestFirst<T>(items: readonly T[], version: (item: T) => string): Promise<T[]> {
+  const {default: compare} = await import('semver/functions/compare.js')
+  return [...items].sort((a, b) => compare(version(b), version(a)))
 }

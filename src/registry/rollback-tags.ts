@@ -2,7 +2,7 @@
 import {ExitCode, MlshipError} from '../errors.js'
 import {RegistryClient, type RetryOptions} from './client.js'
 import type {RegistryCredentials} from './credentials.js'
-import {compareSemver, imageName, imageReference, isSemver, isTag, type RegistryTarget} from './reference.js'
+import {imageName, imageReference, isSemver, isTag, newestFirst, type RegistryTarget} from './reference.js'
 
 export interface RollbackRegistryOptions {
   target: RegistryTarget
@@ -54,7 +54,7 @@ export async function rollbackRegistry(options: RollbackRegistryOptions): Promis
     })
   const [manifest, previousDigest] = await Promise.all([client.manifest(options.version), client.manifestDigest(tag)])
   if (!manifest) {
-    const known = (await client.tags()).filter(isSemver).sort((a, b) => compareSemver(b, a))
+    const known = await newestFirst((await client.tags()).filter(isSemver), (tag) => tag)
     throw new MlshipError(`${imageReference(options.target, options.version)} does not exist`, {
       code: 'VERSION_NOT_FOUND',
       details: {image: imageName(options.target), known, version: options.version},

@@ -8,7 +8,7 @@ import {
 } from './client.js'
 import type {RegistryCredentials} from './credentials.js'
 import {platformOf} from './image-index.js'
-import {compareSemver, imageName, isSemver, isTag, type RegistryTarget} from './reference.js'
+import {imageName, isSemver, isTag, newestFirst, type RegistryTarget} from './reference.js'
 import {isInternalTag} from './tag-once.js'
 
 export interface VersionEntry {
@@ -116,7 +116,6 @@ export async function listVersions(options: ListVersionsOptions): Promise<Versio
       version: tag,
     })
   }
-  versions.sort((a, b) => compareSemver(b.version, a.version))
   otherTags.sort((a, b) => a.tag.localeCompare(b.tag))
 
   return {
@@ -125,7 +124,7 @@ export async function listVersions(options: ListVersionsOptions): Promise<Versio
     otherTags,
     registry: options.target.host,
     repository: options.target.repository,
-    versions,
+    versions: await newestFirst(versions, (entry) => entry.version),
   }
 }
 

@@ -1,7 +1,7 @@
-/** 1536 -> "1.5 KB": decimal units, as `docker images` and registries show sizes. */
+/** 1536 -> "1.54 kB": decimal units (10^3, 10^6), as `docker images` shows sizes. The one byte formatter of mlship. */
 export function formatBytes(bytes: number): string {
   if (bytes < 1000) return `${bytes} B`
-  const units = ['KB', 'MB', 'GB', 'TB']
+  const units = ['kB', 'MB', 'GB', 'TB']
   let value = bytes
   let unit = -1
   do {

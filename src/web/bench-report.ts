@@ -1,7 +1,7 @@
 import type {WebBenchResult} from './bench-web.js'
+import {formatBytes} from '../util/bytes.js'
 
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2))
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
 
 interface Row {
   what: string
@@ -47,8 +47,8 @@ export function renderWebBenchText(result: WebBenchResult): string {
     `${result.model.name}@${result.model.version}: edge (headless Chromium ${result.browser.version}) vs cloud (the server, on this machine)`,
     `  ${result.settings.rate}/s for ${result.settings.durationS} s after ${result.settings.warmupS} s of warm-up, open loop, ` +
       `latency from each prediction's scheduled time; body: ${result.payload.source}`,
-    `  browser: ${runtimeLine(result)}, onnxruntime-web ${result.bundle.onnxruntimeWeb}; bundle ${mb(result.bundle.totalBytes)} ` +
-      `(runtime ${mb(result.bundle.runtimeBytes)}, model ${mb(result.bundle.modelBytes)})`,
+    `  browser: ${runtimeLine(result)}, onnxruntime-web ${result.bundle.onnxruntimeWeb}; bundle ${formatBytes(result.bundle.totalBytes)} ` +
+      `(runtime ${formatBytes(result.bundle.runtimeBytes)}, model ${formatBytes(result.bundle.modelBytes)})`,
     '',
     `  ${'what'.padEnd(w0)}  ${'edge (browser)'.padEnd(w1)}  cloud (server over HTTP)`,
     ...table.map((r) => `  ${r.what.padEnd(w0)}  ${r.edge.padEnd(w1)}  ${r.cloud}`),
@@ -103,7 +103,7 @@ Cloud: the model's server on the same machine, over HTTP on 127.0.0.1. Both at $
 ${result.settings.durationS} s (open loop, latency from each prediction's scheduled time), body: ${esc(result.payload.source)}.</p>
 <table><thead><tr><th>what</th><th>edge (browser)</th><th>cloud (server)</th></tr></thead><tbody>
 ${table.map((r) => `<tr><td>${esc(r.what)}</td><td>${esc(r.edge)}</td><td>${esc(r.cloud)}</td></tr>`).join('\n')}
-<tr><td>bundle to download</td><td>${mb(result.bundle.totalBytes)} (runtime ${mb(result.bundle.runtimeBytes)}, model ${mb(result.bundle.modelBytes)})</td><td>-</td></tr>
+<tr><td>bundle to download</td><td>${formatBytes(result.bundle.totalBytes)} (runtime ${formatBytes(result.bundle.runtimeBytes)}, model ${formatBytes(result.bundle.modelBytes)})</td><td>-</td></tr>
 </tbody></table>
 <h2>Latency per prediction</h2>
 ${svg}

@@ -30,7 +30,6 @@ function everyInterval(ms: number, task: () => Promise<void>): () => void {
 }
 
 export const AUTH_OUTCOMES = ['accepted', 'missing', 'invalid', 'rate_limited'] as const
-export type AuthOutcome = (typeof AUTH_OUTCOMES)[number]
 
 const REALM = 'mlship'
 
