@@ -13,6 +13,8 @@ import {MlshipError} from '../errors.js'
 import {examplesDir} from '../util/paths.js'
 import {buildImage, type BuildImageOptions, type BuildProgressEvent, splitReference} from './build-image.js'
 import {writeBuildContext} from './context.js'
+import {LABELS} from './labels.js'
+import {STAGE_LABEL} from './stages.js'
 
 const BASE = 'node:20-bookworm-slim'
 const BUILT_ID = `sha256:${'b'.repeat(64)}`
@@ -144,6 +146,33 @@ describe('buildImage on the memory engine', () => {
     const rebuilt = await buildImage({...withoutBase, tags: ['iris:build']})
     expect(rebuilt.upToDate).toBe(false)
     expect(engine.builder.requests).toHaveLength(1)
+  })
+
+  it("mlship's own Dockerfile: the stages are looked up in one list, beside the up-to-date image, then built", async () => {
+    const {template: _oneGo, ...staged} = options
+    let built = 0
+    engine.builder.script = () => ({events: [{aux: {ID: `sha256:${String(++built).padStart(64, '0')}`}}]})
+    const lookups: Array<{labels: string[]; intermediate: boolean}> = []
+    let pending = 0
+    let mostAtOnce = 0
+    const list = engine.images.listByLabels.bind(engine.images)
+    engine.images.listByLabels = async (labels, listOptions) => {
+      lookups.push({intermediate: Boolean(listOptions?.intermediate), labels})
+      mostAtOnce = Math.max(mostAtOnce, ++pending)
+      // An engine answers after a round trip: let the other lookups start meanwhile.
+      await new Promise((resolve) => setImmediate(resolve))
+      pending--
+      return list(labels, listOptions)
+    }
+
+    const result = await buildImage(staged)
+
+    expect(engine.builder.requests).toHaveLength(3)
+    expect(result.imageId).toBe(`sha256:${'3'.padStart(64, '0')}`)
+    expect(lookups).toHaveLength(2)
+    expect(lookups).toContainEqual({intermediate: true, labels: [STAGE_LABEL]})
+    expect(lookups).toContainEqual({intermediate: false, labels: [`${LABELS.inputDigest}=${result.inputDigest}`]})
+    expect(mostAtOnce).toBe(2)
   })
 
   it('a failed step: exit 4 with the step, the engine message and the last lines the step printed', async () => {

@@ -1,5 +1,6 @@
 import type {DockerEngine} from '../docker/engine.js'
 import {engineMessage, enginePlatform} from '../docker/engine.js'
+import type {ImageSummary} from '../docker/images.js'
 import {EngineStreamError, type EngineStreamEvent, followEngineStream} from '../docker/stream.js'
 import {imageReferenceName, parseImageReference} from '../config/image-reference.js'
 import {imageReferenceSchema} from '../config/schema.js'
@@ -85,6 +86,11 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     const otherBases =
       options.baseImage === undefined ? builtBases(options.engine, context) : Promise.resolve<string[]>([])
     otherBases.catch(() => undefined)
+    // The stages built earlier are looked up beside the up-to-date image, not after it: a rebuild waits for one
+    // round trip to the engine rather than three.
+    const stages = splitStages(context.dockerfile)
+    const staged = stages && planStages(options, context, stages)
+    staged?.catch(() => undefined)
     if (!options.noCache) {
       const existing = await upToDateImage(options.engine, context.inputDigest)
       if (existing) {
@@ -110,9 +116,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       }
     }
 
-    const stages = splitStages(context.dockerfile)
-    const {imageId, steps} = stages
-      ? await runStagedBuild(options, context, stages, tags, otherBases)
+    const {imageId, steps} = staged
+      ? await runStagedBuild(options, context, await staged, tags, otherBases)
       : await runBuild(options, context.contextDir, {otherBases, platform: context.values.platform, tags})
     return await result(options.engine, context, imageId, tags, started, steps, false)
   } finally {
@@ -246,46 +251,71 @@ async function runBuild(
   }
 }
 
+interface StagePlan {
+  stage: BuildStage
+  /** The context files its COPY instructions read. */
+  files: string[]
+  /** Its stage label (the digest of its inputs and those of the stages before); undefined for the last stage. */
+  label: string | undefined
+  steps: string[]
+  /** The image built earlier from the same inputs, when there is one. */
+  found: string | undefined
+}
+
 /**
- * Builds the image in its three stages (stages.ts), each FROM the one before. The runtime and model stages are
- * looked up first by the digest of their inputs (the base image's id, their instructions, their files) and built only
- * when missing; the config stage is always built, from a context holding model.yaml alone. A stage found counts its
- * steps as cached.
+ * The stages with the digest of their inputs (the base image's id, their instructions, their files), each looked up
+ * among the stage images on the engine: one list of every stage image, however many stages there are.
  */
-async function runStagedBuild(
+async function planStages(
   options: BuildImageOptions,
   context: BuildContext,
   stages: BuildStage[],
-  tags: string[],
-  otherBases: Promise<string[]>,
-): Promise<{imageId: string; steps: {total: number; cached: number}}> {
+): Promise<StagePlan[]> {
   const {engine} = options
   const readByLater = stages.flatMap((stage) => stage.sources ?? [])
-  const owns = (stage: BuildStage, entry: string) =>
-    stage.sources
-      ? stage.sources.some((source) => covers(source, entry))
-      : !readByLater.some((source) => covers(source, entry))
   let digest = `${context.values.platform}\0${await imageIdOf(engine, context.values.baseImage)}`
-  const plans = stages.map((stage, index) => {
+  const plans = stages.map((stage, index): StagePlan => {
     const last = index === stages.length - 1
-    const files = [...context.fileDigests.keys()].filter((file) => owns(stage, file))
+    const files = [...context.fileDigests.keys()].filter((file) => ownedBy(stage, file, readByLater))
     digest = stageDigest(digest, stage, files, context.fileDigests)
     return {
       files,
+      found: undefined,
       label: last ? undefined : `${stage.name}:${digest}`,
       stage,
       steps: stageSteps(stage, index > 0, !last),
     }
   })
+  if (options.noCache) return plans
+  const images = await engine.images.listByLabels([STAGE_LABEL], {intermediate: true})
+  for (const plan of plans) if (plan.label !== undefined) plan.found = stageImage(images, plan.label)
+  return plans
+}
+
+/** Whether a context path goes into a stage: one its COPY instructions read, or any the later stages do not read. */
+function ownedBy(stage: BuildStage, entry: string, readByLater: string[]): boolean {
+  return stage.sources
+    ? stage.sources.some((source) => covers(source, entry))
+    : !readByLater.some((source) => covers(source, entry))
+}
+
+/**
+ * Builds the image in its three stages (stages.ts), each FROM the one before. The runtime and model stages found by
+ * planStages() are not built again; the config stage is always built, from a context holding model.yaml alone. A
+ * stage found counts its steps as cached.
+ */
+async function runStagedBuild(
+  options: BuildImageOptions,
+  context: BuildContext,
+  plans: StagePlan[],
+  tags: string[],
+  otherBases: Promise<string[]>,
+): Promise<{imageId: string; steps: {total: number; cached: number}}> {
+  const readByLater = plans.flatMap((plan) => plan.stage.sources ?? [])
   const total = plans.reduce((n, plan) => n + plan.steps.length, 0)
   // A stage found stands for the stages before it too (its digest covers theirs): start after the last one found.
-  const found = await Promise.all(
-    plans.map(async (plan) =>
-      plan.label === undefined || options.noCache ? undefined : await stageImage(engine, plan.label),
-    ),
-  )
-  const resume = found.findLastIndex((id) => id !== undefined)
-  let parent = resume >= 0 ? found[resume] : undefined
+  const resume = plans.findLastIndex((plan) => plan.found !== undefined)
+  let parent = resume >= 0 ? plans[resume]!.found : undefined
   let offset = 0
   let cached = 0
   for (const plan of plans.slice(0, resume + 1)) {
@@ -304,7 +334,7 @@ async function runStagedBuild(
     const last = plan.label === undefined
     const dir = await mkdtemp(path.join(os.tmpdir(), `mlship-stage-${plan.stage.name}-`))
     try {
-      for (const folder of folders.filter((f) => owns(plan.stage, f)))
+      for (const folder of folders.filter((f) => ownedBy(plan.stage, f, readByLater)))
         await mkdir(path.join(dir, folder), {recursive: true})
       for (const file of plan.files) await placeFile(path.join(context.contextDir, file), path.join(dir, file), true)
       await writeFile(path.join(dir, 'Dockerfile'), stageDockerfile(plan.stage, parent, plan.label))
@@ -352,13 +382,14 @@ async function imageIdOf(engine: BuildEngine, reference: string): Promise<string
 }
 
 /**
- * A stage image built earlier from the same inputs. Every image built FROM it inherits its label (the steps of later
- * stages, the final images): the stage image is the one whose parent does not carry the label.
+ * The stage image built earlier from the same inputs, among the stage images listed. Every image built FROM it
+ * inherits its label (the steps of later stages, the final images): the stage image is the one whose parent does not
+ * carry the label.
  */
-async function stageImage(engine: BuildEngine, label: string): Promise<string | undefined> {
-  const images = await engine.images.listByLabels([`${STAGE_LABEL}=${label}`], {intermediate: true})
-  const labelled = new Set(images.map((image) => image.id))
-  return images.filter((image) => !labelled.has(image.parentId)).sort((a, b) => b.created - a.created)[0]?.id
+function stageImage(images: ImageSummary[], label: string): string | undefined {
+  const same = images.filter((image) => image.labels[STAGE_LABEL] === label)
+  const labelled = new Set(same.map((image) => image.id))
+  return same.filter((image) => !labelled.has(image.parentId)).sort((a, b) => b.created - a.created)[0]?.id
 }
 
 function buildFailed(error: unknown, state: StepState, otherBases: string[] = []): MlshipError {

@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
-import {constants as fsConstants, existsSync, readFileSync} from 'node:fs'
-import {copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {constants as fsConstants, existsSync, lstatSync, readFileSync} from 'node:fs'
+import {copyFile, link, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
@@ -201,6 +201,8 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
       ...(cache ? {cacheDir: cache} : {}),
       entryPoints: server.entryPoints,
       extraFiles: {...server.extraFiles, 'healthcheck.cjs': path.join(templatesDir(), 'image', 'healthcheck.cjs')},
+      // As the other files of a temporary context: hard links, so their digests are remembered.
+      link: temporary,
       outDir: serverDir,
     })
     await writeFile(path.join(contextDir, 'Dockerfile'), plan.dockerfile)
@@ -278,7 +280,7 @@ async function digestContext(
     .map((entry) => path.join(entry.parentPath, entry.name))
     .sort()
   for (const file of files) {
-    const info = await lstat(file)
+    const info = lstatSync(file)
     const relative = toPosix(path.relative(contextDir, file))
     const content = `${info.mode & 0o111 ? 'x' : '-'}\0${await digests.sha256(file)}`
     hash.update(`${relative}\0${content}\n`)
