@@ -38,6 +38,15 @@ ${BaseCommand.exitCodesHelp}`
       options: [...EXAMPLES],
     }),
     force: Flags.boolean({char: 'f', description: 'Overwrite existing files.'}),
+    'image-preprocess': Flags.boolean({
+      allowNo: true,
+      description:
+        'Declare preprocess.image for the input that looks like an image (4-D floats, 1 or 3 channels): clients send a picture (JPEG, PNG, WebP). Asked on a terminal.',
+    }),
+    'image-normalize': Flags.string({
+      description: "With --image-preprocess: normalise 3 channels with ImageNet's mean and std, or not at all.",
+      options: ['imagenet', 'none'],
+    }),
     labels: Flags.string({
       description:
         'Class labels of the output that holds class scores ([batch, K] floats), comma-separated, one per class.',
@@ -48,6 +57,10 @@ ${BaseCommand.exitCodesHelp}`
     }),
     model: Flags.string({char: 'm', description: 'The ONNX model file.'}),
     name: Flags.string({char: 'n', description: 'Model name (also the image name). Default: the directory name.'}),
+    tokenizer: Flags.string({
+      description:
+        'A tokenizer.json (Hugging Face) for the input that looks like token ids (int64 [batch, sequence]): declares preprocess.text, so clients send text. Asked on a terminal.',
+    }),
     registry: Flags.string({
       description:
         'Registry for `mlship push`, host/repository (model.yaml registry: section). Default: ghcr.io/OWNER/NAME where the origin of DIR is on GitHub.',
@@ -67,12 +80,15 @@ ${BaseCommand.exitCodesHelp}`
       dryRun: flags['dry-run'],
       example: flags.example,
       force: flags.force,
+      imageNormalize: flags['image-normalize'] as 'imagenet' | 'none' | undefined,
+      imagePreprocess: flags['image-preprocess'],
       labels: flags.labels?.split(','),
       mlshipPackage: flags['mlship-package'],
       mlshipVersion: this.config.version,
       model: flags.model,
       name: flags.name,
       registry: flags.registry,
+      tokenizer: flags.tokenizer,
       prompter: interactive && !flags.example ? inquirerPrompter() : undefined,
       version: flags.version,
     })

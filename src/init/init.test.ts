@@ -251,6 +251,97 @@ describe('initProject', () => {
     ).rejects.toMatchObject({code: 'INVALID_FLAG'})
   })
 
+  it('offers image preprocessing for an input that looks like an image, and writes what validate accepts', async () => {
+    const digits = path.join(repoRoot, 'examples/digits-image/model.onnx')
+    await copyFile(digits, path.join(dir, 'digits.onnx'))
+    const answers = {
+      Description: '',
+      'Model file': path.join(dir, 'digits.onnx'),
+      'Model name': 'digits',
+      Registry: '',
+      Version: '1.0.0',
+      'Write this signature': true,
+      'looks like an image': true,
+      'looks like scores of 10 classes': '',
+    }
+    const prompter = scriptedPrompter(answers)
+    await initProject({dir, mlshipVersion: '0.1.0', prompter})
+    expect(prompter.asked.find((q) => q.includes('looks like an image'))).toBe(
+      'Input "image" [batch, 1, 16, 16] looks like an image: let clients send a picture (JPEG, PNG, WebP), resized and normalised by the server?',
+    )
+    const {config} = await loadConfig(dir)
+    // One channel: grayscale, and no ImageNet question (its mean and std are per colour channel).
+    expect(config.signature?.inputs[0]).toMatchObject({
+      preprocess: {image: {color: 'grayscale', interpolation: 'bilinear', resize: 'shorter_side', shorter_side: 18}},
+    })
+    expect(config.signature?.inputs[0]?.example).toBeUndefined()
+
+    // Declined: the tensor input, with its example, as before.
+    await initProject({
+      dir,
+      force: true,
+      mlshipVersion: '0.1.0',
+      prompter: scriptedPrompter({...answers, 'looks like an image': false}),
+    })
+    expect((await loadConfig(dir)).config.signature?.inputs[0]?.preprocess).toBeUndefined()
+  })
+
+  it('takes --image-preprocess, finds NHWC images too, and refuses the flag for a model without images', async () => {
+    const signature = {
+      inputs: [{dtype: 'float32' as const, name: 'pixels', shape: ['batch', 224, 224, 3]}],
+      outputs: [{dtype: 'float32' as const, name: 'logits', shape: ['batch', 5]}],
+    }
+    const {imageLikeInput} = await import('./signature-extras.js')
+    expect(imageLikeInput(signature)).toMatchObject({channels: 3, height: 224, index: 0, width: 224})
+    expect(imageLikeInput({...signature, inputs: [{...signature.inputs[0]!, shape: ['batch', 224, 224, 4]}]})).toBe(
+      undefined,
+    )
+    await expect(initProject({dir, imagePreprocess: true, mlshipVersion: '0.1.0', model: irisModel})).rejects.toThrow(
+      '--image-preprocess: no input looks like an image',
+    )
+    await initProject({
+      dir,
+      imagePreprocess: true,
+      mlshipVersion: '0.1.0',
+      model: path.join(repoRoot, 'examples/digits-image/model.onnx'),
+    })
+    expect((await loadConfig(dir)).config.signature?.inputs[0]?.preprocess?.image?.color).toBe('grayscale')
+  })
+
+  it('declares text preprocessing for token ids with --tokenizer (copied in) and leaves the mask to the server', async () => {
+    const textModel = path.join(repoRoot, 'src/serving/fixtures/preprocess/text/model.onnx')
+    const tokenizer = path.join(repoRoot, 'src/preprocess/fixtures/tokenizer.json')
+    const result = await initProject({dir, mlshipVersion: '0.1.0', model: textModel, tokenizer})
+    expect(result.files.map((f) => f.path)).toContain('tokenizer.json')
+    const {config} = await loadConfig(dir)
+    expect(config.signature?.inputs.map((input) => [input.name, input.preprocess?.text?.tokenizer])).toEqual([
+      ['input_ids', 'tokenizer.json'],
+      ['attention_mask', undefined],
+    ])
+    expect(config.signature?.inputs.every((input) => input.example === undefined)).toBe(true)
+    await expect(initProject({dir, force: true, mlshipVersion: '0.1.0', model: irisModel, tokenizer})).rejects.toThrow(
+      '--tokenizer: no input looks like token ids',
+    )
+
+    // On a terminal it is asked for; empty keeps the ids as a tensor input.
+    const answers = {
+      Description: '',
+      'Model file': textModel,
+      'Model name': 'texts',
+      Registry: '',
+      Version: '1.0.0',
+      'Write this signature': true,
+      'looks like scores of 12 classes': '',
+      'looks like token ids': '',
+    }
+    const prompter = scriptedPrompter(answers)
+    await initProject({dir, force: true, mlshipVersion: '0.1.0', prompter})
+    expect(prompter.asked.find((q) => q.includes('token ids'))).toBe(
+      'Input "input_ids" [batch, 12] looks like token ids: the tokenizer.json that makes them from text (empty: clients send ids)',
+    )
+    expect((await loadConfig(dir)).config.signature?.inputs[0]?.preprocess).toBeUndefined()
+  })
+
   it('refuses an unknown example and lists the known ones', async () => {
     await expect(initProject({dir, example: 'nope', mlshipVersion: '0.1.0'})).rejects.toMatchObject({
       suggestions: ['Known examples: iris, digits-mlp.'],

@@ -2,12 +2,27 @@ import {copyFile, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promi
 import path from 'node:path'
 
 import {parseConfigText} from '../config/load.js'
-import {imageNameSchema, type ModelConfigInput, registrySchema, semverSchema, type Signature} from '../config/schema.js'
+import {
+  imageNameSchema,
+  type InputSpec,
+  type ModelConfigInput,
+  registrySchema,
+  semverSchema,
+  type Signature,
+} from '../config/schema.js'
 import {renderModelYaml, schemaReferenceFor} from '../config/write.js'
 import {ConfigError, MlshipError, ExitCode} from '../errors.js'
 import {readModelSignature} from '../model/signature.js'
 import {examplesDir, packageRoot, templatesDir} from '../util/paths.js'
-import {classifierOutput, exampleRow, parseLabels} from './signature-extras.js'
+import {
+  classifierOutput,
+  exampleRow,
+  type ImageLikeInput,
+  imageLikeInput,
+  parseLabels,
+  TOKENIZER_FILLED,
+  tokenIdsInput,
+} from './signature-extras.js'
 
 /** Asks the user; an implementation with @inquirer/prompts is used on a TTY, tests inject their own. */
 export interface Prompter {
@@ -27,6 +42,15 @@ export interface InitOptions {
   dryRun?: boolean
   /** Labels of the classes of the first output that looks like class scores ([batch, K] floats). */
   labels?: string[]
+  /**
+   * Declare preprocess.image for the input that looks like an image (4-D floats, 1 or 3 channels): clients send a
+   * picture. Undefined: asked on a terminal, else not declared.
+   */
+  imagePreprocess?: boolean
+  /** With imagePreprocess, normalise 3 channels with ImageNet's mean and std (the default) or not at all. */
+  imageNormalize?: 'imagenet' | 'none'
+  /** A tokenizer.json for the input that looks like token ids: declares preprocess.text (clients send text). */
+  tokenizer?: string
   /** Where `mlship push` pushes, host/repository; default: ghcr.io/OWNER/NAME for a GitHub origin of DIR. */
   registry?: string
   /** What the workflow installs as mlship (an npm install spec); default: where this mlship came from. */
@@ -221,7 +245,8 @@ async function ownModelFiles(dir: string, options: InitOptions): Promise<FileToW
       message: `${describeSignature(signature)}\nWrite this signature into model.yaml?`,
     })
   }
-  const written = includeSignature ? await signatureExtras(signature, options) : signature
+  const extras = includeSignature ? await signatureExtras(signature, dir, options) : {files: [], signature}
+  const written = extras.signature
   const registry = await askRegistry(dir, name, options)
 
   // The model travels with model.yaml: a model outside DIR is copied in, so the directory is a complete build context.
@@ -241,7 +266,7 @@ async function ownModelFiles(dir: string, options: InitOptions): Promise<FileToW
     {content: renderModelYaml(config, {schema: schemaReferenceFor(dir)}), relativePath: 'model.yaml'},
   ]
   if (!inside) files.push({copyFrom: modelSource, relativePath: modelRelative})
-  return files
+  return [...files, ...extras.files]
 }
 
 // No .dockerignore: `mlship build` copies only the model, its external data and model.yaml into the image.
@@ -254,8 +279,17 @@ function commonFiles(values: {name: string; mlshipPackage: string}, templates: I
  * on a terminal) and a row of zeros as the example of each input whose shape allows one (docs, `predict --example`,
  * the workflow's smoke test).
  */
-async function signatureExtras(signature: Signature, options: InitOptions): Promise<Signature> {
-  const inputs = signature.inputs.map((input) => {
+async function signatureExtras(
+  signature: Signature,
+  dir: string,
+  options: InitOptions,
+): Promise<{signature: Signature; files: FileToWrite[]}> {
+  const preprocessing = await preprocessingFor(signature, dir, options)
+  const inputs = signature.inputs.map((input, index) => {
+    const preprocess = preprocessing.inputs.get(index)
+    // An input the server fills from a picture or a text has no tensor example (clients do not send one).
+    if (preprocess) return {...input, preprocess}
+    if (preprocessing.text && TOKENIZER_FILLED.includes(input.name)) return input
     const example = input.example ?? exampleRow(input)
     return example === undefined ? input : {...input, example}
   })
@@ -281,7 +315,91 @@ async function signatureExtras(signature: Signature, options: InitOptions): Prom
   const outputs = signature.outputs.map((output, index) =>
     labels && index === classifier?.index ? {...output, labels} : output,
   )
-  return {inputs, outputs}
+  return {files: preprocessing.files, signature: {inputs, outputs}}
+}
+
+const IMAGENET = {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}
+
+/**
+ * preprocess: for an input that looks like an image (offered on a terminal, or --image-preprocess) and one that looks
+ * like token ids (--tokenizer, or asked on a terminal for its tokenizer.json, copied in when it is outside DIR).
+ */
+async function preprocessingFor(
+  signature: Signature,
+  dir: string,
+  options: InitOptions,
+): Promise<{inputs: Map<number, InputSpec['preprocess']>; files: FileToWrite[]; text: boolean}> {
+  const inputs = new Map<number, InputSpec['preprocess']>()
+  const files: FileToWrite[] = []
+  const {prompter} = options
+  const image = imageLikeInput(signature)
+  if (options.imagePreprocess && !image)
+    throw new ConfigError('--image-preprocess: no input looks like an image ([batch, 3, H, W] or [batch, H, W, 3])', {
+      code: 'INVALID_FLAG',
+    })
+  if (image) {
+    const wanted =
+      options.imagePreprocess ??
+      (prompter
+        ? await prompter.confirm({
+            default: true,
+            message: `Input "${image.input.name}" [${image.input.shape.join(', ')}] looks like an image: let clients send a picture (JPEG, PNG, WebP), resized and normalised by the server?`,
+          })
+        : false)
+    if (wanted) {
+      let normalize = options.imageNormalize
+      if (normalize === undefined && image.channels === 3)
+        normalize =
+          prompter && options.imagePreprocess === undefined
+            ? (await prompter.confirm({default: true, message: "Normalise with ImageNet's mean and std?"}))
+              ? 'imagenet'
+              : 'none'
+            : 'imagenet'
+      inputs.set(image.index, {image: imagePreprocessFor(image, normalize === 'imagenet')})
+    }
+  }
+  const ids = tokenIdsInput(signature)
+  if (options.tokenizer !== undefined && !ids)
+    throw new ConfigError('--tokenizer: no input looks like token ids (int64 [batch, sequence])', {
+      code: 'INVALID_FLAG',
+    })
+  let tokenizer = options.tokenizer
+  if (ids && tokenizer === undefined && prompter) {
+    tokenizer = await prompter.input({
+      default: '',
+      message: `Input "${ids.input.name}" [${ids.input.shape.join(', ')}] looks like token ids: the tokenizer.json that makes them from text (empty: clients send ids)`,
+    })
+  }
+  if (ids && tokenizer?.trim()) {
+    const source = path.resolve(tokenizer.trim())
+    if (!(await pathExists(source)))
+      throw new ConfigError(`tokenizer ${source} does not exist`, {
+        code: 'INVALID_FLAG',
+        suggestions: ["Pass the model's tokenizer.json (Hugging Face tokenizers format)."],
+      })
+    const relative = path.relative(dir, source)
+    const inside = !relative.startsWith('..') && !path.isAbsolute(relative)
+    const name = inside ? relative.split(path.sep).join('/') : path.basename(source)
+    if (!inside) {
+      files.push({copyFrom: source, relativePath: name})
+      const config = path.join(path.dirname(source), 'tokenizer_config.json')
+      if (await pathExists(config)) files.push({copyFrom: config, relativePath: 'tokenizer_config.json'})
+    }
+    inputs.set(ids.index, {text: {tokenizer: name}} as InputSpec['preprocess'])
+  }
+  return {files, inputs, text: [...inputs.values()].some((p) => p?.text)}
+}
+
+/** torchvision's classic pipeline for the input's size: shorter side to 256/224 of the crop, centre crop, bilinear. */
+function imagePreprocessFor(image: ImageLikeInput, imagenet: boolean): NonNullable<InputSpec['preprocess']>['image'] {
+  const crop = Math.max(image.height, image.width)
+  return {
+    color: image.channels === 1 ? 'grayscale' : 'rgb',
+    interpolation: 'bilinear',
+    resize: 'shorter_side',
+    shorter_side: Math.round((crop * 256) / 224),
+    ...(imagenet && image.channels === 3 ? IMAGENET : {}),
+  } as NonNullable<InputSpec['preprocess']>['image']
 }
 
 /** --registry, else asked on a terminal, else ghcr.io/OWNER/NAME where DIR's origin is on GitHub, else none. */

@@ -52,3 +52,41 @@ export function exampleRow(input: InputSpec): unknown {
     dims.length === 0 ? zero : Array.from({length: dims[0]!}, () => fill(dims.slice(1)))
   return fill(sizes)
 }
+
+/** An input that looks like an image: 4-D floats or bytes, [batch, C, H, W] or [batch, H, W, C], C 1 or 3. */
+export interface ImageLikeInput {
+  index: number
+  input: InputSpec
+  channels: 1 | 3
+  height: number
+  width: number
+}
+
+const IMAGE_DTYPES = new Set(['float32', 'float64', 'float16', 'uint8'])
+
+export function imageLikeInput(signature: Signature): ImageLikeInput | undefined {
+  for (const [index, input] of signature.inputs.entries()) {
+    if (!IMAGE_DTYPES.has(input.dtype) || input.shape.length !== 4) continue
+    const [, a, b, c] = input.shape
+    const fixed = (dim: unknown): dim is number => typeof dim === 'number' && dim > 1
+    if ((a === 1 || a === 3) && fixed(b) && fixed(c)) return {channels: a, height: b, index, input, width: c}
+    if ((c === 1 || c === 3) && fixed(a) && fixed(b)) return {channels: c, height: a, index, input, width: b}
+  }
+  return undefined
+}
+
+/** The inputs a text's tokenizer fills besides the ids, by the names models exported from Hugging Face use. */
+export const TOKENIZER_FILLED = ['attention_mask', 'token_type_ids']
+
+/** An input that looks like token ids: integers shaped [batch, sequence], not a mask nor token type ids. */
+export function tokenIdsInput(signature: Signature): {index: number; input: InputSpec} | undefined {
+  const candidates = signature.inputs
+    .map((input, index) => ({index, input}))
+    .filter(
+      ({input}) =>
+        (input.dtype === 'int64' || input.dtype === 'int32') &&
+        input.shape.length === 2 &&
+        !TOKENIZER_FILLED.includes(input.name),
+    )
+  return candidates.find(({input}) => /ids/i.test(input.name)) ?? candidates[0]
+}
