@@ -20,7 +20,7 @@ export interface ShadowBudgetOptions {
   sources: CapacitySources
   /** How often the machine is read (default 250 ms). */
   windowMs?: number
-  /** The part of the spare CPU time the shadow may take (default 0.5: it never takes all that is left). */
+  /** The part of the spare CPU time the shadow may take (default 0.25: it never takes all that is left). */
   share?: number
   /** Above this event-loop delay the shadow gets no copy (default 10 ms): the answers are already waiting. */
   maxEventLoopDelayMs?: number
@@ -30,11 +30,11 @@ export interface ShadowBudgetOptions {
 
 /**
  * The shadow's share of the machine (issue 12: a shadow adds at most 10% to the primary's p99). Shadow copies spend
- * CPU milliseconds from a bucket that fills with half of the CPU time nobody used in the last window: the smaller of
- * the cores this process leaves idle (its own CPU time, shadow included, against its cores or cgroup quota) and the
+ * CPU milliseconds from a bucket that fills with a quarter of the CPU time nobody used in the last window: the smaller
+ * of the cores this process leaves idle (its own CPU time, shadow included, against its cores or cgroup quota) and the
  * machine's idle time (other processes count: a load generator, a neighbour). A copy costs the time it took. So at
- * the answering variant's knee, where nothing is idle, the bucket stays empty; at half the knee the shadow takes a
- * third of what is left (it takes half of what it leaves). And while the event loop runs late (the HTTP thread is
+ * the answering variant's knee, where nothing is idle, the bucket stays empty; below it the shadow takes a fifth of
+ * what the answers leave (a quarter of what it leaves in turn). And while the event loop runs late (the HTTP thread is
  * behind: contention the CPU counters missed, a GC pause), no copy is made. One copy per trickle interval is made
  * regardless, so a shadow on a busy server still measures something, at a cost of one inference a second.
  */
@@ -53,7 +53,7 @@ export class ShadowBudget {
 
   constructor(private readonly options: ShadowBudgetOptions) {
     this.windowMs = options.windowMs ?? 250
-    this.share = options.share ?? 0.5
+    this.share = options.share ?? 0.25
     this.maxDelayMs = options.maxEventLoopDelayMs ?? 10
     this.trickleMs = options.trickleMs ?? 1000
     this.capMs = this.windowMs * this.share * options.cores
