@@ -257,7 +257,6 @@ interface StagePlan {
   files: string[]
   /** Its stage label (the digest of its inputs and those of the stages before); undefined for the last stage. */
   label: string | undefined
-  steps: string[]
   /** The image built earlier from the same inputs, when there is one. */
   found: string | undefined
 }
@@ -283,7 +282,6 @@ async function planStages(
       found: undefined,
       label: last ? undefined : `${stage.name}:${digest}`,
       stage,
-      steps: stageSteps(stage, index > 0, !last),
     }
   })
   if (options.noCache) return plans
@@ -300,9 +298,10 @@ function ownedBy(stage: BuildStage, entry: string, readByLater: string[]): boole
 }
 
 /**
- * Builds the image in its three stages (stages.ts), each FROM the one before. The runtime and model stages found by
- * planStages() are not built again; the config stage is always built, from a context holding model.yaml alone. A
- * stage found counts its steps as cached.
+ * Builds the image in its three stages (stages.ts). The runtime and model stages found by planStages() are not built
+ * again; the stages after the last one found are built in one engine build, FROM that stage's image, each stage but
+ * the last ending with its stage label: one round trip to the engine however many stages are built, from a context of
+ * their files alone (model.yaml alone after a model.yaml-only change). A stage found counts its steps as cached.
  */
 async function runStagedBuild(
   options: BuildImageOptions,
@@ -312,47 +311,48 @@ async function runStagedBuild(
   otherBases: Promise<string[]>,
 ): Promise<{imageId: string; steps: {total: number; cached: number}}> {
   const readByLater = plans.flatMap((plan) => plan.stage.sources ?? [])
-  const total = plans.reduce((n, plan) => n + plan.steps.length, 0)
   // A stage found stands for the stages before it too (its digest covers theirs): start after the last one found.
   const resume = plans.findLastIndex((plan) => plan.found !== undefined)
-  let parent = resume >= 0 ? plans[resume]!.found : undefined
+  const parent = resume >= 0 ? plans[resume]!.found : undefined
+  const toBuild = plans.slice(resume + 1)
+  // A found stage was built FROM the one before it; of the stages built now only the first has a FROM line.
+  const steps = plans.map((plan, index) =>
+    stageSteps(plan.stage, index > 0 && index <= resume + 1, plan.label !== undefined),
+  )
+  const total = steps.reduce((n, stage) => n + stage.length, 0)
   let offset = 0
-  let cached = 0
-  for (const plan of plans.slice(0, resume + 1)) {
-    plan.steps.forEach((instruction, i) => {
+  for (const stage of steps.slice(0, resume + 1)) {
+    stage.forEach((instruction, i) => {
       options.onProgress?.({index: offset + i + 1, instruction, total, type: 'step'})
       options.onProgress?.({index: offset + i + 1, type: 'cached'})
     })
-    cached += plan.steps.length
-    offset += plan.steps.length
+    offset += stage.length
   }
   // Folders too: an empty one (data/, the server's writable folder) is copied as it is.
   const folders = (await readdir(context.contextDir, {recursive: true, withFileTypes: true}))
     .filter((entry) => entry.isDirectory())
     .map((entry) => `${toPosix(path.relative(context.contextDir, path.join(entry.parentPath, entry.name)))}/`)
-  for (const plan of plans.slice(resume + 1)) {
-    const last = plan.label === undefined
-    const dir = await mkdtemp(path.join(os.tmpdir(), `mlship-stage-${plan.stage.name}-`))
-    try {
-      for (const folder of folders.filter((f) => ownedBy(plan.stage, f, readByLater)))
-        await mkdir(path.join(dir, folder), {recursive: true})
-      for (const file of plan.files) await placeFile(path.join(context.contextDir, file), path.join(dir, file), true)
-      await writeFile(path.join(dir, 'Dockerfile'), stageDockerfile(plan.stage, parent, plan.label))
-      const built = await runBuild(options, dir, {
-        otherBases,
-        platform: context.values.platform,
-        stepOffset: offset,
-        stepTotal: total,
-        tags: last ? tags : [],
-      })
-      cached += built.steps.cached
-      parent = built.imageId
-    } finally {
-      await rm(dir, {force: true, recursive: true})
-    }
-    offset += plan.steps.length
+  const dir = await mkdtemp(path.join(os.tmpdir(), `mlship-stage-${toBuild[0]!.stage.name}-`))
+  try {
+    for (const folder of folders.filter((f) => toBuild.some((plan) => ownedBy(plan.stage, f, readByLater))))
+      await mkdir(path.join(dir, folder), {recursive: true})
+    for (const file of toBuild.flatMap((plan) => plan.files))
+      await placeFile(path.join(context.contextDir, file), path.join(dir, file), true)
+    const dockerfile = toBuild
+      .map((plan, i) => stageDockerfile(plan.stage, i === 0 ? parent : undefined, plan.label))
+      .join('')
+    await writeFile(path.join(dir, 'Dockerfile'), dockerfile)
+    const built = await runBuild(options, dir, {
+      otherBases,
+      platform: context.values.platform,
+      stepOffset: offset,
+      stepTotal: total,
+      tags,
+    })
+    return {imageId: built.imageId, steps: {cached: offset + built.steps.cached, total}}
+  } finally {
+    await rm(dir, {force: true, recursive: true})
   }
-  return {imageId: parent!, steps: {cached, total}}
 }
 
 function toPosix(p: string): string {
