@@ -12,7 +12,7 @@ import {decodeSeedBody, decodeV2Body} from './decode.js'
 import type {DecodedRequest, DecodeJob, DecodeReply, DecodeWorkerData} from './decode-protocol.js'
 import {parseJsonBody} from './json-body.js'
 import {InputPreprocessor, type RawInputs} from './preprocessing.js'
-import {splitSeedBody} from './raw-inputs.js'
+import {decodeV2WithPlan, splitSeedBody} from './raw-inputs.js'
 import {planPreprocessing} from '../preprocess/plan.js'
 import {RequestError} from './request-error.js'
 import {transferList} from './tensors.js'
@@ -44,7 +44,10 @@ function main(): void {
     const answer = async (): Promise<DecodedRequest> => {
       if (job.kind === 'preprocess') return preprocess(job.rows)
       const value = parseJsonBody(text.decode(job.body))
-      return job.kind === 'seed' ? seedRequest(value) : decodeV2Body(value, signature, limits, outputNames)
+      if (job.kind === 'seed') return seedRequest(value)
+      return plan
+        ? (decodeV2WithPlan(value, signature, plan, limits, outputNames) as DecodedRequest)
+        : decodeV2Body(value, signature, limits, outputNames)
     }
     answer().then(
       (decoded) => port.postMessage({decoded, id: job.id} satisfies DecodeReply, transferList(decoded.feeds)),

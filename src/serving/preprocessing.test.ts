@@ -337,3 +337,85 @@ describe('where texts are tokenised', () => {
     expect(sentToThreads).toEqual([['input_ids']])
   })
 })
+
+describe('the v2 protocol: images and texts as BYTES inputs', () => {
+  const servers: RunningServer[] = []
+  afterAll(() => Promise.all(servers.map((server) => server.close())))
+  const serve = async (dir: string, largeBodies?: false) => {
+    const server = await startServer({
+      dir,
+      host: '127.0.0.1',
+      logger: false,
+      pipeline: false,
+      port: 0,
+      ...(largeBodies === false ? {largeBodies} : {}),
+    })
+    servers.push(server)
+    return server
+  }
+  const infer = (server: RunningServer, name: string, body: unknown) =>
+    send(`${server.url}/v2/models/${name}/infer`, json(body))
+
+  it('takes images as base64 or data URLs, one string per row, and lists the input as BYTES in the metadata', async () => {
+    const server = await serve(IMAGE_MODEL)
+    const red = await solid(RED, 'png')
+    const blue = await solid(BLUE, 'png')
+    const {body, status} = await infer(server, 'colour-of-image', {
+      inputs: [{data: [dataUrl(red), blue.toString('base64')], datatype: 'BYTES', name: 'image', shape: [2]}],
+    })
+    expect(status).toBe(200)
+    const scores = (body.outputs as Array<{name: string; data: number[]; shape: number[]}>)[0]!
+    expect(scores.shape).toEqual([2, 3])
+    expect(scores.data).toEqual([2, -2, -2, -2, -2, 2])
+    const metadata = (await (await fetch(`${server.url}/v2/models/colour-of-image`)).json()) as {inputs: unknown[]}
+    expect(metadata.inputs).toEqual([
+      {datatype: 'BYTES', name: 'image', preprocess: 'image', shape: [-1], shape_text: '[batch]'},
+    ])
+
+    const wrongType = await infer(server, 'colour-of-image', {
+      inputs: [{data: [1, 2], datatype: 'FP32', name: 'image', shape: [2]}],
+    })
+    expect(wrongType.status).toBe(400)
+    expect(wrongType.body.error).toBe('input "image": expected datatype BYTES (images (base64 or data URLs)), got FP32')
+    const wrongShape = await infer(server, 'colour-of-image', {
+      inputs: [{data: [dataUrl(red)], datatype: 'BYTES', name: 'image', shape: [2]}],
+    })
+    expect(wrongShape.status).toBe(400)
+    expect(wrongShape.body.error).toBe('input "image": "shape" must be [1] (one string per row), got [2]')
+    const notAnImage = await infer(server, 'colour-of-image', {
+      inputs: [
+        {data: [Buffer.from('hello, I am text').toString('base64')], datatype: 'BYTES', name: 'image', shape: [1]},
+      ],
+    })
+    expect(notAnImage.status).toBe(415)
+  })
+
+  it('takes texts, tokenised as on /predict, with the mask filled by the server; also from a large body', async () => {
+    const reference = JSON.parse(
+      await readFile(path.join(import.meta.dirname, '../preprocess/fixtures/text-reference.json'), 'utf8'),
+    ) as {cases: Array<{text: string; padded: {input_ids: number[]; attention_mask: number[]}}>}
+    const cases = reference.cases.slice(0, 2)
+    const server = await serve(TEXT_MODEL)
+    const {body, status} = await infer(server, 'token-echo', {
+      inputs: [{data: cases.map((c) => c.text), datatype: 'BYTES', name: 'input_ids', shape: [2, 1]}],
+    })
+    expect(status).toBe(200)
+    const outputs = Object.fromEntries(
+      (body.outputs as Array<{name: string; data: number[]}>).map((output) => [output.name, output.data]),
+    )
+    expect(outputs.ids).toEqual(cases.flatMap((c) => c.padded.input_ids))
+    expect(outputs.mask).toEqual(cases.flatMap((c) => c.padded.attention_mask))
+    const metadata = (await (await fetch(`${server.url}/v2/models/token-echo`)).json()) as {inputs: unknown[]}
+    expect(metadata.inputs).toEqual([
+      {datatype: 'BYTES', name: 'input_ids', preprocess: 'text', shape: [-1], shape_text: '[batch]'},
+    ])
+    // A body of 256 KiB or more is parsed in a decode thread: the same split there.
+    const padding = 'x'.repeat(300 * 1024)
+    const large = await infer(server, 'token-echo', {
+      id: padding,
+      inputs: [{data: [cases[0]!.text], datatype: 'BYTES', name: 'input_ids', shape: [1]}],
+    })
+    expect(large.status).toBe(200)
+    expect((large.body.outputs as Array<{name: string; data: number[]}>)[0]!.data).toEqual(cases[0]!.padded.input_ids)
+  })
+})

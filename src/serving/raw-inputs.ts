@@ -1,4 +1,6 @@
+import type {Signature} from '../config/schema.js'
 import type {PreprocessPlan} from '../preprocess/plan.js'
+import {type DecodeLimits, decodeV2Body, type V2InferRequest} from './decode.js'
 import {badRequest} from './request-error.js'
 import type {RawInputs, RawRows} from './preprocessing.js'
 
@@ -53,4 +55,59 @@ export function bodyHint(plan: PreprocessPlan): string {
   const names = [...plan.images, ...plan.texts].map((p) => p.input)
   const tensors = plan.tensorInputs.map((spec) => `"${spec.name}": [...]`)
   return `{"inputs": {${[...names.map(example), ...tensors].join(', ')}}}`
+}
+
+/**
+ * The images and texts of a v2 infer body, taken out of it: each input the client sends as an image or a text is
+ * `{"name", "datatype": "BYTES", "shape": [n], "data": [n strings]}` (an image as base64 or a data URL, a text as
+ * itself). What is left goes to decodeV2Body with the signature of the inputs still sent as tensors.
+ */
+export function decodeV2WithPlan(
+  body: unknown,
+  signature: Signature,
+  plan: PreprocessPlan,
+  limits: DecodeLimits,
+  outputNames: readonly string[],
+): V2InferRequest & {raw?: RawInputs} {
+  const rawInputs = [...plan.images, ...plan.texts].map((p) => p.input)
+  const record = body as {inputs?: unknown}
+  if (rawInputs.length === 0 || !Array.isArray(record?.inputs))
+    return decodeV2Body(body, signature, limits, outputNames)
+  const raw: RawInputs = {}
+  const tensors: unknown[] = []
+  for (const entry of record.inputs as unknown[]) {
+    const item = entry as {name?: unknown; datatype?: unknown; shape?: unknown; data?: unknown} | null
+    const name = typeof item?.name === 'string' ? item.name : undefined
+    if (!name || !rawInputs.includes(name)) {
+      tensors.push(entry)
+      continue
+    }
+    const what = plan.images.some((p) => p.input === name) ? 'images (base64 or data URLs)' : 'texts'
+    if (item!.datatype !== 'BYTES')
+      throw badRequest(`input "${name}": expected datatype BYTES (${what}), got ${String(item!.datatype)}`)
+    const data = item!.data
+    if (!Array.isArray(data) || data.length === 0 || !data.every((v) => typeof v === 'string'))
+      throw badRequest(`input "${name}": "data" must be a list of strings (${what})`)
+    const shape = item!.shape
+    const rows: unknown = Array.isArray(shape) ? shape[0] : undefined
+    const valid = Array.isArray(shape) && (shape.length === 1 || (shape.length === 2 && shape[1] === 1))
+    if (!valid || rows !== data.length)
+      throw badRequest(
+        `input "${name}": "shape" must be [${data.length}] (one string per row), got ${JSON.stringify(shape)}`,
+      )
+    raw[name] = data
+  }
+  for (const name of rawInputs) {
+    if (!(name in raw))
+      throw badRequest(
+        `missing input "${name}" (datatype BYTES: ${plan.images.some((p) => p.input === name) ? 'images' : 'texts'})`,
+      )
+  }
+  const decoded = decodeV2Body(
+    {...(body as object), inputs: tensors},
+    {inputs: plan.tensorInputs, outputs: signature.outputs},
+    limits,
+    outputNames,
+  )
+  return {...decoded, raw}
 }

@@ -2,7 +2,9 @@ import type {FastifyPluginAsync, FastifyReply, FastifyRequest} from 'fastify'
 
 import {formatShape} from '../../model/signature.js'
 import {type RoutePluginOptions, type ServingContext, VARIANT_HEADER} from '../context.js'
-import {decodeV2Body} from '../decode.js'
+import {decodeV2Body, type V2InferRequest} from '../decode.js'
+import type {RawInputs} from '../preprocessing.js'
+import {decodeV2WithPlan} from '../raw-inputs.js'
 import {isPredecoded} from '../decoded-body.js'
 import {RequestError} from '../request-error.js'
 import {v2ResponseJson} from '../responses.js'
@@ -19,7 +21,7 @@ interface ModelParams {
  * https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
  */
 export const v2Routes: FastifyPluginAsync<RoutePluginOptions> = async (app, {context}) => {
-  const {backend, limits, modelName, modelVersion, outputNames, router, signature} = context
+  const {backend, limits, modelName, modelVersion, outputNames, preprocessor, router, signature} = context
 
   const server = JSON.stringify({extensions: [], name: 'mlship', version: mlshipVersion()})
   app.get('/v2', async (_request, reply) => {
@@ -48,8 +50,15 @@ export const v2Routes: FastifyPluginAsync<RoutePluginOptions> = async (app, {con
       const {body} = request
       const routed = router?.assign({body, bodyId: bodyId(body), headers: request.headers, id: request.id})
       if (routed) reply.header(VARIANT_HEADER, routed.variant).header('x-request-id', request.id)
-      const decoded = isPredecoded(body) ? body : decodeV2Body(body, signature, limits, outputNames)
-      const outputs = await (routed ?? backend).run(decoded.feeds, decoded.outputs ? {outputs: decoded.outputs} : {})
+      const decoded: V2InferRequest & {raw?: RawInputs} = isPredecoded(body)
+        ? body
+        : preprocessor
+          ? decodeV2WithPlan(body, signature, preprocessor.plan, limits, outputNames)
+          : decodeV2Body(body, signature, limits, outputNames)
+      // Images and texts (BYTES inputs of a model with preprocess:) become tensors here, as on POST /predict.
+      const feeds =
+        decoded.raw && preprocessor ? {...decoded.feeds, ...(await preprocessor.feeds(decoded.raw))} : decoded.feeds
+      const outputs = await (routed ?? backend).run(feeds, decoded.outputs ? {outputs: decoded.outputs} : {})
       const id = decoded.id ?? request.id
       const model = routed
         ? {name: modelName, variant: routed.variant, version: routed.modelVersion}
@@ -85,6 +94,7 @@ function checkModel(context: ServingContext, params: ModelParams): void {
 /** The v2 model metadata, with mlship's additions (execution provider, workers, labels). */
 export function modelMetadata(context: ServingContext) {
   const {info} = context.backend
+  const {preprocessor} = context
   const tensor = (t: {name: string; dtype: keyof typeof V2_DATATYPE; shape: readonly (number | string)[]}) => ({
     datatype: V2_DATATYPE[t.dtype],
     name: t.name,
@@ -92,7 +102,13 @@ export function modelMetadata(context: ServingContext) {
   })
   return {
     execution_provider: info.executionProvider,
-    inputs: context.signature.inputs.map((t) => ({...tensor(t), shape_text: formatShape(t.shape)})),
+    inputs: context.signature.inputs.flatMap((t) => {
+      const kind = preprocessor?.kindOf(t.name)
+      // An image or a text is sent as BYTES, one string per row; the inputs a tokenizer fills are not sent at all.
+      if (kind) return [{datatype: 'BYTES', name: t.name, preprocess: kind, shape: [-1], shape_text: '[batch]'}]
+      if (preprocessor && !preprocessor.plan.tensorInputs.some((spec) => spec.name === t.name)) return []
+      return [{...tensor(t), shape_text: formatShape(t.shape)}]
+    }),
     intra_op_threads: info.intraOpThreads,
     name: context.modelName,
     outputs: context.signature.outputs.map((t) => ({...tensor(t), ...(t.labels ? {labels: t.labels} : {})})),
