@@ -273,3 +273,19 @@ export function gatedRate(result: BenchResult): number {
   })
   return rates.length === 0 ? 0 : Math.min(...rates)
 }
+
+/** --fail-below: refuses a result whose gated rate (see gatedRate) is under the floor, with exit 7. */
+export function assertAboveFloor(result: BenchResult, failBelow: number | undefined): void {
+  if (failBelow === undefined) return
+  const rate = gatedRate(result)
+  if (rate >= failBelow) return
+  throw new MlshipError(
+    `${result.mode === 'sweep' ? 'The knee' : 'The achieved rate'} is ${rate} req/s, under --fail-below ${failBelow} req/s`,
+    {
+      code: 'BENCH_BELOW_SLO',
+      details: {failBelow, rate, result},
+      exitCode: ExitCode.belowSlo,
+      suggestions: ['See the steps above for where latency or errors rose; the HTML report (--html) plots them.'],
+    },
+  )
+}

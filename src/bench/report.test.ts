@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import type {BenchResult, DeviceRun} from './bench.js'
+import {assertAboveFloor, type BenchResult, type DeviceRun} from './bench.js'
 import {renderHtmlReport} from './report-html.js'
 import {comparisonTable, interpolate, latencyChart} from './report-text.js'
 import {DEFAULT_SLO, type StepResult} from './step-result.js'
@@ -91,5 +91,30 @@ describe('bench reports', () => {
     const html = renderHtmlReport({...result, model: {name: 'iris-classifier', version: '1.2.0'}}, new Date(0))
     expect(html).toMatch(/<title>mlship bench: iris-classifier 1\.2\.0, POST http/)
     expect(html).toMatch(/<h1>mlship bench: iris-classifier 1\.2\.0, POST http/)
+  })
+})
+
+// bench.ts's release gate, on the same result as the reports above (knees 200 and 400 req/s).
+describe('assertAboveFloor', () => {
+  it('passes a knee at or over --fail-below, and gates on the lowest device', () => {
+    expect(() => assertAboveFloor(result, undefined)).not.toThrow()
+    expect(() => assertAboveFloor(result, 200)).not.toThrow()
+    expect(() => assertAboveFloor(result, 201)).toThrow(
+      expect.objectContaining({
+        code: 'BENCH_BELOW_SLO',
+        exitCode: 7,
+        message: 'The knee is 200 req/s, under --fail-below 201 req/s',
+      }),
+    )
+  })
+
+  it('gates a fixed-rate run on its achieved rate, and a degraded step as 0 req/s', () => {
+    const fixed = (verdict: 'ok' | 'degraded'): BenchResult => ({
+      ...result,
+      mode: 'fixed-rate',
+      runs: [{...result.runs[0]!, knee: null, steps: [step(300, 5, verdict)]}],
+    })
+    expect(() => assertAboveFloor(fixed('ok'), 300)).not.toThrow()
+    expect(() => assertAboveFloor(fixed('degraded'), 1)).toThrow(/The achieved rate is 0 req\/s, under --fail-below 1/)
   })
 })

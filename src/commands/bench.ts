@@ -4,14 +4,12 @@ import type {Interfaces} from '@oclif/core'
 import * as Flags from '@oclif/core/flags'
 
 import {BaseCommand} from '../base-command.js'
-import {type BenchResult, gatedRate, runBench, type TargetStarter} from '../bench/bench.js'
+import {assertAboveFloor, type BenchOptions, type BenchResult, runBench} from '../bench/bench.js'
 import {renderHtmlReport} from '../bench/report-html.js'
 import {liveLine, renderReport, stepLine} from '../bench/report-text.js'
 import {DEFAULT_SLO} from '../bench/step-result.js'
 import {DEFAULT_SWEEP} from '../bench/sweep.js'
-import {containerTarget} from '../bench/container-target.js'
-import {inProcessTarget} from '../bench/in-process-target.js'
-import {type BenchDevice, endpointUrl, urlTarget} from '../bench/target.js'
+import {chooseTarget, parseBenchDevices} from '../bench/targets.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {onInterrupt} from '../util/interrupt.js'
 import {apiKeyFlags, apiKeyFromFlags} from '../flags/api-key.js'
@@ -204,10 +202,53 @@ ${BaseCommand.exitCodesHelp}`
   async run(): Promise<BenchResult | WebBenchResult> {
     const {args, flags} = await this.parse(Bench)
     if (flags.target === 'web') return this.benchWeb(args.dir, flags)
-    const devices = parseDevices(flags.devices)
-    const apiKey = flags.url ? await apiKeyFromFlags(flags) : undefined
-    const starter = this.starter(args.dir, flags, devices, apiKey)
-    if (flags.ui) return this.runUi(args.dir, flags, devices, starter)
+    const devices = parseBenchDevices(flags.devices)
+    const starter = chooseTarget({
+      apiKey: flags.url ? await apiKeyFromFlags(flags) : undefined,
+      baseImage: flags['base-image'],
+      devices,
+      dir: args.dir,
+      image: flags.image,
+      inProcess: flags.local,
+      method: flags.method,
+      onNote: (message) => this.logToStderr(message),
+      path: flags.path,
+      url: flags.url,
+      workers: flags.workers,
+    })
+    const options: BenchOptions = {
+      arrival: flags.arrival,
+      batchSize: flags['batch-size'],
+      connections: flags.connections,
+      devices,
+      dir: args.dir,
+      durationMs: flags.duration * 1000,
+      lateThresholdMs: 10,
+      method: flags.method,
+      payloadFile: flags.payload,
+      rate: flags.rate,
+      slo: {...DEFAULT_SLO, p99Ms: flags.slo},
+      starter,
+      sweep: {
+        maxDurationMs: flags['max-duration'] * 1000,
+        maxRate: flags['max-rate'],
+        startRate: flags['start-rate'],
+      },
+      timeoutMs: flags.timeout,
+      warmupMs: flags.warmup * 1000,
+    }
+    const result = flags.ui ? await this.runUi(options, flags) : await this.runSteps(options)
+    this.log(renderReport(result, {color: process.stdout.isTTY}))
+    if (flags.html) {
+      await writeFile(flags.html, renderHtmlReport(result))
+      this.logToStderr(`HTML report: ${flags.html}`)
+    }
+    assertAboveFloor(result, flags['fail-below'])
+    return result
+  }
+
+  /** Steps at fixed rates or the sweep, a live line on a terminal; Ctrl-C ends the running step (exit 130). */
+  private async runSteps(options: BenchOptions): Promise<BenchResult> {
     const tty = process.stderr.isTTY
     let live = false
     let current = 'step'
@@ -215,9 +256,7 @@ ${BaseCommand.exitCodesHelp}`
       if (live) process.stderr.write('\r\u001B[2K')
       live = false
     }
-
-    // Ctrl-C (or SIGTERM) ends the running step and stops what the benchmark started (a container is removed); a
-    // second Ctrl-C exits at once.
+    // The running step ends and what the benchmark started is stopped (a container is removed).
     const interrupt = onInterrupt({
       onFirst: () => {
         clearLive()
@@ -226,31 +265,9 @@ ${BaseCommand.exitCodesHelp}`
         )
       },
     })
-    let result: BenchResult
     try {
-      result = await runBench(
-        {
-          arrival: flags.arrival,
-          batchSize: flags['batch-size'],
-          connections: flags.connections,
-          devices,
-          dir: args.dir,
-          durationMs: flags.duration * 1000,
-          lateThresholdMs: 10,
-          method: flags.method,
-          payloadFile: flags.payload,
-          rate: flags.rate,
-          slo: {...DEFAULT_SLO, p99Ms: flags.slo},
-          starter,
-          signal: interrupt.signal,
-          sweep: {
-            maxDurationMs: flags['max-duration'] * 1000,
-            maxRate: flags['max-rate'],
-            startRate: flags['start-rate'],
-          },
-          timeoutMs: flags.timeout,
-          warmupMs: flags.warmup * 1000,
-        },
+      return await runBench(
+        {...options, signal: interrupt.signal},
         {
           onNote: (message) => {
             clearLive()
@@ -258,7 +275,7 @@ ${BaseCommand.exitCodesHelp}`
           },
           onProgress: (progress) => {
             if (!tty) return
-            process.stderr.write(`\r\u001B[2K${liveLine(progress, {...DEFAULT_SLO, p99Ms: flags.slo}, current)}`)
+            process.stderr.write(`\r\u001B[2K${liveLine(progress, options.slo, current)}`)
             live = true
           },
           onStepStart: (_rate, index, device) => {
@@ -286,39 +303,15 @@ ${BaseCommand.exitCodesHelp}`
       }
       throw error
     } finally {
+      clearLive()
       interrupt.dispose()
     }
-    clearLive()
-
-    this.log(renderReport(result, {color: process.stdout.isTTY}))
-    if (flags.html) {
-      await writeFile(flags.html, renderHtmlReport(result))
-      this.logToStderr(`HTML report: ${flags.html}`)
-    }
-    const failBelow = flags['fail-below']
-    if (failBelow !== undefined) {
-      const rate = gatedRate(result)
-      if (rate < failBelow) {
-        throw new MlshipError(
-          `${result.mode === 'sweep' ? 'The knee' : 'The achieved rate'} is ${rate} req/s, under --fail-below ${failBelow} req/s`,
-          {
-            code: 'BENCH_BELOW_SLO',
-            details: {failBelow, rate, result},
-            exitCode: ExitCode.belowSlo,
-            suggestions: ['See the steps above for where latency or errors rose; the HTML report (--html) plots them.'],
-          },
-        )
-      }
-    }
-    return result
   }
 
   /** --ui: the live page until Ctrl-C, then the session reported as a batch run is. */
   private async runUi(
-    dir: string,
-    flags: Interfaces.InferredFlags<typeof Bench.flags>,
-    devices: BenchDevice[],
-    starter: TargetStarter,
+    options: BenchOptions,
+    flags: Pick<Interfaces.InferredFlags<typeof Bench.flags>, 'max-rate' | 'open' | 'port' | 'rate' | 'start-rate'>,
   ): Promise<BenchResult> {
     // Loaded only for --ui: the page's server, its bundler and the browser opener stay out of every other start-up.
     const {runBenchUi} = await import('../bench/ui/bench-ui.js')
@@ -327,32 +320,14 @@ ${BaseCommand.exitCodesHelp}`
       onFirst: () =>
         this.logToStderr('\nStopping: the load, the servers and the page (Ctrl-C again to exit at once)...'),
     })
-    let result: BenchResult
     try {
-      result = await runBenchUi(
+      return await runBenchUi(
         {
-          arrival: flags.arrival,
-          batchSize: flags['batch-size'],
-          connections: flags.connections,
-          devices,
-          dir,
-          durationMs: flags.duration * 1000,
-          lateThresholdMs: 10,
+          ...options,
           maxRate: flags['max-rate'],
-          method: flags.method,
-          payloadFile: flags.payload,
           port: flags.port ?? 0,
           rate: flags.rate ?? flags['start-rate'],
           signal: interrupt.signal,
-          slo: {...DEFAULT_SLO, p99Ms: flags.slo},
-          starter,
-          sweep: {
-            maxDurationMs: flags['max-duration'] * 1000,
-            maxRate: flags['max-rate'],
-            startRate: flags['start-rate'],
-          },
-          timeoutMs: flags.timeout,
-          warmupMs: flags.warmup * 1000,
         },
         {
           onNote: (message) => this.logToStderr(message),
@@ -373,12 +348,6 @@ ${BaseCommand.exitCodesHelp}`
     } finally {
       interrupt.dispose()
     }
-    this.log(renderReport(result, {color: process.stdout.isTTY}))
-    if (flags.html) {
-      await writeFile(flags.html, renderHtmlReport(result))
-      this.logToStderr(`HTML report: ${flags.html}`)
-    }
-    return result
   }
 
   private async benchWeb(
@@ -427,68 +396,4 @@ ${BaseCommand.exitCodesHelp}`
     }
     return result
   }
-
-  private starter(
-    dir: string,
-    flags: {
-      url?: string
-      path?: string
-      method: string
-      local: boolean
-      workers?: number
-      image?: string
-      'base-image'?: string
-    },
-    devices: BenchDevice[],
-    apiKey: string | undefined,
-  ): TargetStarter {
-    if ((flags.url || flags.local) && (flags.image || flags['base-image'])) {
-      throw new MlshipError(
-        '--image and --base-image are for the container target: leave out --url and --local to use them',
-        {
-          code: 'BENCH_USAGE',
-          exitCode: ExitCode.usage,
-        },
-      )
-    }
-    if (flags.url) {
-      if (devices.includes('gpu')) {
-        throw new MlshipError(
-          '--devices gpu needs a server mlship starts; with --url the server runs wherever it runs',
-          {
-            code: 'BENCH_USAGE',
-            exitCode: ExitCode.usage,
-            suggestions: ['Leave out --devices with --url.'],
-          },
-        )
-      }
-      const url = endpointUrl(flags.url, {method: flags.method, path: flags.path})
-      return {gpuUnavailableReason: async () => null, kind: 'url', start: () => urlTarget(url, apiKey)}
-    }
-    if (flags.local) return inProcessTarget({dir, path: flags.path, workers: flags.workers})
-    return containerTarget({
-      baseImage: flags['base-image'],
-      dir,
-      image: flags.image,
-      onNote: (message) => this.logToStderr(message),
-      path: flags.path,
-    })
-  }
-}
-
-function parseDevices(value: string): BenchDevice[] {
-  const devices = value
-    .split(',')
-    .map((d) => d.trim().toLowerCase())
-    .filter(Boolean)
-  for (const device of devices) {
-    if (device !== 'cpu' && device !== 'gpu') {
-      throw new MlshipError(`--devices ${value}: "${device}" is not a device (use cpu, gpu or cpu,gpu)`, {
-        code: 'BENCH_USAGE',
-        exitCode: ExitCode.usage,
-      })
-    }
-  }
-  if (devices.length === 0) return ['cpu']
-  return [...new Set(devices)] as BenchDevice[]
 }
