@@ -5,9 +5,10 @@
 #
 # usage: scripts/bench-serving.sh [SECONDS] [ROUNDS]    (default 10 s per stack, 3 rounds; `3 2` makes a smoke run)
 #
-# Stacks: mlship serve --local (two threads: the event loop and an inference worker); the single-process ceiling
-# (bench/peers/ceiling.mjs: node:http + onnxruntime-node in-process, one thread); the two-process ceiling
-# (bench/peers/ceiling-cluster.mjs: one such server per CPU behind node:cluster, every core busy); the seed's stack
+# Stacks: mlship serve --local (in the layout it picks at start-up: for iris, one HTTP process per CPU); the
+# single-process ceiling (bench/peers/ceiling.mjs: node:http + onnxruntime-node in-process, one thread); the
+# two-process ceiling (bench/peers/ceiling-cluster.mjs: one such server per CPU behind node:cluster, every core busy);
+# the seed's stack
 # (gunicorn, 2 workers, + Flask + scikit-learn). All four are started once; each round measures each of them, in an
 # order that rotates from round to round, so slow drifts of a shared machine fall on every stack alike. The ratios
 # are taken within each round and the table reports their medians.
@@ -90,6 +91,9 @@ start() { # stack
 }
 
 for s in "${STACKS[@]}"; do if start "$s"; then UP[$s]=1; else UP[$s]=0; fi; done
+# The layout mlship chose at start-up (README, "How the server uses the CPUs"), from its 'serving layout' log line.
+LAYOUT=$(grep -m1 '"serving layout"' "$OUT/mlship.log" 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const l=JSON.parse(s).layout;console.log(l.kind+(l.processes?", "+l.processes+" processes":""))}catch{}})')
+LAYOUT_REASON=$(grep -m1 '"serving layout"' "$OUT/mlship.log" 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).layout.reason)}catch{}})')
 
 # Rounds: results in $OUT/STACK.ROUND ("rps p50 p99 non2xx"), /health probes in $OUT/health.ROUND.
 for r in $(seq 1 "$ROUNDS"); do
@@ -120,8 +124,8 @@ BODY=$OUT/body.md
 {
   echo "wrk closed loop, 1 thread, 16 connections, POST /predict of one iris row, 2 s warm-up + ${D} s per stack and"
   echo "round; ${ROUNDS} interleaved rounds (the order rotates), ratios taken within each round. The single-process ceiling"
-  echo "runs on one thread, mlship on two (event loop + inference worker): the $(nproc)-process ceiling (one bare server per CPU,"
-  echo "node:cluster) is the fair bound for what this machine can serve."
+  echo "runs on one thread; mlship picked the ${LAYOUT:-?} layout (${LAYOUT_REASON:-see its log}); the $(nproc)-process ceiling"
+  echo "(one bare server per CPU, node:cluster) is the fair bound for what this machine can serve."
   echo
   echo "| round | ${NAME[mlship]} | ${NAME[ceiling]} | ${NAME[cluster]} | ${NAME[gunicorn]} | mlship / 1-process ceiling | mlship / ${NAME[cluster]%% (*} | mlship / gunicorn | /health p99 under saturation |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -143,7 +147,7 @@ BODY=$OUT/body.md
   echo
   echo "req/s, p99 latency. Non-2xx answers: $(for s in "${STACKS[@]}"; do for r in $(seq 1 "$ROUNDS"); do field "$s" "$r" errors; done; done | awk '{ if ($1 != "-") n += $1 } END { print n + 0 }')."
   [ "${UP[gunicorn]}" = 1 ] || echo "The seed's stack was not measured: gunicorn, python3-flask or python3-sklearn is missing."
-  echo "Targets: mlship >= 0.90 x the single-process ceiling, >= 2.5 x gunicorn + Flask, /health p99 < 10 ms."
+  echo "Targets: mlship >= 1.0 x the $(nproc)-process ceiling, >= 2.5 x gunicorn + Flask, /health p99 < 10 ms."
 } >"$BODY"
 
 cat "$BODY"

@@ -10,9 +10,8 @@ import {siblingModule} from '../worker-thread.js'
 import {type ChildFailure, type ClusterChildOptions, isChildMessage, type PrimaryMessage} from './cluster-protocol.js'
 import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 
-export interface StartClusterOptions {
-  /** What every HTTP process serves (its `index` is added per process). */
-  child: Omit<ClusterChildOptions, 'index'>
+export interface ForkClusterOptions {
+  processes: number
   /** The primary's own lines: a process that stops, a replacement. */
   logger?: Logger
   /** How long the primary waits for a process to send its metrics before it answers without them (ms). */
@@ -34,13 +33,22 @@ export interface RunningCluster {
   pids(): number[]
 }
 
+/** Processes forked ahead of their options: see forkCluster. */
+export interface ClusterLaunch {
+  /** Sends every process its options; resolves once every one is warm, which is when each one's readiness turns 200. */
+  start(child: Omit<ClusterChildOptions, 'index'>): Promise<RunningCluster>
+  /** Kills the processes: the layout turned out single. */
+  cancel(): void
+}
+
 /**
- * The cluster layout (layout.ts): forks `child.processes` HTTP processes (cluster-child.ts) that share one port,
- * and resolves once every one is warm, which is when each one's readiness turns 200. The primary serves no request:
+ * The cluster layout (layout.ts): forks `processes` HTTP processes (cluster-child.ts) that share one port,
+ * at once; each loads its code and waits for its options (start(): start-up forks them while the primary still
+ * measures the model, so that loading their code is off the critical path). The primary serves no request:
  * it forwards connections (node:cluster), aggregates the metrics (prom-client's AggregatorRegistry) for the process
  * whose GET /metrics asks, replaces a process that dies, and stops them all on close().
  */
-export function startCluster(options: StartClusterOptions): Promise<RunningCluster> {
+export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
   const moduleUrl = siblingModule(import.meta.url, 'cluster-child')
   cluster.setupPrimary({
     args: [],
@@ -50,7 +58,9 @@ export function startCluster(options: StartClusterOptions): Promise<RunningClust
     silent: false,
   })
   const {logger} = options
-  const total = options.child.processes
+  const total = options.processes
+  let childOptions: Omit<ClusterChildOptions, 'index'> | undefined
+  const waiting = new Map<number, Worker>()
   const children = new Map<number, Worker>()
   const warm = new Set<number>()
   const collections = new Map<number, {waiting: Set<Worker>; snapshots: MetricsSnapshot[]; done: () => void}>()
@@ -84,7 +94,15 @@ export function startCluster(options: StartClusterOptions): Promise<RunningClust
     return AggregatorRegistry.aggregate(snapshots).metrics()
   }
 
-  return new Promise<RunningCluster>((resolve, reject) => {
+  let resolve!: (running: RunningCluster) => void
+  let reject!: (error: Error) => void
+  const started = new Promise<RunningCluster>((resolveStart, rejectStart) => {
+    resolve = resolveStart
+    reject = rejectStart
+  })
+  // A process that dies before start() is called rejects `started` with nobody awaiting it yet.
+  started.catch(() => undefined)
+  {
     const failStart = (error: Error) => {
       if (phase !== 'starting') return
       phase = 'stopping'
@@ -100,7 +118,8 @@ export function startCluster(options: StartClusterOptions): Promise<RunningClust
         if (!isChildMessage(message)) return
         switch (message.type) {
           case 'mlship:waiting':
-            send(worker, {options: {...options.child, index}, type: 'mlship:start'})
+            if (childOptions) send(worker, {options: {...childOptions, index}, type: 'mlship:start'})
+            else waiting.set(index, worker)
             break
           case 'mlship:warm':
             warm.add(index)
@@ -176,12 +195,24 @@ export function startCluster(options: StartClusterOptions): Promise<RunningClust
       metrics: collect,
       pids: () =>
         [...children.values()].flatMap((worker) => (worker.process.pid === undefined ? [] : [worker.process.pid])),
-      port: port ?? options.child.port,
+      port: port ?? childOptions?.port ?? 0,
       processes: total,
     })
 
     for (let index = 1; index <= total; index++) fork(index)
-  })
+  }
+  return {
+    cancel: () => {
+      phase = 'stopping'
+      for (const worker of children.values()) worker.process.kill('SIGKILL')
+    },
+    start: (child) => {
+      childOptions = child
+      for (const [index, worker] of waiting) send(worker, {options: {...child, index}, type: 'mlship:start'})
+      waiting.clear()
+      return started
+    },
+  }
 }
 
 function childError(failure: ChildFailure): MlshipError {

@@ -1,14 +1,16 @@
+import {stat} from 'node:fs/promises'
+
 import type {Logger} from 'pino'
 
 import {loadConfig} from '../config/load.js'
 import type {ResolvedModel} from '../model/load-model.js'
-import {startCluster, type RunningCluster} from './cluster.js'
+import {type ClusterLaunch, forkCluster, type RunningCluster} from './cluster.js'
 import {usableCpus} from './cpus.js'
 import {chooseDevice, type Device} from './device.js'
 import {openModel} from './open-model.js'
 import {chooseLayout, layoutSettings, measureRowCost, type LayoutSetting, type ServingLayout} from './layout.js'
 import {createLogger} from './logger.js'
-import {startServer, type RunningServer} from './server.js'
+import type {RunningServer} from './server.js'
 import {resolveSettings, type ServingOverrides} from './settings.js'
 import {warmUpFeeds} from './warm-up.js'
 
@@ -75,9 +77,27 @@ export async function startServing(options: StartServingOptions): Promise<Servin
   let project: ResolvedModel | undefined
   let rowCostMs: number | undefined
   const candidate = chooseLayout({cpus, device, processes, rowCostMs: 0, setting, singleOnly})
+  // The processes load their code while this one measures the model. Only for a model file that small models have:
+  // forking in vain would slow the start of an expensive model on a machine with few cores.
+  const clusterLogger = () => createLogger(settings.logLevel, options.logTo === 'stderr' ? 2 : 1)
+  let logger: Logger | undefined
+  let launch: ClusterLaunch | undefined
+  if (
+    candidate.kind === 'cluster' &&
+    (setting === 'cluster' || (await fileSize(loaded.modelPath)) <= SPECULATE_BYTES)
+  ) {
+    logger = clusterLogger()
+    launch = forkCluster({logger, processes: candidate.processes})
+  }
   if (candidate.kind === 'cluster' && setting === 'auto') {
     // Timed on a session of this thread, as each HTTP process of the cluster would run it.
-    const opened = await openModel({device, env, project: loaded, runIn: 'this-thread', serving: options.serving})
+    let opened
+    try {
+      opened = await openModel({device, env, project: loaded, runIn: 'this-thread', serving: options.serving})
+    } catch (error) {
+      launch?.cancel()
+      throw error
+    }
     project = opened.project
     try {
       const feeds = warmUpFeeds({signature: project.signature})
@@ -92,6 +112,8 @@ export async function startServing(options: StartServingOptions): Promise<Servin
   const layout = chooseLayout({cpus, device, processes, rowCostMs, setting, singleOnly})
 
   if (layout.kind === 'single') {
+    launch?.cancel()
+    const {startServer} = await import('./server.js')
     const server = await startServer({
       auth: {extraKeys: options.extraKeys ?? []},
       device: options.device,
@@ -119,21 +141,18 @@ export async function startServing(options: StartServingOptions): Promise<Servin
     }
   }
 
-  const logger = createLogger(settings.logLevel, options.logTo === 'stderr' ? 2 : 1)
+  logger ??= clusterLogger()
   logger.info({layout}, 'serving layout')
   const host = options.host ?? config.serving.host
-  const running = await startCluster({
-    child: {
-      dir: options.dir,
-      extraKeys: options.extraKeys ?? [],
-      host,
-      logLevel: settings.logLevel,
-      logTo: options.logTo ?? 'stdout',
-      port: options.port ?? config.serving.port,
-      processes: layout.processes,
-      serving: options.serving ?? {},
-    },
-    logger,
+  const running = await (launch ?? forkCluster({logger, processes: layout.processes})).start({
+    dir: options.dir,
+    extraKeys: options.extraKeys ?? [],
+    host,
+    logLevel: settings.logLevel,
+    logTo: options.logTo ?? 'stdout',
+    port: options.port ?? config.serving.port,
+    processes: layout.processes,
+    serving: options.serving ?? {},
   })
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
   return {
@@ -149,6 +168,17 @@ export async function startServing(options: StartServingOptions): Promise<Servin
     port: running.port,
     url: `http://${urlHost}:${running.port}`,
     workers: layout.processes,
+  }
+}
+
+/** Model files up to this size start the cluster's processes before the measurement says whether it is one. */
+const SPECULATE_BYTES = 1024 * 1024
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size
+  } catch {
+    return Number.POSITIVE_INFINITY
   }
 }
 
