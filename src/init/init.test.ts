@@ -254,6 +254,7 @@ describe('initProject', () => {
   it('offers image preprocessing for an input that looks like an image, and writes what validate accepts', async () => {
     const digits = path.join(repoRoot, 'examples/digits-image/model.onnx')
     await copyFile(digits, path.join(dir, 'digits.onnx'))
+    await copyFile(path.join(repoRoot, 'examples/digits-image/three.png'), path.join(dir, 'three.png'))
     const answers = {
       Description: '',
       'Model file': path.join(dir, 'digits.onnx'),
@@ -299,6 +300,7 @@ describe('initProject', () => {
     await expect(initProject({dir, imagePreprocess: true, mlshipVersion: '0.1.0', model: irisModel})).rejects.toThrow(
       '--image-preprocess: no input looks like an image',
     )
+    await copyFile(path.join(repoRoot, 'examples/digits-image/three.png'), path.join(dir, 'three.png'))
     await initProject({
       dir,
       imagePreprocess: true,
@@ -306,6 +308,44 @@ describe('initProject', () => {
       model: path.join(repoRoot, 'examples/digits-image/model.onnx'),
     })
     expect((await loadConfig(dir)).config.signature?.inputs[0]?.preprocess?.image?.color).toBe('grayscale')
+  })
+
+  it('smoke-tests a picture model in the workflow with a sample image of DIR, and refuses init when there is none', async () => {
+    const smokeStep = async () => {
+      const text = await readFile(path.join(dir, '.github/workflows/mlship.yml'), 'utf8')
+      const workflow = parseYaml(text) as {jobs: {release: {steps: Array<{name?: string; run?: string}>}}}
+      return workflow.jobs.release.steps.find((step) => step.name === 'Smoke test the image')!.run!
+    }
+    const digits = {
+      imagePreprocess: true,
+      mlshipVersion: '0.1.0',
+      model: path.join(repoRoot, 'examples/digits-image/model.onnx'),
+    }
+    // No picture in DIR: init says so and writes nothing (a workflow that can only fail in CI is worse).
+    await expect(initProject({dir, ...digits})).rejects.toMatchObject({
+      code: 'INIT_NO_SAMPLE_IMAGE',
+      message: expect.stringContaining('no sample image (.jpg, .jpeg, .png, .webp)'),
+    })
+    await expect(stat(path.join(dir, 'model.yaml'))).rejects.toThrow()
+
+    await copyFile(path.join(repoRoot, 'examples/digits-image/three.png'), path.join(dir, 'three.png'))
+    await copyFile(path.join(repoRoot, 'examples/digits-image/seven.jpg'), path.join(dir, 'seven.jpg'))
+    await initProject({dir, ...digits})
+    const image = await smokeStep()
+    expect(image).not.toContain('--example')
+    // The first in name order, relative to DIR (the job's working directory), and there.
+    expect(image).toContain("mlship predict --url http://127.0.0.1:8080 --image 'seven.jpg' --json")
+    await expect(stat(path.join(dir, 'seven.jpg'))).resolves.toBeTruthy()
+
+    // A tensor model keeps the examples init wrote into model.yaml.
+    await initProject({dir, force: true, mlshipVersion: '0.1.0', model: irisModel})
+    expect(await smokeStep()).toContain('mlship predict --url http://127.0.0.1:8080 --example --json')
+
+    // A text model sends a sentence.
+    const tokenizer = path.join(repoRoot, 'src/preprocess/fixtures/tokenizer.json')
+    const textModel = path.join(repoRoot, 'src/serving/fixtures/preprocess/text/model.onnx')
+    await initProject({dir, force: true, mlshipVersion: '0.1.0', model: textModel, tokenizer})
+    expect(await smokeStep()).toContain("--text 'mlship smoke test' --json")
   })
 
   it('declares text preprocessing for token ids with --tokenizer (copied in) and leaves the mask to the server', async () => {

@@ -125,7 +125,8 @@ export async function initProject(options: InitOptions): Promise<InitResult> {
       },
     )
   }
-  const workflow = {mlshipPackage, name: summary.name}
+  const smokeInput = await smokeInputFor(summary.signature, dir, files)
+  const workflow = {mlshipPackage, name: summary.name, smokeInput}
   const withCommon = [...files, ...commonFiles(workflow, await readInitTemplates())]
 
   const planned: PlannedFile[] = []
@@ -270,7 +271,10 @@ async function ownModelFiles(dir: string, options: InitOptions): Promise<FileToW
 }
 
 // No .dockerignore: `mlship build` copies only the model, its external data and model.yaml into the image.
-function commonFiles(values: {name: string; mlshipPackage: string}, templates: InitTemplates): FileToWrite[] {
+function commonFiles(
+  values: {name: string; mlshipPackage: string; smokeInput: string},
+  templates: InitTemplates,
+): FileToWrite[] {
   return [{content: templates.workflow({dir: '.', ...values}), relativePath: '.github/workflows/mlship.yml'}]
 }
 
@@ -402,6 +406,40 @@ function imagePreprocessFor(image: ImageLikeInput, imagenet: boolean): NonNullab
   } as NonNullable<InputSpec['preprocess']>['image']
 }
 
+const SAMPLE_IMAGE = /^[A-Za-z0-9][A-Za-z0-9._-]*\.(?:jpe?g|png|webp)$/i
+const SMOKE_TEXT = 'mlship smoke test'
+
+/**
+ * What the workflow's smoke test passes to `mlship predict`: the examples of model.yaml for tensor inputs; for an
+ * input the server fills from a picture, the first sample image (JPEG, PNG, WebP) in DIR, which the workflow's
+ * checkout holds too; for a text, a fixed sentence. A picture model without a sample image fails here, not in CI.
+ */
+async function smokeInputFor(signature: Signature, dir: string, files: FileToWrite[]): Promise<string> {
+  const preprocessed = signature.inputs.map((input) => input.preprocess)
+  if (preprocessed.some((p) => p?.image)) {
+    const names = new Set(files.map((f) => f.relativePath))
+    for (const entry of await readdir(dir, {withFileTypes: true}).catch(() => [])) {
+      if (entry.isFile()) names.add(entry.name)
+    }
+    const sample = [...names].filter((name) => SAMPLE_IMAGE.test(name)).sort()[0]
+    if (!sample) {
+      throw new ConfigError(
+        `${dir}: no sample image (.jpg, .jpeg, .png, .webp) for the smoke test of the GitHub workflow; nothing was written`,
+        {
+          code: 'INIT_NO_SAMPLE_IMAGE',
+          suggestions: [
+            `Put a picture the model should classify in ${dir} (its name letters, digits, ".", "_", "-"), commit it ` +
+              'with model.yaml, and run init again; the workflow sends it with `mlship predict --image`.',
+          ],
+        },
+      )
+    }
+    return `--image '${sample}'`
+  }
+  if (preprocessed.some((p) => p?.text)) return `--text '${SMOKE_TEXT}'`
+  return '--example'
+}
+
 /** --registry, else asked on a terminal, else ghcr.io/OWNER/NAME where DIR's origin is on GitHub, else none. */
 async function askRegistry(
   dir: string,
@@ -474,7 +512,7 @@ async function gitOutput(dir: string, ...args: string[]): Promise<string | undef
 }
 
 interface InitTemplates {
-  workflow: (values: {dir: string; name: string; mlshipPackage: string}) => string
+  workflow: (values: {dir: string; name: string; mlshipPackage: string; smokeInput: string}) => string
 }
 
 async function readInitTemplates(): Promise<InitTemplates> {
