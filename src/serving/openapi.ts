@@ -183,6 +183,38 @@ function signatureDocument(model: OpenApiModel): JsonSchema {
     required: ['name', 'shape', 'datatype', 'data'],
     type: 'object',
   })
+  // An image or a text travels as BYTES, one string per row; the tensor inputs as the protocol's tensors.
+  const v2BytesInput = (spec: InputSpec): JsonSchema => {
+    const row = spec.preprocess?.image
+      ? 'a JPEG, PNG or WebP image as base64 or a data URL ("data:image/jpeg;base64,...")'
+      : 'a text, tokenised by the server'
+    return {
+      description: `${spec.name}: one string per row, each ${row}; made into ${spec.dtype} ${formatShape(spec.shape)} by the server`,
+      properties: {
+        data: {items: {description: row, type: 'string'}, maxItems: model.maxBatchSize, minItems: 1, type: 'array'},
+        datatype: {const: 'BYTES', type: 'string'},
+        name: {const: spec.name, type: 'string'},
+        shape: {
+          description: '[n]: the number of strings in data',
+          items: {minimum: 1, type: 'integer'},
+          maxItems: 1,
+          minItems: 1,
+          type: 'array',
+        },
+      },
+      required: ['name', 'shape', 'datatype', 'data'],
+      type: 'object',
+    }
+  }
+  const tensorInputs = signature.inputs.filter((i) => !i.preprocess)
+  const v2TensorInputs = v2Tensor(
+    tensorInputs.map((i) => i.name),
+    tensorInputs.map((i) => V2_DATATYPE[i.dtype]),
+  )
+  const v2RequestInput: JsonSchema =
+    rawInputs.length === 0
+      ? v2TensorInputs
+      : {oneOf: [...(tensorInputs.length > 0 ? [v2TensorInputs] : []), ...rawInputs.map(v2BytesInput)]}
   const v2Example = examples
     ? {
         inputs: signature.inputs.map((i) => {
@@ -223,13 +255,7 @@ function signatureDocument(model: OpenApiModel): JsonSchema {
         {
           properties: {
             id: {type: 'string'},
-            inputs: {
-              items: v2Tensor(
-                signature.inputs.map((i) => i.name),
-                signature.inputs.map((i) => V2_DATATYPE[i.dtype]),
-              ),
-              type: 'array',
-            },
+            inputs: {items: v2RequestInput, type: 'array'},
             outputs: {
               items: {
                 properties: {name: {enum: signature.outputs.map((o) => o.name), type: 'string'}},

@@ -35,6 +35,18 @@ const json = (body: unknown): RequestInit => ({
 })
 const dataUrl = (bytes: Buffer, type = 'image/png') => `data:${type};base64,${bytes.toString('base64')}`
 
+/** The schema of one entry of "inputs" in the v2 infer request body of /openapi.json. */
+async function v2InferInputSchema(serverUrl: string): Promise<{oneOf?: Array<Record<string, unknown>>}> {
+  const document = (await (await fetch(`${serverUrl}/openapi.json`)).json()) as {
+    paths: Record<string, {post: {requestBody: {content: Record<string, {schema: Record<string, unknown>}>}}}>
+  }
+  for (const route of ['/v2/models/{name}/infer', '/v2/models/{name}/versions/{version}/infer']) {
+    expect(document.paths[route], route).toBeDefined()
+  }
+  const schema = document.paths['/v2/models/{name}/infer']!.post.requestBody.content['application/json']!.schema
+  return (schema as {properties: {inputs: {items: {oneOf?: Array<Record<string, unknown>>}}}}).properties.inputs.items
+}
+
 // model.yaml: scale 1/255, mean 0.5, std 0.25, so a channel at 255 becomes 2 and one at 0 becomes -2; the model
 // answers the mean of each channel, and the softmax of [2, -2, -2] gives the red class this score.
 const RED_SCORE = Math.exp(2) / (Math.exp(2) + 2 * Math.exp(-2))
@@ -164,6 +176,21 @@ describe('POST /predict with images (preprocess.image in model.yaml)', () => {
     expect(response.properties).toMatchObject({label: {enum: ['red', 'green', 'blue']}})
   })
 
+  it('describes the image of a v2 infer request as BYTES, one base64 or data URL string per row, in /openapi.json', async () => {
+    const items = await v2InferInputSchema(server.url)
+    // The image model has no tensor input left: the only entry a client sends is the image.
+    expect(items.oneOf).toHaveLength(1)
+    expect(items.oneOf![0]).toMatchObject({
+      properties: {
+        data: {items: {description: expect.stringContaining('base64 or a data URL'), type: 'string'}, maxItems: 4},
+        datatype: {const: 'BYTES'},
+        name: {const: 'image'},
+        shape: {maxItems: 1, minItems: 1, type: 'array'},
+      },
+      required: ['name', 'shape', 'datatype', 'data'],
+    })
+  })
+
   it('names the content types it takes when it gets another one', async () => {
     const {body, status} = await send(url, {body: 'x', headers: {'content-type': 'text/plain'}})
     expect(status).toBe(415)
@@ -277,6 +304,19 @@ describe('POST /predict with text (preprocess.text in model.yaml)', () => {
     }
     expect(Object.keys(document.components.schemas).filter((name) => name.startsWith('input_'))).toEqual([
       'input_input_ids',
+    ])
+  })
+
+  it('describes the text of a v2 infer request as BYTES strings, and not the mask, in /openapi.json', async () => {
+    const items = await v2InferInputSchema(server.url)
+    expect(items.oneOf).toEqual([
+      expect.objectContaining({
+        properties: expect.objectContaining({
+          data: expect.objectContaining({items: {description: 'a text, tokenised by the server', type: 'string'}}),
+          datatype: {const: 'BYTES', type: 'string'},
+          name: {const: 'input_ids', type: 'string'},
+        }),
+      }),
     ])
   })
 
