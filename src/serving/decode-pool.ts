@@ -44,8 +44,22 @@ export class DecodePool implements BodyDecoder {
 
   static async start(options: DecodePoolOptions): Promise<DecodePool> {
     const pool = new DecodePool(options)
-    await Promise.all(Array.from({length: options.threads}, (_, index) => pool.spawn(index)))
+    await pool.spawnAll()
     return pool
+  }
+
+  /**
+   * A pool whose threads start with the first body it is given, not before: a model without preprocessing may never
+   * get a large body, and each thread loads its own copy of the decoding code, time a cold start need not spend. The
+   * first body waits for its thread to come online (its message is queued meanwhile).
+   */
+  static lazy(options: DecodePoolOptions): DecodePool {
+    return new DecodePool(options)
+  }
+
+  /** Whether the threads have been started (at once by start(), with the first body by lazy()). */
+  get started(): boolean {
+    return this.threads.length > 0
   }
 
   /** Bodies being decoded or waiting for a thread. */
@@ -81,6 +95,15 @@ export class DecodePool implements BodyDecoder {
   }
 
   private send(job: (id: number) => DecodeJob, transfer: ArrayBuffer[]): Promise<DecodedRequest> {
+    if (this.closing) return Promise.reject(new Error('the decode threads are stopping'))
+    if (!this.started) {
+      try {
+        // A thread that fails once started rejects its jobs on exit and is replaced (spawn): nothing to handle here.
+        void this.spawnAll().catch(() => undefined)
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+      }
+    }
     let thread = this.threads[0]!
     for (const other of this.threads) if (other.jobs.size < thread.jobs.size) thread = other
     const id = this.nextId++
@@ -93,6 +116,10 @@ export class DecodePool implements BodyDecoder {
   async close(): Promise<void> {
     this.closing = true
     await Promise.all(this.threads.map((thread) => thread.worker.terminate()))
+  }
+
+  private spawnAll(): Promise<void> {
+    return Promise.all(Array.from({length: this.options.threads}, (_, index) => this.spawn(index))).then(() => undefined)
   }
 
   private spawn(index: number): Promise<void> {

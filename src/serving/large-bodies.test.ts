@@ -2,7 +2,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
-import type {BodyDecoder} from './decode-pool.js'
+import {type BodyDecoder, DecodePool} from './decode-pool.js'
 import {type RunningServer, startServer} from './server.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
@@ -69,6 +69,34 @@ describe('large request bodies', () => {
       expect(predictions[3]).toEqual((small.body.predictions as number[][])[0])
     } finally {
       gate?.release()
+      await server.close()
+    }
+  })
+
+  it('start their decode threads with the first large body when the model has no preprocessing', async () => {
+    let pool: BodyDecoder | undefined
+    const server = await startServer({
+      dir: IRIS,
+      host: '127.0.0.1',
+      largeBodies: {thresholdBytes: 64 * 1024, threads: 1, wrap: (decoder) => (pool = decoder)},
+      logger: false,
+      port: 0,
+      serving: {maxBatchSize: 100_000, workers: 1},
+    })
+    try {
+      expect(pool).toBeInstanceOf(DecodePool)
+      // Not started by the server: its start stays out of the cold start.
+      expect((pool as DecodePool).started).toBe(false)
+      const small = await post(`${server.url}/predict`, JSON.stringify({features: [[5.1, 3.5, 1.4, 0.2]]}))
+      expect(small.status).toBe(200)
+      expect((pool as DecodePool).started).toBe(false)
+      const rows = Array.from({length: 4000}, () => [5.1, 3.5, 1.4, 0.2])
+      const big = await post(`${server.url}/predict`, JSON.stringify({features: rows}))
+      expect(big.status).toBe(200)
+      expect(big.body.predictions).toHaveLength(4000)
+      expect((big.body.predictions as number[][])[0]).toEqual((small.body.predictions as number[][])[0])
+      expect((pool as DecodePool).started).toBe(true)
+    } finally {
       await server.close()
     }
   })

@@ -117,13 +117,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   try {
     const large = options.largeBodies === false ? undefined : (options.largeBodies ?? {})
     if (large) {
-      const pool = await DecodePool.start({
+      const poolOptions = {
         limits: context.limits,
         modelDir: context.project.dir,
         outputNames: context.outputNames,
         signature: context.signature,
         threads: large.threads ?? Math.max(1, Math.min(2, Math.floor(usableCpus() / 2))),
-      })
+      }
+      // Preprocessing (images, texts) runs in these threads for every request that has it: started with the server.
+      // Without it, only a large body needs them, and their start stays out of the cold start (DecodePool.lazy).
+      const pool = context.preprocessor ? await DecodePool.start(poolOptions) : DecodePool.lazy(poolOptions)
       decodePool = large.wrap ? large.wrap(pool) : pool
       const {preprocessor} = context
       if (preprocessor && decodePool.preprocess) {
