@@ -13,7 +13,7 @@ export default class Init extends BaseCommand<InitResult> {
 
 Asks for what it needs on a terminal; with --yes, or without a terminal (CI), it takes the flags and defaults. Never overwrites a file without --force.
 
-Beyond the model's own signature, model.yaml gets a row of zeros as the example of each input whose shape allows one (for docs, \`mlship predict --example\` and the workflow's smoke test), labels for an output of class scores when you give them (--labels, or asked on a terminal), and a registry: section (--registry, asked, or ghcr.io/OWNER/NAME for a GitHub origin). The workflow installs mlship from the repository variable MLSHIP_PACKAGE, by default from where this mlship came from, and pushes to the repository variable MLSHIP_REGISTRY, else model.yaml's registry:, else ghcr.io.
+Beyond the model's own signature, model.yaml gets a row of zeros as the example of each input whose shape allows one (for docs, \`mlship predict --example\` and the workflow's smoke test), labels for an output of class scores when you give them (--labels, or asked on a terminal), and a registry: section (--registry, asked, or ghcr.io/OWNER/NAME for a GitHub origin). The workflow installs mlship from the repository variable MLSHIP_PACKAGE, by default from where this mlship came from, and pushes to the repository variable MLSHIP_REGISTRY, else model.yaml's registry:, else ghcr.io. For a model whose input takes a picture (preprocess.image) the workflow's smoke test sends the first sample image (.jpg, .jpeg, .png, .webp) of DIR, so init refuses such a model when DIR has none.
 
 ${BaseCommand.exitCodesHelp}`
 
