@@ -119,7 +119,8 @@ export class DecodePool implements BodyDecoder {
   }
 
   private spawnAll(): Promise<void> {
-    return Promise.all(Array.from({length: this.options.threads}, (_, index) => this.spawn(index))).then(() => undefined)
+    const spawning = Array.from({length: this.options.threads}, (_, index) => this.spawn(index))
+    return Promise.all(spawning).then(() => undefined)
   }
 
   private spawn(index: number): Promise<void> {
