@@ -17,7 +17,7 @@ import {createExperimentMetrics} from './metrics.js'
 import {experimentPlugin} from './plugin.js'
 import {type ServedVariant, VariantRouter} from './router.js'
 import {ShadowLane} from './shadow.js'
-import {machineCapacitySources, ShadowBudget} from './shadow-budget.js'
+import {machineCapacitySources, shadowBudgets} from './shadow-budget.js'
 import {VariantStats} from './variant-stats.js'
 
 /** Shadows' inference threads run at the lowest priority: below the answering variants (nice 5) and the HTTP thread. */
@@ -155,13 +155,17 @@ export async function startExperiment(options: StartExperimentOptions): Promise<
   const cores = options.cores ?? usableCpus()
   // One reading of the machine for all shadows, started only where there is one.
   const capacity = served.some((variant) => variant.shadow) ? machineCapacitySources() : undefined
+  // The shadows split one share of the spare CPU: each budget sees the same idle time.
+  const budgets = capacity
+    ? shadowBudgets(served.filter((variant) => variant.shadow).length, {cores, sources: capacity})
+    : []
   const shadows = served.flatMap((variant, index) => {
     if (!variant.shadow) return []
     const entry = entries[index]!
     return [
       new ShadowLane({
         backend: entry.pool,
-        budget: new ShadowBudget({cores, sources: capacity!}),
+        budget: budgets.shift()!,
         cores,
         // The primary's own directory as its shadow would count in the primary's series: it has none of its own.
         ...(entry === primary ? {} : {onOutputs: (outputs) => entry.pipeline?.observeOutputs(outputs)}),

@@ -1,6 +1,13 @@
 import {describe, expect, it} from 'vitest'
 
-import {type CapacitySources, machineIdleMs, ShadowBudget} from './shadow-budget.js'
+import {
+  type CapacitySources,
+  type DelayHistogram,
+  machineCapacitySources,
+  machineIdleMs,
+  ShadowBudget,
+  shadowBudgets,
+} from './shadow-budget.js'
 
 /** A machine whose clock, CPU counters and event-loop delay the test moves by hand. */
 class FakeMachine implements CapacitySources {
@@ -124,6 +131,50 @@ describe('ShadowBudget', () => {
       shadow.available()
     }
     expect(reads).toBe(2)
+  })
+})
+
+/** An event-loop delay histogram that records a timer every 10 ms, each `lateMs` late, until reset. */
+class FakeDelayHistogram implements DelayHistogram {
+  lateMs = 1
+  private since = 0
+  constructor(private readonly machine: FakeMachine) {}
+  get count(): number {
+    return Math.floor((this.machine.time - this.since) / 10)
+  }
+  percentile = () => (this.lateMs + 10) * 1e6
+  reset = () => {
+    this.since = this.machine.time
+  }
+  disable = () => {}
+}
+
+describe('several shadows', () => {
+  it('all read the same event-loop delay in a window: the second budget does not find the histogram just reset', () => {
+    const machine = new FakeMachine()
+    const histogram = new FakeDelayHistogram(machine)
+    const sources = machineCapacitySources({delay: histogram, now: machine.now, windowMs: 100})
+    const [first, second] = shadowBudgets(2, {cores: 2, sources, trickleMs: 60_000, windowMs: 100})
+    for (let window = 0; window < 5; window++) {
+      machine.advance(100, 0.2, 1.8)
+      expect(first!.take()).toBe(true)
+      expect(second!.take()).toBe(true)
+    }
+    histogram.lateMs = 30
+    machine.advance(100, 0.2, 1.8)
+    expect(first!.take()).toBe(false)
+    expect(second!.take()).toBe(false)
+  })
+
+  it('split one share of the spare CPU between them', () => {
+    const machine = new FakeMachine()
+    const budgets = shadowBudgets(2, {cores: 2, sources: machine, trickleMs: 60_000, windowMs: 100})
+    for (const budget of budgets) budget.spend(budget.tokens)
+    // 100 ms with 1.5 cores spare: a quarter of 150 ms for both shadows together.
+    machine.advance(100, 0.5, 1.5)
+    for (const budget of budgets) budget.available()
+    expect(budgets.reduce((sum, budget) => sum + budget.tokens, 0)).toBeCloseTo(37.5)
+    expect(shadowBudgets(1, {cores: 2, sources: machine})[0]!.tokens).toBe(125)
   })
 })
 

@@ -20,7 +20,8 @@ export interface ShadowBudgetOptions {
   sources: CapacitySources
   /** How often the machine is read (default 250 ms). */
   windowMs?: number
-  /** The part of the spare CPU time the shadow may take (default 0.25: it never takes all that is left). */
+  /** The part of the spare CPU time the shadow may take (default 0.25: it never takes all that is left; with
+   * several shadows, shadowBudgets splits it between them). */
   share?: number
   /** Above this event-loop delay the shadow gets no copy (default 10 ms): the answers are already waiting. */
   maxEventLoopDelayMs?: number
@@ -52,8 +53,8 @@ export class ShadowBudget {
   private lastCopyAt: number
 
   constructor(private readonly options: ShadowBudgetOptions) {
-    this.windowMs = options.windowMs ?? 250
-    this.share = options.share ?? 0.25
+    this.windowMs = options.windowMs ?? DEFAULT_WINDOW_MS
+    this.share = options.share ?? SHADOW_SHARE
     this.maxDelayMs = options.maxEventLoopDelayMs ?? 10
     this.trickleMs = options.trickleMs ?? 1000
     this.capMs = this.windowMs * this.share * options.cores
@@ -111,25 +112,75 @@ export class ShadowBudget {
 /** The timer resolution of the event-loop delay histogram: its readings include it. */
 const DELAY_RESOLUTION_MS = 10
 
-/** This machine's counters (Linux's /proc/stat, else os.cpus()) and a histogram of the event loop's delay. */
-export function machineCapacitySources(): CapacitySources & {close: () => void} {
-  const delay = monitorEventLoopDelay({resolution: DELAY_RESOLUTION_MS})
-  delay.enable()
+/** The default window of a ShadowBudget, and how long machineCapacitySources keeps one delay reading. */
+const DEFAULT_WINDOW_MS = 250
+
+/** The part of node:perf_hooks' IntervalHistogram the sources read (nanoseconds). */
+export interface DelayHistogram {
+  readonly count: number
+  percentile: (percentile: number) => number
+  reset: () => void
+  disable: () => void
+}
+
+export interface MachineCapacityOptions {
+  /** Monotonic milliseconds (default performance.now). */
+  now?: () => number
+  /** How long one delay reading serves every budget that asks (default 250 ms, a budget's window). */
+  windowMs?: number
+  /** The event loop's delay histogram (default monitorEventLoopDelay, enabled here). */
+  delay?: DelayHistogram
+}
+
+/**
+ * This machine's counters (Linux's /proc/stat, else os.cpus()) and a histogram of the event loop's delay. The
+ * histogram is read and reset at most once a window; every budget asking within it gets that same reading (several
+ * shadows share these sources: the second would otherwise find the histogram just reset, count 0, and shed all).
+ */
+export function machineCapacitySources(options: MachineCapacityOptions = {}): CapacitySources & {close: () => void} {
+  const now = options.now ?? (() => performance.now())
+  const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS
+  const delay = options.delay ?? enabledDelayHistogram()
+  let lastReading: {at: number; ms: number} | undefined
   return {
     close: () => delay.disable(),
     eventLoopDelayMs: () => {
+      const at = now()
+      if (lastReading && at - lastReading.at < windowMs) return lastReading.ms
       // A window without a reading (the loop never got to the timer) is as late as the window is long.
       const ms = delay.count === 0 ? Number.POSITIVE_INFINITY : delay.percentile(90) / 1e6 - DELAY_RESOLUTION_MS
       delay.reset()
+      lastReading = {at, ms}
       return ms
     },
     idleCpuMs: machineIdleMs,
-    now: () => performance.now(),
+    now,
     processCpuMs: () => {
       const {system, user} = process.cpuUsage()
       return (user + system) / 1000
     },
   }
+}
+
+function enabledDelayHistogram(): DelayHistogram {
+  const delay = monitorEventLoopDelay({resolution: DELAY_RESOLUTION_MS})
+  delay.enable()
+  return delay
+}
+
+/** The part of the spare CPU time all shadows together may take (each of N shadows gets a Nth of it). */
+export const SHADOW_SHARE = 0.25
+
+/**
+ * One budget per shadow, all on the same sources, splitting SHADOW_SHARE between them: each counts the same spare
+ * CPU time, so N budgets of a quarter each would let the shadows take N quarters of it.
+ */
+export function shadowBudgets(
+  count: number,
+  options: Omit<ShadowBudgetOptions, 'share'> & {share?: number},
+): ShadowBudget[] {
+  const share = (options.share ?? SHADOW_SHARE) / Math.max(1, count)
+  return Array.from({length: count}, () => new ShadowBudget({...options, share}))
 }
 
 /** Linux's USER_HZ: /proc/stat counts in hundredths of a second. */
