@@ -11,7 +11,7 @@ import {onInterrupt} from '../util/interrupt.js'
 import {createServingMetrics, type ServingMetrics} from '../monitoring/metrics.js'
 import type {ChildMessage, PrimaryMessage} from './cluster-protocol.js'
 import {isPrimaryMessage} from './cluster-protocol.js'
-import {shareOf} from './layout.js'
+import {processLimits} from './layout.js'
 import {openModel} from './open-model.js'
 import {createLogger} from './logger.js'
 import {startServer, type RunningServer} from './server.js'
@@ -93,7 +93,7 @@ async function runChild(): Promise<void> {
       largeBodies: {threads: 1},
       logger,
       port: options.port,
-      project: shareLimits(project, options.processes),
+      project: processLimits(project, options.processes),
       readyGate: async () => {
         const ready = next('mlship:ready')
         send({type: 'mlship:warm', workers: 1})
@@ -119,40 +119,6 @@ async function runChild(): Promise<void> {
     process.exitCode = 1
     process.disconnect()
   }
-}
-
-/**
- * The limits the cluster holds as a whole, shared out among its processes: serving.max_queue (the admission limit)
- * and serving.auth.rate_limit (a key's rate). Each process gets limit / processes (see shareOf).
- */
-function shareLimits<T extends {config: {serving: ClusterServing}}>(project: T, processes: number): T {
-  const serving = project.config.serving
-  const rate = serving.auth.rate_limit
-  return {
-    ...project,
-    config: {
-      ...project.config,
-      serving: {
-        ...serving,
-        auth: rate
-          ? {
-              ...serving.auth,
-              // Without a burst, each process's default (a second of its rate) is already its share.
-              rate_limit: {
-                ...(rate.burst === undefined ? {} : {burst: shareOf(rate.burst, processes)}),
-                requests_per_second: rate.requests_per_second / processes,
-              },
-            }
-          : serving.auth,
-        max_queue: shareOf(serving.max_queue, processes),
-      },
-    },
-  }
-}
-
-type ClusterServing = {
-  max_queue: number
-  auth: {rate_limit?: {requests_per_second: number; burst?: number}}
 }
 
 if (cluster.isWorker) void runChild()

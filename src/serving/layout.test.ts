@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {isMlshipError} from '../errors.js'
-import {CHEAP_ROW_MS, chooseLayout, layoutSettings, measureRowCost, shareOf} from './layout.js'
+import {CHEAP_ROW_MS, chooseLayout, layoutSettings, measureRowCost, processLimits, shareOf} from './layout.js'
 
 const auto = {device: 'cpu' as const, setting: 'auto' as const}
 
@@ -71,6 +71,25 @@ describe('shareOf', () => {
     expect(shareOf(256, 2)).toBe(128)
     expect(shareOf(255, 2)).toBe(128)
     expect(shareOf(3, 8)).toBe(1)
+  })
+})
+
+describe('processLimits', () => {
+  const project = (rateLimit?: {requests_per_second: number; burst?: number}) => ({
+    config: {serving: {auth: rateLimit ? {rate_limit: rateLimit} : {}, max_queue: 256}},
+  })
+
+  it("gives each process a key's whole rate and burst: a keep-alive client's one connection reaches one process", () => {
+    const limits = processLimits(project({burst: 100, requests_per_second: 50}), 16).config.serving
+    expect(limits.auth.rate_limit).toEqual({burst: 100, requests_per_second: 50})
+    expect(processLimits(project({requests_per_second: 50}), 16).config.serving.auth.rate_limit).toEqual({
+      requests_per_second: 50,
+    })
+  })
+
+  it('shares max_queue out among the processes: each protects its own event loop', () => {
+    expect(processLimits(project(), 16).config.serving).toEqual({auth: {}, max_queue: 16})
+    expect(processLimits(project(), 3).config.serving.max_queue).toBe(86)
   })
 })
 

@@ -78,12 +78,26 @@ export function layoutSettings(env: NodeJS.ProcessEnv): {setting: LayoutSetting;
 }
 
 /**
- * One process's share of a limit that the cluster holds as a whole (serving.max_queue, a key's rate): the limit
- * divided among the processes, rounded up, at least 1. The kernel spreads connections evenly enough that the sum
- * behaves like the one limit.
+ * One process's share of a limit that the cluster holds as a whole (serving.max_queue): the limit divided among the
+ * processes, rounded up, at least 1. The kernel spreads connections evenly enough that the sum behaves like the one
+ * limit under many clients; one client's few connections may meet a process's share before the whole limit.
  */
 export function shareOf(limit: number, processes: number): number {
   return Math.max(1, Math.ceil(limit / processes))
+}
+
+/**
+ * One cluster process's limits. serving.max_queue is shared out (limit / processes, see shareOf): each process
+ * protects its own event loop. serving.auth.rate_limit is not: the kernel spreads connections, not requests, so a
+ * keep-alive client's one connection reaches one process, which must allow the key its whole rate and burst. A key
+ * spread over many connections can therefore reach up to `processes` times its rate (README, serving layouts).
+ */
+export function processLimits<T extends {config: {serving: {max_queue: number}}}>(project: T, processes: number): T {
+  const serving = project.config.serving
+  return {
+    ...project,
+    config: {...project.config, serving: {...serving, max_queue: shareOf(serving.max_queue, processes)}},
+  }
 }
 
 /**
