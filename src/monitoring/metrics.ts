@@ -96,8 +96,9 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
       help: 'Population stability index of a feature over the sliding window against the model.yaml baseline (above 0.2 is usually drift).',
       labelNames: ['tensor', 'feature', 'kind', 'variant'] as const,
       name: 'mlship_feature_drift_psi',
-      // Across the processes of a cluster (AggregatorRegistry): the same model in each, not a sum.
-      aggregator: 'max',
+      // Across the processes of a cluster (AggregatorRegistry): each sees about 1/N of the traffic, so its PSI is
+      // noisier than the whole's; the maximum of N noisy figures drifts upward (false alarms), their mean does not.
+      aggregator: 'average',
       registers,
     }),
     httpDuration: new Histogram({
