@@ -16,6 +16,8 @@ export interface ForkClusterOptions {
   logger?: Logger
   /** How long the primary waits for a process to send its metrics before it answers without them (ms). */
   collectTimeoutMs?: number
+  /** Ends the primary once the cluster cannot serve any more (default process.exit). */
+  exit?: (code: number) => void
 }
 
 export interface RunningCluster {
@@ -132,7 +134,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
             break
           case 'mlship:failed':
             if (phase === 'starting') failStart(childError(message.error))
-            else logger?.error({process: index, err: message.error.message}, 'a replacement process failed to start')
+            else if (phase === 'ready') fatal(`serving process ${index}'s replacement failed: ${message.error.message}`)
             break
           case 'mlship:collected': {
             const entry = collections.get(message.id)
@@ -165,10 +167,27 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
           failStart(new MlshipError(`serving process ${index} of ${total} stopped before it was ready (${how})`))
           return
         }
-        logger?.error({process: index}, `serving process ${index} stopped (${how}); it is being replaced`)
-        // A process that never got warm is not replaced again: a crash at start-up would loop.
-        if (wasWarm) fork(index)
+        if (phase !== 'ready') return
+        const next = afterProcessExit({code, how, index, left: children.size, wasWarm})
+        if (next.action === 'fatal') fatal(next.message)
+        else if (next.action === 'replace') {
+          logger?.error({process: index}, next.message)
+          fork(index)
+        } else logger?.warn({process: index}, next.message)
       })
+    }
+
+    // Serving on fewer processes than asked, for good, is worse than a restart by the supervisor (Kubernetes, a
+    // restart policy): the primary stops the rest and exits 1.
+    const fatal = (message: string) => {
+      if (phase !== 'ready') return
+      if (logger) logger.fatal({processes: total}, `${message}; stopping the server (exit 1)`)
+      else console.error(`${message}; stopping the server (exit 1)`)
+      const exit = options.exit ?? ((code: number) => process.exit(code))
+      void running()
+        .close()
+        .catch(() => undefined)
+        .then(() => exit(1))
     }
 
     let closing: Promise<void> | undefined
@@ -213,6 +232,32 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       return started
     },
   }
+}
+
+export interface ProcessExit {
+  index: number
+  code: number | null
+  /** "exit code N" or "signal S". */
+  how: string
+  /** Whether it had been warm: a process that never was is a replacement that failed to start. */
+  wasWarm: boolean
+  /** HTTP processes still running. */
+  left: number
+}
+
+/**
+ * What the primary of a ready cluster does when one of its processes stops: replace a warm one that crashed; leave
+ * out one that exited 0 (it was told to stop: a signal to the whole process group, its IPC channel gone); and give up
+ * (exit 1) when a replacement failed to start (a crash at start-up would loop) or no process is left.
+ */
+export function afterProcessExit(exit: ProcessExit): {action: 'replace' | 'not-replaced' | 'fatal'; message: string} {
+  const stopped = `serving process ${exit.index} stopped (${exit.how})`
+  if (!exit.wasWarm) return {action: 'fatal', message: `${stopped} before it was warm: not replaced`}
+  if (exit.code === 0) {
+    if (exit.left === 0) return {action: 'fatal', message: `${stopped}, cleanly, and no serving process is left`}
+    return {action: 'not-replaced', message: `${stopped}, cleanly: not replaced`}
+  }
+  return {action: 'replace', message: `${stopped}; it is being replaced`}
 }
 
 function childError(failure: ChildFailure): MlshipError {
