@@ -53,6 +53,22 @@ describe('the cluster layout', () => {
       expect(readSample(text, 'mlship_http_requests_total', {route: '/predict', status: '200'})).toBe(40)
       expect(readSample(text, 'mlship_inference_workers')).toBe(2)
       expect(readSample(text, 'mlship_model_info', {name: 'iris-classifier', version: '1.0.0'})).toBe(1)
+
+      // A process that dies is replaced, and the sums do not drop (Prometheus would read a counter reset): the dead
+      // process's counters carry into its replacement's.
+      process.kill(pids[0]!, 'SIGKILL')
+      const pause = () => new Promise((resolve) => setTimeout(resolve, 100))
+      while (server.cluster!.pids().length < 2 || server.cluster!.pids().includes(pids[0]!)) await pause()
+      // Past the second during which the primary answers every scrape with one aggregation.
+      await new Promise((resolve) => setTimeout(resolve, 1100))
+      let after = ''
+      while (readSample(after, 'mlship_inference_workers') !== 2) {
+        await pause()
+        after = await (await fetch(`${server.url}/metrics`)).text()
+        expect(readSample(after, 'mlship_http_requests_total', {route: '/predict', status: '200'})).toBe(40)
+      }
+      expect(server.cluster!.pids()).toHaveLength(2)
+      pids = [...pids, ...server.cluster!.pids()]
     } finally {
       await server.close({deadlineMs: 3000})
     }

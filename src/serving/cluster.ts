@@ -3,10 +3,12 @@ import {createRequire} from 'node:module'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import type {Logger} from 'pino'
+import {collectDefaultMetrics, Registry} from 'prom-client'
 
 import {MlshipError, type ExitCodeValue} from '../errors.js'
 import type {MetricsSnapshot} from '../monitoring/metrics.js'
 import {siblingModule} from '../worker-thread.js'
+import {ClusterMetrics} from './cluster-metrics.js'
 import {type ChildFailure, type ClusterChildOptions, isChildMessage, type PrimaryMessage} from './cluster-protocol.js'
 import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 
@@ -16,8 +18,11 @@ export interface ForkClusterOptions {
   logger?: Logger
   /** How long the primary waits for a process to send its metrics before it answers without them (ms). */
   collectTimeoutMs?: number
+  /** How long one aggregation answers every GET /metrics (ms): concurrent scrapes share one. Default 1000. */
+  metricsReuseMs?: number
   /** Ends the primary once the cluster cannot serve any more (default process.exit). */
   exit?: (code: number) => void
+  now?: () => number
 }
 
 export interface RunningCluster {
@@ -65,7 +70,10 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
   const waiting = new Map<number, Worker>()
   const children = new Map<number, Worker>()
   const warm = new Set<number>()
-  const collections = new Map<number, {waiting: Set<Worker>; snapshots: MetricsSnapshot[]; done: () => void}>()
+  const collections = new Map<
+    number,
+    {waiting: Set<Worker>; snapshots: Map<Worker, [number, MetricsSnapshot]>; done: () => void}
+  >()
   let phase: 'starting' | 'ready' | 'stopping' = 'starting'
   let port: number | undefined
   let nextCollection = 0
@@ -76,25 +84,32 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
     if (worker.isConnected()) worker.send(message)
   }
 
-  const collect = async (): Promise<string> => {
-    const live = [...children.values()].filter((worker) => worker.isConnected())
-    const id = nextCollection++
-    const snapshots = await new Promise<MetricsSnapshot[]>((resolve) => {
-      const entry = {done: () => resolve(entry.snapshots), snapshots: [] as MetricsSnapshot[], waiting: new Set(live)}
+  const collect = () =>
+    new Promise<Map<number, MetricsSnapshot>>((resolve) => {
+      const live = [...children.values()].filter((worker) => worker.isConnected())
+      const id = nextCollection++
+      const snapshots = new Map<Worker, [number, MetricsSnapshot]>()
+      const entry = {done: () => undefined, snapshots, waiting: new Set(live)}
       collections.set(id, entry)
-      // A process that stopped answering (it is being replaced) leaves its numbers out rather than the scrape.
+      // A process that stopped answering (it is being replaced) counts with its last numbers (ClusterMetrics).
       const timer = setTimeout(() => entry.done(), options.collectTimeoutMs ?? 2000)
       entry.done = () => {
         clearTimeout(timer)
         collections.delete(id)
-        resolve(entry.snapshots)
+        resolve(new Map(entry.snapshots.values()))
       }
       for (const worker of live) send(worker, {id, type: 'mlship:collect'})
       if (live.length === 0) entry.done()
     })
-    const {AggregatorRegistry} = await import('prom-client')
-    return AggregatorRegistry.aggregate(snapshots).metrics()
-  }
+  // The primary's own process (RSS, heap, fds) belongs to the pod's numbers too.
+  const own = new Registry()
+  collectDefaultMetrics({prefix: 'mlship_', register: own})
+  const metrics = new ClusterMetrics({
+    collect,
+    now: options.now,
+    own: () => own.getMetricsAsJSON(),
+    reuseMs: options.metricsReuseMs,
+  })
 
   let resolve!: (running: RunningCluster) => void
   let reject!: (error: Error) => void
@@ -139,13 +154,13 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
           case 'mlship:collected': {
             const entry = collections.get(message.id)
             if (!entry) break
-            entry.snapshots.push(message.metrics)
+            entry.snapshots.set(worker, [index, message.metrics])
             entry.waiting.delete(worker)
             if (entry.waiting.size === 0) entry.done()
             break
           }
           case 'mlship:metrics':
-            collect().then(
+            metrics.render().then(
               (text) => send(worker, {id: message.id, text, type: 'mlship:metrics'}),
               (error: unknown) => send(worker, {error: String(error), id: message.id, type: 'mlship:metrics'}),
             )
@@ -155,8 +170,12 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       worker.on('exit', (code, signal) => {
         if (children.get(index) === worker) children.delete(index)
         const wasWarm = warm.delete(index)
-        for (const entry of collections.values())
+        metrics.retire(index)
+        for (const entry of collections.values()) {
+          // Its counters now stand as an offset (ClusterMetrics.retire): an answer of it would count twice.
+          entry.snapshots.delete(worker)
           if (entry.waiting.delete(worker) && entry.waiting.size === 0) entry.done()
+        }
         if (phase === 'stopping') {
           if (code !== 0) stopFailures++
           if (children.size === 0) stopped?.()
@@ -211,7 +230,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
         })
         return closing
       },
-      metrics: collect,
+      metrics: () => metrics.render(),
       pids: () =>
         [...children.values()].flatMap((worker) => (worker.process.pid === undefined ? [] : [worker.process.pid])),
       port: port ?? childOptions?.port ?? 0,
