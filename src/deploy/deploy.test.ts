@@ -5,9 +5,10 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {ConfigError} from '../errors.js'
 import {startServer} from '../serving/server.js'
-import {deploy, type DeployOptions} from './deploy.js'
+import {deploy, type DeployOptions, estimateMemoryBytes} from './deploy.js'
 import {fixedImageResolver} from './image.js'
 import {loadConfig} from '../config/load.js'
+import {parseQuantity} from '../config/quantity.js'
 import {readManifests} from './manifest-files.js'
 import {kubernetesName} from './names.js'
 import type {KubernetesObject} from './objects.js'
@@ -242,6 +243,28 @@ describe('deploy', () => {
     expect(summary.workers).toBe(3)
     const resources = (objects.find((o) => o.kind === 'Deployment')!.spec as any).template.spec.containers[0].resources
     expect(resources).toEqual({limits: {cpu: '4', memory: '1Gi'}, requests: {cpu: '1', memory: '1Gi'}})
+  })
+
+  it('counts a primary and one full process per CPU where the server may take the cluster layout', async () => {
+    // iris is cheap, and the default CPU limit is 2: the pod may run a primary and 2 HTTP processes.
+    const {objects} = await deploy(options({write: false}))
+    const resources = (objects.find((o) => o.kind === 'Deployment')!.spec as any).template.spec.containers[0].resources
+    expect(parseQuantity(resources.requests.memory)).toBeGreaterThanOrEqual(3 * 256 * 2 ** 20)
+    const {config} = await loadConfig(model)
+    const mi = (bytes: number) => bytes / 2 ** 20
+    const small = {config, gpus: 0, modelBytes: 2 ** 20, workers: 4}
+    expect(mi(estimateMemoryBytes({...small, cpus: 4}))).toBe(5 * (256 + 2))
+    // One process: one CPU, a GPU, explicit workers, an experiment, a prediction log, or a model too large to be cheap.
+    expect(mi(estimateMemoryBytes({...small, cpus: 1, workers: 1}))).toBe(256 + 2)
+    expect(mi(estimateMemoryBytes({...small, cpus: 4, gpus: 1}))).toBe(256 + 4 * 2)
+    const pinned = {...config, serving: {...config.serving, workers: 4}}
+    expect(mi(estimateMemoryBytes({...small, config: pinned, cpus: 4}))).toBe(256 + 4 * 2)
+    const logged = {
+      ...config,
+      monitoring: {...config.monitoring, prediction_log: {...config.monitoring.prediction_log, enabled: true}},
+    }
+    expect(mi(estimateMemoryBytes({...small, config: logged, cpus: 4}))).toBe(256 + 4 * 2)
+    expect(mi(estimateMemoryBytes({...small, cpus: 4, modelBytes: 64 * 2 ** 20}))).toBe(256 + 4 * 128)
   })
 
   it('points the probes at routes the server really answers', async () => {

@@ -6,6 +6,7 @@ import {ConfigError} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
 import {KEYS_FILE_ENV} from '../serving/auth/key-sources.js'
 import {resolveWorkerCount} from '../serving/cpus.js'
+import {chooseLayout} from '../serving/layout.js'
 import {SHUTDOWN_LIMIT_MS} from '../serving/shutdown.js'
 import {applyAndWait, type ApplyProgress, type ApplyResult, type Clock, type KubernetesCluster} from './cluster.js'
 import type {ImageResolver, ResolvedImage} from './image.js'
@@ -212,6 +213,36 @@ const PRE_STOP_SECONDS = 5
 const GRACE_MARGIN_SECONDS = 5
 /** Node.js and the server before the first session: what the memory estimate adds to the sessions. */
 const BASE_MEMORY_BYTES = 256 * 2 ** 20
+/**
+ * Above this model file the cluster layout is not expected: a single-row inference reads every weight at least once,
+ * and 16 MiB do not come from memory in CHEAP_ROW_MS (0.1 ms, layout.ts) even at 100 GB/s.
+ */
+const CLUSTER_MODEL_BYTES = 16 * 2 ** 20
+
+/**
+ * The memory a pod's server needs, when model.yaml gives none. A single process: Node.js and the server, plus each
+ * inference worker's session (twice the model file: weights and onnxruntime's arenas). Where the server may choose the
+ * cluster layout (layout.ts's rule with the cost not yet measured: a CPU model of at most CLUSTER_MODEL_BYTES, 2 or
+ * more CPUs, and nothing that keeps it on one process), it runs one full process (Node.js, fastify, onnxruntime, one
+ * in-process session) per CPU beside its primary, so each of them is counted.
+ */
+export function estimateMemoryBytes(input: {
+  config: ModelConfig
+  cpus: number
+  gpus: number
+  modelBytes: number
+  workers: number
+}): number {
+  const {config, cpus, gpus, modelBytes, workers} = input
+  const singleOnly =
+    config.experiment || config.monitoring.prediction_log.enabled || config.serving.workers !== 'auto'
+      ? 'kept on one process'
+      : undefined
+  const layout = chooseLayout({cpus, device: gpus > 0 ? 'cuda' : 'cpu', rowCostMs: 0, setting: 'auto', singleOnly})
+  if (layout.kind === 'cluster' && modelBytes <= CLUSTER_MODEL_BYTES)
+    return (layout.processes + 1) * (BASE_MEMORY_BYTES + modelBytes * 2)
+  return BASE_MEMORY_BYTES + workers * modelBytes * 2
+}
 
 async function buildWorkload(input: WorkloadInput): Promise<Workload> {
   const {config, deployConfig, image, project, warnings} = input
@@ -249,7 +280,7 @@ async function buildWorkload(input: WorkloadInput): Promise<Workload> {
     )
   }
   const modelBytes = await modelSize(project.modelPath)
-  const estimate = mebibytes(BASE_MEMORY_BYTES + workers * modelBytes * 2)
+  const estimate = mebibytes(estimateMemoryBytes({config, cpus, gpus, modelBytes, workers}))
   const memoryRequest = requests.memory ?? limits.memory ?? estimate
   const memoryLimit = limits.memory ?? memoryRequest
 
