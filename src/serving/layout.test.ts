@@ -1,7 +1,16 @@
 import {describe, expect, it} from 'vitest'
 
 import {isMlshipError} from '../errors.js'
-import {CHEAP_ROW_MS, chooseLayout, layoutSettings, measureRowCost, processLimits, shareOf} from './layout.js'
+import {
+  CHEAP_ROW_MS,
+  chooseLayout,
+  layoutSettings,
+  MEASURE_MAX_BYTES,
+  measureRowCost,
+  needsMeasurement,
+  processLimits,
+  shareOf,
+} from './layout.js'
 
 const auto = {device: 'cpu' as const, setting: 'auto' as const}
 
@@ -47,6 +56,26 @@ describe('chooseLayout', () => {
       }
       expect(isMlshipError(thrown) && thrown.code).toBe('LAYOUT_UNAVAILABLE')
     }
+  })
+})
+
+describe('needsMeasurement', () => {
+  it('opens and times only a small model file, under auto, where the cluster is possible', () => {
+    expect(needsMeasurement({...auto, cpus: 4, modelBytes: 1024})).toBe(true)
+    expect(needsMeasurement({...auto, cpus: 4, modelBytes: MEASURE_MAX_BYTES})).toBe(true)
+    // A large model would be opened twice before /ready: it is not a cheap one, so it is not measured.
+    expect(needsMeasurement({...auto, cpus: 4, modelBytes: MEASURE_MAX_BYTES + 1})).toBe(false)
+    expect(needsMeasurement({...auto, cpus: 16, modelBytes: 2 * 1024 ** 3})).toBe(false)
+    expect(needsMeasurement({...auto, cpus: 1, modelBytes: 1024})).toBe(false)
+    expect(needsMeasurement({...auto, cpus: 4, modelBytes: 1024, setting: 'cluster'})).toBe(false)
+    expect(needsMeasurement({...auto, cpus: 4, modelBytes: 1024, singleOnly: 'an experiment'})).toBe(false)
+  })
+
+  it('chooses single for a large model file without a measurement, and says why', () => {
+    const layout = chooseLayout({...auto, cpus: 16, modelBytes: 2 * 1024 ** 3})
+    expect(layout).toEqual({kind: 'single', reason: 'the model file is over 16 MiB: not a cheap model'})
+    // MLSHIP_SERVING_LAYOUT=cluster still forces it.
+    expect(chooseLayout({...auto, cpus: 16, modelBytes: 2 * 1024 ** 3, setting: 'cluster'}).kind).toBe('cluster')
   })
 })
 

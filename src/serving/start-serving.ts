@@ -8,7 +8,14 @@ import {type ClusterLaunch, forkCluster, type RunningCluster} from './cluster.js
 import {usableCpus} from './cpus.js'
 import {chooseDevice, type Device} from './device.js'
 import {openModel} from './open-model.js'
-import {chooseLayout, layoutSettings, measureRowCost, type LayoutSetting, type ServingLayout} from './layout.js'
+import {
+  chooseLayout,
+  layoutSettings,
+  measureRowCost,
+  needsMeasurement,
+  type LayoutSetting,
+  type ServingLayout,
+} from './layout.js'
 import {createLogger} from './logger.js'
 import type {RunningServer} from './server.js'
 import {resolveSettings, type ServingOverrides} from './settings.js'
@@ -52,9 +59,10 @@ export interface ServingHandle {
 }
 
 /**
- * Starts the server in the layout its measured cost calls for (layout.ts): the model is opened once in this thread,
- * a single-row inference timed, and then either this process serves it (inference workers and the batcher) or it
- * becomes the primary of one HTTP process per usable CPU (cluster.ts).
+ * Starts the server in the layout its measured cost calls for (layout.ts): a model file up to MEASURE_MAX_BYTES is
+ * opened once in this thread and a single-row inference timed (a larger one is served single unmeasured), and then
+ * either this process serves it (inference workers and the batcher) or it becomes the primary of one HTTP process
+ * per usable CPU (cluster.ts).
  */
 export async function startServing(options: StartServingOptions): Promise<ServingHandle> {
   const env = options.env ?? process.env
@@ -76,7 +84,9 @@ export async function startServing(options: StartServingOptions): Promise<Servin
 
   let project: ResolvedModel | undefined
   let rowCostMs: number | undefined
-  const candidate = chooseLayout({cpus, device, processes, rowCostMs: 0, setting, singleOnly})
+  const modelBytes = setting === 'auto' ? await fileSize(loaded.modelPath) : undefined
+  const layoutInput = {cpus, device, modelBytes, processes, setting, singleOnly}
+  const candidate = chooseLayout({...layoutInput, rowCostMs: 0})
   // The processes load their code while this one measures the model. Only for a model file that small models have:
   // forking in vain would slow the start of an expensive model on a machine with few cores.
   const clusterLogger = () => createLogger(settings.logLevel, options.logTo === 'stderr' ? 2 : 1)
@@ -84,12 +94,14 @@ export async function startServing(options: StartServingOptions): Promise<Servin
   let launch: ClusterLaunch | undefined
   if (
     candidate.kind === 'cluster' &&
-    (setting === 'cluster' || (await fileSize(loaded.modelPath)) <= SPECULATE_BYTES)
+    (setting === 'cluster' || (modelBytes ?? Number.POSITIVE_INFINITY) <= SPECULATE_BYTES)
   ) {
     logger = clusterLogger()
     launch = forkCluster({logger, processes: candidate.processes})
   }
-  if (candidate.kind === 'cluster' && setting === 'auto') {
+  // Only a model file small enough to be a cheap one is opened and timed here (layout.ts, MEASURE_MAX_BYTES): a
+  // larger one would be opened twice before /ready, and is served single without the measurement.
+  if (needsMeasurement(layoutInput)) {
     // Timed on a session of this thread, as each HTTP process of the cluster would run it.
     let opened
     try {
@@ -109,7 +121,7 @@ export async function startServing(options: StartServingOptions): Promise<Servin
       await opened.backend.close()
     }
   }
-  const layout = chooseLayout({cpus, device, processes, rowCostMs, setting, singleOnly})
+  const layout = chooseLayout({...layoutInput, rowCostMs})
 
   if (layout.kind === 'single') {
     launch?.cancel()
