@@ -4,11 +4,14 @@
  */
 import {spawn} from 'node:child_process'
 import {once} from 'node:events'
+import {cp, mkdtemp, rm} from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
 import {readSample} from '../monitoring/test-support/exposition.js'
+import {forkCluster} from './cluster.js'
 import {startServing} from './start-serving.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
@@ -114,6 +117,43 @@ describe('the cluster layout', () => {
       expect(lines().filter((line) => line.msg === 'stopped')).not.toHaveLength(0)
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL')
+    }
+  })
+
+  it('exits 1 when a replacement cannot start, rather than serve on fewer processes for good', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-'))
+    await cp(IRIS, dir, {recursive: true})
+    const exits: number[] = []
+    const exited = new Promise<void>((resolve) => {
+      const launch = forkCluster({
+        exit: (code) => {
+          exits.push(code)
+          resolve()
+        },
+        processes: 2,
+      })
+      void launch
+        .start({
+          dir,
+          extraKeys: [],
+          host: '127.0.0.1',
+          logLevel: 'silent',
+          logTo: 'stderr',
+          port: 0,
+          processes: 2,
+          serving: {},
+        })
+        .then(async (running) => {
+          // The model goes away: the replacement of a process that dies cannot load it.
+          await rm(path.join(dir, 'model.onnx'))
+          process.kill(running.pids()[0]!, 'SIGKILL')
+        })
+    })
+    try {
+      await exited
+      expect(exits).toEqual([1])
+    } finally {
+      await rm(dir, {force: true, recursive: true})
     }
   })
 })

@@ -131,6 +131,9 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       const worker = cluster.fork()
       children.set(index, worker)
       worker.on('listening', (address) => (port ??= address.port))
+      // A message to a process whose channel just closed (it is stopping) fails with EPIPE: its 'exit' follows and
+      // says what happened; unheard, the error would crash the primary.
+      worker.on('error', (error) => logger?.debug({process: index, err: error.message}, 'message to a process failed'))
       worker.on('message', (message: unknown) => {
         if (!isChildMessage(message)) return
         switch (message.type) {
