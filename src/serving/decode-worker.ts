@@ -15,6 +15,7 @@ import {InputPreprocessor, type RawInputs} from './preprocessing.js'
 import {decodeV2WithPlan, splitSeedBody} from './raw-inputs.js'
 import {planPreprocessing} from '../preprocess/plan.js'
 import {RequestError} from './request-error.js'
+import {retryingLazy} from './retrying-lazy.js'
 import {transferList} from './tensors.js'
 import {lowerThreadPriority} from './thread-priority.js'
 
@@ -34,11 +35,11 @@ function main(): void {
     return {feeds, raw: raw as Record<string, string[]>}
   }
   // sharp and the tokenizers load with the first request handed over (a thread that never gets one never loads them).
-  let preprocessor: Promise<InputPreprocessor> | undefined
+  // A failure to load them fails the requests of the moment, not the thread for good: the next request tries again.
+  const preprocessor = plan ? retryingLazy(() => InputPreprocessor.create(plan, {limits, modelDir})) : undefined
   const preprocess = async (rows: RawInputs) => {
-    if (!plan) throw new Error('this model declares no preprocess:')
-    preprocessor ??= InputPreprocessor.create(plan, {limits, modelDir})
-    return {feeds: await (await preprocessor).feeds(rows)}
+    if (!preprocessor) throw new Error('this model declares no preprocess:')
+    return {feeds: await (await preprocessor()).feeds(rows)}
   }
   port.on('message', (job: DecodeJob) => {
     const answer = async (): Promise<DecodedRequest> => {
