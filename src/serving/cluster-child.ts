@@ -104,7 +104,7 @@ async function runChild(): Promise<void> {
     })
   } catch (error) {
     logger.flush()
-    send({
+    const failed: ChildMessage = {
       error: isMlshipError(error)
         ? {
             code: error.code,
@@ -115,9 +115,12 @@ async function runChild(): Promise<void> {
           }
         : {message: errorMessage(error)},
       type: 'mlship:failed',
-    })
-    process.exitCode = 1
-    process.disconnect()
+    }
+    // Exit 1 once the failure is sent. Not process.disconnect(): node:cluster exits a worker whose channel closes
+    // unasked with code 0 (and this process's own 'disconnect' handler would stop with 0 too).
+    stopping = true
+    if (!process.send) process.exit(1)
+    process.send(failed, undefined, undefined, () => process.exit(1))
   }
 }
 
