@@ -16,6 +16,7 @@ import {createLogger} from './logger.js'
 import {metricsPlugin} from './metrics-plugin.js'
 import {warmUp} from './warm-up.js'
 import type {WorkerPoolOptions} from './worker-pool.js'
+import {localUrl} from './local-url.js'
 
 /** What starts a server: its model and backend (ServingContextOptions), then how it listens, logs and serves. */
 export interface StartServerOptions extends ServingContextOptions {
@@ -172,7 +173,6 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
   const address = app.server.address()
   const actualPort = typeof address === 'object' && address ? address.port : port
-  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
   let closing: Promise<void> | undefined
   return {
     app,
@@ -219,7 +219,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     host,
     pipeline,
     port: actualPort,
-    url: `http://${urlHost}:${actualPort}`,
+    url: localUrl(host, actualPort),
   }
 }
 

@@ -16,10 +16,11 @@ import {
   type LayoutSetting,
   type ServingLayout,
 } from './layout.js'
+import {localUrl} from './local-url.js'
 import {createLogger} from './logger.js'
 import type {RunningServer} from './server.js'
 import {resolveSettings, type ServingOverrides} from './settings.js'
-import {warmUpFeeds} from './warm-up.js'
+import {cloneFeeds, warmUpFeeds} from './warm-up.js'
 
 export interface StartServingOptions {
   dir: string
@@ -114,7 +115,7 @@ export async function startServing(options: StartServingOptions): Promise<Servin
     try {
       const feeds = warmUpFeeds({signature: project.signature})
       const rows = Object.values(feeds)[0]?.dims[0] ?? 1
-      rowCostMs = await measureRowCost(() => opened.backend.run(copyFeeds(feeds)), {rows})
+      rowCostMs = await measureRowCost(() => opened.backend.run(cloneFeeds(feeds)), {rows})
     } catch {
       // A model that fails on its warm-up input is served the way it always was; the server logs the failure.
     } finally {
@@ -166,7 +167,6 @@ export async function startServing(options: StartServingOptions): Promise<Servin
     processes: layout.processes,
     serving: options.serving ?? {},
   })
-  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
   return {
     authEnabled: config.serving.auth.enabled,
     close: (closeOptions) => running.close(closeOptions),
@@ -178,7 +178,7 @@ export async function startServing(options: StartServingOptions): Promise<Servin
     modelName: config.name,
     modelVersion: config.version,
     port: running.port,
-    url: `http://${urlHost}:${running.port}`,
+    url: localUrl(host, running.port),
     workers: layout.processes,
   }
 }
@@ -192,10 +192,4 @@ async function fileSize(file: string): Promise<number> {
   } catch {
     return Number.POSITIVE_INFINITY
   }
-}
-
-function copyFeeds<T extends Record<string, {data: {slice(): unknown}}>>(feeds: T): T {
-  const out: Record<string, unknown> = {}
-  for (const [name, tensor] of Object.entries(feeds)) out[name] = {...tensor, data: tensor.data.slice()}
-  return out as T
 }

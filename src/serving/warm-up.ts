@@ -43,7 +43,8 @@ export async function warmUp(
   }
 }
 
-function cloneFeeds(feeds: TensorMap): TensorMap {
+/** A copy of `feeds` with data of its own, so that no two runs share an input buffer. */
+export function cloneFeeds(feeds: TensorMap): TensorMap {
   const out: TensorMap = {}
   for (const [name, t] of Object.entries(feeds)) out[name] = {...t, data: t.data.slice()}
   return out
