@@ -2,6 +2,7 @@
  * Soak: a long run at half the knee, watching the server for leaks (`npm run bench:soak`).
  *
  *   npm run bench:soak -- [--local] [--minutes 30] [--quick] [--rate N] [--dir examples/iris] [--out DIR] [--no-write]
+ *   npm run bench:soak -- --samples docs/bench/soak-container.json [--rate N]   (judges an earlier run's samples again)
  *
  * 1. Starts the model's server: the container `mlship build` makes (default; MLSHIP_TEST_BASE_IMAGE or --base-image as
  *    its base), or `mlship serve --local` in a process of its own (--local), so that what is sampled is the server
@@ -10,17 +11,17 @@
  *    whole run.
  * 3. Every 10 s (--quick: every 2 s) reads the server's own /metrics: resident memory, V8 heap in use, event-loop lag
  *    (p99) and open file descriptors, with the p99 latency of the requests that ended since the last sample.
- * 4. Reports the growth between minute 5 and the end (medians of the samples a minute either side, so one GC does not
- *    decide it) and fails (exit 1) when resident memory or heap grew more than 5%. Writes an SVG of RSS and p99 over
- *    time, and its BENCHMARKS.md section (not with --quick or --no-write).
+ * 4. Reports the medians of five 5-minute windows from minute 5 to the end, and fails (exit 1) when resident memory or
+ *    heap grew more than 5% and went on growing from window to window (or grew more than 15% in any case): a leak
+ *    grows in every window, while a heap's saw-tooth between collections (a fifth of its size) or a one-off step while
+ *    memory settles does not (scripts/lib/soak-growth.ts). Writes an SVG of RSS and p99 over time, the samples as
+ *    JSON, and its BENCHMARKS.md section (not with --quick or --no-write).
  *
- * --quick is the CI version: 2 minutes, the knee from a short sweep; it fails on growth above 5% that goes on across
- * three windows after the first half minute (or above 15% in any case): resident memory still settles in steps that
- * early, so a one-off step is not a leak there (scripts/lib/soak-growth.ts). It catches a fast leak, not a slow one;
- * the full run is the one to trust.
+ * --quick is the CI version: 2 minutes, the knee from a short sweep, three 30-second windows after the first half
+ * minute. It catches a fast leak, not a slow one; the full run is the one to trust.
  */
 import {type ChildProcess, execFile, spawn} from 'node:child_process'
-import {mkdir, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {createServer} from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -31,7 +32,7 @@ import type {LiveWindow} from '../src/bench/live-load.js'
 import {containerTarget} from '../src/bench/container-target.js'
 import type {BenchTarget} from '../src/bench/target.js'
 import {markdownTable, writeBenchmarkSection} from './lib/benchmarks-md.js'
-import {median, windowGrowth} from './lib/soak-growth.js'
+import {type WindowGrowth, windowGrowth} from './lib/soak-growth.js'
 
 const {values} = parseArgs({
   options: {
@@ -43,6 +44,7 @@ const {values} = parseArgs({
     out: {type: 'string'},
     quick: {type: 'boolean'},
     rate: {type: 'string'},
+    samples: {type: 'string'},
   },
 })
 const root = path.resolve(import.meta.dirname, '..')
@@ -51,11 +53,10 @@ const local = values.local ?? false
 const minutes = Number(values.minutes ?? (quick ? 2 : 30))
 const durationMs = minutes * 60_000
 const sampleMs = quick ? 2000 : 10_000
-// Growth from minute 5 of 30 (a sixth of the run) to the end; each end a median over a minute (a fifteenth) around it.
-// A 2-minute run is still settling in its first minute (the knee sweep before it, lazy allocations): from its middle.
-const fromMs = quick ? durationMs / 2 : durationMs / 6
-// --quick: half a minute each end (15 samples), so that the heap's saw-tooth between collections evens out.
-const spanMs = quick ? durationMs / 4 : durationMs / 15
+// Judged from minute 5 of 30 (a sixth of the run) in five windows; a 2-minute run from its first half minute (the knee
+// sweep before it, lazy allocations) in three.
+const fromMs = quick ? durationMs / 4 : durationMs / 6
+const windowCount = quick ? 3 : 5
 const limitPercent = 5
 const dir = path.resolve(values.dir ?? path.join(root, 'examples/iris'))
 const targetName = local ? 'local' : 'container'
@@ -157,16 +158,6 @@ async function readMetrics(metricsUrl: string): Promise<Omit<Sample, 't' | 'p99M
   }
 }
 
-function growth(samples: Sample[], key: keyof Sample): {from: number; to: number; percent: number} {
-  const around = (centre: number) =>
-    samples.filter((s) => Math.abs(s.t * 1000 - centre) <= spanMs / 2).map((s) => s[key])
-  const first = around(fromMs)
-  const last = samples.filter((s) => s.t * 1000 >= durationMs - spanMs).map((s) => s[key])
-  const from = median(first.length > 0 ? first : [samples[0]![key]])
-  const to = median(last.length > 0 ? last : [samples.at(-1)![key]])
-  return {from, percent: from === 0 ? 0 : ((to - from) / from) * 100, to}
-}
-
 /** RSS (MB, left axis) and p99 (ms, right axis) over time, as a small hand-written SVG. */
 function plot(samples: Sample[], title: string): string {
   const width = 800
@@ -208,155 +199,169 @@ ${grid}${xTicks}
 <text x="${pad.left + w / 2}" y="${height - 6}" text-anchor="middle">minutes</text>
 <text x="14" y="${pad.top + h / 2}" transform="rotate(-90 14 ${pad.top + h / 2})" text-anchor="middle" fill="#1f77b4">RSS (MB)</text>
 <text x="${width - 14}" y="${pad.top + h / 2}" transform="rotate(90 ${width - 14} ${pad.top + h / 2})" text-anchor="middle" fill="#d62728">p99 (ms)</text>
-<rect x="${x(fromMs / 1000 - spanMs / 2000)}" y="${pad.top}" width="${(spanMs / 1000 / tMax) * w}" height="${h}" fill="#eee" opacity="0.6"/>
+<rect x="${x(fromMs / 1000)}" y="${pad.top}" width="${((durationMs - fromMs) / 1000 / tMax) * w}" height="${h}" fill="#eee" opacity="0.4"/>
 <polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${line(rss, yRss)}"/>
 <polyline fill="none" stroke="#d62728" stroke-width="1" points="${line(p99, yP99)}"/>
 </svg>
 `
 }
 
-const server = local ? await startLocal() : await startContainer()
-let failed = false
-try {
-  const metricsUrl = new URL('/metrics', server.url).toString()
-  const knee = values.rate ? undefined : await findKnee(server.url)
-  const rate = values.rate ? Number(values.rate) : Math.max(1, Math.round(knee! / 2))
-  log(
-    `${targetName}: ${knee ? `knee ${knee} req/s, ` : ''}offering ${rate} req/s for ${minutes} min, sampling every ${sampleMs / 1000} s`,
-  )
-
-  const body = JSON.stringify({features: [[5.1, 3.5, 1.4, 0.2]]})
-  const windows: LiveWindow[] = []
-  const samples: Sample[] = []
-  const generator = LiveLoadGenerator.start(
-    {
-      arrival: 'constant',
-      bodies: [body],
-      connections: 64,
-      headers: {'content-type': 'application/json'},
-      lateThresholdMs: 10,
-      method: 'POST',
-      rate,
-      target: targetName,
-      timeoutMs: 5000,
-      url: server.url,
-      warmupMs: 0,
-      windowMs: sampleMs,
-    },
-    {
-      onFailure: (error) => {
-        log(`load generator failed: ${String(error)}`)
-        failed = true
-      },
-      onSegment: () => {},
-      onWindow: (window) => windows.push(window),
-    },
-  )
-  const started = Date.now()
-  try {
-    while (Date.now() - started < durationMs && !failed) {
-      await new Promise((resolve) => setTimeout(resolve, sampleMs - ((Date.now() - started) % sampleMs)))
-      const window = windows.at(-1)
-      const metrics = await readMetrics(metricsUrl)
-      const sample: Sample = {
-        ...metrics,
-        achievedRps: window?.achievedRps ?? 0,
-        errors: window?.errors ?? 0,
-        p99Ms: window?.latencyMs.p99Ms ?? 0,
-        t: Math.round((Date.now() - started) / 100) / 10,
-      }
-      samples.push(sample)
-      if (samples.length % Math.max(1, Math.round(60_000 / sampleMs)) === 0 || quick) {
-        log(
-          `${(sample.t / 60).toFixed(1)} min: RSS ${(sample.rssBytes / 1e6).toFixed(1)} MB, heap ${(sample.heapUsedBytes / 1e6).toFixed(1)} MB, ` +
-            `lag p99 ${sample.eventLoopLagP99Ms.toFixed(1)} ms, fds ${sample.openFds}, p99 ${sample.p99Ms.toFixed(1)} ms, ` +
-            `${sample.achievedRps.toFixed(0)} req/s ok, ${sample.errors} errors`,
-        )
-      }
-    }
-  } finally {
-    await generator.stop()
-  }
-
-  const rss = growth(samples, 'rssBytes')
-  const heap = growth(samples, 'heapUsedBytes')
-  const fds = growth(samples, 'openFds')
-  const lag = growth(samples, 'eventLoopLagP99Ms')
-  const p99 = growth(samples, 'p99Ms')
-  const errors = samples.reduce((sum, s) => sum + s.errors, 0)
-  // --quick: growth that goes on across three windows after the first half minute (lib/soak-growth.ts says why).
-  const quickVerdict = (key: 'rssBytes' | 'heapUsedBytes') =>
-    windowGrowth(
-      samples.map((s) => ({tMs: s.t * 1000, value: s[key]})),
-      {endMs: durationMs, fromMs: durationMs / 4, limitPercent, windows: 3},
-    )
-  const quickRss = quick ? quickVerdict('rssBytes') : undefined
-  const quickHeap = quick ? quickVerdict('heapUsedBytes') : undefined
-  const leaking =
-    quickRss && quickHeap
-      ? quickRss.leaking || quickHeap.leaking
-      : rss.percent > limitPercent || heap.percent > limitPercent
-  const fromLabel = `${(fromMs / 60_000).toFixed(1)} min`
-  const rows = [
-    ['resident memory (RSS)', mb(rss.from), mb(rss.to), pct(rss.percent)],
-    ['V8 heap in use', mb(heap.from), mb(heap.to), pct(heap.percent)],
-    ['open file descriptors', fds.from.toFixed(0), fds.to.toFixed(0), pct(fds.percent)],
-    ['event-loop lag p99', ms(lag.from), ms(lag.to), pct(lag.percent)],
-    ['request p99', ms(p99.from), ms(p99.to), pct(p99.percent)],
-  ]
-  const table = markdownTable(['', `at ${fromLabel}`, `at ${minutes} min`, 'growth'], rows)
-  process.stdout.write(`${table}\n`)
-  for (const [name, verdict] of [
-    ['RSS', quickRss],
-    ['heap', quickHeap],
-  ] as const) {
-    if (!verdict) continue
-    log(
-      `${name}, medians of three windows from ${(durationMs / 4 / 60_000).toFixed(1)} min: ` +
-        `${verdict.medians.map(mb).join(' -> ')} (${verdict.stepsPercent.map(pct).join(', ')}; ` +
-        `${verdict.sustained ? 'growth goes on' : 'no growth that goes on'})`,
-    )
-  }
-  const rule = quick
-    ? `growth limit ${limitPercent}% on RSS and heap when it goes on across windows (${3 * limitPercent}% in any case)`
-    : `growth limit ${limitPercent}% on RSS and heap`
-  log(`${errors} failed requests; ${rule}: ${leaking ? 'EXCEEDED' : 'kept'}`)
-
-  await mkdir(outDir, {recursive: true})
-  const svgFile = path.join(outDir, `soak-${targetName}.svg`)
-  await writeFile(
-    svgFile,
-    plot(samples, `mlship soak, ${targetName}, ${rate} req/s (half the knee) for ${minutes} min: RSS and p99`),
-  )
-  await writeFile(path.join(outDir, `soak-${targetName}.json`), `${JSON.stringify({knee, rate, samples}, null, 1)}\n`)
-  log(`wrote ${svgFile}`)
-
-  if (write) {
-    await writeBenchmarkSection({
-      body: [
-        `The model's server under constant open-loop load at half its knee (knee ${knee ?? 'not measured'} req/s, ${rate} req/s offered)`,
-        `for ${minutes} minutes, ${targetName === 'container' ? 'in the container `mlship build` makes' : 'as `mlship serve --local` in its own process'}; the server's own /metrics read every ${sampleMs / 1000} s.`,
-        `Growth from minute ${(fromMs / 60_000).toFixed(0)} to the end, each end the median of the samples within ${(spanMs / 120_000).toFixed(1)} min of it;`,
-        `the run fails above ${limitPercent}% on RSS or heap. ${errors} requests failed.`,
-        '',
-        table,
-        '',
-        `![RSS and p99 over time](${path.relative(root, svgFile)})`,
-      ].join('\n'),
-      command: `npm run bench:soak${local ? ' -- --local' : ''}`,
-      id: `soak-${targetName}`,
-      title: `Soak (${targetName}): ${minutes} minutes at half the knee`,
-    })
-    log('BENCHMARKS.md section written')
-  }
-  if (leaking) {
-    log(`resident memory or heap grew more than ${limitPercent}% between ${fromLabel} and ${minutes} min: a leak?`)
-    process.exitCode = 1
-  }
-  if (failed) process.exitCode = 1
-} finally {
-  await server.close()
+interface SoakRun {
+  knee: number | undefined
+  rate: number
+  samples: Sample[]
+  failed: boolean
 }
+
+/** Starts the server, finds the knee, offers half of it for the whole run while sampling /metrics, stops the server. */
+async function measure(): Promise<SoakRun> {
+  const server = local ? await startLocal() : await startContainer()
+  let failed = false
+  try {
+    const metricsUrl = new URL('/metrics', server.url).toString()
+    const knee = values.rate ? undefined : await findKnee(server.url)
+    const rate = values.rate ? Number(values.rate) : Math.max(1, Math.round(knee! / 2))
+    log(
+      `${targetName}: ${knee ? `knee ${knee} req/s, ` : ''}offering ${rate} req/s for ${minutes} min, sampling every ${sampleMs / 1000} s`,
+    )
+
+    const body = JSON.stringify({features: [[5.1, 3.5, 1.4, 0.2]]})
+    const windows: LiveWindow[] = []
+    const samples: Sample[] = []
+    const generator = LiveLoadGenerator.start(
+      {
+        arrival: 'constant',
+        bodies: [body],
+        connections: 64,
+        headers: {'content-type': 'application/json'},
+        lateThresholdMs: 10,
+        method: 'POST',
+        rate,
+        target: targetName,
+        timeoutMs: 5000,
+        url: server.url,
+        warmupMs: 0,
+        windowMs: sampleMs,
+      },
+      {
+        onFailure: (error) => {
+          log(`load generator failed: ${String(error)}`)
+          failed = true
+        },
+        onSegment: () => {},
+        onWindow: (window) => windows.push(window),
+      },
+    )
+    const started = Date.now()
+    try {
+      while (Date.now() - started < durationMs && !failed) {
+        await new Promise((resolve) => setTimeout(resolve, sampleMs - ((Date.now() - started) % sampleMs)))
+        const window = windows.at(-1)
+        const metrics = await readMetrics(metricsUrl)
+        const sample: Sample = {
+          ...metrics,
+          achievedRps: window?.achievedRps ?? 0,
+          errors: window?.errors ?? 0,
+          p99Ms: window?.latencyMs.p99Ms ?? 0,
+          t: Math.round((Date.now() - started) / 100) / 10,
+        }
+        samples.push(sample)
+        if (samples.length % Math.max(1, Math.round(60_000 / sampleMs)) === 0 || quick) {
+          log(
+            `${(sample.t / 60).toFixed(1)} min: RSS ${(sample.rssBytes / 1e6).toFixed(1)} MB, heap ${(sample.heapUsedBytes / 1e6).toFixed(1)} MB, ` +
+              `lag p99 ${sample.eventLoopLagP99Ms.toFixed(1)} ms, fds ${sample.openFds}, p99 ${sample.p99Ms.toFixed(1)} ms, ` +
+              `${sample.achievedRps.toFixed(0)} req/s ok, ${sample.errors} errors`,
+          )
+        }
+      }
+    } finally {
+      await generator.stop()
+    }
+    return {failed, knee, rate, samples}
+  } finally {
+    await server.close()
+  }
+}
+
+// --samples FILE judges (and writes up) the samples of an earlier run again, e.g. after the rule changed.
+const {failed, knee, rate, samples}: SoakRun = values.samples
+  ? {...(JSON.parse(await readFile(values.samples, 'utf8')) as Omit<SoakRun, 'failed'>), failed: false}
+  : await measure()
+// The verdict: growth that goes on across consecutive windows after the start (scripts/lib/soak-growth.ts): a
+// 2-minute run in three windows from its first half minute, a long one in five from minute 5. A heap's saw-tooth
+// between collections spans a fifth of its size, so comparing one minute at each end read a flat heap as +10%.
+const judge = (key: keyof Sample) =>
+  windowGrowth(
+    samples.map((s) => ({tMs: s.t * 1000, value: s[key]})),
+    {endMs: durationMs, fromMs: fromMs, limitPercent, windows: windowCount},
+  )
+const rss = judge('rssBytes')
+const heap = judge('heapUsedBytes')
+const errors = samples.reduce((sum, s) => sum + s.errors, 0)
+const leaking = rss.leaking || heap.leaking
+const windowMinutes = (durationMs - fromMs) / windowCount / 60_000
+const minute = (ms: number) => `${Number((ms / 60_000).toFixed(1))}`
+const firstWindow = `minutes ${minute(fromMs)}-${minute(fromMs + windowMinutes * 60_000)}`
+const lastWindow = `minutes ${minute(durationMs - windowMinutes * 60_000)}-${minute(durationMs)}`
+const row = (name: string, key: keyof Sample, format: (value: number) => string, judged?: WindowGrowth) => {
+  const verdict = judged ?? judge(key)
+  const steps = verdict.stepsPercent.map(pct).join(', ')
+  return [name, format(verdict.medians[0]!), format(verdict.medians.at(-1)!), pct(verdict.totalPercent), steps]
+}
+const rows = [
+  row('resident memory (RSS)', 'rssBytes', mb, rss),
+  row('V8 heap in use', 'heapUsedBytes', mb, heap),
+  row('open file descriptors', 'openFds', (value) => value.toFixed(0)),
+  row('event-loop lag p99', 'eventLoopLagP99Ms', ms),
+  row('request p99', 'p99Ms', ms),
+]
+const table = markdownTable(['', firstWindow, lastWindow, 'growth', 'window to window'], rows)
+process.stdout.write(`${table}\n`)
+const rule =
+  `growth above ${limitPercent}% on RSS or heap that goes on across ${windowCount} windows of ${windowMinutes} min ` +
+  `(above ${3 * limitPercent}% in any case)`
+log(`${errors} failed requests; ${rule}: ${leaking ? 'EXCEEDED' : 'kept'}`)
+
+await mkdir(outDir, {recursive: true})
+const svgFile = path.join(outDir, `soak-${targetName}.svg`)
+await writeFile(
+  svgFile,
+  plot(samples, `mlship soak, ${targetName}, ${rate} req/s (half the knee) for ${minutes} min: RSS and p99`),
+)
+await writeFile(path.join(outDir, `soak-${targetName}.json`), `${JSON.stringify({knee, rate, samples}, null, 1)}\n`)
+log(`wrote ${svgFile}`)
+
+if (write) {
+  await writeBenchmarkSection({
+    body: [
+      knee
+        ? `The model's server under constant open-loop load at half its knee (knee ${knee} req/s, ${rate} req/s offered)`
+        : `The model's server under constant open-loop load at ${rate} req/s (--rate)`,
+      `for ${minutes} minutes, ${targetName === 'container' ? 'in the container `mlship build` makes' : 'as `mlship serve --local` in its own process'}; the server's own /metrics read every ${sampleMs / 1000} s.`,
+      `Medians of ${windowCount} windows of ${windowMinutes} min from minute ${minute(fromMs)} to the end; the run fails on ${rule}`,
+      `(a leak grows in every window; a heap's saw-tooth or a one-off step does not). ${errors} requests failed.`,
+      ...(values.samples
+        ? [
+            `The samples of an earlier run (${path.relative(root, values.samples)}), judged again with --samples:`,
+            'the commit and load average above are those of the judging, not of the run.',
+          ]
+        : []),
+      '',
+      table,
+      '',
+      `![RSS and p99 over time](${path.relative(root, svgFile)})`,
+    ].join('\n'),
+    command: `npm run bench:soak${local ? ' -- --local' : ''}${values.rate ? ` -- --rate ${values.rate}` : ''}`,
+    id: `soak-${targetName}`,
+    title: `Soak (${targetName}): ${minutes} minutes at ${knee ? 'half the knee' : `${rate} req/s`}`,
+  })
+  log('BENCHMARKS.md section written')
+}
+if (leaking) {
+  log(`resident memory or heap grew more than ${limitPercent}% across the windows, and went on growing: a leak?`)
+  process.exitCode = 1
+}
+if (failed) process.exitCode = 1
 
 function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`
