@@ -32,6 +32,9 @@ export default defineConfig({
           // Safe because mlship keeps no module-level state, and tests restore what they change (timers, spies, exit
           // codes).
           isolate: false,
+          // Vitest runs on all CPUs but one by default: on a 2-core machine one file at a time. The unit tests wait on
+          // servers and workers as much as they compute, so one file per CPU keeps both busy.
+          maxWorkers: os.availableParallelism(),
           name: 'unit',
           testTimeout: 120_000,
         },
