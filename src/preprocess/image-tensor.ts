@@ -1,5 +1,5 @@
 import type {ImagePreprocess, InputSpec} from '../config/schema.js'
-import {type Pixels, resize} from './resample.js'
+import {crop, type Pixels, type Region, resize} from './resample.js'
 
 /**
  * Decoded pixels -> the rows of an image input, the way torchvision's PIL pipeline makes them: convert (RGB or
@@ -88,21 +88,22 @@ export function fit(pixels: Pixels, plan: Pick<ImagePlan, 'height' | 'width' | '
   if (options.resize === 'stretch') return resize(pixels, width, height, options.interpolation)
   const shorter = options.shorter_side ?? Math.max(height, width)
   const size = shorterSideSize(pixels.width, pixels.height, shorter)
-  const resized = resize(pixels, size.width, size.height, options.interpolation)
-  return centreCrop(resized, width, height)
+  // Only the centre crop of the resized image is computed: the same pixels as resizing all of it, then cropping.
+  return resize(pixels, size.width, size.height, options.interpolation, centreCropRegion(size, width, height))
+}
+
+/** torchvision's CenterCrop of width x height out of an image of `size` (smaller than it: no padding). */
+export function centreCropRegion(size: {width: number; height: number}, width: number, height: number): Region {
+  return {
+    height,
+    left: roundHalfEven((size.width - width) / 2),
+    top: roundHalfEven((size.height - height) / 2),
+    width,
+  }
 }
 
 export function centreCrop(pixels: Pixels, width: number, height: number): Pixels {
-  if (pixels.width === width && pixels.height === height) return pixels
-  const top = roundHalfEven((pixels.height - height) / 2)
-  const left = roundHalfEven((pixels.width - width) / 2)
-  const {channels} = pixels
-  const out = new Uint8Array(width * height * channels)
-  for (let y = 0; y < height; y++) {
-    const from = ((top + y) * pixels.width + left) * channels
-    out.set(pixels.data.subarray(from, from + width * channels), y * width * channels)
-  }
-  return {channels, data: out, height, width}
+  return crop(pixels, centreCropRegion(pixels, width, height))
 }
 
 /** (x * scale - mean[c]) / std[c] per value, in the plan's layout. */

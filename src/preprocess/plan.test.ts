@@ -44,6 +44,9 @@ describe('planPreprocessing', () => {
     expect(() => planPreprocessing(signature([image(['batch', 3, 8, 8], {mean: [1, 2]})]))).toThrow(
       'mean has 2 values; give 1 or 3 (one per channel)',
     )
+    expect(() => planPreprocessing(signature([image(['batch', 3, 224, 200], {shorter_side: 200})]))).toThrow(
+      'shorter_side 200 is smaller than the 224x200 crop cut from it; give at least 224 (or leave it out)',
+    )
     expect(() => planPreprocessing(signature([image(['batch', 3, 8, 8], {}, 'int64')]))).toThrow(
       'an image becomes float32, float64, float16, uint8, not int64',
     )

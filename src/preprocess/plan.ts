@@ -75,6 +75,12 @@ function imagePlan(spec: InputSpec, key: string, where: string): ImagePlan {
     )
   if (typeof h !== 'number' || typeof w !== 'number' || h <= 0 || w <= 0)
     throw fail(`the image's height and width must be fixed numbers in the shape, not ${formatShape(spec.shape)}`)
+  // torchvision pads a crop larger than the resized image; mlship does not, so it refuses one here, not per request.
+  if (options.resize === 'shorter_side' && options.shorter_side !== undefined && options.shorter_side < Math.max(h, w))
+    throw fail(
+      `shorter_side ${options.shorter_side} is smaller than the ${h}x${w} crop cut from it; ` +
+        `give at least ${Math.max(h, w)} (or leave it out)`,
+    )
   const perChannel = (values: number[] | undefined, name: string, fallback: number): number[] => {
     if (values === undefined) return Array.from({length: channels}, () => fallback)
     if (values.length === channels) return values

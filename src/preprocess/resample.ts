@@ -120,52 +120,108 @@ function clip8(value: number): number {
 
 const HALF = 1 << (PRECISION_BITS - 1)
 
-function horizontal(input: Pixels, rowOffset: number, rows: number, outWidth: number, c: Coefficients): Pixels {
+/** The output positions [first, first + count) of an axis's coefficients (each output pixel has its own). */
+function slice(c: Coefficients, first: number, count: number): Coefficients {
+  return {
+    bounds: c.bounds.subarray(first * 2, (first + count) * 2),
+    ksize: c.ksize,
+    weights: c.weights.subarray(first * c.ksize, (first + count) * c.ksize),
+  }
+}
+
+/** The output columns that `c` describes, for `rows` input rows from `rowOffset`. */
+function horizontal(input: Pixels, rowOffset: number, rows: number, c: Coefficients): Pixels {
   const {channels, width} = input
+  const outWidth = c.bounds.length / 2
   const out = new Uint8Array(outWidth * rows * channels)
   const {bounds, ksize, weights} = c
   const src = input.data
   for (let y = 0; y < rows; y++) {
     const rowStart = (y + rowOffset) * width * channels
-    const outRow = y * outWidth * channels
+    let to = y * outWidth * channels
     for (let xx = 0; xx < outWidth; xx++) {
       const xmin = bounds[xx * 2]!
       const xmax = bounds[xx * 2 + 1]!
       const k = xx * ksize
+      if (channels === 3) {
+        // The common case, its three sums in one walk along the row.
+        let ss0 = HALF
+        let ss1 = HALF
+        let ss2 = HALF
+        let at = rowStart + xmin * 3
+        for (let x = 0; x < xmax; x++, at += 3) {
+          const w = weights[k + x]!
+          ss0 += src[at]! * w
+          ss1 += src[at + 1]! * w
+          ss2 += src[at + 2]! * w
+        }
+        out[to++] = clip8(ss0)
+        out[to++] = clip8(ss1)
+        out[to++] = clip8(ss2)
+        continue
+      }
       for (let ch = 0; ch < channels; ch++) {
         let ss = HALF
         let at = rowStart + xmin * channels + ch
         for (let x = 0; x < xmax; x++, at += channels) ss += src[at]! * weights[k + x]!
-        out[outRow + xx * channels + ch] = clip8(ss)
+        out[to++] = clip8(ss)
       }
     }
   }
   return {channels, data: out, height: rows, width: outWidth}
 }
 
-function vertical(input: Pixels, outHeight: number, c: Coefficients, rowShift: number): Pixels {
+/**
+ * The output rows that `c` describes, from an input whose first row is input row `rowShift`. Row by row: each input
+ * row's weighted values are added along the row (memory in order), in exact integer sums as Pillow's 32-bit ones.
+ */
+function vertical(input: Pixels, c: Coefficients, rowShift: number): Pixels {
   const {channels, width} = input
+  const outHeight = c.bounds.length / 2
   const stride = width * channels
   const out = new Uint8Array(outHeight * stride)
   const {bounds, ksize, weights} = c
   const src = input.data
+  const sums = new Float64Array(stride)
   for (let yy = 0; yy < outHeight; yy++) {
     const ymin = bounds[yy * 2]! - rowShift
     const ymax = bounds[yy * 2 + 1]!
     const k = yy * ksize
-    const outRow = yy * stride
-    for (let i = 0; i < stride; i++) {
-      let ss = HALF
-      let at = ymin * stride + i
-      for (let y = 0; y < ymax; y++, at += stride) ss += src[at]! * weights[k + y]!
-      out[outRow + i] = clip8(ss)
+    sums.fill(HALF)
+    for (let y = 0; y < ymax; y++) {
+      const w = weights[k + y]!
+      const from = (ymin + y) * stride
+      for (let i = 0; i < stride; i++) sums[i]! += src[from + i]! * w
     }
+    const outRow = yy * stride
+    for (let i = 0; i < stride; i++) out[outRow + i] = clip8(sums[i]!)
   }
   return {channels, data: out, height: outHeight, width}
 }
 
+/** Rows [top, top + height) and columns [left, left + width) of the pixels. */
+export function crop(pixels: Pixels, region: Region): Pixels {
+  const {height, left, top, width} = region
+  if (left === 0 && top === 0 && width === pixels.width && height === pixels.height) return pixels
+  const {channels} = pixels
+  const out = new Uint8Array(width * height * channels)
+  for (let y = 0; y < height; y++) {
+    const from = ((top + y) * pixels.width + left) * channels
+    out.set(pixels.data.subarray(from, from + width * channels), y * width * channels)
+  }
+  return {channels, data: out, height, width}
+}
+
+/** A rectangle of an image, in pixels. */
+export interface Region {
+  left: number
+  top: number
+  width: number
+  height: number
+}
+
 /** Pillow's ImagingScaleAffine for a plain scale: positions accumulated in doubles exactly as Pillow does. */
-function nearest(input: Pixels, outWidth: number, outHeight: number): Pixels {
+function nearest(input: Pixels, outWidth: number, outHeight: number, region: Region): Pixels {
   const {channels, width, height} = input
   const a0 = width / outWidth
   const a4 = height / outHeight
@@ -176,44 +232,55 @@ function nearest(input: Pixels, outWidth: number, outHeight: number): Pixels {
     xin[x] = Math.min(width - 1, coord(xo))
     xo += a0
   }
-  const out = new Uint8Array(outWidth * outHeight * channels)
+  const out = new Uint8Array(region.width * region.height * channels)
   let yo = a4 * 0.5
-  for (let y = 0; y < outHeight; y++) {
-    const yi = Math.min(height - 1, coord(yo))
-    for (let x = 0; x < outWidth; x++) {
-      const from = (yi * width + xin[x]!) * channels
-      const to = (y * outWidth + x) * channels
-      for (let ch = 0; ch < channels; ch++) out[to + ch] = input.data[from + ch]!
+  for (let y = 0; y < region.top + region.height; y++) {
+    if (y >= region.top) {
+      const yi = Math.min(height - 1, coord(yo))
+      for (let x = 0; x < region.width; x++) {
+        const from = (yi * width + xin[region.left + x]!) * channels
+        const to = ((y - region.top) * region.width + x) * channels
+        for (let ch = 0; ch < channels; ch++) out[to + ch] = input.data[from + ch]!
+      }
     }
     yo += a4
   }
-  return {channels, data: out, height: outHeight, width: outWidth}
+  return {channels, data: out, height: region.height, width: region.width}
 }
 
-/** The image resized to outWidth x outHeight with Pillow's arithmetic (Image.resize with the same filter). */
-export function resize(input: Pixels, outWidth: number, outHeight: number, interpolation: Interpolation): Pixels {
-  if (outWidth === input.width && outHeight === input.height) return input
-  if (interpolation === 'nearest') return nearest(input, outWidth, outHeight)
+/**
+ * The image resized to outWidth x outHeight with Pillow's arithmetic (Image.resize with the same filter), or only the
+ * `region` of that result (a centre crop): every output pixel has its own coefficients, so the pixels of the region
+ * are the same as those of the whole resize cropped, and the pixels outside it are never computed.
+ */
+export function resize(
+  input: Pixels,
+  outWidth: number,
+  outHeight: number,
+  interpolation: Interpolation,
+  region: Region = {height: outHeight, left: 0, top: 0, width: outWidth},
+): Pixels {
+  if (outWidth === input.width && outHeight === input.height) return crop(input, region)
+  if (interpolation === 'nearest') return nearest(input, outWidth, outHeight, region)
   const filter = FILTERS[interpolation]
-  const horizontalCoefficients = coefficients(input.width, 0, input.width, outWidth, filter)
-  const verticalCoefficients = coefficients(input.height, 0, input.height, outHeight, filter)
-  const needHorizontal = outWidth !== input.width
-  const needVertical = outHeight !== input.height
-  let image = input
-  let rowShift = 0
-  if (needHorizontal) {
-    // Only the rows the vertical pass reads (all of them unless the vertical filter is narrower than the image).
-    const first = verticalCoefficients.bounds[0]!
-    const last = verticalCoefficients.bounds[outHeight * 2 - 2]! + verticalCoefficients.bounds[outHeight * 2 - 1]!
-    image = horizontal(
-      input,
-      needVertical ? first : 0,
-      needVertical ? last - first : input.height,
-      outWidth,
-      horizontalCoefficients,
-    )
-    rowShift = needVertical ? first : 0
+  const horizontalCoefficients =
+    outWidth === input.width
+      ? undefined
+      : slice(coefficients(input.width, 0, input.width, outWidth, filter), region.left, region.width)
+  const verticalCoefficients =
+    outHeight === input.height
+      ? undefined
+      : slice(coefficients(input.height, 0, input.height, outHeight, filter), region.top, region.height)
+  // The input rows the vertical pass reads, or the region's own rows when there is no vertical pass.
+  let firstRow = region.top
+  let rowCount = region.height
+  if (verticalCoefficients) {
+    const {bounds} = verticalCoefficients
+    firstRow = bounds[0]!
+    rowCount = bounds.at(-2)! + bounds.at(-1)! - firstRow
   }
-  if (needVertical) image = vertical(image, outHeight, verticalCoefficients, rowShift)
-  return image
+  const rows = horizontalCoefficients
+    ? horizontal(input, firstRow, rowCount, horizontalCoefficients)
+    : crop(input, {height: rowCount, left: region.left, top: firstRow, width: region.width})
+  return verticalCoefficients ? vertical(rows, verticalCoefficients, firstRow) : rows
 }
