@@ -63,3 +63,39 @@ describe('bundleServer with a cache', () => {
     )
   })
 })
+
+describe('bundleServer code splitting', () => {
+  it('puts what an entry loads only on demand in a chunk of its own, beside the entries, and caches the chunks too', async () => {
+    const shared = path.join(work, 'shared.ts')
+    const heavy = path.join(work, 'heavy.ts')
+    const child = path.join(work, 'child.ts')
+    await writeFile(shared, 'export const greeting = "hello from shared"\n')
+    await writeFile(heavy, 'export const heavy = "HEAVY_".repeat(2) + "SERVER"\n')
+    await writeFile(
+      entry,
+      'import {greeting} from "./shared.js"\nconsole.log(greeting)\n' +
+        'if (process.env.LOAD_HEAVY) console.log((await import("./heavy.js")).heavy)\n',
+    )
+    await writeFile(
+      child,
+      'import {greeting} from "./shared.js"\nimport {heavy} from "./heavy.js"\n' + 'console.log(greeting, heavy)\n',
+    )
+    for (const file of [entry, shared, heavy, child]) await utimes(file, HOUR_AGO, HOUR_AGO)
+    const bundle = (outDir: string) => bundleServer({cacheDir, entryPoints: {child, main: entry}, outDir})
+
+    const firstDir = path.join(work, 'first')
+    const names = await bundle(firstDir)
+    const chunks = names.filter((name) => name.startsWith('chunk-'))
+    // The shared module and the one main.js imports on demand: in chunks, not copied into each entry.
+    expect(chunks.length).toBeGreaterThanOrEqual(2)
+    expect(names).toEqual(expect.arrayContaining(['main.js', 'child.js', 'package.json']))
+    expect(await readFile(path.join(firstDir, 'main.js'), 'utf8')).not.toContain('HEAVY_')
+    expect(await readFile(path.join(firstDir, 'child.js'), 'utf8')).not.toContain('hello from shared')
+
+    const secondDir = path.join(work, 'second')
+    expect(await bundle(secondDir)).toEqual(names)
+    for (const name of names) {
+      expect(await readFile(path.join(secondDir, name), 'utf8')).toBe(await readFile(path.join(firstDir, name), 'utf8'))
+    }
+  })
+})

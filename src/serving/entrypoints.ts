@@ -6,9 +6,9 @@ import {fileURLToPath} from 'node:url'
 /**
  * What the serving app is bundled from (esbuild, for the image that `mlship build` makes): the process entry, its two
  * worker threads and the cluster layout's HTTP processes, bundled as files side by side (`main.js`,
- * `inference-worker.js`, `decode-worker.js`, `cluster-child.js`), because the server starts each of them from
- * `new URL('./<name>.js', import.meta.url)`. Output name (without .js) -> absolute source file, from src/ (tsx) or
- * dist/ (compiled) alike.
+ * `inference-worker.js`, `decode-worker.js`, `cluster-child.js`) with the code they share in `chunk-*.js` files beside
+ * them (image/bundle.ts), because the server starts each of them from `new URL('./<name>.js', import.meta.url)`.
+ * Output name (without .js) -> absolute source file, from src/ (tsx) or dist/ (compiled) alike.
  */
 export function serverEntryPoints(): Record<string, string> {
   const here = path.dirname(fileURLToPath(import.meta.url))
