@@ -6,7 +6,8 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../base-command.js'
 import {assertAboveFloor, type BenchOptions, type BenchResult, runBench} from '../bench/bench.js'
 import {renderHtmlReport} from '../bench/report-html.js'
-import {liveLine, renderReport, stepLine} from '../bench/report-text.js'
+import {benchProgressLog} from '../bench/progress-log.js'
+import {renderReport} from '../bench/report-text.js'
 import {DEFAULT_SLO} from '../bench/step-result.js'
 import {DEFAULT_SWEEP} from '../bench/sweep.js'
 import {chooseTarget, parseBenchDevices} from '../bench/targets.js'
@@ -201,7 +202,12 @@ ${BaseCommand.exitCodesHelp}`
 
   async run(): Promise<BenchResult | WebBenchResult> {
     const {args, flags} = await this.parse(Bench)
-    if (flags.target === 'web') return this.benchWeb(args.dir, flags)
+    if (flags.target === 'web') {
+      const web = await this.benchWeb(args.dir, flags)
+      this.log(renderWebBenchText(web))
+      await this.writeHtml(flags.html, () => renderWebBenchHtml(web))
+      return web
+    }
     const devices = parseBenchDevices(flags.devices)
     const starter = chooseTarget({
       apiKey: flags.url ? await apiKeyFromFlags(flags) : undefined,
@@ -239,71 +245,33 @@ ${BaseCommand.exitCodesHelp}`
     }
     const result = flags.ui ? await this.runUi(options, flags) : await this.runSteps(options)
     this.log(renderReport(result, {color: process.stdout.isTTY}))
-    if (flags.html) {
-      await writeFile(flags.html, renderHtmlReport(result))
-      this.logToStderr(`HTML report: ${flags.html}`)
-    }
+    await this.writeHtml(flags.html, () => renderHtmlReport(result))
     assertAboveFloor(result, flags['fail-below'])
     return result
   }
 
   /** Steps at fixed rates or the sweep, a live line on a terminal; Ctrl-C ends the running step (exit 130). */
   private async runSteps(options: BenchOptions): Promise<BenchResult> {
-    const tty = process.stderr.isTTY
-    let live = false
-    let current = 'step'
-    const clearLive = () => {
-      if (live) process.stderr.write('\r\u001B[2K')
-      live = false
-    }
+    const progress = benchProgressLog({
+      log: (line) => this.logToStderr(line),
+      slo: options.slo,
+      terminal: process.stderr,
+    })
     // The running step ends and what the benchmark started is stopped (a container is removed).
     const interrupt = onInterrupt({
-      onFirst: () => {
-        clearLive()
-        this.logToStderr(
-          '\nStopping: the running step ends and the server is stopped (Ctrl-C again to exit at once)...',
-        )
-      },
+      onFirst: () =>
+        progress.note('\nStopping: the running step ends and the server is stopped (Ctrl-C again to exit at once)...'),
     })
     try {
-      return await runBench(
-        {...options, signal: interrupt.signal},
-        {
-          onNote: (message) => {
-            clearLive()
-            this.logToStderr(message)
-          },
-          onProgress: (progress) => {
-            if (!tty) return
-            process.stderr.write(`\r\u001B[2K${liveLine(progress, options.slo, current)}`)
-            live = true
-          },
-          onStepStart: (_rate, index, device) => {
-            current = `${device ?? 'step'} #${index + 1}`
-          },
-          onStepEnd: (step, _index, device) => {
-            clearLive()
-            this.logToStderr(stepLine(step, device ?? 'step'))
-          },
-          onTargetReady: (target) => {
-            clearLive()
-            this.logToStderr(
-              `Benchmarking ${target.url}${target.device ? ` on ${target.device}` : ''}` +
-                (target.timeToReadyMs === null ? '' : `, ready in ${(target.timeToReadyMs / 1000).toFixed(2)} s`) +
-                (target.executionProvider ? `, execution provider ${target.executionProvider}` : ''),
-            )
-          },
-        },
-      )
+      return await runBench({...options, signal: interrupt.signal}, progress.hooks)
     } catch (error) {
       if (interrupt.signal.aborted) {
-        clearLive()
-        this.logToStderr('Interrupted.')
+        progress.note('Interrupted.')
         this.exit(130)
       }
       throw error
     } finally {
-      clearLive()
+      progress.clear()
       interrupt.dispose()
     }
   }
@@ -311,39 +279,22 @@ ${BaseCommand.exitCodesHelp}`
   /** --ui: the live page until Ctrl-C, then the session reported as a batch run is. */
   private async runUi(
     options: BenchOptions,
-    flags: Pick<Interfaces.InferredFlags<typeof Bench.flags>, 'max-rate' | 'open' | 'port' | 'rate' | 'start-rate'>,
+    flags: Pick<BenchFlags, 'max-rate' | 'open' | 'port' | 'rate' | 'start-rate'>,
   ): Promise<BenchResult> {
     // Loaded only for --ui: the page's server, its bundler and the browser opener stay out of every other start-up.
-    const {runBenchUi} = await import('../bench/ui/bench-ui.js')
-    const {onDesktop, openInDesktopBrowser} = await import('../bench/ui/open-browser.js')
+    const [{runBenchUi}, {benchUiLog}] = await Promise.all([
+      import('../bench/ui/bench-ui.js'),
+      import('../bench/ui/ui-log.js'),
+    ])
     const interrupt = onInterrupt({
       onFirst: () =>
         this.logToStderr('\nStopping: the load, the servers and the page (Ctrl-C again to exit at once)...'),
     })
     try {
+      const uiOptions = {maxRate: flags['max-rate'], port: flags.port ?? 0, rate: flags.rate ?? flags['start-rate']}
       return await runBenchUi(
-        {
-          ...options,
-          maxRate: flags['max-rate'],
-          port: flags.port ?? 0,
-          rate: flags.rate ?? flags['start-rate'],
-          signal: interrupt.signal,
-        },
-        {
-          onNote: (message) => this.logToStderr(message),
-          onReady: (url) => {
-            this.logToStderr(`Live page: ${url}  (Ctrl-C stops the load, the servers and the page)`)
-            if (flags.open && onDesktop(process.env, process.platform)) {
-              openInDesktopBrowser(url).catch(() => this.logToStderr(`Could not open a browser: open ${url} by hand.`))
-            }
-          },
-          onTargetReady: (target) => {
-            this.logToStderr(
-              `Serving ${target.url}${target.device ? ` on ${target.device}` : ''}` +
-                (target.timeToReadyMs === null ? '' : `, ready in ${(target.timeToReadyMs / 1000).toFixed(2)} s`),
-            )
-          },
-        },
+        {...options, ...uiOptions, signal: interrupt.signal},
+        benchUiLog({log: (line) => this.logToStderr(line), open: flags.open}),
       )
     } finally {
       interrupt.dispose()
@@ -352,19 +303,10 @@ ${BaseCommand.exitCodesHelp}`
 
   private async benchWeb(
     dir: string,
-    flags: {
-      rate?: number
-      duration: number
-      warmup: number
-      loads: number
-      webgpu: boolean
-      workers?: number
-      html?: string
-      url?: string
-      local: boolean
-      image?: string
-      ui: boolean
-    },
+    flags: Pick<
+      BenchFlags,
+      'duration' | 'image' | 'loads' | 'local' | 'rate' | 'ui' | 'url' | 'warmup' | 'webgpu' | 'workers'
+    >,
   ): Promise<WebBenchResult> {
     if (flags.url || flags.local || flags.image || flags.ui) {
       throw new MlshipError('--target web starts its own page and server: leave out --url, --local, --image and --ui', {
@@ -373,9 +315,8 @@ ${BaseCommand.exitCodesHelp}`
       })
     }
     const interrupt = onInterrupt()
-    let result: WebBenchResult
     try {
-      result = await runWebBench({
+      return await runWebBench({
         backend: flags.webgpu ? 'webgpu' : 'wasm',
         dir,
         durationMs: flags.duration * 1000,
@@ -389,11 +330,13 @@ ${BaseCommand.exitCodesHelp}`
     } finally {
       interrupt.dispose()
     }
-    this.log(renderWebBenchText(result))
-    if (flags.html) {
-      await writeFile(flags.html, renderWebBenchHtml(result))
-      this.logToStderr(`HTML report: ${flags.html}`)
-    }
-    return result
+  }
+
+  private async writeHtml(file: string | undefined, html: () => string): Promise<void> {
+    if (!file) return
+    await writeFile(file, html())
+    this.logToStderr(`HTML report: ${file}`)
   }
 }
+
+type BenchFlags = Interfaces.InferredFlags<typeof Bench.flags>
