@@ -4,15 +4,15 @@ import path from 'node:path'
 import {BaseCommand} from '../base-command.js'
 import type {ApplyProgress} from '../deploy/cluster.js'
 import {type DeploySummary, deploy} from '../deploy/deploy.js'
-import {fixedImageResolver, type ImageResolver, registryImageResolver} from '../deploy/image.js'
+import {dirImageResolver, fixedImageResolver} from '../deploy/image.js'
 import {yamlStream} from '../deploy/manifest-files.js'
-import {describeRef, type KubernetesObject} from '../deploy/objects.js'
+import type {KubernetesObject} from '../deploy/objects.js'
+import {applyProgressLine, deploySummaryText} from '../deploy/report-text.js'
 import type {DeployFormat, RolloutAction} from '../deploy/rollout.js'
-import {ConfigError, isMlshipError} from '../errors.js'
+import {ConfigError} from '../errors.js'
 import {modelDirArg} from '../flags/model-dir.js'
 import {credentialsFromFlags, registryFlags} from '../flags/registry.js'
 import {imageReferenceSchema} from '../config/schema.js'
-import {targetForDir} from '../registry/target.js'
 
 /** `--json`: a Kubernetes List of the objects (what `kubectl apply -f` takes), with mlship's summary beside it. */
 export interface DeployCommandResult {
@@ -131,8 +131,16 @@ ${BaseCommand.exitCodesHelp}`
             : {type: 'deploy'}
         : {percent: flags.canary, type: 'canary'}
 
-    const images = flags.image ? fixedImageResolver(flags.image) : this.registryImages(args.dir, flags)
-    const progress = this.jsonEnabled() ? undefined : (event: ApplyProgress) => this.logToStderr(describe(event))
+    const images = flags.image
+      ? fixedImageResolver(flags.image)
+      : dirImageResolver({
+          credentials: (host) => credentialsFromFlags(host, flags),
+          dir: args.dir,
+          registry: flags.registry,
+        })
+    const progress = this.jsonEnabled()
+      ? undefined
+      : (event: ApplyProgress) => this.logToStderr(applyProgressLine(event))
     // The Kubernetes client (half a second to load) only for --apply: rendering manifests does not need it.
     const kube = flags.apply ? await import('../deploy/kube-cluster.js') : undefined
     const {objects, summary} = await deploy({
@@ -156,83 +164,7 @@ ${BaseCommand.exitCodesHelp}`
 
     if (flags.print) process.stdout.write(yamlStream(objects))
     for (const warning of summary.warnings) this.warn(warning)
-    if (!flags.print) this.log(humanSummary(summary))
+    if (!flags.print) this.log(deploySummaryText(summary))
     return {apiVersion: 'v1', items: objects, kind: 'List', mlship: summary}
   }
-
-  /** The registry of model.yaml (or --registry), asked only when an image is needed (not by --promote, --abort). */
-  private registryImages(
-    dir: string,
-    flags: {registry?: string; username?: string; 'password-stdin'?: boolean},
-  ): ImageResolver {
-    return {
-      resolve: async (version) => {
-        let target
-        try {
-          ;({target} = await targetForDir(dir, flags.registry))
-        } catch (error) {
-          if (isMlshipError(error) && error.code === 'REGISTRY_NOT_SET') {
-            throw new ConfigError(`${error.message}: the manifests name the image by its digest in the registry`, {
-              code: 'REGISTRY_NOT_SET',
-              details: error.details,
-              suggestions: [...error.suggestions, 'Or name the image yourself with --image host/repository@sha256:...'],
-            })
-          }
-          throw error
-        }
-        const {credentials} = await credentialsFromFlags(target.host, flags)
-        return registryImageResolver({credentials, target}).resolve(version)
-      },
-    }
-  }
-}
-
-function describe(event: ApplyProgress): string {
-  const what = describeRef(event.ref)
-  switch (event.type) {
-    case 'applied':
-      return `applied  ${what}`
-    case 'waiting':
-      return `waiting  ${what}: ${event.message}`
-    case 'ready':
-      return `ready    ${what}`
-    case 'deleted':
-      return `deleted  ${what}${event.existed ? '' : ' (was not there)'}`
-  }
-}
-
-function humanSummary(summary: DeploySummary): string {
-  const lines = [
-    `${summary.format === 'kserve' ? 'InferenceService' : 'Deployment'} ${summary.name} in namespace ${summary.namespace}`,
-    `stable     ${summary.stable.version}  ${summary.stable.image}`,
-  ]
-  if (summary.canary) {
-    lines.push(
-      `canary     ${summary.canary.version}  ${summary.canary.image}  (${summary.canary.percent}% of the traffic)`,
-    )
-  }
-  lines.push(
-    `workers    ${summary.workers} per pod (CPU limit ${summary.cpuLimit})`,
-    `probes     startup budget ${summary.probes.startupBudgetSeconds} s (model load measured ${summary.probes.measuredLoadSeconds} s)`,
-  )
-  if (summary.apiKeys) {
-    lines.push(
-      `api keys   from Secret ${summary.apiKeys.secret} (entry ${summary.apiKeys.key}), which mlship does not write: kubectl create secret generic ${summary.apiKeys.secret} -n ${summary.namespace} --from-file=${summary.apiKeys.key}=KEYS.txt`,
-    )
-  }
-  if (summary.files) {
-    lines.push(`files      ${summary.files.written.length} in ${summary.files.dir}`)
-    if (summary.files.removed.length > 0) lines.push(`removed    ${summary.files.removed.join(', ')}`)
-  } else if (!summary.applied) {
-    lines.push(`objects    ${summary.objects.map((o) => describeRef(o)).join(', ')}`)
-  }
-  if (summary.applied) {
-    lines.push(
-      `applied    ${summary.applied.applied.length} objects to context ${summary.applied.context}, ready in ${summary.applied.seconds.toFixed(1)} s`,
-    )
-    if (summary.applied.deleted.length > 0) {
-      lines.push(`deleted    ${summary.applied.deleted.map((ref) => describeRef(ref)).join(', ')}`)
-    }
-  }
-  return lines.join('\n')
 }

@@ -1,8 +1,9 @@
 import {LABELS} from '../image/labels.js'
-import {ExitCode, MlshipError} from '../errors.js'
+import {ConfigError, ExitCode, isMlshipError, MlshipError} from '../errors.js'
 import {type ImageManifest, RegistryClient} from '../registry/client.js'
-import type {RegistryCredentials} from '../registry/credentials.js'
+import type {RegistryCredentials, ResolvedCredentials} from '../registry/credentials.js'
 import {imageName, type RegistryTarget} from '../registry/reference.js'
+import {targetForDir} from '../registry/target.js'
 import {parseImageReference} from '../config/image-reference.js'
 
 /** What the manifests need to know of an image: where it is, by digest, and how it runs. */
@@ -73,6 +74,37 @@ export function registryImageResolver(options: {
         source: 'registry',
         ...imageFacts(config),
       }
+    },
+  }
+}
+
+/**
+ * The registry of model.yaml (or `registry`, the --registry of the command), asked only when an image is needed (not
+ * by --promote or --abort, which move releases already in the manifests).
+ */
+export function dirImageResolver(options: {
+  dir: string
+  registry?: string
+  /** The credentials for a registry host (docker's config, or a password the command read from stdin). */
+  credentials: (host: string) => Promise<ResolvedCredentials>
+}): ImageResolver {
+  return {
+    resolve: async (version) => {
+      let target
+      try {
+        ;({target} = await targetForDir(options.dir, options.registry))
+      } catch (error) {
+        if (isMlshipError(error) && error.code === 'REGISTRY_NOT_SET') {
+          throw new ConfigError(`${error.message}: the manifests name the image by its digest in the registry`, {
+            code: 'REGISTRY_NOT_SET',
+            details: error.details,
+            suggestions: [...error.suggestions, 'Or name the image yourself with --image host/repository@sha256:...'],
+          })
+        }
+        throw error
+      }
+      const {credentials} = await options.credentials(target.host)
+      return registryImageResolver({credentials, target}).resolve(version)
     },
   }
 }
