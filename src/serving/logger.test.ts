@@ -1,0 +1,94 @@
+import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import pino from 'pino'
+import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
+
+import {createLogger, isoTimeEachMillisecond, LOG_BUFFER_BYTES, LOG_FLUSH_MS} from './logger.js'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+
+describe('createLogger', () => {
+  let dir: string
+  let fd: number
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-logger-'))
+    fd = fs.openSync(path.join(dir, 'log'), 'w')
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+    fs.closeSync(fd)
+    fs.rmSync(dir, {force: true, recursive: true})
+  })
+  const lines = () =>
+    fs
+      .readFileSync(path.join(dir, 'log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+
+  it('holds a few lines, then writes them whole and in order when the flush interval comes', async () => {
+    vi.useFakeTimers({toFake: ['setInterval']})
+    const logger = createLogger('info', fd)
+    for (let i = 0; i < 3; i++) logger.info({n: i}, 'request')
+    expect(lines()).toEqual([])
+    vi.advanceTimersByTime(LOG_FLUSH_MS)
+    await vi.waitFor(() => expect(lines()).toHaveLength(3))
+    expect(lines().map((line) => [line.level, line.msg, line.n])).toEqual([
+      [30, 'request', 0],
+      [30, 'request', 1],
+      [30, 'request', 2],
+    ])
+    expect(lines()[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+  })
+
+  it('writes once LOG_BUFFER_BYTES have collected, without waiting for the interval', async () => {
+    vi.useFakeTimers({toFake: ['setInterval']})
+    const logger = createLogger('info', fd)
+    const padding = 'x'.repeat(200)
+    const count = Math.ceil(LOG_BUFFER_BYTES / padding.length) + 1
+    for (let i = 0; i < count; i++) logger.info({n: i, padding}, 'request')
+    await vi.waitFor(() => expect(lines().length).toBeGreaterThan(0))
+    expect(lines()[0]!.n).toBe(0)
+  })
+
+  it('writes the lines still held when the process exits', () => {
+    const file = path.join(dir, 'exit-log')
+    const script = [
+      "import fs from 'node:fs'",
+      "import {createLogger} from './src/serving/logger.ts'",
+      `const logger = createLogger('info', fs.openSync(${JSON.stringify(file)}, 'w'))`,
+      "logger.error({code: 'MODEL_INVALID'}, 'cannot start')",
+      'process.exit(3)',
+    ].join('\n')
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: root,
+      encoding: 'utf8',
+    })
+    expect(child.status, child.stderr).toBe(3)
+    const [line] = fs.readFileSync(file, 'utf8').split('\n')
+    expect(JSON.parse(line!)).toMatchObject({code: 'MODEL_INVALID', level: 50, msg: 'cannot start'})
+  })
+})
+
+describe('isoTimeEachMillisecond', () => {
+  afterEach(() => vi.useRealTimers())
+
+  it("is pino's isoTime, to the byte", () => {
+    vi.useFakeTimers({now: Date.UTC(2026, 10, 30, 20, 45, 1, 7)})
+    expect(isoTimeEachMillisecond()()).toBe(pino.stdTimeFunctions.isoTime())
+    expect(isoTimeEachMillisecond()()).toBe(',"time":"2026-11-30T20:45:01.007Z"')
+  })
+
+  it('formats again when the millisecond changes', () => {
+    let now = Date.UTC(2026, 0, 1, 0, 0, 0, 999)
+    const time = isoTimeEachMillisecond(() => now)
+    expect(time()).toBe(',"time":"2026-01-01T00:00:00.999Z"')
+    expect(time()).toBe(',"time":"2026-01-01T00:00:00.999Z"')
+    now += 1
+    expect(time()).toBe(',"time":"2026-01-01T00:00:01.000Z"')
+  })
+})
