@@ -1,4 +1,4 @@
-import {z} from 'zod'
+import * as z from 'zod'
 
 /**
  * The `experiment:` section of model.yaml: several variants of the model served by one server, split by weight (A/B
