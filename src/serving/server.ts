@@ -8,7 +8,7 @@ import type {RoutePluginOptions, ServingContext} from './context.js'
 import {usableCpus} from './cpus.js'
 import {createServingContext, type ServingContextOptions} from './create-context.js'
 import {type BodyDecoder, DecodePool} from './decode-pool.js'
-import {type ExperimentRuntime, startExperiment} from './experiment/runtime.js'
+import type {ExperimentRuntime} from './experiment/runtime.js'
 import {ServingHttp} from './http-server.js'
 import {InferencePipeline, type InferencePipelineOptions} from './inference-pipeline.js'
 import {loadSheddingGate} from './load-shedding.js'
@@ -89,6 +89,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   if (context.project.config.experiment) {
     const env = options.env ?? process.env
     try {
+      // Imported only by a server with an experiment: its statistics (hdr-histogram-js, which decodes and inflates a
+      // WebAssembly module as it loads) cost every other server's start-up some 40 ms of CPU (issue 19).
+      const {startExperiment} = await import('./experiment/runtime.js')
       experiment = await startExperiment({
         context,
         env,
