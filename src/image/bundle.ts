@@ -27,8 +27,18 @@ export interface BundleServerOptions {
   link?: boolean
 }
 
-/** Packages that stay outside the bundle: native code is loaded from node_modules in the image. */
-export const BUNDLE_EXTERNAL = ['onnxruntime-node', 'onnxruntime-common', '*.node']
+/**
+ * Packages that stay outside the bundle: native code is loaded from node_modules in the image; fastify's schema
+ * compilers are never loaded by the serving app (serving/app.ts gives fastify its own, as no route has a schema), and
+ * are not in the image at all.
+ */
+export const BUNDLE_EXTERNAL = [
+  'onnxruntime-node',
+  'onnxruntime-common',
+  '*.node',
+  '@fastify/ajv-compiler',
+  '@fastify/fast-json-stringify-compiler',
+]
 
 const BUNDLE_OPTIONS = {
   // CommonJS dependencies call require(): give the ES module bundle one.

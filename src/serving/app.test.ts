@@ -466,6 +466,25 @@ describe('never falls over', () => {
   })
 })
 
+describe("fastify's schema compilers", () => {
+  it('are never loaded: a route with a schema stops the start-up, saying why (the image bundle leaves them out)', async () => {
+    const start = startServer({
+      dir: IRIS,
+      host: '127.0.0.1',
+      logger: false,
+      plugins: [
+        // eslint-disable-next-line @typescript-eslint/require-await -- fastify plugins are async functions
+        async (app) => {
+          app.post('/with-schema', {schema: {body: {type: 'object'}}}, () => 'ok')
+        },
+      ],
+      port: 0,
+      serving: {workers: 1},
+    })
+    await expect(start).rejects.toThrow(/the serving app has a schema: fastify's schema compilers are left out/)
+  })
+})
+
 describe('what the server logs and echoes', () => {
   it('takes a short x-request-id as it is, and replaces a long or odd one; a missing route is not a warning', async () => {
     const lines: Array<Record<string, unknown>> = []
