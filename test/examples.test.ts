@@ -4,6 +4,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type RunningServer, startServer} from '../src/serving/server.js'
+import {CLOSE_AT_ONCE} from '../src/serving/test-support/servers.js'
 
 const DIGITS_IMAGE = path.resolve(import.meta.dirname, '..', 'examples', 'digits-image')
 
@@ -16,7 +17,7 @@ describe('examples/digits-image: a CNN that reads a picture of a digit (preproce
     server = await startServer({dir: DIGITS_IMAGE, host: '127.0.0.1', logger: false, port: 0, pipeline: false})
     url = `${server.url}/predict`
   })
-  afterAll(() => server?.close())
+  afterAll(() => server?.close(CLOSE_AT_ONCE))
 
   it('reads the 3 sent as a raw PNG body', async () => {
     const response = await fetch(url, {

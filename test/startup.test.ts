@@ -22,7 +22,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {VENDORED_PACKAGES} from '../scripts/lib/vendor-bundles.js'
-import {buildCliCopy, type CliCopy, productionEnv} from './test-support/cli-copy.js'
+import {builtCli, type CliCopy, productionEnv} from './test-support/cli-copy.js'
 import {ImportGraph, type ImportPolicy, unwantedImports, type UnwantedImport} from './test-support/import-graph.js'
 
 const repo = path.resolve(import.meta.dirname, '..')
@@ -57,7 +57,7 @@ describe('start-up of the built CLI', () => {
   let traces: string
 
   beforeAll(async () => {
-    cli = await buildCliCopy()
+    cli = await builtCli()
     traces = await mkdtemp(path.join(tmpdir(), 'mlship-import-trace-'))
   }, 120_000)
 

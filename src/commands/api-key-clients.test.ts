@@ -13,7 +13,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {apiKeyFromFlags} from '../flags/api-key.js'
 import type {RunningServer} from '../serving/server.js'
-import {IRIS_MODEL, startTestServer, writeProject} from '../serving/test-support/servers.js'
+import {CLOSE_AT_ONCE, IRIS_MODEL, startTestServer, writeProject} from '../serving/test-support/servers.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 const KEY = 'client-test-key-5e4d3c2b1a0f9e8d'
@@ -48,7 +48,7 @@ beforeAll(async () => {
   server = await startTestServer(dir, {env: {CLIENT_TEST_KEYS: KEY}})
 })
 afterAll(async () => {
-  await server?.close()
+  await server?.close(CLOSE_AT_ONCE)
   await rm(work, {force: true, recursive: true})
 })
 afterEach(() => {

@@ -5,7 +5,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {type ExperimentTree, writeExperimentTree} from '../experiment/test-support/experiment-dirs.js'
 import type {RunningServer} from '../serving/server.js'
-import {startTestServer} from '../serving/test-support/servers.js'
+import {CLOSE_AT_ONCE, startTestServer} from '../serving/test-support/servers.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 
@@ -70,7 +70,7 @@ describe('mlship experiment report', () => {
       })
     }
   })
-  afterAll(() => server?.close())
+  afterAll(() => server?.close(CLOSE_AT_ONCE))
 
   it('reports the variants, the comparison and a verdict as JSON', async () => {
     const {stdout} = await runCommand(['experiment', 'report', '--url', server.url, '--json'], {root: repoRoot})
@@ -111,7 +111,7 @@ describe('mlship experiment report', () => {
       expect(JSON.parse(stdout)).toMatchObject({experiment: 'iris-v2-test', servers: [running.url]})
     } finally {
       delete process.env.MLSHIP_API_KEY
-      await running.close()
+      await running.close(CLOSE_AT_ONCE)
       await guarded.dispose()
     }
   })
@@ -126,7 +126,7 @@ describe('mlship experiment report', () => {
       const none = await runCommand(['experiment', 'report', '--url', plain.url, '--json'], {root: repoRoot})
       expect(JSON.parse(none.stdout).error).toMatchObject({code: 'NO_EXPERIMENT', exitCode: 2})
     } finally {
-      await plain.close()
+      await plain.close(CLOSE_AT_ONCE)
     }
   })
 })

@@ -1,7 +1,9 @@
 import {runCommand} from '@oclif/test'
 import {execa} from 'execa'
 import path from 'node:path'
-import {afterEach, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+
+import {builtCli, type CliCopy, productionEnv} from '../../test/test-support/cli-copy.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 const iris = path.join(repoRoot, 'examples/iris')
@@ -9,6 +11,12 @@ const iris = path.join(repoRoot, 'examples/iris')
 afterEach(() => {
   process.exitCode = undefined
 })
+
+let cli: CliCopy
+beforeAll(async () => {
+  cli = await builtCli()
+})
+afterAll(() => cli?.remove())
 
 describe('--json: one small error object on stdout, whatever went wrong', () => {
   it.each([
@@ -37,11 +45,11 @@ describe('--json: one small error object on stdout, whatever went wrong', () => 
 
 describe('an unknown command', () => {
   it('says which command was meant, exits 2, and answers --json with the error object', async () => {
-    const human = await execa(path.join(repoRoot, 'bin/run.js'), ['buidl', iris], {reject: false})
+    const human = await execa(cli.bin, ['buidl', iris], {env: productionEnv(), extendEnv: false, reject: false})
     expect(human.exitCode).toBe(2)
     expect(human.stderr).toContain('mlship has no command "buidl". Did you mean "mlship build"?')
 
-    const json = await execa(path.join(repoRoot, 'bin/run.js'), ['valdiate', '--json'], {reject: false})
+    const json = await execa(cli.bin, ['valdiate', '--json'], {env: productionEnv(), extendEnv: false, reject: false})
     expect(json.exitCode).toBe(2)
     expect(JSON.parse(json.stdout)).toEqual({
       error: {
@@ -53,7 +61,7 @@ describe('an unknown command', () => {
       },
     })
 
-    const far = await execa(path.join(repoRoot, 'bin/run.js'), ['frobnicate'], {reject: false})
+    const far = await execa(cli.bin, ['frobnicate'], {env: productionEnv(), extendEnv: false, reject: false})
     expect(far.stderr).toContain('mlship has no command "frobnicate".')
     expect(far.stderr).not.toContain('Did you mean')
   })
@@ -61,11 +69,11 @@ describe('an unknown command', () => {
 
 describe('serve --local --json', () => {
   it('writes JSON lines on stdout (ready, then stopped) and the server log on stderr', {timeout: 60_000}, async () => {
-    const server = execa(
-      path.join(repoRoot, 'bin/dev.js'),
-      ['serve', iris, '--local', '--host', '127.0.0.1', '--port', '0', '--json'],
-      {reject: false},
-    )
+    const server = execa(cli.bin, ['serve', iris, '--local', '--host', '127.0.0.1', '--port', '0', '--json'], {
+      env: productionEnv(),
+      extendEnv: false,
+      reject: false,
+    })
     const ready = await new Promise<{url: string}>((resolve, reject) => {
       let text = ''
       server.stdout.on('data', (chunk: Buffer) => {

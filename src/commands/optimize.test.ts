@@ -8,6 +8,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {computeBaseline} from '../baseline/baseline.js'
 import {quantisationSensitiveModel, uniformRows, writeModelDir} from '../optimize/test-support/models.js'
 import {startServer} from '../serving/server.js'
+import {CLOSE_AT_ONCE} from '../serving/test-support/servers.js'
 
 const root = path.resolve(import.meta.dirname, '../..')
 let work: string
@@ -71,7 +72,7 @@ describe('mlship optimize', () => {
       expect(response.status).toBe(200)
       expect(((await response.json()) as {labels: string[]}).labels).toHaveLength(1)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 

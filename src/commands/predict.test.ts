@@ -5,6 +5,8 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
+import {builtCli, type CliCopy, productionEnv} from '../../test/test-support/cli-copy.js'
+
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 const iris = path.join(repoRoot, 'examples/iris')
 
@@ -49,6 +51,12 @@ describe('mlship predict --input', () => {
 })
 
 describe('mlship predict -i', () => {
+  let cli: CliCopy
+  beforeAll(async () => {
+    cli = await builtCli()
+  })
+  afterAll(() => cli?.remove())
+
   it('reads the body from a file with @FILE', async () => {
     const body = path.join(dir, 'request.json')
     await writeFile(body, '{"features": [[5.1, 3.5, 1.4, 0.2]]}')
@@ -61,14 +69,18 @@ describe('mlship predict -i', () => {
   })
 
   it('reads the body from stdin with -', async () => {
-    const result = await execa(path.join(repoRoot, 'bin/dev.js'), ['predict', iris, '-i', '-', '--json'], {
+    const result = await execa(cli.bin, ['predict', iris, '-i', '-', '--json'], {
+      env: productionEnv(),
+      extendEnv: false,
       input: '{"features": [[6.7, 3.0, 5.2, 2.3]]}',
       reject: false,
     })
     expect(result.exitCode, result.stderr).toBe(0)
     expect(JSON.parse(result.stdout)).toMatchObject({labels: ['virginica']})
 
-    const bad = await execa(path.join(repoRoot, 'bin/dev.js'), ['predict', iris, '-i', '-', '--json'], {
+    const bad = await execa(cli.bin, ['predict', iris, '-i', '-', '--json'], {
+      env: productionEnv(),
+      extendEnv: false,
       input: '{"features": [[6.7',
       reject: false,
     })

@@ -7,6 +7,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {serveInProcess} from '../serving/serve-in-process.js'
 import {startServer} from '../serving/server.js'
+import {CLOSE_AT_ONCE} from '../serving/test-support/servers.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 const iris = path.join(repoRoot, 'examples/iris')
@@ -110,7 +111,7 @@ describe('mlship predict', () => {
       expect(refused.error?.message).toMatch(/the server refused the request \(400\): input "features": expected shape/)
       expect(refused.error?.oclif?.exit).toBe(2)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
     const down = await runCommand(['predict', '--url', server.url, '-i', '[[5.1,3.5,1.4,0.2]]'], {root: repoRoot})
     expect(down.error?.message).toMatch(/no server answers at/)

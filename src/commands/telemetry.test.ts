@@ -2,7 +2,9 @@ import {execa} from 'execa'
 import {mkdtemp, readdir, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {afterEach, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+
+import {builtCli, type CliCopy} from '../../test/test-support/cli-copy.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 
@@ -25,6 +27,12 @@ const CI_VARIABLES = [
 ]
 
 describe("onnxruntime's telemetry", () => {
+  let cli: CliCopy
+  beforeAll(async () => {
+    cli = await builtCli()
+  })
+  afterAll(() => cli?.remove())
+
   let home: string | undefined
   afterEach(async () => {
     if (home) await rm(home, {force: true, recursive: true})
@@ -36,12 +44,14 @@ describe("onnxruntime's telemetry", () => {
     const inherited = Object.entries(process.env).filter(
       ([name]) => !CI_VARIABLES.includes(name) && name !== 'ORT_DISABLE_TELEMETRY',
     )
-    return {...Object.fromEntries(inherited), HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), ...extra}
+    // Without vitest's NODE_ENV=test, as a user's shell runs mlship (oclif would look for TypeScript sources).
+    const user = inherited.filter(([name]) => name !== 'NODE_ENV')
+    return {...Object.fromEntries(user), HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), ...extra}
   }
 
   async function predictWithHome(extra: NodeJS.ProcessEnv = {}): Promise<string[]> {
     const env = await freshHome(extra)
-    const result = await execa(path.join(repoRoot, 'bin/dev.js'), ['predict', 'examples/iris', '--example', '--json'], {
+    const result = await execa(cli.bin, ['predict', 'examples/iris', '--example', '--json'], {
       cwd: repoRoot,
       env,
       extendEnv: false,
@@ -57,11 +67,12 @@ describe("onnxruntime's telemetry", () => {
 
   it('is off in serve --local', async () => {
     const env = await freshHome()
-    const server = execa(
-      path.join(repoRoot, 'bin/dev.js'),
-      ['serve', 'examples/iris', '--local', '--host', '127.0.0.1', '--port', '0'],
-      {cwd: repoRoot, env, extendEnv: false, reject: false},
-    )
+    const server = execa(cli.bin, ['serve', 'examples/iris', '--local', '--host', '127.0.0.1', '--port', '0'], {
+      cwd: repoRoot,
+      env,
+      extendEnv: false,
+      reject: false,
+    })
     // Serving is announced once the model is loaded in every worker.
     await new Promise<void>((resolve, reject) => {
       server.stdout.on('data', (chunk: Buffer) => {

@@ -13,6 +13,7 @@ import {readManifests} from './manifest-files.js'
 import {kubernetesName} from './names.js'
 import type {KubernetesObject} from './objects.js'
 import {validateObject} from './test-support/validate.js'
+import {CLOSE_AT_ONCE} from '../serving/test-support/servers.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 const digest = (c: string) => `sha256:${c.repeat(64)}`
@@ -285,7 +286,7 @@ describe('deploy', () => {
     try {
       for (const probePath of paths) expect((await fetch(`${server.url}${probePath}`)).status, probePath).toBe(200)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 })

@@ -9,6 +9,7 @@ import {fileURLToPath} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type RunningServer, startServer} from './server.js'
+import {CLOSE_AT_ONCE} from './test-support/servers.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const IRIS = path.join(root, 'examples/iris')
@@ -55,7 +56,7 @@ describe('the iris server over HTTP', () => {
       serving: {bodyLimitBytes: 4096, workers: 1},
     })
   })
-  afterAll(() => server?.close())
+  afterAll(() => server?.close(CLOSE_AT_ONCE))
 
   it('keeps the seed contract: GET /health', async () => {
     const response = await fetch(`${server.url}/health`)
@@ -306,7 +307,7 @@ describe('any valid ONNX model', () => {
       expect(tooMany.status).toBe(400)
       expect(tooMany.body.error).toMatch(/batch of 9 rows is larger than the maximum of 8/)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 
@@ -380,7 +381,7 @@ describe('any valid ONNX model', () => {
       expect(huge.status).toBe(400)
       expect(huge.body.error).toMatch(/input "in_s": shape \[1, 100000000000\] needs 100000000000 values, got 1/)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 })
@@ -431,7 +432,7 @@ describe('never falls over', () => {
       const ok = await post(`${server.url}/predict`, {inputs: {a: [[[1, 2, 3]]], b: [[1, 2]], mask: [[true]]}})
       expect(ok.status).toBe(200)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 
@@ -461,7 +462,7 @@ describe('never falls over', () => {
       expect(JSON.stringify(failed.body)).not.toMatch(/at secret/)
       expect((await post(`${server.url}/predict`, {features: [[5.1, 3.5, 1.4, 0.2]]})).status).toBe(200)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 })
@@ -516,7 +517,7 @@ describe('what the server logs and echoes', () => {
       expect((await post(`${server.url}/predict`, {features: [[1]]})).status).toBe(400)
       expect(lines.find((line) => line.route === '/predict')).toMatchObject({level: 40, msg: 'request refused'})
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 })
@@ -557,7 +558,7 @@ describe('values the model refuses while it runs', () => {
       expect(lines.filter((line) => line.level === 50)).toEqual([])
       expect(lines.filter((line) => line.status === 422)).toHaveLength(3)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 })

@@ -5,6 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
 import {startServer} from './server.js'
+import {CLOSE_AT_ONCE} from './test-support/servers.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const IRIS = path.join(root, 'examples/iris')
@@ -136,7 +137,7 @@ describe('connections the server does not let hold it', () => {
       expect(health.status).toBe(200)
     } finally {
       client.stop()
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 
@@ -252,7 +253,7 @@ describe('a body over serving.body_limit_bytes', () => {
         expect(((await response.json()) as {error: string}).error).toMatch(/too large: the limit is 4096 bytes/)
       }
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 
@@ -270,7 +271,7 @@ describe('a body over serving.body_limit_bytes', () => {
       expect(answer).toMatch(/^HTTP\/1\.1 413 Payload Too Large\r\n/)
       expect(answer).toMatch(/"error":"request body too large: the limit is 4096 bytes/)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 
@@ -287,7 +288,7 @@ describe('a body over serving.body_limit_bytes', () => {
       expect(writeError).toMatch(/EPIPE|ECONNRESET/)
       expect((await fetch(`${server.url}/health`)).status).toBe(200)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 })

@@ -9,9 +9,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {readSample, sumSamples} from '../monitoring/test-support/exposition.js'
 import {startServer} from './server.js'
 import {
+  CLOSE_AT_ONCE,
+  IRIS_MODEL,
   digitsConfig,
   digitsRows as csvRows,
-  IRIS_MODEL,
   logLines,
   post,
   scrape,
@@ -55,7 +56,7 @@ describe('/metrics', () => {
       // The scrape in flight counts itself.
       expect(readSample(after, 'mlship_http_requests_in_flight')).toBe(1)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 
@@ -99,7 +100,7 @@ describe('/metrics', () => {
       expect(readSample(text, 'mlship_http_requests_total', {method: 'POST', route: '/predict', status: '499'})).toBe(1)
     } finally {
       release()
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 
@@ -117,7 +118,7 @@ describe('/metrics', () => {
       expect(readSample(text, 'mlship_process_cpu_seconds_total')).toBeGreaterThan(0)
       expect((await fetch(`${off.url}/metrics`)).status).toBe(404)
     } finally {
-      await Promise.all([on.close(), off.close()])
+      await Promise.all([on.close(CLOSE_AT_ONCE), off.close(CLOSE_AT_ONCE)])
     }
   })
 })
@@ -137,7 +138,7 @@ describe('prediction cache', () => {
       expect(readSample(text, 'mlship_cache_hits_total')).toBe(1)
       expect(readSample(text, 'mlship_cache_misses_total')).toBe(2)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 })
@@ -177,7 +178,7 @@ describe('drift', () => {
       expect(warnings.length).toBe(shifted.filter((psi) => psi > 0.2).length)
       expect(sumSamples(await scrape(server), 'mlship_nonfinite_outputs_total')).toBe(0)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 })

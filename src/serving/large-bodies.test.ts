@@ -4,6 +4,7 @@ import {describe, expect, it} from 'vitest'
 
 import {type BodyDecoder, DecodePool} from './decode-pool.js'
 import {type RunningServer, startServer} from './server.js'
+import {CLOSE_AT_ONCE} from './test-support/servers.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const IRIS = path.join(root, 'examples/iris')
@@ -69,7 +70,7 @@ describe('large request bodies', () => {
       expect(predictions[3]).toEqual((small.body.predictions as number[][])[0])
     } finally {
       gate?.release()
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 
@@ -97,7 +98,7 @@ describe('large request bodies', () => {
       expect((big.body.predictions as number[][])[0]).toEqual((small.body.predictions as number[][])[0])
       expect((pool as DecodePool).started).toBe(true)
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
     }
   })
 
@@ -150,7 +151,7 @@ describe('large request bodies', () => {
           expect({...a!.body, latency_ms: 0}, `${route} ${body}`).toEqual({...b!.body, latency_ms: 0})
         }
       } finally {
-        for (const server of servers) await server.close()
+        for (const server of servers) await server.close(CLOSE_AT_ONCE)
       }
     })
   })

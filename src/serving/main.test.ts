@@ -2,13 +2,21 @@ import {spawn} from 'node:child_process'
 import {once} from 'node:events'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {builtCli, type CliCopy} from '../../test/test-support/cli-copy.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 
-/** The container's process (main.ts), run as a child process the way the image runs it, from source. */
+let cli: CliCopy
+beforeAll(async () => {
+  cli = await builtCli()
+})
+afterAll(() => cli?.remove())
+
+/** The container's process (main.ts), run as a child process the way the image runs it: compiled, without tsx. */
 function startMain(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/serving/main.ts')], {
+  const child = spawn(process.execPath, [path.join(cli.root, 'dist/serving/main.js')], {
     cwd: root,
     env: {...process.env, HOST: '127.0.0.1', ...env},
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,6 +4,7 @@ import sharp from 'sharp'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type RunningServer, startServer} from './server.js'
+import {CLOSE_AT_ONCE} from './test-support/servers.js'
 
 const fixtures = path.join(import.meta.dirname, 'fixtures', 'preprocess')
 const IMAGE_MODEL = path.join(fixtures, 'image')
@@ -59,7 +60,7 @@ describe('POST /predict with images (preprocess.image in model.yaml)', () => {
     server = await startServer({dir: IMAGE_MODEL, host: '127.0.0.1', logger: false, port: 0, pipeline: false})
     url = `${server.url}/predict`
   })
-  afterAll(() => server?.close())
+  afterAll(() => server?.close(CLOSE_AT_ONCE))
 
   it('takes a base64 data URL in JSON and answers the tensor the model saw, the label, its score and the top k', async () => {
     const {body, status} = await send(url, json({features: dataUrl(await solid(RED, 'png'))}))
@@ -208,7 +209,7 @@ describe('POST /predict with images (preprocess.image in model.yaml)', () => {
 
 describe('where images are decoded and resized', () => {
   const servers: RunningServer[] = []
-  afterAll(() => Promise.all(servers.map((server) => server.close())))
+  afterAll(() => Promise.all(servers.map((server) => server.close(CLOSE_AT_ONCE))))
 
   it('in a decode thread, also the data URLs of a large JSON body that a decode thread parsed', async () => {
     const sentToThreads: string[][] = []
@@ -275,7 +276,7 @@ describe('POST /predict with text (preprocess.text in model.yaml)', () => {
     server = await startServer({dir: TEXT_MODEL, host: '127.0.0.1', logger: false, port: 0, pipeline: false})
     url = `${server.url}/predict`
   })
-  afterAll(() => server?.close())
+  afterAll(() => server?.close(CLOSE_AT_ONCE))
 
   it('tokenises each text into input_ids and attention_mask as the Rust tokenizers do', async () => {
     const cases = reference.cases.slice(0, 2)
@@ -329,7 +330,7 @@ describe('POST /predict with text (preprocess.text in model.yaml)', () => {
 
 describe('where texts are tokenised', () => {
   const servers: RunningServer[] = []
-  afterAll(() => Promise.all(servers.map((server) => server.close())))
+  afterAll(() => Promise.all(servers.map((server) => server.close(CLOSE_AT_ONCE))))
 
   it('a request with 1 KiB of text or more in a decode thread, shorter ones on the HTTP thread; the same ids', async () => {
     const reference = JSON.parse(
@@ -380,7 +381,7 @@ describe('where texts are tokenised', () => {
 
 describe('the v2 protocol: images and texts as BYTES inputs', () => {
   const servers: RunningServer[] = []
-  afterAll(() => Promise.all(servers.map((server) => server.close())))
+  afterAll(() => Promise.all(servers.map((server) => server.close(CLOSE_AT_ONCE))))
   const serve = async (dir: string, largeBodies?: false) => {
     const server = await startServer({
       dir,

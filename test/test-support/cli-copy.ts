@@ -1,5 +1,5 @@
 import {execFile} from 'node:child_process'
-import {copyFile, mkdir, mkdtemp, readdir, rm, symlink} from 'node:fs/promises'
+import {copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {promisify} from 'node:util'
@@ -77,6 +77,63 @@ export async function buildCliCopy(): Promise<CliCopy> {
     await rm(root, {force: true, recursive: true})
     throw error
   }
+}
+
+/** What `npm run build` builds dist/ from: a change to any of them after the build makes the build stale. */
+const BUILD_INPUTS = [
+  'src',
+  'templates',
+  'scripts/bundle-vendor.ts',
+  'scripts/write-oclif-manifest.ts',
+  'scripts/lib/precompile-templates.ts',
+  'scripts/lib/vendor-bundles.ts',
+]
+
+/**
+ * The CLI as it is installed, for the tests that run it as a process: the repository's own build (bin/run.js over
+ * dist/, which `npm run build` writes and scripts/test-all.sh runs before the tests) where it is newer than every file
+ * it is built from, else a copy built from the sources now (buildCliCopy, a few seconds). Either way the process runs
+ * compiled JavaScript, without tsx compiling the sources at each start (bin/dev.js: a second or more of CPU each), and
+ * never a build older than the code beside it.
+ */
+export async function builtCli(): Promise<CliCopy> {
+  const manifest = path.join(repo, 'dist', 'oclif.manifest.json')
+  const built = await stat(manifest).catch(() => undefined)
+  if (!built || (await newestInput()) > built.mtimeMs) return buildCliCopy()
+  const dist = path.join(repo, 'dist')
+  const {commands} = JSON.parse(await readFile(manifest, 'utf8')) as {commands: Record<string, unknown>}
+  return {
+    bin: path.join(repo, 'bin', 'run.js'),
+    commands: Object.keys(commands).sort(),
+    describe: (file) =>
+      file.startsWith(`${dist}/`)
+        ? path.join('src', path.relative(dist, file)).replace(/\.js$/, '.ts')
+        : file.startsWith(`${repo}/`)
+          ? path.relative(repo, file)
+          : file,
+    remove: () => Promise.resolve(),
+    root: repo,
+  }
+}
+
+/** When the newest of BUILD_INPUTS last changed (milliseconds since the epoch); tests are not built. */
+async function newestInput(): Promise<number> {
+  let newest = 0
+  for (const input of BUILD_INPUTS) {
+    const top = path.join(repo, input)
+    const info = await stat(top)
+    const files = info.isDirectory()
+      ? (await readdir(top, {recursive: true}))
+          .filter((file) => !file.endsWith('.test.ts') && !file.split(path.sep).includes('test-support'))
+          .map((file) => path.join(top, file))
+      : [top]
+    // Files only: a folder's time changes as files come and go in it, test files included.
+    for (const file of files) {
+      const info = await stat(file)
+      if (info.isFile()) newest = Math.max(newest, info.mtimeMs)
+    }
+  }
+  return newest
 }
 
 /** The environment a user's shell gives mlship: vitest's NODE_ENV=test would make oclif look for TypeScript sources. */

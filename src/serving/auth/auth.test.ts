@@ -13,7 +13,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {isMlshipError} from '../../errors.js'
 import {readSample} from '../../monitoring/test-support/exposition.js'
 import type {RunningServer, StartServerOptions} from '../server.js'
-import {IRIS_MODEL, startTestServer, writeProject} from '../test-support/servers.js'
+import {CLOSE_AT_ONCE, IRIS_MODEL, startTestServer, writeProject} from '../test-support/servers.js'
 
 const KEY_OLD = 'old-key-3f9c1b7e5a2d4c6e8f0a1b2c'
 const KEY_NEW = 'new-key-8d7e6f5a4b3c2d1e0f9a8b7c'
@@ -29,7 +29,7 @@ afterAll(() => rm(work, {force: true, recursive: true}))
 
 const servers: RunningServer[] = []
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()))
+  await Promise.all(servers.splice(0).map((s) => s.close(CLOSE_AT_ONCE)))
 })
 
 async function serve(auth: Record<string, unknown>, extra: Partial<StartServerOptions> = {}): Promise<RunningServer> {
@@ -337,7 +337,7 @@ describe('logs', () => {
     await Promise.all(ticks.map((tick) => tick()))
     await writeFile(file, `${KEY_NEW}\n`)
     await Promise.all(ticks.map((tick) => tick()))
-    await servers.splice(0)[0]!.close()
+    await servers.splice(0)[0]!.close(CLOSE_AT_ONCE)
     logger.flush()
 
     const logged = text()

@@ -8,7 +8,7 @@ import type {ExperimentSnapshot} from '../../experiment/snapshot.js'
 import {type ExperimentTree, writeExperimentTree, writeIrisDir} from '../../experiment/test-support/experiment-dirs.js'
 import {readSample} from '../../monitoring/test-support/exposition.js'
 import type {RunningServer} from '../server.js'
-import {startTestServer} from '../test-support/servers.js'
+import {CLOSE_AT_ONCE, startTestServer} from '../test-support/servers.js'
 
 const SETOSA = [5.1, 3.5, 1.4, 0.2]
 const VIRGINICA = [6.7, 3.0, 5.2, 2.3]
@@ -54,7 +54,7 @@ describe('an experiment with a sticky header, a shadow and binary outcomes', () 
     server = await startTestServer(tree.primary)
   })
   afterAll(async () => {
-    await server?.close()
+    await server?.close(CLOSE_AT_ONCE)
     await tree?.dispose()
   })
 
@@ -263,7 +263,7 @@ describe('an experiment without forcing, sticky by a body field', () => {
     server = await startTestServer(tree.primary)
   })
   afterAll(async () => {
-    await server?.close()
+    await server?.close(CLOSE_AT_ONCE)
     await tree?.dispose()
   })
 
@@ -309,7 +309,7 @@ describe('a model without an experiment', () => {
       const text = (await server.app.inject({method: 'GET', url: '/metrics'})).body
       expect(text).not.toContain('variant=')
     } finally {
-      await server.close()
+      await server.close(CLOSE_AT_ONCE)
       await rm(root, {force: true, recursive: true})
     }
   })

@@ -38,6 +38,13 @@ export function digitsRows(file: string): number[][] {
     .map((line) => line.split(',').slice(0, 64).map(Number))
 }
 
+/**
+ * close()'s options for a test that has read every answer it waited for: no request is on its way, so the server need
+ * not linger (1 s by default) for one on the keep-alive connections that fetch leaves open. Tests of the shutdown
+ * itself (connections.test.ts, server.test.ts) pass their own.
+ */
+export const CLOSE_AT_ONCE = {lingerMs: 0} as const
+
 export async function startTestServer(dir: string, extra: Partial<StartServerOptions> = {}): Promise<RunningServer> {
   return startServer({dir, host: '127.0.0.1', logger: false, port: 0, pipeline: {processMetrics: false}, ...extra})
 }

@@ -12,6 +12,7 @@ import {examplesDir} from '../../util/paths.js'
 import type {WebBundleConfig} from '../config.js'
 import {BAD_IRIS_BODIES, digitsHeldOutRows, IRIS_ROWS, maxAbsDiff} from '../test-support/rows.js'
 import {createPredictor, exampleBody, type Predictor, type PredictorOptions} from './predictor.js'
+import {CLOSE_AT_ONCE} from '../../serving/test-support/servers.js'
 
 async function post(url: string, body: unknown): Promise<{status: number; body: any}> {
   const response = await fetch(url, {
@@ -62,7 +63,7 @@ describe.each([
     server = await startServer({dir, host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
     ;({config, predictor} = await predictorFor(dir))
   })
-  afterAll(() => server.close())
+  afterAll(() => server.close(CLOSE_AT_ONCE))
 
   it('answers the example and held-out rows as the server does, within 1e-5', async () => {
     for (const body of [exampleBody(config), {features: await rows()}]) {
@@ -93,7 +94,7 @@ describe('the predictor refuses what the server refuses', () => {
     server = await startServer({dir, host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
     ;({predictor} = await predictorFor(dir))
   })
-  afterAll(() => server.close())
+  afterAll(() => server.close(CLOSE_AT_ONCE))
 
   it.each(BAD_IRIS_BODIES.map((body) => [JSON.stringify(body).slice(0, 60), body]))(
     "with the server's 400 message: %s",
