@@ -3,7 +3,7 @@
  * re-use layers, and builds that fail. Needs an engine and a Node.js base image: `source scripts/test-env.sh`.
  */
 import {execa} from 'execa'
-import {cp, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises'
+import {appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import http from 'node:http'
@@ -45,6 +45,9 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'mlship-image-it-'))
     modelDir = path.join(work, 'iris')
     await cp(path.join(examplesDir(), 'iris'), modelDir, {recursive: true})
+    // This run's own inputs: on an engine shared with other runs of this file (other checkouts, at once or earlier),
+    // an image they built from the same files would count as up to date and skip the build the tests look at.
+    await appendFile(path.join(modelDir, 'model.yaml'), `# ${name}\n`)
     // What a working directory holds beside a model: none of it may reach the image.
     for (const [file, content] of Object.entries(SECRETS)) {
       await mkdir(path.dirname(path.join(modelDir, file)), {recursive: true})
@@ -127,7 +130,10 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     const dir = path.join(work, 'external')
     await mkdir(dir)
     await writeExternalDataModel({dir, location: 'weights.bin', weights: [10, 20]})
-    await writeFile(path.join(dir, 'model.yaml'), 'name: external\nversion: 1.0.0\nmodel:\n  file: model.onnx\n')
+    await writeFile(
+      path.join(dir, 'model.yaml'),
+      `name: external\nversion: 1.0.0\nmodel:\n  file: model.onnx\n# ${name}\n`,
+    )
     const image = await buildImage({baseImage, dir, engine: docker, tags: [cleanup.image(`${name}-external:1.0.0`)]})
     expect(image.upToDate).toBe(false)
     const container = await runContainer({containerPort: 8080, engine: docker, hostPort: 0, image: image.imageId})
