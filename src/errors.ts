@@ -86,3 +86,8 @@ export function isMlshipError(error: unknown): error is MlshipError {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
+
+/** A flag, or a mix of flags, that the command cannot take (exit 2): the message says which and why. */
+export function flagUsageError(message: string): MlshipError {
+  return new MlshipError(message, {code: 'FLAG_INVALID', exitCode: ExitCode.usage})
+}

@@ -6,11 +6,19 @@ import {buildProgressRenderer} from '../image/progress.js'
 import {PLATFORMS} from '../config/schema.js'
 import {serveInContainer, type ServeInContainerResult} from '../container/serve-container.js'
 import {connectEngine} from '../docker/engine.js'
-import {ExitCode, MlshipError} from '../errors.js'
+import {
+  containerBuildLine,
+  containerReadyEvent,
+  containerReadyText,
+  containerStoppedLine,
+  parseGpus,
+} from '../container/serve-report.js'
+import {flagUsageError} from '../errors.js'
 import {serveInProcess, type ServeInProcessResult} from '../serving/serve-in-process.js'
 import {serveWeb, type ServeWebResult} from '../web/serve-web.js'
+import {webListeningLine} from '../web/serve-report.js'
+import {inProcessListeningText} from '../serving/serve-report.js'
 import {modelDirArg} from '../flags/model-dir.js'
-import {formatBytes} from '../util/bytes.js'
 
 export type ServeResult = ServeInProcessResult | ServeInContainerResult | ServeWebResult
 
@@ -123,7 +131,7 @@ ${BaseCommand.exitCodesHelp}`
   async run(): Promise<ServeResult> {
     const {args, flags} = await this.parse(Serve)
     if (flags.target === 'web') return this.serveWebBundle(args.dir, flags)
-    if (!flags.isolation) throw usage('--no-isolation is for --target web')
+    if (!flags.isolation) throw flagUsageError('--no-isolation is for --target web')
     if (!flags.local) return this.serveContainer(args.dir, flags)
     return serveInProcess({
       device: flags.device,
@@ -133,12 +141,7 @@ ${BaseCommand.exitCodesHelp}`
       logTo: this.jsonEnabled() ? 'stderr' : 'stdout',
       onListening: (info) => {
         if (this.jsonEnabled()) this.logJson({event: 'ready', ...info} satisfies ServeEvent)
-        this.log(
-          `Serving ${info.model}@${info.version} at ${info.url}  (${info.layout.kind === 'cluster' ? `${info.workers} HTTP processes, each with the model in-process` : `${info.workers} inference worker${info.workers === 1 ? '' : 's'}`}, ${info.executionProvider})`,
-        )
-        this.log(`Layout: ${info.layout.kind} (${info.layout.reason})`)
-        this.log(`Routes:\n${info.routes.map((r) => `  ${r}`).join('\n')}`)
-        this.log(`Try:  curl -s ${info.url}/health\nAPI page: ${info.url}/docs\nPress Ctrl-C to stop.`)
+        this.log(inProcessListeningText(info))
         if (info.hint) this.logToStderr(`Note: ${info.hint}.`)
       },
       onStopping: (signal) => this.logToStderr(`\n${signal}: stopping (requests in flight finish)...`),
@@ -151,16 +154,15 @@ ${BaseCommand.exitCodesHelp}`
     dir: string,
     flags: {host?: string; port?: number; isolation: boolean; local: boolean; image?: string; detach: boolean},
   ): Promise<ServeWebResult> {
-    if (flags.local || flags.image || flags.detach) throw usage('--local, --image and --detach are for --target server')
+    if (flags.local || flags.image || flags.detach)
+      throw flagUsageError('--local, --image and --detach are for --target server')
     return serveWeb({
       dir,
       host: flags.host,
       isolate: flags.isolation,
       onListening: (info) => {
         if (this.jsonEnabled()) this.logJson({event: 'ready', ...info} satisfies ServeEvent)
-        this.log(
-          `Serving the web bundle of ${info.name}@${info.version} at ${info.url}  (${formatBytes(info.totalBytes)}, ${info.backend === 'webgpu' ? 'WebGPU + WebAssembly' : 'WebAssembly'}${info.crossOriginIsolated ? ', cross-origin isolated: threads allowed' : ', not isolated: one thread'})`,
-        )
+        this.log(webListeningLine(info))
         if (info.built) this.logToStderr(`Built it first into ${info.bundleDir} (removed when this stops).`)
         this.log('Open the URL in a browser; the model runs there. Press Ctrl-C to stop.')
       },
@@ -170,20 +172,7 @@ ${BaseCommand.exitCodesHelp}`
   }
 
   private async serveContainer(dir: string, flags: ContainerFlags): Promise<ServeInContainerResult> {
-    const gpus =
-      flags.gpus === undefined
-        ? undefined
-        : flags.gpus === 'all'
-          ? ('all' as const)
-          : /^[1-9]\d*$/.test(flags.gpus)
-            ? Number(flags.gpus)
-            : Number.NaN
-    if (Number.isNaN(gpus)) {
-      throw new MlshipError(`--gpus ${flags.gpus}: expected "all" or a number of GPUs`, {
-        code: 'FLAG_INVALID',
-        exitCode: ExitCode.usage,
-      })
-    }
+    const gpus = parseGpus(flags.gpus)
     const engine = await connectEngine({withoutDocker: `mlship serve ${dir} --local`})
     const progress = buildProgressRenderer(process.stderr)
     const result = await serveInContainer({
@@ -203,47 +192,18 @@ ${BaseCommand.exitCodesHelp}`
       onBuildProgress: progress.onProgress,
       onReady: (served) => {
         progress.finish()
-        const c = served.container
-        if (this.jsonEnabled()) {
-          const ready: ServeEvent = {
-            container: {id: c.id, name: c.name},
-            event: 'ready',
-            image: served.image,
-            readyMs: served.readyMs,
-            url: c.url,
-          }
-          this.logJson(ready)
-        }
-        if (served.build)
-          this.logToStderr(
-            `${served.build.upToDate ? 'Image up to date' : `Built in ${served.build.buildSeconds.toFixed(1)} s`}: ${served.image}`,
-          )
-        this.log(
-          `Serving ${served.image} at ${c.url}  (container ${c.name}, ${c.id.slice(0, 12)}; ready in ${(served.readyMs / 1000).toFixed(1)} s)`,
-        )
-        this.log(
-          flags.detach
-            ? `Detached. Stop it with: docker stop ${c.name}`
-            : `Try:  curl -s ${c.url}/health\nAPI page: ${c.url}/docs\nPress Ctrl-C to stop.`,
-        )
+        if (this.jsonEnabled()) this.logJson(containerReadyEvent(served) satisfies ServeEvent)
+        const built = containerBuildLine(served)
+        if (built) this.logToStderr(built)
+        this.log(containerReadyText(served, flags.detach))
       },
       onStopping: (signal) => this.logToStderr(`\n${signal}: stopping the container (requests in flight finish)...`),
       port: flags.port,
       timeoutMs: flags.timeout * 1000,
     })
-    if (!result.detached) {
-      const how =
-        result.stoppedBy === 'external'
-          ? 'was stopped from outside'
-          : `stopped in ${((result.stopMs ?? 0) / 1000).toFixed(1)} s`
-      this.logToStderr(`Container ${result.container.name} ${how} and was removed.`)
-    }
+    if (!result.detached) this.logToStderr(containerStoppedLine(result))
     return result
   }
-}
-
-function usage(message: string): MlshipError {
-  return new MlshipError(message, {code: 'FLAG_INVALID', exitCode: ExitCode.usage})
 }
 
 interface ContainerFlags {
