@@ -45,6 +45,9 @@ export class ModelMonitor {
   private reference: ReferenceWindow | undefined
   private readonly classesSeen = new Map<string, Set<string>>()
   private readonly variant: {variant?: string}
+  // Labels objects made once per series, not for every row served (the values are bounded: outputs, MAX_CLASSES).
+  private readonly outputLabels = new Map<string, {output: string; variant?: string}>()
+  private readonly classLabels = new Map<string, {class: string; output: string; variant?: string}>()
 
   constructor(private readonly options: ModelMonitorOptions) {
     this.variant = options.variant === undefined ? {} : {variant: options.variant}
@@ -149,11 +152,12 @@ export class ModelMonitor {
         probabilities &&= Math.abs(sum - 1) <= PROBABILITY_TOLERANCE * rowSize
         if (!labelled && !probabilities) continue // not class scores (an embedding, several targets)
         const klass = labelled ? spec.labels![best]! : this.boundedClass(spec.name, String(best))
-        metrics.predictions.inc({...this.variant, class: klass, output: spec.name})
+        metrics.predictions.inc(this.labelsOfClass(spec.name, klass))
         if (probabilities) {
           const top = toNumber(data[offset + best])
-          metrics.predictionConfidence.observe({...this.variant, output: spec.name}, top)
-          metrics.predictionMargin.observe({...this.variant, output: spec.name}, top - toNumber(data[offset + second]))
+          const labels = this.labelsOfOutput(spec.name)
+          metrics.predictionConfidence.observe(labels, top)
+          metrics.predictionMargin.observe(labels, top - toNumber(data[offset + second]))
         }
       }
       return
@@ -162,7 +166,7 @@ export class ModelMonitor {
     if (float) {
       for (let row = 0; row < rows; row++) {
         const value = data[row] as number
-        if (Number.isFinite(value)) metrics.predictionValues.observe({...this.variant, output: spec.name}, value)
+        if (Number.isFinite(value)) metrics.predictionValues.observe(this.labelsOfOutput(spec.name), value)
       }
       return
     }
@@ -171,8 +175,21 @@ export class ModelMonitor {
       const raw = data[row]
       const index = typeof raw === 'bigint' || typeof raw === 'number' ? Number(raw) : undefined
       const value = index !== undefined && spec.labels?.[index] !== undefined ? spec.labels[index] : String(raw)
-      metrics.predictions.inc({...this.variant, class: this.boundedClass(spec.name, value), output: spec.name})
+      metrics.predictions.inc(this.labelsOfClass(spec.name, this.boundedClass(spec.name, value)))
     }
+  }
+
+  private labelsOfOutput(output: string): {output: string; variant?: string} {
+    let labels = this.outputLabels.get(output)
+    if (!labels) this.outputLabels.set(output, (labels = {...this.variant, output}))
+    return labels
+  }
+
+  private labelsOfClass(output: string, klass: string): {class: string; output: string; variant?: string} {
+    const key = `${output}\u0000${klass}`
+    let labels = this.classLabels.get(key)
+    if (!labels) this.classLabels.set(key, (labels = {...this.variant, class: klass, output}))
+    return labels
   }
 
   private boundedClass(output: string, value: string): string {

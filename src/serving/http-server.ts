@@ -20,6 +20,8 @@ export interface ServingHttpOptions {
 interface Exchange {
   request: IncomingMessage
   response: ServerResponse
+  socket: Socket
+  answered: boolean
 }
 
 const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024
@@ -44,7 +46,8 @@ export class ServingHttp {
   private readonly exchanges = new Set<Exchange>()
   private readonly current = new WeakMap<Socket, Exchange>()
   private server: http.Server | undefined
-  private readonly sockets = new Set<Socket>()
+  /** Each open connection, with its exchanges not yet forgotten (a socket that closes forgets them). */
+  private readonly sockets = new Map<Socket, Set<Exchange>>()
   private onAllClosed: (() => void) | undefined
   private draining = false
   /** Where a request cut for being too slow is reported; the server points it at its logger. */
@@ -71,8 +74,10 @@ export class ServingHttp {
       },
     )
     server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket)
+      const exchanges = new Set<Exchange>()
+      this.sockets.set(socket, exchanges)
       socket.once('close', () => {
+        for (const exchange of exchanges) this.forget(exchange)
         this.sockets.delete(socket)
         if (this.sockets.size === 0) this.onAllClosed?.()
       })
@@ -173,26 +178,29 @@ export class ServingHttp {
   }
 
   private track(request: IncomingMessage, response: ServerResponse): void {
-    const exchange: Exchange = {request, response}
-    const {socket} = request
+    const exchange: Exchange = {answered: false, request, response, socket: request.socket}
     this.exchanges.add(exchange)
-    this.current.set(socket, exchange)
-    let answered = false
-    const forget = () => {
-      socket.off('close', forget)
-      this.exchanges.delete(exchange)
-      if (this.current.get(socket) === exchange) this.current.delete(socket)
-    }
-    // Done when both the answer and the request are: a refused body may still be arriving after its answer.
+    const onSocket = this.sockets.get(exchange.socket)
+    if (onSocket) onSocket.add(exchange)
+    else exchange.socket.once('close', () => this.forget(exchange)) // a request emitted on the server by hand
+    this.current.set(exchange.socket, exchange)
+    // Done when both the answer and the request are: a refused body may still be arriving after its answer; a
+    // connection that closes first forgets it (see serverFactory). Each event comes once: `on`, not `once`, and no
+    // listener added to and taken off the socket for every request (this runs for each of thousands a second).
     const settle = () => {
-      if (answered && request.complete) forget()
+      if (exchange.answered && request.complete) this.forget(exchange)
     }
-    socket.once('close', forget)
-    response.once('close', () => {
-      answered = true
+    response.on('close', () => {
+      exchange.answered = true
       settle()
     })
-    request.once('end', settle)
+    request.on('end', settle)
+  }
+
+  private forget(exchange: Exchange): void {
+    if (!this.exchanges.delete(exchange)) return
+    this.sockets.get(exchange.socket)?.delete(exchange)
+    if (this.current.get(exchange.socket) === exchange) this.current.delete(exchange.socket)
   }
 
   /**

@@ -21,13 +21,26 @@ export function metricsPlugin(pipeline: InferencePipeline): FastifyPluginAsync<R
     if (pipeline.summary) app.log.info({scale: pipeline.summary}, 'serving at scale')
     const {metrics} = pipeline
     if (!context.project.config.monitoring.metrics) return
+    // One labels object per series, not one per request: the values are bounded (route patterns, methods, statuses,
+    // variants), and so is this map.
+    const series = new Map<string, Record<'method' | 'route' | 'status', string> & {variant?: string}>()
+    const seriesLabels = (method: string, route: string, status: number, variant: string | undefined) => {
+      const key = `${method} ${route} ${status} ${variant ?? ''}`
+      let labels = series.get(key)
+      if (!labels) {
+        labels = {method, route, status: String(status), ...(variant === undefined ? {} : {variant})}
+        series.set(key, labels)
+      }
+      return labels
+    }
 
     app.addHook('onRequest', (request, reply, done) => {
       ;(request as TimedRequest)[STARTED] = process.hrtime.bigint()
       metrics.httpInFlight.inc()
       // A client that goes away after its whole body has arrived gets neither onResponse (nothing was sent) nor
-      // onRequestAbort (the request was complete): the response's close comes in every case, after onResponse.
-      reply.raw.once('close', () => finish(request, reply.raw.writableFinished ? reply.statusCode : 499))
+      // onRequestAbort (the request was complete): the response's close comes in every case, after onResponse. It
+      // comes once: `on`, without the wrapper `once` adds to every request.
+      reply.raw.on('close', () => finish(request, reply.raw.writableFinished ? reply.statusCode : 499))
       done()
     })
     const finish = (request: FastifyRequest, status: number, variant?: unknown) => {
@@ -35,13 +48,13 @@ export function metricsPlugin(pipeline: InferencePipeline): FastifyPluginAsync<R
       if (started === undefined) return
       ;(request as TimedRequest)[STARTED] = undefined
       metrics.httpInFlight.dec()
-      const labels = {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status: String(status),
+      const labels = seriesLabels(
+        request.method,
+        request.routeOptions.url ?? 'unmatched',
+        status,
         // The experiment's variant that answered (its header), so that every latency and error series has one.
-        ...(typeof variant === 'string' ? {variant} : {}),
-      }
+        typeof variant === 'string' ? variant : undefined,
+      )
       metrics.httpRequests.inc(labels)
       if (status >= 400) metrics.httpErrors.inc(labels)
       metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9)
