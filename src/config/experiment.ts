@@ -1,5 +1,9 @@
 import * as z from 'zod'
 
+import {THIS_MODEL} from './variants.js'
+
+export {primaryVariant, THIS_MODEL} from './variants.js'
+
 /**
  * The `experiment:` section of model.yaml: several variants of the model served by one server, split by weight (A/B
  * tests) or fed a copy of the traffic (shadows), with outcomes joined to the variant that answered. Checked here for
@@ -19,7 +23,6 @@ export const OUTCOME_TYPES = ['binary', 'label', 'number'] as const
 export type OutcomeType = (typeof OUTCOME_TYPES)[number]
 
 /** The model of the primary model.yaml itself, as a variant's `model`. */
-export const THIS_MODEL = '.'
 
 export const variantSchema = z.strictObject({
   name: nameSchema.describe('The variant: in the `variant` of every answer, the X-Mlship-Variant header and metrics.'),
@@ -178,11 +181,6 @@ export type VariantConfig = z.output<typeof variantSchema>
 export function controlVariant(experiment: ExperimentConfig): VariantConfig {
   const named = experiment.control ?? experiment.variants.find((v) => v.model === THIS_MODEL)!.name
   return experiment.variants.find((v) => v.name === named)!
-}
-
-/** The variant that is this model (model: "."), first of them if several are (an A/A test). */
-export function primaryVariant(experiment: ExperimentConfig): VariantConfig {
-  return experiment.variants.find((v) => v.model === THIS_MODEL)!
 }
 
 function round(value: number): number {

@@ -2,6 +2,7 @@ import path from 'node:path'
 
 import * as z from 'zod'
 
+import {TENSOR_DTYPES} from './dtypes.js'
 import {experimentSchema} from './experiment.js'
 import {IMAGE_REFERENCE_PATTERN} from './image-reference.js'
 import {isQuantity, parseQuantity, QUANTITY_PATTERN} from './quantity.js'
@@ -13,23 +14,7 @@ import {isQuantity, parseQuantity, QUANTITY_PATTERN} from './quantity.js'
 
 export const SCHEMA_URL = 'https://raw.githubusercontent.com/mlship/mlship/main/schema/model.schema.json'
 
-/** Element types onnxruntime can feed and fetch as tensors. Names follow onnxruntime-node's Tensor.Type. */
-export const TENSOR_DTYPES = [
-  'float32',
-  'float64',
-  'float16',
-  'int8',
-  'uint8',
-  'int16',
-  'uint16',
-  'int32',
-  'uint32',
-  'int64',
-  'uint64',
-  'bool',
-  'string',
-] as const
-export type TensorDtype = (typeof TENSOR_DTYPES)[number]
+export {TENSOR_DTYPES, type TensorDtype} from './dtypes.js'
 
 // Docker repository path components: lowercase letters, digits and separators (the distribution spec's grammar).
 const IMAGE_NAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/

@@ -1,6 +1,6 @@
 import type {InferenceSession} from 'onnxruntime-node'
 
-import {loadConfig, type LoadedConfig} from '../config/load.js'
+import type {LoadedConfig} from '../config/load.js'
 import type {Signature} from '../config/schema.js'
 import {openSession, type OpenSessionOptions} from './session.js'
 import {resolveSignature, readModelSignature, sessionSignature} from './signature.js'
@@ -14,6 +14,8 @@ export interface ResolvedModel extends LoadedConfig {
 
 /** Loads model.yaml and the model it names, and resolves the serving signature. */
 export async function loadModelProject(dirOrFile = '.'): Promise<ResolvedModel> {
+  // Imported here only: a serving process given model.yaml opens its model without the YAML parser and zod.
+  const {loadConfig} = await import('../config/load.js')
   const loaded = await loadConfig(dirOrFile)
   return resolveProject(loaded, await readModelSignature(loaded.modelPath))
 }

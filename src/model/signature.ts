@@ -1,7 +1,7 @@
 import type {InferenceSession} from 'onnxruntime-node'
 
 import type {Dimension, InputSpec, OutputSpec, Signature, TensorDtype} from '../config/schema.js'
-import {TENSOR_DTYPES} from '../config/schema.js'
+import {TENSOR_DTYPES} from '../config/dtypes.js'
 import {ModelError} from '../errors.js'
 import {formatShape, isDynamic} from './shape.js'
 import {openSession} from './session.js'

@@ -4,30 +4,74 @@
  */
 import cluster from 'node:cluster'
 import {once} from 'node:events'
-import {mkdtemp, rm} from 'node:fs/promises'
+import {cp, mkdtemp, rm} from 'node:fs/promises'
 import {createRequire} from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
+import {loadConfig} from '../config/load.js'
 import type {ChildMessage, ClusterChildOptions} from './cluster-protocol.js'
 
 const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cluster-child.ts')
+const IRIS = path.resolve(fileURLToPath(import.meta.url), '../../../examples/iris')
+
+function forkChild() {
+  cluster.setupPrimary({
+    args: [],
+    exec: child,
+    execArgv: ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href],
+    silent: true,
+  })
+  return cluster.fork()
+}
 
 describe('a cluster process', () => {
-  it('that cannot open its model sends the failure and exits 1', async () => {
-    const empty = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-child-'))
-    cluster.setupPrimary({
-      args: [],
-      exec: child,
-      execArgv: ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href],
-      silent: true,
-    })
-    const worker = cluster.fork()
+  it('serves model.yaml as its primary read it, without reading the file again', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-child-'))
+    await cp(IRIS, dir, {recursive: true})
+    const project = await loadConfig(dir)
+    await rm(project.file)
+    const worker = forkChild()
     try {
       const options: ClusterChildOptions = {
-        dir: empty,
+        extraKeys: [],
+        host: '127.0.0.1',
+        index: 1,
+        logLevel: 'silent',
+        logTo: 'stderr',
+        port: 0,
+        processes: 1,
+        project,
+        serving: {},
+      }
+      const messages: ChildMessage[] = []
+      const warm = new Promise<void>((resolve) => {
+        worker.on('message', (message: ChildMessage) => {
+          messages.push(message)
+          if (message.type === 'mlship:waiting') worker.send({options, type: 'mlship:start'})
+          if (message.type === 'mlship:warm' || message.type === 'mlship:failed') resolve()
+        })
+      })
+      await warm
+      expect(messages.map((message) => message.type)).toEqual(['mlship:waiting', 'mlship:warm'])
+      worker.send({deadlineMs: 1000, type: 'mlship:stop'})
+      const [code] = (await once(worker, 'exit')) as [number | null]
+      expect(code).toBe(0)
+    } finally {
+      if (!worker.isDead()) worker.kill('SIGKILL')
+      await rm(dir, {force: true, recursive: true})
+    }
+  })
+
+  it('that cannot open its model sends the failure and exits 1', async () => {
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-child-'))
+    const worker = forkChild()
+    try {
+      // model.yaml as the primary read it, naming a model file that is not there.
+      const options: ClusterChildOptions = {
+        project: {...(await loadConfig(IRIS)), modelPath: path.join(empty, 'model.onnx')},
         extraKeys: [],
         host: '127.0.0.1',
         index: 1,

@@ -72,7 +72,7 @@ async function runChild(): Promise<void> {
     // The model runs in this process's thread: cheap enough (layout.ts) that the hop to a worker costs more.
     const {backend, project} = await openModel({
       device: 'cpu',
-      dir: options.dir,
+      project: options.project,
       runIn: 'this-thread',
       serving: options.serving,
     })

@@ -1,3 +1,4 @@
+import type {LoadedConfig} from '../config/load.js'
 import type {MetricsSnapshot} from '../monitoring/metrics.js'
 import type {ServingOverrides} from './settings.js'
 
@@ -6,7 +7,11 @@ import type {ServingOverrides} from './settings.js'
  * IPC channel. Options travel here rather than in the environment: the server's own API key is among them.
  */
 export interface ClusterChildOptions {
-  dir: string
+  /**
+   * model.yaml as the primary read and checked it (and the signature, where it opened the model): the processes do not
+   * read and validate it again, and never load the YAML parser and zod (issue 19: start-up CPU of each process).
+   */
+  project: LoadedConfig
   host: string
   port: number
   /** This process's number (1..processes): the `process` field of its log lines. */

@@ -10,6 +10,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
+import {loadConfig} from '../config/load.js'
 import {readSample} from '../monitoring/test-support/exposition.js'
 import {forkCluster} from './cluster.js'
 import {startServing} from './start-serving.js'
@@ -123,6 +124,7 @@ describe('the cluster layout', () => {
   it('exits 1 when a replacement cannot start, rather than serve on fewer processes for good', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-'))
     await cp(IRIS, dir, {recursive: true})
+    const project = await loadConfig(dir)
     const exits: number[] = []
     const exited = new Promise<void>((resolve) => {
       const launch = forkCluster({
@@ -134,7 +136,7 @@ describe('the cluster layout', () => {
       })
       void launch
         .start({
-          dir,
+          project,
           extraKeys: [],
           host: '127.0.0.1',
           logLevel: 'silent',

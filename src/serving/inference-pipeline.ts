@@ -1,6 +1,6 @@
 import path from 'node:path'
 
-import {primaryVariant} from '../config/experiment.js'
+import {primaryVariant} from '../config/variants.js'
 
 import {ModelMonitor, type ModelMonitorLogger} from '../monitoring/model-monitor.js'
 import {createServingMetrics, type ServingMetrics} from '../monitoring/metrics.js'

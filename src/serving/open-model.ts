@@ -1,6 +1,6 @@
 import path from 'node:path'
 
-import {loadConfig, type LoadedConfig} from '../config/load.js'
+import type {LoadedConfig} from '../config/load.js'
 import {openModelProject, resolveModelProject, type ResolvedModel} from '../model/load-model.js'
 import type {InferenceBackend} from './backend.js'
 import type {ServingSettings} from './context.js'
@@ -53,7 +53,8 @@ export interface OpenedModel {
  */
 export async function openModel(options: OpenModelOptions): Promise<OpenedModel> {
   const env = options.env ?? process.env
-  const loaded = options.project ?? (await loadConfig(options.dir ?? '.'))
+  // Imported only to read model.yaml: a cluster process is given it, and loads neither the YAML parser nor zod.
+  const loaded = options.project ?? (await (await import('../config/load.js')).loadConfig(options.dir ?? '.'))
   const settings: ServingSettings = {
     ...resolveSettings(loaded.config.serving, options.serving ?? {}, env),
     dataDir: path.resolve(options.dataDir ?? (env.MLSHIP_DATA_DIR || loaded.dir)),

@@ -158,7 +158,7 @@ export async function startServing(options: StartServingOptions): Promise<Servin
   logger.info({layout}, 'serving layout')
   const host = options.host ?? config.serving.host
   const running = await (launch ?? forkCluster({logger, processes: layout.processes})).start({
-    dir: options.dir,
+    project: project ?? loaded,
     extraKeys: options.extraKeys ?? [],
     host,
     logLevel: settings.logLevel,
