@@ -1,17 +1,18 @@
 import * as Flags from '@oclif/core/flags'
-import path from 'node:path'
 
 import {BaseCommand} from '../base-command.js'
 import type {BuildImageResult} from '../image/build-image.js'
 import {planBuild} from '../image/context.js'
-import {describeImageFiles, type ImageFileSummary, summarizeImageFiles} from '../image/image-files.js'
+import {buildContextText, builtImageText, imageFilesText, platformImagesText} from '../image/build-report.js'
+import {type ImageFileSummary, summarizeImageFiles} from '../image/image-files.js'
 import {baseImageFor, parseBaseImages, parsePlatforms, type PlatformImage} from '../image/platforms.js'
 import type {BuildNodeFolderResult} from '../edge/node-folder.js'
-import {ExitCode, MlshipError} from '../errors.js'
+import {nodeFolderText} from '../edge/report-text.js'
+import {ExitCode, flagUsageError, MlshipError} from '../errors.js'
 import {platformFlags} from '../flags/platform.js'
 import {modelDirArg} from '../flags/model-dir.js'
 import type {BuildWebResult} from '../web/build-web.js'
-import {formatBytes} from '../util/bytes.js'
+import {webBundleText} from '../web/report-text.js'
 
 export type BuildCommandResult =
   | ({mode: 'build'} & BuildImageResult)
@@ -101,7 +102,7 @@ ${BaseCommand.exitCodesHelp}`
   async run(): Promise<BuildCommandResult> {
     const {args, flags} = await this.parse(Build)
     if (flags.target !== 'image') return this.buildEdge(args.dir, {...flags, target: flags.target})
-    if (flags.webgpu) throw usage('--webgpu is for --target web')
+    if (flags.webgpu) throw flagUsageError('--webgpu is for --target web')
     const platforms = flags.platform ? parsePlatforms(flags.platform) : undefined
     const baseImages = parseBaseImages(flags['base-image'])
     if (platforms && platforms.length > 1) return this.buildPlatforms(args.dir, platforms, baseImages, flags)
@@ -118,7 +119,7 @@ ${BaseCommand.exitCodesHelp}`
       if (!this.jsonEnabled()) {
         process.stdout.write(plan.dockerfile)
         // stdout stays a Dockerfile (`mlship build --print > Dockerfile`); what goes in is for the reader.
-        this.logToStderr(filesText(plan.files))
+        this.logToStderr(imageFilesText(plan.files))
       }
       return {dockerfile: plan.dockerfile, files: summarizeImageFiles(plan.files), mode: 'print'}
     }
@@ -130,11 +131,7 @@ ${BaseCommand.exitCodesHelp}`
       ])
       const context = await writeBuildContext({...common, outputDir: flags.output})
       const tags = flags.tag ?? defaultTags(context.name, context.version)
-      this.log(
-        `Wrote the build context to ${context.contextDir} (${context.fileCount} files, ${formatBytes(context.sizeBytes)}).`,
-      )
-      this.log(`Build it with: docker build ${tags.map((t) => `-t ${t}`).join(' ')} ${context.contextDir}`)
-      this.log(filesText(context.files))
+      this.log(buildContextText(context, tags))
       return {
         files: summarizeImageFiles(context.files),
         contextDir: context.contextDir,
@@ -171,19 +168,7 @@ ${BaseCommand.exitCodesHelp}`
       progress.finish()
     }
 
-    this.log(`${result.upToDate ? 'Up to date' : 'Built'} ${result.tags.join(', ')}`)
-    this.log(`  image    ${result.imageId}`)
-    this.log(
-      `  size     ${formatBytes(result.sizeBytes)}${result.sizeAboveBaseBytes === undefined ? '' : ` (${formatBytes(result.sizeAboveBaseBytes)} above ${result.baseImage})`}`,
-    )
-    this.log(
-      `  context  ${formatBytes(result.contextSizeBytes)} in ${result.contextFiles} files, ${result.platform}${result.gpu ? ', CUDA' : ''}`,
-    )
-    this.log(
-      `  time     ${result.buildSeconds.toFixed(1)} s${result.steps.total > 0 ? ` (${result.steps.cached} of ${result.steps.total} steps cached)` : ''}`,
-    )
-    this.log(filesText(result.files))
-    this.log(`\nRun it: mlship serve ${args.dir} --image ${result.tags[0]}`)
+    this.log(builtImageText(result, args.dir))
     return {mode: 'build', ...result}
   }
 
@@ -191,33 +176,24 @@ ${BaseCommand.exitCodesHelp}`
     const imageOnly = (['print', 'gpu', 'tag', 'base-image', 'no-cache'] as const).filter((name) =>
       Boolean(flags[name]),
     )
-    if (imageOnly.length > 0) throw usage(`--${imageOnly[0]} is for the image; --target ${flags.target} builds none`)
+    if (imageOnly.length > 0)
+      throw flagUsageError(`--${imageOnly[0]} is for the image; --target ${flags.target} builds none`)
     if (flags.target === 'web') {
-      if (flags.platform) throw usage('--platform is for the image and --target node; a web bundle runs anywhere')
+      if (flags.platform)
+        throw flagUsageError('--platform is for the image and --target node; a web bundle runs anywhere')
       const {buildWebBundle} = await import('../web/build-web.js')
       const result = await buildWebBundle({backend: flags.webgpu ? 'webgpu' : 'wasm', dir, outputDir: flags.output})
-      this.log(`Wrote the web bundle of ${result.name}@${result.version} to ${result.outputDir}`)
-      for (const file of result.files) this.log(`  ${file.path.padEnd(44)} ${formatBytes(file.bytes).padStart(9)}`)
-      const {sizes} = result
-      this.log(
-        `  size     ${formatBytes(sizes.totalBytes)} to download: runtime ${formatBytes(sizes.runtimeBytes)} (onnxruntime-web ${result.onnxruntimeWeb}, ${result.backend === 'webgpu' ? 'WebGPU + WebAssembly' : 'WebAssembly SIMD'}), model ${formatBytes(sizes.modelBytes)}, page ${formatBytes(sizes.pageBytes)}`,
-      )
-      this.log(`  checked  loads and runs in onnxruntime-web (${result.check.loadMs.toFixed(0)} ms here, one thread)`)
-      this.log(`\nServe it: mlship serve ${result.outputDir} --target web`)
+      this.log(webBundleText(result))
       return {mode: 'web', ...result}
     }
-    if (flags.webgpu) throw usage('--webgpu is for --target web')
+    if (flags.webgpu) throw flagUsageError('--webgpu is for --target web')
     const {buildNodeFolder} = await import('../edge/node-folder.js')
     const result = await buildNodeFolder({
       dir,
       outputDir: flags.output,
       platform: nodePlatform(flags.platform),
     })
-    this.log(`Wrote ${result.name}@${result.version} for plain Node.js on ${result.platform} to ${result.outputDir}`)
-    this.log(
-      `  size     ${formatBytes(result.sizeBytes)} in ${result.files.length} files (onnxruntime-node ${result.onnxruntimeVersion})`,
-    )
-    this.log(`\nCopy the folder to the device and run: ${path.basename(result.outputDir)}/start.sh  (Node.js 20.12+)`)
+    this.log(nodeFolderText(result))
     return {mode: 'node', ...result}
   }
 
@@ -261,11 +237,7 @@ ${BaseCommand.exitCodesHelp}`
     } finally {
       progress?.finish()
     }
-    for (const image of images) {
-      this.log(`${image.upToDate ? 'Up to date' : 'Built'} ${image.platform}: ${image.tags.join(', ')}`)
-      this.log(`  image    ${image.imageId}, ${formatBytes(image.sizeBytes)} on ${image.baseImage}`)
-    }
-    this.log(`\nPush them under one tag (an OCI image index): mlship push ${dir} --platform ${platforms.join(',')}`)
+    this.log(platformImagesText(images, dir, platforms))
     return {images, mode: 'platforms'}
   }
 }
@@ -286,16 +258,6 @@ interface EdgeFlags {
 function nodePlatform(value: string | undefined) {
   if (!value) return undefined
   const platforms = parsePlatforms(value)
-  if (platforms.length > 1) throw usage('--target node builds for one --platform')
+  if (platforms.length > 1) throw flagUsageError('--target node builds for one --platform')
   return platforms[0]
-}
-
-function usage(message: string): MlshipError {
-  return new MlshipError(message, {code: 'FLAG_INVALID', exitCode: ExitCode.usage})
-}
-
-function filesText(files: Parameters<typeof describeImageFiles>[0]): string {
-  return `\nFrom the model directory (nothing else of it goes into the image):\n${describeImageFiles(files)
-    .map((line) => `  ${line}`)
-    .join('\n')}`
 }

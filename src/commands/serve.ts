@@ -16,7 +16,7 @@ import {
 import {flagUsageError} from '../errors.js'
 import {serveInProcess, type ServeInProcessResult} from '../serving/serve-in-process.js'
 import {serveWeb, type ServeWebResult} from '../web/serve-web.js'
-import {webListeningLine} from '../web/serve-report.js'
+import {webListeningLine} from '../web/report-text.js'
 import {inProcessListeningText} from '../serving/serve-report.js'
 import {modelDirArg} from '../flags/model-dir.js'
 

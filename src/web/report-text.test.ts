@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {webListeningLine} from './serve-report.js'
+import {webListeningLine} from './report-text.js'
 
 describe('webListeningLine', () => {
   it('names the bundle, its size and runtime, and whether the page may use threads', () => {
