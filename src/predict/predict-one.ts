@@ -58,8 +58,8 @@ export async function predictOne(options: PredictOneOptions): Promise<PredictOne
     try {
       if (plan) {
         // Images and texts are turned into tensors here, as the server does (sharp and the tokenizer load only now).
-        const {InputPreprocessor} = await import('../serving/preprocessing.js')
-        const preprocessor = await InputPreprocessor.create(plan, {limits, modelDir: model.project.dir})
+        const {openInputPreprocessor} = await import('../serving/open-preprocessor.js')
+        const preprocessor = await openInputPreprocessor(plan, {limits, modelDir: model.project.dir})
         const {raw, tensorBody} = splitSeedBody(body, plan)
         const tensors =
           tensorBody === undefined ? {} : decodeSeedBody(tensorBody, preprocessor.tensorSignature(signature), limits)

@@ -474,7 +474,7 @@ describe("fastify's schema compilers", () => {
       host: '127.0.0.1',
       logger: false,
       plugins: [
-        // eslint-disable-next-line @typescript-eslint/require-await -- fastify plugins are async functions
+         
         async (app) => {
           app.post('/with-schema', {schema: {body: {type: 'object'}}}, () => 'ok')
         },

@@ -4,7 +4,8 @@ import type {InferenceBackend} from './backend.js'
 import type {ServerPhase, ServingContext} from './context.js'
 import type {Device} from './device.js'
 import {openModel} from './open-model.js'
-import {InputPreprocessor} from './preprocessing.js'
+import {openInputPreprocessor} from './open-preprocessor.js'
+import type {InputPreprocessor} from './preprocessing.js'
 import type {ServingOverrides} from './settings.js'
 import type {WorkerPoolOptions} from './worker-pool.js'
 
@@ -58,7 +59,7 @@ export async function createServingContext(options: ServingContextOptions): Prom
   let preprocessor: InputPreprocessor | undefined
   try {
     const plan = planPreprocessing(project.signature, project.file)
-    preprocessor = plan ? await InputPreprocessor.create(plan, {limits, modelDir: project.dir}) : undefined
+    preprocessor = plan ? await openInputPreprocessor(plan, {limits, modelDir: project.dir}) : undefined
   } catch (error) {
     await stopStarted()
     throw error

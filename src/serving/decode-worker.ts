@@ -11,7 +11,8 @@ import {errorMessage} from '../errors.js'
 import {decodeSeedBody, decodeV2Body} from './decode.js'
 import type {DecodedRequest, DecodeJob, DecodeReply, DecodeWorkerData} from './decode-protocol.js'
 import {parseJsonBody} from './json-body.js'
-import {InputPreprocessor, type RawInputs} from './preprocessing.js'
+import {openInputPreprocessor} from './open-preprocessor.js'
+import type {RawInputs} from './preprocessing.js'
 import {decodeV2WithPlan, splitSeedBody} from './raw-inputs.js'
 import {planPreprocessing} from '../preprocess/plan.js'
 import {RequestError} from './request-error.js'
@@ -36,7 +37,7 @@ function main(): void {
   }
   // sharp and the tokenizers load with the first request handed over (a thread that never gets one never loads them).
   // A failure to load them fails the requests of the moment, not the thread for good: the next request tries again.
-  const preprocessor = plan ? retryingLazy(() => InputPreprocessor.create(plan, {limits, modelDir})) : undefined
+  const preprocessor = plan ? retryingLazy(() => openInputPreprocessor(plan, {limits, modelDir})) : undefined
   const preprocess = async (rows: RawInputs) => {
     if (!preprocessor) throw new Error('this model declares no preprocess:')
     return {feeds: await (await preprocessor()).feeds(rows)}

@@ -1,13 +1,9 @@
-import {readFile} from 'node:fs/promises'
-import path from 'node:path'
-
 import type {Signature} from '../config/schema.js'
-import {ConfigError, errorMessage} from '../errors.js'
-import {type ImageDecoder, sharpImageDecoder} from '../preprocess/image-decode.js'
+import type {ImageDecoder} from '../preprocess/image-decode.js'
 import {type ImagePlan, imageRow} from '../preprocess/image-tensor.js'
 import {InputError} from '../preprocess/input-error.js'
 import type {PreprocessPlan} from '../preprocess/plan.js'
-import type {TextEncoder, TextPlan, TokenizerFile} from '../preprocess/text.js'
+import type {TextEncoder, TextPlan} from '../preprocess/text.js'
 import type {DecodeLimits} from './decode.js'
 import {badRequest, RequestError} from './request-error.js'
 import {type HostTensor, type TensorMap, toFloat16Array} from './tensors.js'
@@ -33,30 +29,17 @@ export const TEXT_THREAD_CHARS = 1024
 export class InputPreprocessor {
   private threads: ((rows: RawInputs) => Promise<TensorMap>) | undefined
 
-  private constructor(
+  /**
+   * The preprocessor of a plan, from its parts: the image decoder (sharp in Node, the canvas in a browser; needed when
+   * the plan has images) and a text encoder per text input. Pure: the server (openInputPreprocessor) and the web page
+   * build one each.
+   */
+  constructor(
     readonly plan: PreprocessPlan,
     private readonly limits: DecodeLimits,
     private readonly decoder: ImageDecoder | undefined,
-    private readonly encoders: Map<string, TextEncoder>,
+    private readonly encoders: ReadonlyMap<string, TextEncoder>,
   ) {}
-
-  /** Loads sharp when the plan has images and each tokenizer.json (relative to `modelDir`) when it has texts. */
-  static async create(
-    plan: PreprocessPlan,
-    options: {modelDir: string; limits: DecodeLimits},
-  ): Promise<InputPreprocessor> {
-    const decoder = plan.images.length > 0 ? await sharpImageDecoder() : undefined
-    const encoders = new Map<string, TextEncoder>()
-    if (plan.texts.length > 0) {
-      // @huggingface/tokenizers is imported only by models with text inputs (start-up of every other command).
-      const {TextEncoder} = await import('../preprocess/text.js')
-      for (const text of plan.texts) {
-        const file = await readTokenizer(path.resolve(options.modelDir, text.options.tokenizer), text.input)
-        encoders.set(text.input, new TextEncoder(file, text))
-      }
-    }
-    return new InputPreprocessor(plan, options.limits, decoder, encoders)
-  }
 
   /**
    * Hands the images and texts of a request with an image or long texts to `run` (the server's decode threads:
@@ -121,7 +104,8 @@ export class InputPreprocessor {
   }
 
   private async image(plan: ImagePlan, rows: RawRows): Promise<HostTensor> {
-    const decoder = this.decoder!
+    const decoder = this.decoder
+    if (!decoder) throw new Error(`input "${plan.input}": this preprocessor was made without an image decoder`)
     const perRow = plan.channels * plan.height * plan.width
     const values = new Float32Array(rows.length * perRow)
     await Promise.all(
@@ -198,28 +182,18 @@ export function imageBytesOfString(value: string, label: string): Uint8Array {
     throw badRequest(
       `${label}: expected an image as a data URL ("data:image/jpeg;base64,...") or base64, got a string that is neither`,
     )
-  const bytes = Buffer.from(payload, 'base64')
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return base64Bytes(payload)
 }
 
-async function readTokenizer(file: string, input: string): Promise<TokenizerFile> {
-  let json: Record<string, unknown>
-  try {
-    json = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>
-  } catch (error) {
-    throw new ConfigError(`input "${input}": cannot read the tokenizer ${file}: ${errorMessage(error)}`, {
-      details: {file},
-      suggestions: ['Put the tokenizer.json of the model beside model.yaml and name it in preprocess.text.tokenizer.'],
-    })
+/** Base64 -> bytes: Node's Buffer where there is one (fast), the platform's atob in a browser. */
+function base64Bytes(payload: string): Uint8Array {
+  const NodeBuffer = (globalThis as {Buffer?: typeof Buffer}).Buffer
+  if (NodeBuffer) {
+    const bytes = NodeBuffer.from(payload, 'base64')
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
-  let config: Record<string, unknown> = {}
-  try {
-    config = JSON.parse(await readFile(path.join(path.dirname(file), 'tokenizer_config.json'), 'utf8')) as Record<
-      string,
-      unknown
-    >
-  } catch {
-    // tokenizer_config.json is optional: the tokenizer.json alone says how to tokenise.
-  }
-  return {config, json}
+  const binary = atob(payload.replace(/\s+/g, ''))
+  const bytes = new Uint8Array(binary.length)
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
+  return bytes
 }

@@ -37,9 +37,14 @@ export function splitSeedBody(body: unknown, plan: PreprocessPlan): {tensorBody?
     : {raw, tensorBody: {...record, inputs: rest}}
 }
 
+/** A row as a JSON body carries it (a string), or as the web page's predict() may (the bytes of a file). */
+function isRawRow(value: unknown): value is string | Uint8Array {
+  return typeof value === 'string' || value instanceof Uint8Array
+}
+
 function rowsOf(value: unknown, input: string, plan: PreprocessPlan): RawRows {
-  if (typeof value === 'string') return [value]
-  if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')) return value
+  if (isRawRow(value)) return [value]
+  if (Array.isArray(value) && value.length > 0 && value.every(isRawRow)) return value
   const image = plan.images.some((p) => p.input === input)
   throw badRequest(
     image

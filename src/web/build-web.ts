@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import {ConfigError} from '../errors.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
+import {planPreprocessing} from '../preprocess/plan.js'
 import {bundlePageScript, bundlePredictModule} from './bundle-page.js'
 import type {WebBackend, WebBundleConfig} from './config.js'
 import {pageHtml} from './page-html.js'
@@ -53,6 +54,7 @@ export interface BuildWebResult {
  *   index.html   the page generated from the signature (form or JSON box, example, labels, latency)
  *   predict.js   ES module: ready, predict(body) -> the /predict answer   (+ predict.d.ts)
  *   model.onnx   the model
+ *   tokenizers/  the tokenizer.json (and tokenizer_config.json) of each text input, when the model has any
  *   runtime/     onnxruntime-web's files for the chosen backend only
  */
 export async function buildWebBundle(options: BuildWebOptions): Promise<BuildWebResult> {
@@ -74,6 +76,7 @@ export async function buildWebBundle(options: BuildWebOptions): Promise<BuildWeb
     }
   }
   const runtime = await webRuntime(backend)
+  const tokenizerFiles = tokenizersOf(project)
   const webConfig: WebBundleConfig = {
     backend,
     description: config.description,
@@ -83,10 +86,16 @@ export async function buildWebBundle(options: BuildWebOptions): Promise<BuildWeb
     onnxruntimeWeb: runtime.version,
     signature: project.signature,
     version: config.version,
+    ...(tokenizerFiles.length > 0 && {tokenizers: tokenizerBundlePaths(tokenizerFiles)}),
   }
-  const check = await checkWebRuntime({config: webConfig, modelPath: project.modelPath})
+  const sourceOf = new Map(tokenizerFiles.map((file) => [file.bundlePath, file.source]))
+  const check = await checkWebRuntime({
+    config: webConfig,
+    loadText: (file) => readFile(sourceOf.get(file) ?? file, 'utf8'),
+    modelPath: project.modelPath,
+  })
 
-  const outputDir = path.resolve(options.outputDir ?? `${config.name}-web`)
+  const outputDir = outputDirOf(options, config.name)
   await prepareBundleDir(outputDir)
   await mkdir(path.join(outputDir, 'runtime'), {recursive: true})
   const [predictJs, script] = await Promise.all([bundlePredictModule(webConfig, runtime.module), bundlePageScript()])
@@ -98,10 +107,15 @@ export async function buildWebBundle(options: BuildWebOptions): Promise<BuildWeb
   await writeFile(path.join(outputDir, 'index.html'), pageHtml({config: webConfig, script}))
   await copyFile(project.modelPath, path.join(outputDir, webConfig.modelFile))
   for (const file of runtime.files) await copyFile(file, path.join(outputDir, 'runtime', path.basename(file)))
+  for (const file of tokenizerFiles) {
+    await mkdir(path.dirname(path.join(outputDir, file.bundlePath)), {recursive: true})
+    await copyFile(file.source, path.join(outputDir, file.bundlePath))
+  }
 
   const files: BundleFile[] = []
   for (const name of ['index.html', 'predict.js', 'predict.d.ts']) files.push(await describe(outputDir, name, 'page'))
   files.push(await describe(outputDir, webConfig.modelFile, 'model'))
+  for (const file of tokenizerFiles) files.push(await describe(outputDir, file.bundlePath, 'model'))
   for (const file of runtime.files) files.push(await describe(outputDir, `runtime/${path.basename(file)}`, 'runtime'))
   // predict.d.ts is for the developer's editor; a browser never downloads it.
   const downloaded = files.filter((f) => f.path !== 'predict.d.ts')
@@ -122,6 +136,45 @@ export async function buildWebBundle(options: BuildWebOptions): Promise<BuildWeb
   }
   await writeFile(path.join(outputDir, BUNDLE_MANIFEST), `${JSON.stringify(result, null, 2)}\n`)
   return result
+}
+
+function outputDirOf(options: BuildWebOptions, name: string): string {
+  return path.resolve(options.outputDir ?? `${name}-web`)
+}
+
+interface TokenizerFile {
+  input: string
+  role: 'json' | 'config'
+  source: string
+  bundlePath: string
+}
+
+/**
+ * The tokenizer files of the text inputs: tokenizer.json as model.yaml names it, and the tokenizer_config.json beside
+ * it where there is one (the server reads both). In the bundle under tokenizers/<the input's position>/.
+ */
+function tokenizersOf(project: ResolvedModel): TokenizerFile[] {
+  const plan = planPreprocessing(project.signature, project.file)
+  const files: TokenizerFile[] = []
+  for (const text of plan?.texts ?? []) {
+    const index = project.signature.inputs.findIndex((input) => input.name === text.input)
+    const source = path.resolve(project.dir, text.options.tokenizer)
+    const folder = `tokenizers/${index}`
+    files.push({bundlePath: `${folder}/tokenizer.json`, input: text.input, role: 'json', source})
+    const beside = path.join(path.dirname(source), 'tokenizer_config.json')
+    if (existsSync(beside))
+      files.push({bundlePath: `${folder}/tokenizer_config.json`, input: text.input, role: 'config', source: beside})
+  }
+  return files
+}
+
+function tokenizerBundlePaths(files: TokenizerFile[]): NonNullable<WebBundleConfig['tokenizers']> {
+  const out: NonNullable<WebBundleConfig['tokenizers']> = {}
+  for (const file of files) {
+    if (file.role === 'json') out[file.input] = {...out[file.input], json: file.bundlePath}
+    else out[file.input] = {...out[file.input]!, config: file.bundlePath}
+  }
+  return out
 }
 
 /** Reads the manifest of a built bundle; undefined when the folder is not one. */

@@ -20,6 +20,8 @@ export interface WebBundleConfig {
   /** What the bundle carries: 'webgpu' bundles try WebGPU first and fall back to WebAssembly, loudly. */
   backend: WebBackend
   onnxruntimeWeb: string
+  /** The tokenizer files of each text input, relative to predict.js (tokenizer_config.json where the model has one). */
+  tokenizers?: Record<string, {json: string; config?: string}>
 }
 
 /** What `ready` resolves to: the runtime the page really got. */

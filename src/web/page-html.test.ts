@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import type {Signature} from '../config/schema.js'
+import {imagePreprocessSchema, type Signature, textPreprocessSchema} from '../config/schema.js'
 import type {WebBundleConfig} from './config.js'
 import {formLayout, MAX_FORM_FIELDS} from './form.js'
 import {pageHtml} from './page-html.js'
@@ -94,5 +94,37 @@ describe('pageHtml', () => {
     })
     expect(html).not.toContain('data-testid="form"')
     expect(html).toContain('{&#34;inputs&#34;:{&#34;a&#34;:[[0,0]],&#34;b&#34;:[0,0,0]}}')
+  })
+
+  it('gives a model with an image, a text and a tensor input a file picker, a text box and a JSON box', () => {
+    const html = pageHtml({
+      config: config({
+        inputs: [
+          {
+            dtype: 'float32',
+            name: 'image',
+            preprocess: {image: imagePreprocessSchema.parse({resize: 'stretch'})},
+            shape: ['batch', 3, 8, 8],
+          },
+          {
+            dtype: 'int64',
+            name: 'input_ids',
+            preprocess: {text: textPreprocessSchema.parse({tokenizer: 'tokenizer.json'})},
+            shape: ['batch', 12],
+          },
+          {dtype: 'float32', example: [[1, 2]], name: 'extra', shape: ['batch', 2]},
+        ],
+        outputs: [{dtype: 'float32', name: 'y', shape: ['batch', 2]}],
+      }),
+      script: '',
+    })
+    expect(html).toContain('data-testid="inputs-form"')
+    expect(html).toMatch(/<input type="file" accept="image\/jpeg,image\/png,image\/webp" data-input="image"/)
+    expect(html).toContain('data-kind="text" data-testid="text-input_ids"')
+    expect(html).toContain('data-testid="tensor-extra" rows="2" spellcheck="false">[[1,2]]</textarea>')
+    expect(html).not.toContain('data-testid="form"')
+    expect(html).toContain(
+      '{&#34;inputs&#34;:{&#34;image&#34;:&#34;data:image/png;base64,...&#34;,&#34;input_ids&#34;:&#34;some text&#34;,&#34;extra&#34;:[[1,2]]}}',
+    )
   })
 })

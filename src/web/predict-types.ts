@@ -29,6 +29,14 @@ export declare const ready: Promise<RuntimeInfo>
 /** POST /predict in the page: the same request, the same answer; rejects with PredictError as the server answers 4xx. */
 export declare function predict(body: PredictRequest): Promise<PredictResponse>
 
+/**
+ * The tensors a request becomes in the page, without running the model: images decoded and resized, texts
+ * tokenised, the rest decoded (int64 data as BigInt64Array).
+ */
+export declare function tensors(
+  body: PredictRequest,
+): Promise<Record<string, {dims: number[]; dtype: string; data: ArrayLike<number | bigint>}>>
+
 /** A refused or failed prediction: the status and the body the server would have answered. */
 export declare class PredictError extends Error {
   readonly status: number

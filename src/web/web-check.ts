@@ -23,13 +23,19 @@ export interface WebLoadFailure {
  * and runs the example through the page's predictor: a model the browser cannot run is refused at build time, with
  * the operator named, rather than in a user's browser.
  */
-export async function checkWebRuntime(options: {config: WebBundleConfig; modelPath: string}): Promise<WebCheckResult> {
+export async function checkWebRuntime(options: {
+  config: WebBundleConfig
+  modelPath: string
+  /** Reads a file of the bundle (its tokenizers) by its path in the bundle. */
+  loadText?: (file: string) => Promise<string>
+}): Promise<WebCheckResult> {
   const ort = await import('onnxruntime-web')
   const predictor = createPredictor(ort, options.config, {
     backend: 'wasm',
     crossOriginIsolated: false,
     hasWebGpu: false,
     loadModel: async () => new Uint8Array(await readFile(options.modelPath)),
+    loadText: options.loadText,
     now: () => performance.now(),
     threads: 1,
     warn: () => undefined,

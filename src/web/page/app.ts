@@ -7,7 +7,8 @@ import type {WebPredictResponse} from '../config.js'
 import {type PageElement, pageGlobals} from './dom.js'
 import {predict, ready} from './predict.js'
 
-const document = pageGlobals().document!
+const page = pageGlobals()
+const document = page.document!
 
 const byTestId = (id: string): PageElement => {
   const element = document.querySelector(`[data-testid="${id}"]`)
@@ -20,6 +21,7 @@ const warning = byTestId('runtime-warning')
 const result = byTestId('result')
 const latency = byTestId('latency')
 const labels = byTestId('labels')
+const classes = byTestId('classes')
 const responseText = byTestId('response')
 const errorText = byTestId('error')
 let count = 0
@@ -61,6 +63,8 @@ function show(answer: WebPredictResponse, roundTripMs: number): void {
   count++
   latency.textContent = `${answer.latency_ms.toFixed(3)} ms in the model's terms (latency_ms), ${roundTripMs.toFixed(3)} ms for the whole call`
   labels.textContent = answer.labels ? answer.labels.join(', ') : ''
+  const {top_k: topK} = answer as {top_k?: Array<{label: string; score: number}>}
+  classes.textContent = topK ? topK.map((c) => `${c.label} ${(c.score * 100).toFixed(1)}%`).join(', ') : ''
   responseText.textContent = JSON.stringify(answer, null, 1)
   errorText.hidden = true
   errorText.textContent = ''
@@ -72,6 +76,7 @@ function showError(message: string, body: unknown): void {
   count++
   latency.textContent = ''
   labels.textContent = ''
+  classes.textContent = ''
   responseText.textContent = JSON.stringify(body, null, 1)
   errorText.textContent = message
   errorText.hidden = false
@@ -105,3 +110,55 @@ byTestId('json-form').addEventListener('submit', (event) => {
   }
   void run(body)
 })
+
+// A model with image or text inputs: a file picker (and drop zone) per image, a text box per text, JSON per tensor.
+const inputsForm = document.querySelector('[data-testid="inputs-form"]')
+if (inputsForm) {
+  for (const zone of inputsForm.querySelectorAll('[data-drop]')) {
+    const picker = zone.querySelector('input[type=file]')!
+    const preview = zone.querySelector('img[data-preview]')!
+    const showPreview = () => {
+      const file = picker.files?.item(0)
+      if (preview.src) page.URL.revokeObjectURL(preview.src)
+      preview.hidden = !file
+      preview.src = file ? page.URL.createObjectURL(file) : ''
+    }
+    picker.addEventListener('change', showPreview)
+    zone.addEventListener('dragover', (event) => {
+      event.preventDefault()
+      zone.classList.toggle('over', true)
+    })
+    zone.addEventListener('dragleave', () => zone.classList.toggle('over', false))
+    zone.addEventListener('drop', (event) => {
+      event.preventDefault()
+      zone.classList.toggle('over', false)
+      if (event.dataTransfer && event.dataTransfer.files.length > 0) {
+        picker.files = event.dataTransfer.files
+        showPreview()
+      }
+    })
+  }
+  inputsForm.addEventListener('submit', (event) => {
+    event.preventDefault()
+    const inputs: Record<string, unknown> = {}
+    for (const field of inputsForm.querySelectorAll('[data-input]')) {
+      const name = field.dataset.input!
+      if (field.dataset.kind === 'image') {
+        // No file chosen: the input is left out, and predict() says it is missing as the server would.
+        const file = field.files?.item(0)
+        if (file) inputs[name] = file
+      } else if (field.dataset.kind === 'text') inputs[name] = field.value
+      else {
+        try {
+          inputs[name] = JSON.parse(field.value)
+        } catch (error) {
+          showError(`400: input "${name}": malformed JSON: ${(error as Error).message}`, {
+            error: `input "${name}": malformed JSON: ${(error as Error).message}`,
+          })
+          return
+        }
+      }
+    }
+    void run({inputs})
+  })
+}
