@@ -19,6 +19,7 @@ import {spawnSync} from 'node:child_process'
 import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {VENDORED_PACKAGES} from '../scripts/lib/vendor-bundles.js'
@@ -66,8 +67,17 @@ describe('start-up of the built CLI', () => {
     if (traces) await rm(traces, {force: true, recursive: true})
   })
 
+  /** The graph of each run so far: two tests that look at the same run (`build --print`) share one process. */
+  const graphs = new Map<string, Promise<ImportGraph>>()
+
   /** Runs node with the tracer on `args`; fails with the process's output unless it exits with `exitCode`. */
-  async function traced(name: string, args: string[], exitCode = 0): Promise<ImportGraph> {
+  function traced(name: string, args: string[], exitCode = 0): Promise<ImportGraph> {
+    const key = JSON.stringify([args, exitCode])
+    if (!graphs.has(key)) graphs.set(key, trace(name, args, exitCode))
+    return graphs.get(key)!
+  }
+
+  async function trace(name: string, args: string[], exitCode: number): Promise<ImportGraph> {
     const file = path.join(traces, `${name.replaceAll(/\W+/g, '-')}.tsv`)
     await writeFile(file, '')
     const child = spawnSync(process.execPath, ['--import', tracer, ...args], {
@@ -104,12 +114,30 @@ describe('start-up of the built CLI', () => {
   })
 
   it('answers --version and --help, for itself and every command, from the manifest alone', async () => {
-    const runs = [['--version'], ['--help'], ...cli.commands.map((id) => [id, '--help'])]
     const problems: string[] = []
-    for (const args of runs) {
+    for (const args of [['--version'], ['--help']]) {
       const graph = await traced(args.join(' '), [cli.bin, ...args])
       problems.push(report(`\`mlship ${args.join(' ')}\``, unwantedImports(graph, manifestOnly(cli))))
     }
+    // Every command's --help in one process (a process each cost 15 node start-ups), each run as bin/run.js runs it:
+    // oclif's execute (@oclif/core/execute) with the options of dist/. What any of them loads is in the process's
+    // graph, with the chain of imports that loaded it, so a command whose help loads what it should not is still named.
+    const dist = pathToFileURL(path.join(cli.root, 'dist', path.sep))
+    const execute = pathToFileURL(path.join(cli.root, 'node_modules', '@oclif', 'core', 'lib', 'execute.js'))
+    const helpOfEach = path.join(traces, 'help-of-each-command.mjs')
+    await writeFile(
+      helpOfEach,
+      `import {execute} from ${JSON.stringify(execute.href)}
+      import {compiledCliOptions} from ${JSON.stringify(new URL('cli-root.js', dist).href)}
+      for (const id of ${JSON.stringify(cli.commands)}) {
+        await execute({args: [id, '--help'], loadOptions: compiledCliOptions(new URL(${JSON.stringify(dist.href)}))})
+      }`,
+    )
+    const graph = await traced('COMMAND --help', [helpOfEach])
+    const policy = manifestOnly(cli)
+    const withHarness: ImportPolicy = {...policy, ownModule: (file) => file === helpOfEach || policy.ownModule!(file)}
+    expect(graph.entries).toEqual([helpOfEach])
+    problems.push(report('`mlship COMMAND --help`, for every command,', unwantedImports(graph, withHarness)))
 
     expect(problems.filter(Boolean).join('\n\n')).toBe('')
   })
@@ -155,7 +183,7 @@ describe('start-up of the built CLI', () => {
   })
 
   it('renders the Dockerfile from the template precompiled at build time, not compiled at run time', async () => {
-    const graph = await traced('build --print (template)', [cli.bin, 'build', iris, '--print'])
+    const graph = await traced('build examples/iris --print', [cli.bin, 'build', iris, '--print'])
 
     expect(graph.chains().has(path.join(cli.root, 'dist', 'image', 'dockerfile-template.js'))).toBe(true)
     // Handlebars' runtime alone renders it: its compiler (dist/vendor/handlebars.js) stays unloaded.
