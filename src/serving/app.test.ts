@@ -5,33 +5,10 @@
 import ort from 'onnxruntime-node'
 import pino from 'pino'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {type RunningServer, startServer} from './server.js'
-import {CLOSE_AT_ONCE} from './test-support/servers.js'
-
-const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
-const IRIS = path.join(root, 'examples/iris')
-const fixture = (name: string) => path.join(root, 'test/fixtures', name)
-
-async function post(
-  url: string,
-  body: unknown,
-  headers: Record<string, string> = {'content-type': 'application/json'},
-) {
-  const response = await fetch(url, {
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    headers,
-    method: 'POST',
-  })
-  const text = await response.text()
-  return {
-    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-    headers: response.headers,
-    status: response.status,
-  }
-}
+import type {RunningServer} from './server.js'
+import {CLOSE_AT_ONCE, fixture, IRIS, post, startLocalServer} from './test-support/servers.js'
 
 async function get(url: string) {
   const response = await fetch(url)
@@ -48,13 +25,7 @@ describe('the iris server over HTTP', () => {
   let server: RunningServer
 
   beforeAll(async () => {
-    server = await startServer({
-      dir: IRIS,
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
-      serving: {bodyLimitBytes: 4096, workers: 1},
-    })
+    server = await startLocalServer(IRIS, {serving: {bodyLimitBytes: 4096, workers: 1}})
   })
   afterAll(() => server?.close(CLOSE_AT_ONCE))
 
@@ -240,13 +211,7 @@ describe('the iris server over HTTP', () => {
 
 describe('any valid ONNX model', () => {
   it('serves several inputs and outputs with int64, bool and dynamic dimensions, and answers what onnxruntime answers', async () => {
-    const server = await startServer({
-      dir: fixture('multi'),
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
-      serving: {workers: 1},
-    })
+    const server = await startLocalServer(fixture('multi'), {serving: {workers: 1}})
     try {
       const inputs = {
         a: [
@@ -312,13 +277,7 @@ describe('any valid ONNX model', () => {
   })
 
   it('round-trips every element type exactly, float16 and strings included', async () => {
-    const server = await startServer({
-      dir: fixture('dtypes'),
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
-      serving: {workers: 1},
-    })
+    const server = await startLocalServer(fixture('dtypes'), {serving: {workers: 1}})
     try {
       const values: Record<string, unknown[][]> = {
         in_b: [[true, false]],
@@ -388,13 +347,7 @@ describe('any valid ONNX model', () => {
 
 describe('never falls over', () => {
   it('survives 400 random bodies: every one gets a 4xx or a 200, and the server still serves', async () => {
-    const server = await startServer({
-      dir: fixture('multi'),
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
-      serving: {workers: 1},
-    })
+    const server = await startLocalServer(fixture('multi'), {serving: {workers: 1}})
     let seed = 42
     const random = () => {
       seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
@@ -437,11 +390,7 @@ describe('never falls over', () => {
   })
 
   it('answers an unexpected failure with 500, a request id and no stack, and keeps serving', async () => {
-    const server = await startServer({
-      dir: IRIS,
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
+    const server = await startLocalServer(IRIS, {
       serving: {workers: 1},
       wrapBackend: (backend) => ({
         close: () => backend.close(),
@@ -469,17 +418,12 @@ describe('never falls over', () => {
 
 describe("fastify's schema compilers", () => {
   it('are never loaded: a route with a schema stops the start-up, saying why (the image bundle leaves them out)', async () => {
-    const start = startServer({
-      dir: IRIS,
-      host: '127.0.0.1',
-      logger: false,
+    const start = startLocalServer(IRIS, {
       plugins: [
-         
         async (app) => {
           app.post('/with-schema', {schema: {body: {type: 'object'}}}, () => 'ok')
         },
       ],
-      port: 0,
       serving: {workers: 1},
     })
     await expect(start).rejects.toThrow(/the serving app has a schema: fastify's schema compilers are left out/)
@@ -493,7 +437,7 @@ describe('what the server logs and echoes', () => {
       {base: undefined, level: 'debug'},
       {write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>)},
     )
-    const server = await startServer({dir: IRIS, host: '127.0.0.1', logger, port: 0, serving: {workers: 1}})
+    const server = await startLocalServer(IRIS, {logger, serving: {workers: 1}})
     try {
       const infer = (requestId: string) =>
         post(
@@ -529,13 +473,7 @@ describe('values the model refuses while it runs', () => {
       {base: undefined},
       {write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>)},
     )
-    const server = await startServer({
-      dir: fixture('embedding'),
-      host: '127.0.0.1',
-      logger,
-      port: 0,
-      serving: {workers: 1},
-    })
+    const server = await startLocalServer(fixture('embedding'), {logger, serving: {workers: 1}})
     try {
       const bad = await post(`${server.url}/predict`, {features: [[1, 500]]})
       expect(bad.status).toBe(422)

@@ -1,14 +1,8 @@
 import {once} from 'node:events'
 import net from 'node:net'
-import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
-import {startServer} from './server.js'
-import {CLOSE_AT_ONCE} from './test-support/servers.js'
-
-const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
-const IRIS = path.join(root, 'examples/iris')
+import {CLOSE_AT_ONCE, heldBackend, IRIS, startLocalServer} from './test-support/servers.js'
 
 /**
  * A client that opens a POST /predict, sends its headers and then `chunk` bytes of the body every `everyMs`, forever:
@@ -120,13 +114,7 @@ async function keepAliveConnection(port: number) {
 
 describe('connections the server does not let hold it', () => {
   it('answers 408 when a body trickles in slower than serving.body_timeout_ms, and keeps serving', async () => {
-    const server = await startServer({
-      dir: IRIS,
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
-      serving: {bodyTimeoutMs: 300, workers: 1},
-    })
+    const server = await startLocalServer(IRIS, {serving: {bodyTimeoutMs: 300, workers: 1}})
     const client = tricklingClient(server.port)
     try {
       await client.closed
@@ -142,7 +130,7 @@ describe('connections the server does not let hold it', () => {
   })
 
   it('closes a stalled upload when it shuts down (after a grace for uploads under way) instead of waiting for it', async () => {
-    const server = await startServer({dir: IRIS, host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
+    const server = await startLocalServer(IRIS, {serving: {workers: 1}})
     const client = tricklingClient(server.port)
     try {
       // The request is in: its body is what is still arriving.
@@ -159,44 +147,22 @@ describe('connections the server does not let hold it', () => {
 describe('shutdown under load', () => {
   it('answers every request already sent, each answer closing its connection, and stops once they are done', async () => {
     // Given a server whose backend holds requests until the test lets them go
-    let hold = false
-    let held = 0
-    let threeHeld!: () => void
-    const threeArrived = new Promise<void>((resolve) => (threeHeld = resolve))
-    let release!: () => void
-    const released = new Promise<void>((resolve) => (release = resolve))
-    const server = await startServer({
-      dir: IRIS,
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
-      serving: {workers: 1},
-      wrapBackend: (backend) => ({
-        close: () => backend.close(),
-        info: backend.info,
-        run: async (feeds, options) => {
-          if (hold) {
-            if (++held === 3) threeHeld()
-            await released
-          }
-          return backend.run(feeds, options)
-        },
-      }),
-    })
+    const backend = heldBackend(3)
+    const server = await startLocalServer(IRIS, {serving: {workers: 1}, wrapBackend: backend.wrapBackend})
     const body = JSON.stringify({features: [[5.1, 3.5, 1.4, 0.2]]})
     const connections = await Promise.all(Array.from({length: 6}, () => keepAliveConnection(server.port)))
     try {
       // and under load: three keep-alive connections with a request in flight, three idle after their first answer
       const [busy, idle] = [connections.slice(0, 3), connections.slice(3)]
       for (const connection of idle) expect(await connection.send(body)).toMatchObject({status: 200})
-      hold = true
+      backend.hold()
       const inFlight = busy.map((connection) => connection.send(body))
-      await threeArrived
+      await backend.arrived
       // When each idle connection sends its next request and, before the server has read it, shutdown begins (the
       // deadlines out of reach: only the connections closing can end it)
       const sentJustBefore = idle.map((connection) => connection.send(body))
       const closed = server.close({deadlineMs: 600_000, lingerMs: 600_000, uploadGraceMs: 600_000})
-      release()
+      backend.release()
       // Then no request is cut: each gets its whole answer, which closes its connection (a keep-alive client would
       // otherwise send its next request on a connection about to close)
       const answers = await Promise.all([...inFlight, ...sentJustBefore])
@@ -211,7 +177,7 @@ describe('shutdown under load', () => {
       await expect(fetch(`${server.url}/health`)).rejects.toThrow()
     } finally {
       for (const connection of connections) connection.destroy()
-      release()
+      backend.release()
       await server.close()
     }
   })
@@ -222,13 +188,7 @@ describe('a body over serving.body_limit_bytes', () => {
   const big = Buffer.alloc(24 * 1024 * 1024, 0x20)
 
   it('is answered 413 that fetch (undici) reads, not a reset connection', async () => {
-    const server = await startServer({
-      dir: IRIS,
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
-      serving: {bodyLimitBytes: 4096, workers: 1},
-    })
+    const server = await startLocalServer(IRIS, {serving: {bodyLimitBytes: 4096, workers: 1}})
     try {
       // With a content-length, and streamed (chunked: the server only finds out while reading).
       // Chunk by chunk, a turn of the event loop apart: the answer comes while the upload is still going on.
@@ -258,13 +218,7 @@ describe('a body over serving.body_limit_bytes', () => {
   })
 
   it('is answered 413 that a client which sends everything before it reads (Python requests) reads', async () => {
-    const server = await startServer({
-      dir: IRIS,
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
-      serving: {bodyLimitBytes: 4096, workers: 1},
-    })
+    const server = await startLocalServer(IRIS, {serving: {bodyLimitBytes: 4096, workers: 1}})
     try {
       const {answer, writeError} = await sendAllThenRead(server.port, big)
       expect(writeError).toBeUndefined()
@@ -276,13 +230,7 @@ describe('a body over serving.body_limit_bytes', () => {
   })
 
   it('is read and thrown away only up to a bound: a client that never stops is cut off', async () => {
-    const server = await startServer({
-      dir: IRIS,
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
-      serving: {bodyLimitBytes: 4096, workers: 1},
-    })
+    const server = await startLocalServer(IRIS, {serving: {bodyLimitBytes: 4096, workers: 1}})
     try {
       const {writeError} = await sendAllThenRead(server.port, Buffer.alloc(96 * 1024 * 1024, 0x20))
       expect(writeError).toMatch(/EPIPE|ECONNRESET/)

@@ -2,26 +2,15 @@
  * The server under a real CPU-bound inference: the HTTP thread stays responsive while the only worker is stalled.
  * A component test: its assertion is about wall-clock time.
  */
-import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {startServer} from './server.js'
-import {post} from './test-support/servers.js'
-
-const root = path.resolve(import.meta.dirname, '../..')
-const fixture = (name: string) => path.join(root, 'test/fixtures', name)
+import {fixture, post, startLocalServer} from './test-support/servers.js'
 
 describe('never falls over', () => {
   const slowFeeds = (iterations: number) => ({inputs: {iterations: [iterations], x: [[1]]}})
 
   it('answers /health at once while the only worker is stalled in a long inference', async () => {
-    const server = await startServer({
-      dir: fixture('slow'),
-      host: '127.0.0.1',
-      logger: false,
-      port: 0,
-      serving: {workers: 1},
-    })
+    const server = await startLocalServer(fixture('slow'), {serving: {workers: 1}})
     try {
       const stalled = post(`${server.url}/predict`, slowFeeds(1_000_000))
       await new Promise((resolve) => setTimeout(resolve, 100))

@@ -15,6 +15,9 @@ const root = path.resolve(import.meta.dirname, '../../..')
 export const DIGITS = path.join(root, 'examples/digits-mlp')
 export const IRIS_MODEL = path.join(root, 'examples/iris/model.onnx')
 export const SLOW_MODEL = path.join(root, 'test/fixtures/slow/model.onnx')
+export const IRIS = path.join(root, 'examples/iris')
+/** A model directory of test/fixtures (slow, multi, dtypes, embedding, ...). */
+export const fixture = (name: string) => path.join(root, 'test/fixtures', name)
 
 /** A model directory under `work` whose model.yaml points at an existing model file, with the given settings. */
 export async function writeProject(work: string, name: string, config: Record<string, unknown>): Promise<string> {
@@ -45,23 +48,67 @@ export function digitsRows(file: string): number[][] {
  */
 export const CLOSE_AT_ONCE = {lingerMs: 0} as const
 
-export async function startTestServer(dir: string, extra: Partial<StartServerOptions> = {}): Promise<RunningServer> {
-  return startServer({dir, host: '127.0.0.1', logger: false, port: 0, pipeline: {processMetrics: false}, ...extra})
+/** startServer on 127.0.0.1 and an ephemeral port, without a log unless the test gives one. */
+export async function startLocalServer(dir: string, options: Partial<StartServerOptions> = {}): Promise<RunningServer> {
+  return startServer({dir, host: '127.0.0.1', logger: false, port: 0, ...options})
 }
 
+/** startLocalServer without the process metrics (the pipeline's tests read only their own). */
+export async function startTestServer(dir: string, extra: Partial<StartServerOptions> = {}): Promise<RunningServer> {
+  return startLocalServer(dir, {pipeline: {processMetrics: false}, ...extra})
+}
+
+/**
+ * A backend that holds requests while `holding` is on: each waits until `release()`, and `arrived` resolves once
+ * `count` of them are held. The tests of a shutdown use it to have requests in flight when close() begins.
+ */
+export function heldBackend(count: number): {
+  wrapBackend: NonNullable<StartServerOptions['wrapBackend']>
+  hold: () => void
+  arrived: Promise<void>
+  release: () => void
+} {
+  let holding = false
+  let held = 0
+  let allArrived!: () => void
+  const arrived = new Promise<void>((resolve) => (allArrived = resolve))
+  let release!: () => void
+  const released = new Promise<void>((resolve) => (release = resolve))
+  return {
+    arrived,
+    hold: () => {
+      holding = true
+    },
+    release,
+    wrapBackend: (backend) => ({
+      close: () => backend.close(),
+      info: backend.info,
+      run: async (feeds, options) => {
+        if (holding) {
+          if (++held === count) allArrived()
+          await released
+        }
+        return backend.run(feeds, options)
+      },
+    }),
+  }
+}
+
+/** POST a JSON body (a string is sent as it is), and the answer's JSON ({} for an empty answer). */
 export async function post(
   url: string,
   body: unknown,
+  headers: Record<string, string> = {'content-type': 'application/json'},
 ): Promise<{status: number; headers: Headers; body: Record<string, unknown>; ms: number}> {
   const started = performance.now()
   const response = await fetch(url, {
-    body: JSON.stringify(body),
-    headers: {'content-type': 'application/json'},
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers,
     method: 'POST',
   })
   const text = await response.text()
   return {
-    body: JSON.parse(text) as Record<string, unknown>,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
     headers: response.headers,
     ms: performance.now() - started,
     status: response.status,
