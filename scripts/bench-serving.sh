@@ -47,12 +47,29 @@ wait_up() { # port
   return 1
 }
 
-# measure PORT: warm-up, then D seconds of wrk; prints "rps p50 p99 non2xx"
+# cpu_ticks PID: CPU time (user + system, clock ticks, every thread) of PID and its descendants (cluster processes,
+# gunicorn workers).
+cpu_ticks() {
+  local total=0 p times
+  for p in $(descendants "$1"); do
+    times=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && total=$((total + times))
+  done
+  echo "$total"
+}
+descendants() { echo "$1"; local c; for c in $(pgrep -P "$1"); do descendants "$c"; done; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# measure PORT PID: warm-up, then D seconds of wrk; prints "rps p50 p99 non2xx cpu_us_per_request". The CPU the
+# server spent per request is the figure a shared, noisy machine disturbs least (wrk's own CPU is not in it).
 measure() {
-  local port=$1
+  local port=$1 pid=$2 before after
   wrk -t1 -c16 -d2s -s "$PEERS/post.lua" "http://127.0.0.1:$port/predict" >/dev/null 2>&1
-  wrk -t1 -c16 -d"${D}s" --latency -s "$PEERS/post.lua" "http://127.0.0.1:$port/predict" 2>&1 |
-    awk '/Requests\/sec/{r=$2} /^ +50%/{p50=$2} /^ +99%/{p99=$2} /Non-2xx/{e=$NF} END{printf "%s %s %s %d\n", r, p50, p99, e+0}'
+  before=$(cpu_ticks "$pid")
+  wrk -t1 -c16 -d"${D}s" --latency -s "$PEERS/post.lua" "http://127.0.0.1:$port/predict" >"$OUT/wrk.txt" 2>&1
+  after=$(cpu_ticks "$pid")
+  awk -v cpu="$(((after - before) * TICK_US))" '/requests in/{n=$1} /Requests\/sec/{r=$2} /^ +50%/{p50=$2}
+    /^ +99%/{p99=$2} /Non-2xx/{e=$NF}
+    END{printf "%s %s %s %d %s\n", r, p50, p99, e+0, (n > 0 ? sprintf("%.1f", cpu / n) : "-")}' "$OUT/wrk.txt"
 }
 
 STACKS=(mlship ceiling cluster gunicorn)
@@ -64,6 +81,7 @@ declare -A NAME=(
 )
 declare -A SERVER_PORT=([mlship]=$PORT [ceiling]=$((PORT + 1)) [cluster]=$((PORT + 2)) [gunicorn]=$((PORT + 3)))
 declare -A UP
+declare -A STACK_PID
 
 start() { # stack
   local port=${SERVER_PORT[$1]}
@@ -81,6 +99,7 @@ start() { # stack
       ;;
   esac
   PIDS+=("$!")
+  STACK_PID[$1]=$!
   if ! wait_up "$port"; then
     echo "$1 did not come up on port $port" >&2
     [ "$1" = mlship ] && tail -20 "$OUT/mlship.log" >&2
@@ -95,12 +114,13 @@ for s in "${STACKS[@]}"; do if start "$s"; then UP[$s]=1; else UP[$s]=0; fi; don
 LAYOUT=$(grep -m1 '"serving layout"' "$OUT/mlship.log" 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const l=JSON.parse(s).layout;console.log(l.kind+(l.processes?", "+l.processes+" processes":""))}catch{}})')
 LAYOUT_REASON=$(grep -m1 '"serving layout"' "$OUT/mlship.log" 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).layout.reason)}catch{}})')
 
-# Rounds: results in $OUT/STACK.ROUND ("rps p50 p99 non2xx"), /health probes in $OUT/health.ROUND.
+# Rounds: results in $OUT/STACK.ROUND ("rps p50 p99 non2xx cpu"), /health probes in $OUT/health.ROUND.
 for r in $(seq 1 "$ROUNDS"); do
   order=("${STACKS[@]:$(((r - 1) % 4))}" "${STACKS[@]:0:$(((r - 1) % 4))}")
   echo "round $r of $ROUNDS: ${order[*]}" >&2
   for s in "${order[@]}"; do
-    if [ "${UP[$s]}" = 1 ]; then measure "${SERVER_PORT[$s]}" >"$OUT/$s.$r"; else echo "- - - -" >"$OUT/$s.$r"; fi
+    if [ "${UP[$s]}" = 1 ]; then measure "${SERVER_PORT[$s]}" "${STACK_PID[$s]}" >"$OUT/$s.$r"
+    else echo "- - - - -" >"$OUT/$s.$r"; fi
   done
   if [ "${UP[mlship]}" = 1 ]; then
     # /health while /predict is saturated: the probe runs beside a second wrk of the same shape.
@@ -113,8 +133,8 @@ for r in $(seq 1 "$ROUNDS"); do
   fi
 done
 
-# field STACK ROUND NAME: one figure of a measurement (rps, p50, p99 or errors)
-field() { awk -v name="$3" '{ split("rps p50 p99 errors", names, " "); for (i = 1; i <= 4; i++) if (names[i] == name) print $i }' "$OUT/$1.$2"; }
+# field STACK ROUND NAME: one figure of a measurement (rps, p50, p99, errors or cpu)
+field() { awk -v name="$3" '{ split("rps p50 p99 errors cpu", names, " "); for (i = 1; i <= 5; i++) if (names[i] == name) print $i }' "$OUT/$1.$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else printf "-" }'; }
 median() { tr ' ' '\n' | grep -v '^-\?$' | sort -g | awk '{v[NR]=$1} END{ if (NR == 0) print "-"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
 fmt() { awk -v v="$1" 'BEGIN{ if (v+0 > 0) printf "%d", v + 0.5; else printf "-" }' | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
@@ -127,9 +147,9 @@ BODY=$OUT/body.md
   echo "runs on one thread; mlship picked the ${LAYOUT:-?} layout (${LAYOUT_REASON:-see its log}); the $(nproc)-process ceiling"
   echo "(one bare server per CPU, node:cluster) is the fair bound for what this machine can serve."
   echo
-  echo "| round | ${NAME[mlship]} | ${NAME[ceiling]} | ${NAME[cluster]} | ${NAME[gunicorn]} | mlship / 1-process ceiling | mlship / ${NAME[cluster]%% (*} | mlship / gunicorn | /health p99 under saturation |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  R_CEIL=() R_CLUSTER=() R_GUNI=() HEALTH=() RPS_M=() RPS_C=() RPS_K=() RPS_G=()
+  echo "| round | ${NAME[mlship]} | ${NAME[ceiling]} | ${NAME[cluster]} | ${NAME[gunicorn]} | mlship / 1-process ceiling | mlship / ${NAME[cluster]%% (*} | mlship / gunicorn | /health p99 under saturation | CPU per request: mlship, ${NAME[cluster]%% (*} (µs) | CPU: ${NAME[cluster]%% (*} / mlship |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  R_CEIL=() R_CLUSTER=() R_GUNI=() HEALTH=() RPS_M=() RPS_C=() RPS_K=() RPS_G=() CPU_M=() CPU_K=() R_CPU=()
   for r in $(seq 1 "$ROUNDS"); do
     cells=()
     for s in "${STACKS[@]}"; do
@@ -141,11 +161,15 @@ BODY=$OUT/body.md
     h=$(health_p99 "$r")
     R_CEIL+=("$c1"); R_CLUSTER+=("$c2"); R_GUNI+=("$g"); HEALTH+=("$h")
     RPS_M+=("$m"); RPS_C+=("$(field ceiling "$r" rps)"); RPS_K+=("$(field cluster "$r" rps)"); RPS_G+=("$(field gunicorn "$r" rps)")
-    echo "| $r | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} | $c1 | $c2 | $g | $h ms |"
+    cm=$(field mlship "$r" cpu); ck=$(field cluster "$r" cpu); rc=$(ratio "$ck" "$cm")
+    CPU_M+=("$cm"); CPU_K+=("$ck"); R_CPU+=("$rc")
+    echo "| $r | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} | $c1 | $c2 | $g | $h ms | $cm, $ck | $rc |"
   done
-  echo "| **median** | **$(fmt "$(echo "${RPS_M[*]}" | median)")** | **$(fmt "$(echo "${RPS_C[*]}" | median)")** | **$(fmt "$(echo "${RPS_K[*]}" | median)")** | **$(fmt "$(echo "${RPS_G[*]}" | median)")** | **$(echo "${R_CEIL[*]}" | median)** | **$(echo "${R_CLUSTER[*]}" | median)** | **$(echo "${R_GUNI[*]}" | median)** | **$(echo "${HEALTH[*]}" | median) ms** |"
+  echo "| **median** | **$(fmt "$(echo "${RPS_M[*]}" | median)")** | **$(fmt "$(echo "${RPS_C[*]}" | median)")** | **$(fmt "$(echo "${RPS_K[*]}" | median)")** | **$(fmt "$(echo "${RPS_G[*]}" | median)")** | **$(echo "${R_CEIL[*]}" | median)** | **$(echo "${R_CLUSTER[*]}" | median)** | **$(echo "${R_GUNI[*]}" | median)** | **$(echo "${HEALTH[*]}" | median) ms** | **$(echo "${CPU_M[*]}" | median), $(echo "${CPU_K[*]}" | median)** | **$(echo "${R_CPU[*]}" | median)** |"
   echo
-  echo "req/s, p99 latency. Non-2xx answers: $(for s in "${STACKS[@]}"; do for r in $(seq 1 "$ROUNDS"); do field "$s" "$r" errors; done; done | awk '{ if ($1 != "-") n += $1 } END { print n + 0 }')."
+  echo "req/s, p99 latency; CPU per request: the server's processes (every thread, user + system) over the measured"
+  echo "seconds, divided by the requests answered: a ratio above 1 means mlship spends less CPU on a request than the bare"
+  echo "ceiling, a figure a shared machine disturbs less than req/s. Non-2xx answers: $(for s in "${STACKS[@]}"; do for r in $(seq 1 "$ROUNDS"); do field "$s" "$r" errors; done; done | awk '{ if ($1 != "-") n += $1 } END { print n + 0 }')."
   [ "${UP[gunicorn]}" = 1 ] || echo "The seed's stack was not measured: gunicorn, python3-flask or python3-sklearn is missing."
   echo "Targets: mlship >= 1.0 x the $(nproc)-process ceiling, >= 2.5 x gunicorn + Flask, /health p99 < 10 ms."
 } >"$BODY"
