@@ -47,6 +47,11 @@ export interface ContainerDetails {
   published: PortPublication[]
   /** GPUs were asked for. */
   gpus: boolean
+  /**
+   * The container's first process as the engine's host numbers it (0 when it is not running): its /proc entry is
+   * readable where the engine runs on this machine (the start-up benchmark reads its CPU time).
+   */
+  pid?: number
 }
 
 export interface ContainerSummary {

@@ -191,6 +191,7 @@ class DockerodeContainers implements ContainerRunner {
       labels: info.Config.Labels ?? {},
       name: info.Name.replace(/^\//, ''),
       oomKilled: info.State.OOMKilled,
+      pid: info.State.Pid,
       published,
       running: info.State.Running,
     }
