@@ -13,9 +13,7 @@
  *    (onnxruntime, one intra-op thread), per image; medians of the rounds. The same for a 640x480 photo made into an
  *    ImageNet-style [1, 3, 224, 224] tensor (shorter side 256, centre crop), the preprocessing a larger model has.
  */
-import {spawn, type ChildProcess} from 'node:child_process'
 import {copyFile, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
-import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import {performance} from 'node:perf_hooks'
@@ -30,6 +28,8 @@ import {sharpImageDecoder} from '../src/preprocess/image-decode.js'
 import {type ImagePlan, imageRow} from '../src/preprocess/image-tensor.js'
 import {planPreprocessing} from '../src/preprocess/plan.js'
 import {median, writeBenchmarkSection} from './lib/benchmarks-md.js'
+import {startChildServer} from './lib/child-server.js'
+import {closedLoop, okAndFailed} from './lib/closed-loop.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const MODEL_DIR = path.join(root, 'examples', 'digits-image')
@@ -45,12 +45,6 @@ const log = (line: string) => process.stderr.write(`${line}\n`)
 
 type Body = 'image/jpeg body' | 'data URL in JSON' | 'ready tensor in JSON'
 const BODIES: Body[] = ['ready tensor in JSON', 'image/jpeg body', 'data URL in JSON']
-
-interface Server {
-  url: string
-  child: ChildProcess
-  stop(): Promise<void>
-}
 
 /**
  * The model without its preprocess: and postprocess: (a copy of model.yaml beside a copy of model.onnx): the same
@@ -68,75 +62,21 @@ async function tensorModelDir(): Promise<string> {
   return dir
 }
 
-/** The serving app in a child process (its own event loop and decode threads, as in production). */
-async function startServer(dir: string): Promise<Server> {
-  const script = `
-    import {startServer} from ${JSON.stringify(path.join(root, 'src/serving/server.ts'))}
-    const server = await startServer({dir: ${JSON.stringify(dir)}, host: '127.0.0.1', port: 0, logger: false,
-      pipeline: {processMetrics: false}})
-    process.stdout.write(server.url + '\\n')
-    process.on('SIGTERM', () => void server.close().then(() => process.exit(0)))`
-  // A file, not --input-type=module -e: worker threads inherit the flag, and their bootstrap is not a module.
-  const scriptDir = await mkdtemp(path.join(os.tmpdir(), 'mlship-bench-images-'))
-  const file = path.join(scriptDir, 'server.mts')
-  await writeFile(file, script)
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {cwd: root, stdio: ['ignore', 'pipe', 'inherit']})
-  let out = ''
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (out.includes('\n')) resolve(out.split('\n')[0]!)
-    })
-    child.once('exit', (code) => reject(new Error(`the server exited with ${code} before it listened`)))
-  })
-  return {
-    child,
-    stop: async () => {
-      child.kill('SIGTERM')
-      await new Promise((resolve) => child.once('exit', resolve))
-      await rm(scriptDir, {force: true, recursive: true})
-    },
-    url,
-  }
-}
-
 /** `clients` connections sending `body` again and again until `until`; the 200s per second, and any other status. */
 async function load(
   url: string,
   body: {bytes: Buffer; type: string},
   until: number,
 ): Promise<{perSecond: number; failed: number}> {
-  const agent = new http.Agent({keepAlive: true, maxSockets: clients})
-  let ok = 0
-  let failed = 0
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const request = http.request(
-        `${url}/predict`,
-        {agent, headers: {'content-length': body.bytes.length, 'content-type': body.type}, method: 'POST'},
-        (response) => {
-          response.resume()
-          response.on('end', () => {
-            if (response.statusCode === 200) ok++
-            else failed++
-            resolve()
-          })
-        },
-      )
-      request.on('error', () => {
-        failed++
-        resolve()
-      })
-      request.end(body.bytes)
-    })
-  const started = performance.now()
-  await Promise.all(
-    Array.from({length: clients}, async () => {
-      while (Date.now() < until) await one()
-    }),
-  )
-  agent.destroy()
-  return {failed, perSecond: ok / ((performance.now() - started) / 1000)}
+  const {seconds, statuses} = await closedLoop({
+    bodies: [body.bytes],
+    clients,
+    contentType: body.type,
+    until,
+    url: `${url}/predict`,
+  })
+  const {failed, ok} = okAndFailed(statuses)
+  return {failed, perSecond: ok / seconds}
 }
 
 /** Milliseconds per call of `work`, over `repeats` calls after a few to warm up. */
@@ -205,7 +145,10 @@ async function main(): Promise<void> {
 
   const served: Record<Body, number[]> = {'data URL in JSON': [], 'image/jpeg body': [], 'ready tensor in JSON': []}
   const tensorDir = await tensorModelDir()
-  const servers = {images: await startServer(MODEL_DIR), tensors: await startServer(tensorDir)}
+  const servers = {
+    images: await startChildServer({dir: MODEL_DIR}),
+    tensors: await startChildServer({dir: tensorDir}),
+  }
   try {
     for (let round = 1; round <= rounds; round++) {
       // Interleaved, so that a change in the machine's load falls on every body alike.

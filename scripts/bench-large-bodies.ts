@@ -11,14 +11,12 @@
  * Side by side in each round: large bodies decoded by a decode thread (the default) and every body parsed on the event
  * loop (`largeBodies: false`, what the server did before). Medians of the rounds.
  */
-import {execFile, spawn, type ChildProcess} from 'node:child_process'
-import http from 'node:http'
+import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {promisify} from 'node:util'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
-import os from 'node:os'
 
 import {median, writeBenchmarkSection} from './lib/benchmarks-md.js'
+import {type HealthProbe, type LoopDelay, probeHealth, startChildServer} from './lib/child-server.js'
+import {closedLoop} from './lib/closed-loop.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const args = process.argv.slice(2)
@@ -33,60 +31,6 @@ const log = (line: string) => process.stderr.write(`${line}\n`)
 
 type Mode = 'decode thread' | 'event loop'
 
-/** How late the server's event loop ran its timers (perf_hooks.monitorEventLoopDelay): how long it was blocked. */
-interface LoopDelay {
-  p99_ms: number
-  max_ms: number
-}
-
-interface Server {
-  url: string
-  child: ChildProcess
-  /** Stops the server; resolves to its event-loop delay over its life. */
-  stop(): Promise<LoopDelay>
-}
-
-/** The serving app in a child process: its own event loop, as in production, apart from the clients and the probe. */
-async function startServer(mode: Mode): Promise<Server> {
-  const largeBodies = mode === 'decode thread' ? '{}' : 'false'
-  const script = `
-    import {startServer} from ${JSON.stringify(path.join(root, 'src/serving/server.ts'))}
-    const server = await startServer({dir: ${JSON.stringify(path.join(root, 'examples/iris'))}, host: '127.0.0.1',
-      port: 0, logger: false, largeBodies: ${largeBodies}, pipeline: {processMetrics: false}})
-    const {monitorEventLoopDelay} = await import('node:perf_hooks')
-    const delay = monitorEventLoopDelay({resolution: 5})
-    delay.enable()
-    process.stdout.write(server.url + '\\n')
-    process.on('SIGTERM', () => {
-      delay.disable()
-      const ms = (ns) => Math.round(ns / 1e4) / 100
-      process.stdout.write(JSON.stringify({p99_ms: ms(delay.percentile(99)), max_ms: ms(delay.max)}) + '\\n')
-      void server.close().then(() => process.exit(0))
-    })`
-  // A file, not --input-type=module -e: worker threads inherit the flag, and their bootstrap is not a module.
-  const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'mlship-bench-bodies-')), 'server.mts')
-  await writeFile(file, script)
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {cwd: root, stdio: ['ignore', 'pipe', 'inherit']})
-  let out = ''
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', () => {
-      if (out.includes('\n')) resolve(out.split('\n')[0]!)
-    })
-    child.once('exit', (code) => reject(new Error(`the server exited with ${code} before it listened`)))
-  })
-  return {
-    child,
-    stop: async () => {
-      child.kill('SIGTERM')
-      await new Promise((resolve) => child.once('exit', resolve))
-      await rm(path.dirname(file), {force: true, recursive: true})
-      return JSON.parse(out.split('\n')[1]!) as LoopDelay
-    },
-    url,
-  }
-}
-
 /** A seed-contract body of about BODY_BYTES: iris rows, far more than serving.max_batch_size (1024). */
 function largeBody(): Buffer {
   const row = '[5.1,3.5,1.4,0.2],'
@@ -94,68 +38,34 @@ function largeBody(): Buffer {
   return Buffer.from(`{"features":[${row.repeat(rows - 1)}[5.1,3.5,1.4,0.2]]}`)
 }
 
-/** `clients` connections, each sending the body again and again until the deadline; returns the answers by status. */
-async function sendBodies(url: string, body: Buffer, clients: number, until: number): Promise<Map<number, number>> {
-  const agent = new http.Agent({keepAlive: true, maxSockets: clients})
-  const statuses = new Map<number, number>()
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const request = http.request(
-        `${url}/predict`,
-        {agent, headers: {'content-length': body.length, 'content-type': 'application/json'}, method: 'POST'},
-        (response) => {
-          response.resume()
-          response.on('end', () => {
-            statuses.set(response.statusCode ?? 0, (statuses.get(response.statusCode ?? 0) ?? 0) + 1)
-            resolve()
-          })
-        },
-      )
-      request.on('error', () => {
-        statuses.set(0, (statuses.get(0) ?? 0) + 1)
-        resolve()
-      })
-      request.end(body)
-    })
-  await Promise.all(
-    Array.from({length: clients}, async () => {
-      while (Date.now() < until) await one()
-    }),
-  )
-  agent.destroy()
-  return statuses
-}
-
-interface Probe {
-  n: number
-  p50_ms: number
-  p99_ms: number
-  max_ms: number
-  failed: number
-}
-
 interface Run {
   mode: Mode
   clients: number
-  health: Probe
+  health: HealthProbe
   loop: LoopDelay
   bodiesPerSecond: number
   statuses: Record<string, number>
 }
 
 async function measure(mode: Mode, clients: number, body: Buffer): Promise<Run> {
-  const server = await startServer(mode)
+  const server = await startChildServer({
+    dir: path.join(root, 'examples/iris'),
+    loopDelay: true,
+    startOptions: `largeBodies: ${mode === 'decode thread' ? '{}' : 'false'}`,
+  })
   let result: Omit<Run, 'loop'>
   try {
     const started = Date.now()
-    const probe = promisify(execFile)(process.execPath, [
-      path.join(root, 'bench/peers/health-probe.mjs'),
-      `${server.url}/health`,
-      String(seconds),
-    ])
-    const statuses = await sendBodies(server.url, body, clients, started + seconds * 1000)
+    const probe = probeHealth(server.url, seconds)
+    const {statuses} = await closedLoop({
+      bodies: [body],
+      clients,
+      contentType: 'application/json',
+      until: started + seconds * 1000,
+      url: `${server.url}/predict`,
+    })
     const elapsed = (Date.now() - started) / 1000
-    const health = JSON.parse((await probe).stdout) as Probe
+    const health = await probe
     const answered = [...statuses.values()].reduce((a, b) => a + b, 0)
     result = {
       bodiesPerSecond: answered / elapsed,
@@ -168,7 +78,7 @@ async function measure(mode: Mode, clients: number, body: Buffer): Promise<Run> 
     await server.stop()
     throw error
   }
-  return {...result, loop: await server.stop()}
+  return {...result, loop: (await server.stop())!}
 }
 
 async function main(): Promise<void> {

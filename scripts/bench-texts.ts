@@ -11,14 +11,13 @@
  * decode threads (`largeBodies: false`: every text tokenised on the event loop, as before). Then the same with one
  * short text per request (a few words, below the threshold: tokenised on the event loop either way). Medians.
  */
-import {execFile, spawn} from 'node:child_process'
 import {copyFile, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
-import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import {promisify} from 'node:util'
 
 import {median, writeBenchmarkSection} from './lib/benchmarks-md.js'
+import {probeHealth, startChildServer} from './lib/child-server.js'
+import {closedLoop, okAndFailed} from './lib/closed-loop.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const args = process.argv.slice(2)
@@ -81,83 +80,6 @@ async function modelDir(dir: string): Promise<string[]> {
   return Array.from({length: 4000}, () => (random(4) ? words[random(words.length)]! : word()))
 }
 
-interface Server {
-  url: string
-  stop(): Promise<{p99_ms: number; max_ms: number}>
-}
-
-async function startServer(dir: string, mode: Mode): Promise<Server> {
-  const script = `
-    import {startServer} from ${JSON.stringify(path.join(root, 'src/serving/server.ts'))}
-    const server = await startServer({dir: ${JSON.stringify(dir)}, host: '127.0.0.1', port: 0, logger: false,
-      largeBodies: ${mode === 'decode thread' ? '{}' : 'false'}, pipeline: {processMetrics: false}})
-    const {monitorEventLoopDelay} = await import('node:perf_hooks')
-    const delay = monitorEventLoopDelay({resolution: 5})
-    delay.enable()
-    process.stdout.write(server.url + '\\n')
-    process.on('SIGTERM', () => {
-      delay.disable()
-      const ms = (ns) => Math.round(ns / 1e4) / 100
-      process.stdout.write(JSON.stringify({p99_ms: ms(delay.percentile(99)), max_ms: ms(delay.max)}) + '\\n')
-      void server.close().then(() => process.exit(0))
-    })`
-  // A file, not --input-type=module -e: worker threads inherit the flag, and their bootstrap is not a module.
-  const scriptDir = await mkdtemp(path.join(os.tmpdir(), 'mlship-bench-texts-server-'))
-  const file = path.join(scriptDir, 'server.mts')
-  await writeFile(file, script)
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {cwd: root, stdio: ['ignore', 'pipe', 'inherit']})
-  let out = ''
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (out.includes('\n')) resolve(out.split('\n')[0]!)
-    })
-    child.once('exit', (code) => reject(new Error(`the server exited with ${code} before it listened`)))
-  })
-  return {
-    stop: async () => {
-      child.kill('SIGTERM')
-      await new Promise((resolve) => child.once('exit', resolve))
-      await rm(scriptDir, {force: true, recursive: true})
-      return JSON.parse(out.split('\n')[1]!) as {p99_ms: number; max_ms: number}
-    },
-    url,
-  }
-}
-
-async function sendBodies(url: string, bodies: Buffer[], until: number): Promise<{ok: number; failed: number}> {
-  const agent = new http.Agent({keepAlive: true, maxSockets: CLIENTS})
-  let ok = 0
-  let failed = 0
-  const one = (body: Buffer) =>
-    new Promise<void>((resolve) => {
-      const request = http.request(
-        `${url}/predict`,
-        {agent, headers: {'content-length': body.length, 'content-type': 'application/json'}, method: 'POST'},
-        (response) => {
-          response.resume()
-          response.on('end', () => {
-            if (response.statusCode === 200) ok++
-            else failed++
-            resolve()
-          })
-        },
-      )
-      request.on('error', () => {
-        failed++
-        resolve()
-      })
-      request.end(body)
-    })
-  await Promise.all(
-    Array.from({length: CLIENTS}, async (_, client) => {
-      for (let i = client; Date.now() < until; i++) await one(bodies[i % bodies.length]!)
-    }),
-  )
-  agent.destroy()
-  return {failed, ok}
-}
-
 interface Run {
   mode: Mode
   load: Load
@@ -167,19 +89,27 @@ interface Run {
 }
 
 async function measure(dir: string, mode: Mode, load: Load, bodies: Buffer[], textsPerBody: number): Promise<Run> {
-  const server = await startServer(dir, mode)
+  const server = await startChildServer({
+    dir,
+    loopDelay: true,
+    startOptions: `largeBodies: ${mode === 'decode thread' ? '{}' : 'false'}`,
+  })
   try {
     const started = Date.now()
-    const probe = promisify(execFile)(process.execPath, [
-      path.join(root, 'bench/peers/health-probe.mjs'),
-      `${server.url}/health`,
-      String(seconds),
-    ])
-    const {failed, ok} = await sendBodies(server.url, bodies, started + seconds * 1000)
+    const probe = probeHealth(server.url, seconds)
+    const sent = await closedLoop({
+      bodies,
+      clients: CLIENTS,
+      contentType: 'application/json',
+      until: started + seconds * 1000,
+      url: `${server.url}/predict`,
+    })
+    const {failed, ok} = okAndFailed(sent.statuses)
     const elapsed = (Date.now() - started) / 1000
-    const health = JSON.parse((await probe).stdout) as Run['health']
+    const {max_ms, p50_ms, p99_ms} = await probe
     if (failed > 0) throw new Error(`${mode}, ${load}: ${failed} requests failed`)
-    return {health, load, loop: await server.stop(), mode, textsPerSecond: (ok * textsPerBody) / elapsed}
+    const loop = (await server.stop())!
+    return {health: {max_ms, p50_ms, p99_ms}, load, loop, mode, textsPerSecond: (ok * textsPerBody) / elapsed}
   } catch (error) {
     await server.stop().catch(() => undefined)
     throw error

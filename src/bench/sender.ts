@@ -98,7 +98,7 @@ export class RequestSender<T> {
   }
 
   /** The raw dispatch API: no response stream or promise per request, so the generator spends its CPU on sending. */
-  send(scheduledAt: number, body: string | undefined, tag: T): void {
+  send(scheduledAt: number, body: string | Uint8Array | undefined, tag: T): void {
     const entry: Pending<T> = {deadline: scheduledAt + this.options.timeoutMs, done: false, scheduledAt, tag}
     this.pending.push(entry)
     this.inFlightCount++
