@@ -28,20 +28,18 @@ import {sharpImageDecoder} from '../src/preprocess/image-decode.js'
 import {type ImagePlan, imageRow} from '../src/preprocess/image-tensor.js'
 import {planPreprocessing} from '../src/preprocess/plan.js'
 import {median, writeBenchmarkSection} from './lib/benchmarks-md.js'
+import {log, scriptArgs} from './lib/script-args.js'
 import {startChildServer} from './lib/child-server.js'
 import {closedLoop, okAndFailed} from './lib/closed-loop.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const MODEL_DIR = path.join(root, 'examples', 'digits-image')
-const args = process.argv.slice(2)
-const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
-const quick = args.includes('--quick')
-const rounds = Number(flag('--rounds') ?? (quick ? 2 : 5))
-const seconds = Number(flag('--seconds') ?? (quick ? 3 : 10))
-const clients = Number(flag('--clients') ?? 8)
+const {flag, number, quick} = scriptArgs()
+const rounds = number('--rounds', 2, 5)
+const seconds = number('--seconds', 3, 10)
+const clients = number('--clients', 8)
 const repeats = quick ? 100 : 500
 const jsonOut = flag('--json')
-const log = (line: string) => process.stderr.write(`${line}\n`)
 
 type Body = 'image/jpeg body' | 'data URL in JSON' | 'ready tensor in JSON'
 const BODIES: Body[] = ['ready tensor in JSON', 'image/jpeg body', 'data URL in JSON']

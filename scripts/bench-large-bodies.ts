@@ -15,19 +15,17 @@ import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {median, writeBenchmarkSection} from './lib/benchmarks-md.js'
+import {log, scriptArgs} from './lib/script-args.js'
 import {type HealthProbe, type LoopDelay, probeHealth, startChildServer} from './lib/child-server.js'
 import {closedLoop} from './lib/closed-loop.js'
 
 const root = path.resolve(import.meta.dirname, '..')
-const args = process.argv.slice(2)
-const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
-const quick = args.includes('--quick')
-const rounds = Number(flag('--rounds') ?? (quick ? 1 : 3))
-const seconds = Number(flag('--seconds') ?? (quick ? 4 : 10))
+const {flag, number, quick} = scriptArgs()
+const rounds = number('--rounds', 1, 3)
+const seconds = number('--seconds', 4, 10)
 const jsonOut = flag('--json')
 const CONCURRENCY = [32, 64]
 const BODY_BYTES = 9 * 1024 * 1024
-const log = (line: string) => process.stderr.write(`${line}\n`)
 
 type Mode = 'decode thread' | 'event loop'
 

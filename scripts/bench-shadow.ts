@@ -20,15 +20,13 @@ import {createInterface} from 'node:readline'
 import {promisify} from 'node:util'
 
 import {markdownTable, median, writeBenchmarkSection} from './lib/benchmarks-md.js'
+import {log, scriptArgs} from './lib/script-args.js'
 
 const root = path.resolve(import.meta.dirname, '..')
 const cli = path.join(root, 'bin', 'run.js')
-const args = process.argv.slice(2)
-const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
-const quick = args.includes('--quick')
-const rounds = Number(flag('--rounds') ?? (quick ? 3 : 6))
-const duration = Number(flag('--duration') ?? (quick ? 4 : 10))
-const log = (line: string) => process.stderr.write(`${line}\n`)
+const {number, quick} = scriptArgs()
+const rounds = number('--rounds', 3, 6)
+const duration = number('--duration', 4, 10)
 
 interface Server {
   url: string

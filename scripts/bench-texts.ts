@@ -16,20 +16,18 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {median, writeBenchmarkSection} from './lib/benchmarks-md.js'
+import {log, scriptArgs} from './lib/script-args.js'
 import {probeHealth, startChildServer} from './lib/child-server.js'
 import {closedLoop, okAndFailed} from './lib/closed-loop.js'
 
 const root = path.resolve(import.meta.dirname, '..')
-const args = process.argv.slice(2)
-const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined)
-const quick = args.includes('--quick')
-const rounds = Number(flag('--rounds') ?? (quick ? 1 : 3))
-const seconds = Number(flag('--seconds') ?? (quick ? 4 : 10))
+const {flag, number, quick} = scriptArgs()
+const rounds = number('--rounds', 1, 3)
+const seconds = number('--seconds', 4, 10)
 const jsonOut = flag('--json')
 const CLIENTS = 8
 const TEXTS_PER_REQUEST = 8
 const WORDS = 500
-const log = (line: string) => process.stderr.write(`${line}\n`)
 
 type Mode = 'decode thread' | 'event loop'
 type Load = 'long' | 'short'
