@@ -6,6 +6,7 @@ import path from 'node:path'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {builtCli, type CliCopy, productionEnv} from '../../test/test-support/cli-copy.js'
+import {startServer} from '../serving/server.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 const iris = path.join(repoRoot, 'examples/iris')
@@ -133,5 +134,39 @@ describe('mlship predict --image / --text', () => {
       [2, 101, 5, 3, 0, 0, 0, 0, 0, 0, 0, 0],
     ])
     expect(result.outputs.mask[1]).toEqual([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+  })
+
+  it('sends --image and --text together to a model with both, the tensor inputs from their examples', async () => {
+    const both = path.join(repoRoot, 'src/serving/fixtures/preprocess/image-text')
+    const {default: sharp} = await import('sharp')
+    const blue = path.join(dir, 'blue.png')
+    await sharp({create: {background: {b: 255, g: 0, r: 0}, channels: 3, height: 20, width: 30}}).toFile(blue)
+    const expectBoth = (stdout: string) => {
+      const result = JSON.parse(stdout) as {label: string; outputs: {scores: number[][]; ids: number[][]}}
+      expect(result.label).toBe('blue')
+      // The colour means plus the bias input's example (0.5).
+      expect(result.outputs.scores).toEqual([[-1.5, -1.5, 2.5]])
+      expect(result.outputs.ids).toEqual([[2, 104, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+    }
+    const here = await runCommand(['predict', both, '--image', blue, '--text', 'Not', '--json'], {root: repoRoot})
+    expect(here.error).toBeUndefined()
+    expectBoth(here.stdout)
+
+    // As the workflow's smoke step sends them to the served image: --url, with model.yaml naming the inputs.
+    const server = await startServer({dir: both, host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
+    try {
+      const remote = await runCommand(
+        ['predict', both, '--url', server.url, '--image', blue, '--text', 'Not', '--json'],
+        {root: repoRoot},
+      )
+      expect(remote.error).toBeUndefined()
+      expectBoth(remote.stdout)
+    } finally {
+      await server.close()
+    }
+
+    const wrong = await runCommand(['predict', imageModel, '--image', blue, '--text', 'Not'], {root: repoRoot})
+    expect(wrong.error?.message).toBe('--text: the model has no input that declares text preprocessing')
+    expect(wrong.error?.oclif?.exit).toBe(2)
   })
 })

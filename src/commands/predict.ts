@@ -78,8 +78,8 @@ ${BaseCommand.exitCodesHelp}`
     }),
     image: Flags.string({
       description:
-        'An image file (JPEG, PNG, WebP) for a model whose input declares preprocess.image; repeat it for more rows.',
-      exclusive: ['input-json', 'input', 'example', 'text'],
+        "An image file (JPEG, PNG, WebP) for the input that declares preprocess.image; repeat it for more rows. With --text for a model with an image and a text input; inputs sent as tensors take model.yaml's examples.",
+      exclusive: ['input-json', 'input', 'example'],
       multiple: true,
     }),
     'input-json': Flags.string({
@@ -98,8 +98,9 @@ ${BaseCommand.exitCodesHelp}`
       dependsOn: ['input'],
     }),
     text: Flags.string({
-      description: 'A text for a model whose input declares preprocess.text; repeat it for more rows.',
-      exclusive: ['input-json', 'input', 'example', 'image'],
+      description:
+        'A text for the input that declares preprocess.text; repeat it for more rows (with --image: see --image).',
+      exclusive: ['input-json', 'input', 'example'],
       multiple: true,
     }),
     url: Flags.string({

@@ -346,6 +346,20 @@ describe('initProject', () => {
     const textModel = path.join(repoRoot, 'src/serving/fixtures/preprocess/text/model.onnx')
     await initProject({dir, force: true, mlshipVersion: '0.1.0', model: textModel, tokenizer})
     expect(await smokeStep()).toContain("--text 'mlship smoke test' --json")
+
+    // A model with a picture and a text sends both (and predict fills its tensor input from model.yaml's example).
+    const both = path.join(repoRoot, 'src/serving/fixtures/preprocess/image-text/model.onnx')
+    await initProject({dir, force: true, imagePreprocess: true, mlshipVersion: '0.1.0', model: both, tokenizer})
+    expect(await smokeStep()).toContain(
+      "mlship predict --url http://127.0.0.1:8080 --image 'seven.jpg' --text 'mlship smoke test' --json",
+    )
+    const {config} = await loadConfig(dir)
+    expect(config.signature?.inputs.map((input) => Object.keys(input.preprocess ?? {}))).toEqual([
+      ['image'],
+      ['text'],
+      [],
+      [],
+    ])
   })
 
   it('declares text preprocessing for token ids with --tokenizer (copied in) and leaves the mask to the server', async () => {

@@ -412,10 +412,12 @@ const SMOKE_TEXT = 'mlship smoke test'
 /**
  * What the workflow's smoke test passes to `mlship predict`: the examples of model.yaml for tensor inputs; for an
  * input the server fills from a picture, the first sample image (JPEG, PNG, WebP) in DIR, which the workflow's
- * checkout holds too; for a text, a fixed sentence. A picture model without a sample image fails here, not in CI.
+ * checkout holds too; for a text, a fixed sentence; both for a model with both (predict fills the inputs still sent
+ * as tensors from their examples). A picture model without a sample image fails here, not in CI.
  */
 async function smokeInputFor(signature: Signature, dir: string, files: FileToWrite[]): Promise<string> {
   const preprocessed = signature.inputs.map((input) => input.preprocess)
+  const text = preprocessed.some((p) => p?.text) ? `--text '${SMOKE_TEXT}'` : undefined
   if (preprocessed.some((p) => p?.image)) {
     const names = new Set(files.map((f) => f.relativePath))
     for (const entry of await readdir(dir, {withFileTypes: true}).catch(() => [])) {
@@ -434,10 +436,9 @@ async function smokeInputFor(signature: Signature, dir: string, files: FileToWri
         },
       )
     }
-    return `--image '${sample}'`
+    return text ? `--image '${sample}' ${text}` : `--image '${sample}'`
   }
-  if (preprocessed.some((p) => p?.text)) return `--text '${SMOKE_TEXT}'`
-  return '--example'
+  return text ?? '--example'
 }
 
 /** --registry, else asked on a terminal, else ghcr.io/OWNER/NAME where DIR's origin is on GitHub, else none. */

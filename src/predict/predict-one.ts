@@ -19,9 +19,12 @@ export interface PredictOneOptions {
   input?: unknown
   /** Use the examples of model.yaml as the input. */
   example?: boolean
-  /** Image files, one row each, for a model whose one client input declares preprocess.image. */
+  /**
+   * Image files, one row each, for the input that declares preprocess.image. With `texts` too, or with inputs still
+   * sent as tensors (their examples from model.yaml), the body names each input.
+   */
   images?: string[]
-  /** Texts, one row each, for a model whose one client input declares preprocess.text. */
+  /** Texts, one row each, for the input that declares preprocess.text. */
   texts?: string[]
   /** Ask a running server instead (its POST /predict). */
   url?: string
@@ -43,8 +46,16 @@ export interface PredictOneResult {
 /** One prediction: in this process (no server needed), or from a running server with `url`. */
 export async function predictOne(options: PredictOneOptions): Promise<PredictOneResult> {
   if (options.url) {
-    // The server has the model; model.yaml is read only for its examples.
-    const signature = options.example ? (await loadConfig(options.dir ?? '.')).config.signature : undefined
+    // The server has the model; model.yaml is read only for its examples and, with images or texts, for the names of
+    // the inputs (a model with one image or text input needs none: the server takes {"features": ...}).
+    const signature = options.example
+      ? (await loadConfig(options.dir ?? '.')).config.signature
+      : options.images || options.texts
+        ? await loadConfig(options.dir ?? '.').then(
+            (loaded) => loaded.config.signature,
+            () => undefined,
+          )
+        : undefined
     return predictRemote(options.url, await requestBody(options, signature), options.apiKey)
   }
   const model = await openModel({device: options.device, dir: options.dir, runIn: 'this-thread'})
@@ -78,8 +89,7 @@ export async function predictOne(options: PredictOneOptions): Promise<PredictOne
 }
 
 async function requestBody(options: PredictOneOptions, signature: Signature | undefined): Promise<unknown> {
-  if (options.images) return {features: await Promise.all(options.images.map((file) => imageDataUrl(file)))}
-  if (options.texts) return {features: options.texts}
+  if (options.images || options.texts) return rawInputsBody(options, signature)
   if (options.example) {
     if (!signature) {
       throw new MlshipError('--example needs a model.yaml with a signature whose inputs have examples', {
@@ -114,6 +124,45 @@ async function requestBody(options: PredictOneOptions, signature: Signature | un
     )
   }
   return Array.isArray(options.input) ? {features: options.input} : options.input
+}
+
+/**
+ * The body of --image / --text: `{"features": [...]}` for a model whose one client input is the image or the text
+ * (or when model.yaml is not at hand), else `{"inputs": {...}}` with the images for the image input, the texts for the
+ * text input, and model.yaml's examples for the inputs still sent as tensors.
+ */
+async function rawInputsBody(options: PredictOneOptions, signature: Signature | undefined): Promise<unknown> {
+  const images = options.images && (await Promise.all(options.images.map((file) => imageDataUrl(file))))
+  const plan = signature && planPreprocessing(signature)
+  const single = !plan || (plan.images.length + plan.texts.length === 1 && plan.tensorInputs.length === 0)
+  if (single && !(images && options.texts)) return {features: images ?? options.texts}
+  const usage = (message: string) =>
+    new MlshipError(message, {
+      code: 'PREDICT_USAGE',
+      exitCode: ExitCode.usage,
+      suggestions: ['Send the whole body with -i \'{"inputs": {...}}\' (images as data URLs).'],
+    })
+  if (!plan) throw usage('--image and --text together need model.yaml (to name the inputs): run in the model directory')
+  const inputs: Record<string, unknown> = {}
+  for (const [given, plans, flag] of [
+    [images, plan.images, '--image'],
+    [options.texts, plan.texts, '--text'],
+  ] as const) {
+    if (plans.length === 0 && given)
+      throw usage(`${flag}: the model has no input that declares ${flag.slice(2)} preprocessing`)
+    if (plans.length > 1)
+      throw usage(`${flag}: the model has ${plans.length} such inputs (${plans.map((p) => p.input).join(', ')})`)
+    const [only] = plans
+    if (!only) continue
+    if (!given) throw usage(`input "${only.input}" takes ${flag === '--image' ? 'an image' : 'a text'}: pass ${flag}`)
+    inputs[only.input] = given
+  }
+  for (const spec of plan.tensorInputs) {
+    if (spec.example === undefined)
+      throw usage(`input "${spec.name}" is sent as a tensor and model.yaml has no example for it`)
+    inputs[spec.name] = spec.example
+  }
+  return {inputs}
 }
 
 /** An image file as a data URL (the JSON form of POST /predict): the server reads the format from the bytes. */

@@ -40,6 +40,7 @@ if (skipReason) console.warn(`skipping the web preprocessing browser tests: ${sk
 const colourModel = path.resolve(import.meta.dirname, '../serving/fixtures/preprocess/image')
 const textModel = path.resolve(import.meta.dirname, '../serving/fixtures/preprocess/text')
 const digitsModel = path.join(examplesDir(), 'digits-image')
+const bothModel = path.resolve(import.meta.dirname, '../serving/fixtures/preprocess/image-text')
 
 interface Plain {
   dims: number[]
@@ -118,7 +119,12 @@ describe.skipIf(!chromium)('web bundles with image and text inputs in headless C
 
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'mlship-web-preprocess-it-'))
-    for (const [name, dir] of Object.entries({colour: colourModel, digits: digitsModel, text: textModel})) {
+    for (const [name, dir] of Object.entries({
+      both: bothModel,
+      colour: colourModel,
+      digits: digitsModel,
+      text: textModel,
+    })) {
       await buildWebBundle({dir, outputDir: path.join(tmp, name)})
       bundles[name] = await startStaticServer({dir: path.join(tmp, name)})
       servers[name] = await startServer({dir, host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
@@ -264,6 +270,33 @@ describe.skipIf(!chromium)('web bundles with image and text inputs in headless C
       const shown = JSON.parse((await page.getByTestId('response').textContent()) ?? 'null')
       const expected = await post(`${servers.text!.url}/predict`, {inputs: {input_ids: texts[1]}})
       expect(shown.outputs).toEqual(expected.body.outputs)
+    } finally {
+      await page.close()
+    }
+  })
+
+  it('an image, a text and a tensor input: the form sends the three, answered as the server answers them', async () => {
+    const page = await openPage('both')
+    try {
+      const {bytes, type} = images['picture.png']!
+      const onDisk = path.join(tmp, 'both-picture.png')
+      await writeFile(onDisk, bytes)
+      await page.getByTestId('image-image').setInputFiles(onDisk)
+      await page.getByTestId('text-input_ids').fill('Not bad.')
+      expect(await page.getByTestId('tensor-bias').inputValue()).toBe('[[0.5]]')
+      await page.getByTestId('tensor-bias').fill('[[0.25]]')
+      const result = page.getByTestId('result')
+      const before = Number(await result.getAttribute('data-count'))
+      await page.getByTestId('predict-inputs').click()
+      await page.locator(`[data-testid="result"][data-count="${before + 1}"]`).waitFor()
+      expect(await result.getAttribute('data-state')).toBe('ok')
+      const shown = JSON.parse((await page.getByTestId('response').textContent()) ?? 'null')
+      const body = {inputs: {bias: [[0.25]], image: dataUrl(bytes, type), input_ids: 'Not bad.'}}
+      const expected = await post(`${servers.both!.url}/predict`, body)
+      expect(shown.outputs.ids).toEqual(expected.body.outputs.ids)
+      expect(shown.label).toBe(expected.body.label)
+      const scores = shown.outputs.scores[0] as number[]
+      scores.forEach((score, i) => expect(Math.abs(score - expected.body.outputs.scores[0][i])).toBeLessThan(1e-5))
     } finally {
       await page.close()
     }

@@ -138,3 +138,32 @@ describe('the page predictor of a text model', () => {
     expect(tensors.input_ids!.dims).toEqual([texts.length, 12])
   })
 })
+
+describe('the page predictor of a model with an image, a text and a tensor input', () => {
+  const model = path.join(fixtures, 'image-text')
+  let server: RunningServer
+  let predictor: Predictor
+
+  beforeAll(async () => {
+    server = await startServer({dir: model, host: '127.0.0.1', logger: false, port: 0, serving: {workers: 1}})
+    predictor = await predictorFor(model)
+  })
+  afterAll(() => server.close())
+
+  it('answers as the server does, and says which input is missing as the server does', async () => {
+    const body = {inputs: {bias: [[0.25]], image: await dataUrl(path.join(images, 'wide.png')), input_ids: 'Not bad.'}}
+    const fromServer = await post(`${server.url}/predict`, body)
+    expect(fromServer.status).toBe(200)
+    const inPage = await predictor.predict(body)
+    const outputs = inPage.outputs as {ids: number[][]; scores: number[][]}
+    expect(outputs.ids).toEqual(fromServer.body.outputs.ids)
+    // onnxruntime-web's ReduceMean sums in another order than onnxruntime-node's: the last float bits differ.
+    expect(maxAbsDiff(outputs.scores, fromServer.body.outputs.scores)).toBeLessThanOrEqual(1e-5)
+    expect((inPage as unknown as {label: string}).label).toBe(fromServer.body.label)
+
+    const missing = {inputs: {bias: [[0.25]], input_ids: 'Not bad.'}}
+    const refused = await post(`${server.url}/predict`, missing)
+    expect(refused.status).toBe(400)
+    await expect(predictor.predict(missing)).rejects.toMatchObject({message: refused.body.error, status: 400})
+  })
+})
