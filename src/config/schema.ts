@@ -266,6 +266,12 @@ export const servingSchema = z.strictObject({
   batching: batchingSchema.default(() => batchingSchema.parse({})),
   cache: cacheSchema.default(() => cacheSchema.parse({})),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  request_log_per_second: z
+    .union([positiveInt, z.literal('all')])
+    .default(200)
+    .describe(
+      'Lines of successful requests each server process logs per second at most; past it they are counted, and one line a second says how many were not logged. Errors, requests slower than 250 ms and every other line are always logged. "all" logs every request. LOG_REQUESTS_PER_SECOND overrides it.',
+    ),
   auth: authSchema.default(() => authSchema.parse({})).describe('Who may call the model: API keys.'),
 })
 

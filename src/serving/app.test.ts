@@ -466,6 +466,47 @@ describe('what the server logs and echoes', () => {
   })
 })
 
+describe('request lines at high rates', () => {
+  const served = async (requestLogPerSecond: number | 'all', successes: number) => {
+    const lines: Array<Record<string, unknown>> = []
+    const logger = pino(
+      {base: undefined, level: 'info'},
+      {write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>)},
+    )
+    const server = await startLocalServer(IRIS, {logger, serving: {requestLogPerSecond, workers: 1}})
+    try {
+      for (let i = 0; i < successes; i++) {
+        expect((await post(`${server.url}/predict`, {features: [[5.1, 3.5, 1.4, 0.2]]})).status).toBe(200)
+      }
+      for (let i = 0; i < 3; i++) expect((await post(`${server.url}/predict`, {features: [[1]]})).status).toBe(400)
+    } finally {
+      await server.close(CLOSE_AT_ONCE)
+    }
+    const requests = lines.filter((line) => line.route === '/predict')
+    const summaries = lines.filter((line) => 'requests_not_logged' in line)
+    return {
+      logged: requests.filter((line) => line.msg === 'request').length,
+      notLogged: summaries.reduce((sum, line) => sum + (line.requests_not_logged as number), 0),
+      refused: requests.filter((line) => line.msg === 'request refused').length,
+      summaries,
+    }
+  }
+
+  it('past the budget counts successful requests instead of logging them, and says how many; errors all logged', async () => {
+    const {logged, notLogged, refused, summaries} = await served(2, 12)
+    // However the requests fall into seconds, each success is either logged or counted, and more than two a second
+    // never all get a line.
+    expect(logged + notLogged).toBe(12)
+    expect(notLogged).toBeGreaterThan(0)
+    expect(refused).toBe(3)
+    expect(summaries[0]).toMatchObject({level: 30, request_log_per_second: 2})
+  })
+
+  it('"all" logs every request', async () => {
+    expect(await served('all', 12)).toEqual({logged: 12, notLogged: 0, refused: 3, summaries: []})
+  })
+})
+
 describe('values the model refuses while it runs', () => {
   it('answers 422 with what onnxruntime said, not 500, and only the request at fault', async () => {
     const lines: Array<Record<string, unknown>> = []

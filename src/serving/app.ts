@@ -17,6 +17,7 @@ import {predecoded} from './decoded-body.js'
 import type {ServingHttp} from './http-server.js'
 import {parseJsonBody} from './json-body.js'
 import {RequestError} from './request-error.js'
+import {DEFAULT_REQUEST_LOG_PER_SECOND, RequestLogSampler, SLOW_REQUEST_MS} from './request-log-sampler.js'
 import {docsRoutes} from './routes/docs.js'
 import {healthRoutes} from './routes/health.js'
 import {indexRoutes} from './routes/index.js'
@@ -84,10 +85,28 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
 
   // One log line per request, without its body (requests shed at the door never get here: see loadSheddingGate).
   if (logger) {
+    const sampler = new RequestLogSampler({
+      perSecond: context.settings.requestLogPerSecond ?? DEFAULT_REQUEST_LOG_PER_SECOND,
+      summary: (notLogged, perSecond) =>
+        app.log.info(
+          {request_log_per_second: perSecond, requests_not_logged: notLogged},
+          'requests not logged: over the budget of request lines per second (serving.request_log_per_second)',
+        ),
+    })
+    app.addHook('onClose', (_instance, done) => {
+      sampler.flush()
+      done()
+    })
     app.addHook('onResponse', (request, reply, done) => {
       const status = reply.statusCode
+      const elapsed = reply.elapsedTime
+      // Past the budget a successful, quick request is counted, not logged (errors and slow requests always are).
+      if (status < 400 && elapsed < SLOW_REQUEST_MS && !sampler.admit()) {
+        done()
+        return
+      }
       const line = {
-        latency_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+        latency_ms: Math.round(elapsed * 1000) / 1000,
         method: request.method,
         model_version: context.modelVersion,
         route: request.routeOptions.url ?? request.url,

@@ -21,6 +21,8 @@ export interface ServingSettings {
   dataDir: string
   requestTimeoutMs: number
   logLevel: ServingConfig['log_level']
+  /** Successful-request log lines per second and process at most; 'all' logs every one. Default 200. */
+  requestLogPerSecond?: number | 'all'
 }
 
 export type ServerPhase = 'starting' | 'ready' | 'draining'

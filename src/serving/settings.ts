@@ -11,6 +11,7 @@ export interface ServingOverrides {
   bodyTimeoutMs?: number
   requestTimeoutMs?: number
   logLevel?: ServingConfig['log_level']
+  requestLogPerSecond?: number | 'all'
 }
 
 /**
@@ -31,6 +32,10 @@ export function resolveSettings(
     })
   }
   return {
+    requestLogPerSecond:
+      overrides.requestLogPerSecond ??
+      requestLogPerSecond(env.LOG_REQUESTS_PER_SECOND) ??
+      serving.request_log_per_second,
     bodyLimitBytes: overrides.bodyLimitBytes ?? serving.body_limit_bytes,
     bodyTimeoutMs: overrides.bodyTimeoutMs ?? serving.body_timeout_ms,
     intraOpThreads: overrides.intraOpThreads ?? serving.intra_op_threads,
@@ -39,4 +44,16 @@ export function resolveSettings(
     requestTimeoutMs: overrides.requestTimeoutMs ?? serving.request_timeout_ms,
     workers: resolveWorkerCount(overrides.workers ?? serving.workers, usableCpus()),
   }
+}
+
+/** LOG_REQUESTS_PER_SECOND: a whole number of lines per second, or "all" (every request logged). */
+function requestLogPerSecond(value: string | undefined): number | 'all' | undefined {
+  const text = value?.trim().toLowerCase()
+  if (!text) return undefined
+  if (text === 'all') return 'all'
+  if (/^\d+$/.test(text) && Number(text) > 0) return Number(text)
+  throw new MlshipError(
+    `LOG_REQUESTS_PER_SECOND="${value}" is neither a positive whole number of request lines per second nor "all"`,
+    {code: 'LOG_REQUESTS_PER_SECOND_INVALID', exitCode: ExitCode.usage, suggestions: ['LOG_REQUESTS_PER_SECOND=all']},
+  )
 }
