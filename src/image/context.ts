@@ -37,8 +37,12 @@ export interface BuildPlanOptions {
   cacheDir?: string | false
 }
 
+function cacheFolder(options: Pick<BuildPlanOptions, 'cacheDir'>): string | undefined {
+  return options.cacheDir === false ? undefined : (options.cacheDir ?? cacheDir())
+}
+
 function openDigests(options: BuildPlanOptions): Promise<FileDigests> {
-  return FileDigests.open({dir: options.cacheDir === false ? undefined : (options.cacheDir ?? cacheDir())})
+  return FileDigests.open({dir: cacheFolder(options)})
 }
 
 /** What a build will do: the resolved project, the values and the rendered Dockerfile. Nothing is written yet. */
@@ -185,7 +189,7 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
     const images = project.signature.inputs.some((input) => input.preprocess?.image !== undefined)
     const files: ContextFile[] = [
       ...runtime.files,
-      ...(images ? await imageRuntimeFiles(plan.values.platform) : []),
+      ...(images ? await imageRuntimeFiles(plan.values.platform, {cacheDir: cacheFolder(options)}) : []),
       ...plan.files.map((file) => ({from: file.source, to: file.contextPath})),
     ]
     // Hard links are instant and a temporary context is removed after the build; a context the user asked for gets
@@ -196,7 +200,7 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
 
     const serverDir = path.join(contextDir, 'runtime', 'server')
     const server = options.entryPoints ? {entryPoints: options.entryPoints, extraFiles: {}} : serverBundleInput()
-    const cache = options.cacheDir === false ? undefined : (options.cacheDir ?? cacheDir())
+    const cache = cacheFolder(options)
     await bundleServer({
       ...(cache ? {cacheDir: cache} : {}),
       entryPoints: server.entryPoints,

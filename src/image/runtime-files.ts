@@ -84,31 +84,80 @@ export async function runtimeFiles(options: RuntimeFilesOptions): Promise<Runtim
   return {files: files.map((f) => ({...f, to: `runtime/node_modules/${f.to}`})), onnxruntimeVersion: version}
 }
 
+/** Installs sharp for another platform into a folder of its own (npm, in `sharpPlatformInstaller`). */
+export type SharpPlatformInstaller = (options: {version: string; arch: string; prefix: string}) => Promise<void>
+
+/**
+ * npm, as a user would run it: `npm install --prefix DIR --os=linux --cpu=ARCH --libc=glibc sharp@VERSION` picks
+ * sharp's optional packages for that platform (@img/sharp-linux-ARCH, @img/sharp-libvips-linux-ARCH) from the
+ * registry or npm's own cache, and runs no install script.
+ */
+export const npmSharpInstaller: SharpPlatformInstaller = async ({arch, prefix, version}) => {
+  const {execa} = await import('execa')
+  await execa(
+    'npm',
+    [
+      'install',
+      '--prefix',
+      prefix,
+      '--os=linux',
+      `--cpu=${arch}`,
+      '--libc=glibc',
+      '--ignore-scripts',
+      '--no-audit',
+      '--no-fund',
+      '--no-save',
+      '--no-package-lock',
+      `sharp@${version}`,
+    ],
+    {env: {ONNXRUNTIME_NODE_INSTALL: 'skip'}, stdin: 'ignore'},
+  )
+}
+
+export interface ImageRuntimeOptions {
+  /** Where sharp is installed; found from mlship's own dependencies when absent. */
+  sharpDir?: string
+  /**
+   * mlship's cache folder: sharp's files for a platform this installation lacks (linux/arm64 on an x64 machine) are
+   * installed there once, by `installer`, and taken from there after. Without it such a build is refused.
+   */
+  cacheDir?: string
+  installer?: SharpPlatformInstaller
+}
+
 /**
  * sharp's native files for ONE platform (the addon and libvips, about 19 MB for linux/x64), for a model with
  * `preprocess.image` inputs: the bundled server requires `@img/sharp-linux-<arch>/sharp.node` at run time from
- * /app/node_modules. sharp's JavaScript is in the bundle. Other models' images do not carry them.
+ * /app/node_modules. sharp's JavaScript is in the bundle. Other models' images do not carry them. npm installs only
+ * this machine's platform beside mlship; another one's (linux/arm64 on x64) comes from the cache folder, installed
+ * there by npm the first time a build needs it.
  */
-export async function imageRuntimeFiles(platform: Platform, sharpDir?: string): Promise<ContextFile[]> {
+export async function imageRuntimeFiles(platform: Platform, options: ImageRuntimeOptions = {}): Promise<ContextFile[]> {
   const arch = platformArch(platform)
-  const from = sharpDir ?? resolvePackageDir('sharp')
-  const files: ContextFile[] = []
-  for (const name of [`sharp-linux-${arch}`, `sharp-libvips-linux-${arch}`]) {
-    const dir = path.join(path.dirname(from), '@img', name)
-    const nested = path.join(from, 'node_modules', '@img', name)
-    const found = [nested, dir].find((candidate) => existsSync(path.join(candidate, 'package.json')))
-    if (!found) {
-      throw new MlshipError(
-        `The image input needs sharp's native files for linux/${arch} (@img/${name}), which are not installed here.`,
-        {
-          code: 'RUNTIME_MISSING',
-          exitCode: ExitCode.usage,
-          suggestions: [
-            `Install them beside mlship: npm install --os=linux --cpu=${arch} sharp (npm downloads only that platform's files).`,
-          ],
-        },
-      )
+  const from = options.sharpDir ?? resolvePackageDir('sharp')
+  const names = [`sharp-linux-${arch}`, `sharp-libvips-linux-${arch}`]
+  const installed = (name: string, roots: string[]) =>
+    roots
+      .flatMap((root) => [path.join(root, 'node_modules', '@img', name), path.join(path.dirname(root), '@img', name)])
+      .find((candidate) => existsSync(path.join(candidate, 'package.json')))
+  let roots = [from]
+  if (names.some((name) => !installed(name, roots)) && options.cacheDir) {
+    const {version} = JSON.parse(await readFile(path.join(from, 'package.json'), 'utf8')) as {version: string}
+    const prefix = path.join(options.cacheDir, 'sharp', `${version}-linux-${arch}`)
+    const cached = path.join(prefix, 'node_modules', 'sharp')
+    if (names.some((name) => !installed(name, [cached]))) {
+      try {
+        await (options.installer ?? npmSharpInstaller)({arch, prefix, version})
+      } catch (error) {
+        throw sharpMissing(arch, names[0]!, version, prefix, `npm could not install them: ${firstLine(error)}`)
+      }
     }
+    roots = [cached]
+  }
+  const files: ContextFile[] = []
+  for (const name of names) {
+    const found = installed(name, roots)
+    if (!found) throw sharpMissing(arch, name, undefined, undefined, 'they are not installed here')
     for (const file of await listFiles(found)) {
       // The C headers of libvips' glib are for building against it, not for running; the licences stay.
       if (file === 'README.md' || file.includes(`glib-2.0${path.sep}include`)) continue
@@ -119,6 +168,32 @@ export async function imageRuntimeFiles(platform: Platform, sharpDir?: string): 
     }
   }
   return files
+}
+
+function sharpMissing(
+  arch: string,
+  name: string,
+  version: string | undefined,
+  prefix: string | undefined,
+  why: string,
+): MlshipError {
+  const command = `npm install --prefix ${prefix ?? 'DIR'} --os=linux --cpu=${arch} --libc=glibc sharp${version ? `@${version}` : ''}`
+  return new MlshipError(`The image input needs sharp's native files for linux/${arch} (@img/${name}): ${why}.`, {
+    code: 'RUNTIME_MISSING',
+    exitCode: ExitCode.usage,
+    suggestions: prefix
+      ? [`Check that npm reaches its registry, or run it yourself: ${command}`]
+      : [
+          'Let mlship install them into its cache folder: unset MLSHIP_CACHE_DIR=off (npm downloads only that platform).',
+          `Or reinstall mlship on this platform (npm ci).`,
+        ],
+  })
+}
+
+function firstLine(error: unknown): string {
+  const message =
+    error instanceof Error ? ((error as {shortMessage?: string}).shortMessage ?? error.message) : String(error)
+  return message.split('\n')[0]!
 }
 
 async function cudaProviderFiles(nativeDir: string, options: RuntimeFilesOptions): Promise<string[]> {
