@@ -1,5 +1,5 @@
 import type {Pixels} from './resample.js'
-import {ACCEPTED_IMAGES, describeStart, sniffImageFormat} from './image-format.js'
+import {ACCEPTED_IMAGES, imageFormatOf} from './image-format.js'
 import {InputError} from './input-error.js'
 
 /** The slice of sharp this module uses (sharp is loaded lazily: only models with image inputs need it). */
@@ -19,13 +19,7 @@ export async function sharpImageDecoder(): Promise<ImageDecoder> {
   const sharp = await loadSharp()
   return {
     async decode(bytes, {label, maxPixels}) {
-      const format = sniffImageFormat(bytes)
-      if (!format) {
-        throw new InputError(
-          415,
-          `${label}: not an image this server reads (it starts with ${describeStart(bytes)}): send ${ACCEPTED_IMAGES}`,
-        )
-      }
+      const format = imageFormatOf(bytes, label)
       const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
       let width: number | undefined
       let height: number | undefined

@@ -2,6 +2,7 @@
  * What an encoded image is, from its first bytes: the formats an image input takes. Pure (no sharp): the server and
  * the web page use it alike.
  */
+import {InputError} from './input-error.js'
 
 /** The encoded formats an image input takes, with what their files start with. */
 export const IMAGE_FORMATS = ['JPEG', 'PNG', 'WebP'] as const
@@ -36,4 +37,14 @@ export function describeStart(bytes: Uint8Array): string {
   const head = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')
   const text = /^[\x20-\x7e]{4}/.test(String.fromCharCode(...bytes.subarray(0, 4)))
   return text ? `"${String.fromCharCode(...bytes.subarray(0, 12)).replace(/[^\x20-\x7e]/g, '.')}"` : `bytes ${head}`
+}
+
+/** The format of an encoded image, or a 415 that says what the bytes start with and which formats are taken. */
+export function imageFormatOf(bytes: Uint8Array, label: string): ImageFormat {
+  const format = sniffImageFormat(bytes)
+  if (format) return format
+  throw new InputError(
+    415,
+    `${label}: not an image this server reads (it starts with ${describeStart(bytes)}): send ${ACCEPTED_IMAGES}`,
+  )
 }

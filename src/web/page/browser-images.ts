@@ -9,7 +9,7 @@
  * browser turns a photo by its EXIF orientation, which the server does not.
  */
 import type {ImageDecoder} from '../../preprocess/image-decode.js'
-import {ACCEPTED_IMAGES, describeStart, type ImageFormat, sniffImageFormat} from '../../preprocess/image-format.js'
+import {ACCEPTED_IMAGES, type ImageFormat, imageFormatOf} from '../../preprocess/image-format.js'
 import {InputError} from '../../preprocess/input-error.js'
 import type {PreprocessPlan} from '../../preprocess/plan.js'
 import type {PageCanvas, PageGlobals} from './dom.js'
@@ -25,13 +25,7 @@ function canvas(page: PageGlobals, width: number, height: number): PageCanvas {
 export function canvasImageDecoder(page: PageGlobals): ImageDecoder {
   return {
     async decode(bytes, {label, maxPixels}) {
-      const format = sniffImageFormat(bytes)
-      if (!format) {
-        throw new InputError(
-          415,
-          `${label}: not an image this server reads (it starts with ${describeStart(bytes)}): send ${ACCEPTED_IMAGES}`,
-        )
-      }
+      const format = imageFormatOf(bytes, label)
       if (!page.createImageBitmap) throw new Error('this browser has no createImageBitmap: images cannot be read here')
       let bitmap
       try {
