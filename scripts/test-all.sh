@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that sets up a fresh Debian machine (as root) and runs every test: type check, unit tests,
 # component tests (real servers under real load), then the Docker, registry, browser and PyTorch-made-model
-# integration tests against a real engine, registry, Chromium and torch, and a 2-minute soak of the container.
+# integration tests against a real engine, registry, Chromium and torch, and a 3-minute soak of the container.
 # `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,6 @@ npm run test:component
 if [ -n "$(find src test -name '*.integration.test.ts' 2>/dev/null | head -1)" ]; then
   npm run test:integration
 fi
-# The 2-minute soak against the container (npm run bench:soak runs 30): fails when RSS or heap grow more than 5% in
+# The 3-minute soak against the container (npm run bench:soak runs 30): fails when RSS grows more than 5% in
 # growth that goes on across windows (scripts/lib/soak-growth.ts).
 npm run bench:soak -- --quick

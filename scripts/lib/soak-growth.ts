@@ -1,18 +1,18 @@
 /**
  * How the soak decides "a leak?" from its samples (scripts/bench-soak.ts).
  *
- * The long run compares a minute around minute 5 with the last minute. A 2-minute run (--quick, in CI) cannot: its
- * resident memory still settles in steps (allocator arenas, V8 pages, connections of the knee sweep closing), and one
- * such step of 9 MB in the second minute read as +8.6% and failed CI although the 30-minute run grows under 1%. So the
- * quick rule asks for growth that goes on: the medians of consecutive windows must each rise, with no single step
- * carrying more than three quarters of the total. A fast leak grows in every window; a one-off step does not. A step
- * above three times the limit fails either way.
+ * The long run compares a minute around minute 5 with the last minute. A run of a few minutes (--quick, in CI)
+ * cannot: its resident memory still settles in steps (allocator arenas, V8 pages, connections of the knee sweep
+ * closing), and one such step of 9 MB in the second minute read as +8.6% and failed CI although the 30-minute run
+ * grows under 1%. So the quick rule asks for growth that goes on: the medians of consecutive windows must each rise,
+ * with no single step carrying more than three quarters of the total. A fast leak grows in every window; a one-off
+ * step does not. A step above three times the limit fails either way.
  *
- * The V8 heap is judged that way only in the long run. A 2-minute run ends before V8's first full collection of the
- * old generation, so its heap in use rises in every window by what the young generation promotes: the CI run that
- * failed read 62 -> 67 -> 69 MB (+11%, each window higher) while the 30-minute run's heap grows under 1%. Two minutes
- * cannot tell that from a leak, so the quick run leaves the heap to the long one and judges resident memory, which a
- * leak of the JS heap grows as well.
+ * The V8 heap is judged that way only in the long run. A run of a few minutes ends before V8's first full collection
+ * of the old generation, so its heap in use rises in every window by what the young generation promotes: the CI run
+ * that failed read 62 -> 67 -> 69 MB (+11%, each window higher) while the 30-minute run's heap grows under 1%. A few
+ * minutes cannot tell that from a leak, so the quick run leaves the heap to the long one and judges resident memory,
+ * which a leak of the JS heap grows as well.
  */
 
 export interface WindowGrowth {
