@@ -11,18 +11,39 @@ import {createLogger, isoTimeEachMillisecond, LOG_BUFFER_BYTES, LOG_FLUSH_MS} fr
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
+/** What pino writes to: sonic-boom, which ends the writes in flight and then closes the descriptor it was given. */
+interface Destination {
+  once(event: 'close', listener: () => void): unknown
+  end(): void
+}
+
 describe('createLogger', () => {
   let dir: string
   let fd: number
+  let destinations: Destination[]
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-logger-'))
     fd = fs.openSync(path.join(dir, 'log'), 'w')
+    destinations = []
   })
-  afterEach(() => {
+  afterEach(async () => {
     vi.useRealTimers()
-    fs.closeSync(fd)
+    // The logger's destination owns the descriptor once it has one: closing it under a write still in flight made
+    // that write throw EBADF after the test had passed (an unhandled error that failed a CI run).
+    if (destinations.length === 0) fs.closeSync(fd)
+    for (const destination of destinations) {
+      await new Promise<void>((resolve) => {
+        destination.once('close', resolve)
+        destination.end()
+      })
+    }
     fs.rmSync(dir, {force: true, recursive: true})
   })
+  const logTo = (descriptor: number) => {
+    const logger = createLogger('info', descriptor)
+    destinations.push((logger as unknown as Record<symbol, Destination>)[pino.symbols.streamSym]!)
+    return logger
+  }
   const lines = () =>
     fs
       .readFileSync(path.join(dir, 'log'), 'utf8')
@@ -32,7 +53,7 @@ describe('createLogger', () => {
 
   it('holds a few lines, then writes them whole and in order when the flush interval comes', async () => {
     vi.useFakeTimers({toFake: ['setInterval']})
-    const logger = createLogger('info', fd)
+    const logger = logTo(fd)
     for (let i = 0; i < 3; i++) logger.info({n: i}, 'request')
     expect(lines()).toEqual([])
     vi.advanceTimersByTime(LOG_FLUSH_MS)
@@ -47,7 +68,7 @@ describe('createLogger', () => {
 
   it('writes once LOG_BUFFER_BYTES have collected, without waiting for the interval', async () => {
     vi.useFakeTimers({toFake: ['setInterval']})
-    const logger = createLogger('info', fd)
+    const logger = logTo(fd)
     const padding = 'x'.repeat(200)
     const count = Math.ceil(LOG_BUFFER_BYTES / padding.length) + 1
     for (let i = 0; i < count; i++) logger.info({n: i, padding}, 'request')
