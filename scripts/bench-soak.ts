@@ -321,7 +321,7 @@ const table = markdownTable(['', firstWindow, lastWindow, 'growth', 'window to w
 process.stdout.write(`${table}\n`)
 const rule =
   `growth above ${limitPercent}% on ${heapJudged ? 'RSS or heap' : 'RSS'} that goes on across ${windowCount} windows ` +
-  `of ${windowMinutes} min (above ${3 * limitPercent}% in any case)` +
+  `of ${minute(windowMinutes * 60_000)} min (above ${3 * limitPercent}% in any case)` +
   (heapJudged ? '' : "; the heap is left to the long run (a few minutes end before V8's first full collection)")
 log(`${errors} failed requests; ${rule}: ${leaking ? 'EXCEEDED' : 'kept'}`)
 
@@ -341,7 +341,7 @@ if (write) {
         ? `The model's server under constant open-loop load at half its knee (knee ${knee} req/s, ${rate} req/s offered)`
         : `The model's server under constant open-loop load at ${rate} req/s (--rate)`,
       `for ${minutes} minutes, ${targetName === 'container' ? 'in the container `mlship build` makes' : 'as `mlship serve --local` in its own process'}; the server's own /metrics read every ${sampleMs / 1000} s.`,
-      `Medians of ${windowCount} windows of ${windowMinutes} min from minute ${minute(fromMs)} to the end; the run fails on ${rule}`,
+      `Medians of ${windowCount} windows of ${minute(windowMinutes * 60_000)} min from minute ${minute(fromMs)} to the end; the run fails on ${rule}`,
       `(a leak grows in every window; a heap's saw-tooth or a one-off step does not). ${errors} requests failed.`,
       ...(values.samples
         ? [
