@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 
 import {memoryEngine, type MemoryEngine} from '../docker/test-support/memory-engine.js'
 import type {MlshipError} from '../errors.js'
-import {apiKeysEnv, imagePort, type ServedContainer, serveInContainer} from './serve-container.js'
+import {containerEnv, imagePort, type ServedContainer, serveInContainer} from './serve-container.js'
 
 function engineWith(image: {exposedPorts?: string[]; env?: string[]}): MemoryEngine {
   const engine = memoryEngine()
@@ -11,7 +11,7 @@ function engineWith(image: {exposedPorts?: string[]; env?: string[]}): MemoryEng
   return engine
 }
 
-describe('apiKeysEnv', () => {
+describe('containerEnv', () => {
   const env = {
     HOME: '/root',
     MLSHIP_API_KEYS: 'default-variable-key-0001',
@@ -20,16 +20,24 @@ describe('apiKeysEnv', () => {
   }
 
   it("passes on the variable model.yaml names and MLSHIP_API_KEYS, nothing else of mlship's environment", () => {
-    expect(apiKeysEnv(env, 'TEAM_KEYS')).toEqual({
+    expect(containerEnv(env, 'TEAM_KEYS')).toEqual({
       MLSHIP_API_KEYS: 'default-variable-key-0001',
       TEAM_KEYS: 'named-variable-key-0002',
     })
-    expect(apiKeysEnv(env, undefined)).toEqual({MLSHIP_API_KEYS: 'default-variable-key-0001'})
+    expect(containerEnv(env, undefined)).toEqual({MLSHIP_API_KEYS: 'default-variable-key-0001'})
   })
 
   it('passes on no empty or unset variable (the server would read an empty one as "no keys")', () => {
-    expect(apiKeysEnv(env, 'UNSET')).toEqual({MLSHIP_API_KEYS: 'default-variable-key-0001'})
-    expect(apiKeysEnv({HOME: '/root'}, 'TEAM_KEYS')).toEqual({})
+    expect(containerEnv(env, 'UNSET')).toEqual({MLSHIP_API_KEYS: 'default-variable-key-0001'})
+    expect(containerEnv({HOME: '/root'}, 'TEAM_KEYS')).toEqual({})
+  })
+
+  it('passes on LOG_LEVEL and LOG_REQUESTS_PER_SECOND, which serve --local reads from the same environment', () => {
+    expect(containerEnv({...env, LOG_LEVEL: 'debug', LOG_REQUESTS_PER_SECOND: 'all'}, undefined)).toEqual({
+      LOG_LEVEL: 'debug',
+      LOG_REQUESTS_PER_SECOND: 'all',
+      MLSHIP_API_KEYS: 'default-variable-key-0001',
+    })
   })
 })
 

@@ -39,21 +39,25 @@ export interface ServeContainerOptions {
     entryPoints?: Record<string, string>
   }
   onBuildProgress?: (event: BuildProgressEvent) => void
-  /** Where the API keys passed on to the container are read (default process.env). */
+  /** Where the API keys and logging variables passed on to the container are read (default process.env). */
   env?: NodeJS.ProcessEnv
 }
 
 /** The variable of API keys a server reads when model.yaml names none (serving.auth.keys_env's default). */
 const DEFAULT_KEYS_ENV = 'MLSHIP_API_KEYS'
 
+/** The server's logging variables (LOG_LEVEL over serving.log_level, LOG_REQUESTS_PER_SECOND over its key). */
+const LOGGING_ENV = ['LOG_LEVEL', 'LOG_REQUESTS_PER_SECOND'] as const
+
 /**
- * The API keys the container gets (serving.auth), as `serve --local` would read them: the variable model.yaml's
- * serving.auth.keys_env names, and MLSHIP_API_KEYS, from this environment. Passed as container variables, as
- * `docker run -e` would; nothing else of this environment reaches the container.
+ * The variables the container gets from this environment, as `serve --local` would read them: the API keys
+ * (serving.auth: the variable model.yaml's serving.auth.keys_env names, and MLSHIP_API_KEYS) and the logging
+ * variables. Passed as container variables, as `docker run -e` would; nothing else of this environment reaches the
+ * container.
  */
-export function apiKeysEnv(env: NodeJS.ProcessEnv, keysEnv: string | undefined): Record<string, string> {
+export function containerEnv(env: NodeJS.ProcessEnv, keysEnv: string | undefined): Record<string, string> {
   const forwarded: Record<string, string> = {}
-  for (const name of new Set([keysEnv ?? DEFAULT_KEYS_ENV, DEFAULT_KEYS_ENV])) {
+  for (const name of new Set([keysEnv ?? DEFAULT_KEYS_ENV, DEFAULT_KEYS_ENV, ...LOGGING_ENV])) {
     const value = env[name]
     if (value) forwarded[name] = value
   }
@@ -109,7 +113,7 @@ export async function startServedContainer(options: ServeContainerOptions): Prom
   const container = await runContainer({
     containerPort,
     engine,
-    env: apiKeysEnv(options.env ?? process.env, keysEnv),
+    env: containerEnv(options.env ?? process.env, keysEnv),
     gpus: options.gpus,
     hostIp: options.host,
     hostPort: options.port ?? containerPort,
