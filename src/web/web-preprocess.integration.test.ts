@@ -21,6 +21,7 @@ import {loadModelProject} from '../model/load-model.js'
 import {planPreprocessing} from '../preprocess/plan.js'
 import {openInputPreprocessor} from '../serving/open-preprocessor.js'
 import {type RunningServer, startServer} from '../serving/server.js'
+import {post} from '../serving/test-support/servers.js'
 import type {TensorMap} from '../serving/tensors.js'
 import {examplesDir} from '../util/paths.js'
 import {buildWebBundle} from './build-web.js'
@@ -101,15 +102,6 @@ async function testPicture(): Promise<{raw: Buffer; width: number; height: numbe
   return {height, raw, width}
 }
 
-async function post(url: string, body: unknown): Promise<{status: number; body: any}> {
-  const response = await fetch(url, {
-    body: JSON.stringify(body),
-    headers: {'content-type': 'application/json'},
-    method: 'POST',
-  })
-  return {body: await response.json(), status: response.status}
-}
-
 describe.skipIf(!chromium)('web bundles with image and text inputs in headless Chromium', () => {
   const browser = chromium as HeadlessChromium
   let tmp: string
@@ -181,7 +173,7 @@ describe.skipIf(!chromium)('web bundles with image and text inputs in headless C
           const answer: any = await page.evaluate(
             `import('/predict.js').then((m) => m.predict(${JSON.stringify(body)}))`,
           )
-          const expected = await post(`${servers[model]!.url}/predict`, body)
+          const expected = await post<any>(`${servers[model]!.url}/predict`, body)
           expect(answer.label).toBe(expected.body.label)
           expect(answer.top_k[0]).toMatchObject({label: expected.body.top_k[0].label})
         }
@@ -237,14 +229,14 @@ describe.skipIf(!chromium)('web bundles with image and text inputs in headless C
         const answers = [await m.predict({features: blob}), await m.predict({features: bitmap}), await m.predict({inputs: {image: [img, blob]}})]
         return answers.map((a) => a.classes.map((c) => c.label))
       })()`)
-      const expected = await post(`${servers.digits!.url}/predict`, {features: url})
+      const expected = await post<any>(`${servers.digits!.url}/predict`, {features: url})
       expect(labels).toEqual([[expected.body.label], [expected.body.label], [expected.body.label, expected.body.label]])
 
       const notImage = {features: `data:image/png;base64,${Buffer.from('hello, not a picture').toString('base64')}`}
       const refused: any = await page.evaluate(
         `import('/predict.js').then((m) => m.predict(${JSON.stringify(notImage)})).catch((e) => ({status: e.status, message: e.message}))`,
       )
-      const fromServer = await post(`${servers.digits!.url}/predict`, notImage)
+      const fromServer = await post<any>(`${servers.digits!.url}/predict`, notImage)
       expect(refused).toEqual({message: fromServer.body.error, status: fromServer.status})
     } finally {
       await page.close()
@@ -268,7 +260,7 @@ describe.skipIf(!chromium)('web bundles with image and text inputs in headless C
       await page.getByTestId('predict-inputs').click()
       await page.locator(`[data-testid="result"][data-count="${before + 1}"]`).waitFor()
       const shown = JSON.parse((await page.getByTestId('response').textContent()) ?? 'null')
-      const expected = await post(`${servers.text!.url}/predict`, {inputs: {input_ids: texts[1]}})
+      const expected = await post<any>(`${servers.text!.url}/predict`, {inputs: {input_ids: texts[1]}})
       expect(shown.outputs).toEqual(expected.body.outputs)
     } finally {
       await page.close()
@@ -292,7 +284,7 @@ describe.skipIf(!chromium)('web bundles with image and text inputs in headless C
       expect(await result.getAttribute('data-state')).toBe('ok')
       const shown = JSON.parse((await page.getByTestId('response').textContent()) ?? 'null')
       const body = {inputs: {bias: [[0.25]], image: dataUrl(bytes, type), input_ids: 'Not bad.'}}
-      const expected = await post(`${servers.both!.url}/predict`, body)
+      const expected = await post<any>(`${servers.both!.url}/predict`, body)
       expect(shown.outputs.ids).toEqual(expected.body.outputs.ids)
       expect(shown.label).toBe(expected.body.label)
       const scores = shown.outputs.scores[0] as number[]

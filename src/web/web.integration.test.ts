@@ -13,6 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {HeadlessChromium} from '../browser/chromium.js'
 import {chromiumForTests} from '../browser/test-support/chromium.js'
 import {type RunningServer, startServer} from '../serving/server.js'
+import {post} from '../serving/test-support/servers.js'
 import {examplesDir} from '../util/paths.js'
 import {buildWebBundle} from './build-web.js'
 import {type StaticServer, startStaticServer} from './static-server.js'
@@ -20,15 +21,6 @@ import {BAD_IRIS_BODIES, digitsHeldOutRows, IRIS_ROWS, maxAbsDiff} from './test-
 
 const {chromium, skipReason} = await chromiumForTests()
 if (skipReason) console.warn(`skipping the web bundle browser tests: ${skipReason}`)
-
-async function post(url: string, body: unknown): Promise<{status: number; body: any}> {
-  const response = await fetch(url, {
-    body: JSON.stringify(body),
-    headers: {'content-type': 'application/json'},
-    method: 'POST',
-  })
-  return {body: await response.json(), status: response.status}
-}
 
 interface Served {
   bundle: StaticServer
@@ -104,7 +96,7 @@ describe.skipIf(!chromium)('web bundles in headless Chromium', () => {
 
       const example = JSON.parse(await page.getByTestId('json').inputValue())
       const shown = await submit(page, 'predict-json')
-      const expected = await post(`${server.url}/predict`, example)
+      const expected = await post<any>(`${server.url}/predict`, example)
       expect(shown.state).toBe('ok')
       expect(maxAbsDiff(shown.response.predictions, expected.body.predictions)).toBeLessThanOrEqual(1e-5)
       expect(await page.getByTestId('labels').textContent()).toBe(expected.body.labels.join(', '))
@@ -114,13 +106,13 @@ describe.skipIf(!chromium)('web bundles in headless Chromium', () => {
       const fields = page.locator('[data-testid="form"] input[data-index]')
       for (let i = 0; i < row.length; i++) await fields.nth(i).fill(String(row[i]))
       const fromForm = await submit(page, 'predict-form')
-      const rowExpected = await post(`${server.url}/predict`, {features: [row]})
+      const rowExpected = await post<any>(`${server.url}/predict`, {features: [row]})
       expect(fromForm.response.labels).toEqual(rowExpected.body.labels)
       expect(maxAbsDiff(fromForm.response.predictions, rowExpected.body.predictions)).toBeLessThanOrEqual(1e-5)
 
       await page.getByTestId('json').fill(JSON.stringify({features: IRIS_ROWS}))
       const rows = await submit(page, 'predict-json')
-      const rowsExpected = await post(`${server.url}/predict`, {features: IRIS_ROWS})
+      const rowsExpected = await post<any>(`${server.url}/predict`, {features: IRIS_ROWS})
       expect(rows.response.labels).toEqual(rowsExpected.body.labels)
       expect(maxAbsDiff(rows.response.predictions, rowsExpected.body.predictions)).toBeLessThanOrEqual(1e-5)
 
@@ -138,14 +130,14 @@ describe.skipIf(!chromium)('web bundles in headless Chromium', () => {
       for (const body of BAD_IRIS_BODIES.slice(0, 6)) {
         await page.getByTestId('json').fill(JSON.stringify(body))
         const shown = await submit(page, 'predict-json')
-        const expected = await post(`${server.url}/predict`, body)
+        const expected = await post<any>(`${server.url}/predict`, body)
         expect(shown.state).toBe('error')
         expect(shown.error).toBe(`400: ${expected.body.error}`)
         expect(shown.response).toEqual(expected.body)
       }
       await page.locator('[data-testid="form"] input[data-index="2"]').fill('tall')
       const fromForm = await submit(page, 'predict-form')
-      const expected = await post(`${server.url}/predict`, {features: [[5.1, 3.5, 'tall', 0.2]]})
+      const expected = await post<any>(`${server.url}/predict`, {features: [[5.1, 3.5, 'tall', 0.2]]})
       expect(fromForm.error).toBe(`400: ${expected.body.error}`)
     } finally {
       await page.close()
@@ -162,13 +154,13 @@ describe.skipIf(!chromium)('web bundles in headless Chromium', () => {
 
       const shown = await submit(page, 'predict-json')
       const example = JSON.parse(await page.getByTestId('json').inputValue())
-      const expected = await post(`${server.url}/predict`, example)
+      const expected = await post<any>(`${server.url}/predict`, example)
       expect(shown.response.labels).toEqual(expected.body.labels)
       expect(maxAbsDiff(shown.response.predictions, expected.body.predictions)).toBeLessThanOrEqual(1e-5)
 
       const body = {features: await digitsHeldOutRows(40)}
       const inPage: any = await page.evaluate(`import('/predict.js').then((m) => m.predict(${JSON.stringify(body)}))`)
-      const fromServer = await post(`${server.url}/predict`, body)
+      const fromServer = await post<any>(`${server.url}/predict`, body)
       expect(inPage.labels).toEqual(fromServer.body.labels)
       expect(maxAbsDiff(inPage.predictions, fromServer.body.predictions)).toBeLessThanOrEqual(1e-5)
     } finally {

@@ -10,6 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadModelProject} from '../../model/load-model.js'
 import {sharpImageDecoder} from '../../preprocess/image-decode.js'
 import {type RunningServer, startServer} from '../../serving/server.js'
+import {post} from '../../serving/test-support/servers.js'
 import {examplesDir} from '../../util/paths.js'
 import type {WebBundleConfig} from '../config.js'
 import {maxAbsDiff} from '../test-support/rows.js'
@@ -17,15 +18,6 @@ import {createPredictor, type Predictor} from './predictor.js'
 
 const fixtures = path.resolve(import.meta.dirname, '../../serving/fixtures/preprocess')
 const images = path.resolve(import.meta.dirname, '../../preprocess/fixtures')
-
-async function post(url: string, body: unknown): Promise<{status: number; body: any}> {
-  const response = await fetch(url, {
-    body: JSON.stringify(body),
-    headers: {'content-type': 'application/json'},
-    method: 'POST',
-  })
-  return {body: await response.json(), status: response.status}
-}
 
 async function dataUrl(file: string): Promise<string> {
   const type = file.endsWith('.png') ? 'image/png' : 'image/jpeg'
@@ -81,7 +73,7 @@ describe.each([
   it('answers an image as the server does: predictions within 1e-5, the same label and top-k classes', async () => {
     for (const file of files) {
       const body = {features: await dataUrl(file)}
-      const fromServer = await post(`${server.url}/predict`, body)
+      const fromServer = await post<any>(`${server.url}/predict`, body)
       expect(fromServer.status).toBe(200)
       const inPage = await predictor.predict(body)
       expect(Object.keys(inPage).sort()).toEqual(Object.keys(fromServer.body).sort())
@@ -105,7 +97,7 @@ describe.each([
 
   it("refuses what is not an image with the server's status and message", async () => {
     const body = {features: `data:image/png;base64,${Buffer.from('not an image at all').toString('base64')}`}
-    const fromServer = await post(`${server.url}/predict`, body)
+    const fromServer = await post<any>(`${server.url}/predict`, body)
     const error = await predictor.predict(body).catch((error_: unknown) => error_)
     expect(error).toMatchObject({message: fromServer.body.error, name: 'PredictError', status: fromServer.status})
     expect(fromServer.status).toBe(415)
@@ -129,7 +121,7 @@ describe('the page predictor of a text model', () => {
     }
     const texts = reference.cases.map((c) => c.text)
     const body = {inputs: {input_ids: texts}}
-    const fromServer = await post(`${server.url}/predict`, body)
+    const fromServer = await post<any>(`${server.url}/predict`, body)
     expect(fromServer.status).toBe(200)
     const inPage = await predictor.predict(body)
     expect(inPage.outputs).toEqual(fromServer.body.outputs)
@@ -152,7 +144,7 @@ describe('the page predictor of a model with an image, a text and a tensor input
 
   it('answers as the server does, and says which input is missing as the server does', async () => {
     const body = {inputs: {bias: [[0.25]], image: await dataUrl(path.join(images, 'wide.png')), input_ids: 'Not bad.'}}
-    const fromServer = await post(`${server.url}/predict`, body)
+    const fromServer = await post<any>(`${server.url}/predict`, body)
     expect(fromServer.status).toBe(200)
     const inPage = await predictor.predict(body)
     const outputs = inPage.outputs as {ids: number[][]; scores: number[][]}
@@ -162,7 +154,7 @@ describe('the page predictor of a model with an image, a text and a tensor input
     expect((inPage as unknown as {label: string}).label).toBe(fromServer.body.label)
 
     const missing = {inputs: {bias: [[0.25]], input_ids: 'Not bad.'}}
-    const refused = await post(`${server.url}/predict`, missing)
+    const refused = await post<any>(`${server.url}/predict`, missing)
     expect(refused.status).toBe(400)
     await expect(predictor.predict(missing)).rejects.toMatchObject({message: refused.body.error, status: 400})
   })

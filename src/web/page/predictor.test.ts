@@ -12,16 +12,7 @@ import {examplesDir} from '../../util/paths.js'
 import type {WebBundleConfig} from '../config.js'
 import {BAD_IRIS_BODIES, digitsHeldOutRows, IRIS_ROWS, maxAbsDiff} from '../test-support/rows.js'
 import {createPredictor, exampleBody, type Predictor, type PredictorOptions} from './predictor.js'
-import {CLOSE_AT_ONCE} from '../../serving/test-support/servers.js'
-
-async function post(url: string, body: unknown): Promise<{status: number; body: any}> {
-  const response = await fetch(url, {
-    body: JSON.stringify(body),
-    headers: {'content-type': 'application/json'},
-    method: 'POST',
-  })
-  return {body: await response.json(), status: response.status}
-}
+import {CLOSE_AT_ONCE, post} from '../../serving/test-support/servers.js'
 
 async function predictorFor(
   dir: string,
@@ -67,7 +58,7 @@ describe.each([
 
   it('answers the example and held-out rows as the server does, within 1e-5', async () => {
     for (const body of [exampleBody(config), {features: await rows()}]) {
-      const fromServer = await post(`${server.url}/predict`, body)
+      const fromServer = await post<any>(`${server.url}/predict`, body)
       const inPage = await predictor.predict(body)
       expect(fromServer.status).toBe(200)
       expect(Object.keys(inPage).sort()).toEqual(Object.keys(fromServer.body).sort())
@@ -99,7 +90,7 @@ describe('the predictor refuses what the server refuses', () => {
   it.each(BAD_IRIS_BODIES.map((body) => [JSON.stringify(body).slice(0, 60), body]))(
     "with the server's 400 message: %s",
     async (_, body) => {
-      const fromServer = await post(`${server.url}/predict`, body)
+      const fromServer = await post<any>(`${server.url}/predict`, body)
       expect(fromServer.status).toBe(400)
       const error = await predictor.predict(body).catch((error_: unknown) => error_)
       expect(error).toMatchObject({
