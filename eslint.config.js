@@ -10,7 +10,7 @@ export default tseslint.config(
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
-      parserOptions: {project: './tsconfig.eslint.json', tsconfigRootDir: import.meta.dirname},
+      parserOptions: {project: './tsconfig.json', tsconfigRootDir: import.meta.dirname},
     },
     rules: {
       // noUncheckedIndexedAccess makes every typed-array read `T | undefined`; numeric kernels index in bounds by
