@@ -7,7 +7,9 @@ import type * as z from 'zod'
 import {ConfigError, errorMessage} from '../errors.js'
 import {type ModelConfig, modelConfigJsonSchema, modelConfigSchema} from './schema.js'
 
-export const CONFIG_FILE_NAME = 'model.yaml'
+import {resolveConfigFile} from './config-file.js'
+
+export {CONFIG_FILE_NAME, resolveConfigFile} from './config-file.js'
 
 export interface LoadedConfig {
   /** The directory that holds model.yaml; relative paths in it resolve from here. */
@@ -27,12 +29,6 @@ export interface ConfigProblem {
   keyPath: string
   message: string
   hint?: string
-}
-
-/** Resolves DIR (or a path to a model.yaml) to the model.yaml path. */
-export function resolveConfigFile(dirOrFile: string): string {
-  const absolute = path.resolve(dirOrFile)
-  return /\.ya?ml$/i.test(absolute) ? absolute : path.join(absolute, CONFIG_FILE_NAME)
 }
 
 export async function loadConfig(dirOrFile = '.'): Promise<LoadedConfig> {

@@ -3,6 +3,8 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
+import {readCheckedConfig} from '../config/checked-config.js'
+import {loadConfig} from '../config/load.js'
 import {MlshipError} from '../errors.js'
 import {examplesDir} from '../util/paths.js'
 import {resolveExperiment} from '../experiment/resolve.js'
@@ -62,9 +64,15 @@ describe('writeBuildContext', () => {
     )
     expect(files.filter((f) => !f.startsWith('runtime/'))).toEqual([
       'Dockerfile',
+      'config/.model.yaml.checked.json',
       'config/model.yaml',
       'model/model.onnx',
     ])
+    // model.yaml as this build checked it, beside it: the server reads it as loadConfig would read model.yaml.
+    const copy = path.join(work, 'as-in-the-image')
+    await cp(path.join(output, 'config'), copy, {recursive: true})
+    await cp(path.join(output, 'model'), copy, {recursive: true})
+    expect(await readCheckedConfig(copy)).toEqual(await loadConfig(copy))
     expect(context.files.map((f) => [f.role, f.path])).toEqual([
       ['model', '/app/model/model.onnx'],
       ['config', '/app/model/model.yaml'],
@@ -105,7 +113,7 @@ describe('writeBuildContext', () => {
 
     // Then only the model and model.yaml are in it
     const files = (await listTree(output)).filter((f) => !f.startsWith('runtime/'))
-    expect(files).toEqual(['Dockerfile', 'config/model.yaml', 'model/model.onnx'])
+    expect(files).toEqual(['Dockerfile', 'config/.model.yaml.checked.json', 'config/model.yaml', 'model/model.onnx'])
   })
 
   it('carries the external data files the model names, under the names it gives them', async () => {
@@ -120,6 +128,7 @@ describe('writeBuildContext', () => {
 
     expect((await listTree(output)).filter((f) => !f.startsWith('runtime/'))).toEqual([
       'Dockerfile',
+      'config/.model.yaml.checked.json',
       'config/model.yaml',
       'model/weights/net.onnx',
       'model/weights/net.weights',

@@ -5,6 +5,8 @@ import os from 'node:os'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
 
+import {CHECKED_CONFIG_FILE, checkedConfigText} from '../config/checked-config.js'
+import {CONFIG_FILE_NAME, parseConfigText} from '../config/load.js'
 import {ConfigError, errorMessage} from '../errors.js'
 import {resolveExperiment} from '../experiment/resolve.js'
 import {loadModelProject, type ResolvedModel} from '../model/load-model.js'
@@ -195,6 +197,13 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
     // Hard links are instant and a temporary context is removed after the build; a context the user asked for gets
     // copies, so that editing it cannot change node_modules or the model directory.
     for (const file of files) await placeFile(file.from, path.join(contextDir, file.to), temporary)
+    // model.yaml as this build checked it, beside it (config/checked-config.ts): the server's first process need not
+    // load the YAML parser and zod to read it. Parsed from the bytes that go into the image, so the two agree.
+    const modelYaml = await readFile(path.join(contextDir, 'config', CONFIG_FILE_NAME))
+    await writeFile(
+      path.join(contextDir, 'config', CHECKED_CONFIG_FILE),
+      checkedConfigText(modelYaml, parseConfigText(modelYaml.toString('utf8'), project.file)),
+    )
     // The template copies this empty folder to /var/lib/mlship, owned by the server's user (MLSHIP_DATA_DIR).
     await mkdir(path.join(contextDir, 'data'), {recursive: true})
 

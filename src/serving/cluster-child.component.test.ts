@@ -41,6 +41,7 @@ describe('a cluster process', () => {
         index: 1,
         logLevel: 'silent',
         logTo: 'stderr',
+        measure: false,
         port: 0,
         processes: 1,
         project,
@@ -65,6 +66,52 @@ describe('a cluster process', () => {
     }
   })
 
+  it('asked to measure, sends its single-row inference time and serves only once the primary says proceed', async () => {
+    const worker = forkChild()
+    try {
+      const options: ClusterChildOptions = {
+        extraKeys: [],
+        host: '127.0.0.1',
+        index: 1,
+        logLevel: 'silent',
+        logTo: 'stderr',
+        measure: true,
+        port: 0,
+        processes: 1,
+        project: await loadConfig(IRIS),
+        serving: {},
+      }
+      const messages: ChildMessage[] = []
+      let listening = false
+      worker.on('listening', () => (listening = true))
+      const warm = new Promise<void>((resolve) => {
+        worker.on('message', (message: ChildMessage) => {
+          messages.push(message)
+          if (message.type === 'mlship:waiting') worker.send({options, type: 'mlship:start'})
+          if (message.type === 'mlship:measured') {
+            // Held until told: it has not started listening (no connection may reach a process about to be stopped).
+            setTimeout(() => {
+              expect(listening).toBe(false)
+              worker.send({type: 'mlship:proceed'})
+            }, 200)
+          }
+          if (message.type === 'mlship:warm' || message.type === 'mlship:failed') resolve()
+        })
+      })
+      await warm
+      expect(messages.map((message) => message.type)).toEqual(['mlship:waiting', 'mlship:measured', 'mlship:warm'])
+      const measured = messages[1] as Extract<ChildMessage, {type: 'mlship:measured'}>
+      expect(measured.rowCostMs).toBeGreaterThan(0)
+      expect(measured.rowCostMs).toBeLessThan(50)
+      expect(listening).toBe(true)
+      worker.send({deadlineMs: 1000, type: 'mlship:stop'})
+      const [code] = (await once(worker, 'exit')) as [number | null]
+      expect(code).toBe(0)
+    } finally {
+      if (!worker.isDead()) worker.kill('SIGKILL')
+    }
+  })
+
   it('that cannot open its model sends the failure and exits 1', async () => {
     const empty = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-child-'))
     const worker = forkChild()
@@ -77,6 +124,7 @@ describe('a cluster process', () => {
         index: 1,
         logLevel: 'silent',
         logTo: 'stderr',
+        measure: false,
         port: 0,
         processes: 1,
         serving: {},

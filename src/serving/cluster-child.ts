@@ -16,6 +16,7 @@ import {openModel} from './open-model.js'
 import {createLogger} from './logger.js'
 import {startServer, type RunningServer} from './server.js'
 import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
+import {timeSingleRow} from './warm-up.js'
 
 async function runChild(): Promise<void> {
   const send = (message: ChildMessage) => process.send?.(message)
@@ -76,6 +77,12 @@ async function runChild(): Promise<void> {
       runIn: 'this-thread',
       serving: options.serving,
     })
+    if (options.measure) {
+      const proceed = next('mlship:proceed')
+      const rowCostMs = await timeSingleRow(backend, project.signature)
+      send({type: 'mlship:measured', ...(rowCostMs === undefined ? {} : {rowCostMs})})
+      await proceed
+    }
     const base = createServingMetrics()
     metrics = {
       ...base,

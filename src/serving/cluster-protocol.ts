@@ -21,6 +21,11 @@ export interface ClusterChildOptions {
   logTo: 'stdout' | 'stderr'
   serving: ServingOverrides
   extraKeys: string[]
+  /**
+   * Time a single-row inference once the model is open, send it (`mlship:measured`) and wait for `mlship:proceed`
+   * before serving: the primary chooses the layout from it (layout.ts) and stops the processes when it is single.
+   */
+  measure: boolean
 }
 
 export interface ChildFailure {
@@ -40,10 +45,14 @@ export type PrimaryMessage =
   /** The answer to a child's `metrics` request: the whole cluster's exposition. */
   | {type: 'mlship:metrics'; id: number; text?: string; error?: string}
   | {type: 'mlship:stop'; deadlineMs: number}
+  /** The layout stays the cluster (after `mlship:measured`): start serving. */
+  | {type: 'mlship:proceed'}
 
 export type ChildMessage =
   /** The process listens for messages (one sent before would be lost): send its options. */
   | {type: 'mlship:waiting'}
+  /** The median single-row inference time in this process (ms); absent where the warm-up input failed. */
+  | {type: 'mlship:measured'; rowCostMs?: number}
   | {type: 'mlship:warm'; workers: number}
   | {type: 'mlship:failed'; error: ChildFailure}
   | {type: 'mlship:collected'; id: number; metrics: MetricsSnapshot}

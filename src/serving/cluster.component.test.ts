@@ -3,6 +3,7 @@
  * and a shutdown that stops every process; the container's entry (main.ts) in that layout under SIGTERM.
  */
 import {spawn} from 'node:child_process'
+import cluster from 'node:cluster'
 import {once} from 'node:events'
 import {cp, mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
@@ -17,6 +18,7 @@ import {startServing} from './start-serving.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const IRIS = path.join(root, 'examples/iris')
+const DIGITS = path.join(root, 'examples/digits-mlp')
 
 const predict = (url: string) =>
   fetch(`${url}/predict`, {
@@ -77,6 +79,31 @@ describe('the cluster layout', () => {
       await server.close({deadlineMs: 3000})
     }
     expect(pids?.filter(alive)).toEqual([])
+  })
+
+  it('chooses from a measurement its processes make: iris (cheap) in the cluster, the digits MLP (expensive) single', async () => {
+    const cheap = await startServing({cpus: 2, dir: IRIS, host: '127.0.0.1', port: 0, serving: {logLevel: 'warn'}})
+    try {
+      expect(cheap.layout).toMatchObject({kind: 'cluster', processes: 2})
+      expect(cheap.layout.reason).toMatch(/^a single-row inference takes [\d.]+ ms \(at most 0\.1 ms\)/)
+      expect((await predict(cheap.url)).status).toBe(200)
+    } finally {
+      await cheap.close({deadlineMs: 3000})
+    }
+    const processesBefore = Object.keys(cluster.workers ?? {}).length
+    const expensive = await startServing({cpus: 2, dir: DIGITS, host: '127.0.0.1', port: 0, serving: {logLevel: 'warn'}})
+    try {
+      expect(expensive.layout.kind).toBe('single')
+      expect(expensive.layout.reason).toMatch(/over 0\.1 ms\): inference workers and the batcher$/)
+      expect(expensive.cluster).toBeUndefined()
+      const answer = await fetch(`${expensive.url}/ready`)
+      expect(answer.status).toBe(200)
+      // The processes that measured it were stopped.
+      const pause = () => new Promise((resolve) => setTimeout(resolve, 50))
+      while (Object.keys(cluster.workers ?? {}).length > processesBefore) await pause()
+    } finally {
+      await expensive.close({deadlineMs: 3000})
+    }
   })
 
   it('runs in the image entry (main.ts): log lines tagged by process, and SIGTERM stops every process, exit 0', async () => {
@@ -141,6 +168,7 @@ describe('the cluster layout', () => {
           host: '127.0.0.1',
           logLevel: 'silent',
           logTo: 'stderr',
+          measure: false,
           port: 0,
           processes: 2,
           serving: {},

@@ -14,6 +14,12 @@ import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 
 export interface ForkClusterOptions {
   processes: number
+  /**
+   * How many of the processes to fork at once (default all); the others are forked on proceed(). A process measures
+   * the model when the layout is still to be chosen (ClusterChildOptions.measure): one is enough for a model file large
+   * enough that the others would more likely load it in vain.
+   */
+  initial?: number
   /** The primary's own lines: a process that stops, a replacement. */
   logger?: Logger
   /** How long the primary waits for a process to send its metrics before it answers without them (ms). */
@@ -46,6 +52,13 @@ export interface ClusterLaunch {
   start(child: Omit<ClusterChildOptions, 'index'>): Promise<RunningCluster>
   /** Kills the processes: the layout turned out single. */
   cancel(): void
+  /**
+   * The first measurement a process sends (started with `measure`): its single-row inference time in ms, undefined
+   * where the model failed on its warm-up input. Rejects as start() does when a process fails first.
+   */
+  rowCost(): Promise<number | undefined>
+  /** The layout is the cluster: the processes that measured go on to serve, and the ones not forked yet start. */
+  proceed(): void
 }
 
 /**
@@ -75,10 +88,16 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
     {waiting: Set<Worker>; snapshots: Map<Worker, [number, MetricsSnapshot]>; done: () => void}
   >()
   let phase: 'starting' | 'ready' | 'stopping' = 'starting'
+  let proceeding = false
+  const held = new Set<Worker>()
+  let measured!: {resolve: (rowCostMs: number | undefined) => void; reject: (error: Error) => void}
+  const firstMeasurement = new Promise<number | undefined>((resolve, reject) => (measured = {reject, resolve}))
+  firstMeasurement.catch(() => undefined)
   let port: number | undefined
   let nextCollection = 0
   let stopFailures = 0
   let stopped: (() => void) | undefined
+  let forkRest = (): void => undefined
 
   const send = (worker: Worker, message: PrimaryMessage) => {
     if (worker.isConnected()) worker.send(message)
@@ -125,6 +144,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       phase = 'stopping'
       for (const worker of children.values()) worker.process.kill('SIGKILL')
       reject(error)
+      measured.reject(error)
     }
 
     const fork = (index: number) => {
@@ -140,6 +160,11 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
           case 'mlship:waiting':
             if (childOptions) send(worker, {options: {...childOptions, index}, type: 'mlship:start'})
             else waiting.set(index, worker)
+            break
+          case 'mlship:measured':
+            measured.resolve(message.rowCostMs)
+            if (proceeding) send(worker, {type: 'mlship:proceed'})
+            else held.add(worker)
             break
           case 'mlship:warm':
             warm.add(index)
@@ -240,13 +265,26 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       processes: total,
     })
 
-    for (let index = 1; index <= total; index++) fork(index)
+    let forked = 0
+    const forkUpTo = (count: number) => {
+      while (forked < Math.min(total, count)) fork(++forked)
+    }
+    forkUpTo(options.initial ?? total)
+    forkRest = () => forkUpTo(total)
   }
   return {
     cancel: () => {
       phase = 'stopping'
       for (const worker of children.values()) worker.process.kill('SIGKILL')
     },
+    proceed: () => {
+      if (proceeding) return
+      proceeding = true
+      for (const worker of held) send(worker, {type: 'mlship:proceed'})
+      held.clear()
+      forkRest()
+    },
+    rowCost: () => firstMeasurement,
     start: (child) => {
       childOptions = child
       for (const [index, worker] of waiting) send(worker, {options: {...child, index}, type: 'mlship:start'})

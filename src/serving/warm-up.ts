@@ -1,5 +1,7 @@
 import {errorMessage} from '../errors.js'
+import type {InferenceBackend} from './backend.js'
 import type {ServingContext} from './context.js'
+import {measureRowCost} from './layout.js'
 import {decodeNested} from './decode.js'
 import {allocate, elementCount, type TensorMap} from './tensors.js'
 
@@ -40,6 +42,23 @@ export async function warmUp(
     await Promise.all(Array.from({length: context.backend.info.workers}, () => context.backend.run(cloneFeeds(feeds))))
   } catch (error) {
     logger?.warn({err: errorMessage(error)}, 'the warm-up inference failed; serving anyway')
+  }
+}
+
+/**
+ * The median time of a single-row inference of `backend` on the warm-up input (layout.ts, measureRowCost), in ms;
+ * undefined when the model fails on that input (it is then served as it always was: the server logs the failure).
+ */
+export async function timeSingleRow(
+  backend: Pick<InferenceBackend, 'run'>,
+  signature: ServingContext['signature'],
+): Promise<number | undefined> {
+  try {
+    const feeds = warmUpFeeds({signature})
+    const rows = Object.values(feeds)[0]?.dims[0] ?? 1
+    return await measureRowCost(() => backend.run(cloneFeeds(feeds)), {rows})
+  } catch {
+    return undefined
   }
 }
 
