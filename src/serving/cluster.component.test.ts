@@ -91,7 +91,13 @@ describe('the cluster layout', () => {
       await cheap.close({deadlineMs: 3000})
     }
     const processesBefore = Object.keys(cluster.workers ?? {}).length
-    const expensive = await startServing({cpus: 2, dir: DIGITS, host: '127.0.0.1', port: 0, serving: {logLevel: 'warn'}})
+    const expensive = await startServing({
+      cpus: 2,
+      dir: DIGITS,
+      host: '127.0.0.1',
+      port: 0,
+      serving: {logLevel: 'warn'},
+    })
     try {
       expect(expensive.layout.kind).toBe('single')
       expect(expensive.layout.reason).toMatch(/over 0\.1 ms\): inference workers and the batcher$/)
