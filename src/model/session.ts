@@ -1,4 +1,5 @@
 import {stat} from 'node:fs/promises'
+import {createRequire} from 'node:module'
 import type * as ort from 'onnxruntime-node'
 
 import {errorMessage, ModelError} from '../errors.js'
@@ -84,12 +85,14 @@ function describeLoadFailure(message: string, modelPath: string): string {
 }
 
 /**
- * onnxruntime-node, imported when the first model is opened rather than when this module loads: its native library
- * takes tens of milliseconds to load, and most commands never open a model (test/startup.test.ts). The module's
- * named exports, not its default: a test runner may give a CommonJS module marked __esModule no default.
+ * onnxruntime-node, loaded when the first model is opened rather than when this module loads: its native library
+ * takes tens of milliseconds to load, and most commands never open a model (test/startup.test.ts). Required, not
+ * imported: it is CommonJS, and an import() of it has Node's ES module loader read and lex its every file (and
+ * onnxruntime-common's) to find their named exports, some 8 ms of CPU more for each process that opens a model
+ * (issue 19).
  */
 export async function onnxruntime(): Promise<typeof ort> {
-  return import('onnxruntime-node')
+  return createRequire(import.meta.url)('onnxruntime-node') as typeof ort
 }
 
 export async function ortVersion(): Promise<string> {

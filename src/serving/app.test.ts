@@ -7,6 +7,7 @@ import pino from 'pino'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {openApiDocument} from './openapi.js'
 import type {RunningServer} from './server.js'
 import {CLOSE_AT_ONCE, fixture, IRIS, post, startLocalServer} from './test-support/servers.js'
 
@@ -190,6 +191,32 @@ describe('the iris server over HTTP', () => {
       items: {items: {type: 'number'}, maxItems: 4, minItems: 4, type: 'array'},
       type: 'array',
     })
+  })
+
+  it('answers the OpenAPI document made from its context, built on the first request and the same bytes after', async () => {
+    const expected = JSON.stringify(
+      openApiDocument({
+        auth: server.context.project.config.serving.auth,
+        description: server.context.project.config.description,
+        maxBatchSize: server.context.settings.maxBatchSize,
+        name: server.context.modelName,
+        signature: server.context.signature,
+        version: server.context.modelVersion,
+      }),
+    )
+    const [first, second] = await Promise.all([
+      fetch(`${server.url}/openapi.json`),
+      fetch(`${server.url}/openapi.json`),
+    ])
+    const third = await fetch(`${server.url}/openapi.json`)
+    for (const response of [first, second, third]) {
+      expect(response.status).toBe(200)
+      expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8')
+      expect(await response.text()).toBe(expected)
+    }
+    const head = await fetch(`${server.url}/openapi.json`, {method: 'HEAD'})
+    expect(head.status).toBe(200)
+    expect(head.headers.get('content-length')).toBe(String(Buffer.byteLength(expected)))
   })
 
   it('serves an API page that works offline: every asset comes from the server itself', async () => {

@@ -6,10 +6,10 @@
  * Bundled as its own file beside the server (see entrypoints.ts), so it must not import anything CLI-only.
  */
 import {parentPort, workerData} from 'node:worker_threads'
-import ort from 'onnxruntime-node'
+import type ort from 'onnxruntime-node'
 
 import {errorMessage} from '../errors.js'
-import {openSession} from '../model/session.js'
+import {onnxruntime, openSession} from '../model/session.js'
 import {describeRunError, isInputFault, QUIET_RUN_OPTIONS} from './inference-errors.js'
 import {fromOrtResults, toOrtFeeds} from './ort-tensors.js'
 import {lowerThreadPriority} from './thread-priority.js'
@@ -34,6 +34,8 @@ async function main(): Promise<void> {
     port.postMessage({message: errorMessage(error), type: 'failed'} satisfies WorkerReply)
     return
   }
+  // Loaded already by openSession (required, see onnxruntime()), not imported as this module loads.
+  const {Tensor} = await onnxruntime()
   port.postMessage({type: 'ready'} satisfies WorkerReply)
 
   const post = (reply: WorkerReply, transfer: ArrayBuffer[]) => {
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
 
   const runOne = async (job: RunJob): Promise<{result: JobResult; transfer: ArrayBuffer[]}> => {
     try {
-      const feeds = toOrtFeeds(job.feeds, ort.Tensor)
+      const feeds = toOrtFeeds(job.feeds, Tensor)
       // onnxruntime would also print a failed run to stderr, outside the server's JSON log lines: the server says it.
       const results = job.outputs
         ? await session.run(feeds, job.outputs as string[], QUIET_RUN_OPTIONS)

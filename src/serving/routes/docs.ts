@@ -5,8 +5,7 @@ import {createRequire} from 'node:module'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import type {RoutePluginOptions} from '../context.js'
-import {openApiDocument} from '../openapi.js'
+import type {RoutePluginOptions, ServingContext} from '../context.js'
 
 /** The files of Swagger UI the page needs, served by the app itself: /docs works offline, nothing from a CDN. */
 const ASSETS: Record<string, string> = {
@@ -30,8 +29,10 @@ export function docsAssetsDir(env: NodeJS.ProcessEnv = process.env): string | un
   }
 }
 
-export const docsRoutes: FastifyPluginAsync<RoutePluginOptions> = async (app, {context}) => {
-  const document = JSON.stringify(
+/** The OpenAPI document of a server, as /openapi.json answers it. */
+export async function openApiJson(context: ServingContext): Promise<string> {
+  const {openApiDocument} = await import('../openapi.js')
+  return JSON.stringify(
     openApiDocument({
       auth: context.project.config.serving.auth,
       description: context.project.config.description,
@@ -41,8 +42,16 @@ export const docsRoutes: FastifyPluginAsync<RoutePluginOptions> = async (app, {c
       version: context.modelVersion,
     }),
   )
-  app.get('/openapi.json', (_request, reply) => {
-    reply.type('application/json').send(document)
+}
+
+export const docsRoutes: FastifyPluginAsync<RoutePluginOptions> = async (app, {context}) => {
+  // Made by the first request that asks for it, and kept: neither the first prediction nor readiness needs it, and
+  // every process of a cluster would otherwise build it (and load its module) as it starts (issue 19).
+  let document: Promise<string> | undefined
+  app.get('/openapi.json', async (_request, reply) => {
+    document ??= openApiJson(context)
+    reply.type('application/json')
+    return document
   })
 
   const dir = docsAssetsDir()
