@@ -1,4 +1,4 @@
-import {AggregatorRegistry} from 'prom-client'
+import {AggregatorRegistry, collectDefaultMetrics, Registry} from 'prom-client'
 
 import type {MetricsSnapshot} from '../monitoring/metrics.js'
 
@@ -13,6 +13,16 @@ export interface ClusterMetricsOptions {
   /** How long one aggregation answers every scrape (ms): concurrent scrapes share one collect. Default 1000. */
   reuseMs?: number
   now?: () => number
+}
+
+/**
+ * The primary's own process metrics (prom-client's default set: RSS, heap, fds), for ClusterMetricsOptions.own: the
+ * primary's process belongs to the pod's numbers too.
+ */
+export function primaryProcessMetrics(): () => Promise<MetricsSnapshot> {
+  const own = new Registry()
+  collectDefaultMetrics({prefix: 'mlship_', register: own})
+  return () => own.getMetricsAsJSON()
 }
 
 /**

@@ -3,12 +3,11 @@ import {createRequire} from 'node:module'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import type {Logger} from 'pino'
-import {collectDefaultMetrics, Registry} from 'prom-client'
 
 import {MlshipError, type ExitCodeValue} from '../errors.js'
 import type {MetricsSnapshot} from '../monitoring/metrics.js'
 import {siblingModule} from '../worker-thread.js'
-import {ClusterMetrics} from './cluster-metrics.js'
+import type {ClusterMetrics} from './cluster-metrics.js'
 import {type ChildFailure, type ClusterChildOptions, isChildMessage, type PrimaryMessage} from './cluster-protocol.js'
 import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 
@@ -59,6 +58,8 @@ export interface ClusterLaunch {
   rowCost(): Promise<number | undefined>
   /** The layout is the cluster: the processes that measured go on to serve, and the ones not forked yet start. */
   proceed(): void
+  /** The primary's own lines go to `logger` from now on (made after the fork: pino is not on the way to them). */
+  logTo(logger: Logger): void
 }
 
 /**
@@ -77,7 +78,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
     execArgv: moduleUrl.pathname.endsWith('.ts') ? ['--import', tsxLoader()] : [],
     silent: false,
   })
-  const {logger} = options
+  let logger = options.logger
   const total = options.processes
   let childOptions: Omit<ClusterChildOptions, 'index'> | undefined
   const waiting = new Map<number, Worker>()
@@ -120,15 +121,19 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       for (const worker of live) send(worker, {id, type: 'mlship:collect'})
       if (live.length === 0) entry.done()
     })
-  // The primary's own process (RSS, heap, fds) belongs to the pod's numbers too.
-  const own = new Registry()
-  collectDefaultMetrics({prefix: 'mlship_', register: own})
-  const metrics = new ClusterMetrics({
-    collect,
-    now: options.now,
-    own: () => own.getMetricsAsJSON(),
-    reuseMs: options.metricsReuseMs,
-  })
+  // Loaded once the processes are forked: prom-client (and the HTTP modules it loads) is not on the way to them.
+  let metrics: ClusterMetrics | undefined
+  let metricsLoaded: Promise<ClusterMetrics> | undefined
+  const clusterMetrics = () =>
+    (metricsLoaded ??= import('./cluster-metrics.js').then(
+      ({ClusterMetrics, primaryProcessMetrics}) =>
+        (metrics = new ClusterMetrics({
+          collect,
+          now: options.now,
+          own: primaryProcessMetrics(),
+          reuseMs: options.metricsReuseMs,
+        })),
+    ))
 
   let resolve!: (running: RunningCluster) => void
   let reject!: (error: Error) => void
@@ -188,7 +193,9 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
             break
           }
           case 'mlship:metrics':
-            metrics.render().then(
+            clusterMetrics()
+              .then((loaded) => loaded.render())
+              .then(
               (text) => send(worker, {id: message.id, text, type: 'mlship:metrics'}),
               (error: unknown) => send(worker, {error: String(error), id: message.id, type: 'mlship:metrics'}),
             )
@@ -198,7 +205,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       worker.on('exit', (code, signal) => {
         if (children.get(index) === worker) children.delete(index)
         const wasWarm = warm.delete(index)
-        metrics.retire(index)
+        metrics?.retire(index)
         for (const entry of collections.values()) {
           // Its counters now stand as an offset (ClusterMetrics.retire): an answer of it would count twice.
           entry.snapshots.delete(worker)
@@ -258,7 +265,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
         })
         return closing
       },
-      metrics: () => metrics.render(),
+      metrics: () => clusterMetrics().then((loaded) => loaded.render()),
       pids: () =>
         [...children.values()].flatMap((worker) => (worker.process.pid === undefined ? [] : [worker.process.pid])),
       port: port ?? childOptions?.port ?? 0,
@@ -270,6 +277,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       while (forked < Math.min(total, count)) fork(++forked)
     }
     forkUpTo(options.initial ?? total)
+    clusterMetrics().catch(() => undefined)
     forkRest = () => forkUpTo(total)
   }
   return {
@@ -283,6 +291,9 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       for (const worker of held) send(worker, {type: 'mlship:proceed'})
       held.clear()
       forkRest()
+    },
+    logTo: (next) => {
+      logger = next
     },
     rowCost: () => firstMeasurement,
     start: (child) => {

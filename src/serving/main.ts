@@ -7,7 +7,6 @@
  */
 import {isMlshipError} from '../errors.js'
 import {onInterrupt} from '../util/interrupt.js'
-import {createLogger} from './logger.js'
 import {startServing} from './start-serving.js'
 import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 
@@ -15,11 +14,15 @@ async function main(): Promise<void> {
   const env = process.env
   const dir = env.MLSHIP_MODEL_DIR || '/app/model'
   const port = env.PORT ? Number(env.PORT) : undefined
-  // Until the server runs (with serving.log_level of model.yaml, or LOG_LEVEL), startup failures log here.
-  const bootLogger = createLogger('info')
+  // Until the server runs (with serving.log_level of model.yaml, or LOG_LEVEL), startup failures log here; pino is
+  // imported only then, so that it is not on the way to the cluster's processes.
+  const failStart = async (fields: object, message: string, exitCode: number): Promise<never> => {
+    const {createLogger} = await import('./logger.js')
+    createLogger('info').fatal(fields, message)
+    process.exit(exitCode)
+  }
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
-    bootLogger.fatal({port: env.PORT}, `PORT="${env.PORT}" is not a port number`)
-    process.exit(2)
+    await failStart({port: env.PORT}, `PORT="${env.PORT}" is not a port number`, 2)
   }
 
   let server
@@ -27,11 +30,10 @@ async function main(): Promise<void> {
     server = await startServing({dir, host: env.HOST || '0.0.0.0', port})
   } catch (error) {
     if (isMlshipError(error)) {
-      bootLogger.fatal({code: error.code, details: error.details, suggestions: error.suggestions}, error.message)
-      process.exit(error.exitCode)
+      const fields = {code: error.code, details: error.details, suggestions: error.suggestions}
+      return failStart(fields, error.message, error.exitCode)
     }
-    bootLogger.fatal({err: error}, 'the server failed to start')
-    process.exit(1)
+    return failStart({err: error}, 'the server failed to start', 1)
   }
   const logger = server.logger
   // Not a URL: 127.0.0.1:8080 inside the container is not where anyone outside it reaches the server.

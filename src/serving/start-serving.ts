@@ -8,7 +8,6 @@ import {usableCpus} from './cpus.js'
 import {chooseDevice, type Device} from './device.js'
 import {chooseLayout, layoutSettings, needsMeasurement, type LayoutSetting, type ServingLayout} from './layout.js'
 import {localUrl} from './local-url.js'
-import {createLogger} from './logger.js'
 import type {RunningServer} from './server.js'
 import {resolveSettings, type ServingOverrides} from './settings.js'
 
@@ -77,7 +76,9 @@ export async function startServing(options: StartServingOptions): Promise<Servin
   const modelBytes = setting === 'auto' ? await fileSize(loaded.modelPath) : undefined
   const layoutInput = {cpus, device, modelBytes, processes, setting, singleOnly}
   const candidate = chooseLayout({...layoutInput, rowCostMs: 0})
-  const clusterLogger = () => createLogger(settings.logLevel, options.logTo === 'stderr' ? 2 : 1)
+  // Imported once the processes are forked (pino is not on the way to them); the single layout's server makes its own.
+  const clusterLogger = async () =>
+    (await import('./logger.js')).createLogger(settings.logLevel, options.logTo === 'stderr' ? 2 : 1)
   const host = options.host ?? config.serving.host
   const childOptions = {
     extraKeys: options.extraKeys ?? [],
@@ -96,12 +97,12 @@ export async function startServing(options: StartServingOptions): Promise<Servin
     // this process chooses from the first measurement: it never loads onnxruntime itself, and the processes load their
     // code while it starts. A model file past SPECULATE_BYTES is measured by one process before the others start.
     const measure = needsMeasurement(layoutInput)
-    logger = clusterLogger()
     launch = forkCluster({
       initial: measure && (modelBytes ?? Number.POSITIVE_INFINITY) > SPECULATE_BYTES ? 1 : candidate.processes,
-      logger,
       processes: candidate.processes,
     })
+    logger = await clusterLogger()
+    launch.logTo(logger)
     const started = launch.start({...childOptions, measure, processes: candidate.processes})
     if (measure) {
       layout = chooseLayout({...layoutInput, rowCostMs: await launch.rowCost()})
