@@ -1,2 +1,0 @@
-import {createRequire as __mlshipCreateRequire} from 'node:module';const require=__mlshipCreateRequire(import.meta.url);
-import{a}from"./chunk-BO3NYFEF.js";import"./chunk-JEBKXWGC.js";import"./chunk-2KVAU6RI.js";import"./chunk-ROIA5HJJ.js";import"./chunk-CVP4USIE.js";import"./chunk-BZSKEQN2.js";import"./chunk-DJRRIDMP.js";import"./chunk-766IMP4V.js";import"./chunk-MGQJQUAI.js";import"./chunk-IGCUZ27U.js";import"./chunk-VAUATBK7.js";import"./chunk-2UDWVH5T.js";import"./chunk-HFBSE5XP.js";import"./chunk-MIFBPMCI.js";import"./chunk-F2CATGQQ.js";export{a as startServer};

@@ -1,2 +1,0 @@
-import {createRequire as __mlshipCreateRequire} from 'node:module';const require=__mlshipCreateRequire(import.meta.url);
-import{d as c,e as d,f as e}from"./chunk-ZGH7V75V.js";import"./chunk-MGQJQUAI.js";import{a,b}from"./chunk-65TI4DPJ.js";import"./chunk-IGCUZ27U.js";import"./chunk-F2CATGQQ.js";export{a as CONFIG_FILE_NAME,e as formatProblem,c as loadConfig,d as parseConfigText,b as resolveConfigFile};
