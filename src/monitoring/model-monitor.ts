@@ -1,6 +1,7 @@
 import type {FeatureBaseline, MonitoringConfig} from '../config/schema.js'
 import {type DriftEvent, DriftMonitor} from './drift.js'
 import type {ServingMetrics} from './metrics.js'
+import {counterSeries, type CounterSeries, histogramSeries, type HistogramSeries} from './series.js'
 import {type ReferenceTensor, ReferenceWindow} from './reference-window.js'
 import {isFloatType, rowLayout, type TensorLike, type TensorMap, toNumber} from './tensor.js'
 
@@ -28,6 +29,13 @@ export interface ModelMonitorOptions {
   variant?: string
 }
 
+/** The histograms of one output, bound to its labels. */
+interface OutputSeries {
+  confidence: HistogramSeries
+  margin: HistogramSeries
+  values: HistogramSeries
+}
+
 // An integer or string output with more distinct values than this is not a class label: stop adding series.
 const MAX_CLASSES = 100
 // float32 softmax rows sum to 1 within about 1e-7 per class; logits and embeddings miss by far more.
@@ -45,9 +53,9 @@ export class ModelMonitor {
   private reference: ReferenceWindow | undefined
   private readonly classesSeen = new Map<string, Set<string>>()
   private readonly variant: {variant?: string}
-  // Labels objects made once per series, not for every row served (the values are bounded: outputs, MAX_CLASSES).
-  private readonly outputLabels = new Map<string, {output: string; variant?: string}>()
-  private readonly classLabels = new Map<string, {class: string; output: string; variant?: string}>()
+  // Series bound once (series.ts), not resolved for every row served (the values are bounded: outputs, MAX_CLASSES).
+  private readonly outputSeries = new Map<string, OutputSeries>()
+  private readonly classSeries = new Map<string, CounterSeries>()
 
   constructor(private readonly options: ModelMonitorOptions) {
     this.variant = options.variant === undefined ? {} : {variant: options.variant}
@@ -152,12 +160,12 @@ export class ModelMonitor {
         probabilities &&= Math.abs(sum - 1) <= PROBABILITY_TOLERANCE * rowSize
         if (!labelled && !probabilities) continue // not class scores (an embedding, several targets)
         const klass = labelled ? spec.labels![best]! : this.boundedClass(spec.name, String(best))
-        metrics.predictions.inc(this.labelsOfClass(spec.name, klass))
+        this.seriesOfClass(spec.name, klass).inc()
         if (probabilities) {
           const top = toNumber(data[offset + best])
-          const labels = this.labelsOfOutput(spec.name)
-          metrics.predictionConfidence.observe(labels, top)
-          metrics.predictionMargin.observe(labels, top - toNumber(data[offset + second]))
+          const series = this.seriesOfOutput(spec.name)
+          series.confidence.observe(top)
+          series.margin.observe(top - toNumber(data[offset + second]))
         }
       }
       return
@@ -166,7 +174,7 @@ export class ModelMonitor {
     if (float) {
       for (let row = 0; row < rows; row++) {
         const value = data[row] as number
-        if (Number.isFinite(value)) metrics.predictionValues.observe(this.labelsOfOutput(spec.name), value)
+        if (Number.isFinite(value)) this.seriesOfOutput(spec.name).values.observe(value)
       }
       return
     }
@@ -175,21 +183,34 @@ export class ModelMonitor {
       const raw = data[row]
       const index = typeof raw === 'bigint' || typeof raw === 'number' ? Number(raw) : undefined
       const value = index !== undefined && spec.labels?.[index] !== undefined ? spec.labels[index] : String(raw)
-      metrics.predictions.inc(this.labelsOfClass(spec.name, this.boundedClass(spec.name, value)))
+      this.seriesOfClass(spec.name, this.boundedClass(spec.name, value)).inc()
     }
   }
 
-  private labelsOfOutput(output: string): {output: string; variant?: string} {
-    let labels = this.outputLabels.get(output)
-    if (!labels) this.outputLabels.set(output, (labels = {...this.variant, output}))
-    return labels
+  private seriesOfOutput(output: string): OutputSeries {
+    let series = this.outputSeries.get(output)
+    if (!series) {
+      const {metrics} = this.options
+      const labels = {...this.variant, output}
+      series = {
+        confidence: histogramSeries(metrics.predictionConfidence, labels),
+        margin: histogramSeries(metrics.predictionMargin, labels),
+        values: histogramSeries(metrics.predictionValues, labels),
+      }
+      this.outputSeries.set(output, series)
+    }
+    return series
   }
 
-  private labelsOfClass(output: string, klass: string): {class: string; output: string; variant?: string} {
+  private seriesOfClass(output: string, klass: string): CounterSeries {
     const key = `${output}\u0000${klass}`
-    let labels = this.classLabels.get(key)
-    if (!labels) this.classLabels.set(key, (labels = {...this.variant, class: klass, output}))
-    return labels
+    let series = this.classSeries.get(key)
+    if (!series)
+      this.classSeries.set(
+        key,
+        (series = counterSeries(this.options.metrics.predictions, {...this.variant, class: klass, output})),
+      )
+    return series
   }
 
   private boundedClass(output: string, value: string): string {

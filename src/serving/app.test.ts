@@ -474,6 +474,8 @@ describe('what the server logs and echoes', () => {
         )
       const uuid = '0f8fad5b-d9cb-469f-a165-70867728950e'
       expect((await infer(uuid)).body.id).toBe(uuid)
+      // The request's line carries its id (each request's logger is made on its first line: request-logger.ts).
+      expect(lines.find((line) => line.reqId === uuid)).toMatchObject({msg: 'request', status: 200})
       for (const hostile of ['x'.repeat(129), '<script>alert(1)</script>', 'a b', '"quoted"']) {
         const {body, status} = await infer(hostile)
         expect(status).toBe(200)

@@ -17,6 +17,7 @@ import {predecoded} from './decoded-body.js'
 import type {ServingHttp} from './http-server.js'
 import {parseJsonBody} from './json-body.js'
 import {RequestError} from './request-error.js'
+import {lazyChildLoggerFactory} from './request-logger.js'
 import {DEFAULT_REQUEST_LOG_PER_SECOND, RequestLogSampler, SLOW_REQUEST_MS} from './request-log-sampler.js'
 import {docsRoutes} from './routes/docs.js'
 import {healthRoutes} from './routes/health.js'
@@ -79,8 +80,13 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
       : {}),
   }
   const app: FastifyInstance = logger
-    ? // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- app's type needs the base logger
-      Fastify({...common, loggerInstance: logger as FastifyBaseLogger})
+    ? Fastify({
+        ...common,
+        // Each request's logger (request.log) is made on its first line: most requests write none.
+        childLoggerFactory: lazyChildLoggerFactory,
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- app's type needs the base logger
+        loggerInstance: logger as FastifyBaseLogger,
+      })
     : Fastify({...common, logger: false})
 
   // One log line per request, without its body (requests shed at the door never get here: see loadSheddingGate).

@@ -5,6 +5,7 @@ import {primaryVariant} from '../config/variants.js'
 import {ModelMonitor, type ModelMonitorLogger} from '../monitoring/model-monitor.js'
 import {createServingMetrics, type ServingMetrics} from '../monitoring/metrics.js'
 import {PredictionLog} from '../monitoring/prediction-log.js'
+import {histogramSeries} from '../monitoring/series.js'
 import {DeadlineExceededError, QueueFullError, type Refusal} from './admission.js'
 import type {BackendInfo, InferenceBackend, RunOptions} from './backend.js'
 import {Batcher, canBatch} from './batcher.js'
@@ -106,6 +107,12 @@ export class InferencePipeline {
       histogram.zero(labels)
     for (const counter of [metrics.predictionLogDropped, metrics.cacheHits, metrics.cacheMisses]) counter.inc(labels, 0)
 
+    const batchSeries = {
+      duration: histogramSeries(metrics.inferenceDuration, labels),
+      requests: histogramSeries(metrics.batchRequests, labels),
+      rows: histogramSeries(metrics.batchSize, labels),
+    }
+
     const batchable = canBatch(context.signature)
     const batchingOn = config.serving.batching.enabled && batchable.ok
     const batcher = new Batcher({
@@ -116,9 +123,9 @@ export class InferencePipeline {
       maxQueue: config.serving.max_queue,
       maxQueueDelayMs: config.serving.max_queue_delay_ms,
       onBatch: ({durationMs, requests, rows}) => {
-        metrics.inferenceDuration.observe(labels, durationMs / 1000)
-        metrics.batchSize.observe(labels, rows)
-        metrics.batchRequests.observe(labels, requests)
+        batchSeries.duration.observe(durationMs / 1000)
+        batchSeries.rows.observe(rows)
+        batchSeries.requests.observe(requests)
       },
       onBatchingDisabled: (reason) => this.log?.warn({batching: {reason}}, `batching turned off: ${reason}`),
       runner: inner,

@@ -1,11 +1,18 @@
 import type {FastifyPluginAsync, FastifyRequest} from 'fastify'
 
+import {counterSeries, type CounterSeries, histogramSeries, type HistogramSeries} from '../monitoring/series.js'
 import {type RoutePluginOptions, VARIANT_HEADER} from './context.js'
 import type {InferencePipeline} from './inference-pipeline.js'
 
 const STARTED = Symbol('mlship.startedAt')
 
 type TimedRequest = FastifyRequest & {[STARTED]?: bigint}
+
+interface HttpSeries {
+  duration: HistogramSeries
+  errors: CounterSeries | undefined
+  requests: CounterSeries
+}
 
 /**
  * The HTTP side of the inference pipeline (inference-pipeline.ts), beside the load-shedding gate (load-shedding.ts):
@@ -21,17 +28,22 @@ export function metricsPlugin(pipeline: InferencePipeline): FastifyPluginAsync<R
     if (pipeline.summary) app.log.info({scale: pipeline.summary}, 'serving at scale')
     const {metrics} = pipeline
     if (!context.project.config.monitoring.metrics) return
-    // One labels object per series, not one per request: the values are bounded (route patterns, methods, statuses,
-    // variants), and so is this map.
-    const series = new Map<string, Record<'method' | 'route' | 'status', string> & {variant?: string}>()
-    const seriesLabels = (method: string, route: string, status: number, variant: string | undefined) => {
+    // The series of each route, method, status and variant, bound once (series.ts), not resolved on every request:
+    // the values are bounded (route patterns, methods, statuses, variants), and so is this map.
+    const series = new Map<string, HttpSeries>()
+    const seriesOf = (method: string, route: string, status: number, variant: string | undefined) => {
       const key = `${method} ${route} ${status} ${variant ?? ''}`
-      let labels = series.get(key)
-      if (!labels) {
-        labels = {method, route, status: String(status), ...(variant === undefined ? {} : {variant})}
-        series.set(key, labels)
+      let bound = series.get(key)
+      if (!bound) {
+        const labels = {method, route, status: String(status), ...(variant === undefined ? {} : {variant})}
+        bound = {
+          duration: histogramSeries(metrics.httpDuration, labels),
+          errors: status >= 400 ? counterSeries(metrics.httpErrors, labels) : undefined,
+          requests: counterSeries(metrics.httpRequests, labels),
+        }
+        series.set(key, bound)
       }
-      return labels
+      return bound
     }
 
     app.addHook('onRequest', (request, reply, done) => {
@@ -48,16 +60,16 @@ export function metricsPlugin(pipeline: InferencePipeline): FastifyPluginAsync<R
       if (started === undefined) return
       ;(request as TimedRequest)[STARTED] = undefined
       metrics.httpInFlight.dec()
-      const labels = seriesLabels(
+      const bound = seriesOf(
         request.method,
         request.routeOptions.url ?? 'unmatched',
         status,
         // The experiment's variant that answered (its header), so that every latency and error series has one.
         typeof variant === 'string' ? variant : undefined,
       )
-      metrics.httpRequests.inc(labels)
-      if (status >= 400) metrics.httpErrors.inc(labels)
-      metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9)
+      bound.requests.inc()
+      bound.errors?.inc()
+      bound.duration.observe(Number(process.hrtime.bigint() - started) / 1e9)
     }
     app.addHook('onResponse', (request, reply, done) => {
       finish(request, reply.statusCode, reply.getHeader(VARIANT_HEADER))
