@@ -21,7 +21,7 @@ export default class Types extends BaseCommand<TypesResult> {
     dir: modelDirArg(),
   }
 
-  static override description = `Writes the request and response types of the model's server as a TypeScript declaration file (.d.ts), generated from its signature: PredictRequest / PredictResponse for POST /predict, V2InferRequest / V2InferResponse for the Open Inference Protocol, one type per input and output tensor (fixed dimensions as tuples), and the class labels as a union. A TypeScript client that imports it is typed end to end.
+  static override description = `Writes the request and response types of the model's server as a TypeScript declaration file (.d.ts), generated from its signature: PredictRequest / PredictResponse for POST /predict, V2InferRequest / V2InferResponse for the Open Inference Protocol, one type per input and output tensor (fixed dimensions as tuples; an input that declares preprocess: as the image or text the client sends), and the class labels as a union. A TypeScript client that imports it is typed end to end.
 
 ${BaseCommand.exitCodesHelp}`
 

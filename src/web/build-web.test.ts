@@ -1,13 +1,14 @@
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import ts from 'typescript'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {typeErrors} from '../serving/test-support/typecheck.js'
 import {examplesDir} from '../util/paths.js'
 import {BUNDLE_MANIFEST, buildWebBundle, readBundleManifest} from './build-web.js'
 
 const IRIS = path.join(examplesDir(), 'iris')
+const IMAGE_TEXT = path.resolve(import.meta.dirname, '../serving/fixtures/preprocess/image-text')
 
 describe('buildWebBundle', () => {
   let dir: string
@@ -65,18 +66,38 @@ describe('buildWebBundle', () => {
         '',
       ].join('\n'),
     )
-    const program = ts.createProgram([page], {
-      module: ts.ModuleKind.ESNext,
-      moduleResolution: ts.ModuleResolutionKind.Bundler,
-      lib: ['lib.es2022.d.ts'],
-      noEmit: true,
-      skipLibCheck: true,
-      strict: true,
-      types: [],
-      target: ts.ScriptTarget.ES2022,
-    })
-    const problems = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
-    expect(problems).toEqual([])
+    expect(typeErrors(page)).toEqual([])
+  })
+
+  it('types an image input of predict.js as what it takes: a File, Blob, bytes, a picture on the page or a string', async () => {
+    const out = path.join(dir, 'typed-image-text')
+    await buildWebBundle({dir: IMAGE_TEXT, outputDir: out})
+    const page = path.join(out, 'page.ts')
+    await writeFile(
+      page,
+      [
+        "import {predict, tensors, type ImageSource} from './predict.js'",
+        'declare const file: File',
+        'declare const picture: HTMLImageElement',
+        'declare const canvas: HTMLCanvasElement',
+        'declare const offscreen: OffscreenCanvas',
+        'declare const bitmap: ImageBitmap',
+        'declare const pixels: ImageData',
+        'const bytes: ImageSource[] = [new ArrayBuffer(8), new Uint8Array(8), new Blob([]), file]',
+        "const pictures: ImageSource[] = [picture, canvas, offscreen, bitmap, pixels, 'data:image/png;base64,iVBO']",
+        "const one = await predict({inputs: {bias: [[0.5]], image: file, input_ids: 'Not bad.'}})",
+        "const rows = await predict({inputs: {bias: [[0.5], [1]], image: [picture, bytes[0]!], input_ids: ['a', 'b']}})",
+        "await tensors({inputs: {bias: [[0.5]], image: pictures[0]!, input_ids: 'Not bad.'}})",
+        "const label: 'red' | 'green' | 'blue' | undefined = one.labels?.[0]",
+        '// @ts-expect-error: the page fills attention_mask from the text',
+        "await predict({inputs: {attention_mask: [[1]], bias: [[0.5]], image: file, input_ids: 'Not bad.'}})",
+        '// @ts-expect-error: a number is no image',
+        "await predict({inputs: {bias: [[0.5]], image: 7, input_ids: 'Not bad.'}})",
+        'export {label, rows}',
+        '',
+      ].join('\n'),
+    )
+    expect(typeErrors(page, ['lib.es2022.d.ts', 'lib.dom.d.ts'])).toEqual([])
   })
 
   it('carries the WebGPU runtime instead with backend webgpu (the CPU fallback is inside it)', async () => {
