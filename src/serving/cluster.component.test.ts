@@ -154,6 +154,31 @@ describe('the cluster layout', () => {
     }
   })
 
+  it('forks the first process alone when asked, and the others once the layout is the cluster', async () => {
+    const launch = forkCluster({initial: 1, processes: 2})
+    const started = launch.start({
+      project: await loadConfig(IRIS),
+      extraKeys: [],
+      host: '127.0.0.1',
+      logLevel: 'silent',
+      logTo: 'stderr',
+      measure: true,
+      port: 0,
+      processes: 2,
+      serving: {},
+    })
+    expect(await launch.rowCost()).toBeGreaterThan(0)
+    expect(Object.keys(cluster.workers ?? {})).toHaveLength(1)
+    launch.proceed()
+    const running = await started
+    try {
+      expect(running.pids()).toHaveLength(2)
+      expect((await predict(`http://127.0.0.1:${running.port}`)).status).toBe(200)
+    } finally {
+      await running.close({deadlineMs: 3000})
+    }
+  })
+
   it('exits 1 when a replacement cannot start, rather than serve on fewer processes for good', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-'))
     await cp(IRIS, dir, {recursive: true})
