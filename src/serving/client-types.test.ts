@@ -7,7 +7,10 @@ import type {Signature} from '../config/schema.js'
 import {clientTypes} from './client-types.js'
 import {typeErrors} from './test-support/typecheck.js'
 
-/** An image, a text (whose attention mask the server fills) and a tensor, as fixtures/preprocess/image-text has. */
+/**
+ * An image, a text (whose attention mask the server fills) and a tensor in, class scores with postprocess: out, as
+ * fixtures/preprocess/image-text has.
+ */
 const IMAGE_TEXT: Signature = {
   inputs: [
     {
@@ -29,7 +32,15 @@ const IMAGE_TEXT: Signature = {
     {dtype: 'int64', name: 'attention_mask', shape: ['batch', 12]},
     {dtype: 'float32', name: 'bias', shape: ['batch', 1]},
   ],
-  outputs: [{dtype: 'float32', labels: ['red', 'green', 'blue'], name: 'scores', shape: ['batch', 3]}],
+  outputs: [
+    {
+      dtype: 'float32',
+      labels: ['red', 'green', 'blue'],
+      name: 'scores',
+      postprocess: {softmax: true, top_k: 2},
+      shape: ['batch', 3],
+    },
+  ],
 }
 
 describe('clientTypes', () => {
@@ -61,7 +72,7 @@ describe('clientTypes', () => {
     expect(types).toContain('outputs?: Array<{name: "scores" | "names"}>')
   })
 
-  it('types an input that declares preprocess: as what the server takes (strings), without the inputs it fills', async () => {
+  it('types an input that declares preprocess: as what the server takes (strings), without the inputs it fills, and the classes of postprocess:', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-client-types-'))
     try {
       await writeFile(
@@ -72,7 +83,10 @@ describe('clientTypes', () => {
       await writeFile(
         client,
         [
-          "import type {PredictRequest, V2InferRequest} from './model.js'",
+          "import type {PredictRequest, PredictResponse, V2InferRequest} from './model.js'",
+          'declare const answer: PredictResponse',
+          "const best: 'red' | 'green' | 'blue' | undefined = answer.label",
+          'const second: number = answer.classes[0]!.top_k[1]!.score',
           "const one: PredictRequest = {inputs: {bias: [[0.5]], image: 'data:image/png;base64,iVBO', input_ids: 'Not bad.'}}",
           "const rows: PredictRequest = {inputs: {bias: [[0.5], [1]], image: ['iVBO', 'iVBO'], input_ids: ['a', 'b']}}",
           'const v2: V2InferRequest = {',
@@ -86,7 +100,7 @@ describe('clientTypes', () => {
           "const filled: PredictRequest = {inputs: {attention_mask: [[1]], bias: [[0.5]], image: 'iVBO', input_ids: 'a'}}",
           '// @ts-expect-error: the server makes the image tensor; it does not take one',
           "const tensor: PredictRequest = {inputs: {bias: [[0.5]], image: [[[[0]]]], input_ids: 'a'}}",
-          'export {filled, one, rows, tensor, v2}',
+          'export {best, filled, one, rows, second, tensor, v2}',
           '',
         ].join('\n'),
       )

@@ -142,6 +142,17 @@ export function clientTypes(model: ClientTypesModel, rawInputs: RawInputTypes = 
   }
   const first = signature.outputs[0]!
   const labelled = signature.outputs.find((o) => o.labels)
+  // The server answers the classes of the first output that declares postprocess: (responses.ts, classesJson).
+  const classified = signature.outputs.find((o) => o.postprocess && o.labels)
+  if (classified)
+    lines.push(
+      '',
+      `/** A class of output "${classified.name}" (postprocess:) and its score. */`,
+      'export interface ScoredClass {',
+      `  label: ${classified.labels!.map((l) => JSON.stringify(l)).join(' | ')}`,
+      '  score: number',
+      '}',
+    )
   lines.push(
     '',
     '/** The answer of POST /predict. */',
@@ -152,6 +163,15 @@ export function clientTypes(model: ClientTypesModel, rawInputs: RawInputTypes = 
     lines.push(
       `  /** The class of each row, from output "${labelled.name}". */`,
       `  labels?: Array<${labelled.labels!.map((l) => JSON.stringify(l)).join(' | ')}>`,
+    )
+  if (classified)
+    lines.push(
+      "  /** With one row: its best class, that class's score and the top k. */",
+      "  label?: ScoredClass['label']",
+      '  score?: number',
+      '  top_k?: ScoredClass[]',
+      '  /** The best class, its score and the top k of each row. */',
+      '  classes: Array<ScoredClass & {top_k: ScoredClass[]}>',
     )
   if (signature.outputs.length > 1) {
     lines.push(

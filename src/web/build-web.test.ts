@@ -88,7 +88,7 @@ describe('buildWebBundle', () => {
         "const one = await predict({inputs: {bias: [[0.5]], image: file, input_ids: 'Not bad.'}})",
         "const rows = await predict({inputs: {bias: [[0.5], [1]], image: [picture, bytes[0]!], input_ids: ['a', 'b']}})",
         "await tensors({inputs: {bias: [[0.5]], image: pictures[0]!, input_ids: 'Not bad.'}})",
-        "const label: 'red' | 'green' | 'blue' | undefined = one.labels?.[0]",
+        "const label: 'red' | 'green' | 'blue' | undefined = one.labels?.[0] ?? one.label",
         '// @ts-expect-error: the page fills attention_mask from the text',
         "await predict({inputs: {attention_mask: [[1]], bias: [[0.5]], image: file, input_ids: 'Not bad.'}})",
         '// @ts-expect-error: a number is no image',
