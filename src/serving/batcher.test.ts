@@ -6,7 +6,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {DeadlineExceededError, QueueFullError} from './admission.js'
 import {Batcher, type BatchRunner, type BatchStats, batchShape, canBatch, splitFeeds} from './batcher.js'
-import type {TensorMap as BatchFeeds} from './tensors.js'
+import type {HostTensor, TensorMap as BatchFeeds} from './tensors.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '../..')
@@ -356,6 +356,27 @@ describe('Batcher', () => {
     runner.release()
     await b.drain()
   })
+  it('takes an aborted request out of the queue (499) and answers the others; an answered one ignores its signal', async () => {
+    const runner = new SessionRunner(digits)
+    const b = batcher(runner, {concurrency: 1})
+    runner.hold()
+    const row = pixels(digitsRows().slice(0, 1))
+    const running = b.submit(row)
+    await nextTurn()
+    const gone = new AbortController()
+    const kept = new AbortController()
+    const aborted = b.submit(row, {signal: gone.signal}).catch((e: unknown) => e)
+    const answered = b.submit(row, {signal: kept.signal})
+    await nextTurn()
+    gone.abort()
+    expect(await aborted).toMatchObject({message: expect.stringMatching(/client closed the request/), statusCode: 499})
+    expect(b.queued).toBe(1)
+    runner.release()
+    await expect(Promise.all([running, answered])).resolves.toHaveLength(2)
+    kept.abort()
+    expect(b.queued).toBe(0)
+    await b.drain()
+  })
 })
 
 describe('batch helpers', () => {
@@ -366,6 +387,19 @@ describe('batch helpers', () => {
     expect(a).toEqual({key: b.key, rows: 2})
     expect(c.key).not.toBe(a.key)
     expect(batchShape({x: {data: new Float32Array(1), dims: [], dtype: 'float32'}}).key).toBeNull()
+  })
+
+  it('keys several inputs whatever their order, and runs alone a request whose inputs disagree on the rows', () => {
+    const ids: HostTensor = {data: new BigInt64Array(10), dims: [2, 5], dtype: 'int64'}
+    const image: HostTensor = {data: new Float32Array(24), dims: [2, 3, 2, 2], dtype: 'float32'}
+    expect(batchShape({ids, image})).toEqual({key: 'ids:int64:5|image:float32:3x2x2', rows: 2})
+    expect(batchShape({image, ids}).key).toBe('ids:int64:5|image:float32:3x2x2')
+    expect(batchShape({ids, image: {...image, dims: [3, 3, 2, 2]}})).toEqual({key: null, rows: 3})
+    expect(batchShape({v: {data: new Float32Array(4), dims: [4], dtype: 'float32'}})).toEqual({
+      key: 'v:float32:',
+      rows: 4,
+    })
+    expect(batchShape({v: {data: new Float32Array(0), dims: [0, 4], dtype: 'float32'}})).toEqual({key: null, rows: 0})
   })
 
   it('splits outputs back by rows and refuses outputs without the batch on axis 0', () => {

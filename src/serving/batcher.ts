@@ -58,8 +58,9 @@ interface Pending {
   /** Requests with the same key can be concatenated along axis 0; null for a request that always runs alone. */
   key: string | null
   readonly arrival: number
-  readonly resolve: (outputs: BatchFeeds) => void
-  readonly reject: (error: unknown) => void
+  resolve: (outputs: BatchFeeds) => void
+  /** Always called with an Error (see fail). */
+  reject: (error: Error) => void
   timer: NodeJS.Timeout | undefined
   state: 'queued' | 'running' | 'done'
 }
@@ -156,20 +157,13 @@ export class Batcher {
     return new Promise<BatchFeeds>((resolve, reject) => {
       const shape = batchShape(feeds)
       const key = this.batchingOn && shape.key !== null ? `${shape.key}>${options.outputs?.join(',') ?? '*'}` : null
-      const onAbort = () => this.abandon(entry, abortError())
       const entry: Pending = {
         arrival: this.now(),
         feeds,
         key,
         outputs: options.outputs,
-        reject: (error) => {
-          signal?.removeEventListener('abort', onAbort)
-          reject(error instanceof Error ? error : new Error(String(error)))
-        },
-        resolve: (outputs) => {
-          signal?.removeEventListener('abort', onAbort)
-          resolve(outputs)
-        },
+        reject,
+        resolve,
         rows: shape.rows,
         state: 'queued',
         timer: undefined,
@@ -179,7 +173,19 @@ export class Batcher {
           this.abandon(entry, new DeadlineExceededError(timeoutMs, entry.state === 'queued' ? 'queued' : 'running')),
         timeoutMs,
       )
-      signal?.addEventListener('abort', onAbort, {once: true})
+      // Only a request that can be aborted pays for the listener and the wrappers that take it off again.
+      if (signal) {
+        const onAbort = () => this.abandon(entry, abortError())
+        signal.addEventListener('abort', onAbort, {once: true})
+        entry.resolve = (outputs) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(outputs)
+        }
+        entry.reject = (error) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(error)
+        }
+      }
       this.queue.push(entry)
       this.queuedRows += entry.rows
       this.schedulePump()
@@ -393,7 +399,7 @@ function fail(entry: Pending, error: unknown): void {
   if (entry.state === 'done') return
   entry.state = 'done'
   clearTimeout(entry.timer)
-  entry.reject(error)
+  entry.reject(error instanceof Error ? error : new Error(String(error)))
 }
 
 /**
@@ -401,19 +407,23 @@ function fail(entry: Pending, error: unknown): void {
  * first. A request whose inputs disagree on the first dimension, or have none, gets no key: it runs alone.
  */
 export function batchShape(feeds: BatchFeeds): {rows: number; key: string | null} {
-  const names = Object.keys(feeds).sort()
+  // Written out rather than with sort/slice/join: this runs for every request.
+  const names = Object.keys(feeds)
+  if (names.length > 1) names.sort()
   let rows: number | undefined
-  const parts: string[] = []
+  let key = ''
   for (const name of names) {
     const tensor = feeds[name]!
-    if (tensor.dims.length === 0) return {key: null, rows: 1}
-    const first = tensor.dims[0]!
+    const {dims} = tensor
+    if (dims.length === 0) return {key: null, rows: 1}
+    const first = dims[0]!
     if (rows === undefined) rows = first
     else if (rows !== first) return {key: null, rows: Math.max(rows, first)}
-    parts.push(`${name}:${tensor.dtype}:${tensor.dims.slice(1).join('x')}`)
+    key += `${key === '' ? '' : '|'}${name}:${tensor.dtype}:`
+    for (let axis = 1; axis < dims.length; axis++) key += axis === 1 ? `${dims[axis]}` : `x${dims[axis]}`
   }
   if (rows === undefined || rows === 0) return {key: null, rows: rows ?? 1}
-  return {key: parts.join('|'), rows}
+  return {key, rows}
 }
 
 /** Concatenates requests along axis 0, input by input. */
