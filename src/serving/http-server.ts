@@ -3,6 +3,8 @@ import net, {type Socket} from 'node:net'
 
 import type {FastifyServerFactory} from 'fastify'
 
+import {InFlight, type Linked} from './in-flight.js'
+
 /** Answers a raw HTTP request before the web framework sees it; true when it did. */
 export type DoorGate = (request: IncomingMessage, response: ServerResponse) => boolean
 
@@ -17,11 +19,17 @@ export interface ServingHttpOptions {
   gate?: DoorGate
 }
 
-interface Exchange {
+interface Exchange extends Linked<Exchange> {
   request: IncomingMessage
   response: ServerResponse
   socket: Socket
   answered: boolean
+}
+
+/** An open connection: how many of its exchanges are not yet forgotten, and the latest (what a 408 is about). */
+interface Connection {
+  current: Exchange | undefined
+  inFlight: number
 }
 
 const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024
@@ -43,11 +51,11 @@ const HEADERS_TIMEOUT_MS = 60_000
  *   work has started on them), and once the drain deadline passes every connection is.
  */
 export class ServingHttp {
-  private readonly exchanges = new Set<Exchange>()
-  private readonly current = new WeakMap<Socket, Exchange>()
+  // A list, not a Set: see InFlight. Nor a WeakMap of each socket's latest exchange: Connection holds it.
+  private readonly exchanges = new InFlight<Exchange>()
   private server: http.Server | undefined
   /** Each open connection, with its exchanges not yet forgotten (a socket that closes forgets them). */
-  private readonly sockets = new Map<Socket, Set<Exchange>>()
+  private readonly sockets = new Map<Socket, Connection>()
   private onAllClosed: (() => void) | undefined
   private draining = false
   /** Where a request cut for being too slow is reported; the server points it at its logger. */
@@ -74,10 +82,11 @@ export class ServingHttp {
       },
     )
     server.on('connection', (socket: Socket) => {
-      const exchanges = new Set<Exchange>()
-      this.sockets.set(socket, exchanges)
+      const connection: Connection = {current: undefined, inFlight: 0}
+      this.sockets.set(socket, connection)
       socket.once('close', () => {
-        for (const exchange of exchanges) this.forget(exchange)
+        if (connection.inFlight > 0)
+          for (const exchange of this.exchanges) if (exchange.socket === socket) this.forget(exchange)
         this.sockets.delete(socket)
         if (this.sockets.size === 0) this.onAllClosed?.()
       })
@@ -97,7 +106,7 @@ export class ServingHttp {
    */
   readonly clientErrorHandler = (error: NodeJS.ErrnoException, socket: Socket): void => {
     if (error.code === 'ECONNRESET' || socket.destroyed) return
-    const exchange = this.current.get(socket)
+    const exchange = this.sockets.get(socket)?.current
     const answered = exchange !== undefined && exchange.response.headersSent
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && exchange && !answered) {
       const {method, url} = exchange.request
@@ -180,10 +189,11 @@ export class ServingHttp {
   private track(request: IncomingMessage, response: ServerResponse): void {
     const exchange: Exchange = {answered: false, request, response, socket: request.socket}
     this.exchanges.add(exchange)
-    const onSocket = this.sockets.get(exchange.socket)
-    if (onSocket) onSocket.add(exchange)
-    else exchange.socket.once('close', () => this.forget(exchange)) // a request emitted on the server by hand
-    this.current.set(exchange.socket, exchange)
+    const connection = this.sockets.get(exchange.socket)
+    if (connection) {
+      connection.inFlight++
+      connection.current = exchange
+    } else exchange.socket.once('close', () => this.forget(exchange)) // a request emitted on the server by hand
     // Done when both the answer and the request are: a refused body may still be arriving after its answer; a
     // connection that closes first forgets it (see serverFactory). Each event comes once: `on`, not `once`, and no
     // listener added to and taken off the socket for every request (this runs for each of thousands a second).
@@ -199,8 +209,10 @@ export class ServingHttp {
 
   private forget(exchange: Exchange): void {
     if (!this.exchanges.delete(exchange)) return
-    this.sockets.get(exchange.socket)?.delete(exchange)
-    if (this.current.get(exchange.socket) === exchange) this.current.delete(exchange.socket)
+    const connection = this.sockets.get(exchange.socket)
+    if (!connection) return
+    connection.inFlight--
+    if (connection.current === exchange) connection.current = undefined
   }
 
   /**
