@@ -196,9 +196,9 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
             clusterMetrics()
               .then((loaded) => loaded.render())
               .then(
-              (text) => send(worker, {id: message.id, text, type: 'mlship:metrics'}),
-              (error: unknown) => send(worker, {error: String(error), id: message.id, type: 'mlship:metrics'}),
-            )
+                (text) => send(worker, {id: message.id, text, type: 'mlship:metrics'}),
+                (error: unknown) => send(worker, {error: String(error), id: message.id, type: 'mlship:metrics'}),
+              )
             break
         }
       })
