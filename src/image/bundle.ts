@@ -5,6 +5,7 @@ import {copyFile, link, mkdir, readFile, rename, rm, stat, writeFile} from 'node
 import path from 'node:path'
 
 import {errorMessage, MlshipError} from '../errors.js'
+import {findMyWaySelfCheck, SELF_CHECK_NAMESPACE, selfCheckModule} from './find-my-way-self-check.js'
 
 export interface BundleServerOptions {
   /** Output name (without extension) -> source file, e.g. {main: '.../serving/main.ts', worker: '...'}. */
@@ -110,10 +111,23 @@ interface CachedBundle {
 const INPUTS_FILE = 'inputs.json'
 const RACY_MS = 2000
 
-/** The cache entry of these entry points (esbuild's version and options included in its name). */
+/**
+ * The plugins every bundle is made with, and what each one adds to the cache key (a bundle made with other modules
+ * than these is not used again: see entryDir); their modules are no files, and left out of the bundle's inputs.
+ */
+const BUNDLE_PLUGINS = [{key: selfCheckModule(), namespace: SELF_CHECK_NAMESPACE, plugin: findMyWaySelfCheck}]
+
+/** The cache entry of these entry points (esbuild's version, options and plugins included in its name). */
 function entryDir(cacheDir: string, entryPoints: Record<string, string>, esbuildVersion: string): string {
   const key = createHash('sha256')
-    .update(JSON.stringify({entryPoints, esbuildVersion, options: BUNDLE_OPTIONS}))
+    .update(
+      JSON.stringify({
+        entryPoints,
+        esbuildVersion,
+        options: BUNDLE_OPTIONS,
+        plugins: BUNDLE_PLUGINS.map(({key}) => key),
+      }),
+    )
     .digest('hex')
     .slice(0, 32)
   return path.join(cacheDir, 'server-bundle', key)
@@ -173,9 +187,12 @@ async function runEsbuild(
       entryPoints,
       metafile: true,
       outdir: outDir,
+      plugins: BUNDLE_PLUGINS.map(({plugin}) => plugin()),
       write: true,
     })
-    metafile = {inputs: Object.keys(result.metafile.inputs), workingDir}
+    const generated = BUNDLE_PLUGINS.map(({namespace}) => `${namespace}:`)
+    const files = Object.keys(result.metafile.inputs).filter((input) => !generated.some((ns) => input.startsWith(ns)))
+    metafile = {inputs: files, workingDir}
     outputs = Object.keys(result.metafile.outputs).map((file) => path.relative(outDir, path.resolve(workingDir, file)))
   } catch (error) {
     throw new MlshipError(`Bundling the serving app failed: ${errorMessage(error)}`, {
