@@ -55,7 +55,7 @@ export class ModelMonitor {
   private readonly variant: {variant?: string}
   // Series bound once (series.ts), not resolved for every row served (the values are bounded: outputs, MAX_CLASSES).
   private readonly outputSeries = new Map<string, OutputSeries>()
-  private readonly classSeries = new Map<string, CounterSeries>()
+  private readonly classSeries = new Map<string, Map<string, CounterSeries>>()
 
   constructor(private readonly options: ModelMonitorOptions) {
     this.variant = options.variant === undefined ? {} : {variant: options.variant}
@@ -203,11 +203,13 @@ export class ModelMonitor {
   }
 
   private seriesOfClass(output: string, klass: string): CounterSeries {
-    const key = `${output}\u0000${klass}`
-    let series = this.classSeries.get(key)
+    // By output, then class: no key made for every row served.
+    let ofOutput = this.classSeries.get(output)
+    if (!ofOutput) this.classSeries.set(output, (ofOutput = new Map<string, CounterSeries>()))
+    let series = ofOutput.get(klass)
     if (!series)
-      this.classSeries.set(
-        key,
+      ofOutput.set(
+        klass,
         (series = counterSeries(this.options.metrics.predictions, {...this.variant, class: klass, output})),
       )
     return series

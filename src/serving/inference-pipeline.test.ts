@@ -44,14 +44,18 @@ describe('/metrics', () => {
       const seven = csvRows('test.csv')[0]!
       for (let i = 0; i < 3; i++) expect((await post(`${server.url}/predict`, {features: [seven]})).status).toBe(200)
       expect((await post(`${server.url}/predict`, {features: [[1, 2]]})).status).toBe(400)
+      // Back to the first series (the plugin keeps the latest series at hand).
+      expect((await post(`${server.url}/predict`, {features: [seven]})).status).toBe(200)
 
       const after = await scrape(server)
-      expect(readSample(after, 'mlship_http_requests_total', labels)).toBe(3)
-      expect(readSample(after, 'mlship_http_request_duration_seconds_count', labels)).toBe(3)
+      expect(readSample(after, 'mlship_http_requests_total', labels)).toBe(4)
+      expect(readSample(after, 'mlship_http_request_duration_seconds_count', labels)).toBe(4)
       expect(readSample(after, 'mlship_http_request_duration_seconds_sum', labels)).toBeGreaterThan(0)
+      expect(readSample(after, 'mlship_http_requests_total', {...labels, status: '400'})).toBe(1)
       expect(readSample(after, 'mlship_http_request_errors_total', {...labels, status: '400'})).toBe(1)
-      expect(readSample(after, 'mlship_inference_duration_seconds_count')).toBe(3 + 1)
-      expect(readSample(after, 'mlship_predictions_total', {class: '7', output: 'probabilities'})).toBe(3)
+      expect(readSample(after, 'mlship_http_request_errors_total', labels)).toBeUndefined()
+      expect(readSample(after, 'mlship_inference_duration_seconds_count')).toBe(4 + 1)
+      expect(readSample(after, 'mlship_predictions_total', {class: '7', output: 'probabilities'})).toBe(4)
       expect(readSample(after, 'mlship_inference_queue_depth')).toBe(0)
       // The scrape in flight counts itself.
       expect(readSample(after, 'mlship_http_requests_in_flight')).toBe(1)

@@ -31,7 +31,12 @@ export function metricsPlugin(pipeline: InferencePipeline): FastifyPluginAsync<R
     // The series of each route, method, status and variant, bound once (series.ts), not resolved on every request:
     // the values are bounded (route patterns, methods, statuses, variants), and so is this map.
     const series = new Map<string, HttpSeries>()
+    // Most requests in a row are of one series (POST /predict, 200): that one is found without making its key.
+    let last:
+      {method: string; route: string; status: number; variant: string | undefined; bound: HttpSeries} | undefined
     const seriesOf = (method: string, route: string, status: number, variant: string | undefined) => {
+      if (last && last.status === status && last.route === route && last.method === method && last.variant === variant)
+        return last.bound
       const key = `${method} ${route} ${status} ${variant ?? ''}`
       let bound = series.get(key)
       if (!bound) {
@@ -43,6 +48,7 @@ export function metricsPlugin(pipeline: InferencePipeline): FastifyPluginAsync<R
         }
         series.set(key, bound)
       }
+      last = {bound, method, route, status, variant}
       return bound
     }
 
