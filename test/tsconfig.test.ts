@@ -1,6 +1,6 @@
 /**
  * The TypeScript projects agree: tsconfig.json (the editor's, `tsc --noEmit -p .` and `npm run typecheck`) holds every
- * file its files import under its rootDir, and tsconfig.build.json emits src/X.ts as dist/X.js and nothing of the
+ * file its files import, and tsconfig.build.json emits src/X.ts as dist/X.js and nothing of the
  * tests. Read from the configs and the import statements, without compiling (which `npm run typecheck` does).
  */
 import {existsSync, readFileSync} from 'node:fs'
@@ -48,12 +48,22 @@ function outside(dir: string, files: string[]): string[] {
 }
 
 describe('tsconfig.json', () => {
-  it('holds the tests, scripts and what they import under its rootDir (tsc -p . reports no TS6059), emitting nothing', () => {
+  it('holds the tests, scripts and what they import, with no rootDir to leave them out of (TS6059), emitting nothing', () => {
     const parsed = parseProject('tsconfig.json')
     expect(parsed.options.noEmit).toBe(true)
+    expect(parsed.options.rootDir).toBeUndefined()
     const files = programFiles(parsed)
     expect(files).toContain(path.join(root, 'test/test-support/cli-copy.ts'))
-    expect(outside(parsed.options.rootDir!, files)).toEqual([])
+    expect(outside(root, files)).toEqual([])
+  })
+
+  it("maps dist/ to src/ for oclif's development mode, so that bin/dev.js runs the TypeScript sources", () => {
+    // @oclif/core (config/ts-path.js) reads this file: the sources are in rootDir, else rootDirs[0], else baseUrl, of
+    // what is compiled into outDir; without both it runs dist/commands, compiled by the last `npm run build`.
+    const parsed = parseProject('tsconfig.json')
+    const options = parsed.options
+    expect(options.rootDir ?? options.rootDirs?.[0] ?? options.baseUrl).toBe(path.join(root, 'src'))
+    expect(options.outDir).toBe(path.join(root, 'dist'))
   })
 })
 

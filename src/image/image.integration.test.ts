@@ -121,7 +121,8 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
       '-e',
       "const fs = require('fs'); console.log(JSON.stringify(fs.readdirSync('/app/model', {recursive: true}).sort()))",
     ])
-    expect(JSON.parse(listing)).toEqual(['model.onnx', 'model.yaml'])
+    // Beside them only the copy of model.yaml this build checked (config/checked-config.ts).
+    expect(JSON.parse(listing)).toEqual(['.model.yaml.checked.json', 'model.onnx', 'model.yaml'])
     const history = JSON.stringify(await dockerodeForTests().getImage(built.imageId).history())
     for (const content of Object.values(SECRETS)) expect(history).not.toContain(content)
   })
