@@ -121,7 +121,8 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       for (const worker of live) send(worker, {id, type: 'mlship:collect'})
       if (live.length === 0) entry.done()
     })
-  // Loaded once the processes are forked: prom-client (and the HTTP modules it loads) is not on the way to them.
+  // Loaded once the processes are ready (or asked for before): prom-client, and the HTTP modules it loads, would
+  // compete with their start for the CPUs.
   let metrics: ClusterMetrics | undefined
   let metricsLoaded: Promise<ClusterMetrics> | undefined
   const clusterMetrics = () =>
@@ -177,6 +178,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
             else if (phase === 'starting' && warm.size === total) {
               phase = 'ready'
               for (const each of children.values()) send(each, {type: 'mlship:ready'})
+              clusterMetrics().catch(() => undefined)
               resolve(running())
             }
             break
@@ -277,7 +279,6 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       while (forked < Math.min(total, count)) fork(++forked)
     }
     forkUpTo(options.initial ?? total)
-    clusterMetrics().catch(() => undefined)
     forkRest = () => forkUpTo(total)
   }
   return {

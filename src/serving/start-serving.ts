@@ -101,8 +101,6 @@ export async function startServing(options: StartServingOptions): Promise<Servin
       initial: measure && (modelBytes ?? Number.POSITIVE_INFINITY) > SPECULATE_BYTES ? 1 : candidate.processes,
       processes: candidate.processes,
     })
-    logger = await clusterLogger()
-    launch.logTo(logger)
     const started = launch.start({...childOptions, measure, processes: candidate.processes})
     if (measure) {
       layout = chooseLayout({...layoutInput, rowCostMs: await launch.rowCost()})
@@ -110,6 +108,10 @@ export async function startServing(options: StartServingOptions): Promise<Servin
       else launch.proceed()
     }
     if (layout.kind === 'cluster') {
+      // Made once the processes go on to serve, so that loading pino does not slow them before: until then the primary
+      // has nothing of its own to log (a process that fails to start fails the start, which the caller reports).
+      logger = await clusterLogger()
+      launch.logTo(logger)
       logger.info({layout}, 'serving layout')
       const running = await started
       return {
