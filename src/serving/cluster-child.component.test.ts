@@ -27,6 +27,23 @@ function forkChild() {
   return cluster.fork()
 }
 
+/** The options a primary sends: iris as loadConfig read it, on an ephemeral port, logging nothing. */
+async function childOptions(overrides: Partial<ClusterChildOptions> = {}): Promise<ClusterChildOptions> {
+  return {
+    extraKeys: [],
+    host: '127.0.0.1',
+    index: 1,
+    logLevel: 'silent',
+    logTo: 'stderr',
+    measure: false,
+    port: 0,
+    processes: 1,
+    project: overrides.project ?? (await loadConfig(IRIS)),
+    serving: {},
+    ...overrides,
+  }
+}
+
 describe('a cluster process', () => {
   it('serves model.yaml as its primary read it, without reading the file again', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-child-'))
@@ -35,18 +52,7 @@ describe('a cluster process', () => {
     await rm(project.file)
     const worker = forkChild()
     try {
-      const options: ClusterChildOptions = {
-        extraKeys: [],
-        host: '127.0.0.1',
-        index: 1,
-        logLevel: 'silent',
-        logTo: 'stderr',
-        measure: false,
-        port: 0,
-        processes: 1,
-        project,
-        serving: {},
-      }
+      const options = await childOptions({project})
       const messages: ChildMessage[] = []
       const warm = new Promise<void>((resolve) => {
         worker.on('message', (message: ChildMessage) => {
@@ -69,18 +75,7 @@ describe('a cluster process', () => {
   it('asked to measure, sends its single-row inference time and serves only once the primary says proceed', async () => {
     const worker = forkChild()
     try {
-      const options: ClusterChildOptions = {
-        extraKeys: [],
-        host: '127.0.0.1',
-        index: 1,
-        logLevel: 'silent',
-        logTo: 'stderr',
-        measure: true,
-        port: 0,
-        processes: 1,
-        project: await loadConfig(IRIS),
-        serving: {},
-      }
+      const options = await childOptions({measure: true})
       const messages: ChildMessage[] = []
       let listening = false
       worker.on('listening', () => (listening = true))
@@ -117,18 +112,9 @@ describe('a cluster process', () => {
     const worker = forkChild()
     try {
       // model.yaml as the primary read it, naming a model file that is not there.
-      const options: ClusterChildOptions = {
+      const options = await childOptions({
         project: {...(await loadConfig(IRIS)), modelPath: path.join(empty, 'model.onnx')},
-        extraKeys: [],
-        host: '127.0.0.1',
-        index: 1,
-        logLevel: 'silent',
-        logTo: 'stderr',
-        measure: false,
-        port: 0,
-        processes: 1,
-        serving: {},
-      }
+      })
       const messages: ChildMessage[] = []
       worker.on('message', (message: ChildMessage) => {
         messages.push(message)
