@@ -8,13 +8,13 @@ import cluster from 'node:cluster'
 
 import {isMlshipError, errorMessage} from '../errors.js'
 import {onInterrupt} from '../util/interrupt.js'
-import {createServingMetrics, type ServingMetrics} from '../monitoring/metrics.js'
+import type {ServingMetrics} from '../monitoring/metrics.js'
 import type {ChildMessage, PrimaryMessage} from './cluster-protocol.js'
 import {isPrimaryMessage} from './cluster-protocol.js'
 import {processLimits} from './layout.js'
 import {openModel} from './open-model.js'
 import {createLogger} from './logger.js'
-import {startServer, type RunningServer} from './server.js'
+import type {RunningServer} from './server.js'
 import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 import {timeSingleRow} from './warm-up.js'
 
@@ -77,12 +77,19 @@ async function runChild(): Promise<void> {
       runIn: 'this-thread',
       serving: options.serving,
     })
+    // The HTTP server's code (fastify, prom-client) is loaded once the model is measured: the primary learns the
+    // model's cost sooner, which an expensive model's single layout waits for; loading it while timing would skew the
+    // measurement. It loads while the primary answers.
+    const proceed = options.measure ? next('mlship:proceed') : undefined
     if (options.measure) {
-      const proceed = next('mlship:proceed')
       const rowCostMs = await timeSingleRow(backend, project.signature)
       send({type: 'mlship:measured', ...(rowCostMs === undefined ? {} : {rowCostMs})})
-      await proceed
     }
+    const [{startServer}, {createServingMetrics}] = await Promise.all([
+      import('./server.js'),
+      import('../monitoring/metrics.js'),
+    ])
+    await proceed
     const base = createServingMetrics()
     metrics = {
       ...base,
