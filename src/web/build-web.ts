@@ -77,17 +77,11 @@ export async function buildWebBundle(options: BuildWebOptions): Promise<BuildWeb
   }
   const runtime = await webRuntime(backend)
   const tokenizerFiles = tokenizersOf(project)
-  const webConfig: WebBundleConfig = {
+  const webConfig = webBundleConfig(project, {
     backend,
-    description: config.description,
-    maxBatchSize: config.serving.max_batch_size,
-    modelFile: 'model.onnx',
-    name: config.name,
     onnxruntimeWeb: runtime.version,
-    signature: project.signature,
-    version: config.version,
     ...(tokenizerFiles.length > 0 && {tokenizers: tokenizerBundlePaths(tokenizerFiles)}),
-  }
+  })
   const sourceOf = new Map(tokenizerFiles.map((file) => [file.bundlePath, file.source]))
   const check = await checkWebRuntime({
     config: webConfig,
@@ -147,6 +141,28 @@ interface TokenizerFile {
   role: 'json' | 'config'
   source: string
   bundlePath: string
+}
+
+/**
+ * What predict.js knows of `project` (written into it at build time): the model file beside it, and the tokenizer
+ * files where `tokenizers` says (relative to predict.js in a bundle).
+ */
+export function webBundleConfig(
+  project: ResolvedModel,
+  options: Pick<WebBundleConfig, 'backend' | 'onnxruntimeWeb' | 'tokenizers'>,
+): WebBundleConfig {
+  const {config} = project
+  return {
+    backend: options.backend,
+    description: config.description,
+    maxBatchSize: config.serving.max_batch_size,
+    modelFile: 'model.onnx',
+    name: config.name,
+    onnxruntimeWeb: options.onnxruntimeWeb,
+    signature: project.signature,
+    version: config.version,
+    ...(options.tokenizers && {tokenizers: options.tokenizers}),
+  }
 }
 
 /**

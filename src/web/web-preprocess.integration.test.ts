@@ -81,6 +81,18 @@ function labelsOf(classes: Array<{label: string}>): string[] {
   return classes.map((c) => c.label)
 }
 
+/** Sends the page's form and waits for its answer: the result's state and the response the page shows. */
+async function submitForm(page: Page): Promise<{state: string | null; shown: any}> {
+  const result = page.getByTestId('result')
+  const before = Number(await result.getAttribute('data-count'))
+  await page.getByTestId('predict-inputs').click()
+  await page.locator(`[data-testid="result"][data-count="${before + 1}"]`).waitFor()
+  return {
+    shown: JSON.parse((await page.getByTestId('response').textContent()) ?? 'null'),
+    state: await result.getAttribute('data-state'),
+  }
+}
+
 function dataUrl(bytes: Buffer, type: string): string {
   return `data:${type};base64,${bytes.toString('base64')}`
 }
@@ -192,12 +204,8 @@ describe.skipIf(!chromium)('web bundles with image and text inputs in headless C
         const onDisk = path.join(tmp, file)
         await writeFile(onDisk, bytes)
         await page.getByTestId('image-image').setInputFiles(onDisk)
-        const result = page.getByTestId('result')
-        const before = Number(await result.getAttribute('data-count'))
-        await page.getByTestId('predict-inputs').click()
-        await page.locator(`[data-testid="result"][data-count="${before + 1}"]`).waitFor()
-        expect(await result.getAttribute('data-state')).toBe('ok')
-        const shown = JSON.parse((await page.getByTestId('response').textContent()) ?? 'null')
+        const {shown, state} = await submitForm(page)
+        expect(state).toBe('ok')
         const response = await fetch(`${servers.digits!.url}/predict`, {
           body: bytes,
           headers: {'content-type': type},
@@ -255,11 +263,7 @@ describe.skipIf(!chromium)('web bundles with image and text inputs in headless C
       expect(inPage).toEqual(fromServer)
 
       await page.getByTestId('text-input_ids').fill(texts[1]!)
-      const result = page.getByTestId('result')
-      const before = Number(await result.getAttribute('data-count'))
-      await page.getByTestId('predict-inputs').click()
-      await page.locator(`[data-testid="result"][data-count="${before + 1}"]`).waitFor()
-      const shown = JSON.parse((await page.getByTestId('response').textContent()) ?? 'null')
+      const {shown} = await submitForm(page)
       const expected = await post<any>(`${servers.text!.url}/predict`, {inputs: {input_ids: texts[1]}})
       expect(shown.outputs).toEqual(expected.body.outputs)
     } finally {
@@ -277,12 +281,8 @@ describe.skipIf(!chromium)('web bundles with image and text inputs in headless C
       await page.getByTestId('text-input_ids').fill('Not bad.')
       expect(await page.getByTestId('tensor-bias').inputValue()).toBe('[[0.5]]')
       await page.getByTestId('tensor-bias').fill('[[0.25]]')
-      const result = page.getByTestId('result')
-      const before = Number(await result.getAttribute('data-count'))
-      await page.getByTestId('predict-inputs').click()
-      await page.locator(`[data-testid="result"][data-count="${before + 1}"]`).waitFor()
-      expect(await result.getAttribute('data-state')).toBe('ok')
-      const shown = JSON.parse((await page.getByTestId('response').textContent()) ?? 'null')
+      const {shown, state} = await submitForm(page)
+      expect(state).toBe('ok')
       const body = {inputs: {bias: [[0.25]], image: dataUrl(bytes, type), input_ids: 'Not bad.'}}
       const expected = await post<any>(`${servers.both!.url}/predict`, body)
       expect(shown.outputs.ids).toEqual(expected.body.outputs.ids)

@@ -9,6 +9,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadModelProject} from '../../model/load-model.js'
 import {type RunningServer, startServer} from '../../serving/server.js'
 import {examplesDir} from '../../util/paths.js'
+import {webBundleConfig} from '../build-web.js'
 import type {WebBundleConfig} from '../config.js'
 import {BAD_IRIS_BODIES, digitsHeldOutRows, IRIS_ROWS, maxAbsDiff} from '../test-support/rows.js'
 import {createPredictor, exampleBody, type Predictor, type PredictorOptions} from './predictor.js'
@@ -19,15 +20,7 @@ async function predictorFor(
   options: Partial<PredictorOptions> = {},
 ): Promise<{predictor: Predictor; config: WebBundleConfig}> {
   const project = await loadModelProject(dir)
-  const config: WebBundleConfig = {
-    backend: 'wasm',
-    maxBatchSize: project.config.serving.max_batch_size,
-    modelFile: 'model.onnx',
-    name: project.config.name,
-    onnxruntimeWeb: '1.30.0',
-    signature: project.signature,
-    version: project.config.version,
-  }
+  const config = webBundleConfig(project, {backend: 'wasm', onnxruntimeWeb: '1.30.0'})
   const ort = await import('onnxruntime-web')
   const predictor = createPredictor(ort, config, {
     crossOriginIsolated: false,
