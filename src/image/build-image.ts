@@ -75,6 +75,8 @@ export function defaultTags(name: string, version: string): string[] {
  */
 export async function buildImage(options: BuildImageOptions): Promise<BuildImageResult> {
   const started = performance.now()
+  // The code cache's RUN step (DockerfileValues.codeCache) only where this engine runs the image's node natively.
+  options = {...options, nativePlatform: options.nativePlatform ?? enginePlatform(options.engine)}
   const context = await writeBuildContext(options)
   try {
     const tags = options.tags && options.tags.length > 0 ? options.tags : defaultTags(context.name, context.version)

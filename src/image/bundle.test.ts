@@ -1,8 +1,11 @@
-import {mkdtemp, readdir, readFile, rm, stat, utimes, writeFile} from 'node:fs/promises'
+import {execa} from 'execa'
+import {mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
+import {packageRoot} from '../util/paths.js'
 import {bundleServer} from './bundle.js'
 
 let work: string
@@ -96,6 +99,58 @@ describe('bundleServer code splitting', () => {
     expect(await bundle(secondDir)).toEqual(names)
     for (const name of names) {
       expect(await readFile(path.join(secondDir, name), 'utf8')).toBe(await readFile(path.join(firstDir, name), 'utf8'))
+    }
+  })
+})
+
+describe('bundleServer CommonJS entries', () => {
+  it('bundles each into one .cjs file with everything it imports, finding its siblings from its own URL', async () => {
+    const shared = path.join(work, 'shared.ts')
+    const child = path.join(work, 'child.ts')
+    await writeFile(shared, 'export const greeting = "hello from shared"\n')
+    await writeFile(
+      child,
+      'import {greeting} from "./shared.js"\nexport const sibling = new URL("./worker.js", import.meta.url).href\n' +
+        'globalThis.__bundledChild = {greeting, sibling}\n',
+    )
+    await writeFile(entry, 'import {greeting} from "./shared.js"\nconsole.log(greeting)\n')
+    for (const file of [entry, shared, child]) await utimes(file, HOUR_AGO, HOUR_AGO)
+    const bundle = (outDir: string) =>
+      bundleServer({cacheDir, commonJsEntryPoints: {child}, entryPoints: {main: entry}, outDir})
+
+    const outDir = path.join(work, 'first')
+    const names = await bundle(outDir)
+    expect(names).toEqual(expect.arrayContaining(['main.js', 'child.cjs']))
+    const text = await readFile(path.join(outDir, 'child.cjs'), 'utf8')
+    // One file: the shared module copied in, no chunk required, no import() that vm.Script could not run.
+    expect(text).toContain('hello from shared')
+    expect(text).not.toMatch(/chunk-|\bimport\(/)
+    const {runWithCodeCache} = await import('../serving/code-cache.js')
+    runWithCodeCache(path.join(outDir, 'child.cjs'))
+    expect((globalThis as {__bundledChild?: unknown}).__bundledChild).toEqual({
+      greeting: 'hello from shared',
+      sibling: pathToFileURL(path.join(outDir, 'worker.js')).href,
+    })
+    // Kept by the cache with the rest.
+    expect(await bundle(path.join(work, 'second'))).toEqual(names)
+  })
+})
+
+describe('bundleServer from compiled mlship', () => {
+  it("bundles yaml from the package, not from dist/vendor's one-file bundle of it", async () => {
+    // Under the package root, so that the package resolves as it does for dist/.
+    const dist = await mkdtemp(path.join(packageRoot(), 'node_modules', '.mlship-bundle-test-'))
+    try {
+      await mkdir(path.join(dist, 'vendor'))
+      await writeFile(path.join(dist, 'vendor', 'yaml.js'), 'throw new Error("the vendor bundle was bundled")\n')
+      const main = path.join(dist, 'main.js')
+      await writeFile(main, 'import {parse} from "./vendor/yaml.js"\nconsole.log(JSON.stringify(parse("a: 1")))\n')
+      const outDir = path.join(work, 'out')
+      await bundleServer({entryPoints: {main}, outDir})
+      const {stdout} = await execa(process.execPath, [path.join(outDir, 'main.js')])
+      expect(stdout).toBe('{"a":1}')
+    } finally {
+      await rm(dist, {force: true, recursive: true})
     }
   })
 })

@@ -1,4 +1,4 @@
-import type {BuildOptions} from 'esbuild'
+import type {BuildOptions, Plugin} from 'esbuild'
 import {createHash, randomUUID} from 'node:crypto'
 import {statSync} from 'node:fs'
 import {copyFile, link, mkdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
@@ -10,6 +10,11 @@ import {findMyWaySelfCheck, SELF_CHECK_NAMESPACE, selfCheckModule} from './find-
 export interface BundleServerOptions {
   /** Output name (without extension) -> source file, e.g. {main: '.../serving/main.ts', worker: '...'}. */
   entryPoints: Record<string, string>
+  /**
+   * Bundled each into one CommonJS file, `<name>.cjs`, with everything it imports (no chunks): a file that
+   * serving/code-cache.ts compiles with V8's code cache.
+   */
+  commonJsEntryPoints?: Record<string, string>
   outDir: string
   /** Files copied next to the bundle as they are (e.g. the healthcheck script, static assets): name -> source. */
   extraFiles?: Record<string, string>
@@ -65,6 +70,19 @@ const BUNDLE_OPTIONS = {
 } satisfies BuildOptions
 
 /**
+ * A CommonJS file of its own (no chunks: vm.Script compiles one file). `import.meta.url` is the file's own URL, as in
+ * the ES module bundle, so that it finds its sibling files (the worker scripts) the same way.
+ */
+const COMMONJS_OPTIONS = {
+  ...BUNDLE_OPTIONS,
+  banner: {js: "const __mlshipImportMetaUrl=require('node:url').pathToFileURL(__filename).href;"},
+  define: {'import.meta.url': '__mlshipImportMetaUrl'},
+  format: 'cjs',
+  outExtension: {'.js': '.cjs'},
+  splitting: false,
+} satisfies BuildOptions
+
+/**
  * Bundles the serving app into a few ES module files with esbuild, so that the image carries no node_modules tree
  * beyond onnxruntime-node. The output is deterministic: the same sources give the same bytes, and the image layer
  * that holds it is re-used by the next build.
@@ -76,14 +94,14 @@ export async function bundleServer(options: BundleServerOptions): Promise<string
     options.cacheDir === undefined
       ? undefined
       : {
-          dir: entryDir(options.cacheDir, options.entryPoints, esbuild.version),
+          dir: entryDir(options.cacheDir, options, esbuild.version),
           now: options.now ?? Date.now,
         }
   const cached = cache && (await cachedBundle(cache.dir))
   const link = Boolean(options.link)
   let outputs = cached?.outputs
   if (!cached || !(await copyCached(cached.dir, cached.outputs, options.outDir, link))) {
-    outputs = await runEsbuild(esbuild.build, options.entryPoints, options.outDir, cache)
+    outputs = await runEsbuild(esbuild.build, options, cache)
   }
   await writeFile(path.join(options.outDir, 'package.json'), `${JSON.stringify({type: 'module'})}\n`)
   const names = [...outputs!, 'package.json']
@@ -111,17 +129,46 @@ interface CachedBundle {
 const INPUTS_FILE = 'inputs.json'
 const RACY_MS = 2000
 
+/** An import of a one-file bundle of dist/vendor/ (scripts/lib/vendor-bundles.ts): `../vendor/zod.js`. */
+const VENDOR_BUNDLE = /(?:^|\/)vendor\/(handlebars\/runtime|handlebars|yaml|zod)\.js$/
+
+/**
+ * Compiled mlship (dist/) imports yaml, zod and handlebars from one-file bundles of dist/vendor/, made for the CLI's
+ * start: esbuild cannot leave out what the server does not use of such a file (zod's is 586 KB). The server bundle
+ * takes the packages themselves, as it does from the sources, so an image is the same whichever way mlship runs.
+ */
+function packagesOverVendorBundles(): Plugin {
+  return {
+    name: 'packages-over-vendor-bundles',
+    setup(build) {
+      build.onResolve({filter: VENDOR_BUNDLE}, (args) => {
+        const pkg = VENDOR_BUNDLE.exec(args.path)![1]!
+        return build.resolve(pkg, {kind: args.kind, resolveDir: args.resolveDir})
+      })
+    },
+  }
+}
+
 /**
  * The plugins every bundle is made with, and what each one adds to the cache key (a bundle made with other modules
  * than these is not used again: see entryDir); their modules are no files, and left out of the bundle's inputs.
  */
-const BUNDLE_PLUGINS = [{key: selfCheckModule(), namespace: SELF_CHECK_NAMESPACE, plugin: findMyWaySelfCheck}]
+const BUNDLE_PLUGINS: {key: string; namespace?: string; plugin: () => Plugin}[] = [
+  {key: selfCheckModule(), namespace: SELF_CHECK_NAMESPACE, plugin: findMyWaySelfCheck},
+  {key: VENDOR_BUNDLE.source, plugin: packagesOverVendorBundles},
+]
 
 /** The cache entry of these entry points (esbuild's version, options and plugins included in its name). */
-function entryDir(cacheDir: string, entryPoints: Record<string, string>, esbuildVersion: string): string {
+function entryDir(
+  cacheDir: string,
+  {entryPoints, commonJsEntryPoints = {}}: Pick<BundleServerOptions, 'entryPoints' | 'commonJsEntryPoints'>,
+  esbuildVersion: string,
+): string {
   const key = createHash('sha256')
     .update(
       JSON.stringify({
+        commonJsEntryPoints,
+        commonJsOptions: COMMONJS_OPTIONS,
         entryPoints,
         esbuildVersion,
         options: BUNDLE_OPTIONS,
@@ -173,27 +220,37 @@ async function copyCached(dir: string, names: string[], outDir: string, link: bo
 
 async function runEsbuild(
   esbuild: typeof import('esbuild').build,
-  entryPoints: Record<string, string>,
-  outDir: string,
+  {
+    entryPoints,
+    commonJsEntryPoints = {},
+    outDir,
+  }: Pick<BundleServerOptions, 'entryPoints' | 'commonJsEntryPoints' | 'outDir'>,
   cache: {dir: string; now: () => number} | undefined,
 ): Promise<string[]> {
-  let metafile
-  let outputs: string[]
-  try {
-    const workingDir = process.cwd()
+  const workingDir = process.cwd()
+  const inputs = new Set<string>()
+  const outputs: string[] = []
+  const generated = BUNDLE_PLUGINS.flatMap(({namespace}) => (namespace ? [`${namespace}:`] : []))
+  const run = async (options: BuildOptions, points: Record<string, string>) => {
+    if (Object.keys(points).length === 0) return
     const result = await esbuild({
-      ...BUNDLE_OPTIONS,
+      ...options,
       absWorkingDir: workingDir,
-      entryPoints,
+      entryPoints: points,
       metafile: true,
       outdir: outDir,
       plugins: BUNDLE_PLUGINS.map(({plugin}) => plugin()),
       write: true,
     })
-    const generated = BUNDLE_PLUGINS.map(({namespace}) => `${namespace}:`)
-    const files = Object.keys(result.metafile.inputs).filter((input) => !generated.some((ns) => input.startsWith(ns)))
-    metafile = {inputs: files, workingDir}
-    outputs = Object.keys(result.metafile.outputs).map((file) => path.relative(outDir, path.resolve(workingDir, file)))
+    for (const input of Object.keys(result.metafile.inputs)) {
+      if (!generated.some((ns) => input.startsWith(ns))) inputs.add(input)
+    }
+    for (const file of Object.keys(result.metafile.outputs))
+      outputs.push(path.relative(outDir, path.resolve(workingDir, file)))
+  }
+  try {
+    await run(BUNDLE_OPTIONS, entryPoints)
+    await run(COMMONJS_OPTIONS, commonJsEntryPoints)
   } catch (error) {
     throw new MlshipError(`Bundling the serving app failed: ${errorMessage(error)}`, {
       cause: error,
@@ -203,7 +260,7 @@ async function runEsbuild(
       ],
     })
   }
-  if (cache) await storeBundle(cache, outputs, outDir, metafile)
+  if (cache) await storeBundle(cache, outputs, outDir, {inputs: [...inputs], workingDir})
   return outputs
 }
 

@@ -220,6 +220,21 @@ describe('writeBuildContext', () => {
     expect(await readdir(one.contextDir).catch(() => 'gone')).toBe('gone')
   })
 
+  it("has the code cache written where the image is for the engine's own platform only, and never for a test's own entries", async () => {
+    const runs = (dockerfile: string) => dockerfile.includes('RUN ["node", "/app/server/write-code-cache.js"]')
+    expect(runs((await planBuild({dir: modelDir, nativePlatform: 'linux/amd64'})).dockerfile)).toBe(true)
+    expect(runs((await planBuild({dir: modelDir, nativePlatform: 'linux/arm64'})).dockerfile)).toBe(false)
+    expect(runs((await planBuild({dir: modelDir, nativePlatform: false})).dockerfile)).toBe(false)
+    const arm = await planBuild({dir: modelDir, nativePlatform: 'linux/arm64', platform: 'linux/arm64'})
+    expect(runs(arm.dockerfile)).toBe(true)
+    const context = await writeBuildContext({dir: modelDir, entryPoints: {main: entry}, nativePlatform: 'linux/amd64'})
+    try {
+      expect(runs(context.dockerfile)).toBe(false)
+    } finally {
+      await context.dispose()
+    }
+  })
+
   it('refuses a non-empty --output folder', async () => {
     const output = path.join(work, 'busy')
     await mkdir(output)

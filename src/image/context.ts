@@ -37,6 +37,16 @@ export interface BuildPlanOptions {
    * default); false keeps nothing.
    */
   cacheDir?: string | false
+  /**
+   * The platform the engine builds for without emulation (`linux/amd64`): an image for it gets V8's code cache, which
+   * a RUN step writes (DockerfileValues.codeCache). Default: this machine's; false: no code cache.
+   */
+  nativePlatform?: string | false
+}
+
+/** `linux/amd64` on x64, `linux/arm64` on arm64: this machine's platform in Docker's terms. */
+export function hostPlatform(): string {
+  return `linux/${process.arch === 'x64' ? 'amd64' : process.arch}`
 }
 
 function cacheFolder(options: Pick<BuildPlanOptions, 'cacheDir'>): string | undefined {
@@ -105,6 +115,7 @@ async function planWith(options: BuildPlanOptions, digests: FileDigests): Promis
     }),
     mlshipVersion,
     name: config.name,
+    codeCache: platform === (options.nativePlatform ?? hostPlatform()),
     nodeImage: gpu ? config.build.base_image : undefined,
     platform,
     port: config.serving.port,
@@ -171,7 +182,8 @@ export interface BuildContext extends BuildPlan {
  */
 export async function writeBuildContext(options: WriteContextOptions): Promise<BuildContext> {
   const digests = await openDigests(options)
-  const plan = await planWith(options, digests)
+  // A test's own entry points have no write-code-cache.js for the RUN step to run.
+  const plan = await planWith(options.entryPoints ? {...options, nativePlatform: false} : options, digests)
   const {project} = plan
   const temporary = options.outputDir === undefined
   const contextDir = temporary
@@ -208,10 +220,13 @@ export async function writeBuildContext(options: WriteContextOptions): Promise<B
     await mkdir(path.join(contextDir, 'data'), {recursive: true})
 
     const serverDir = path.join(contextDir, 'runtime', 'server')
-    const server = options.entryPoints ? {entryPoints: options.entryPoints, extraFiles: {}} : serverBundleInput()
+    const server = options.entryPoints
+      ? {commonJsEntryPoints: {}, entryPoints: options.entryPoints, extraFiles: {}}
+      : serverBundleInput()
     const cache = cacheFolder(options)
     await bundleServer({
       ...(cache ? {cacheDir: cache} : {}),
+      commonJsEntryPoints: server.commonJsEntryPoints,
       entryPoints: server.entryPoints,
       extraFiles: {...server.extraFiles, 'healthcheck.cjs': path.join(templatesDir(), 'image', 'healthcheck.cjs')},
       // As the other files of a temporary context: hard links, so their digests are remembered.

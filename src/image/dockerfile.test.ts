@@ -86,6 +86,21 @@ describe('renderDockerfile', () => {
     expect(steps.find((s) => s.startsWith('ENV'))).toMatch(/ ORT_DISABLE_TELEMETRY=1( |$)/)
   })
 
+  it("writes V8's code cache with the image's own node, as root, between the server and the model layers, when asked", async () => {
+    const steps = instructions(await renderDockerfile({...base, codeCache: true}))
+    const run = steps.indexOf('RUN ["node", "/app/server/write-code-cache.js"]')
+    expect(steps.slice(run - 2, run + 3)).toEqual([
+      'COPY runtime/server/ /app/server/',
+      'USER 0:0',
+      'RUN ["node", "/app/server/write-code-cache.js"]',
+      'USER 1000:1000',
+      'COPY model/ /app/model/',
+    ])
+    expect(steps.filter((s) => /^RUN\b/.test(s))).toHaveLength(1)
+    // The server still runs as its own user.
+    expect(steps.filter((s) => s.startsWith('USER')).at(-1)).toBe('USER 1000:1000')
+  })
+
   it('renders the GPU variant: node copied from the Node.js image onto the CUDA base, CUDA required', async () => {
     const dockerfile = await renderDockerfile({
       ...base,

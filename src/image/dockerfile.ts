@@ -30,6 +30,11 @@ export interface DockerfileValues {
   labels: Record<string, string>
   /** The variants of model.yaml's experiment bundled beside the model (not the model itself), in model.yaml's order. */
   variants?: string[]
+  /**
+   * Have the image's node write V8's code cache of the HTTP processes' code (serving/code-cache.ts): a RUN step, so
+   * only where the image's platform is the engine's own (no emulator needed).
+   */
+  codeCache?: boolean
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -144,6 +149,7 @@ export async function renderDockerfile(
   const rendered = template({
     arch: platformArch(values.platform),
     baseImage: values.baseImage,
+    codeCache: values.codeCache ?? false,
     device: values.gpu ? 'cuda' : 'cpu',
     env: Object.entries(values.env).map(([name, value]) => ({name, value})),
     gpu: values.gpu,

@@ -183,6 +183,12 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
     expect(labels[LABELS.inputDigest]).toBe(built.inputDigest)
   })
 
+  it("carries V8's code cache of the HTTP processes, made by the image's own node, which takes it", async () => {
+    const check = ['node', '/app/server/write-code-cache.js', '--check']
+    const {stdout} = await execa('docker', ['run', '--rm', '--network', 'none', built.imageId, ...check])
+    expect(stdout).toBe('accepted')
+  })
+
   it('serves the model: ready, /predict gives onnxruntime own probabilities, the engine reports it healthy, docker stop is clean', async () => {
     const container = await runContainer({containerPort: 8080, engine: docker, hostPort: 0, image: built.imageId})
     cleanup.container(container.id)

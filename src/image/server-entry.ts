@@ -1,8 +1,10 @@
-import {serverAssetFiles, serverEntryPoints} from '../serving/entrypoints.js'
+import {serverAssetFiles, serverCommonJsEntryPoints, serverEntryPoints} from '../serving/entrypoints.js'
 
 export interface ServerBundleInput {
   /** Output name (without .js) -> absolute source file. */
   entryPoints: Record<string, string>
+  /** Output name (without .cjs) -> absolute source file, each bundled into one CommonJS file. */
+  commonJsEntryPoints: Record<string, string>
   /** Files copied beside the bundle: name -> absolute source file. */
   extraFiles: Record<string, string>
 }
@@ -13,5 +15,9 @@ export interface ServerBundleInput {
  * assets for an offline /docs.
  */
 export function serverBundleInput(): ServerBundleInput {
-  return {entryPoints: serverEntryPoints(), extraFiles: serverAssetFiles()}
+  return {
+    commonJsEntryPoints: serverCommonJsEntryPoints(),
+    entryPoints: serverEntryPoints(),
+    extraFiles: serverAssetFiles(),
+  }
 }

@@ -3,26 +3,39 @@ import {createRequire} from 'node:module'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+/** A module of this folder: its source (src/, under tsx) or its compiled file (dist/). */
+function source(name: string): string {
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  const ts = path.join(here, `${name}.ts`)
+  return existsSync(ts) ? ts : path.join(here, `${name}.js`)
+}
+
 /**
  * What the serving app is bundled from (esbuild, for the image that `mlship build` makes): the process entry, its two
- * worker threads and the cluster layout's HTTP processes, bundled as files side by side (`main.js`,
+ * worker threads and the cluster layout's HTTP processes, bundled as ES module files side by side (`main.js`,
  * `inference-worker.js`, `decode-worker.js`, `cluster-child.js`) with the code they share in `chunk-*.js` files beside
  * them (image/bundle.ts), because the server starts each of them from `new URL('./<name>.js', import.meta.url)`.
  * Output name (without .js) -> absolute source file, from src/ (tsx) or dist/ (compiled) alike.
  */
 export function serverEntryPoints(): Record<string, string> {
-  const here = path.dirname(fileURLToPath(import.meta.url))
-  const source = (name: string) => {
-    const ts = path.join(here, `${name}.ts`)
-    return existsSync(ts) ? ts : path.join(here, `${name}.js`)
-  }
   return {
-    // The cluster layout's HTTP processes (cluster.ts forks `./cluster-child.js`).
-    'cluster-child': source('cluster-child'),
+    // The cluster layout's HTTP processes (cluster.ts forks `./cluster-child.js`): in the bundle, the loader of
+    // cluster-child.cjs (serverCommonJsEntryPoints) with V8's code cache.
+    'cluster-child': source('cluster-child-loader'),
     'decode-worker': source('decode-worker'),
     'inference-worker': source('inference-worker'),
     main: source('main'),
+    // Run by the image's build: writes the code cache of cluster-child.cjs (templates/image/Dockerfile.hbs).
+    'write-code-cache': source('write-code-cache'),
   }
+}
+
+/**
+ * Bundled into one CommonJS file each (`<name>.cjs`): code that V8's code cache serves (code-cache.ts), which only a
+ * script compiled through vm.Script can take on Node 20, not an ES module.
+ */
+export function serverCommonJsEntryPoints(): Record<string, string> {
+  return {'cluster-child': source('cluster-child')}
 }
 
 /**

@@ -1,0 +1,74 @@
+/**
+ * V8's code cache for the cluster layout's HTTP processes (issue 19). Compiling their code is a third of what each
+ * process does before it is ready, and each does it again: `mlship build` bundles cluster-child.ts as one CommonJS
+ * file (cluster-child.cjs) and, in the image, has the image's own node write V8's code cache beside it
+ * (write-code-cache.ts), because V8 takes a cache only from the V8 version and flags that made it. Each process then
+ * runs the file through vm.Script with that cache (cluster-child-loader.ts). A cache V8 refuses (made by another
+ * node, or NODE_OPTIONS sets other V8 flags) costs the compile that would have happened anyway.
+ */
+import {existsSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import Module, {createRequire} from 'node:module'
+import path from 'node:path'
+import {setFlagsFromString} from 'node:v8'
+import vm from 'node:vm'
+
+/** How a file was compiled: with its cache, with a cache V8 refused, or without one (none beside it). */
+export type CodeCacheUse = 'accepted' | 'rejected' | 'none'
+
+export function codeCacheFile(file: string): string {
+  return `${file}.cache`
+}
+
+function compile(file: string, cachedData?: Buffer): vm.Script {
+  // Module.wrap: the function node wraps a CommonJS file in (exports, require, module, __filename, __dirname).
+  return new vm.Script(Module.wrap(readFileSync(file, 'utf8')), {cachedData, filename: file})
+}
+
+function readCache(file: string): Buffer | undefined {
+  const cache = codeCacheFile(file)
+  return existsSync(cache) ? readFileSync(cache) : undefined
+}
+
+/** Runs a CommonJS file as `require` would, compiled with the code cache beside it where there is one. */
+export function runWithCodeCache(file: string): CodeCacheUse {
+  const cachedData = readCache(file)
+  const script = compile(file, cachedData)
+  const module = {exports: {}}
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void
+  wrapper.call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file))
+  return cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'accepted'
+}
+
+/** Whether this node takes the cache beside `file` (compiles it with the cache; runs nothing). */
+export function checkCodeCache(file: string): CodeCacheUse {
+  const cachedData = readCache(file)
+  if (cachedData === undefined) return 'none'
+  return compile(file, cachedData).cachedDataRejected ? 'rejected' : 'accepted'
+}
+
+/**
+ * Writes the code cache of a CommonJS file beside it, with every function compiled: V8 compiles a function on its first
+ * call, and a cache holds only what was compiled, so a cache of the file as loaded would leave out nearly all of what a
+ * process compiles while it starts. `--no-lazy` holds only while compiling: the flag is part of what V8 checks a cache
+ * against, and the processes run without it. Returns the cache's size in bytes.
+ */
+export function writeCodeCache(file: string): number {
+  setFlagsFromString('--no-lazy')
+  let script: vm.Script
+  try {
+    script = compile(file)
+  } finally {
+    setFlagsFromString('--lazy')
+  }
+  // After the flag is back: the cache records the flags it was made under.
+  const data = script.createCachedData()
+  const cache = codeCacheFile(file)
+  const temporary = `${cache}.${process.pid}`
+  writeFileSync(temporary, data)
+  renameSync(temporary, cache)
+  return data.length
+}
+
+export function removeCodeCache(file: string): void {
+  rmSync(codeCacheFile(file), {force: true})
+}
