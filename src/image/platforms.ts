@@ -6,9 +6,10 @@ import type {Platform} from './dockerfile.js'
 /**
  * Images of one model for several platforms. The Dockerfile's one RUN step (the code cache) is there for the engine's
  * own platform only, so building for another CPU needs no emulation: each platform's image is its base image for that
- * platform plus the same files, with onnxruntime's native files for that platform. The local engine keeps one image per tag, so each platform's image is tagged with
- * the platform in the tag (`name:1.0.0-arm64`); the engine's own platform also gets the plain tags, so that
- * `serve` and `docker run name:1.0.0` work here. `push` publishes them under one tag as an OCI image index.
+ * platform plus the same files, with onnxruntime's native files for that platform. The local engine keeps one image per
+ * tag, so each platform's image is tagged with the platform in the tag (`name:1.0.0-arm64`); the engine's own platform
+ * also gets the plain tags, so that `serve` and `docker run name:1.0.0` work here. `push` publishes them under one tag
+ * as an OCI image index.
  */
 
 /** `linux/amd64,linux/arm64` -> the platforms, in the order given, each once. */

@@ -1,8 +1,9 @@
 /**
  * One HTTP process of the cluster layout (cluster.ts forks it): the whole server with the model in-process (a cheap
- * model: the request path is the cost, see layout.ts), on the port it shares with its siblings. Its options come
- * from the primary over IPC; its readiness waits until every sibling is warm; GET /metrics answers the whole
- * cluster's metrics, which the primary aggregates. Bundled on its own beside main.js (entrypoints.ts).
+ * model: the request path is the cost, see layout.ts), on the port it shares with its siblings. Its options come from
+ * the primary over IPC; it listens only once warm (and told the layout is the cluster), and is ready at the primary's
+ * word, which comes at once; GET /metrics answers the whole cluster's metrics, which the primary aggregates. Bundled on
+ * its own as one CommonJS file, which the image runs with V8's code cache (cluster-child-loader.ts).
  */
 import cluster from 'node:cluster'
 
@@ -89,7 +90,6 @@ async function runChild(): Promise<void> {
       import('./server.js'),
       import('../monitoring/metrics.js'),
     ])
-    await proceed
     const base = createServingMetrics()
     metrics = {
       ...base,
@@ -108,6 +108,10 @@ async function runChild(): Promise<void> {
       logger,
       port: options.port,
       project: processLimits(project, options.processes),
+      // The app is built and warm while the primary chooses the layout; the process listens once it is the cluster.
+      beforeListen: async () => {
+        await proceed
+      },
       readyGate: async () => {
         const ready = next('mlship:ready')
         send({type: 'mlship:warm', workers: 1})

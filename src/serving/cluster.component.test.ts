@@ -36,6 +36,20 @@ function alive(pid: number): boolean {
   }
 }
 
+/** What a process of the cluster is started with, for iris. */
+async function childStart() {
+  return {
+    extraKeys: [],
+    host: '127.0.0.1',
+    logLevel: 'silent' as const,
+    logTo: 'stderr' as const,
+    port: 0,
+    processes: 2,
+    project: await loadConfig(IRIS),
+    serving: {},
+  }
+}
+
 describe('the cluster layout', () => {
   it('serves from every process, answers one metrics view of them all, and stops them all on close', async () => {
     const server = await startServing({
@@ -49,9 +63,11 @@ describe('the cluster layout', () => {
     let pids: number[] | undefined
     try {
       expect(server.layout).toMatchObject({kind: 'cluster', processes: 2})
+      // Ready once the first process is: the second joins it.
+      expect((await fetch(`${server.url}/ready`)).status).toBe(200)
+      await server.cluster!.allWarm()
       pids = server.cluster!.pids()
       expect(pids).toHaveLength(2)
-      expect((await fetch(`${server.url}/ready`)).status).toBe(200)
       const answers = await Promise.all(Array.from({length: 40}, () => predict(server.url)))
       expect(answers.map((answer) => answer.status)).toEqual(Array.from({length: 40}, () => 200))
       // Any process answers /metrics with the sum over both: every request, both sessions, the model once.
@@ -142,6 +158,11 @@ describe('the cluster layout', () => {
       expect(ready).toMatchObject({layout: 'cluster', processes: 2})
       const url = `http://127.0.0.1:${String(ready.container_port)}`
       expect((await predict(url)).status).toBe(200)
+      // The second process joins the first.
+      while (!lines().some((line) => line.msg === 'every serving process is ready')) {
+        if (child.exitCode !== null) throw new Error(`main.ts exited with ${child.exitCode}:\n${output}`)
+        await Promise.race([once(child.stdout, 'data'), once(child, 'exit')])
+      }
       const exited = once(child, 'exit')
       child.kill('SIGTERM')
       const [code] = (await exited) as [number | null]
@@ -154,19 +175,9 @@ describe('the cluster layout', () => {
     }
   })
 
-  it('forks the first process alone when asked, and the others once the layout is the cluster', async () => {
-    const launch = forkCluster({initial: 1, processes: 2})
-    const started = launch.start({
-      project: await loadConfig(IRIS),
-      extraKeys: [],
-      host: '127.0.0.1',
-      logLevel: 'silent',
-      logTo: 'stderr',
-      measure: true,
-      port: 0,
-      processes: 2,
-      serving: {},
-    })
+  it('forks the first process alone, ready once it is warm, and the others once it is', async () => {
+    const launch = forkCluster({processes: 2})
+    const started = launch.start({...(await childStart()), measure: true})
     expect(await launch.rowCost()).toBeGreaterThan(0)
     expect(Object.keys(cluster.workers ?? {})).toHaveLength(1)
     launch.proceed()
@@ -174,15 +185,41 @@ describe('the cluster layout', () => {
     try {
       expect(running.pids()).toHaveLength(2)
       expect((await predict(`http://127.0.0.1:${running.port}`)).status).toBe(200)
+      await running.allWarm()
+      const [first, second] = await Promise.all([
+        predict(`http://127.0.0.1:${running.port}`),
+        predict(`http://127.0.0.1:${running.port}`),
+      ])
+      expect([first.status, second.status]).toEqual([200, 200])
     } finally {
       await running.close({deadlineMs: 3000})
     }
   })
 
+  it('stays ready while the others start (none listens before it is warm), and stops cleanly with one still starting', async () => {
+    const launch = forkCluster({processes: 2})
+    const running = await launch.start({...(await childStart()), measure: false})
+    const url = `http://127.0.0.1:${running.port}`
+    const statuses: number[] = []
+    let joined = false
+    void running.allWarm().then(() => (joined = true))
+    while (!joined) statuses.push((await fetch(`${url}/ready`)).status)
+    expect(statuses.length).toBeGreaterThan(0)
+    expect(new Set(statuses)).toEqual(new Set([200]))
+    await running.close({deadlineMs: 3000})
+
+    // Stopped at once after its first process is ready: the second, still starting, is no failure.
+    const again = forkCluster({processes: 2})
+    const second = await again.start({...(await childStart()), measure: false})
+    const pids = second.pids()
+    await expect(second.close({deadlineMs: 3000})).resolves.toBeUndefined()
+    expect(pids.filter(alive)).toEqual([])
+  })
+
   it('exits 1 when a replacement cannot start, rather than serve on fewer processes for good', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-'))
     await cp(IRIS, dir, {recursive: true})
-    const project = await loadConfig(dir)
+    const start = {...(await childStart()), measure: false, project: await loadConfig(dir)}
     const exits: number[] = []
     const exited = new Promise<void>((resolve) => {
       const launch = forkCluster({
@@ -192,23 +229,11 @@ describe('the cluster layout', () => {
         },
         processes: 2,
       })
-      void launch
-        .start({
-          project,
-          extraKeys: [],
-          host: '127.0.0.1',
-          logLevel: 'silent',
-          logTo: 'stderr',
-          measure: false,
-          port: 0,
-          processes: 2,
-          serving: {},
-        })
-        .then(async (running) => {
-          // The model goes away: the replacement of a process that dies cannot load it.
-          await rm(path.join(dir, 'model.onnx'))
-          process.kill(running.pids()[0]!, 'SIGKILL')
-        })
+      void launch.start(start).then(async (running) => {
+        // The model goes away: the replacement of a process that dies cannot load it.
+        await rm(path.join(dir, 'model.onnx'))
+        process.kill(running.pids()[0]!, 'SIGKILL')
+      })
     })
     try {
       await exited

@@ -14,9 +14,9 @@ import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 export interface ForkClusterOptions {
   processes: number
   /**
-   * How many of the processes to fork at once (default all); the others are forked on proceed(). A process measures
-   * the model when the layout is still to be chosen (ClusterChildOptions.measure): one is enough for a model file large
-   * enough that the others would more likely load it in vain.
+   * How many of the processes to fork at once (default 1); the others are forked once the first is warm. The first then
+   * starts alone, with a CPU to itself (the cluster is ready once it is: start() resolves), and, when the layout is
+   * still to be chosen (ClusterChildOptions.measure), is the one that measures the model.
    */
   initial?: number
   /** The primary's own lines: a process that stops, a replacement. */
@@ -43,11 +43,16 @@ export interface RunningCluster {
   metrics(): Promise<string>
   /** The process ids of the HTTP processes running now. */
   pids(): number[]
+  /** Resolves once every process has been warm (start() resolves once the first is: the others join it). */
+  allWarm(): Promise<void>
 }
 
 /** Processes forked ahead of their options: see forkCluster. */
 export interface ClusterLaunch {
-  /** Sends every process its options; resolves once every one is warm, which is when each one's readiness turns 200. */
+  /**
+   * Sends every process its options; resolves once the first is warm and serving (each process listens only once warm,
+   * and its readiness turns 200 then). The others join it as they get warm (RunningCluster.allWarm).
+   */
   start(child: Omit<ClusterChildOptions, 'index'>): Promise<RunningCluster>
   /** Kills the processes: the layout turned out single. */
   cancel(): void
@@ -56,18 +61,18 @@ export interface ClusterLaunch {
    * where the model failed on its warm-up input. Rejects as start() does when a process fails first.
    */
   rowCost(): Promise<number | undefined>
-  /** The layout is the cluster: the processes that measured go on to serve, and the ones not forked yet start. */
+  /** The layout is the cluster: the processes that measured go on to serve (those forked later do not measure). */
   proceed(): void
   /** The primary's own lines go to `logger` from now on (made after the fork: pino is not on the way to them). */
   logTo(logger: Logger): void
 }
 
 /**
- * The cluster layout (layout.ts): forks `processes` HTTP processes (cluster-child.ts) that share one port,
- * at once; each loads its code and waits for its options (start(): start-up forks them while the primary still
- * measures the model, so that loading their code is off the critical path). The primary serves no request:
- * it forwards connections (node:cluster), aggregates the metrics (prom-client's AggregatorRegistry) for the process
- * whose GET /metrics asks, replaces a process that dies, and stops them all on close().
+ * The cluster layout (layout.ts): forks `processes` HTTP processes (cluster-child.ts) that share one port, the first at
+ * once and the others once it is warm; each loads its code and waits for its options (start(): start-up forks the first
+ * while the primary still reads its settings, so that loading its code is off the critical path). The primary serves no
+ * request: it forwards connections (node:cluster), aggregates the metrics (prom-client's AggregatorRegistry) for the
+ * process whose GET /metrics asks, replaces a process that dies, and stops them all on close().
  */
 export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
   const moduleUrl = siblingModule(import.meta.url, 'cluster-child')
@@ -99,10 +104,19 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
   let stopFailures = 0
   let stopped: (() => void) | undefined
   let forkRest = (): void => undefined
+  const startingWhenStopped = new Set<Worker>()
+  let everyWarm!: () => void
+  const allWarm = new Promise<void>((resolve) => (everyWarm = resolve))
 
   const send = (worker: Worker, message: PrimaryMessage) => {
     if (worker.isConnected()) worker.send(message)
   }
+  // A process started once the layout is chosen (a sibling, a replacement) has nothing to measure.
+  const optionsFor = (index: number): ClusterChildOptions => ({
+    ...childOptions!,
+    index,
+    ...(proceeding ? {measure: false} : {}),
+  })
 
   const collect = () =>
     new Promise<Map<number, MetricsSnapshot>>((resolve) => {
@@ -164,7 +178,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
         if (!isChildMessage(message)) return
         switch (message.type) {
           case 'mlship:waiting':
-            if (childOptions) send(worker, {options: {...childOptions, index}, type: 'mlship:start'})
+            if (childOptions) send(worker, {options: optionsFor(index), type: 'mlship:start'})
             else waiting.set(index, worker)
             break
           case 'mlship:measured':
@@ -174,17 +188,23 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
             break
           case 'mlship:warm':
             warm.add(index)
-            if (phase === 'ready') send(worker, {type: 'mlship:ready'})
-            else if (phase === 'starting' && warm.size === total) {
+            if (phase === 'stopping') break
+            // It listens only once warm: it serves from now on, whatever its siblings do.
+            send(worker, {type: 'mlship:ready'})
+            if (phase === 'starting') {
               phase = 'ready'
-              for (const each of children.values()) send(each, {type: 'mlship:ready'})
-              clusterMetrics().catch(() => undefined)
+              forkRest()
               resolve(running())
+            }
+            if (warm.size === total) {
+              // prom-client, and the HTTP modules it loads, would compete with their start for the CPUs.
+              clusterMetrics().catch(() => undefined)
+              everyWarm()
             }
             break
           case 'mlship:failed':
             if (phase === 'starting') failStart(childError(message.error))
-            else if (phase === 'ready') fatal(`serving process ${index}'s replacement failed: ${message.error.message}`)
+            else if (phase === 'ready') fatal(`serving process ${index} failed to start: ${message.error.message}`)
             break
           case 'mlship:collected': {
             const entry = collections.get(message.id)
@@ -214,7 +234,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
           if (entry.waiting.delete(worker) && entry.waiting.size === 0) entry.done()
         }
         if (phase === 'stopping') {
-          if (code !== 0) stopFailures++
+          if (code !== 0 && !startingWhenStopped.has(worker)) stopFailures++
           if (children.size === 0) stopped?.()
           return
         }
@@ -260,13 +280,18 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
             else done()
           }
           if (children.size === 0) stopped()
-          for (const worker of children.values()) {
-            if (worker.isConnected()) worker.send({deadlineMs, type: 'mlship:stop'} satisfies PrimaryMessage)
+          for (const [index, worker] of children) {
+            // One still starting serves nothing yet: stopped at once (a signal before its handlers are set kills it).
+            if (!warm.has(index)) {
+              startingWhenStopped.add(worker)
+              worker.process.kill('SIGKILL')
+            } else if (worker.isConnected()) worker.send({deadlineMs, type: 'mlship:stop'} satisfies PrimaryMessage)
             else worker.process.kill('SIGTERM')
           }
         })
         return closing
       },
+      allWarm: () => allWarm,
       metrics: () => clusterMetrics().then((loaded) => loaded.render()),
       pids: () =>
         [...children.values()].flatMap((worker) => (worker.process.pid === undefined ? [] : [worker.process.pid])),
@@ -278,7 +303,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
     const forkUpTo = (count: number) => {
       while (forked < Math.min(total, count)) fork(++forked)
     }
-    forkUpTo(options.initial ?? total)
+    forkUpTo(options.initial ?? 1)
     forkRest = () => forkUpTo(total)
   }
   return {
@@ -291,7 +316,6 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
       proceeding = true
       for (const worker of held) send(worker, {type: 'mlship:proceed'})
       held.clear()
-      forkRest()
     },
     logTo: (next) => {
       logger = next
@@ -299,7 +323,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
     rowCost: () => firstMeasurement,
     start: (child) => {
       childOptions = child
-      for (const [index, worker] of waiting) send(worker, {options: {...child, index}, type: 'mlship:start'})
+      for (const [index, worker] of waiting) send(worker, {options: optionsFor(index), type: 'mlship:start'})
       waiting.clear()
       return started
     },

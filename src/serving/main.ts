@@ -48,6 +48,11 @@ async function main(): Promise<void> {
     },
     'ready',
   )
+  // Ready once the cluster's first process serves; the others join it within a moment.
+  const running = server.cluster
+  if (running) {
+    void running.allWarm().then(() => logger.info({processes: running.processes}, 'every serving process is ready'))
+  }
 
   const stop = (signal: string) => {
     logger.info({signal}, 'shutting down: finishing requests in flight')

@@ -42,7 +42,13 @@ export interface StartServerOptions extends ServingContextOptions {
   largeBodies?: {thresholdBytes?: number; threads?: number; wrap?: (decoder: BodyDecoder) => BodyDecoder} | false
   /** serving.auth: keys minted in this process (accepted besides the configured ones), its clocks in tests. */
   auth?: Omit<ServingAuthOptions, 'env' | 'registry'>
-  /** Awaited after the warm-up, before readiness turns 200 (the cluster layout: until every process is warm). */
+  /**
+   * Awaited once the app is built and warmed up, before it listens (the cluster layout: a process listens once the
+   * primary says the layout is the cluster, and warm, so that every connection it takes is served at once). With it,
+   * the warm-up comes before listening; without, after it (a slow warm-up leaves /health answering meanwhile).
+   */
+  beforeListen?: () => Promise<void>
+  /** Awaited after listening and the warm-up, before readiness turns 200 (the cluster layout: the primary's word). */
   readyGate?: () => Promise<void>
 }
 
@@ -161,16 +167,29 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const config = context.project.config
   const host = options.host ?? config.serving.host
   const port = options.port ?? config.serving.port
-  try {
-    await app.listen({host, port})
-  } catch (error) {
+  const warm = () => Promise.all([warmUp(context, logger || undefined), experiment?.warmUp()])
+  const closeAll = async () => {
     await app.close()
     await decodePool?.close()
     await context.backend.close()
     await experiment?.close()
+  }
+  if (options.beforeListen) {
+    await warm()
+    try {
+      await options.beforeListen()
+    } catch (error) {
+      await closeAll()
+      throw error
+    }
+  }
+  try {
+    await app.listen({host, port})
+  } catch (error) {
+    await closeAll()
     throw listenError(error, host, port)
   }
-  await Promise.all([warmUp(context, logger || undefined), experiment?.warmUp()])
+  if (!options.beforeListen) await warm()
   await options.readyGate?.()
   context.state.phase = 'ready'
 

@@ -50,10 +50,10 @@ export interface ServingHandle {
 
 /**
  * Starts the server in the layout its measured cost calls for (layout.ts). Where the cluster is possible and the model
- * file is up to MEASURE_MAX_BYTES (a larger one is served single unmeasured), the cluster's processes start at once,
- * and the first to open the model times a single-row inference: this process then either lets them serve (the
- * primary of one HTTP process per usable CPU, cluster.ts) or stops them and serves the model itself (inference
- * workers and the batcher).
+ * file is up to MEASURE_MAX_BYTES (a larger one is served single unmeasured), the cluster's first process starts at
+ * once and times a single-row inference: this process then either lets it serve, and the others join it (the primary
+ * of one HTTP process per usable CPU, cluster.ts), or stops it and serves the model itself (inference workers and the
+ * batcher).
  */
 export async function startServing(options: StartServingOptions): Promise<ServingHandle> {
   const env = options.env ?? process.env
@@ -93,14 +93,11 @@ export async function startServing(options: StartServingOptions): Promise<Servin
   let logger: Logger | undefined
   let launch: ClusterLaunch | undefined
   if (candidate.kind === 'cluster') {
-    // The cluster's processes measure the model (a single-row inference, timed in the thread that would serve it), and
-    // this process chooses from the first measurement: it never loads onnxruntime itself, and the processes load their
-    // code while it starts. A model file past SPECULATE_BYTES is measured by one process before the others start.
+    // The cluster's first process measures the model (a single-row inference, timed in the thread that would serve
+    // it), and this process chooses from its measurement: it never loads onnxruntime itself. The others start once the
+    // first is warm (forkCluster): it has a CPU to itself until then, and none loads a model in vain.
     const measure = needsMeasurement(layoutInput)
-    launch = forkCluster({
-      initial: measure && (modelBytes ?? Number.POSITIVE_INFINITY) > SPECULATE_BYTES ? 1 : candidate.processes,
-      processes: candidate.processes,
-    })
+    launch = forkCluster({processes: candidate.processes})
     const started = launch.start({...childOptions, measure, processes: candidate.processes})
     if (measure) {
       layout = chooseLayout({...layoutInput, rowCostMs: await launch.rowCost()})
@@ -157,12 +154,6 @@ export async function startServing(options: StartServingOptions): Promise<Servin
     workers: server.context.backend.info.workers,
   }
 }
-
-/**
- * Model files up to this size start every process of the cluster before the measurement says whether it is one; a
- * larger one is measured by one process first, so that the others do not load an expensive model in vain.
- */
-const SPECULATE_BYTES = 1024 * 1024
 
 async function fileSize(file: string): Promise<number> {
   try {
