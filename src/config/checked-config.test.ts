@@ -35,6 +35,16 @@ describe('readCheckedConfig', () => {
     const dir = await checkedCopy('iris')
     await appendFile(path.join(dir, 'model.yaml'), '# edited\n')
     expect(await readCheckedConfig(dir)).toBeUndefined()
+    // One byte changed, the length kept.
+    const again = await checkedCopy('digits-mlp')
+    const yaml = await readFile(path.join(again, 'model.yaml'), 'utf8')
+    await writeFile(
+      path.join(again, 'model.yaml'),
+      yaml.replace(/version: "?1\.0\.0"?/, (found) => found.replace('1.0.0', '1.0.1')),
+    )
+    expect((await readFile(path.join(again, 'model.yaml'), 'utf8')).length).toBe(yaml.length)
+    expect(await readFile(path.join(again, 'model.yaml'), 'utf8')).not.toBe(yaml)
+    expect(await readCheckedConfig(again)).toBeUndefined()
   })
 
   it('does not apply where it is missing, unreadable, or of another format', async () => {
@@ -43,7 +53,7 @@ describe('readCheckedConfig', () => {
     const document = JSON.parse(await readFile(checked, 'utf8')) as {format: number}
     await writeFile(checked, JSON.stringify({...document, format: document.format + 1}))
     expect(await readCheckedConfig(dir)).toBeUndefined()
-    await writeFile(checked, '{"format": 1, "modelYamlSha')
+    await writeFile(checked, '{"format": 2, "modelYaml')
     expect(await readCheckedConfig(dir)).toBeUndefined()
     await rm(checked)
     expect(await readCheckedConfig(dir)).toBeUndefined()

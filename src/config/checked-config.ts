@@ -1,4 +1,3 @@
-import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -16,18 +15,21 @@ import type {ModelConfig} from './schema.js'
 export const CHECKED_CONFIG_FILE = '.model.yaml.checked.json'
 
 /** Bumped whenever what the file holds changes meaning: a file of another format is not read. */
-const FORMAT = 1
+const FORMAT = 2
 
 interface CheckedConfigDocument {
   format: number
-  /** sha256 (hex) of the model.yaml bytes the config was parsed from. */
-  modelYamlSha256: string
+  /**
+   * The model.yaml bytes the config was parsed from (base64), compared byte for byte: a digest would load node:crypto
+   * in the server's first process, some 6 ms before it can start the cluster's processes.
+   */
+  modelYaml: string
   config: ModelConfig
 }
 
 /** The file's text for model.yaml's bytes and what they parsed to (config/load.ts, parseConfigText). */
 export function checkedConfigText(modelYaml: Buffer, config: ModelConfig): string {
-  const document: CheckedConfigDocument = {config, format: FORMAT, modelYamlSha256: sha256(modelYaml)}
+  const document: CheckedConfigDocument = {config, format: FORMAT, modelYaml: modelYaml.toString('base64')}
   return `${JSON.stringify(document)}\n`
 }
 
@@ -42,14 +44,11 @@ export async function readCheckedConfig(dirOrFile: string): Promise<LoadedConfig
   try {
     const [yaml, checked] = await Promise.all([readFile(file), readFile(path.join(dir, CHECKED_CONFIG_FILE), 'utf8')])
     const document = JSON.parse(checked) as Partial<CheckedConfigDocument>
-    if (document.format !== FORMAT || document.modelYamlSha256 !== sha256(yaml) || !document.config) return undefined
+    if (document.format !== FORMAT || typeof document.modelYaml !== 'string' || !document.config) return undefined
+    if (!Buffer.from(document.modelYaml, 'base64').equals(yaml)) return undefined
     const config = document.config
     return {config, dir, file, modelPath: path.resolve(dir, config.model.file)}
   } catch {
     return undefined
   }
-}
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex')
 }

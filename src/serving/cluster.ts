@@ -1,4 +1,5 @@
 import cluster, {type Worker} from 'node:cluster'
+import {existsSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
@@ -75,7 +76,7 @@ export interface ClusterLaunch {
  * process whose GET /metrics asks, replaces a process that dies, and stops them all on close().
  */
 export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
-  const moduleUrl = siblingModule(import.meta.url, 'cluster-child')
+  const moduleUrl = clusterChildModule()
   cluster.setupPrimary({
     args: [],
     exec: fileURLToPath(moduleUrl),
@@ -363,6 +364,15 @@ function childError(failure: ChildFailure): MlshipError {
     exitCode: (failure.exitCode ?? 1) as ExitCodeValue,
     suggestions: failure.suggestions,
   })
+}
+
+/**
+ * The HTTP processes' entry: in the image's bundle, cluster-child.cjs (CommonJS, which starts without node's ES module
+ * loader, and runs the code with V8's code cache: code-cache.ts); from the sources or dist/, cluster-child itself.
+ */
+function clusterChildModule(): URL {
+  const bundled = new URL('./cluster-child.cjs', import.meta.url)
+  return existsSync(bundled) ? bundled : siblingModule(import.meta.url, 'cluster-child')
 }
 
 function tsxLoader(): string {

@@ -11,7 +11,7 @@ import {checkCodeCache, codeCacheFile, removeCodeCache, runWithCodeCache, writeC
 let work: string
 let file: string
 
-// A CommonJS file as the bundle's cluster-child.cjs is one: functions that run only when called (V8 compiles those
+// A CommonJS file as the bundle's cluster-child-code.cjs is one: functions that run only when called (V8 compiles those
 // on their first call), and a side effect that says it ran, with its own require and file name.
 const SOURCE = `
 function answer(x) { return [1, 2, 3].map((n) => n * x).reduce((a, b) => a + b, 0) }

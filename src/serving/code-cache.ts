@@ -1,7 +1,7 @@
 /**
  * V8's code cache for the cluster layout's HTTP processes (issue 19). Compiling their code is a third of what each
  * process does before it is ready, and each does it again: `mlship build` bundles cluster-child.ts as one CommonJS
- * file (cluster-child.cjs) and, in the image, has the image's own node write V8's code cache beside it
+ * file (cluster-child-code.cjs) and, in the image, has the image's own node write V8's code cache beside it
  * (write-code-cache.ts), because V8 takes a cache only from the V8 version and flags that made it. Each process then
  * runs the file through vm.Script with that cache (cluster-child-loader.ts). A cache V8 refuses (made by another
  * node, or NODE_OPTIONS sets other V8 flags) costs the compile that would have happened anyway.

@@ -12,20 +12,18 @@ function source(name: string): string {
 
 /**
  * What the serving app is bundled from (esbuild, for the image that `mlship build` makes): the process entry, its two
- * worker threads and the cluster layout's HTTP processes, bundled as ES module files side by side (`main.js`,
- * `inference-worker.js`, `decode-worker.js`, `cluster-child.js`) with the code they share in `chunk-*.js` files beside
- * them (image/bundle.ts), because the server starts each of them from `new URL('./<name>.js', import.meta.url)`.
+ * worker threads, bundled as ES module files side by side (`main.js`, `inference-worker.js`, `decode-worker.js`) with
+ * the code they share in `chunk-*.js` files beside them (image/bundle.ts), because the server starts each of them from
+ * `new URL('./<name>.js', import.meta.url)`; the cluster layout's HTTP processes are CommonJS
+ * (serverCommonJsEntryPoints).
  * Output name (without .js) -> absolute source file, from src/ (tsx) or dist/ (compiled) alike.
  */
 export function serverEntryPoints(): Record<string, string> {
   return {
-    // The cluster layout's HTTP processes (cluster.ts forks `./cluster-child.js`): in the bundle, the loader of
-    // cluster-child.cjs (serverCommonJsEntryPoints) with V8's code cache.
-    'cluster-child': source('cluster-child-loader'),
     'decode-worker': source('decode-worker'),
     'inference-worker': source('inference-worker'),
     main: source('main'),
-    // Run by the image's build: writes the code cache of cluster-child.cjs (templates/image/Dockerfile.hbs).
+    // Run by the image's build: writes the code cache of cluster-child-code.cjs (templates/image/Dockerfile.hbs).
     'write-code-cache': source('write-code-cache'),
   }
 }
@@ -35,7 +33,12 @@ export function serverEntryPoints(): Record<string, string> {
  * script compiled through vm.Script can take on Node 20, not an ES module.
  */
 export function serverCommonJsEntryPoints(): Record<string, string> {
-  return {'cluster-child': source('cluster-child')}
+  return {
+    // The cluster layout's HTTP processes: cluster.ts forks `./cluster-child.cjs`, which runs cluster-child-code.cjs
+    // with V8's code cache.
+    'cluster-child': source('cluster-child-loader'),
+    'cluster-child-code': source('cluster-child'),
+  }
 }
 
 /**

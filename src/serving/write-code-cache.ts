@@ -1,8 +1,8 @@
 /**
  * Run by the image's build (a RUN step of templates/image/Dockerfile.hbs, with the image's own node): writes V8's code
- * cache of the bundle's cluster-child.cjs beside it (code-cache.ts), then checks in a fresh node process, started as
- * the HTTP processes are, that V8 takes it. A cache it refuses is removed (the processes then compile as without one)
- * and the build says so; any other failure fails the build, with the reason.
+ * cache of the bundle's cluster-child-code.cjs beside it (code-cache.ts), then checks in a fresh node process, started
+ * as the HTTP processes are, that V8 takes it. A cache it refuses is removed (the processes then compile as without
+ * one) and the build says so; any other failure fails the build, with the reason.
  *
  *   node /app/server/write-code-cache.js
  */
@@ -12,7 +12,7 @@ import {fileURLToPath} from 'node:url'
 import {checkCodeCache, removeCodeCache, writeCodeCache} from './code-cache.js'
 
 const self = fileURLToPath(import.meta.url)
-const target = fileURLToPath(new URL('./cluster-child.cjs', import.meta.url))
+const target = fileURLToPath(new URL('./cluster-child-code.cjs', import.meta.url))
 
 if (process.argv[2] === '--check') {
   process.stdout.write(checkCodeCache(target))
