@@ -6,6 +6,7 @@
  * config" warning, npm 10 and 11 alike).
  */
 import {execa} from 'execa'
+import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import semver from 'semver'
@@ -82,5 +83,21 @@ describe('.npmrc', () => {
     const {stderr, stdout} = await execa('npm', ['config', 'get', 'ignore-scripts'], {cwd: root})
     expect(stdout.trim()).toBe('true')
     expect(stderr).not.toMatch(/Unknown (project|env|user|cli) config/)
+  })
+})
+
+describe('package.json entry points', () => {
+  it('names no file the build does not make: each bin exists, and main and types come from a source file', async () => {
+    const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {
+      bin?: Record<string, string>
+      main?: string
+      types?: string
+    }
+    for (const file of Object.values(pkg.bin ?? {})) expect(existsSync(path.join(root, file)), file).toBe(true)
+    // dist/X.js and dist/X.d.ts are what tsc makes of src/X.ts (tsconfig.build.json).
+    for (const file of [pkg.main, pkg.types].filter((f): f is string => f !== undefined)) {
+      const source = path.join(root, file.replace(/^(\.\/)?dist\//, 'src/').replace(/(\.d)?\.js$|\.d\.ts$/, '.ts'))
+      expect(existsSync(source), `${file} (from ${path.relative(root, source)})`).toBe(true)
+    }
   })
 })
