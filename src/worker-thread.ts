@@ -1,4 +1,3 @@
-import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync, renameSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import path from 'node:path'
@@ -63,6 +62,8 @@ function workerModuleFromSource(moduleUrl: URL): URL {
     write: false,
   })
   const code = outputFiles[0]!.contents
+  // node:crypto loaded here only: the cluster's primary imports this module (siblingModule) before it forks.
+  const {createHash} = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')
   const digest = createHash('sha256').update(code).digest('hex').slice(0, 16)
   const dir = path.join(nodeModulesAbove(entry), '.cache', 'mlship-workers')
   const file = path.join(dir, `${path.basename(entry, '.ts')}-${digest}.mjs`)
