@@ -41,6 +41,26 @@ describe('containerEnv', () => {
   })
 })
 
+describe('serveInContainer with logging variables the server would refuse', () => {
+  it.each([
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL_INVALID'],
+    ['LOG_REQUESTS_PER_SECOND', 'many', 'LOG_REQUESTS_PER_SECOND_INVALID'],
+  ])('%s=%s: exit 2 before any container starts (it would never become ready)', async (name, value, code) => {
+    const engine = engineWith({exposedPorts: ['8080/tcp']})
+    const error = (await serveInContainer({
+      detach: true,
+      dir: '.',
+      engine,
+      env: {[name]: value},
+      image: 'iris:1.0.0',
+      port: 0,
+    }).catch((e: unknown) => e)) as MlshipError
+    expect(error).toMatchObject({code, exitCode: 2})
+    expect(error.message).toContain(`${name}="${value}"`)
+    expect(engine.containers.running()).toEqual([])
+  })
+})
+
 describe('imagePort', () => {
   it("is the image's first exposed TCP port, else its PORT variable, else 8080", async () => {
     expect(await imagePort(engineWith({exposedPorts: ['9090/udp', '9000/tcp']}), 'iris:1.0.0')).toBe(9000)

@@ -1,6 +1,7 @@
 import {type BuildImageResult, buildImage, type BuildProgressEvent} from '../image/build-image.js'
 import type {Platform} from '../image/dockerfile.js'
 import {loadConfig} from '../config/load.js'
+import {logLevelFromEnv, requestLogPerSecondFromEnv} from '../config/logging-env.js'
 import type {DockerEngine} from '../docker/engine.js'
 import {ExitCode, MlshipError} from '../errors.js'
 import {onInterrupt} from '../util/interrupt.js'
@@ -90,6 +91,9 @@ export interface ServedContainer {
  */
 export async function startServedContainer(options: ServeContainerOptions): Promise<ServedContainer> {
   const {engine} = options
+  // Checked here as the server would (exit 2), before a build and a container that would not become ready.
+  logLevelFromEnv(options.env ?? process.env)
+  requestLogPerSecondFromEnv(options.env ?? process.env)
   let image = options.image
   let build: BuildImageResult | undefined
   if (!image) {
