@@ -72,7 +72,7 @@ describe('clientTypes', () => {
     expect(types).toContain('outputs?: Array<{name: "scores" | "names"}>')
   })
 
-  it('types an input that declares preprocess: as what the server takes (strings), without the inputs it fills, and the classes of postprocess:', async () => {
+  it('types an input that declares preprocess: as what the server takes (strings), without the inputs it fills, the classes of postprocess: and the fields of an experiment', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-client-types-'))
     try {
       await writeFile(
@@ -83,8 +83,13 @@ describe('clientTypes', () => {
       await writeFile(
         client,
         [
-          "import type {PredictRequest, PredictResponse, V2InferRequest} from './model.js'",
+          "import type {PredictRequest, PredictResponse, V2InferRequest, V2InferResponse} from './model.js'",
           'declare const answer: PredictResponse',
+          'declare const v2answer: V2InferResponse',
+          '// With an experiment (model.yaml experiment:), the variant that answered and the id POST /feedback takes.',
+          'const variant: string | undefined = answer.variant',
+          'const requestId: string | undefined = answer.request_id',
+          'const v2variant: string | undefined = v2answer.variant',
           "const best: 'red' | 'green' | 'blue' | undefined = answer.label",
           'const second: number = answer.classes[0]!.top_k[1]!.score',
           "const one: PredictRequest = {inputs: {bias: [[0.5]], image: 'data:image/png;base64,iVBO', input_ids: 'Not bad.'}}",
@@ -100,7 +105,7 @@ describe('clientTypes', () => {
           "const filled: PredictRequest = {inputs: {attention_mask: [[1]], bias: [[0.5]], image: 'iVBO', input_ids: 'a'}}",
           '// @ts-expect-error: the server makes the image tensor; it does not take one',
           "const tensor: PredictRequest = {inputs: {bias: [[0.5]], image: [[[[0]]]], input_ids: 'a'}}",
-          'export {best, filled, one, rows, second, tensor, v2}',
+          'export {best, filled, one, requestId, rows, second, tensor, v2, v2variant, variant}',
           '',
         ].join('\n'),
       )

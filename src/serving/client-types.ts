@@ -178,7 +178,16 @@ export function clientTypes(model: ClientTypesModel, rawInputs: RawInputTypes = 
       `  outputs: {\n${signature.outputs.map((o) => `    ${key(o.name)}: ${typeName(o.name)}Output`).join('\n')}\n  }`,
     )
   }
-  lines.push('  model_version: ModelVersion', '  latency_ms: number', '}', '')
+  lines.push(
+    '  model_version: ModelVersion',
+    '  latency_ms: number',
+    '  /** With an experiment (model.yaml experiment:): the variant that answered. */',
+    '  variant?: string',
+    '  /** With an experiment: the id POST /feedback takes for the outcome of this prediction. */',
+    '  request_id?: string',
+    '}',
+    '',
+  )
 
   const v2Input = inputs
     .map(({raw, spec: i}) =>
@@ -211,6 +220,8 @@ export function clientTypes(model: ClientTypesModel, rawInputs: RawInputTypes = 
     'export interface V2InferResponse {',
     '  model_name: ModelName',
     '  model_version: ModelVersion',
+    '  /** With an experiment (model.yaml experiment:): the variant that answered. */',
+    '  variant?: string',
     '  id: string',
     '  outputs: V2InferOutput[]',
     '}',
