@@ -1,4 +1,5 @@
 import {spawn} from 'node:child_process'
+import {once} from 'node:events'
 import {cp, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -58,7 +59,12 @@ describe('the build context of a model with image inputs', () => {
       expect(response.status).toBe(200)
       expect(['red', 'green', 'blue']).toContain(body.label)
     } finally {
-      server.kill('SIGTERM')
+      // It must stop on SIGTERM, its stdout read or not: a server left running holds its port and threads.
+      if (server.exitCode === null && server.signalCode === null) {
+        const exited = once(server, 'exit')
+        server.kill('SIGTERM')
+        await exited
+      }
     }
   })
 

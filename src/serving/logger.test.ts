@@ -1,4 +1,5 @@
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
+import {once} from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -93,6 +94,32 @@ describe('createLogger', () => {
     const [line] = fs.readFileSync(file, 'utf8').split('\n')
     expect(JSON.parse(line!)).toMatchObject({code: 'MODEL_INVALID', level: 50, msg: 'cannot start'})
   })
+
+  it('lets a process exit whose stdout has no reader any more (a closed pipe): the held lines are dropped', async () => {
+    // sonic-boom 4 retried such a write every 100 ms at exit, for ever: a server piped into a reader that went away
+    // never exited on SIGTERM.
+    const script = [
+      "import {createLogger} from './src/serving/logger.ts'",
+      "const logger = createLogger('info')",
+      "process.stdin.once('data', () => {",
+      "  logger.info('shutting down')",
+      '  process.exit(0)',
+      '})',
+    ].join('\n')
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'ignore'],
+    })
+    try {
+      child.stdout.destroy()
+      child.stdin.write('stop\n')
+      // A hang fails the test by its timeout.
+      const [code] = (await once(child, 'exit')) as [number | null]
+      expect(code).toBe(0)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  }, 20_000)
 })
 
 describe('isoTimeEachMillisecond', () => {
