@@ -129,3 +129,11 @@ describe('a cluster process', () => {
     }
   })
 })
+
+describe('rehearse', () => {
+  it('starts a process on a model without a primary, answers its probes, a prediction and metrics, and stops', async () => {
+    // In this process (not a cluster worker: importing the module starts nothing).
+    const {rehearse} = await import('./cluster-child.js')
+    await expect(rehearse(IRIS)).resolves.toBeUndefined()
+  })
+})

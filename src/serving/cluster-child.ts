@@ -6,11 +6,14 @@
  * its own as one CommonJS file, which the image runs with V8's code cache (cluster-child-loader.ts).
  */
 import cluster from 'node:cluster'
+import {openSync} from 'node:fs'
+
+import type {Logger} from 'pino'
 
 import {isMlshipError, errorMessage} from '../errors.js'
 import {onInterrupt} from '../util/interrupt.js'
 import type {ServingMetrics} from '../monitoring/metrics.js'
-import type {ChildMessage, PrimaryMessage} from './cluster-protocol.js'
+import type {ChildMessage, ClusterChildOptions, PrimaryMessage} from './cluster-protocol.js'
 import {isPrimaryMessage} from './cluster-protocol.js'
 import {processLimits} from './layout.js'
 import {openModel} from './open-model.js'
@@ -71,55 +74,27 @@ async function runChild(): Promise<void> {
   const {options} = await starting
   const logger = createLogger(options.logLevel, options.logTo === 'stderr' ? 2 : 1).child({process: options.index})
   try {
-    // The model runs in this process's thread: cheap enough (layout.ts) that the hop to a worker costs more.
-    const {backend, project} = await openModel({
-      device: 'cpu',
-      project: options.project,
-      runIn: 'this-thread',
-      serving: options.serving,
-    })
-    // The HTTP server's code (fastify, prom-client) is loaded once the model is measured: the primary learns the
-    // model's cost sooner, which an expensive model's single layout waits for; loading it while timing would skew the
-    // measurement. It loads while the primary answers.
     const proceed = options.measure ? next('mlship:proceed') : undefined
-    if (options.measure) {
-      const rowCostMs = await timeSingleRow(backend, project.signature)
-      send({type: 'mlship:measured', ...(rowCostMs === undefined ? {} : {rowCostMs})})
-    }
-    const [{startServer}, {createServingMetrics}] = await Promise.all([
-      import('./server.js'),
-      import('../monitoring/metrics.js'),
-    ])
-    const base = createServingMetrics()
-    metrics = {
-      ...base,
+    const started = await startChildServer(options, {
+      // The app is built and warm while the primary chooses the layout; the process listens once it is the cluster.
+      beforeListen: async () => {
+        await proceed
+      },
+      logger,
+      measured: (rowCostMs) => send({type: 'mlship:measured', ...(rowCostMs === undefined ? {} : {rowCostMs})}),
+      readyGate: async () => {
+        const ready = next('mlship:ready')
+        send({type: 'mlship:warm', workers: 1})
+        await ready
+      },
       render: () =>
         new Promise<string>((resolve, reject) => {
           const id = nextId++
           pendingMetrics.set(id, {reject, resolve})
           send({id, type: 'mlship:metrics'})
         }),
-    }
-    server = await startServer({
-      auth: {extraKeys: options.extraKeys},
-      backend,
-      host: options.host,
-      largeBodies: {threads: 1},
-      logger,
-      port: options.port,
-      project: processLimits(project, options.processes),
-      // The app is built and warm while the primary chooses the layout; the process listens once it is the cluster.
-      beforeListen: async () => {
-        await proceed
-      },
-      readyGate: async () => {
-        const ready = next('mlship:ready')
-        send({type: 'mlship:warm', workers: 1})
-        await ready
-      },
-      pipeline: {metrics},
-      serving: options.serving,
     })
+    ;({server, metrics} = started)
   } catch (error) {
     logger.flush()
     const failed: ChildMessage = {
@@ -140,6 +115,103 @@ async function runChild(): Promise<void> {
     if (!process.send) process.exit(1)
     process.send(failed, undefined, undefined, () => process.exit(1))
   }
+}
+
+/** What a process's start asks of its primary, and tells it. */
+interface ChildServerHooks {
+  logger: Logger
+  /** The single-row inference time, where the options ask for a measurement. */
+  measured: (rowCostMs: number | undefined) => void
+  beforeListen: () => Promise<void>
+  readyGate: () => Promise<void>
+  /** GET /metrics: the whole cluster's, which the primary aggregates. */
+  render: () => Promise<string>
+}
+
+/** A process's start, from its options to a server that answers: the model opened, measured, the app built, warm. */
+async function startChildServer(
+  options: ClusterChildOptions,
+  hooks: ChildServerHooks,
+): Promise<{server: RunningServer; metrics: ServingMetrics}> {
+  // The model runs in this process's thread: cheap enough (layout.ts) that the hop to a worker costs more.
+  const {backend, project} = await openModel({
+    device: 'cpu',
+    project: options.project,
+    runIn: 'this-thread',
+    serving: options.serving,
+  })
+  // The HTTP server's code (fastify, prom-client) is loaded once the model is measured: the primary learns the
+  // model's cost sooner, which an expensive model's single layout waits for; loading it while timing would skew the
+  // measurement. It loads while the primary answers.
+  if (options.measure) hooks.measured(await timeSingleRow(backend, project.signature))
+  const [{startServer}, {createServingMetrics}] = await Promise.all([
+    import('./server.js'),
+    import('../monitoring/metrics.js'),
+  ])
+  const metrics: ServingMetrics = {...createServingMetrics(), render: hooks.render}
+  const server = await startServer({
+    auth: {extraKeys: options.extraKeys},
+    backend,
+    beforeListen: hooks.beforeListen,
+    host: options.host,
+    largeBodies: {threads: 1},
+    logger: hooks.logger,
+    pipeline: {metrics},
+    port: options.port,
+    project: processLimits(project, options.processes),
+    readyGate: hooks.readyGate,
+    serving: options.serving,
+  })
+  return {metrics, server}
+}
+
+/**
+ * A process's start and first answers (probes, a prediction, metrics) on the model in `modelDir`, with no primary: run
+ * by write-code-cache.ts in the image's build before it writes V8's code cache, so that the cache holds the code a
+ * process compiles as it starts and answers, and little else.
+ */
+export async function rehearse(modelDir: string): Promise<void> {
+  const {loadConfig} = await import('../config/load.js')
+  const project = await loadConfig(modelDir)
+  const options: ClusterChildOptions = {
+    extraKeys: [],
+    host: '127.0.0.1',
+    index: 1,
+    logLevel: 'info',
+    logTo: 'stdout',
+    measure: true,
+    port: 0,
+    processes: 2,
+    project,
+    serving: {},
+  }
+  const logger = createLogger('info', openSync('/dev/null', 'w')).child({process: 1})
+  const holder: {metrics?: ServingMetrics} = {}
+  const started = await startChildServer(options, {
+    beforeListen: async () => undefined,
+    logger,
+    measured: () => undefined,
+    readyGate: async () => undefined,
+    render: () => holder.metrics!.registry.metrics(),
+  })
+  holder.metrics = started.metrics
+  const {server} = started
+  const example = Object.fromEntries(server.context.signature.inputs.map((input) => [input.name, input.example]))
+  const requests: Array<[string, RequestInit?]> = [
+    ['/ready'],
+    ['/health'],
+    [
+      '/predict',
+      {body: JSON.stringify({inputs: example}), headers: {'content-type': 'application/json'}, method: 'POST'},
+    ],
+    ['/metrics'],
+  ]
+  for (const [path, init] of requests) {
+    const response = await fetch(`${server.url}${path}`, init)
+    if (!response.ok) throw new Error(`${init?.method ?? 'GET'} ${path} answered ${response.status}`)
+    await response.arrayBuffer()
+  }
+  await server.close({deadlineMs: 1000})
 }
 
 if (cluster.isWorker) void runChild()

@@ -6,7 +6,14 @@ import path from 'node:path'
 import vm from 'node:vm'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {checkCodeCache, codeCacheFile, removeCodeCache, runWithCodeCache, writeCodeCache} from './code-cache.js'
+import {
+  checkCodeCache,
+  codeCacheFile,
+  removeCodeCache,
+  runWithCodeCache,
+  writeCodeCache,
+  writeRehearsedCodeCache,
+} from './code-cache.js'
 
 let work: string
 let file: string
@@ -71,6 +78,25 @@ describe('writeCodeCache', () => {
     expect(writeCodeCache(file)).toBeGreaterThan(Number(inFreshNode(FRESH_COMPILE_ONLY, file)))
     // --no-lazy held only while the cache was made: the same code compiles as lazily as before.
     expect(compileOnly('after.cjs')).toBe(before)
+  })
+})
+
+describe('writeRehearsedCodeCache', () => {
+  it('caches what the file ran and the rehearsal called, which a fresh node process takes', async () => {
+    const compileOnly = Number(inFreshNode(FRESH_COMPILE_ONLY, file))
+    const bytes = await writeRehearsedCodeCache(file, async (exports) => {
+      expect((exports.answer as (x: number) => number)(3)).toBe(18)
+    })
+    // More than the file as loaded: the functions its run and the rehearsal compiled.
+    expect(bytes).toBeGreaterThan(compileOnly)
+    expect(inFreshNode(FRESH_TAKES, file)).toBe('true')
+  })
+
+  it('writes nothing when the rehearsal fails', async () => {
+    await expect(
+      writeRehearsedCodeCache(file, () => Promise.reject(new Error('the model would not open'))),
+    ).rejects.toThrow('the model would not open')
+    expect(existsSync(codeCacheFile(file))).toBe(false)
   })
 })
 

@@ -29,13 +29,19 @@ function readCache(file: string): Buffer | undefined {
   return existsSync(cache) ? readFileSync(cache) : undefined
 }
 
+/** Runs a compiled CommonJS file as `require` would; returns its exports. */
+function run(script: vm.Script, file: string): Record<string, unknown> {
+  const module = {exports: {}}
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void
+  wrapper.call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file))
+  return module.exports
+}
+
 /** Runs a CommonJS file as `require` would, compiled with the code cache beside it where there is one. */
 export function runWithCodeCache(file: string): CodeCacheUse {
   const cachedData = readCache(file)
   const script = compile(file, cachedData)
-  const module = {exports: {}}
-  const wrapper = script.runInThisContext() as (...args: unknown[]) => void
-  wrapper.call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file))
+  run(script, file)
   return cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'accepted'
 }
 
@@ -61,7 +67,24 @@ export function writeCodeCache(file: string): number {
     setFlagsFromString('--lazy')
   }
   // After the flag is back: the cache records the flags it was made under.
-  const data = script.createCachedData()
+  return writeCache(file, script.createCachedData())
+}
+
+/**
+ * Runs a CommonJS file, then `rehearse` with its exports (what a process does as it starts and answers), and writes
+ * the code cache of what V8 compiled by then beside the file: the functions a process needs, and not the rest, which
+ * a cache of every function (writeCodeCache) holds too and each process would read. Returns the cache's size in bytes.
+ */
+export async function writeRehearsedCodeCache(
+  file: string,
+  rehearse: (exports: Record<string, unknown>) => Promise<void>,
+): Promise<number> {
+  const script = compile(file)
+  await rehearse(run(script, file))
+  return writeCache(file, script.createCachedData())
+}
+
+function writeCache(file: string, data: Buffer): number {
   const cache = codeCacheFile(file)
   const temporary = `${cache}.${process.pid}`
   writeFileSync(temporary, data)

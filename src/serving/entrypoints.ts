@@ -3,6 +3,8 @@ import {createRequire} from 'node:module'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {examplesDir} from '../util/paths.js'
+
 /** A module of this folder: its source (src/, under tsx) or its compiled file (dist/). */
 function source(name: string): string {
   const here = path.dirname(fileURLToPath(import.meta.url))
@@ -43,12 +45,17 @@ export function serverCommonJsEntryPoints(): Record<string, string> {
 
 /**
  * Files to copy beside the bundle as they are: bundle-relative name -> absolute source. Swagger UI's two asset files go
- * in a `swagger-ui/` folder beside the bundle (see routes/docs.ts) so /docs works offline.
+ * in a `swagger-ui/` folder beside the bundle (see routes/docs.ts) so /docs works offline; the iris example in
+ * `rehearsal/`, for the code cache (write-code-cache.ts).
  */
 export function serverAssetFiles(): Record<string, string> {
   const pkg = createRequire(import.meta.url).resolve('@fastify/swagger-ui/package.json')
   const dir = path.join(path.dirname(pkg), 'static')
+  const iris = path.join(examplesDir(), 'iris')
   return {
+    // The model write-code-cache.ts rehearses a process's start on: the iris example.
+    'rehearsal/model.onnx': path.join(iris, 'model.onnx'),
+    'rehearsal/model.yaml': path.join(iris, 'model.yaml'),
     'swagger-ui/swagger-ui-bundle.js': path.join(dir, 'swagger-ui-bundle.js'),
     'swagger-ui/swagger-ui.css': path.join(dir, 'swagger-ui.css'),
   }
