@@ -45,7 +45,7 @@ export interface BuildPlanOptions {
 }
 
 /** `linux/amd64` on x64, `linux/arm64` on arm64: this machine's platform in Docker's terms. */
-export function hostPlatform(): string {
+function hostPlatform(): string {
   return `linux/${process.arch === 'x64' ? 'amd64' : process.arch}`
 }
 

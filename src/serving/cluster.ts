@@ -14,12 +14,6 @@ import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 
 export interface ForkClusterOptions {
   processes: number
-  /**
-   * How many of the processes to fork at once (default 1); the others are forked once the first is warm. The first then
-   * starts alone, with a CPU to itself (the cluster is ready once it is: start() resolves), and, when the layout is
-   * still to be chosen (ClusterChildOptions.measure), is the one that measures the model.
-   */
-  initial?: number
   /** The primary's own lines: a process that stops, a replacement. */
   logger?: Logger
   /** How long the primary waits for a process to send its metrics before it answers without them (ms). */
@@ -69,11 +63,12 @@ export interface ClusterLaunch {
 }
 
 /**
- * The cluster layout (layout.ts): forks `processes` HTTP processes (cluster-child.ts) that share one port, the first at
- * once and the others once it is warm; each loads its code and waits for its options (start(): start-up forks the first
- * while the primary still reads its settings, so that loading its code is off the critical path). The primary serves no
- * request: it forwards connections (node:cluster), aggregates the metrics (prom-client's AggregatorRegistry) for the
- * process whose GET /metrics asks, replaces a process that dies, and stops them all on close().
+ * The cluster layout (layout.ts): forks `processes` HTTP processes (cluster-child.ts) that share one port: the first at
+ * once, alone, with a CPU to itself (it measures the model when the layout is still to be chosen, and the cluster is
+ * ready once it is warm: start() resolves), the others once it is warm. Each loads its code and waits for its options
+ * (start()). The primary serves no request: it forwards connections (node:cluster), aggregates the metrics
+ * (prom-client's AggregatorRegistry) for the process whose GET /metrics asks, replaces a process that dies, and stops
+ * them all on close().
  */
 export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
   const moduleUrl = clusterChildModule()
@@ -304,7 +299,7 @@ export function forkCluster(options: ForkClusterOptions): ClusterLaunch {
     const forkUpTo = (count: number) => {
       while (forked < Math.min(total, count)) fork(++forked)
     }
-    forkUpTo(options.initial ?? 1)
+    forkUpTo(1)
     forkRest = () => forkUpTo(total)
   }
   return {
