@@ -6,6 +6,7 @@ import path from 'node:path'
 
 import {errorMessage, MlshipError} from '../errors.js'
 import {findMyWaySelfCheck, SELF_CHECK_NAMESPACE, selfCheckModule} from './find-my-way-self-check.js'
+import {LAZY_BUILTINS, LAZY_BUILTINS_NAMESPACE, lazyBuiltins} from './lazy-builtins.js'
 
 export interface BundleServerOptions {
   /** Output name (without extension) -> source file, e.g. {main: '.../serving/main.ts', worker: '...'}. */
@@ -156,6 +157,11 @@ function packagesOverVendorBundles(): Plugin {
 const BUNDLE_PLUGINS: {key: string; namespace?: string; plugin: () => Plugin}[] = [
   {key: selfCheckModule(), namespace: SELF_CHECK_NAMESPACE, plugin: findMyWaySelfCheck},
   {key: VENDOR_BUNDLE.source, plugin: packagesOverVendorBundles},
+  {
+    key: JSON.stringify(LAZY_BUILTINS.map(({importer, modules}) => [importer.source, modules])),
+    namespace: LAZY_BUILTINS_NAMESPACE,
+    plugin: lazyBuiltins,
+  },
 ]
 
 /** The cache entry of these entry points (esbuild's version, options and plugins included in its name). */

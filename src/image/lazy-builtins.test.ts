@@ -1,0 +1,51 @@
+import {execFileSync} from 'node:child_process'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
+import os from 'node:os'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {bundleServer} from './bundle.js'
+
+const resolve = createRequire(import.meta.url).resolve
+
+let work: string
+beforeEach(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'mlship-lazy-builtins-test-'))
+})
+afterEach(async () => {
+  await rm(work, {force: true, recursive: true})
+})
+
+describe('the lazy built-in modules of the bundle', () => {
+  it('leave https and http2 unloaded by a fastify server and prom-client, and load them on first use', async () => {
+    const entry = path.join(work, 'server.mjs')
+    await writeFile(
+      entry,
+      `import Fastify from ${JSON.stringify(resolve('fastify'))}
+import {Registry, collectDefaultMetrics} from ${JSON.stringify(resolve('prom-client'))}
+const loaded = (name) => process.moduleLoadList.includes('NativeModule ' + name)
+const app = Fastify()
+app.get('/', async () => 'ok')
+collectDefaultMetrics({register: new Registry()})
+await app.ready()
+const before = {http2: loaded('http2'), https: loaded('https')}
+// The same import, used: an HTTP/2 server (fastify's http2 option) loads node:http2 then.
+const h2 = Fastify({http2: true})
+await h2.ready()
+console.log(JSON.stringify({after: {http2: loaded('http2')}, answer: (await app.inject('/')).body, before}))
+await Promise.all([app.close(), h2.close()])
+`,
+    )
+    await bundleServer({entryPoints: {main: entry}, outDir: path.join(work, 'out')})
+    const result = JSON.parse(
+      // fastify's schema compilers stay outside the bundle (BUNDLE_EXTERNAL): from this package's node_modules.
+      execFileSync(process.execPath, [path.join(work, 'out', 'main.js')], {
+        cwd: work,
+        encoding: 'utf8',
+        env: {...process.env, NODE_PATH: path.resolve(path.dirname(resolve('fastify')), '..')},
+      }),
+    ) as Record<string, unknown>
+    expect(result).toEqual({after: {http2: true}, answer: 'ok', before: {http2: false, https: false}})
+  })
+})
