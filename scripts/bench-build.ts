@@ -12,11 +12,11 @@
  * above base <= 60 MB + the model, run-to-ready <= 1.5 s; (issue 19) a model.yaml-only rebuild <= 1 s, and
  * `docker run` -> ready within 1.3x a trivial node:http server's in the same base image, measured in alternation, and
  * beside them a bare ONNX server (onnxruntime-node and node:http, in the model's image: the floor for any server of the
- * model). Beside the wall times, the CPU time to ready of the server's processes and of the two others (from /proc,
+ * model). Beside the wall times, the CPU time to ready of the server's process and of the two others (from /proc,
  * where the engine runs on this machine), which a busy machine disturbs less. --quick: 2 runs of each (a smoke run).
  */
 import {execFile} from 'node:child_process'
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {cp, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -90,31 +90,15 @@ function processCpuMs(pid: number): number | undefined {
   }
 }
 
-function childPids(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((task) => {
-      try {
-        const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim()
-        return text ? text.split(/\s+/).map(Number) : []
-      } catch {
-        return []
-      }
-    })
-  } catch {
-    return []
-  }
-}
-
 /**
- * CPU time so far of a container's first process (the server, or the cluster layout's primary) and of each process it
- * started (the cluster's HTTP processes), read from /proc as the engine's host numbers them: a machine busy with
- * other work changes it less than wall time. Undefined where the engine runs elsewhere (no such /proc entries).
+ * CPU time so far of a container's first process (the server: in the cluster layout, its first HTTP process), read
+ * from /proc as the engine's host numbers it: a machine busy with other work changes it less than wall time. Undefined
+ * where the engine runs elsewhere (no such /proc entry).
  */
-async function containerCpu(id: string): Promise<{primaryMs: number; childrenMs: number[]} | undefined> {
+async function containerCpu(id: string): Promise<{serverMs: number} | undefined> {
   const pid = (await engine.containers.inspect(id))?.pid
-  const primaryMs = pid ? processCpuMs(pid) : undefined
-  if (!pid || primaryMs === undefined) return undefined
-  return {childrenMs: childPids(pid).flatMap((child) => processCpuMs(child) ?? []), primaryMs}
+  const serverMs = pid ? processCpuMs(pid) : undefined
+  return serverMs === undefined ? undefined : {serverMs}
 }
 
 /**
@@ -151,7 +135,7 @@ async function scriptRunToReady(image: string, script: string): Promise<{ms: num
     const container = {hostIp: '127.0.0.1', hostPort, id, image, name: info?.name ?? id, url}
     await waitReady({container, engine, pollMs: READY_POLL_MS, timeoutMs: 30_000})
     const ms = performance.now() - started
-    return {cpuMs: (await containerCpu(id))?.primaryMs, ms}
+    return {cpuMs: (await containerCpu(id))?.serverMs, ms}
   } finally {
     await engine.containers.remove(id)
   }
@@ -244,10 +228,9 @@ try {
   const readyOnly: number[] = []
   const trivialTimes: number[] = []
   const bareTimes: number[] = []
-  // CPU time to ready (see containerCpu): the server's first process, the first HTTP process it started (the one that
-  // serves at ready; the others start then), the trivial server, the bare ONNX server.
-  const primaryCpu: number[] = []
-  const childCpu: number[] = []
+  // CPU time to ready (see containerCpu): the server's first process (it serves at ready, in either layout; the
+  // cluster's others start once it has answered), the trivial server, the bare ONNX server.
+  const serverCpu: number[] = []
   const trivialCpu: number[] = []
   const bareCpu: number[] = []
   for (let i = 0; i < runs; i++) {
@@ -259,10 +242,7 @@ try {
       readyTimes.push(performance.now() - started)
       readyOnly.push(performance.now() - afterStart)
       const cpu = await containerCpu(container.id)
-      if (cpu) {
-        primaryCpu.push(cpu.primaryMs)
-        if (cpu.childrenMs.length > 0) childCpu.push(Math.max(...cpu.childrenMs))
-      }
+      if (cpu) serverCpu.push(cpu.serverMs)
     } finally {
       await removeContainer(engine, container.id)
     }
@@ -276,8 +256,7 @@ try {
   const cpuMedian = (values: number[]) => (values.length > 0 ? Math.round(median(values)) : undefined)
   const cpuToReady = {
     bareOnnxMs: cpuMedian(bareCpu),
-    processMs: cpuMedian(childCpu),
-    serverMs: cpuMedian(primaryCpu),
+    serverMs: cpuMedian(serverCpu),
     trivialMs: cpuMedian(trivialCpu),
   }
 
@@ -324,11 +303,8 @@ try {
       `(${(median(bareTimes) / median(trivialTimes)).toFixed(2)}x the trivial server).` +
       (cpuToReady.serverMs === undefined
         ? ''
-        : ` CPU time to ready (user + system, medians): the server's first process ${cpuToReady.serverMs} ms` +
-          (cpuToReady.processMs === undefined
-            ? ''
-            : `, the HTTP process it started first (the cluster layout; it serves at ready, the others start then) ` +
-              `${cpuToReady.processMs} ms`) +
+        : ` CPU time to ready (user + system, medians): the server's process ${cpuToReady.serverMs} ms (in the ` +
+          `cluster layout, the first HTTP process: the others start once it has answered)` +
           `; the trivial server ${cpuToReady.trivialMs ?? 'n/a'} ms; the bare ONNX server ${cpuToReady.bareOnnxMs ?? 'n/a'} ms.`),
     '',
     'Targets (issue 5): rebuilds <= 5 s, size above the base <= 60 MB + the model, `docker run` -> ready <= 1.5 s; ' +

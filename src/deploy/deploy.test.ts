@@ -246,15 +246,15 @@ describe('deploy', () => {
     expect(resources).toEqual({limits: {cpu: '4', memory: '1Gi'}, requests: {cpu: '1', memory: '1Gi'}})
   })
 
-  it('counts a primary and one full process per CPU where the server may take the cluster layout', async () => {
-    // iris is cheap, and the default CPU limit is 2: the pod may run a primary and 2 HTTP processes.
+  it('counts one full process per CPU where the server may take the cluster layout', async () => {
+    // iris is cheap, and the default CPU limit is 2: the pod may run 2 HTTP processes.
     const {objects} = await deploy(options({write: false}))
     const resources = (objects.find((o) => o.kind === 'Deployment')!.spec as any).template.spec.containers[0].resources
-    expect(parseQuantity(resources.requests.memory)).toBeGreaterThanOrEqual(3 * 256 * 2 ** 20)
+    expect(parseQuantity(resources.requests.memory)).toBeGreaterThanOrEqual(2 * 256 * 2 ** 20)
     const {config} = await loadConfig(model)
     const mi = (bytes: number) => bytes / 2 ** 20
     const small = {config, gpus: 0, modelBytes: 2 ** 20, workers: 4}
-    expect(mi(estimateMemoryBytes({...small, cpus: 4}))).toBe(5 * (256 + 2))
+    expect(mi(estimateMemoryBytes({...small, cpus: 4}))).toBe(4 * (256 + 2))
     // One process: one CPU, a GPU, explicit workers, an experiment, a prediction log, or a model too large to be cheap.
     expect(mi(estimateMemoryBytes({...small, cpus: 1, workers: 1}))).toBe(256 + 2)
     expect(mi(estimateMemoryBytes({...small, cpus: 4, gpus: 1}))).toBe(256 + 4 * 2)

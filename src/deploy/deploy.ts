@@ -224,7 +224,7 @@ const CLUSTER_MODEL_BYTES = 16 * 2 ** 20
  * inference worker's session (twice the model file: weights and onnxruntime's arenas). Where the server may choose the
  * cluster layout (layout.ts's rule with the cost not yet measured: a CPU model of at most CLUSTER_MODEL_BYTES, 2 or
  * more CPUs, and nothing that keeps it on one process), it runs one full process (Node.js, fastify, onnxruntime, one
- * in-process session) per CPU beside its primary, so each of them is counted.
+ * in-process session) per CPU, so each of them is counted.
  */
 export function estimateMemoryBytes(input: {
   config: ModelConfig
@@ -240,7 +240,7 @@ export function estimateMemoryBytes(input: {
       : undefined
   const layout = chooseLayout({cpus, device: gpus > 0 ? 'cuda' : 'cpu', rowCostMs: 0, setting: 'auto', singleOnly})
   if (layout.kind === 'cluster' && modelBytes <= CLUSTER_MODEL_BYTES)
-    return (layout.processes + 1) * (BASE_MEMORY_BYTES + modelBytes * 2)
+    return layout.processes * (BASE_MEMORY_BYTES + modelBytes * 2)
   return BASE_MEMORY_BYTES + workers * modelBytes * 2
 }
 

@@ -77,7 +77,7 @@ describe('renderDockerfile', () => {
     ])
     expect(steps).toContain('USER 1000:1000')
     expect(steps.find((s) => s.startsWith('HEALTHCHECK'))).toMatch(/CMD \["node", "\/app\/server\/healthcheck.cjs"\]$/)
-    expect(steps).toContain('CMD ["node", "/app/server/main.js"]')
+    expect(steps).toContain('CMD ["node", "/app/server/server.cjs"]')
     expect(steps.some((s) => /^RUN\b/.test(s))).toBe(false)
     expect(steps.find((s) => s.startsWith('ENV'))).toContain('MLSHIP_DEVICE=cpu')
     expect(steps.find((s) => s.startsWith('ENV'))).toContain(' MLSHIP_DATA_DIR=/var/lib/mlship ')

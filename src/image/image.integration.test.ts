@@ -179,7 +179,7 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
       'node',
       '/app/server/healthcheck.cjs',
     ])
-    expect(info.Config.Cmd).toEqual(['node', '/app/server/main.js'])
+    expect(info.Config.Cmd).toEqual(['node', '/app/server/server.cjs'])
     expect(info.Config.Env).toContain('ORT_DISABLE_TELEMETRY=1')
     const labels = info.Config.Labels ?? {}
     expect(labels[LABELS.title]).toBe('iris-classifier')
@@ -195,7 +195,7 @@ describe.skipIf(!engine)('the iris image on a real engine', () => {
   it("carries V8's code cache of the HTTP processes, made by the image's own node from a rehearsal, which it takes", async () => {
     // What the step said, where it ran in this build (an earlier build of the same sources may have made that layer).
     if (codeCacheStep !== undefined && !codeCacheStepCached) {
-      expect(buildOutput).toMatch(/V8 code cache for the HTTP processes \(rehearsed\)/)
+      expect(buildOutput).toMatch(/V8 code cache for the server processes \(rehearsed\)/)
     }
     const check = ['node', '/app/server/write-code-cache.js', '--check']
     const {stdout} = await execa('docker', ['run', '--rm', '--network', 'none', built.imageId, ...check])

@@ -40,13 +40,18 @@ export interface ServingMetrics {
   onScrape(refresh: () => void): void
   /** The text exposition of every metric. */
   render(): Promise<string>
-  /** Every metric as prom-client's JSON, refreshed like a scrape: what a cluster's primary aggregates. */
+  /** Every metric as prom-client's JSON, refreshed like a scrape: what a cluster's first process aggregates. */
   snapshot(): Promise<MetricsSnapshot>
+  /** Starts the process metrics of a registry made with `processMetrics: 'later'` (once; else it does nothing). */
+  startProcessMetrics(): void
 }
 
 export interface CreateMetricsOptions {
-  /** Process CPU, memory, event-loop lag and GC metrics (prom-client's default set, `mlship_` prefixed). */
-  processMetrics?: boolean
+  /**
+   * Process CPU, memory, event-loop lag and GC metrics (prom-client's default set, `mlship_` prefixed); 'later': once
+   * startProcessMetrics() is called (the event-loop lag histogram alone costs a few ms of a process's start).
+   */
+  processMetrics?: boolean | 'later'
   /** Buckets of the regression-output histogram (values of the prediction, not seconds). */
   predictionBuckets?: number[]
 }
@@ -62,7 +67,13 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
   const registry = new Registry()
   const registers = [registry]
   const refreshers: Array<() => void> = []
-  if (options.processMetrics ?? true) collectDefaultMetrics({prefix: 'mlship_', register: registry})
+  let processMetrics = options.processMetrics ?? true
+  const startProcessMetrics = () => {
+    if (processMetrics === false) return
+    processMetrics = false
+    collectDefaultMetrics({prefix: 'mlship_', register: registry})
+  }
+  if (processMetrics === true) startProcessMetrics()
 
   const metrics: ServingMetrics = {
     batchRequests: new Histogram({
@@ -217,6 +228,7 @@ export function createServingMetrics(options: CreateMetricsOptions = {}): Servin
       for (const refresh of refreshers) refresh()
       return registry.getMetricsAsJSON()
     },
+    startProcessMetrics,
   }
   return metrics
 }

@@ -1,20 +1,21 @@
 /**
- * One HTTP process of the cluster layout (cluster-child.ts), forked with node:cluster by this test as its primary:
- * a process that fails to start reports why and exits 1.
+ * One of the cluster layout's other HTTP processes (cluster-child.ts), forked with node:cluster by this test as the
+ * first process: it serves the connections handed to it, and a process that fails to start reports why and exits 1.
  */
 import cluster from 'node:cluster'
 import {once} from 'node:events'
 import {cp, mkdtemp, rm} from 'node:fs/promises'
 import {createRequire} from 'node:module'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../config/load.js'
-import type {ChildMessage, ClusterChildOptions} from './cluster-protocol.js'
+import type {ChildMessage, ClusterChildOptions, PrimaryMessage} from './cluster-protocol.js'
 
-const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cluster-child.ts')
+const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cluster-child-entry.ts')
 const IRIS = path.resolve(fileURLToPath(import.meta.url), '../../../examples/iris')
 
 function forkChild() {
@@ -27,17 +28,16 @@ function forkChild() {
   return cluster.fork()
 }
 
-/** The options a primary sends: iris as loadConfig read it, on an ephemeral port, logging nothing. */
+/** The options the first process sends: iris as loadConfig read it, logging nothing. */
 async function childOptions(overrides: Partial<ClusterChildOptions> = {}): Promise<ClusterChildOptions> {
   return {
     extraKeys: [],
     host: '127.0.0.1',
-    index: 1,
+    index: 2,
     logLevel: 'silent',
     logTo: 'stderr',
-    measure: false,
     port: 0,
-    processes: 1,
+    processes: 2,
     project: overrides.project ?? (await loadConfig(IRIS)),
     serving: {},
     ...overrides,
@@ -45,7 +45,7 @@ async function childOptions(overrides: Partial<ClusterChildOptions> = {}): Promi
 }
 
 describe('a cluster process', () => {
-  it('serves model.yaml as its primary read it, without reading the file again', async () => {
+  it('serves model.yaml as the first process read it, without reading the file again', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-child-'))
     await cp(IRIS, dir, {recursive: true})
     const project = await loadConfig(dir)
@@ -72,37 +72,40 @@ describe('a cluster process', () => {
     }
   })
 
-  it('asked to measure, sends its single-row inference time and serves only once the primary says proceed', async () => {
+  it("serves the connections handed to it (the port is the first process's)", async () => {
     const worker = forkChild()
+    // This test is the first process: it accepts, and hands every connection on unread.
+    const door = net.createServer({pauseOnConnect: true}, (socket) => {
+      worker.send({type: 'mlship:connection'} satisfies PrimaryMessage, socket)
+    })
     try {
-      const options = await childOptions({measure: true})
-      const messages: ChildMessage[] = []
       let listening = false
       worker.on('listening', () => (listening = true))
-      const warm = new Promise<void>((resolve) => {
+      const options = await childOptions()
+      const warm = new Promise<ChildMessage>((resolve) => {
         worker.on('message', (message: ChildMessage) => {
-          messages.push(message)
           if (message.type === 'mlship:waiting') worker.send({options, type: 'mlship:start'})
-          if (message.type === 'mlship:measured') {
-            // Held until told: it has not started listening (no connection may reach a process about to be stopped).
-            setTimeout(() => {
-              expect(listening).toBe(false)
-              worker.send({type: 'mlship:proceed'})
-            }, 200)
-          }
-          if (message.type === 'mlship:warm' || message.type === 'mlship:failed') resolve()
+          if (message.type === 'mlship:warm' || message.type === 'mlship:failed') resolve(message)
         })
       })
-      await warm
-      expect(messages.map((message) => message.type)).toEqual(['mlship:waiting', 'mlship:measured', 'mlship:warm'])
-      const measured = messages[1] as Extract<ChildMessage, {type: 'mlship:measured'}>
-      expect(measured.rowCostMs).toBeGreaterThan(0)
-      expect(measured.rowCostMs).toBeLessThan(50)
-      expect(listening).toBe(true)
+      expect((await warm).type).toBe('mlship:warm')
+      door.listen(0, '127.0.0.1')
+      await once(door, 'listening')
+      const url = `http://127.0.0.1:${(door.address() as net.AddressInfo).port}`
+      const answer = await fetch(`${url}/predict`, {
+        body: '{"features": [[5.1, 3.5, 1.4, 0.2]]}',
+        headers: {'content-type': 'application/json'},
+        method: 'POST',
+      })
+      expect(answer.status).toBe(200)
+      expect(((await answer.json()) as {labels: string[]}).labels).toEqual(['setosa'])
+      expect((await fetch(`${url}/ready`)).status).toBe(200)
+      expect(listening).toBe(false)
       worker.send({deadlineMs: 1000, type: 'mlship:stop'})
       const [code] = (await once(worker, 'exit')) as [number | null]
       expect(code).toBe(0)
     } finally {
+      door.close()
       if (!worker.isDead()) worker.kill('SIGKILL')
     }
   })
@@ -111,7 +114,7 @@ describe('a cluster process', () => {
     const empty = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-child-'))
     const worker = forkChild()
     try {
-      // model.yaml as the primary read it, naming a model file that is not there.
+      // model.yaml as the first process read it, naming a model file that is not there.
       const options = await childOptions({
         project: {...(await loadConfig(IRIS)), modelPath: path.join(empty, 'model.onnx')},
       })
@@ -131,9 +134,9 @@ describe('a cluster process', () => {
 })
 
 describe('rehearse', () => {
-  it('starts a process on a model without a primary, answers its probes, a prediction and metrics, and stops', async () => {
-    // In this process (not a cluster worker: importing the module starts nothing).
-    const {rehearse} = await import('./cluster-child.js')
+  it("starts the cluster's first process on a model, answers its probes, a prediction and metrics, and stops", async () => {
+    // In this process: importing the module starts nothing.
+    const {rehearse} = await import('./image-server.js')
     await expect(rehearse(IRIS)).resolves.toBeUndefined()
   })
 })

@@ -1,28 +1,18 @@
-import {AggregatorRegistry, collectDefaultMetrics, Registry} from 'prom-client'
+import {AggregatorRegistry} from 'prom-client'
 
 import type {MetricsSnapshot} from '../monitoring/metrics.js'
 
 export interface ClusterMetricsOptions {
   /**
-   * Asks every live HTTP process for its metrics; resolves by the deadline with those that answered, by process
-   * number (1..processes).
+   * Asks every live forked HTTP process for its metrics; resolves by the deadline with those that answered, by process
+   * number (2..processes).
    */
   collect(): Promise<Map<number, MetricsSnapshot>>
-  /** The primary's own metrics (prom-client's default set: RSS, heap, fds, CPU), added to the processes'. */
+  /** The first HTTP process's own metrics (its process metrics among them), added to the others'. */
   own?: () => Promise<MetricsSnapshot>
   /** How long one aggregation answers every scrape (ms): concurrent scrapes share one collect. Default 1000. */
   reuseMs?: number
   now?: () => number
-}
-
-/**
- * The primary's own process metrics (prom-client's default set: RSS, heap, fds), for ClusterMetricsOptions.own: the
- * primary's process belongs to the pod's numbers too.
- */
-export function primaryProcessMetrics(): () => Promise<MetricsSnapshot> {
-  const own = new Registry()
-  collectDefaultMetrics({prefix: 'mlship_', register: own})
-  return () => own.getMetricsAsJSON()
 }
 
 /**
@@ -40,7 +30,7 @@ export class ClusterMetrics {
 
   constructor(private readonly options: ClusterMetricsOptions) {}
 
-  /** The Prometheus text of the whole cluster, the primary included. */
+  /** The Prometheus text of the whole cluster, the first process included. */
   render(): Promise<string> {
     const now = this.options.now ?? Date.now
     if (this.latest && now() - this.latest.at < (this.options.reuseMs ?? 1000)) return Promise.resolve(this.latest.text)

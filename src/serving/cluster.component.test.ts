@@ -1,6 +1,7 @@
 /**
- * The cluster layout (cluster.ts, cluster-child.ts) with real processes: one metrics view across them, readiness,
- * and a shutdown that stops every process; the container's entry (main.ts) in that layout under SIGTERM.
+ * The cluster layout (start-serving.ts, cluster.ts, cluster-child.ts) with real processes: this one the first HTTP
+ * process, the others forked; one metrics view across them, readiness, and a shutdown that stops every process; the
+ * container's entry (main.ts) in that layout under SIGTERM.
  */
 import {spawn} from 'node:child_process'
 import cluster from 'node:cluster'
@@ -36,7 +37,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** What a process of the cluster is started with, for iris. */
+/** What a forked process of the cluster is started with, for iris. */
 async function childStart() {
   return {
     extraKeys: [],
@@ -63,11 +64,11 @@ describe('the cluster layout', () => {
     let pids: number[] | undefined
     try {
       expect(server.layout).toMatchObject({kind: 'cluster', processes: 2})
-      // Ready once the first process is: the second joins it.
+      // Ready once this process, the first, serves: the second joins it.
       expect((await fetch(`${server.url}/ready`)).status).toBe(200)
       await server.cluster!.allWarm()
       pids = server.cluster!.pids()
-      expect(pids).toHaveLength(2)
+      expect(pids).toHaveLength(1)
       const answers = await Promise.all(Array.from({length: 40}, () => predict(server.url)))
       expect(answers.map((answer) => answer.status)).toEqual(Array.from({length: 40}, () => 200))
       // Any process answers /metrics with the sum over both: every request, both sessions, the model once.
@@ -80,7 +81,7 @@ describe('the cluster layout', () => {
       // process's counters carry into its replacement's.
       process.kill(pids[0]!, 'SIGKILL')
       const pause = () => new Promise((resolve) => setTimeout(resolve, 100))
-      while (server.cluster!.pids().length < 2 || server.cluster!.pids().includes(pids[0]!)) await pause()
+      while (server.cluster!.pids().length < 1 || server.cluster!.pids().includes(pids[0]!)) await pause()
       // Past the second during which the primary answers every scrape with one aggregation.
       await new Promise((resolve) => setTimeout(resolve, 1100))
       let after = ''
@@ -89,7 +90,7 @@ describe('the cluster layout', () => {
         after = await (await fetch(`${server.url}/metrics`)).text()
         expect(readSample(after, 'mlship_http_requests_total', {route: '/predict', status: '200'})).toBe(40)
       }
-      expect(server.cluster!.pids()).toHaveLength(2)
+      expect(server.cluster!.pids()).toHaveLength(1)
       pids = [...pids, ...server.cluster!.pids()]
     } finally {
       await server.close({deadlineMs: 3000})
@@ -97,7 +98,7 @@ describe('the cluster layout', () => {
     expect(pids?.filter(alive)).toEqual([])
   })
 
-  it('chooses from a measurement its processes make: iris (cheap) in the cluster, the digits MLP (expensive) single', async () => {
+  it('chooses from a measurement in its own thread: iris (cheap) in the cluster, the digits MLP (expensive) single', async () => {
     const cheap = await startServing({cpus: 2, dir: IRIS, host: '127.0.0.1', port: 0, serving: {logLevel: 'warn'}})
     try {
       expect(cheap.layout).toMatchObject({kind: 'cluster', processes: 2})
@@ -120,9 +121,8 @@ describe('the cluster layout', () => {
       expect(expensive.cluster).toBeUndefined()
       const answer = await fetch(`${expensive.url}/ready`)
       expect(answer.status).toBe(200)
-      // The processes that measured it were stopped.
-      const pause = () => new Promise((resolve) => setTimeout(resolve, 50))
-      while (Object.keys(cluster.workers ?? {}).length > processesBefore) await pause()
+      // Measured here: no process was forked.
+      expect(Object.keys(cluster.workers ?? {})).toHaveLength(processesBefore)
     } finally {
       await expensive.close({deadlineMs: 3000})
     }
@@ -175,61 +175,57 @@ describe('the cluster layout', () => {
     }
   })
 
-  it('forks the first process alone, ready once it is warm, and the others once it is', async () => {
-    const launch = forkCluster({processes: 2})
-    const started = launch.start({...(await childStart()), measure: true})
-    expect(await launch.rowCost()).toBeGreaterThan(0)
-    expect(Object.keys(cluster.workers ?? {})).toHaveLength(1)
-    launch.proceed()
-    const running = await started
-    try {
-      expect(running.pids()).toHaveLength(2)
-      expect((await predict(`http://127.0.0.1:${running.port}`)).status).toBe(200)
-      await running.allWarm()
-      const [first, second] = await Promise.all([
-        predict(`http://127.0.0.1:${running.port}`),
-        predict(`http://127.0.0.1:${running.port}`),
-      ])
-      expect([first.status, second.status]).toEqual([200, 200])
-    } finally {
-      await running.close({deadlineMs: 3000})
-    }
-  })
-
-  it('stays ready while the others start (none listens before it is warm), and stops cleanly with one still starting', async () => {
-    const launch = forkCluster({processes: 2})
-    const running = await launch.start({...(await childStart()), measure: false})
-    const url = `http://127.0.0.1:${running.port}`
+  it('is ready before the others start, stays ready while they do, and stops cleanly with one still starting', async () => {
+    const serve = () =>
+      startServing({
+        dir: IRIS,
+        host: '127.0.0.1',
+        layout: 'cluster',
+        port: 0,
+        processes: 2,
+        serving: {logLevel: 'warn'},
+      })
+    const server = await serve()
     const statuses: number[] = []
     let joined = false
-    void running.allWarm().then(() => (joined = true))
-    while (!joined) statuses.push((await fetch(`${url}/ready`)).status)
+    void server.cluster!.allWarm().then(() => (joined = true))
+    while (!joined) statuses.push((await fetch(`${server.url}/ready`)).status)
     expect(statuses.length).toBeGreaterThan(0)
     expect(new Set(statuses)).toEqual(new Set([200]))
-    await running.close({deadlineMs: 3000})
+    // Every connection is served, this process's and the other's turns alike (keep-alive off: one request each).
+    const answers = await Promise.all(
+      Array.from({length: 8}, () =>
+        fetch(`${server.url}/ready`, {headers: {connection: 'close'}}).then((answer) => answer.status),
+      ),
+    )
+    expect(answers).toEqual(Array.from({length: 8}, () => 200))
+    await server.close({deadlineMs: 3000})
 
-    // Stopped at once after its first process is ready: the second, still starting, is no failure.
-    const again = forkCluster({processes: 2})
-    const second = await again.start({...(await childStart()), measure: false})
-    const pids = second.pids()
-    await expect(second.close({deadlineMs: 3000})).resolves.toBeUndefined()
+    // Stopped as soon as the second process is forked: that it is still starting is no failure.
+    const again = await serve()
+    while (again.cluster!.pids().length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    const pids = again.cluster!.pids()
+    await expect(again.close({deadlineMs: 3000})).resolves.toBeUndefined()
     expect(pids.filter(alive)).toEqual([])
   })
 
   it('exits 1 when a replacement cannot start, rather than serve on fewer processes for good', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-cluster-'))
     await cp(IRIS, dir, {recursive: true})
-    const start = {...(await childStart()), measure: false, project: await loadConfig(dir)}
+    const child = {...(await childStart()), project: await loadConfig(dir)}
     const exits: number[] = []
     const exited = new Promise<void>((resolve) => {
-      const launch = forkCluster({
+      const running = forkCluster({
+        child,
+        connections: {add: () => undefined, remove: () => undefined},
         exit: (code) => {
           exits.push(code)
           resolve()
         },
-        processes: 2,
+        ownMetrics: async () => [],
+        processes: 1,
       })
-      void launch.start(start).then(async (running) => {
+      void running.allWarm().then(async () => {
         // The model goes away: the replacement of a process that dies cannot load it.
         await rm(path.join(dir, 'model.onnx'))
         process.kill(running.pids()[0]!, 'SIGKILL')

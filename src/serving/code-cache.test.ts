@@ -18,7 +18,7 @@ import {
 let work: string
 let file: string
 
-// A CommonJS file as the bundle's cluster-child-code.cjs is one: functions that run only when called (V8 compiles those
+// A CommonJS file as the bundle's server-code.cjs is one: functions that run only when called (V8 compiles those
 // on their first call), and a side effect that says it ran, with its own require and file name.
 const SOURCE = `
 function answer(x) { return [1, 2, 3].map((n) => n * x).reduce((a, b) => a + b, 0) }
@@ -102,7 +102,7 @@ describe('writeRehearsedCodeCache', () => {
 
 describe('runWithCodeCache', () => {
   it('runs the file as require would (its require, __filename, module.exports), with the cache where there is one', () => {
-    expect(runWithCodeCache(file)).toBe('none')
+    expect(runWithCodeCache(file).use).toBe('none')
     expect((globalThis as {__codeCacheTest?: unknown}).__codeCacheTest).toEqual({
       file: 'child.cjs',
       greeting: 'hello cache 12',
@@ -110,7 +110,7 @@ describe('runWithCodeCache', () => {
 
     writeCodeCache(file)
     delete (globalThis as {__codeCacheTest?: unknown}).__codeCacheTest
-    expect(runWithCodeCache(copied('cached.cjs'))).toBe('accepted')
+    expect(runWithCodeCache(copied('cached.cjs')).use).toBe('accepted')
     expect((globalThis as {__codeCacheTest?: unknown}).__codeCacheTest).toEqual({
       file: 'cached.cjs',
       greeting: 'hello cache 12',
@@ -120,7 +120,7 @@ describe('runWithCodeCache', () => {
   it('runs the file all the same when V8 refuses the cache (another node made it, or it is damaged)', () => {
     writeFileSync(codeCacheFile(file), Buffer.from('not a code cache of this node'))
     expect(checkCodeCache(copied('checked.cjs'))).toBe('rejected')
-    expect(runWithCodeCache(file)).toBe('rejected')
+    expect(runWithCodeCache(file).use).toBe('rejected')
     expect((globalThis as {__codeCacheTest?: unknown}).__codeCacheTest).toMatchObject({greeting: 'hello cache 12'})
   })
 
@@ -129,6 +129,6 @@ describe('runWithCodeCache', () => {
     removeCodeCache(file)
     expect(existsSync(codeCacheFile(file))).toBe(false)
     expect(checkCodeCache(file)).toBe('none')
-    expect(runWithCodeCache(file)).toBe('none')
+    expect(runWithCodeCache(file).use).toBe('none')
   })
 })

@@ -1,10 +1,10 @@
 /**
- * V8's code cache for the cluster layout's HTTP processes (issue 19). Compiling their code is a third of what each
- * process does before it is ready, and each does it again: `mlship build` bundles cluster-child.ts as one CommonJS
- * file (cluster-child-code.cjs) and, in the image, has the image's own node write V8's code cache beside it
+ * V8's code cache for the image's server processes (issue 19). Compiling their code is a third of what a process does
+ * before it is ready, and each does it again: `mlship build` bundles the image's server (image-server.ts) as one
+ * CommonJS file (server-code.cjs) and, in the image, has the image's own node write V8's code cache beside it
  * (write-code-cache.ts), because V8 takes a cache only from the V8 version and flags that made it. Each process then
- * runs the file through vm.Script with that cache (cluster-child-loader.ts). A cache V8 refuses (made by another
- * node, or NODE_OPTIONS sets other V8 flags) costs the compile that would have happened anyway.
+ * runs the file through vm.Script with that cache (image-server-loader.ts). A cache V8 refuses (made by another node,
+ * or NODE_OPTIONS sets other V8 flags) costs the compile that would have happened anyway.
  */
 import {existsSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import Module, {createRequire} from 'node:module'
@@ -37,12 +37,15 @@ function run(script: vm.Script, file: string): Record<string, unknown> {
   return module.exports
 }
 
-/** Runs a CommonJS file as `require` would, compiled with the code cache beside it where there is one. */
-export function runWithCodeCache(file: string): CodeCacheUse {
+/**
+ * Runs a CommonJS file as `require` would, compiled with the code cache beside it where there is one: its exports, and
+ * how it was compiled.
+ */
+export function runWithCodeCache(file: string): {exports: Record<string, unknown>; use: CodeCacheUse} {
   const cachedData = readCache(file)
   const script = compile(file, cachedData)
-  run(script, file)
-  return cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'accepted'
+  const exports = run(script, file)
+  return {exports, use: cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'accepted'}
 }
 
 /** Whether this node takes the cache beside `file` (compiles it with the cache; runs nothing). */

@@ -13,11 +13,11 @@ function source(name: string): string {
 }
 
 /**
- * What the serving app is bundled from (esbuild, for the image that `mlship build` makes): the process entry, its two
- * worker threads, bundled as ES module files side by side (`main.js`, `inference-worker.js`, `decode-worker.js`) with
- * the code they share in `chunk-*.js` files beside them (image/bundle.ts), because the server starts each of them from
- * `new URL('./<name>.js', import.meta.url)`; the cluster layout's HTTP processes are CommonJS
- * (serverCommonJsEntryPoints).
+ * What the serving app is bundled from (esbuild, for the image that `mlship build` makes) as ES modules: the process
+ * entry as an ES module (main.js: the edge node folder runs it), its two worker threads, side by side (`main.js`,
+ * `inference-worker.js`, `decode-worker.js`) with the code they share in `chunk-*.js` files beside them
+ * (image/bundle.ts), because the server starts each of them from `new URL('./<name>.js', import.meta.url)`; the image
+ * runs the server from CommonJS (serverCommonJsEntryPoints).
  * Output name (without .js) -> absolute source file, from src/ (tsx) or dist/ (compiled) alike.
  */
 export function serverEntryPoints(): Record<string, string> {
@@ -25,7 +25,7 @@ export function serverEntryPoints(): Record<string, string> {
     'decode-worker': source('decode-worker'),
     'inference-worker': source('inference-worker'),
     main: source('main'),
-    // Run by the image's build: writes the code cache of cluster-child-code.cjs (templates/image/Dockerfile.hbs).
+    // Run by the image's build: writes the code cache of server-code.cjs (templates/image/Dockerfile.hbs).
     'write-code-cache': source('write-code-cache'),
   }
 }
@@ -36,10 +36,10 @@ export function serverEntryPoints(): Record<string, string> {
  */
 export function serverCommonJsEntryPoints(): Record<string, string> {
   return {
-    // The cluster layout's HTTP processes: cluster.ts forks `./cluster-child.cjs`, which runs cluster-child-code.cjs
-    // with V8's code cache.
-    'cluster-child': source('cluster-child-loader'),
-    'cluster-child-code': source('cluster-child'),
+    // The image's server processes: the Dockerfile runs `./server.cjs` (and cluster.ts forks it), which runs
+    // server-code.cjs with V8's code cache.
+    server: source('image-server-loader'),
+    'server-code': source('image-server'),
   }
 }
 

@@ -1,3 +1,5 @@
+import type {Socket} from 'node:net'
+
 import type {FastifyInstance, FastifyPluginAsync} from 'fastify'
 import type {Logger} from 'pino'
 
@@ -43,13 +45,10 @@ export interface StartServerOptions extends ServingContextOptions {
   /** serving.auth: keys minted in this process (accepted besides the configured ones), its clocks in tests. */
   auth?: Omit<ServingAuthOptions, 'env' | 'registry'>
   /**
-   * Awaited once the app is built and warmed up, before it listens (the cluster layout: a process listens once the
-   * primary says the layout is the cluster, and warm, so that every connection it takes is served at once). With it,
-   * the warm-up comes before listening; without, after it (a slow warm-up leaves /health answering meanwhile).
+   * False: the server serves the connections handed to it (acceptConnection), not `host` and `port`: the cluster
+   * layout's other processes, whose connections the first process accepts and hands on (cluster.ts). Default true.
    */
-  beforeListen?: () => Promise<void>
-  /** Awaited after listening and the warm-up, before readiness turns 200 (the cluster layout: the primary's word). */
-  readyGate?: () => Promise<void>
+  listen?: boolean
 }
 
 const LARGE_BODY_BYTES = 256 * 1024
@@ -72,6 +71,8 @@ export interface RunningServer {
    * open `deadlineMs` after the call (default 8 s) are cut too.
    */
   close(options?: {deadlineMs?: number; lingerMs?: number; uploadGraceMs?: number}): Promise<void>
+  /** Serves a connection accepted elsewhere (a server started with `listen: false`). */
+  acceptConnection(socket: Socket): void
 }
 
 /** Loads the model, starts the inference workers, warms up, and listens. */
@@ -174,29 +175,37 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await context.backend.close()
     await experiment?.close()
   }
-  if (options.beforeListen) {
-    await warm()
-    try {
-      await options.beforeListen()
-    } catch (error) {
-      await closeAll()
-      throw error
-    }
-  }
+  const listening = options.listen ?? true
   try {
-    await app.listen({host, port})
+    if (listening) await app.listen({host, port})
+    else {
+      await app.ready()
+      // Node tracks a server's connections (the header and request timeouts, closing idle ones at shutdown) only once
+      // it listens: it listens on a loopback port of its own, which nothing is told of, exclusive (not node:cluster's).
+      await new Promise<void>((resolve, reject) => {
+        app.server.once('error', reject)
+        app.server.listen({exclusive: true, host: '127.0.0.1', port: 0}, () => {
+          app.server.off('error', reject)
+          resolve()
+        })
+      })
+    }
   } catch (error) {
     await closeAll()
-    throw listenError(error, host, port)
+    throw listening ? listenError(error, host, port) : error
   }
-  if (!options.beforeListen) await warm()
-  await options.readyGate?.()
+  // After listening: a slow warm-up leaves /health answering meanwhile (readiness turns 200 once it is done).
+  await warm()
   context.state.phase = 'ready'
 
-  const address = app.server.address()
+  const address = listening ? app.server.address() : undefined
   const actualPort = typeof address === 'object' && address ? address.port : port
   let closing: Promise<void> | undefined
   return {
+    acceptConnection: (socket) => {
+      app.server.emit('connection', socket)
+      socket.resume()
+    },
     app,
     close: (closeOptions = {}) => {
       closing ??= (async () => {
@@ -219,11 +228,15 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           graceOver = true
           sweepOnce()
         }, closeOptions.uploadGraceMs ?? 2000)
-        const deadline = setTimeout(() => connections.closeAllConnections(), closeOptions.deadlineMs ?? 8000)
+        const deadlineMs = closeOptions.deadlineMs ?? 8000
+        const deadline = setTimeout(() => connections.closeAllConnections(), deadlineMs)
         await connections.linger(closeOptions.lingerMs ?? 1000)
         lingerOver = true
         sweepOnce()
         try {
+          // Fastify's close does not wait for the connections of a server it did not listen with: it waits here,
+          // until the deadline cuts them.
+          if (!listening) await connections.linger(deadlineMs + 1000)
           await app.close()
         } finally {
           clearInterval(sweep)
@@ -256,7 +269,8 @@ function withPipeline(
   }
 }
 
-function listenError(error: unknown, host: string, port: number): MlshipError {
+/** What failed to listen on `host`:`port`, and what to do about it. */
+export function listenError(error: unknown, host: string, port: number): MlshipError {
   const code = (error as NodeJS.ErrnoException).code
   if (code === 'EADDRINUSE') {
     return new MlshipError(`port ${port} on ${host} is already in use`, {

@@ -1,15 +1,22 @@
 import {stat} from 'node:fs/promises'
+import type {IncomingMessage, ServerResponse} from 'node:http'
 
 import type {Logger} from 'pino'
 
 import {readCheckedConfig} from '../config/checked-config.js'
-import {type ClusterLaunch, forkCluster, type RunningCluster} from './cluster.js'
+import {forkCluster, type RunningCluster} from './cluster.js'
+import type {ClusterChildOptions} from './cluster-protocol.js'
 import {usableCpus} from './cpus.js'
 import {chooseDevice, type Device} from './device.js'
 import {chooseLayout, layoutSettings, needsMeasurement, type LayoutSetting, type ServingLayout} from './layout.js'
+import {openInThread, serveInThread} from './in-thread-server.js'
 import {localUrl} from './local-url.js'
-import type {RunningServer} from './server.js'
+import {createLogger} from './logger.js'
+import type {OpenedModel} from './open-model.js'
+import {listenError, type RunningServer} from './server.js'
 import {resolveSettings, type ServingOverrides} from './settings.js'
+import {SharedConnections} from './shared-connections.js'
+import {timeSingleRow} from './warm-up.js'
 
 export interface StartServingOptions {
   dir: string
@@ -42,7 +49,7 @@ export interface ServingHandle {
   workers: number
   authEnabled: boolean
   logger: Logger
-  /** The server, when it runs in this process (the single layout). */
+  /** The server in this process: the single layout's, or the cluster's first HTTP process. */
   server?: RunningServer
   cluster?: RunningCluster
   close(options?: {deadlineMs?: number}): Promise<void>
@@ -50,10 +57,10 @@ export interface ServingHandle {
 
 /**
  * Starts the server in the layout its measured cost calls for (layout.ts). Where the cluster is possible and the model
- * file is up to MEASURE_MAX_BYTES (a larger one is served single unmeasured), the cluster's first process starts at
- * once and times a single-row inference: this process then either lets it serve, and the others join it (the primary
- * of one HTTP process per usable CPU, cluster.ts), or stops it and serves the model itself (inference workers and the
- * batcher).
+ * file is up to MEASURE_MAX_BYTES (a larger one is served single unmeasured), this process opens the model in its own
+ * thread and times a single-row inference: it then either serves it there, as the cluster's first HTTP process, and
+ * forks the others (one HTTP process per usable CPU in all, cluster.ts), or closes it and serves the model in inference
+ * workers with the batcher.
  */
 export async function startServing(options: StartServingOptions): Promise<ServingHandle> {
   const env = options.env ?? process.env
@@ -76,56 +83,33 @@ export async function startServing(options: StartServingOptions): Promise<Servin
   const modelBytes = setting === 'auto' ? await fileSize(loaded.modelPath) : undefined
   const layoutInput = {cpus, device, modelBytes, processes, setting, singleOnly}
   const candidate = chooseLayout({...layoutInput, rowCostMs: 0})
-  // Imported once the processes are forked (pino is not on the way to them); the single layout's server makes its own.
-  const clusterLogger = async () =>
-    (await import('./logger.js')).createLogger(settings.logLevel, options.logTo === 'stderr' ? 2 : 1)
-  const host = options.host ?? config.serving.host
-  const childOptions = {
-    extraKeys: options.extraKeys ?? [],
-    host,
-    logLevel: settings.logLevel,
-    logTo: options.logTo ?? 'stdout',
-    port: options.port ?? config.serving.port,
-    project: loaded,
-    serving: options.serving ?? {},
-  } as const
   let layout = candidate
-  let logger: Logger | undefined
-  let launch: ClusterLaunch | undefined
   if (candidate.kind === 'cluster') {
-    // The cluster's first process measures the model (a single-row inference, timed in the thread that would serve
-    // it), and this process chooses from its measurement: it never loads onnxruntime itself. The others start once the
-    // first is warm (forkCluster): it has a CPU to itself until then, and none loads a model in vain.
-    const measure = needsMeasurement(layoutInput)
-    launch = forkCluster({processes: candidate.processes})
-    const started = launch.start({...childOptions, measure, processes: candidate.processes})
-    if (measure) {
-      layout = chooseLayout({...layoutInput, rowCostMs: await launch.rowCost()})
-      if (layout.kind === 'single') launch.cancel()
-      else launch.proceed()
+    // This process opens the model in its own thread and, where the layout is still to be chosen, times a single-row
+    // inference there, in the thread that would serve it: a cheap model it then serves itself, as the cluster's first
+    // HTTP process, and the others start once it does; an expensive one it closes, and serves in inference workers.
+    const opened = await openInThread(loaded, options.serving ?? {})
+    if (needsMeasurement(layoutInput)) {
+      layout = chooseLayout({...layoutInput, rowCostMs: await timeSingleRow(opened.backend, opened.project.signature)})
     }
     if (layout.kind === 'cluster') {
-      // Made once the processes go on to serve, so that loading pino does not slow them before: until then the primary
-      // has nothing of its own to log (a process that fails to start fails the start, which the caller reports).
-      logger = await clusterLogger()
-      launch.logTo(logger)
-      logger.info({layout}, 'serving layout')
-      const running = await started
-      return {
-        authEnabled: config.serving.auth.enabled,
-        close: (closeOptions) => running.close(closeOptions),
-        cluster: running,
-        executionProvider: 'cpu',
-        host,
-        layout,
-        logger,
-        modelName: config.name,
-        modelVersion: config.version,
-        port: running.port,
-        url: localUrl(host, running.port),
-        workers: layout.processes,
+      try {
+        return await startCluster(opened, layout, {
+          extraKeys: options.extraKeys ?? [],
+          host: options.host ?? config.serving.host,
+          logLevel: settings.logLevel,
+          logTo: options.logTo ?? 'stdout',
+          port: options.port ?? config.serving.port,
+          processes: layout.processes,
+          project: loaded,
+          serving: options.serving ?? {},
+        })
+      } catch (error) {
+        await opened.backend.close().catch(() => undefined)
+        throw error
       }
     }
+    await opened.backend.close()
   }
 
   const {startServer} = await import('./server.js')
@@ -152,6 +136,80 @@ export async function startServing(options: StartServingOptions): Promise<Servin
     server,
     url: server.url,
     workers: server.context.backend.info.workers,
+  }
+}
+
+/** How long after the cluster's first process is ready the others start at the latest (see startCluster). */
+const OTHERS_START_AFTER_MS = 200
+
+/**
+ * The cluster layout: this process serves (the model in its thread, the port its own) and is ready as soon as it is;
+ * then it forks the cluster's other HTTP processes, and hands each its turn of the connections once it is warm.
+ */
+async function startCluster(
+  opened: OpenedModel,
+  layout: Extract<ServingLayout, {kind: 'cluster'}>,
+  child: Omit<ClusterChildOptions, 'index'>,
+): Promise<ServingHandle> {
+  const logger = createLogger(child.logLevel, child.logTo === 'stderr' ? 2 : 1)
+  const holder: {cluster?: RunningCluster} = {}
+  const {server, metrics} = await serveInThread({
+    ...child,
+    listen: false,
+    logger: logger.child({process: 1}),
+    opened,
+    // Until the others are forked (a moment), this process's own.
+    render: () => (holder.cluster ? holder.cluster.metrics() : metrics.registry.metrics()),
+  })
+  const connections = new SharedConnections((socket) => server.acceptConnection(socket))
+  let port: number
+  try {
+    port = await connections.listen(child.host, child.port)
+  } catch (error) {
+    await server.close({deadlineMs: 0, lingerMs: 0})
+    throw listenError(error, child.host, child.port)
+  }
+  // The others start once this process has answered its first request (a readiness probe, as a rule), or a moment
+  // after it is ready: each is a node process starting, which would compete for the CPUs with those first answers.
+  const firstAnswered = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, OTHERS_START_AFTER_MS)
+    server.app.server.once('request', (_request: IncomingMessage, response: ServerResponse) =>
+      response.once('finish', () => {
+        clearTimeout(timer)
+        resolve()
+      }),
+    )
+  })
+  void firstAnswered.then(() => metrics.startProcessMetrics())
+  const running = forkCluster({
+    child: {...child, port},
+    connections,
+    logger,
+    ownMetrics: () => metrics.snapshot(),
+    processes: layout.processes - 1,
+    startAfter: firstAnswered,
+  })
+  holder.cluster = running
+  logger.info({layout}, 'serving layout')
+  return {
+    authEnabled: child.project.config.serving.auth.enabled,
+    close: async (closeOptions) => {
+      connections.close()
+      const [others, own] = await Promise.allSettled([running.close(closeOptions), server.close(closeOptions)])
+      if (others.status === 'rejected') throw others.reason
+      if (own.status === 'rejected') throw own.reason
+    },
+    cluster: running,
+    executionProvider: 'cpu',
+    host: child.host,
+    layout,
+    logger,
+    modelName: child.project.config.name,
+    modelVersion: child.project.config.version,
+    port,
+    server,
+    url: localUrl(child.host, port),
+    workers: layout.processes,
   }
 }
 
