@@ -7,6 +7,7 @@ import path from 'node:path'
 import {errorMessage, MlshipError} from '../errors.js'
 import {findMyWaySelfCheck, SELF_CHECK_NAMESPACE, selfCheckModule} from './find-my-way-self-check.js'
 import {LAZY_BUILTINS, LAZY_BUILTINS_NAMESPACE, lazyBuiltins} from './lazy-builtins.js'
+import {ONNXRUNTIME_BUNDLE_KEY, onnxruntimeInBundle} from './onnxruntime-bundle.js'
 
 export interface BundleServerOptions {
   /** Output name (without extension) -> source file, e.g. {main: '.../serving/main.ts', worker: '...'}. */
@@ -35,13 +36,12 @@ export interface BundleServerOptions {
 }
 
 /**
- * Packages that stay outside the bundle: native code is loaded from node_modules in the image; fastify's schema
- * compilers are never loaded by the serving app (serving/app.ts gives fastify its own, as no route has a schema), and
- * are not in the image at all.
+ * What stays outside the bundle: native code is loaded from node_modules in the image (onnxruntime-node's addon, found
+ * from its package.json: onnxruntime-bundle.ts); fastify's schema compilers are never loaded by the serving app
+ * (serving/app.ts gives fastify its own, as no route has a schema), and are not in the image at all.
  */
 export const BUNDLE_EXTERNAL = [
-  'onnxruntime-node',
-  'onnxruntime-common',
+  'onnxruntime-node/package.json',
   '*.node',
   '@fastify/ajv-compiler',
   '@fastify/fast-json-stringify-compiler',
@@ -162,6 +162,7 @@ const BUNDLE_PLUGINS: {key: string; namespace?: string; plugin: () => Plugin}[] 
     namespace: LAZY_BUILTINS_NAMESPACE,
     plugin: lazyBuiltins,
   },
+  {key: ONNXRUNTIME_BUNDLE_KEY, plugin: onnxruntimeInBundle},
 ]
 
 /** The cache entry of these entry points (esbuild's version, options and plugins included in its name). */

@@ -1,8 +1,8 @@
 import {stat} from 'node:fs/promises'
-import {createRequire} from 'node:module'
 import type * as ort from 'onnxruntime-node'
 
 import {errorMessage, ModelError} from '../errors.js'
+import {loadOnnxruntime} from './onnxruntime-loader.js'
 import {keepOnnxruntimeTelemetryOff} from './telemetry.js'
 
 export type ExecutionProvider = 'cpu' | 'cuda'
@@ -84,15 +84,9 @@ function describeLoadFailure(message: string, modelPath: string): string {
   return `onnxruntime cannot load it: ${cause ?? message}`
 }
 
-/**
- * onnxruntime-node, loaded when the first model is opened rather than when this module loads: its native library
- * takes tens of milliseconds to load, and most commands never open a model (test/startup.test.ts). Required, not
- * imported: it is CommonJS, and an import() of it has Node's ES module loader read and lex its every file (and
- * onnxruntime-common's) to find their named exports, some 8 ms of CPU more for each process that opens a model
- * (issue 19).
- */
+/** onnxruntime-node, loaded when the first model is opened (onnxruntime-loader.ts). */
 export async function onnxruntime(): Promise<typeof ort> {
-  return createRequire(import.meta.url)('onnxruntime-node') as typeof ort
+  return loadOnnxruntime()
 }
 
 export async function ortVersion(): Promise<string> {

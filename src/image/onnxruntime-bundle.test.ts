@@ -1,0 +1,52 @@
+import {execFileSync} from 'node:child_process'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {bundleServer} from './bundle.js'
+
+const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
+const loader = path.join(root, 'src/model/onnxruntime-loader.ts')
+const nodeModules = path.resolve(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '../..')
+
+let work: string
+beforeEach(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'mlship-onnxruntime-bundle-test-'))
+})
+afterEach(async () => {
+  await rm(work, {force: true, recursive: true})
+})
+
+describe('onnxruntime in the server bundle', () => {
+  it("carries onnxruntime's JavaScript, and loads only the native addon from node_modules", async () => {
+    const entry = path.join(work, 'open.mjs')
+    await writeFile(
+      entry,
+      `import {createRequire} from 'node:module'
+import {loadOnnxruntime} from ${JSON.stringify(loader)}
+const ort = loadOnnxruntime()
+const session = await ort.InferenceSession.create(${JSON.stringify(path.join(root, 'examples/iris/model.onnx'))})
+const {probabilities} = await session.run({features: new ort.Tensor('float32', Float32Array.from([5.1, 3.5, 1.4, 0.2]), [1, 4])})
+const loaded = Object.keys(createRequire(import.meta.url).cache)
+console.log(JSON.stringify({
+  addon: loaded.filter((file) => file.endsWith('onnxruntime_binding.node')).length,
+  fromNodeModules: loaded.filter((file) => /onnxruntime-(node|common)[\\\\/]dist/.test(file)),
+  setosa: probabilities.data[0] > 0.9,
+}))
+`,
+    )
+    await bundleServer({entryPoints: {main: entry}, outDir: path.join(work, 'out')})
+    const result = JSON.parse(
+      // The addon from this package's node_modules, as the image's from /app/node_modules.
+      execFileSync(process.execPath, [path.join(work, 'out', 'main.js')], {
+        cwd: work,
+        encoding: 'utf8',
+        env: {...process.env, NODE_PATH: nodeModules},
+      }),
+    ) as Record<string, unknown>
+    expect(result).toEqual({addon: 1, fromNodeModules: [], setosa: true})
+  })
+})
