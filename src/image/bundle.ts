@@ -36,12 +36,14 @@ export interface BundleServerOptions {
 }
 
 /**
- * What stays outside the bundle: native code is loaded from node_modules in the image (onnxruntime-node's addon, found
- * from its package.json: onnxruntime-bundle.ts); fastify's schema compilers are never loaded by the serving app
- * (serving/app.ts gives fastify its own, as no route has a schema), and are not in the image at all.
+ * Packages that stay outside the bundle: native code is loaded from node_modules in the image (onnxruntime's
+ * JavaScript is bundled all the same where mlship's own loader requires it: onnxruntime-bundle.ts); fastify's schema
+ * compilers are never loaded by the serving app (serving/app.ts gives fastify its own, as no route has a schema), and
+ * are not in the image at all.
  */
 export const BUNDLE_EXTERNAL = [
-  'onnxruntime-node/package.json',
+  'onnxruntime-node',
+  'onnxruntime-common',
   '*.node',
   '@fastify/ajv-compiler',
   '@fastify/fast-json-stringify-compiler',

@@ -1,9 +1,13 @@
 import {readFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
 
 import type {Plugin} from 'esbuild'
 
 /** The module that loads onnxruntime-node (model/onnxruntime-loader.ts), from the sources or dist/. */
 const LOADER = /[\\/]model[\\/]onnxruntime-loader\.(ts|js)$/
+
+/** A file of onnxruntime-node or onnxruntime-common. */
+const ONNXRUNTIME_FILE = /[\\/]node_modules[\\/]onnxruntime-(node|common)[\\/]/
 
 /** onnxruntime-node's binding.js, which loads the native addon. */
 const BINDING = /[\\/]onnxruntime-node[\\/]dist[\\/]binding\.js$/
@@ -29,6 +33,13 @@ export function onnxruntimeInBundle(): Plugin {
   return {
     name: 'onnxruntime-in-bundle',
     setup(build) {
+      // onnxruntime-node and onnxruntime-common stay external (BUNDLE_EXTERNAL) but where the loader and their own
+      // files require them: those get the files themselves.
+      build.onResolve({filter: /^onnxruntime-(node|common)$/}, (args) =>
+        LOADER.test(args.importer) || ONNXRUNTIME_FILE.test(args.importer)
+          ? {path: createRequire(args.importer).resolve(args.path)}
+          : undefined,
+      )
       build.onLoad({filter: LOADER}, () => ({
         // An ES module, as the loader is (its package's type): require() where esbuild sees it, still on first use.
         contents: "export function loadOnnxruntime() {\n  return require('onnxruntime-node')\n}\n",
