@@ -16,6 +16,7 @@ import type {OpenedModel} from './open-model.js'
 import {listenError, type RunningServer} from './server.js'
 import {resolveSettings, type ServingOverrides} from './settings.js'
 import {SharedConnections} from './shared-connections.js'
+import {SHUTDOWN_LIMIT_MS} from './shutdown.js'
 import {timeSingleRow} from './warm-up.js'
 
 export interface StartServingOptions {
@@ -184,6 +185,11 @@ async function startCluster(
   const running = forkCluster({
     child: {...child, port},
     connections,
+    // The cluster cannot serve as it should any more (cluster.ts): this process drains too, then exits.
+    exit: (code) => {
+      connections.close()
+      void server.close({deadlineMs: SHUTDOWN_LIMIT_MS - 1000}).finally(() => process.exit(code))
+    },
     logger,
     ownMetrics: () => metrics.snapshot(),
     processes: layout.processes - 1,
