@@ -1,23 +1,17 @@
 import {execFileSync} from 'node:child_process'
-import {mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises'
+import {readdir, readFile, utimes, writeFile} from 'node:fs/promises'
 import {createRequire} from 'node:module'
-import os from 'node:os'
 import path from 'node:path'
 import isRegexSafe from 'safe-regex2'
-import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import {bundleServer} from './bundle.js'
 import {FIND_MY_WAY_OWN_REGEXPS, SELF_CHECK_NAMESPACE} from './find-my-way-self-check.js'
+import {workDirPerTest} from './test-support/work-dir.js'
 
 const findMyWay = createRequire(import.meta.url).resolve('find-my-way')
 
-let work: string
-beforeEach(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'mlship-self-check-test-'))
-})
-afterEach(async () => {
-  await rm(work, {force: true, recursive: true})
-})
+const workDir = workDirPerTest('mlship-self-check-test-')
 
 describe("find-my-way's self-check in the bundle", () => {
   it('answers safe only for regular expressions that safe-regex2 itself finds safe', () => {
@@ -39,7 +33,7 @@ describe("find-my-way's self-check in the bundle", () => {
   })
 
   it('still refuses an unsafe regex parameter in a route, and the bundle is cached (no generated module as input)', async () => {
-    const entry = path.join(work, 'router.mjs')
+    const entry = path.join(workDir(), 'router.mjs')
     await writeFile(
       entry,
       `import FindMyWay from ${JSON.stringify(findMyWay)}
@@ -55,8 +49,8 @@ console.log(JSON.stringify({found: router.find('GET', '/items/42').handler(), re
 `,
     )
     await utimes(entry, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000))
-    const cacheDir = path.join(work, 'cache')
-    const outDir = path.join(work, 'out')
+    const cacheDir = path.join(workDir(), 'cache')
+    const outDir = path.join(workDir(), 'out')
     await bundleServer({cacheDir, entryPoints: {main: entry}, outDir})
     const answer = JSON.parse(execFileSync(process.execPath, [path.join(outDir, 'main.js')], {encoding: 'utf8'})) as {
       found: string

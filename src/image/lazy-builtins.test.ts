@@ -1,25 +1,19 @@
 import {execFileSync} from 'node:child_process'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {writeFile} from 'node:fs/promises'
 import {createRequire} from 'node:module'
-import os from 'node:os'
 import path from 'node:path'
-import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import {bundleServer} from './bundle.js'
+import {workDirPerTest} from './test-support/work-dir.js'
 
 const resolve = createRequire(import.meta.url).resolve
 
-let work: string
-beforeEach(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'mlship-lazy-builtins-test-'))
-})
-afterEach(async () => {
-  await rm(work, {force: true, recursive: true})
-})
+const workDir = workDirPerTest('mlship-lazy-builtins-test-')
 
 describe('the lazy built-in modules of the bundle', () => {
   it('leave https and http2 unloaded by a fastify server and prom-client, and load them on first use', async () => {
-    const entry = path.join(work, 'server.mjs')
+    const entry = path.join(workDir(), 'server.mjs')
     await writeFile(
       entry,
       `import Fastify from ${JSON.stringify(resolve('fastify'))}
@@ -37,11 +31,11 @@ console.log(JSON.stringify({after: {http2: loaded('http2')}, answer: (await app.
 await Promise.all([app.close(), h2.close()])
 `,
     )
-    await bundleServer({entryPoints: {main: entry}, outDir: path.join(work, 'out')})
+    await bundleServer({entryPoints: {main: entry}, outDir: path.join(workDir(), 'out')})
     const result = JSON.parse(
       // fastify's schema compilers stay outside the bundle (BUNDLE_EXTERNAL): from this package's node_modules.
-      execFileSync(process.execPath, [path.join(work, 'out', 'main.js')], {
-        cwd: work,
+      execFileSync(process.execPath, [path.join(workDir(), 'out', 'main.js')], {
+        cwd: workDir(),
         encoding: 'utf8',
         env: {...process.env, NODE_PATH: path.resolve(path.dirname(resolve('fastify')), '..')},
       }),

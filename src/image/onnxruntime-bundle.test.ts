@@ -1,28 +1,22 @@
 import {execFileSync} from 'node:child_process'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {writeFile} from 'node:fs/promises'
 import {createRequire} from 'node:module'
-import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import {bundleServer} from './bundle.js'
+import {workDirPerTest} from './test-support/work-dir.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const loader = path.join(root, 'src/model/onnxruntime-loader.ts')
 const nodeModules = path.resolve(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '../..')
 
-let work: string
-beforeEach(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'mlship-onnxruntime-bundle-test-'))
-})
-afterEach(async () => {
-  await rm(work, {force: true, recursive: true})
-})
+const workDir = workDirPerTest('mlship-onnxruntime-bundle-test-')
 
 describe('onnxruntime in the server bundle', () => {
   it("carries onnxruntime's JavaScript, and loads only the native addon from node_modules", async () => {
-    const entry = path.join(work, 'open.mjs')
+    const entry = path.join(workDir(), 'open.mjs')
     await writeFile(
       entry,
       `import {createRequire} from 'node:module'
@@ -38,11 +32,11 @@ console.log(JSON.stringify({
 }))
 `,
     )
-    await bundleServer({entryPoints: {main: entry}, outDir: path.join(work, 'out')})
+    await bundleServer({entryPoints: {main: entry}, outDir: path.join(workDir(), 'out')})
     const result = JSON.parse(
       // The addon from this package's node_modules, as the image's from /app/node_modules.
-      execFileSync(process.execPath, [path.join(work, 'out', 'main.js')], {
-        cwd: work,
+      execFileSync(process.execPath, [path.join(workDir(), 'out', 'main.js')], {
+        cwd: workDir(),
         encoding: 'utf8',
         env: {...process.env, NODE_PATH: nodeModules},
       }),

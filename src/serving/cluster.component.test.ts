@@ -51,16 +51,21 @@ async function childStart() {
   }
 }
 
+/** iris in the cluster layout, 2 processes, on a free port of this machine. */
+function serveIrisCluster() {
+  return startServing({
+    dir: IRIS,
+    host: '127.0.0.1',
+    layout: 'cluster',
+    port: 0,
+    processes: 2,
+    serving: {logLevel: 'warn'},
+  })
+}
+
 describe('the cluster layout', () => {
   it('serves from every process, answers one metrics view of them all, and stops them all on close', async () => {
-    const server = await startServing({
-      dir: IRIS,
-      host: '127.0.0.1',
-      layout: 'cluster',
-      port: 0,
-      processes: 2,
-      serving: {logLevel: 'warn'},
-    })
+    const server = await serveIrisCluster()
     let pids: number[] | undefined
     try {
       expect(server.layout).toMatchObject({kind: 'cluster', processes: 2})
@@ -176,16 +181,7 @@ describe('the cluster layout', () => {
   })
 
   it('is ready before the others start, stays ready while they do, and stops cleanly with one still starting', async () => {
-    const serve = () =>
-      startServing({
-        dir: IRIS,
-        host: '127.0.0.1',
-        layout: 'cluster',
-        port: 0,
-        processes: 2,
-        serving: {logLevel: 'warn'},
-      })
-    const server = await serve()
+    const server = await serveIrisCluster()
     const statuses: number[] = []
     let joined = false
     void server.cluster!.allWarm().then(() => (joined = true))
@@ -202,9 +198,11 @@ describe('the cluster layout', () => {
     await server.close({deadlineMs: 3000})
 
     // Stopped as soon as the second process is forked: that it is still starting is no failure.
-    const again = await serve()
-    while (again.cluster!.pids().length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    const forked = once(cluster, 'fork')
+    const again = await serveIrisCluster()
+    await forked
     const pids = again.cluster!.pids()
+    expect(pids).toHaveLength(1)
     await expect(again.close({deadlineMs: 3000})).resolves.toBeUndefined()
     expect(pids.filter(alive)).toEqual([])
   })
