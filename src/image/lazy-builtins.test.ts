@@ -1,10 +1,7 @@
-import {execFileSync} from 'node:child_process'
-import {writeFile} from 'node:fs/promises'
 import {createRequire} from 'node:module'
-import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {bundleServer} from './bundle.js'
+import {runBundledScript} from './test-support/bundled-script.js'
 import {workDirPerTest} from './test-support/work-dir.js'
 
 const resolve = createRequire(import.meta.url).resolve
@@ -13,9 +10,8 @@ const workDir = workDirPerTest('mlship-lazy-builtins-test-')
 
 describe('the lazy built-in modules of the bundle', () => {
   it('leave https and http2 unloaded by a fastify server and prom-client, and load them on first use', async () => {
-    const entry = path.join(workDir(), 'server.mjs')
-    await writeFile(
-      entry,
+    const result = await runBundledScript(
+      workDir(),
       `import Fastify from ${JSON.stringify(resolve('fastify'))}
 import {Registry, collectDefaultMetrics} from ${JSON.stringify(resolve('prom-client'))}
 const loaded = (name) => process.moduleLoadList.includes('NativeModule ' + name)
@@ -31,15 +27,6 @@ console.log(JSON.stringify({after: {http2: loaded('http2')}, answer: (await app.
 await Promise.all([app.close(), h2.close()])
 `,
     )
-    await bundleServer({entryPoints: {main: entry}, outDir: path.join(workDir(), 'out')})
-    const result = JSON.parse(
-      // fastify's schema compilers stay outside the bundle (BUNDLE_EXTERNAL): from this package's node_modules.
-      execFileSync(process.execPath, [path.join(workDir(), 'out', 'main.js')], {
-        cwd: workDir(),
-        encoding: 'utf8',
-        env: {...process.env, NODE_PATH: path.resolve(path.dirname(resolve('fastify')), '..')},
-      }),
-    ) as Record<string, unknown>
     expect(result).toEqual({after: {http2: true}, answer: 'ok', before: {http2: false, https: false}})
   })
 })

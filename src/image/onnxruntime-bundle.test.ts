@@ -1,24 +1,19 @@
-import {execFileSync} from 'node:child_process'
-import {writeFile} from 'node:fs/promises'
-import {createRequire} from 'node:module'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
-import {bundleServer} from './bundle.js'
+import {runBundledScript} from './test-support/bundled-script.js'
 import {workDirPerTest} from './test-support/work-dir.js'
 
 const root = path.resolve(fileURLToPath(import.meta.url), '../../..')
 const loader = path.join(root, 'src/model/onnxruntime-loader.ts')
-const nodeModules = path.resolve(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '../..')
 
 const workDir = workDirPerTest('mlship-onnxruntime-bundle-test-')
 
 describe('onnxruntime in the server bundle', () => {
   it("carries onnxruntime's JavaScript, and loads only the native addon from node_modules", async () => {
-    const entry = path.join(workDir(), 'open.mjs')
-    await writeFile(
-      entry,
+    const result = await runBundledScript(
+      workDir(),
       `import {createRequire} from 'node:module'
 import {loadOnnxruntime} from ${JSON.stringify(loader)}
 const ort = loadOnnxruntime()
@@ -32,15 +27,6 @@ console.log(JSON.stringify({
 }))
 `,
     )
-    await bundleServer({entryPoints: {main: entry}, outDir: path.join(workDir(), 'out')})
-    const result = JSON.parse(
-      // The addon from this package's node_modules, as the image's from /app/node_modules.
-      execFileSync(process.execPath, [path.join(workDir(), 'out', 'main.js')], {
-        cwd: workDir(),
-        encoding: 'utf8',
-        env: {...process.env, NODE_PATH: nodeModules},
-      }),
-    ) as Record<string, unknown>
     expect(result).toEqual({addon: 1, fromNodeModules: [], setosa: true})
   })
 })
