@@ -4,11 +4,13 @@ import type {Plugin} from 'esbuild'
  * Node built-in modules that a package requires as it loads but uses only on a path the server never takes, by
  * importer, as the importer names them: fastify's server.js loads node:https and node:http2 (and through them tls and
  * crypto) for HTTPS and HTTP/2 servers, and prom-client's pushgateway.js loads https to push to a gateway; the serving
- * app does neither. Loading them is some 5 ms of CPU in each serving process's start (issue 19).
+ * app does neither. prom-client's heap-space metric loads v8 for the process metrics, which start after the first
+ * answer (processMetrics: 'later'). Loading them is some 5 ms of CPU in each serving process's start (issue 19).
  */
 export const LAZY_BUILTINS: readonly {importer: RegExp; modules: readonly string[]}[] = [
   {importer: /[\\/]fastify[\\/]lib[\\/]server\.js$/, modules: ['node:https', 'node:http2']},
   {importer: /[\\/]prom-client[\\/]lib[\\/]pushgateway\.js$/, modules: ['https']},
+  {importer: /[\\/]prom-client[\\/]lib[\\/]metrics[\\/]heapSpacesSizeAndUsed\.js$/, modules: ['v8']},
 ]
 
 /** The namespace of the modules the plugin makes: their paths in esbuild's metafile start with it (no file on disk). */

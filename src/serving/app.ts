@@ -10,6 +10,7 @@ import Fastify, {
 import type {Logger} from 'pino'
 
 import {errorMessage} from '../errors.js'
+import {allowedMethods} from './allowed-methods.js'
 import type {RoutePluginOptions, ServingContext} from './context.js'
 import type {BodyDecoder} from './decode-pool.js'
 import type {BodyKind} from './decode-protocol.js'
@@ -40,8 +41,6 @@ function bodyKind(route: string | undefined): BodyKind | undefined {
   if (route === '/v2/models/:name/infer' || route === '/v2/models/:name/versions/:version/infer') return 'v2'
   return undefined
 }
-
-const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
 /** The x-request-id values taken as they are: up to 128 letters, digits and `._:~+=/-` (UUIDs, trace ids, base64). */
 export const REQUEST_ID = /^[\w.:~+=/-]{1,128}$/
@@ -128,9 +127,7 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
   }
 
   const routes = new Map<string, Set<string>>()
-  let collecting = true
   app.addHook('onRoute', (route) => {
-    if (!collecting) return
     const methods = Array.isArray(route.method) ? route.method : [route.method]
     const known = routes.get(route.url) ?? new Set<string>()
     for (const m of methods) known.add(m)
@@ -206,11 +203,23 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
     await app.register(multipart, {limits: {fileSize: context.settings.bodyLimitBytes}})
   }
 
+  // A known path with a method it does not take: 405 with Allow, not 404 (see allowed-methods.ts).
+  const allowedOn = allowedMethods(routes)
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!
+    const allow = allowedOn(path)
+    if (allow !== undefined) {
+      void reply
+        .code(405)
+        .header('allow', allow)
+        .type('application/json')
+        .send(JSON.stringify({error: `${request.method} is not allowed on ${path}; use ${allow}`}))
+      return
+    }
     void reply
       .code(404)
       .type('application/json')
-      .send(JSON.stringify({error: `no route ${request.method} ${request.url.split('?')[0]}; GET / lists the routes`}))
+      .send(JSON.stringify({error: `no route ${request.method} ${path}; GET / lists the routes`}))
   })
 
   const pluginOptions: RoutePluginOptions = {context}
@@ -221,26 +230,6 @@ export async function buildApp(context: ServingContext, options: BuildAppOptions
   await app.register(docsRoutes, pluginOptions)
   for (const plugin of options.plugins ?? []) await app.register(plugin, pluginOptions)
   await app.after()
-  // The routes the app serves are known now; the 405 answers below are not listed on GET /.
-  collecting = false
-
-  // A known path with a method it does not take: 405 with Allow, not 404.
-  for (const [url, methods] of [...routes]) {
-    const others = METHODS.filter((m) => !methods.has(m))
-    if (others.length === 0) continue
-    const allow = [...methods].sort().join(', ')
-    app.route({
-      handler: (request, reply) => {
-        void reply
-          .code(405)
-          .header('allow', allow)
-          .type('application/json')
-          .send(JSON.stringify({error: `${request.method} is not allowed on ${url}; use ${allow}`}))
-      },
-      method: others,
-      url,
-    })
-  }
   return app
 }
 

@@ -9,6 +9,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {
   checkCodeCache,
   codeCacheFile,
+  readSource,
   removeCodeCache,
   runWithCodeCache,
   writeCodeCache,
@@ -130,5 +131,17 @@ describe('runWithCodeCache', () => {
     expect(existsSync(codeCacheFile(file))).toBe(false)
     expect(checkCodeCache(file)).toBe('none')
     expect(runWithCodeCache(file).use).toBe('none')
+  })
+})
+
+describe('readSource', () => {
+  it('reads an ASCII file and a UTF-8 one as node reads them', () => {
+    const ascii = path.join(work, 'ascii.cjs')
+    const utf8 = path.join(work, 'utf8.cjs')
+    writeFileSync(ascii, SOURCE)
+    writeFileSync(utf8, "module.exports = 'na\u00efve \u2014 \u{1F600}'\n")
+    expect(readSource(ascii)).toBe(readFileSync(ascii, 'utf8'))
+    expect(readSource(utf8)).toBe(readFileSync(utf8, 'utf8'))
+    expect(readSource(utf8)).toContain('\u2014')
   })
 })

@@ -6,6 +6,7 @@
  * runs the file through vm.Script with that cache (image-server-loader.ts). A cache V8 refuses (made by another node,
  * or NODE_OPTIONS sets other V8 flags) costs the compile that would have happened anyway.
  */
+import {isAscii} from 'node:buffer'
 import {existsSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import Module, {createRequire} from 'node:module'
 import path from 'node:path'
@@ -21,7 +22,16 @@ export function codeCacheFile(file: string): string {
 
 function compile(file: string, cachedData?: Buffer): vm.Script {
   // Module.wrap: the function node wraps a CommonJS file in (exports, require, module, __filename, __dirname).
-  return new vm.Script(Module.wrap(readFileSync(file, 'utf8')), {cachedData, filename: file})
+  return new vm.Script(Module.wrap(readSource(file)), {cachedData, filename: file})
+}
+
+/**
+ * The text of a file. esbuild writes ASCII (it escapes the rest), which latin1 decodes to the same string as UTF-8
+ * does, in a third less time: some 1 ms for the server's bundle, in every serving process's start (issue 19).
+ */
+export function readSource(file: string): string {
+  const bytes = readFileSync(file)
+  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8')
 }
 
 function readCache(file: string): Buffer | undefined {

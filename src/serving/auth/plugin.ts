@@ -6,7 +6,7 @@ import {Counter, Gauge, type Registry} from 'prom-client'
 import type {AuthConfig} from '../../config/schema.js'
 import {errorMessage} from '../../errors.js'
 import type {RoutePluginOptions} from '../context.js'
-import {KeySources} from './key-sources.js'
+import type {KeySources} from './key-sources.js'
 import {KeyRateLimiter} from './rate-limit.js'
 import {routeAccess} from './route-access.js'
 
@@ -51,6 +51,8 @@ export function servingAuth(options: ServingAuthOptions = {}): FastifyPluginAsyn
       return
     }
     const env = options.env ?? process.env
+    // Loaded only with auth on: its digests load node:crypto, some 1.5 ms of a serving process's start (issue 19).
+    const {KeySources} = await import('./key-sources.js')
     const sources = await KeySources.load({auth, env, extraKeys: options.extraKeys})
     const limiter = auth.rate_limit
       ? new KeyRateLimiter({
