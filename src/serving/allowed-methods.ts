@@ -9,7 +9,10 @@
 export function allowedMethods(routes: ReadonlyMap<string, ReadonlySet<string>>): (path: string) => string | undefined {
   let matchers: {pattern: RegExp; allow: string}[] | undefined
   return (path) => {
-    matchers ??= [...routes].map(([url, methods]) => ({allow: [...methods].sort().join(', '), pattern: routeRegExp(url)}))
+    matchers ??= [...routes].map(([url, methods]) => ({
+      allow: [...methods].sort().join(', '),
+      pattern: routeRegExp(url),
+    }))
     return matchers.find(({pattern}) => pattern.test(path))?.allow
   }
 }
