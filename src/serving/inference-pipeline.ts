@@ -10,7 +10,7 @@ import {DeadlineExceededError, QueueFullError, type Refusal} from './admission.j
 import type {BackendInfo, InferenceBackend, RunOptions} from './backend.js'
 import {Batcher, canBatch} from './batcher.js'
 import type {ServingContext} from './context.js'
-import {hashFeeds, PredictionCache} from './prediction-cache.js'
+import type {PredictionCache} from './prediction-cache.js'
 import type {TensorMap} from './tensors.js'
 
 export interface InferencePipelineOptions {
@@ -136,6 +136,8 @@ export class InferencePipeline {
 
     let cache: PredictionCache | undefined
     if (config.serving.cache.enabled) {
+      // Loaded only with the cache on: its hashes load node:crypto, some 1.5 ms of a process's start (issue 19).
+      const {PredictionCache} = await import('./prediction-cache.js')
       cache = new PredictionCache({
         maxEntries: config.serving.cache.max_entries,
         onHit: () => metrics.cacheHits.inc(labels),
@@ -214,7 +216,7 @@ class PipelineBackend implements InferenceBackend {
     // The warm-up inferences go through the batcher (it learns their cost) but are not traffic: no cache, no model
     // metrics, no prediction log.
     if (this.state.phase === 'starting') return batcher.submit(feeds, options)
-    const key = cache ? `${hashFeeds(feeds)}>${options.outputs?.join(',') ?? '*'}` : undefined
+    const key = cache?.keyOf(feeds, options.outputs)
     if (key !== undefined) {
       const cached = cache!.get(key)
       if (cached) return cached

@@ -45,4 +45,13 @@ describe('PredictionCache', () => {
       hashFeeds({s: {data: ['ab'], dims: [1], dtype: 'string'}}),
     )
   })
+
+  it('keys the same inputs asked for other outputs apart', () => {
+    const cache = new PredictionCache({maxEntries: 10, ttlSeconds: 60})
+    const all = cache.keyOf(feeds([1, 2]), undefined)
+    expect(cache.keyOf(feeds([1, 2]), undefined)).toBe(all)
+    expect(cache.keyOf(feeds([1, 2]), ['label'])).not.toBe(all)
+    expect(cache.keyOf(feeds([1, 2]), ['label', 'probabilities'])).not.toBe(cache.keyOf(feeds([1, 2]), ['label']))
+    expect(cache.keyOf(feeds([3, 4]), undefined)).not.toBe(all)
+  })
 })

@@ -37,6 +37,11 @@ export class PredictionCache {
     this.cache.set(key, outputs)
   }
 
+  /** The key of these inputs asked for these outputs (all of them when undefined). */
+  keyOf(feeds: BatchFeeds, outputs: readonly string[] | undefined): string {
+    return `${hashFeeds(feeds)}>${outputs?.join(',') ?? '*'}`
+  }
+
   /** Runs `compute` on a miss and remembers its result; a hit returns the remembered outputs. */
   async getOrCompute(
     feeds: BatchFeeds,
