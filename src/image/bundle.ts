@@ -6,7 +6,7 @@ import path from 'node:path'
 
 import {errorMessage, MlshipError} from '../errors.js'
 import {findMyWaySelfCheck, SELF_CHECK_NAMESPACE, selfCheckModule} from './find-my-way-self-check.js'
-import {LAZY_BUILTINS, LAZY_BUILTINS_NAMESPACE, lazyBuiltins} from './lazy-builtins.js'
+import {LAZY_MODULES, LAZY_MODULES_NAMESPACE, lazyModules} from './lazy-modules.js'
 import {ONNXRUNTIME_BUNDLE_KEY, onnxruntimeInBundle} from './onnxruntime-bundle.js'
 
 export interface BundleServerOptions {
@@ -160,9 +160,9 @@ const BUNDLE_PLUGINS: {key: string; namespace?: string; plugin: () => Plugin}[] 
   {key: selfCheckModule(), namespace: SELF_CHECK_NAMESPACE, plugin: findMyWaySelfCheck},
   {key: VENDOR_BUNDLE.source, plugin: packagesOverVendorBundles},
   {
-    key: JSON.stringify(LAZY_BUILTINS.map(({importer, modules}) => [importer.source, modules])),
-    namespace: LAZY_BUILTINS_NAMESPACE,
-    plugin: lazyBuiltins,
+    key: JSON.stringify(LAZY_MODULES.map(({importer, modules}) => [importer.source, modules])),
+    namespace: LAZY_MODULES_NAMESPACE,
+    plugin: lazyModules(),
   },
   {key: ONNXRUNTIME_BUNDLE_KEY, plugin: onnxruntimeInBundle},
 ]
