@@ -23,6 +23,8 @@ export interface ServingSettings {
   logLevel: ServingConfig['log_level']
   /** Successful-request log lines per second and process at most; 'all' logs every one. Default 200. */
   requestLogPerSecond?: number | 'all'
+  /** The CPUs this process may use (usableCpus), as the settings were resolved with; undefined: not known yet. */
+  cpus?: number
 }
 
 export type ServerPhase = 'starting' | 'ready' | 'draining'

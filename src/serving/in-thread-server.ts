@@ -12,9 +12,9 @@ import {openModel, type OpenedModel} from './open-model.js'
 import type {RunningServer} from './server.js'
 import type {ServingOverrides} from './settings.js'
 
-/** The model opened in this thread (one session, on the CPU). */
-export function openInThread(project: LoadedConfig, serving: ServingOverrides): Promise<OpenedModel> {
-  return openModel({device: 'cpu', project, runIn: 'this-thread', serving})
+/** The model opened in this thread (one session, on the CPU); `cpus`: the CPUs this process may use, where known. */
+export function openInThread(project: LoadedConfig, serving: ServingOverrides, cpus?: number): Promise<OpenedModel> {
+  return openModel({cpus, device: 'cpu', project, runIn: 'this-thread', serving})
 }
 
 export interface InThreadServerOptions {

@@ -21,6 +21,8 @@ export interface OpenModelOptions {
    * thread it runs on (onnxruntime #19611).
    */
   runIn: 'workers' | 'this-thread'
+  /** The CPUs this process may use, where the caller knows them (default usableCpus()). */
+  cpus?: number
   /** The device asked for; else MLSHIP_DEVICE, else build.gpu of model.yaml (see chooseDevice). */
   device?: Device
   /** Default: process.env (MLSHIP_DEVICE, MLSHIP_DATA_DIR, LOG_LEVEL). */
@@ -56,7 +58,7 @@ export async function openModel(options: OpenModelOptions): Promise<OpenedModel>
   // Imported only to read model.yaml: a cluster process is given it, and loads neither the YAML parser nor zod.
   const loaded = options.project ?? (await (await import('../config/load.js')).loadConfig(options.dir ?? '.'))
   const settings: ServingSettings = {
-    ...resolveSettings(loaded.config.serving, options.serving ?? {}, env),
+    ...resolveSettings(loaded.config.serving, options.serving ?? {}, env, options.cpus),
     dataDir: path.resolve(options.dataDir ?? (env.MLSHIP_DATA_DIR || loaded.dir)),
   }
   const resolvedAlready = 'signature' in loaded ? (loaded as ResolvedModel) : undefined

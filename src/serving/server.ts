@@ -133,7 +133,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         modelDir: context.project.dir,
         outputNames: context.outputNames,
         signature: context.signature,
-        threads: large.threads ?? Math.max(1, Math.min(2, Math.floor(usableCpus() / 2))),
+        threads: large.threads ?? Math.max(1, Math.min(2, Math.floor((context.settings.cpus ?? usableCpus()) / 2))),
       }
       // Preprocessing (images, texts) runs in these threads for every request that has it: started with the server.
       // Without it, only a large body needs them, and their start stays out of the cold start (DecodePool.lazy).

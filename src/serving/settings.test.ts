@@ -25,3 +25,13 @@ describe('the request log budget', () => {
     expect(() => servingSchema.parse({request_log_per_second: 0})).toThrow()
   })
 })
+
+describe('the inference workers', () => {
+  it('are one per CPU the caller says the process may use, but one, when serving.workers is auto', () => {
+    const auto = servingSchema.parse({})
+    expect(resolveSettings(auto, {}, {}, 4)).toMatchObject({cpus: 4, workers: 3})
+    expect(resolveSettings(auto, {}, {}, 1)).toMatchObject({cpus: 1, workers: 1})
+    expect(resolveSettings(servingSchema.parse({workers: 2}), {}, {}, 8)).toMatchObject({cpus: 8, workers: 2})
+    expect(resolveSettings(auto, {workers: 5}, {}, 8).workers).toBe(5)
+  })
+})

@@ -16,12 +16,14 @@ export interface ServingOverrides {
 
 /**
  * model.yaml's serving section, the caller's overrides and LOG_LEVEL, resolved. Apart from the server (server.ts) so
- * that the commands that only read the settings (predict) do not load fastify.
+ * that the commands that only read the settings (predict) do not load fastify. `cpus`: the CPUs this process may use,
+ * where the caller knows them already (usableCpus reads the cgroup's files each time).
  */
 export function resolveSettings(
   serving: ServingConfig,
   overrides: ServingOverrides,
   env: NodeJS.ProcessEnv,
+  cpus: number = usableCpus(),
 ): Omit<ServingSettings, 'dataDir'> {
   const envLevel = logLevelFromEnv(env)
   return {
@@ -33,6 +35,7 @@ export function resolveSettings(
     logLevel: overrides.logLevel ?? envLevel ?? serving.log_level,
     maxBatchSize: overrides.maxBatchSize ?? serving.max_batch_size,
     requestTimeoutMs: overrides.requestTimeoutMs ?? serving.request_timeout_ms,
-    workers: resolveWorkerCount(overrides.workers ?? serving.workers, usableCpus()),
+    cpus,
+    workers: resolveWorkerCount(overrides.workers ?? serving.workers, cpus),
   }
 }

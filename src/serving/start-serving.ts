@@ -70,9 +70,9 @@ export async function startServing(options: StartServingOptions): Promise<Servin
   const setting = options.layout ?? fromEnv.setting
   const loaded = (await readCheckedConfig(options.dir)) ?? (await loadConfigFile(options.dir))
   const {config} = loaded
-  const settings = resolveSettings(config.serving, options.serving ?? {}, env)
-  const device = chooseDevice(options.device, env, config.build.gpu).device
   const cpus = options.cpus ?? usableCpus()
+  const settings = resolveSettings(config.serving, options.serving ?? {}, env, cpus)
+  const device = chooseDevice(options.device, env, config.build.gpu).device
   const processes = options.processes ?? fromEnv.processes
   const singleOnly = config.experiment
     ? 'model.yaml has an experiment: its variants share one process'
@@ -90,7 +90,7 @@ export async function startServing(options: StartServingOptions): Promise<Servin
     // This process opens the model in its own thread and, where the layout is still to be chosen, times a single-row
     // inference there, in the thread that would serve it: a cheap model it then serves itself, as the cluster's first
     // HTTP process, and the others start once it does; an expensive one it closes, and serves in inference workers.
-    const opened = await openInThread(loaded, options.serving ?? {})
+    const opened = await openInThread(loaded, options.serving ?? {}, cpus)
     if (needsMeasurement(layoutInput)) {
       layout = chooseLayout({...layoutInput, rowCostMs: await timeSingleRow(opened.backend, opened.project.signature)})
     }
