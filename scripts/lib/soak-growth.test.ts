@@ -93,16 +93,87 @@ describe('soakVerdict', () => {
   it('passes the quick CI run whose heap rose in every window before its first full collection (+11%)', () => {
     expect(judged('heap').leaking).toBe(true)
     expect(judged('rss').leaking).toBe(false)
-    expect(soakVerdict(judged('rss'), judged('heap'), {quick: true})).toEqual({heapJudged: false, leaking: false})
+    expect(soakVerdict(judged('rss'), judged('heap'), {limitPercent: 5, quick: true})).toEqual({
+      heapJudged: false,
+      leaking: false,
+      residentJudged: 'rss',
+    })
   })
 
   it('judges the heap in the long run, and resident memory in both', () => {
-    expect(soakVerdict(judged('rss'), judged('heap'), {quick: false})).toEqual({heapJudged: true, leaking: true})
+    expect(soakVerdict(judged('rss'), judged('heap'), {limitPercent: 5, quick: false})).toEqual({
+      heapJudged: true,
+      leaking: true,
+      residentJudged: 'rss',
+    })
     const leakingRss = windowGrowth(
       series((t) => 380e6 * (1 + (0.1 * t) / 60_000)),
       quick,
     )
-    expect(soakVerdict(leakingRss, judged('heap'), {quick: true}).leaking).toBe(true)
+    expect(soakVerdict(leakingRss, judged('heap'), {limitPercent: 5, quick: true}).leaking).toBe(true)
+  })
+})
+
+describe("soakVerdict of a quick run with V8's committed heap sampled", () => {
+  // A clean 3-minute run of the container at 800 req/s (2 processes), one sample every 2 s: seconds, RSS MB, V8's
+  // committed heap MB (nodejs_heap_size_total_bytes). RSS steps up with the committed heap (at 22, 84 and 172 s).
+  const cleanRun = (
+    '2 216.6 43.7;4 217.6 44.0;6 217.9 44.0;8 218.1 44.5;10 218.6 45.3;12 219.7 50.0;14 223.4 50.8;' +
+    '16 225.5 51.3;18 226.7 52.1;20 228.1 53.1;22 234.0 61.5;24 234.1 61.5;26 235.1 61.5;28 235.1 61.5;' +
+    '30 235.4 61.5;32 235.4 61.5;34 235.5 61.5;36 235.5 61.5;38 235.7 61.5;40 235.8 61.5;42 235.9 61.8;' +
+    '44 235.9 61.8;46 235.9 61.8;48 236.0 61.8;50 236.9 61.8;52 236.9 61.8;54 236.9 61.8;56 236.9 61.8;' +
+    '58 237.1 61.8;60 237.2 61.8;62 237.2 61.8;64 235.9 60.8;66 235.9 60.8;68 236.0 61.5;70 236.2 61.5;' +
+    '72 236.3 61.5;74 236.5 61.5;76 236.8 62.3;78 236.9 62.3;80 237.0 62.3;82 237.1 62.6;84 243.9 79.6;' +
+    '86 249.9 79.9;88 250.0 79.9;90 250.3 80.4;92 250.4 80.4;94 250.6 80.4;96 250.7 80.4;98 250.9 80.7;' +
+    '100 251.2 81.2;102 251.3 81.2;104 251.8 81.5;106 252.0 81.5;108 252.2 81.5;110 252.4 81.7;' +
+    '112 252.6 82.0;114 252.8 83.0;116 253.0 83.0;118 253.0 82.2;120 253.0 82.2;122 253.0 82.2;' +
+    '124 253.0 82.2;126 253.0 82.2;128 253.0 82.2;130 253.0 82.2;132 253.1 82.2;134 253.1 82.2;' +
+    '136 253.1 82.2;138 253.1 82.2;140 253.1 82.2;142 253.1 82.2;144 253.1 82.2;146 253.3 82.5;' +
+    '148 253.4 82.5;150 253.4 82.5;152 253.4 82.5;154 253.4 82.5;156 253.4 82.5;158 253.5 82.5;' +
+    '160 254.2 82.5;162 254.2 82.5;164 254.2 82.5;166 254.2 82.5;168 254.2 82.5;170 254.2 82.5;' +
+    '172 256.3 90.9;174 259.0 90.9;176 260.4 90.9;178 260.4 90.9;180 260.5 90.9'
+  )
+    .split(';')
+    .map((line) => line.split(' ').map(Number) as [number, number, number])
+  const window = {endMs: 180_000, fromMs: 60_000, limitPercent: 5, windows: 3}
+  const growthOf = (value: (rssMb: number, heapTotalMb: number) => number) =>
+    windowGrowth(
+      cleanRun.map(([seconds, rssMb, heapTotalMb]) => ({tMs: seconds * 1000, value: value(rssMb, heapTotalMb)})),
+      window,
+    )
+  const flatHeap = growthOf(() => 40)
+
+  it("passes RSS that grew past the limit with V8's committed heap alone", () => {
+    const rss = growthOf((rssMb) => rssMb)
+    const outsideHeap = growthOf((rssMb, heapTotalMb) => rssMb - heapTotalMb)
+    expect(rss.totalPercent).toBeGreaterThan(5)
+    expect(outsideHeap.totalPercent).toBeLessThan(0)
+    expect(soakVerdict(rss, flatHeap, {limitPercent: 5, outsideHeap, quick: true})).toEqual({
+      heapJudged: false,
+      leaking: false,
+      residentJudged: 'outside-heap',
+    })
+  })
+
+  it('fails memory outside the heap that grows in every window (a native leak), and RSS past three times the limit', () => {
+    const rss = growthOf((rssMb) => rssMb)
+    const outsideHeap = growthOf((rssMb, heapTotalMb) => rssMb - heapTotalMb)
+    // The same run with 10 MB a minute more outside the heap, in every sample.
+    const nativeLeak = windowGrowth(
+      cleanRun.map(([seconds, rssMb, heapTotalMb]) => ({
+        tMs: seconds * 1000,
+        value: rssMb - heapTotalMb + seconds / 6,
+      })),
+      window,
+    )
+    expect(soakVerdict(rss, flatHeap, {limitPercent: 5, outsideHeap: nativeLeak, quick: true}).leaking).toBe(true)
+    // RSS rising 10% a minute (a fast leak of the JS heap: V8 commits what it holds), nothing outside the heap.
+    const fastLeak = windowGrowth(
+      cleanRun.map(([seconds, rssMb]) => ({tMs: seconds * 1000, value: rssMb * (1 + seconds / 600)})),
+      window,
+    )
+    expect(fastLeak.totalPercent).toBeGreaterThan(15)
+    expect(soakVerdict(fastLeak, flatHeap, {limitPercent: 5, outsideHeap, quick: true}).leaking).toBe(true)
   })
 })
 
