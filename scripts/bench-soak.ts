@@ -333,7 +333,7 @@ process.stdout.write(`${table}\n`)
 const judged = heapJudged ? 'RSS or heap' : residentJudged === 'outside-heap' ? "RSS outside V8's heap" : 'RSS'
 const rule =
   `growth above ${limitPercent}% on ${judged} that goes on across ${windowCount} windows ` +
-  `of ${minute(windowMinutes * 60_000)} min (above ${3 * limitPercent}% of RSS in any case)` +
+  `of ${minute(windowMinutes * 60_000)} min (above ${3 * limitPercent}%${heapJudged ? '' : ' of RSS'} in any case)` +
   (heapJudged ? '' : "; the heap is left to the long run (a few minutes end before V8's first full collection)")
 log(`${errors} failed requests; ${rule}: ${leaking ? 'EXCEEDED' : 'kept'}`)
 
